@@ -1,0 +1,22 @@
+//! Sluice's shared core: the rules both sides of the system must compute identically.
+//!
+//! Everything here is pure: no files, sockets or clocks. Time, randomness and bytes read
+//! from outside are passed in as values, so every money-deciding rule is testable with
+//! plain unit and property tests.
+#![forbid(unsafe_code)]
+
+pub mod asset;
+pub mod consensus;
+pub mod descriptor;
+pub mod identity;
+pub mod inspect;
+pub mod journal;
+pub mod keystore;
+pub mod limit_command;
+pub mod limiter;
+pub mod network;
+pub mod qr;
+pub mod ur_psbt;
+
+pub use bitcoin;
+pub use miniscript;
