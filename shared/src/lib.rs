@@ -8,6 +8,7 @@
 pub mod asset;
 pub mod consensus;
 pub mod descriptor;
+pub mod finalize;
 pub mod identity;
 pub mod inspect;
 pub mod journal;
@@ -15,6 +16,7 @@ pub mod keystore;
 pub mod limit_command;
 pub mod limiter;
 pub mod network;
+pub mod psbt_builder;
 pub mod qr;
 pub mod ur_psbt;
 

@@ -1,0 +1,3 @@
+//! Combining partial signatures and finalizing PSBTs into transactions.
+//!
+//! OWNER: helper "psbt".
