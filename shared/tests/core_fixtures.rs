@@ -163,3 +163,35 @@ fn a_forged_signature_is_caught_before_the_transaction_is_returned() {
     psbt.inputs[0].partial_sigs.insert(key, *foreign_sig);
     assert!(finalize(&psbt).is_err());
 }
+
+#[test]
+fn our_signatures_on_cores_unsigned_psbts_finalize_to_cores_txid() {
+    use bitcoin::bip32::Xpriv;
+    use bitcoin::secp256k1::Secp256k1;
+    use std::str::FromStr;
+
+    let all: serde_json::Value = serde_json::from_str(FIXTURES).unwrap();
+    let secp = Secp256k1::new();
+    for name in WALLETS {
+        let w = wallet_fixture(name);
+        let unsigned = psbt_of(&w["unsigned_psbt"]);
+        let signers: &[&str] = if name == "wsh_2of3" { &["B", "C"] } else { &["A"] };
+        let signed: Vec<Psbt> = signers
+            .iter()
+            .map(|s| {
+                let key = Xpriv::from_str(all["keys"][*s]["master_tprv"].as_str().unwrap()).unwrap();
+                let mut copy = unsigned.clone();
+                copy.sign(&key, &secp).unwrap();
+                copy
+            })
+            .collect();
+        let tx = finalize(&combine(&signed).unwrap()).unwrap();
+        // Witnesses differ from Core's (Core grinds ECDSA for low R; schnorr aux randomness),
+        // the transaction does not.
+        assert_eq!(
+            tx.compute_txid().to_string(),
+            w["txid"].as_str().unwrap(),
+            "{name}"
+        );
+    }
+}
