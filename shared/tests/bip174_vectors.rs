@@ -17,7 +17,10 @@ fn cases(list: &str) -> Vec<(String, Vec<u8>)> {
         .iter()
         .map(|case| {
             let text = case["base64"].as_str().unwrap();
-            (case["description"].as_str().unwrap().to_owned(), STANDARD.decode(text).unwrap())
+            (
+                case["description"].as_str().unwrap().to_owned(),
+                STANDARD.decode(text).unwrap(),
+            )
         })
         .collect()
 }
@@ -28,7 +31,10 @@ fn invalid_psbts_are_refused() {
     assert_eq!(invalid.len(), 19);
     for (description, bytes) in invalid {
         assert!(Psbt::deserialize(&bytes).is_err(), "accepted: {description}");
-        assert!(STANDARD.encode(&bytes).parse::<Psbt>().is_err(), "accepted as base64: {description}");
+        assert!(
+            STANDARD.encode(&bytes).parse::<Psbt>().is_err(),
+            "accepted as base64: {description}"
+        );
     }
 }
 
@@ -38,7 +44,11 @@ fn valid_psbts_parse_and_reserialize_identically() {
     assert_eq!(valid.len(), 10);
     for (description, bytes) in valid {
         let psbt = Psbt::deserialize(&bytes).unwrap_or_else(|e| panic!("refused: {description}: {e}"));
-        assert_eq!(psbt.serialize(), bytes, "re-serialized differently: {description}");
+        assert_eq!(
+            psbt.serialize(),
+            bytes,
+            "re-serialized differently: {description}"
+        );
         let from_text: Psbt = STANDARD.encode(&bytes).parse().unwrap();
         assert_eq!(from_text, psbt, "{description}");
         assert_eq!(from_text.to_string(), STANDARD.encode(&bytes), "{description}");
