@@ -382,6 +382,8 @@ fn check_keys(descriptor: &Descriptor<DescriptorPublicKey>, branch: Branch) -> R
                 xkey.xkey.depth
             )));
         }
+        crate::extended_key::check_xpub(&xkey.xkey)
+            .map_err(|e| DescriptorError::Parse(format!("{key}: {e}")))?;
         if xkey.xkey.depth == 0 && xkey.xkey.fingerprint() != *fingerprint {
             return Err(DescriptorError::MissingOrigin(format!(
                 "{key}: a master xpub's origin fingerprint must be its own ({})",

@@ -8,6 +8,7 @@
 pub mod asset;
 pub mod consensus;
 pub mod descriptor;
+pub mod extended_key;
 pub mod finalize;
 pub mod identity;
 pub mod inspect;
