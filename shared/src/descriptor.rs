@@ -1,11 +1,19 @@
 //! Wallet output descriptors: `wpkh(...)`, `wsh(sortedmulti(M, ...))` and single-key
 //! `tr(...)`, each with a receive branch (`/0/*`) and a change branch (`/1/*`).
 //!
-//! OWNER: helper "psbt" — implement the `todo!()` bodies; keep the signatures.
+//! A wallet is accepted only in a shape the signer can reason about completely: every key
+//! carries its origin (`[fingerprint/path]`), is an extended public key, and ends in
+//! `/BRANCH/*` with an unhardened wildcard. That is what lets the signer derive, rather than
+//! believe, whether a script is its own.
 
-use bitcoin::bip32::{DerivationPath, Fingerprint, Xpub};
-use bitcoin::{Address, Network, ScriptBuf};
-use miniscript::descriptor::{Descriptor, DescriptorPublicKey};
+use std::str::FromStr;
+
+use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint, Xpub};
+use bitcoin::hashes::{sha256, Hash};
+use bitcoin::{Address, Network, NetworkKind, ScriptBuf};
+use miniscript::descriptor::{Descriptor, DescriptorPublicKey, WshInner};
+use miniscript::descriptor::{DescriptorXKey, Wildcard};
+use miniscript::ForEachKey;
 
 /// Which branch of a wallet an address belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -23,6 +31,21 @@ impl Branch {
             Branch::Change => 1,
         }
     }
+
+    pub fn from_number(number: u32) -> Option<Branch> {
+        match number {
+            0 => Some(Branch::Receive),
+            1 => Some(Branch::Change),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Branch::Receive => "receive",
+            Branch::Change => "change",
+        }
+    }
 }
 
 /// The script template of a wallet.
@@ -34,6 +57,14 @@ pub enum WalletKind {
     WshSortedMulti { threshold: usize, keys: usize },
     /// `tr(KEY)`: single-key taproot key-path spend, no script tree.
     TrSingle,
+}
+
+impl WalletKind {
+    /// Segwit v0 spends sign a digest that does not commit to other inputs' amounts, so
+    /// their inputs need the full previous transaction (CVE-2020-14199).
+    pub fn is_segwit_v0(self) -> bool {
+        matches!(self, WalletKind::Wpkh | WalletKind::WshSortedMulti { .. })
+    }
 }
 
 /// One cosigner key of a wallet: where it comes from and the account xpub.
@@ -52,6 +83,8 @@ pub struct CosignerKey {
 pub struct WalletDescriptor {
     receive: Descriptor<DescriptorPublicKey>,
     change: Descriptor<DescriptorPublicKey>,
+    kind: WalletKind,
+    keys: Vec<CosignerKey>,
 }
 
 /// Why a descriptor was not accepted as a wallet.
@@ -59,18 +92,12 @@ pub struct WalletDescriptor {
 pub enum DescriptorError {
     #[error("descriptor does not parse: {0}")]
     Parse(String),
-    #[error(
-        "unsupported wallet type: {0} (Sluice supports wpkh(KEY), wsh(sortedmulti(M,KEY,...)) and tr(KEY))"
-    )]
+    #[error("unsupported wallet type: {0} (Sluice supports wpkh(KEY), wsh(sortedmulti(M,KEY,...)) and tr(KEY))")]
     Unsupported(String),
     #[error("every key needs its origin, written [fingerprint/path]xpub/BRANCH/*: {0}")]
     MissingOrigin(String),
     #[error("the {branch} descriptor must end every key in /{number}/*: {detail}")]
-    WrongBranch {
-        branch: &'static str,
-        number: u32,
-        detail: String,
-    },
+    WrongBranch { branch: &'static str, number: u32, detail: String },
     #[error("the receive and change descriptors describe different wallets: {0}")]
     BranchesDisagree(String),
     #[error("the descriptor's keys are for {found} but the configured network is {expected}")]
@@ -79,17 +106,130 @@ pub enum DescriptorError {
     Derivation { index: u32, reason: String },
 }
 
+fn parse_one(text: &str) -> Result<Descriptor<DescriptorPublicKey>, DescriptorError> {
+    Descriptor::<DescriptorPublicKey>::from_str(text.trim()).map_err(|e| DescriptorError::Parse(e.to_string()))
+}
+
+fn network_kind_name(kind: NetworkKind) -> &'static str {
+    match kind {
+        NetworkKind::Main => "mainnet (xpub)",
+        NetworkKind::Test => "test networks (tpub)",
+    }
+}
+
+/// The keys of `descriptor` in the order they are written.
+fn descriptor_keys(descriptor: &Descriptor<DescriptorPublicKey>) -> Vec<DescriptorPublicKey> {
+    let mut keys = Vec::new();
+    descriptor.for_each_key(|key| {
+        keys.push(key.clone());
+        true
+    });
+    keys
+}
+
+/// Checks one key is `[origin]xpub/BRANCH/*` and returns its parts.
+fn check_key(key: &DescriptorPublicKey, branch: Branch) -> Result<(CosignerKey, DescriptorXKey<Xpub>), DescriptorError> {
+    let xkey = match key {
+        DescriptorPublicKey::XPub(xkey) => xkey,
+        DescriptorPublicKey::Single(_) => {
+            return Err(DescriptorError::Unsupported(format!(
+                "{key} is a single key; wallets need extended keys so each address is new"
+            )))
+        }
+        DescriptorPublicKey::MultiXPub(_) => {
+            return Err(DescriptorError::Unsupported(format!("{key} is still multipath")))
+        }
+    };
+    let (fingerprint, origin_path) =
+        xkey.origin.clone().ok_or_else(|| DescriptorError::MissingOrigin(key.to_string()))?;
+    let expected = [ChildNumber::Normal { index: branch.number() }];
+    if xkey.wildcard != Wildcard::Unhardened || xkey.derivation_path.as_ref() != expected {
+        return Err(DescriptorError::WrongBranch {
+            branch: branch.name(),
+            number: branch.number(),
+            detail: key.to_string(),
+        });
+    }
+    Ok((CosignerKey { fingerprint, origin_path, xpub: xkey.xkey }, xkey.clone()))
+}
+
+fn kind_of(descriptor: &Descriptor<DescriptorPublicKey>) -> Result<WalletKind, DescriptorError> {
+    match descriptor {
+        Descriptor::Wpkh(_) => Ok(WalletKind::Wpkh),
+        Descriptor::Wsh(wsh) => match wsh.as_inner() {
+            WshInner::SortedMulti(multi) => {
+                Ok(WalletKind::WshSortedMulti { threshold: multi.k(), keys: multi.pks().len() })
+            }
+            WshInner::Ms(_) => Err(DescriptorError::Unsupported(
+                "wsh() with a miniscript policy other than sortedmulti".to_owned(),
+            )),
+        },
+        Descriptor::Tr(tr) if tr.tap_tree().is_none() => Ok(WalletKind::TrSingle),
+        Descriptor::Tr(_) => Err(DescriptorError::Unsupported("tr() with a script tree".to_owned())),
+        other => Err(DescriptorError::Unsupported(other.to_string())),
+    }
+}
+
 impl WalletDescriptor {
     /// Parses either one multipath descriptor (`.../<0;1>/*`) with `change = None`, or a
     /// receive descriptor (`/0/*`) and its change descriptor (`/1/*`). Checksums are
     /// checked when present. Every key must carry its origin and be ranged.
     pub fn parse(receive_or_multipath: &str, change: Option<&str>) -> Result<Self, DescriptorError> {
-        let _ = (receive_or_multipath, change);
-        todo!("psbt helper")
+        let first = parse_one(receive_or_multipath)?;
+        let (receive, change) = match change {
+            Some(change) => (first, parse_one(change)?),
+            None => {
+                if !first.is_multipath() {
+                    return Err(DescriptorError::WrongBranch {
+                        branch: "change",
+                        number: 1,
+                        detail: "give a change descriptor too, or one multipath descriptor ending in /<0;1>/*"
+                            .to_owned(),
+                    });
+                }
+                let mut singles =
+                    first.into_single_descriptors().map_err(|e| DescriptorError::Parse(e.to_string()))?;
+                if singles.len() != 2 {
+                    return Err(DescriptorError::WrongBranch {
+                        branch: "multipath",
+                        number: 0,
+                        detail: format!("expected exactly two paths <0;1>, found {}", singles.len()),
+                    });
+                }
+                let change = singles.pop().ok_or_else(|| DescriptorError::Parse("empty".to_owned()))?;
+                let receive = singles.pop().ok_or_else(|| DescriptorError::Parse("empty".to_owned()))?;
+                (receive, change)
+            }
+        };
+        let kind = kind_of(&receive)?;
+        if kind_of(&change)? != kind {
+            return Err(DescriptorError::BranchesDisagree("different script types".to_owned()));
+        }
+        let receive_keys = descriptor_keys(&receive);
+        let change_keys = descriptor_keys(&change);
+        if receive_keys.len() != change_keys.len() {
+            return Err(DescriptorError::BranchesDisagree("different numbers of keys".to_owned()));
+        }
+        let mut keys = Vec::with_capacity(receive_keys.len());
+        for (r, c) in receive_keys.iter().zip(&change_keys) {
+            let (cosigner, r_x) = check_key(r, Branch::Receive)?;
+            let (_, c_x) = check_key(c, Branch::Change)?;
+            if r_x.origin != c_x.origin || r_x.xkey != c_x.xkey {
+                return Err(DescriptorError::BranchesDisagree(format!("key {r} has no counterpart {c}")));
+            }
+            keys.push(cosigner);
+        }
+        if let Some(first_key) = keys.first() {
+            let kind_net = first_key.xpub.network;
+            if keys.iter().any(|k| k.xpub.network != kind_net) {
+                return Err(DescriptorError::Unsupported("keys from different networks".to_owned()));
+            }
+        }
+        Ok(WalletDescriptor { receive, change, kind, keys })
     }
 
     pub fn kind(&self) -> WalletKind {
-        todo!("psbt helper")
+        self.kind
     }
 
     pub fn receive(&self) -> &Descriptor<DescriptorPublicKey> {
@@ -100,32 +240,155 @@ impl WalletDescriptor {
         &self.change
     }
 
+    pub fn branch(&self, branch: Branch) -> &Descriptor<DescriptorPublicKey> {
+        match branch {
+            Branch::Receive => &self.receive,
+            Branch::Change => &self.change,
+        }
+    }
+
     /// The cosigner keys, in descriptor order.
     pub fn keys(&self) -> Vec<CosignerKey> {
-        todo!("psbt helper")
+        self.keys.clone()
     }
 
     /// Fails unless every key is for `network` (xpub for mainnet, tpub otherwise).
     pub fn check_network(&self, network: Network) -> Result<(), DescriptorError> {
-        let _ = network;
-        todo!("psbt helper")
+        let expected = NetworkKind::from(network);
+        match self.keys.iter().find(|k| k.xpub.network != expected) {
+            None => Ok(()),
+            Some(key) => Err(DescriptorError::WrongNetwork {
+                expected: network.to_string(),
+                found: network_kind_name(key.xpub.network).to_owned(),
+            }),
+        }
     }
 
     /// The script at `branch/index`.
     pub fn script_pubkey(&self, branch: Branch, index: u32) -> Result<ScriptBuf, DescriptorError> {
-        let _ = (branch, index);
-        todo!("psbt helper")
+        Ok(self.definite(branch, index)?.script_pubkey())
     }
 
     /// The address at `branch/index` on `network`.
     pub fn address(&self, branch: Branch, index: u32, network: Network) -> Result<Address, DescriptorError> {
-        let _ = (branch, index, network);
-        todo!("psbt helper")
+        self.definite(branch, index)?
+            .address(network)
+            .map_err(|e| DescriptorError::Derivation { index, reason: e.to_string() })
     }
 
-    /// A stable identifier of the wallet (hex of a hash of both descriptors' canonical
-    /// strings), to name the same wallet on coordinator and signer.
+    /// The descriptor at `branch/index` with every key definite, as PSBT updaters need it.
+    pub fn definite(
+        &self,
+        branch: Branch,
+        index: u32,
+    ) -> Result<Descriptor<miniscript::DefiniteDescriptorKey>, DescriptorError> {
+        self.branch(branch)
+            .at_derivation_index(index)
+            .map_err(|e| DescriptorError::Derivation { index, reason: e.to_string() })
+    }
+
+    /// If `path` (from master `fingerprint`) is one of this wallet's keys at
+    /// `origin/BRANCH/INDEX`, the branch and index it claims. A claim is only a hint: the
+    /// caller must derive the script and compare.
+    pub fn match_derivation(&self, fingerprint: Fingerprint, path: &DerivationPath) -> Option<(Branch, u32)> {
+        let path = path.as_ref();
+        self.keys.iter().find_map(|key| {
+            let origin = key.origin_path.as_ref();
+            if key.fingerprint != fingerprint || path.len() != origin.len() + 2 || !path.starts_with(origin) {
+                return None;
+            }
+            match (path[origin.len()], path[origin.len() + 1]) {
+                (ChildNumber::Normal { index: b }, ChildNumber::Normal { index }) => {
+                    Branch::from_number(b).map(|branch| (branch, index))
+                }
+                _ => None,
+            }
+        })
+    }
+
+    /// Whether `fingerprint`/`path` names one of this wallet's keys on the change branch,
+    /// whatever the index (used to tell a false change claim from an unclaimed output).
+    pub fn claims_change(&self, fingerprint: Fingerprint, path: &DerivationPath) -> bool {
+        let path = path.as_ref();
+        self.keys.iter().any(|key| {
+            let origin = key.origin_path.as_ref();
+            key.fingerprint == fingerprint
+                && path.len() == origin.len() + 2
+                && path.starts_with(origin)
+                && path[origin.len()] == ChildNumber::Normal { index: 1 }
+        })
+    }
+
+    /// A stable identifier of the wallet: hex of the first 16 bytes of SHA-256 over both
+    /// descriptors' canonical strings.
     pub fn wallet_id(&self) -> String {
-        todo!("psbt helper")
+        let text = format!("{}\n{}", self.receive, self.change);
+        let hash = sha256::Hash::hash(text.as_bytes());
+        hex::encode(&hash.as_byte_array()[..16])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TPUB_A: &str = "[1bbaa5fe/84h/1h/0h]tpubDDHx3CNs1F7LipoKW8ccMFNJsXJ6WYLFubNaCYLZtBX6G2GsQ7EJgbuecqwXfQtLKzxt2Kn8vJkxEWeQNto3deB7JCHdKHuRJMcYMDFABwi";
+    const TPUB_B: &str = "[72408740/84h/1h/0h]tpubDDK8J3o2xAQqa14ubD5UW9ztUMRnpPKYNnCE6T8UChumFXApW4fX4ziePYbgH8kT63xpRviLH7ZNVzaZzAZ8nhwjzFVdT9mWdqZajmTCfv2";
+
+    #[test]
+    fn multipath_equals_pair() {
+        let multi = WalletDescriptor::parse(&format!("wpkh({TPUB_A}/<0;1>/*)"), None).unwrap();
+        let pair = WalletDescriptor::parse(&format!("wpkh({TPUB_A}/0/*)"), Some(&format!("wpkh({TPUB_A}/1/*)")))
+            .unwrap();
+        assert_eq!(multi.wallet_id(), pair.wallet_id());
+        assert_eq!(multi.kind(), WalletKind::Wpkh);
+        assert_eq!(multi.keys().len(), 1);
+        assert_eq!(
+            multi.script_pubkey(Branch::Change, 3).unwrap(),
+            pair.script_pubkey(Branch::Change, 3).unwrap()
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_reason_about() {
+        let no_origin = "wpkh(tpubDDHx3CNs1F7LipoKW8ccMFNJsXJ6WYLFubNaCYLZtBX6G2GsQ7EJgbuecqwXfQtLKzxt2Kn8vJkxEWeQNto3deB7JCHdKHuRJMcYMDFABwi/<0;1>/*)";
+        assert!(matches!(WalletDescriptor::parse(no_origin, None), Err(DescriptorError::MissingOrigin(_))));
+        let swapped = WalletDescriptor::parse(&format!("wpkh({TPUB_A}/1/*)"), Some(&format!("wpkh({TPUB_A}/0/*)")));
+        assert!(matches!(swapped, Err(DescriptorError::WrongBranch { .. })));
+        let other = WalletDescriptor::parse(&format!("wpkh({TPUB_A}/0/*)"), Some(&format!("wpkh({TPUB_B}/1/*)")));
+        assert!(matches!(other, Err(DescriptorError::BranchesDisagree(_))));
+        let pkh = WalletDescriptor::parse(&format!("pkh({TPUB_A}/<0;1>/*)"), None);
+        assert!(matches!(pkh, Err(DescriptorError::Unsupported(_))));
+        let multi = WalletDescriptor::parse(&format!("wsh(multi(1,{TPUB_A}/<0;1>/*,{TPUB_B}/<0;1>/*))"), None);
+        assert!(matches!(multi, Err(DescriptorError::Unsupported(_))));
+        let hardened = WalletDescriptor::parse(&format!("wpkh({TPUB_A}/<0;1>/*h)"), None);
+        assert!(hardened.is_err());
+        let bad_checksum = WalletDescriptor::parse(&format!("wpkh({TPUB_A}/<0;1>/*)#aaaaaaaa"), None);
+        assert!(matches!(bad_checksum, Err(DescriptorError::Parse(_))));
+        assert!(WalletDescriptor::parse(&format!("wpkh({TPUB_A}/0/*)"), None).is_err());
+    }
+
+    #[test]
+    fn network_is_checked() {
+        let w = WalletDescriptor::parse(&format!("wsh(sortedmulti(1,{TPUB_A}/<0;1>/*,{TPUB_B}/<0;1>/*))"), None)
+            .unwrap();
+        assert_eq!(w.kind(), WalletKind::WshSortedMulti { threshold: 1, keys: 2 });
+        assert!(w.check_network(Network::Regtest).is_ok());
+        assert!(matches!(w.check_network(Network::Bitcoin), Err(DescriptorError::WrongNetwork { .. })));
+    }
+
+    #[test]
+    fn derivation_claims_are_matched_exactly() {
+        let w = WalletDescriptor::parse(&format!("tr({TPUB_A}/<0;1>/*)"), None).unwrap();
+        let fp = Fingerprint::from_str("1bbaa5fe").unwrap();
+        let path = DerivationPath::from_str("m/84h/1h/0h/1/7").unwrap();
+        assert_eq!(w.match_derivation(fp, &path), Some((Branch::Change, 7)));
+        assert!(w.claims_change(fp, &path));
+        let other_account = DerivationPath::from_str("m/84h/1h/1h/1/7").unwrap();
+        assert_eq!(w.match_derivation(fp, &other_account), None);
+        let branch_two = DerivationPath::from_str("m/84h/1h/0h/2/7").unwrap();
+        assert_eq!(w.match_derivation(fp, &branch_two), None);
+        let wrong_fp = Fingerprint::from_str("00000000").unwrap();
+        assert_eq!(w.match_derivation(wrong_fp, &path), None);
     }
 }
