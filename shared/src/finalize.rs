@@ -1,3 +1,69 @@
-//! Combining partial signatures and finalizing PSBTs into transactions.
-//!
-//! OWNER: helper "psbt".
+//! Combining partial signatures and finalizing PSBTs into transactions that Bitcoin
+//! Core's interpreter accepts.
+
+use bitcoin::psbt::Psbt;
+use bitcoin::secp256k1::Secp256k1;
+use bitcoin::{Transaction, TxOut};
+use miniscript::psbt::PsbtExt;
+
+use crate::consensus::{verify_transaction, ScriptCheckError};
+
+/// Why PSBTs could not be combined or finalized.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FinalizeError {
+    #[error("nothing to combine")]
+    Empty,
+    #[error("PSBTs are for different transactions and cannot be combined: {0}")]
+    Combine(String),
+    #[error("input {index} has no previous output in the PSBT")]
+    MissingUtxo { index: usize },
+    #[error("cannot finalize: {0}")]
+    Finalize(String),
+    #[error("finalized transaction fails script verification: {0}")]
+    Script(#[from] ScriptCheckError),
+}
+
+/// Merges the signatures of several copies of one PSBT.
+pub fn combine(psbts: &[Psbt]) -> Result<Psbt, FinalizeError> {
+    let (first, rest) = psbts.split_first().ok_or(FinalizeError::Empty)?;
+    let mut combined = first.clone();
+    for other in rest {
+        combined.combine(other.clone()).map_err(|e| FinalizeError::Combine(e.to_string()))?;
+    }
+    Ok(combined)
+}
+
+/// The outputs a PSBT's inputs spend, in input order.
+pub fn spent_outputs(psbt: &Psbt) -> Result<Vec<TxOut>, FinalizeError> {
+    psbt.unsigned_tx
+        .input
+        .iter()
+        .zip(&psbt.inputs)
+        .enumerate()
+        .map(|(index, (txin, input))| {
+            if let Some(out) = &input.witness_utxo {
+                return Ok(out.clone());
+            }
+            input
+                .non_witness_utxo
+                .as_ref()
+                .and_then(|tx| tx.output.get(usize::try_from(txin.previous_output.vout).ok()?))
+                .cloned()
+                .ok_or(FinalizeError::MissingUtxo { index })
+        })
+        .collect()
+}
+
+/// Finalizes every input (miniscript's finalizer, which satisfies the scripts from the
+/// collected signatures), extracts the transaction and checks every input with Bitcoin
+/// Core's interpreter before returning it.
+pub fn finalize(psbt: &Psbt) -> Result<Transaction, FinalizeError> {
+    let secp = Secp256k1::verification_only();
+    let spent = spent_outputs(psbt)?;
+    let finalized = psbt.clone().finalize(&secp).map_err(|(_, errors)| {
+        FinalizeError::Finalize(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
+    })?;
+    let tx = finalized.extract_tx_unchecked_fee_rate();
+    verify_transaction(&tx, &spent)?;
+    Ok(tx)
+}

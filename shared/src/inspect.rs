@@ -3,11 +3,12 @@
 //! The signer trusts nothing the coordinator says that it can check itself: every input
 //! must be the wallet's own with a proven amount, change is only what derives from the
 //! wallet's change branch, and everything else leaving the wallet is outflow.
-//!
-//! OWNER: helper "psbt" — implement `inspect_psbt`; keep the types.
+//! Derivation paths in the PSBT are only hints telling which index to try: every claim is
+//! checked by deriving the script from the registered descriptor and comparing.
 
-use bitcoin::psbt::Psbt;
-use bitcoin::{Address, Amount, Network, OutPoint, ScriptBuf, Txid};
+use bitcoin::bip32::{DerivationPath, Fingerprint};
+use bitcoin::psbt::{Input, Output, Psbt};
+use bitcoin::{Address, Amount, Network, NetworkKind, OutPoint, ScriptBuf, TxOut, Txid};
 
 use crate::descriptor::{Branch, WalletDescriptor};
 
@@ -61,12 +62,24 @@ pub struct PsbtReview {
     pub outflow: Amount,
 }
 
+impl PsbtReview {
+    pub fn total_in(&self) -> Amount {
+        self.inputs.iter().map(|i| i.amount).sum()
+    }
+
+    pub fn total_change(&self) -> Amount {
+        self.change.iter().map(|c| c.amount).sum()
+    }
+
+    pub fn total_external(&self) -> Amount {
+        self.external.iter().map(|e| e.amount).sum()
+    }
+}
+
 /// Why a PSBT is refused. Each variant names the rule that refused it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error(
-        "input {index} is not the wallet's own: its script does not derive from the registered descriptor"
-    )]
+    #[error("input {index} is not the wallet's own: its script does not derive from the registered descriptor")]
     ForeignInput { index: usize },
     #[error("input {index} is segwit v0 without non_witness_utxo: its amount is unproven (CVE-2020-14199 fee attack)")]
     MissingNonWitnessUtxo { index: usize },
@@ -79,16 +92,10 @@ pub enum Refusal {
     #[error("input {index} asks for sighash {sighash}; only ALL (or taproot DEFAULT) is signed")]
     UnsupportedSighash { index: usize, sighash: String },
     #[error("wrong network: the signer is configured for {expected} but {what} is for {found}")]
-    WrongNetwork {
-        expected: String,
-        found: String,
-        what: String,
-    },
+    WrongNetwork { expected: String, found: String, what: String },
     #[error("fee {fee} is above the configured cap of {cap}")]
     FeeAboveCap { fee: Amount, cap: Amount },
-    #[error(
-        "output {vout} claims to be change but its script does not derive from the wallet's change branch"
-    )]
+    #[error("output {vout} claims to be change but its script does not derive from the wallet's change branch")]
     FalseChange { vout: usize },
     #[error("outputs ({outputs}) exceed inputs ({inputs})")]
     OutputsExceedInputs { inputs: Amount, outputs: Amount },
@@ -98,13 +105,158 @@ pub enum Refusal {
     Malformed(String),
 }
 
+/// Every (fingerprint, path) the PSBT claims for an input's or output's keys.
+fn claims<'a>(
+    bip32: impl Iterator<Item = &'a (Fingerprint, DerivationPath)>,
+    tap: impl Iterator<Item = &'a (Fingerprint, DerivationPath)>,
+) -> Vec<&'a (Fingerprint, DerivationPath)> {
+    bip32.chain(tap).collect()
+}
+
+fn input_claims(input: &Input) -> Vec<&(Fingerprint, DerivationPath)> {
+    claims(input.bip32_derivation.values(), input.tap_key_origins.values().map(|(_, origin)| origin))
+}
+
+fn output_claims(output: &Output) -> Vec<&(Fingerprint, DerivationPath)> {
+    claims(output.bip32_derivation.values(), output.tap_key_origins.values().map(|(_, origin)| origin))
+}
+
+/// The output an input spends, proven where the wallet type needs proof.
+fn spent_output(psbt: &Psbt, index: usize, wallet: &WalletDescriptor) -> Result<TxOut, Refusal> {
+    let txin = &psbt.unsigned_tx.input[index];
+    let input = &psbt.inputs[index];
+    let from_full_tx = match &input.non_witness_utxo {
+        Some(prev_tx) => {
+            if prev_tx.compute_txid() != txin.previous_output.txid {
+                return Err(Refusal::NonWitnessUtxoTxidMismatch { index });
+            }
+            let vout = usize::try_from(txin.previous_output.vout)
+                .map_err(|_| Refusal::Malformed(format!("input {index}: output index out of range")))?;
+            let out = prev_tx.output.get(vout).cloned().ok_or_else(|| {
+                Refusal::Malformed(format!("input {index} spends output {vout}, which its previous transaction lacks"))
+            })?;
+            Some(out)
+        }
+        None => None,
+    };
+    match (from_full_tx, &input.witness_utxo) {
+        (Some(proven), Some(claimed)) if &proven != claimed => Err(Refusal::WitnessUtxoMismatch { index }),
+        (Some(proven), _) => Ok(proven),
+        (None, _) if wallet.kind().is_segwit_v0() => Err(Refusal::MissingNonWitnessUtxo { index }),
+        (None, Some(claimed)) => Ok(claimed.clone()),
+        (None, None) => Err(Refusal::MissingUtxo { index }),
+    }
+}
+
+fn check_sighash(input: &Input, index: usize, taproot: bool) -> Result<(), Refusal> {
+    let Some(sighash) = input.sighash_type else { return Ok(()) };
+    let value = sighash.to_u32();
+    let allowed = value == 1 || (taproot && value == 0);
+    if allowed {
+        Ok(())
+    } else {
+        Err(Refusal::UnsupportedSighash { index, sighash: sighash.to_string() })
+    }
+}
+
+fn check_network(psbt: &Psbt, wallet: &WalletDescriptor, network: Network) -> Result<(), Refusal> {
+    wallet.check_network(network).map_err(|e| Refusal::WrongNetwork {
+        expected: network.to_string(),
+        found: match &e {
+            crate::descriptor::DescriptorError::WrongNetwork { found, .. } => found.clone(),
+            other => other.to_string(),
+        },
+        what: "the registered wallet".to_owned(),
+    })?;
+    let expected = NetworkKind::from(network);
+    if let Some(xpub) = psbt.xpub.keys().find(|x| x.network != expected) {
+        return Err(Refusal::WrongNetwork {
+            expected: network.to_string(),
+            found: format!("{:?}", xpub.network),
+            what: "a global xpub in the PSBT".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn sum(mut amounts: impl Iterator<Item = Amount>) -> Result<Amount, Refusal> {
+    amounts.try_fold(Amount::ZERO, |acc, a| {
+        acc.checked_add(a).ok_or_else(|| Refusal::Malformed("amounts overflow".to_owned()))
+    })
+}
+
 /// Inspects `psbt` for `wallet` under `policy`; see the module documentation for the
 /// rules. Pure: the same PSBT, wallet and policy always give the same answer.
-pub fn inspect_psbt(
-    psbt: &Psbt,
-    wallet: &WalletDescriptor,
-    policy: &InspectionPolicy,
-) -> Result<PsbtReview, Refusal> {
-    let _ = (psbt, wallet, policy);
-    todo!("psbt helper")
+pub fn inspect_psbt(psbt: &Psbt, wallet: &WalletDescriptor, policy: &InspectionPolicy) -> Result<PsbtReview, Refusal> {
+    let tx = &psbt.unsigned_tx;
+    if tx.input.len() != psbt.inputs.len() || tx.output.len() != psbt.outputs.len() {
+        return Err(Refusal::Malformed("PSBT maps do not match the transaction's inputs and outputs".to_owned()));
+    }
+    if tx.input.is_empty() {
+        return Err(Refusal::NoInputs);
+    }
+    check_network(psbt, wallet, policy.network)?;
+    let taproot = !wallet.kind().is_segwit_v0();
+
+    let mut inputs = Vec::with_capacity(tx.input.len());
+    for (index, (txin, input)) in tx.input.iter().zip(&psbt.inputs).enumerate() {
+        let spent = spent_output(psbt, index, wallet)?;
+        let owned = input_claims(input).into_iter().find_map(|(fingerprint, path)| {
+            let (branch, derivation_index) = wallet.match_derivation(*fingerprint, path)?;
+            let script = wallet.script_pubkey(branch, derivation_index).ok()?;
+            (script == spent.script_pubkey).then_some((branch, derivation_index))
+        });
+        let Some((branch, derivation_index)) = owned else {
+            return Err(Refusal::ForeignInput { index });
+        };
+        check_sighash(input, index, taproot)?;
+        inputs.push(OwnedInput {
+            index,
+            outpoint: txin.previous_output,
+            amount: spent.value,
+            branch,
+            derivation_index,
+        });
+    }
+
+    let mut change = Vec::new();
+    let mut external = Vec::new();
+    for (vout, (txout, output)) in tx.output.iter().zip(&psbt.outputs).enumerate() {
+        let output_claims = output_claims(output);
+        let claims_change = output_claims.iter().any(|(fp, path)| wallet.claims_change(*fp, path));
+        let verified = output_claims.iter().find_map(|(fingerprint, path)| match wallet.match_derivation(*fingerprint, path) {
+            Some((Branch::Change, index)) => {
+                let script = wallet.script_pubkey(Branch::Change, index).ok()?;
+                (script == txout.script_pubkey).then_some(index)
+            }
+            _ => None,
+        });
+        match verified {
+            Some(derivation_index) => {
+                let address = Address::from_script(&txout.script_pubkey, policy.network)
+                    .map_err(|e| Refusal::Malformed(format!("change output {vout}: {e}")))?;
+                change.push(ChangeOutput { vout, amount: txout.value, address, derivation_index });
+            }
+            None if claims_change => return Err(Refusal::FalseChange { vout }),
+            None => external.push(ExternalOutput {
+                vout,
+                amount: txout.value,
+                address: Address::from_script(&txout.script_pubkey, policy.network).ok(),
+                script_pubkey: txout.script_pubkey.clone(),
+            }),
+        }
+    }
+
+    let total_in = sum(inputs.iter().map(|i| i.amount))?;
+    let total_out = sum(tx.output.iter().map(|o| o.value))?;
+    let fee = total_in
+        .checked_sub(total_out)
+        .ok_or(Refusal::OutputsExceedInputs { inputs: total_in, outputs: total_out })?;
+    if fee > policy.max_fee {
+        return Err(Refusal::FeeAboveCap { fee, cap: policy.max_fee });
+    }
+    let outflow = sum(external.iter().map(|e| e.amount))?
+        .checked_add(fee)
+        .ok_or_else(|| Refusal::Malformed("amounts overflow".to_owned()))?;
+    Ok(PsbtReview { txid: tx.compute_txid(), inputs, change, external, fee, outflow })
 }
