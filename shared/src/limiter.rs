@@ -6,7 +6,9 @@
 //! the bucket. Readings from a different boot, or that go backwards, credit nothing:
 //! there is no credit for time the signer was down.
 //!
-//! OWNER: helper "rules" — implement the `todo!()` bodies; keep the signatures.
+//! Arithmetic is exact: the bucket level is kept in units of satoshi × nanosecond-of-
+//! `per`, so refilling `amount` per `per` over `elapsed` adds exactly
+//! `amount × elapsed` units and nothing is ever rounded in the signer's favour.
 
 use std::time::Duration;
 
@@ -32,6 +34,36 @@ pub struct RateLimit {
     pub burst: Amount,
 }
 
+/// The longest refill period accepted; keeps all arithmetic far inside `u128`.
+pub const MAX_RATE_PERIOD: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
+
+impl RateLimit {
+    /// Checks the rate makes sense: a positive amount, period and burst.
+    pub fn validate(&self) -> Result<(), LimitRefusal> {
+        if self.amount == Amount::ZERO {
+            return Err(LimitRefusal::InvalidRate("the refill amount must be more than zero".to_owned()));
+        }
+        if self.per.is_zero() || self.per > MAX_RATE_PERIOD {
+            return Err(LimitRefusal::InvalidRate("the refill period must be between 1 ns and 10 years".to_owned()));
+        }
+        if self.burst == Amount::ZERO {
+            return Err(LimitRefusal::InvalidRate("the burst capacity must be more than zero".to_owned()));
+        }
+        if self.amount > Amount::MAX_MONEY || self.burst > Amount::MAX_MONEY {
+            return Err(LimitRefusal::InvalidRate("amounts above 21 million BTC".to_owned()));
+        }
+        Ok(())
+    }
+
+    fn per_ns(&self) -> u128 {
+        self.per.as_nanos()
+    }
+
+    fn capacity_units(&self) -> u128 {
+        u128::from(self.burst.to_sat()) * self.per_ns()
+    }
+}
+
 /// Why the limiter refuses an outflow. Each names the limit and what would change it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LimitRefusal {
@@ -42,11 +74,7 @@ pub enum LimitRefusal {
     #[error("outflow {needed} exceeds the burst capacity {burst}: it can never fit the rate limit; split the withdrawal or have the officers issue set-rate")]
     ExceedsBurst { needed: Amount, burst: Amount },
     #[error("rate limit: outflow {needed} but only {available} is available now; retry in about {}s", retry_after.as_secs())]
-    RateExceeded {
-        needed: Amount,
-        available: Amount,
-        retry_after: Duration,
-    },
+    RateExceeded { needed: Amount, available: Amount, retry_after: Duration },
     #[error("invalid rate: {0}")]
     InvalidRate(String),
 }
@@ -63,64 +91,241 @@ pub struct LimiterStatus {
     pub paused: bool,
 }
 
+mod u128_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&value.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// The limiter's whole state; the signer persists it (serde) in its database and reads
-/// it back, so it must round-trip exactly.
+/// it back, so it round-trips exactly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowLimiter {
-    // Private fields chosen by the implementer; exact arithmetic (no floats), never
-    // credit more than `rate.amount * elapsed / rate.per`, never hold more than `burst`.
-    #[serde(skip)]
-    _todo: (),
+    rate: RateLimit,
+    /// Bucket level in satoshi × nanosecond units of `rate.per`.
+    #[serde(with = "u128_text")]
+    level: u128,
+    total_remaining: Amount,
+    total_spent: Amount,
+    paused: bool,
+    anchor: MonotonicReading,
 }
 
 impl FlowLimiter {
     /// A new limiter with a full bucket and `total` allowance, anchored at `now`.
     pub fn new(rate: RateLimit, total: Amount, now: MonotonicReading) -> Result<Self, LimitRefusal> {
-        let _ = (rate, total, now);
-        todo!("rules helper")
+        rate.validate()?;
+        if total > Amount::MAX_MONEY {
+            return Err(LimitRefusal::InvalidRate("total above 21 million BTC".to_owned()));
+        }
+        Ok(FlowLimiter {
+            rate,
+            level: rate.capacity_units(),
+            total_remaining: total,
+            total_spent: Amount::ZERO,
+            paused: false,
+            anchor: now,
+        })
     }
 
     /// Credits the time elapsed since the last reading, if `now` is from the same boot and
     /// not earlier; otherwise credits nothing. Either way `now` becomes the anchor.
     pub fn observe(&mut self, now: MonotonicReading) {
-        let _ = now;
-        todo!("rules helper")
+        if now.boot_id == self.anchor.boot_id && now.since_boot >= self.anchor.since_boot {
+            let elapsed = (now.since_boot - self.anchor.since_boot).as_nanos();
+            let credit = u128::from(self.rate.amount.to_sat()).saturating_mul(elapsed);
+            self.level = self.level.saturating_add(credit).min(self.rate.capacity_units());
+        }
+        self.anchor = now;
     }
 
     /// Whether `outflow` fits now, without changing anything.
     pub fn check(&self, outflow: Amount) -> Result<(), LimitRefusal> {
-        let _ = outflow;
-        todo!("rules helper")
+        if self.paused {
+            return Err(LimitRefusal::Paused);
+        }
+        if outflow > self.rate.burst {
+            return Err(LimitRefusal::ExceedsBurst { needed: outflow, burst: self.rate.burst });
+        }
+        if outflow > self.total_remaining {
+            return Err(LimitRefusal::TotalExhausted { needed: outflow, remaining: self.total_remaining });
+        }
+        let needed_units = u128::from(outflow.to_sat()) * self.rate.per_ns();
+        if needed_units > self.level {
+            let deficit = needed_units - self.level;
+            let per_ns_credit = u128::from(self.rate.amount.to_sat());
+            let wait_ns = deficit.div_ceil(per_ns_credit);
+            let retry_after = Duration::from_nanos(u64::try_from(wait_ns).unwrap_or(u64::MAX));
+            return Err(LimitRefusal::RateExceeded { needed: outflow, available: self.bucket_available(), retry_after });
+        }
+        Ok(())
     }
 
     /// Takes `outflow` from both the bucket and the total, or refuses and changes nothing.
     pub fn reserve(&mut self, outflow: Amount) -> Result<(), LimitRefusal> {
-        let _ = outflow;
-        todo!("rules helper")
+        self.check(outflow)?;
+        self.level -= u128::from(outflow.to_sat()) * self.rate.per_ns();
+        self.total_remaining -= outflow;
+        self.total_spent += outflow;
+        Ok(())
     }
 
-    /// Adds to the total allowance (a signed `raise-total` command).
+    /// Adds to the total allowance (a signed `raise-total` command). Saturates at 21
+    /// million BTC.
     pub fn raise_total(&mut self, by: Amount) {
-        let _ = by;
-        todo!("rules helper")
+        self.total_remaining = self.total_remaining.checked_add(by).unwrap_or(Amount::MAX_MONEY).min(Amount::MAX_MONEY);
     }
 
-    /// Replaces rate and burst (a signed `set-rate` command). The bucket keeps its level,
-    /// capped at the new burst.
+    /// Replaces rate and burst (a signed `set-rate` command). The bucket keeps its whole
+    /// satoshis (fractions are dropped, never gained), capped at the new burst.
     pub fn set_rate(&mut self, rate: RateLimit) -> Result<(), LimitRefusal> {
-        let _ = rate;
-        todo!("rules helper")
+        rate.validate()?;
+        let whole_sats = self.level / self.rate.per_ns();
+        self.rate = rate;
+        self.level = (whole_sats * rate.per_ns()).min(rate.capacity_units());
+        Ok(())
     }
 
     pub fn pause(&mut self) {
-        todo!("rules helper")
+        self.paused = true;
     }
 
     pub fn resume(&mut self) {
-        todo!("rules helper")
+        self.paused = false;
+    }
+
+    pub fn rate(&self) -> RateLimit {
+        self.rate
+    }
+
+    pub fn anchor(&self) -> &MonotonicReading {
+        &self.anchor
+    }
+
+    fn bucket_available(&self) -> Amount {
+        let sats = self.level / self.rate.per_ns();
+        Amount::from_sat(u64::try_from(sats).unwrap_or(u64::MAX))
     }
 
     pub fn status(&self) -> LimiterStatus {
-        todo!("rules helper")
+        LimiterStatus {
+            rate: self.rate,
+            bucket_available: self.bucket_available(),
+            total_remaining: self.total_remaining,
+            total_spent: self.total_spent,
+            paused: self.paused,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(boot: &str, secs: u64) -> MonotonicReading {
+        MonotonicReading { boot_id: boot.to_owned(), since_boot: Duration::from_secs(secs) }
+    }
+
+    fn btc(v: f64) -> Amount {
+        Amount::from_btc(v).unwrap()
+    }
+
+    /// 0.04 BTC per minute, burst 0.1 BTC, total 1 BTC.
+    fn limiter() -> FlowLimiter {
+        let rate = RateLimit { amount: btc(0.04), per: Duration::from_secs(60), burst: btc(0.1) };
+        FlowLimiter::new(rate, btc(1.0), at("boot-1", 1000)).unwrap()
+    }
+
+    #[test]
+    fn starts_full_and_refills_at_the_rate() {
+        let mut l = limiter();
+        l.reserve(btc(0.1)).unwrap();
+        assert!(matches!(l.reserve(btc(0.01)), Err(LimitRefusal::RateExceeded { .. })));
+        l.observe(at("boot-1", 1030)); // half a minute: 0.02 BTC
+        assert_eq!(l.status().bucket_available, btc(0.02));
+        l.reserve(btc(0.02)).unwrap();
+        assert_eq!(l.status().total_spent, btc(0.12));
+        assert_eq!(l.status().total_remaining, btc(0.88));
+    }
+
+    #[test]
+    fn retry_after_is_when_it_fits() {
+        let mut l = limiter();
+        l.reserve(btc(0.1)).unwrap();
+        let Err(LimitRefusal::RateExceeded { retry_after, .. }) = l.check(btc(0.04)) else { panic!() };
+        assert_eq!(retry_after, Duration::from_secs(60));
+        l.observe(at("boot-1", 1000 + retry_after.as_secs()));
+        assert!(l.check(btc(0.04)).is_ok());
+    }
+
+    #[test]
+    fn no_credit_for_downtime_or_backwards_clocks() {
+        let mut l = limiter();
+        l.reserve(btc(0.1)).unwrap();
+        l.observe(at("boot-2", 999_999)); // rebooted: however long it was down, nothing
+        assert_eq!(l.status().bucket_available, Amount::ZERO);
+        l.observe(at("boot-2", 10)); // backwards within a boot: nothing
+        assert_eq!(l.status().bucket_available, Amount::ZERO);
+        l.observe(at("boot-2", 40)); // from the new anchor: 30 s
+        assert_eq!(l.status().bucket_available, btc(0.02));
+    }
+
+    #[test]
+    fn a_year_forward_fills_at_most_the_burst() {
+        let mut l = limiter();
+        l.reserve(btc(0.1)).unwrap();
+        l.observe(at("boot-1", 1000 + 365 * 24 * 3600));
+        assert_eq!(l.status().bucket_available, btc(0.1));
+    }
+
+    #[test]
+    fn total_exhaustion_asks_for_a_signed_command() {
+        let rate = RateLimit { amount: btc(1.0), per: Duration::from_secs(1), burst: btc(1.0) };
+        let mut l = FlowLimiter::new(rate, btc(0.5), at("b", 0)).unwrap();
+        l.reserve(btc(0.5)).unwrap();
+        l.observe(at("b", 100));
+        let err = l.reserve(btc(0.01)).unwrap_err();
+        assert!(matches!(err, LimitRefusal::TotalExhausted { .. }));
+        assert!(err.to_string().contains("signed limit command"), "{err}");
+        l.raise_total(btc(0.2));
+        l.reserve(btc(0.2)).unwrap();
+        assert!(l.reserve(Amount::from_sat(1)).is_err());
+    }
+
+    #[test]
+    fn pause_stops_everything_until_resume() {
+        let mut l = limiter();
+        l.pause();
+        assert_eq!(l.reserve(Amount::from_sat(1)), Err(LimitRefusal::Paused));
+        l.resume();
+        assert!(l.reserve(Amount::from_sat(1)).is_ok());
+    }
+
+    #[test]
+    fn set_rate_never_gains() {
+        let mut l = limiter();
+        l.reserve(btc(0.07)).unwrap(); // 0.03 left
+        l.set_rate(RateLimit { amount: btc(1.0), per: Duration::from_secs(1), burst: btc(5.0) }).unwrap();
+        assert_eq!(l.status().bucket_available, btc(0.03));
+        l.set_rate(RateLimit { amount: btc(1.0), per: Duration::from_secs(1), burst: btc(0.01) }).unwrap();
+        assert_eq!(l.status().bucket_available, btc(0.01));
+        assert!(l.set_rate(RateLimit { amount: Amount::ZERO, per: Duration::from_secs(1), burst: btc(1.0) }).is_err());
+    }
+
+    #[test]
+    fn refusals_change_nothing_and_serde_round_trips() {
+        let mut l = limiter();
+        let before = l.clone();
+        assert!(l.reserve(btc(0.5)).is_err());
+        assert_eq!(l, before);
+        let text = serde_json::to_string(&l).unwrap();
+        assert_eq!(serde_json::from_str::<FlowLimiter>(&text).unwrap(), l);
     }
 }
