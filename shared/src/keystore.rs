@@ -1,11 +1,19 @@
 //! Keystore encryption: a secret sealed with XChaCha20-Poly1305 under a key derived from
 //! the passphrase with Argon2id. Randomness (salt, nonce) is passed in by the caller.
 //!
-//! OWNER: helper "rules" — implement the `todo!()` bodies; keep the signatures.
+//! The header (format, purpose, KDF parameters, salt) is authenticated as associated
+//! data, so an edited header fails exactly like a wrong passphrase, and a file sealed for
+//! one purpose cannot be opened as another.
 
-use secrecy::SecretString;
+use argon2::{Algorithm, Argon2, Params, Version};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
+
+/// The only format this code writes and reads.
+pub const FORMAT: u32 = 1;
 
 /// Argon2id cost parameters, stored with each sealed secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,18 +25,22 @@ pub struct KdfParams {
 
 impl KdfParams {
     /// What new keystores use: 64 MiB, 3 passes, 1 lane.
-    pub const RECOMMENDED: KdfParams = KdfParams {
-        memory_kib: 64 * 1024,
-        iterations: 3,
-        parallelism: 1,
-    };
+    pub const RECOMMENDED: KdfParams = KdfParams { memory_kib: 64 * 1024, iterations: 3, parallelism: 1 };
 
     /// Cheap parameters for tests only: never for real keys.
-    pub const DANGEROUS_WEAK_FOR_TESTS: KdfParams = KdfParams {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    };
+    pub const DANGEROUS_WEAK_FOR_TESTS: KdfParams = KdfParams { memory_kib: 64, iterations: 1, parallelism: 1 };
+
+    fn validate(&self) -> Result<Params, KeystoreError> {
+        let weakest = KdfParams::DANGEROUS_WEAK_FOR_TESTS;
+        if self.memory_kib < weakest.memory_kib || self.iterations < weakest.iterations || self.parallelism < 1 {
+            return Err(KeystoreError::Kdf("parameters weaker than any Sluice writes".to_owned()));
+        }
+        if self.memory_kib > 4 * 1024 * 1024 || self.iterations > 100 || self.parallelism > 16 {
+            return Err(KeystoreError::Kdf("parameters larger than any Sluice writes".to_owned()));
+        }
+        Params::new(self.memory_kib, self.iterations, self.parallelism, Some(32))
+            .map_err(|e| KeystoreError::Kdf(e.to_string()))
+    }
 }
 
 /// A sealed secret as stored on disk (JSON). `purpose` (e.g. `sluice-signer-seed`,
@@ -61,6 +73,28 @@ pub enum KeystoreError {
     Corrupt(String),
 }
 
+fn derive_key(passphrase: &SecretString, kdf: &KdfParams, salt: &[u8; 16]) -> Result<Zeroizing<[u8; 32]>, KeystoreError> {
+    let params = kdf.validate()?;
+    let mut key = Zeroizing::new([0u8; 32]);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(passphrase.expose_secret().as_bytes(), salt, key.as_mut())
+        .map_err(|e| KeystoreError::Kdf(e.to_string()))?;
+    Ok(key)
+}
+
+fn associated_data(format: u32, purpose: &str, kdf: &KdfParams, salt: &[u8; 16]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(64 + purpose.len());
+    aad.extend_from_slice(b"sluice-keystore");
+    aad.extend_from_slice(&format.to_be_bytes());
+    aad.extend_from_slice(&u32::try_from(purpose.len()).unwrap_or(u32::MAX).to_be_bytes());
+    aad.extend_from_slice(purpose.as_bytes());
+    aad.extend_from_slice(&kdf.memory_kib.to_be_bytes());
+    aad.extend_from_slice(&kdf.iterations.to_be_bytes());
+    aad.extend_from_slice(&kdf.parallelism.to_be_bytes());
+    aad.extend_from_slice(salt);
+    aad
+}
+
 /// Seals `secret` under `passphrase`.
 pub fn seal(
     purpose: &str,
@@ -70,28 +104,104 @@ pub fn seal(
     salt: [u8; 16],
     nonce: [u8; 24],
 ) -> Result<SealedSecret, KeystoreError> {
-    let _ = (purpose, secret, passphrase, kdf, salt, nonce);
-    todo!("rules helper")
+    let key = derive_key(passphrase, &kdf, &salt)?;
+    let cipher = XChaCha20Poly1305::new(Key::from_slice(key.as_ref()));
+    let aad = associated_data(FORMAT, purpose, &kdf, &salt);
+    let ciphertext = cipher
+        .encrypt(XNonce::from_slice(&nonce), Payload { msg: secret, aad: &aad })
+        .map_err(|_| KeystoreError::Corrupt("encryption failed".to_owned()))?;
+    Ok(SealedSecret { format: FORMAT, purpose: purpose.to_owned(), kdf, salt, nonce, ciphertext })
 }
 
 impl SealedSecret {
     /// Opens the secret; fails if the passphrase is wrong, the file was altered, or it is
     /// not a `purpose` secret.
-    pub fn open(
-        &self,
-        purpose: &str,
-        passphrase: &SecretString,
-    ) -> Result<Zeroizing<Vec<u8>>, KeystoreError> {
-        let _ = (purpose, passphrase);
-        todo!("rules helper")
+    pub fn open(&self, purpose: &str, passphrase: &SecretString) -> Result<Zeroizing<Vec<u8>>, KeystoreError> {
+        if self.format != FORMAT {
+            return Err(KeystoreError::UnsupportedFormat(self.format));
+        }
+        if self.purpose != purpose {
+            return Err(KeystoreError::WrongPurpose { expected: purpose.to_owned(), found: self.purpose.clone() });
+        }
+        let key = derive_key(passphrase, &self.kdf, &self.salt)?;
+        let cipher = XChaCha20Poly1305::new(Key::from_slice(key.as_ref()));
+        let aad = associated_data(self.format, &self.purpose, &self.kdf, &self.salt);
+        cipher
+            .decrypt(XNonce::from_slice(&self.nonce), Payload { msg: &self.ciphertext, aad: &aad })
+            .map(Zeroizing::new)
+            .map_err(|_| KeystoreError::WrongPassphraseOrCorrupt)
     }
 
     pub fn to_json(&self) -> String {
-        todo!("rules helper")
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
     pub fn from_json(text: &str) -> Result<SealedSecret, KeystoreError> {
-        let _ = text;
-        todo!("rules helper")
+        serde_json::from_str(text).map_err(|e| KeystoreError::Corrupt(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pass(s: &str) -> SecretString {
+        SecretString::from(s.to_owned())
+    }
+
+    fn sealed() -> SealedSecret {
+        seal("test-secret", b"the seed", &pass("correct horse"), KdfParams::DANGEROUS_WEAK_FOR_TESTS, [7; 16], [9; 24])
+            .unwrap()
+    }
+
+    #[test]
+    fn round_trips_with_recommended_parameters() {
+        let s = seal("p", b"secret bytes", &pass("pw"), KdfParams::RECOMMENDED, [1; 16], [2; 24]).unwrap();
+        let back = SealedSecret::from_json(&s.to_json()).unwrap();
+        assert_eq!(back.open("p", &pass("pw")).unwrap().as_slice(), b"secret bytes");
+    }
+
+    #[test]
+    fn wrong_passphrase_and_every_edit_fail() {
+        let s = sealed();
+        assert_eq!(s.open("test-secret", &pass("wrong")), Err(KeystoreError::WrongPassphraseOrCorrupt));
+        let mut e = s.clone();
+        e.salt[0] ^= 1;
+        assert_eq!(e.open("test-secret", &pass("correct horse")), Err(KeystoreError::WrongPassphraseOrCorrupt));
+        let mut e = s.clone();
+        e.nonce[0] ^= 1;
+        assert_eq!(e.open("test-secret", &pass("correct horse")), Err(KeystoreError::WrongPassphraseOrCorrupt));
+        let mut e = s.clone();
+        e.kdf.iterations += 1;
+        assert_eq!(e.open("test-secret", &pass("correct horse")), Err(KeystoreError::WrongPassphraseOrCorrupt));
+        let mut e = s.clone();
+        e.ciphertext[0] ^= 1;
+        assert_eq!(e.open("test-secret", &pass("correct horse")), Err(KeystoreError::WrongPassphraseOrCorrupt));
+        let mut e = s.clone();
+        e.ciphertext.truncate(3);
+        assert_eq!(e.open("test-secret", &pass("correct horse")), Err(KeystoreError::WrongPassphraseOrCorrupt));
+        let mut e = s.clone();
+        e.purpose = "other".to_owned();
+        assert!(matches!(e.open("other", &pass("correct horse")), Err(KeystoreError::WrongPassphraseOrCorrupt)));
+        assert!(matches!(s.open("other", &pass("correct horse")), Err(KeystoreError::WrongPurpose { .. })));
+        let mut e = s.clone();
+        e.format = 2;
+        assert_eq!(e.open("test-secret", &pass("correct horse")), Err(KeystoreError::UnsupportedFormat(2)));
+        let mut e = s;
+        e.kdf.memory_kib = 1;
+        assert!(matches!(e.open("test-secret", &pass("correct horse")), Err(KeystoreError::Kdf(_))));
+        assert!(matches!(SealedSecret::from_json("{\"format\":1"), Err(KeystoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn nothing_secret_in_debug_or_errors() {
+        let p = pass("correct horse");
+        assert!(!format!("{p:?}").contains("correct horse"));
+        let s = sealed();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("the seed"));
+        let err = s.open("test-secret", &pass("nope")).unwrap_err();
+        assert!(!err.to_string().contains("nope") && !format!("{err:?}").contains("nope"));
     }
 }
