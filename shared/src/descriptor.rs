@@ -92,12 +92,18 @@ pub struct WalletDescriptor {
 pub enum DescriptorError {
     #[error("descriptor does not parse: {0}")]
     Parse(String),
-    #[error("unsupported wallet type: {0} (Sluice supports wpkh(KEY), wsh(sortedmulti(M,KEY,...)) and tr(KEY))")]
+    #[error(
+        "unsupported wallet type: {0} (Sluice supports wpkh(KEY), wsh(sortedmulti(M,KEY,...)) and tr(KEY))"
+    )]
     Unsupported(String),
     #[error("every key needs its origin, written [fingerprint/path]xpub/BRANCH/*: {0}")]
     MissingOrigin(String),
     #[error("the {branch} descriptor must end every key in /{number}/*: {detail}")]
-    WrongBranch { branch: &'static str, number: u32, detail: String },
+    WrongBranch {
+        branch: &'static str,
+        number: u32,
+        detail: String,
+    },
     #[error("the receive and change descriptors describe different wallets: {0}")]
     BranchesDisagree(String),
     #[error("the descriptor's keys are for {found} but the configured network is {expected}")]
@@ -107,7 +113,8 @@ pub enum DescriptorError {
 }
 
 fn parse_one(text: &str) -> Result<Descriptor<DescriptorPublicKey>, DescriptorError> {
-    Descriptor::<DescriptorPublicKey>::from_str(text.trim()).map_err(|e| DescriptorError::Parse(e.to_string()))
+    Descriptor::<DescriptorPublicKey>::from_str(text.trim())
+        .map_err(|e| DescriptorError::Parse(e.to_string()))
 }
 
 fn network_kind_name(kind: NetworkKind) -> &'static str {
@@ -128,7 +135,10 @@ fn descriptor_keys(descriptor: &Descriptor<DescriptorPublicKey>) -> Vec<Descript
 }
 
 /// Checks one key is `[origin]xpub/BRANCH/*` and returns its parts.
-fn check_key(key: &DescriptorPublicKey, branch: Branch) -> Result<(CosignerKey, DescriptorXKey<Xpub>), DescriptorError> {
+fn check_key(
+    key: &DescriptorPublicKey,
+    branch: Branch,
+) -> Result<(CosignerKey, DescriptorXKey<Xpub>), DescriptorError> {
     let xkey = match key {
         DescriptorPublicKey::XPub(xkey) => xkey,
         DescriptorPublicKey::Single(_) => {
@@ -140,9 +150,13 @@ fn check_key(key: &DescriptorPublicKey, branch: Branch) -> Result<(CosignerKey, 
             return Err(DescriptorError::Unsupported(format!("{key} is still multipath")))
         }
     };
-    let (fingerprint, origin_path) =
-        xkey.origin.clone().ok_or_else(|| DescriptorError::MissingOrigin(key.to_string()))?;
-    let expected = [ChildNumber::Normal { index: branch.number() }];
+    let (fingerprint, origin_path) = xkey
+        .origin
+        .clone()
+        .ok_or_else(|| DescriptorError::MissingOrigin(key.to_string()))?;
+    let expected = [ChildNumber::Normal {
+        index: branch.number(),
+    }];
     if xkey.wildcard != Wildcard::Unhardened || xkey.derivation_path.as_ref() != expected {
         return Err(DescriptorError::WrongBranch {
             branch: branch.name(),
@@ -150,16 +164,24 @@ fn check_key(key: &DescriptorPublicKey, branch: Branch) -> Result<(CosignerKey, 
             detail: key.to_string(),
         });
     }
-    Ok((CosignerKey { fingerprint, origin_path, xpub: xkey.xkey }, xkey.clone()))
+    Ok((
+        CosignerKey {
+            fingerprint,
+            origin_path,
+            xpub: xkey.xkey,
+        },
+        xkey.clone(),
+    ))
 }
 
 fn kind_of(descriptor: &Descriptor<DescriptorPublicKey>) -> Result<WalletKind, DescriptorError> {
     match descriptor {
         Descriptor::Wpkh(_) => Ok(WalletKind::Wpkh),
         Descriptor::Wsh(wsh) => match wsh.as_inner() {
-            WshInner::SortedMulti(multi) => {
-                Ok(WalletKind::WshSortedMulti { threshold: multi.k(), keys: multi.pks().len() })
-            }
+            WshInner::SortedMulti(multi) => Ok(WalletKind::WshSortedMulti {
+                threshold: multi.k(),
+                keys: multi.pks().len(),
+            }),
             WshInner::Ms(_) => Err(DescriptorError::Unsupported(
                 "wsh() with a miniscript policy other than sortedmulti".to_owned(),
             )),
@@ -183,12 +205,14 @@ impl WalletDescriptor {
                     return Err(DescriptorError::WrongBranch {
                         branch: "change",
                         number: 1,
-                        detail: "give a change descriptor too, or one multipath descriptor ending in /<0;1>/*"
-                            .to_owned(),
+                        detail:
+                            "give a change descriptor too, or one multipath descriptor ending in /<0;1>/*"
+                                .to_owned(),
                     });
                 }
-                let mut singles =
-                    first.into_single_descriptors().map_err(|e| DescriptorError::Parse(e.to_string()))?;
+                let mut singles = first
+                    .into_single_descriptors()
+                    .map_err(|e| DescriptorError::Parse(e.to_string()))?;
                 if singles.len() != 2 {
                     return Err(DescriptorError::WrongBranch {
                         branch: "multipath",
@@ -196,36 +220,53 @@ impl WalletDescriptor {
                         detail: format!("expected exactly two paths <0;1>, found {}", singles.len()),
                     });
                 }
-                let change = singles.pop().ok_or_else(|| DescriptorError::Parse("empty".to_owned()))?;
-                let receive = singles.pop().ok_or_else(|| DescriptorError::Parse("empty".to_owned()))?;
+                let change = singles
+                    .pop()
+                    .ok_or_else(|| DescriptorError::Parse("empty".to_owned()))?;
+                let receive = singles
+                    .pop()
+                    .ok_or_else(|| DescriptorError::Parse("empty".to_owned()))?;
                 (receive, change)
             }
         };
         let kind = kind_of(&receive)?;
         if kind_of(&change)? != kind {
-            return Err(DescriptorError::BranchesDisagree("different script types".to_owned()));
+            return Err(DescriptorError::BranchesDisagree(
+                "different script types".to_owned(),
+            ));
         }
         let receive_keys = descriptor_keys(&receive);
         let change_keys = descriptor_keys(&change);
         if receive_keys.len() != change_keys.len() {
-            return Err(DescriptorError::BranchesDisagree("different numbers of keys".to_owned()));
+            return Err(DescriptorError::BranchesDisagree(
+                "different numbers of keys".to_owned(),
+            ));
         }
         let mut keys = Vec::with_capacity(receive_keys.len());
         for (r, c) in receive_keys.iter().zip(&change_keys) {
             let (cosigner, r_x) = check_key(r, Branch::Receive)?;
             let (_, c_x) = check_key(c, Branch::Change)?;
             if r_x.origin != c_x.origin || r_x.xkey != c_x.xkey {
-                return Err(DescriptorError::BranchesDisagree(format!("key {r} has no counterpart {c}")));
+                return Err(DescriptorError::BranchesDisagree(format!(
+                    "key {r} has no counterpart {c}"
+                )));
             }
             keys.push(cosigner);
         }
         if let Some(first_key) = keys.first() {
             let kind_net = first_key.xpub.network;
             if keys.iter().any(|k| k.xpub.network != kind_net) {
-                return Err(DescriptorError::Unsupported("keys from different networks".to_owned()));
+                return Err(DescriptorError::Unsupported(
+                    "keys from different networks".to_owned(),
+                ));
             }
         }
-        Ok(WalletDescriptor { receive, change, kind, keys })
+        Ok(WalletDescriptor {
+            receive,
+            change,
+            kind,
+            keys,
+        })
     }
 
     pub fn kind(&self) -> WalletKind {
@@ -273,7 +314,10 @@ impl WalletDescriptor {
     pub fn address(&self, branch: Branch, index: u32, network: Network) -> Result<Address, DescriptorError> {
         self.definite(branch, index)?
             .address(network)
-            .map_err(|e| DescriptorError::Derivation { index, reason: e.to_string() })
+            .map_err(|e| DescriptorError::Derivation {
+                index,
+                reason: e.to_string(),
+            })
     }
 
     /// The descriptor at `branch/index` with every key definite, as PSBT updaters need it.
@@ -284,7 +328,10 @@ impl WalletDescriptor {
     ) -> Result<Descriptor<miniscript::DefiniteDescriptorKey>, DescriptorError> {
         self.branch(branch)
             .at_derivation_index(index)
-            .map_err(|e| DescriptorError::Derivation { index, reason: e.to_string() })
+            .map_err(|e| DescriptorError::Derivation {
+                index,
+                reason: e.to_string(),
+            })
     }
 
     /// If `path` (from master `fingerprint`) is one of this wallet's keys at
@@ -338,8 +385,11 @@ mod tests {
     #[test]
     fn multipath_equals_pair() {
         let multi = WalletDescriptor::parse(&format!("wpkh({TPUB_A}/<0;1>/*)"), None).unwrap();
-        let pair = WalletDescriptor::parse(&format!("wpkh({TPUB_A}/0/*)"), Some(&format!("wpkh({TPUB_A}/1/*)")))
-            .unwrap();
+        let pair = WalletDescriptor::parse(
+            &format!("wpkh({TPUB_A}/0/*)"),
+            Some(&format!("wpkh({TPUB_A}/1/*)")),
+        )
+        .unwrap();
         assert_eq!(multi.wallet_id(), pair.wallet_id());
         assert_eq!(multi.kind(), WalletKind::Wpkh);
         assert_eq!(multi.keys().len(), 1);
@@ -352,14 +402,24 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_reason_about() {
         let no_origin = "wpkh(tpubDDHx3CNs1F7LipoKW8ccMFNJsXJ6WYLFubNaCYLZtBX6G2GsQ7EJgbuecqwXfQtLKzxt2Kn8vJkxEWeQNto3deB7JCHdKHuRJMcYMDFABwi/<0;1>/*)";
-        assert!(matches!(WalletDescriptor::parse(no_origin, None), Err(DescriptorError::MissingOrigin(_))));
-        let swapped = WalletDescriptor::parse(&format!("wpkh({TPUB_A}/1/*)"), Some(&format!("wpkh({TPUB_A}/0/*)")));
+        assert!(matches!(
+            WalletDescriptor::parse(no_origin, None),
+            Err(DescriptorError::MissingOrigin(_))
+        ));
+        let swapped = WalletDescriptor::parse(
+            &format!("wpkh({TPUB_A}/1/*)"),
+            Some(&format!("wpkh({TPUB_A}/0/*)")),
+        );
         assert!(matches!(swapped, Err(DescriptorError::WrongBranch { .. })));
-        let other = WalletDescriptor::parse(&format!("wpkh({TPUB_A}/0/*)"), Some(&format!("wpkh({TPUB_B}/1/*)")));
+        let other = WalletDescriptor::parse(
+            &format!("wpkh({TPUB_A}/0/*)"),
+            Some(&format!("wpkh({TPUB_B}/1/*)")),
+        );
         assert!(matches!(other, Err(DescriptorError::BranchesDisagree(_))));
         let pkh = WalletDescriptor::parse(&format!("pkh({TPUB_A}/<0;1>/*)"), None);
         assert!(matches!(pkh, Err(DescriptorError::Unsupported(_))));
-        let multi = WalletDescriptor::parse(&format!("wsh(multi(1,{TPUB_A}/<0;1>/*,{TPUB_B}/<0;1>/*))"), None);
+        let multi =
+            WalletDescriptor::parse(&format!("wsh(multi(1,{TPUB_A}/<0;1>/*,{TPUB_B}/<0;1>/*))"), None);
         assert!(matches!(multi, Err(DescriptorError::Unsupported(_))));
         let hardened = WalletDescriptor::parse(&format!("wpkh({TPUB_A}/<0;1>/*h)"), None);
         assert!(hardened.is_err());
@@ -370,11 +430,23 @@ mod tests {
 
     #[test]
     fn network_is_checked() {
-        let w = WalletDescriptor::parse(&format!("wsh(sortedmulti(1,{TPUB_A}/<0;1>/*,{TPUB_B}/<0;1>/*))"), None)
-            .unwrap();
-        assert_eq!(w.kind(), WalletKind::WshSortedMulti { threshold: 1, keys: 2 });
+        let w = WalletDescriptor::parse(
+            &format!("wsh(sortedmulti(1,{TPUB_A}/<0;1>/*,{TPUB_B}/<0;1>/*))"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            w.kind(),
+            WalletKind::WshSortedMulti {
+                threshold: 1,
+                keys: 2
+            }
+        );
         assert!(w.check_network(Network::Regtest).is_ok());
-        assert!(matches!(w.check_network(Network::Bitcoin), Err(DescriptorError::WrongNetwork { .. })));
+        assert!(matches!(
+            w.check_network(Network::Bitcoin),
+            Err(DescriptorError::WrongNetwork { .. })
+        ));
     }
 
     #[test]

@@ -28,7 +28,9 @@ pub fn combine(psbts: &[Psbt]) -> Result<Psbt, FinalizeError> {
     let (first, rest) = psbts.split_first().ok_or(FinalizeError::Empty)?;
     let mut combined = first.clone();
     for other in rest {
-        combined.combine(other.clone()).map_err(|e| FinalizeError::Combine(e.to_string()))?;
+        combined
+            .combine(other.clone())
+            .map_err(|e| FinalizeError::Combine(e.to_string()))?;
     }
     Ok(combined)
 }
@@ -61,7 +63,13 @@ pub fn finalize(psbt: &Psbt) -> Result<Transaction, FinalizeError> {
     let secp = Secp256k1::verification_only();
     let spent = spent_outputs(psbt)?;
     let finalized = psbt.clone().finalize(&secp).map_err(|(_, errors)| {
-        FinalizeError::Finalize(errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
+        FinalizeError::Finalize(
+            errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
     })?;
     let tx = finalized.extract_tx_unchecked_fee_rate();
     verify_transaction(&tx, &spent)?;

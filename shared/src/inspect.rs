@@ -79,7 +79,9 @@ impl PsbtReview {
 /// Why a PSBT is refused. Each variant names the rule that refused it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("input {index} is not the wallet's own: its script does not derive from the registered descriptor")]
+    #[error(
+        "input {index} is not the wallet's own: its script does not derive from the registered descriptor"
+    )]
     ForeignInput { index: usize },
     #[error("input {index} is segwit v0 without non_witness_utxo: its amount is unproven (CVE-2020-14199 fee attack)")]
     MissingNonWitnessUtxo { index: usize },
@@ -92,10 +94,16 @@ pub enum Refusal {
     #[error("input {index} asks for sighash {sighash}; only ALL (or taproot DEFAULT) is signed")]
     UnsupportedSighash { index: usize, sighash: String },
     #[error("wrong network: the signer is configured for {expected} but {what} is for {found}")]
-    WrongNetwork { expected: String, found: String, what: String },
+    WrongNetwork {
+        expected: String,
+        found: String,
+        what: String,
+    },
     #[error("fee {fee} is above the configured cap of {cap}")]
     FeeAboveCap { fee: Amount, cap: Amount },
-    #[error("output {vout} claims to be change but its script does not derive from the wallet's change branch")]
+    #[error(
+        "output {vout} claims to be change but its script does not derive from the wallet's change branch"
+    )]
     FalseChange { vout: usize },
     #[error("outputs ({outputs}) exceed inputs ({inputs})")]
     OutputsExceedInputs { inputs: Amount, outputs: Amount },
@@ -114,11 +122,17 @@ fn claims<'a>(
 }
 
 fn input_claims(input: &Input) -> Vec<&(Fingerprint, DerivationPath)> {
-    claims(input.bip32_derivation.values(), input.tap_key_origins.values().map(|(_, origin)| origin))
+    claims(
+        input.bip32_derivation.values(),
+        input.tap_key_origins.values().map(|(_, origin)| origin),
+    )
 }
 
 fn output_claims(output: &Output) -> Vec<&(Fingerprint, DerivationPath)> {
-    claims(output.bip32_derivation.values(), output.tap_key_origins.values().map(|(_, origin)| origin))
+    claims(
+        output.bip32_derivation.values(),
+        output.tap_key_origins.values().map(|(_, origin)| origin),
+    )
 }
 
 /// The output an input spends, proven where the wallet type needs proof.
@@ -133,7 +147,9 @@ fn spent_output(psbt: &Psbt, index: usize, wallet: &WalletDescriptor) -> Result<
             let vout = usize::try_from(txin.previous_output.vout)
                 .map_err(|_| Refusal::Malformed(format!("input {index}: output index out of range")))?;
             let out = prev_tx.output.get(vout).cloned().ok_or_else(|| {
-                Refusal::Malformed(format!("input {index} spends output {vout}, which its previous transaction lacks"))
+                Refusal::Malformed(format!(
+                    "input {index} spends output {vout}, which its previous transaction lacks"
+                ))
             })?;
             Some(out)
         }
@@ -149,13 +165,18 @@ fn spent_output(psbt: &Psbt, index: usize, wallet: &WalletDescriptor) -> Result<
 }
 
 fn check_sighash(input: &Input, index: usize, taproot: bool) -> Result<(), Refusal> {
-    let Some(sighash) = input.sighash_type else { return Ok(()) };
+    let Some(sighash) = input.sighash_type else {
+        return Ok(());
+    };
     let value = sighash.to_u32();
     let allowed = value == 1 || (taproot && value == 0);
     if allowed {
         Ok(())
     } else {
-        Err(Refusal::UnsupportedSighash { index, sighash: sighash.to_string() })
+        Err(Refusal::UnsupportedSighash {
+            index,
+            sighash: sighash.to_string(),
+        })
     }
 }
 
@@ -181,16 +202,23 @@ fn check_network(psbt: &Psbt, wallet: &WalletDescriptor, network: Network) -> Re
 
 fn sum(mut amounts: impl Iterator<Item = Amount>) -> Result<Amount, Refusal> {
     amounts.try_fold(Amount::ZERO, |acc, a| {
-        acc.checked_add(a).ok_or_else(|| Refusal::Malformed("amounts overflow".to_owned()))
+        acc.checked_add(a)
+            .ok_or_else(|| Refusal::Malformed("amounts overflow".to_owned()))
     })
 }
 
 /// Inspects `psbt` for `wallet` under `policy`; see the module documentation for the
 /// rules. Pure: the same PSBT, wallet and policy always give the same answer.
-pub fn inspect_psbt(psbt: &Psbt, wallet: &WalletDescriptor, policy: &InspectionPolicy) -> Result<PsbtReview, Refusal> {
+pub fn inspect_psbt(
+    psbt: &Psbt,
+    wallet: &WalletDescriptor,
+    policy: &InspectionPolicy,
+) -> Result<PsbtReview, Refusal> {
     let tx = &psbt.unsigned_tx;
     if tx.input.len() != psbt.inputs.len() || tx.output.len() != psbt.outputs.len() {
-        return Err(Refusal::Malformed("PSBT maps do not match the transaction's inputs and outputs".to_owned()));
+        return Err(Refusal::Malformed(
+            "PSBT maps do not match the transaction's inputs and outputs".to_owned(),
+        ));
     }
     if tx.input.is_empty() {
         return Err(Refusal::NoInputs);
@@ -223,19 +251,28 @@ pub fn inspect_psbt(psbt: &Psbt, wallet: &WalletDescriptor, policy: &InspectionP
     let mut external = Vec::new();
     for (vout, (txout, output)) in tx.output.iter().zip(&psbt.outputs).enumerate() {
         let output_claims = output_claims(output);
-        let claims_change = output_claims.iter().any(|(fp, path)| wallet.claims_change(*fp, path));
-        let verified = output_claims.iter().find_map(|(fingerprint, path)| match wallet.match_derivation(*fingerprint, path) {
-            Some((Branch::Change, index)) => {
-                let script = wallet.script_pubkey(Branch::Change, index).ok()?;
-                (script == txout.script_pubkey).then_some(index)
+        let claims_change = output_claims
+            .iter()
+            .any(|(fp, path)| wallet.claims_change(*fp, path));
+        let verified = output_claims.iter().find_map(|(fingerprint, path)| {
+            match wallet.match_derivation(*fingerprint, path) {
+                Some((Branch::Change, index)) => {
+                    let script = wallet.script_pubkey(Branch::Change, index).ok()?;
+                    (script == txout.script_pubkey).then_some(index)
+                }
+                _ => None,
             }
-            _ => None,
         });
         match verified {
             Some(derivation_index) => {
                 let address = Address::from_script(&txout.script_pubkey, policy.network)
                     .map_err(|e| Refusal::Malformed(format!("change output {vout}: {e}")))?;
-                change.push(ChangeOutput { vout, amount: txout.value, address, derivation_index });
+                change.push(ChangeOutput {
+                    vout,
+                    amount: txout.value,
+                    address,
+                    derivation_index,
+                });
             }
             None if claims_change => return Err(Refusal::FalseChange { vout }),
             None => external.push(ExternalOutput {
@@ -251,12 +288,25 @@ pub fn inspect_psbt(psbt: &Psbt, wallet: &WalletDescriptor, policy: &InspectionP
     let total_out = sum(tx.output.iter().map(|o| o.value))?;
     let fee = total_in
         .checked_sub(total_out)
-        .ok_or(Refusal::OutputsExceedInputs { inputs: total_in, outputs: total_out })?;
+        .ok_or(Refusal::OutputsExceedInputs {
+            inputs: total_in,
+            outputs: total_out,
+        })?;
     if fee > policy.max_fee {
-        return Err(Refusal::FeeAboveCap { fee, cap: policy.max_fee });
+        return Err(Refusal::FeeAboveCap {
+            fee,
+            cap: policy.max_fee,
+        });
     }
     let outflow = sum(external.iter().map(|e| e.amount))?
         .checked_add(fee)
         .ok_or_else(|| Refusal::Malformed("amounts overflow".to_owned()))?;
-    Ok(PsbtReview { txid: tx.compute_txid(), inputs, change, external, fee, outflow })
+    Ok(PsbtReview {
+        txid: tx.compute_txid(),
+        inputs,
+        change,
+        external,
+        fee,
+        outflow,
+    })
 }

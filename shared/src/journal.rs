@@ -100,17 +100,32 @@ fn entry_hash(seq: u64, recorded_at: i64, event: &str, details: &Value, prev_has
 
 impl JournalEntry {
     /// The entry that follows `prev` (or the first entry when `prev` is `None`).
-    pub fn append(prev: Option<&JournalEntry>, recorded_at: i64, event: &str, details: Value) -> JournalEntry {
+    pub fn append(
+        prev: Option<&JournalEntry>,
+        recorded_at: i64,
+        event: &str,
+        details: Value,
+    ) -> JournalEntry {
         let (seq, prev_hash) = match prev {
             Some(p) => (p.seq + 1, p.hash),
             None => (1, [0u8; 32]),
         };
         let hash = entry_hash(seq, recorded_at, event, &details, &prev_hash);
-        JournalEntry { seq, recorded_at, event: event.to_owned(), details, prev_hash, hash }
+        JournalEntry {
+            seq,
+            recorded_at,
+            event: event.to_owned(),
+            details,
+            prev_hash,
+            hash,
+        }
     }
 
     pub fn head(&self) -> JournalHead {
-        JournalHead { seq: self.seq, hash: self.hash }
+        JournalHead {
+            seq: self.seq,
+            hash: self.hash,
+        }
     }
 }
 
@@ -120,13 +135,23 @@ pub fn verify_chain(entries: &[JournalEntry], head: Option<JournalHead>) -> Resu
     for entry in entries {
         let expected_seq = prev.map_or(1, |p| p.seq + 1);
         if entry.seq != expected_seq {
-            return Err(JournalError::Missing { expected: expected_seq, found: entry.seq });
+            return Err(JournalError::Missing {
+                expected: expected_seq,
+                found: entry.seq,
+            });
         }
         let expected_prev = prev.map_or([0u8; 32], |p| p.hash);
         if entry.prev_hash != expected_prev {
             return Err(JournalError::BrokenLink { seq: entry.seq });
         }
-        if entry_hash(entry.seq, entry.recorded_at, &entry.event, &entry.details, &entry.prev_hash) != entry.hash {
+        if entry_hash(
+            entry.seq,
+            entry.recorded_at,
+            &entry.event,
+            &entry.details,
+            &entry.prev_hash,
+        ) != entry.hash
+        {
             return Err(JournalError::Edited { seq: entry.seq });
         }
         prev = Some(entry);
@@ -135,7 +160,10 @@ pub fn verify_chain(entries: &[JournalEntry], head: Option<JournalHead>) -> Resu
     match (head, last) {
         (None, _) => Ok(()),
         (Some(h), Some(l)) if h == l => Ok(()),
-        (Some(h), l) => Err(JournalError::HeadMismatch { expected: h.seq, found: l.map_or(0, |l| l.seq) }),
+        (Some(h), l) => Err(JournalError::HeadMismatch {
+            expected: h.seq,
+            found: l.map_or(0, |l| l.seq),
+        }),
     }
 }
 
@@ -147,7 +175,12 @@ mod tests {
     fn chain(n: u64) -> Vec<JournalEntry> {
         let mut entries: Vec<JournalEntry> = Vec::new();
         for i in 0..n {
-            let e = JournalEntry::append(entries.last(), 1_700_000_000 + i as i64, "signed", json!({"i": i, "b": [1, {"z": 1, "a": 2}]}));
+            let e = JournalEntry::append(
+                entries.last(),
+                1_700_000_000 + i as i64,
+                "signed",
+                json!({"i": i, "b": [1, {"z": 1, "a": 2}]}),
+            );
             entries.push(e);
         }
         entries
@@ -167,7 +200,10 @@ mod tests {
         for i in 0..c.len() {
             let mut edited = c.clone();
             edited[i].details = json!({"i": 999});
-            assert_eq!(verify_chain(&edited, head), Err(JournalError::Edited { seq: i as u64 + 1 }));
+            assert_eq!(
+                verify_chain(&edited, head),
+                Err(JournalError::Edited { seq: i as u64 + 1 })
+            );
             let mut edited = c.clone();
             edited[i].recorded_at += 1;
             assert!(verify_chain(&edited, head).is_err());
@@ -180,7 +216,13 @@ mod tests {
                 assert!(verify_chain(&swapped, head).is_err());
             }
         }
-        assert_eq!(verify_chain(&c[..5], head), Err(JournalError::HeadMismatch { expected: 6, found: 5 }));
+        assert_eq!(
+            verify_chain(&c[..5], head),
+            Err(JournalError::HeadMismatch {
+                expected: 6,
+                found: 5
+            })
+        );
     }
 
     #[test]

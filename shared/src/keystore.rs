@@ -25,18 +25,33 @@ pub struct KdfParams {
 
 impl KdfParams {
     /// What new keystores use: 64 MiB, 3 passes, 1 lane.
-    pub const RECOMMENDED: KdfParams = KdfParams { memory_kib: 64 * 1024, iterations: 3, parallelism: 1 };
+    pub const RECOMMENDED: KdfParams = KdfParams {
+        memory_kib: 64 * 1024,
+        iterations: 3,
+        parallelism: 1,
+    };
 
     /// Cheap parameters for tests only: never for real keys.
-    pub const DANGEROUS_WEAK_FOR_TESTS: KdfParams = KdfParams { memory_kib: 64, iterations: 1, parallelism: 1 };
+    pub const DANGEROUS_WEAK_FOR_TESTS: KdfParams = KdfParams {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
 
     fn validate(&self) -> Result<Params, KeystoreError> {
         let weakest = KdfParams::DANGEROUS_WEAK_FOR_TESTS;
-        if self.memory_kib < weakest.memory_kib || self.iterations < weakest.iterations || self.parallelism < 1 {
-            return Err(KeystoreError::Kdf("parameters weaker than any Sluice writes".to_owned()));
+        if self.memory_kib < weakest.memory_kib
+            || self.iterations < weakest.iterations
+            || self.parallelism < 1
+        {
+            return Err(KeystoreError::Kdf(
+                "parameters weaker than any Sluice writes".to_owned(),
+            ));
         }
         if self.memory_kib > 4 * 1024 * 1024 || self.iterations > 100 || self.parallelism > 16 {
-            return Err(KeystoreError::Kdf("parameters larger than any Sluice writes".to_owned()));
+            return Err(KeystoreError::Kdf(
+                "parameters larger than any Sluice writes".to_owned(),
+            ));
         }
         Params::new(self.memory_kib, self.iterations, self.parallelism, Some(32))
             .map_err(|e| KeystoreError::Kdf(e.to_string()))
@@ -73,7 +88,11 @@ pub enum KeystoreError {
     Corrupt(String),
 }
 
-fn derive_key(passphrase: &SecretString, kdf: &KdfParams, salt: &[u8; 16]) -> Result<Zeroizing<[u8; 32]>, KeystoreError> {
+fn derive_key(
+    passphrase: &SecretString,
+    kdf: &KdfParams,
+    salt: &[u8; 16],
+) -> Result<Zeroizing<[u8; 32]>, KeystoreError> {
     let params = kdf.validate()?;
     let mut key = Zeroizing::new([0u8; 32]);
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
@@ -108,26 +127,52 @@ pub fn seal(
     let cipher = XChaCha20Poly1305::new(Key::from_slice(key.as_ref()));
     let aad = associated_data(FORMAT, purpose, &kdf, &salt);
     let ciphertext = cipher
-        .encrypt(XNonce::from_slice(&nonce), Payload { msg: secret, aad: &aad })
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: secret,
+                aad: &aad,
+            },
+        )
         .map_err(|_| KeystoreError::Corrupt("encryption failed".to_owned()))?;
-    Ok(SealedSecret { format: FORMAT, purpose: purpose.to_owned(), kdf, salt, nonce, ciphertext })
+    Ok(SealedSecret {
+        format: FORMAT,
+        purpose: purpose.to_owned(),
+        kdf,
+        salt,
+        nonce,
+        ciphertext,
+    })
 }
 
 impl SealedSecret {
     /// Opens the secret; fails if the passphrase is wrong, the file was altered, or it is
     /// not a `purpose` secret.
-    pub fn open(&self, purpose: &str, passphrase: &SecretString) -> Result<Zeroizing<Vec<u8>>, KeystoreError> {
+    pub fn open(
+        &self,
+        purpose: &str,
+        passphrase: &SecretString,
+    ) -> Result<Zeroizing<Vec<u8>>, KeystoreError> {
         if self.format != FORMAT {
             return Err(KeystoreError::UnsupportedFormat(self.format));
         }
         if self.purpose != purpose {
-            return Err(KeystoreError::WrongPurpose { expected: purpose.to_owned(), found: self.purpose.clone() });
+            return Err(KeystoreError::WrongPurpose {
+                expected: purpose.to_owned(),
+                found: self.purpose.clone(),
+            });
         }
         let key = derive_key(passphrase, &self.kdf, &self.salt)?;
         let cipher = XChaCha20Poly1305::new(Key::from_slice(key.as_ref()));
         let aad = associated_data(self.format, &self.purpose, &self.kdf, &self.salt);
         cipher
-            .decrypt(XNonce::from_slice(&self.nonce), Payload { msg: &self.ciphertext, aad: &aad })
+            .decrypt(
+                XNonce::from_slice(&self.nonce),
+                Payload {
+                    msg: &self.ciphertext,
+                    aad: &aad,
+                },
+            )
             .map(Zeroizing::new)
             .map_err(|_| KeystoreError::WrongPassphraseOrCorrupt)
     }
@@ -151,13 +196,28 @@ mod tests {
     }
 
     fn sealed() -> SealedSecret {
-        seal("test-secret", b"the seed", &pass("correct horse"), KdfParams::DANGEROUS_WEAK_FOR_TESTS, [7; 16], [9; 24])
-            .unwrap()
+        seal(
+            "test-secret",
+            b"the seed",
+            &pass("correct horse"),
+            KdfParams::DANGEROUS_WEAK_FOR_TESTS,
+            [7; 16],
+            [9; 24],
+        )
+        .unwrap()
     }
 
     #[test]
     fn round_trips_with_recommended_parameters() {
-        let s = seal("p", b"secret bytes", &pass("pw"), KdfParams::RECOMMENDED, [1; 16], [2; 24]).unwrap();
+        let s = seal(
+            "p",
+            b"secret bytes",
+            &pass("pw"),
+            KdfParams::RECOMMENDED,
+            [1; 16],
+            [2; 24],
+        )
+        .unwrap();
         let back = SealedSecret::from_json(&s.to_json()).unwrap();
         assert_eq!(back.open("p", &pass("pw")).unwrap().as_slice(), b"secret bytes");
     }
@@ -165,33 +225,66 @@ mod tests {
     #[test]
     fn wrong_passphrase_and_every_edit_fail() {
         let s = sealed();
-        assert_eq!(s.open("test-secret", &pass("wrong")), Err(KeystoreError::WrongPassphraseOrCorrupt));
+        assert_eq!(
+            s.open("test-secret", &pass("wrong")),
+            Err(KeystoreError::WrongPassphraseOrCorrupt)
+        );
         let mut e = s.clone();
         e.salt[0] ^= 1;
-        assert_eq!(e.open("test-secret", &pass("correct horse")), Err(KeystoreError::WrongPassphraseOrCorrupt));
+        assert_eq!(
+            e.open("test-secret", &pass("correct horse")),
+            Err(KeystoreError::WrongPassphraseOrCorrupt)
+        );
         let mut e = s.clone();
         e.nonce[0] ^= 1;
-        assert_eq!(e.open("test-secret", &pass("correct horse")), Err(KeystoreError::WrongPassphraseOrCorrupt));
+        assert_eq!(
+            e.open("test-secret", &pass("correct horse")),
+            Err(KeystoreError::WrongPassphraseOrCorrupt)
+        );
         let mut e = s.clone();
         e.kdf.iterations += 1;
-        assert_eq!(e.open("test-secret", &pass("correct horse")), Err(KeystoreError::WrongPassphraseOrCorrupt));
+        assert_eq!(
+            e.open("test-secret", &pass("correct horse")),
+            Err(KeystoreError::WrongPassphraseOrCorrupt)
+        );
         let mut e = s.clone();
         e.ciphertext[0] ^= 1;
-        assert_eq!(e.open("test-secret", &pass("correct horse")), Err(KeystoreError::WrongPassphraseOrCorrupt));
+        assert_eq!(
+            e.open("test-secret", &pass("correct horse")),
+            Err(KeystoreError::WrongPassphraseOrCorrupt)
+        );
         let mut e = s.clone();
         e.ciphertext.truncate(3);
-        assert_eq!(e.open("test-secret", &pass("correct horse")), Err(KeystoreError::WrongPassphraseOrCorrupt));
+        assert_eq!(
+            e.open("test-secret", &pass("correct horse")),
+            Err(KeystoreError::WrongPassphraseOrCorrupt)
+        );
         let mut e = s.clone();
         e.purpose = "other".to_owned();
-        assert!(matches!(e.open("other", &pass("correct horse")), Err(KeystoreError::WrongPassphraseOrCorrupt)));
-        assert!(matches!(s.open("other", &pass("correct horse")), Err(KeystoreError::WrongPurpose { .. })));
+        assert!(matches!(
+            e.open("other", &pass("correct horse")),
+            Err(KeystoreError::WrongPassphraseOrCorrupt)
+        ));
+        assert!(matches!(
+            s.open("other", &pass("correct horse")),
+            Err(KeystoreError::WrongPurpose { .. })
+        ));
         let mut e = s.clone();
         e.format = 2;
-        assert_eq!(e.open("test-secret", &pass("correct horse")), Err(KeystoreError::UnsupportedFormat(2)));
+        assert_eq!(
+            e.open("test-secret", &pass("correct horse")),
+            Err(KeystoreError::UnsupportedFormat(2))
+        );
         let mut e = s;
         e.kdf.memory_kib = 1;
-        assert!(matches!(e.open("test-secret", &pass("correct horse")), Err(KeystoreError::Kdf(_))));
-        assert!(matches!(SealedSecret::from_json("{\"format\":1"), Err(KeystoreError::Corrupt(_))));
+        assert!(matches!(
+            e.open("test-secret", &pass("correct horse")),
+            Err(KeystoreError::Kdf(_))
+        ));
+        assert!(matches!(
+            SealedSecret::from_json("{\"format\":1"),
+            Err(KeystoreError::Corrupt(_))
+        ));
     }
 
     #[test]

@@ -41,16 +41,24 @@ impl RateLimit {
     /// Checks the rate makes sense: a positive amount, period and burst.
     pub fn validate(&self) -> Result<(), LimitRefusal> {
         if self.amount == Amount::ZERO {
-            return Err(LimitRefusal::InvalidRate("the refill amount must be more than zero".to_owned()));
+            return Err(LimitRefusal::InvalidRate(
+                "the refill amount must be more than zero".to_owned(),
+            ));
         }
         if self.per.is_zero() || self.per > MAX_RATE_PERIOD {
-            return Err(LimitRefusal::InvalidRate("the refill period must be between 1 ns and 10 years".to_owned()));
+            return Err(LimitRefusal::InvalidRate(
+                "the refill period must be between 1 ns and 10 years".to_owned(),
+            ));
         }
         if self.burst == Amount::ZERO {
-            return Err(LimitRefusal::InvalidRate("the burst capacity must be more than zero".to_owned()));
+            return Err(LimitRefusal::InvalidRate(
+                "the burst capacity must be more than zero".to_owned(),
+            ));
         }
         if self.amount > Amount::MAX_MONEY || self.burst > Amount::MAX_MONEY {
-            return Err(LimitRefusal::InvalidRate("amounts above 21 million BTC".to_owned()));
+            return Err(LimitRefusal::InvalidRate(
+                "amounts above 21 million BTC".to_owned(),
+            ));
         }
         Ok(())
     }
@@ -74,7 +82,11 @@ pub enum LimitRefusal {
     #[error("outflow {needed} exceeds the burst capacity {burst}: it can never fit the rate limit; split the withdrawal or have the officers issue set-rate")]
     ExceedsBurst { needed: Amount, burst: Amount },
     #[error("rate limit: outflow {needed} but only {available} is available now; retry in about {}s", retry_after.as_secs())]
-    RateExceeded { needed: Amount, available: Amount, retry_after: Duration },
+    RateExceeded {
+        needed: Amount,
+        available: Amount,
+        retry_after: Duration,
+    },
     #[error("invalid rate: {0}")]
     InvalidRate(String),
 }
@@ -152,10 +164,16 @@ impl FlowLimiter {
             return Err(LimitRefusal::Paused);
         }
         if outflow > self.rate.burst {
-            return Err(LimitRefusal::ExceedsBurst { needed: outflow, burst: self.rate.burst });
+            return Err(LimitRefusal::ExceedsBurst {
+                needed: outflow,
+                burst: self.rate.burst,
+            });
         }
         if outflow > self.total_remaining {
-            return Err(LimitRefusal::TotalExhausted { needed: outflow, remaining: self.total_remaining });
+            return Err(LimitRefusal::TotalExhausted {
+                needed: outflow,
+                remaining: self.total_remaining,
+            });
         }
         let needed_units = u128::from(outflow.to_sat()) * self.rate.per_ns();
         if needed_units > self.level {
@@ -163,7 +181,11 @@ impl FlowLimiter {
             let per_ns_credit = u128::from(self.rate.amount.to_sat());
             let wait_ns = deficit.div_ceil(per_ns_credit);
             let retry_after = Duration::from_nanos(u64::try_from(wait_ns).unwrap_or(u64::MAX));
-            return Err(LimitRefusal::RateExceeded { needed: outflow, available: self.bucket_available(), retry_after });
+            return Err(LimitRefusal::RateExceeded {
+                needed: outflow,
+                available: self.bucket_available(),
+                retry_after,
+            });
         }
         Ok(())
     }
@@ -180,7 +202,11 @@ impl FlowLimiter {
     /// Adds to the total allowance (a signed `raise-total` command). Saturates at 21
     /// million BTC.
     pub fn raise_total(&mut self, by: Amount) {
-        self.total_remaining = self.total_remaining.checked_add(by).unwrap_or(Amount::MAX_MONEY).min(Amount::MAX_MONEY);
+        self.total_remaining = self
+            .total_remaining
+            .checked_add(by)
+            .unwrap_or(Amount::MAX_MONEY)
+            .min(Amount::MAX_MONEY);
     }
 
     /// Replaces rate and burst (a signed `set-rate` command). The bucket keeps its whole
@@ -230,7 +256,10 @@ mod tests {
     use super::*;
 
     fn at(boot: &str, secs: u64) -> MonotonicReading {
-        MonotonicReading { boot_id: boot.to_owned(), since_boot: Duration::from_secs(secs) }
+        MonotonicReading {
+            boot_id: boot.to_owned(),
+            since_boot: Duration::from_secs(secs),
+        }
     }
 
     fn btc(v: f64) -> Amount {
@@ -239,7 +268,11 @@ mod tests {
 
     /// 0.04 BTC per minute, burst 0.1 BTC, total 1 BTC.
     fn limiter() -> FlowLimiter {
-        let rate = RateLimit { amount: btc(0.04), per: Duration::from_secs(60), burst: btc(0.1) };
+        let rate = RateLimit {
+            amount: btc(0.04),
+            per: Duration::from_secs(60),
+            burst: btc(0.1),
+        };
         FlowLimiter::new(rate, btc(1.0), at("boot-1", 1000)).unwrap()
     }
 
@@ -247,7 +280,10 @@ mod tests {
     fn starts_full_and_refills_at_the_rate() {
         let mut l = limiter();
         l.reserve(btc(0.1)).unwrap();
-        assert!(matches!(l.reserve(btc(0.01)), Err(LimitRefusal::RateExceeded { .. })));
+        assert!(matches!(
+            l.reserve(btc(0.01)),
+            Err(LimitRefusal::RateExceeded { .. })
+        ));
         l.observe(at("boot-1", 1030)); // half a minute: 0.02 BTC
         assert_eq!(l.status().bucket_available, btc(0.02));
         l.reserve(btc(0.02)).unwrap();
@@ -259,7 +295,9 @@ mod tests {
     fn retry_after_is_when_it_fits() {
         let mut l = limiter();
         l.reserve(btc(0.1)).unwrap();
-        let Err(LimitRefusal::RateExceeded { retry_after, .. }) = l.check(btc(0.04)) else { panic!() };
+        let Err(LimitRefusal::RateExceeded { retry_after, .. }) = l.check(btc(0.04)) else {
+            panic!()
+        };
         assert_eq!(retry_after, Duration::from_secs(60));
         l.observe(at("boot-1", 1000 + retry_after.as_secs()));
         assert!(l.check(btc(0.04)).is_ok());
@@ -287,7 +325,11 @@ mod tests {
 
     #[test]
     fn total_exhaustion_asks_for_a_signed_command() {
-        let rate = RateLimit { amount: btc(1.0), per: Duration::from_secs(1), burst: btc(1.0) };
+        let rate = RateLimit {
+            amount: btc(1.0),
+            per: Duration::from_secs(1),
+            burst: btc(1.0),
+        };
         let mut l = FlowLimiter::new(rate, btc(0.5), at("b", 0)).unwrap();
         l.reserve(btc(0.5)).unwrap();
         l.observe(at("b", 100));
@@ -312,11 +354,27 @@ mod tests {
     fn set_rate_never_gains() {
         let mut l = limiter();
         l.reserve(btc(0.07)).unwrap(); // 0.03 left
-        l.set_rate(RateLimit { amount: btc(1.0), per: Duration::from_secs(1), burst: btc(5.0) }).unwrap();
+        l.set_rate(RateLimit {
+            amount: btc(1.0),
+            per: Duration::from_secs(1),
+            burst: btc(5.0),
+        })
+        .unwrap();
         assert_eq!(l.status().bucket_available, btc(0.03));
-        l.set_rate(RateLimit { amount: btc(1.0), per: Duration::from_secs(1), burst: btc(0.01) }).unwrap();
+        l.set_rate(RateLimit {
+            amount: btc(1.0),
+            per: Duration::from_secs(1),
+            burst: btc(0.01),
+        })
+        .unwrap();
         assert_eq!(l.status().bucket_available, btc(0.01));
-        assert!(l.set_rate(RateLimit { amount: Amount::ZERO, per: Duration::from_secs(1), burst: btc(1.0) }).is_err());
+        assert!(l
+            .set_rate(RateLimit {
+                amount: Amount::ZERO,
+                per: Duration::from_secs(1),
+                burst: btc(1.0)
+            })
+            .is_err());
     }
 
     #[test]

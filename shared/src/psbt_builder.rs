@@ -27,7 +27,11 @@ pub enum BuildError {
     #[error("coin {0} is not an output of the transaction given for it")]
     CoinNotInTransaction(OutPoint),
     #[error("coin {outpoint} does not belong to the wallet at {branch:?}/{index}")]
-    CoinNotOurs { outpoint: OutPoint, branch: Branch, index: u32 },
+    CoinNotOurs {
+        outpoint: OutPoint,
+        branch: Branch,
+        index: u32,
+    },
     #[error("descriptor: {0}")]
     Descriptor(String),
     #[error("PSBT: {0}")]
@@ -47,13 +51,22 @@ pub fn build_psbt(
     if coins.is_empty() {
         return Err(BuildError::NoCoins);
     }
-    let mut outputs: Vec<TxOut> =
-        payments.iter().map(|(script, value)| TxOut { value: *value, script_pubkey: script.clone() }).collect();
+    let mut outputs: Vec<TxOut> = payments
+        .iter()
+        .map(|(script, value)| TxOut {
+            value: *value,
+            script_pubkey: script.clone(),
+        })
+        .collect();
     let change_descriptor = match change {
         Some((index, value)) => {
-            let definite =
-                wallet.definite(Branch::Change, index).map_err(|e| BuildError::Descriptor(e.to_string()))?;
-            outputs.push(TxOut { value, script_pubkey: definite.script_pubkey() });
+            let definite = wallet
+                .definite(Branch::Change, index)
+                .map_err(|e| BuildError::Descriptor(e.to_string()))?;
+            outputs.push(TxOut {
+                value,
+                script_pubkey: definite.script_pubkey(),
+            });
             Some(definite)
         }
         None => None,
@@ -74,25 +87,38 @@ pub fn build_psbt(
     };
     let mut psbt = Psbt::from_unsigned_tx(tx).map_err(|e| BuildError::Psbt(e.to_string()))?;
     for (i, coin) in coins.iter().enumerate() {
-        let vout = usize::try_from(coin.outpoint.vout).map_err(|_| BuildError::CoinNotInTransaction(coin.outpoint))?;
+        let vout = usize::try_from(coin.outpoint.vout)
+            .map_err(|_| BuildError::CoinNotInTransaction(coin.outpoint))?;
         if coin.prev_tx.compute_txid() != coin.outpoint.txid {
             return Err(BuildError::CoinNotInTransaction(coin.outpoint));
         }
-        let prev_out = coin.prev_tx.output.get(vout).cloned().ok_or(BuildError::CoinNotInTransaction(coin.outpoint))?;
-        let definite =
-            wallet.definite(coin.branch, coin.index).map_err(|e| BuildError::Descriptor(e.to_string()))?;
+        let prev_out = coin
+            .prev_tx
+            .output
+            .get(vout)
+            .cloned()
+            .ok_or(BuildError::CoinNotInTransaction(coin.outpoint))?;
+        let definite = wallet
+            .definite(coin.branch, coin.index)
+            .map_err(|e| BuildError::Descriptor(e.to_string()))?;
         if definite.script_pubkey() != prev_out.script_pubkey {
-            return Err(BuildError::CoinNotOurs { outpoint: coin.outpoint, branch: coin.branch, index: coin.index });
+            return Err(BuildError::CoinNotOurs {
+                outpoint: coin.outpoint,
+                branch: coin.branch,
+                index: coin.index,
+            });
         }
         psbt.inputs[i].witness_utxo = Some(prev_out);
         if wallet.kind().is_segwit_v0() {
             psbt.inputs[i].non_witness_utxo = Some(coin.prev_tx.clone());
         }
-        psbt.update_input_with_descriptor(i, &definite).map_err(|e| BuildError::Psbt(e.to_string()))?;
+        psbt.update_input_with_descriptor(i, &definite)
+            .map_err(|e| BuildError::Psbt(e.to_string()))?;
     }
     if let Some(definite) = change_descriptor {
         let vout = psbt.outputs.len() - 1;
-        psbt.update_output_with_descriptor(vout, &definite).map_err(|e| BuildError::Psbt(e.to_string()))?;
+        psbt.update_output_with_descriptor(vout, &definite)
+            .map_err(|e| BuildError::Psbt(e.to_string()))?;
     }
     Ok(psbt)
 }
@@ -111,6 +137,12 @@ pub fn fake_funding_tx(script: ScriptBuf, amounts: &[Amount], salt: u32) -> Tran
             sequence: Sequence::MAX,
             witness: Witness::new(),
         }],
-        output: amounts.iter().map(|value| TxOut { value: *value, script_pubkey: script.clone() }).collect(),
+        output: amounts
+            .iter()
+            .map(|value| TxOut {
+                value: *value,
+                script_pubkey: script.clone(),
+            })
+            .collect(),
     }
 }

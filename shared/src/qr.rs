@@ -42,7 +42,11 @@ pub fn render_image(text: &str, module_px: u32) -> Result<GrayImage, QrError> {
             let (mx, my) = ((i as u32) % width, (i as u32) / width);
             for dy in 0..px {
                 for dx in 0..px {
-                    img.put_pixel((mx + QUIET_ZONE) * px + dx, (my + QUIET_ZONE) * px + dy, Luma([0]));
+                    img.put_pixel(
+                        (mx + QUIET_ZONE) * px + dx,
+                        (my + QUIET_ZONE) * px + dy,
+                        Luma([0]),
+                    );
                 }
             }
         }
@@ -53,7 +57,8 @@ pub fn render_image(text: &str, module_px: u32) -> Result<GrayImage, QrError> {
 /// Encodes an image as PNG bytes.
 pub fn encode_png(img: &GrayImage) -> Result<Vec<u8>, QrError> {
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, ImageFormat::Png).map_err(|e| QrError::Image(e.to_string()))?;
+    img.write_to(&mut out, ImageFormat::Png)
+        .map_err(|e| QrError::Image(e.to_string()))?;
     Ok(out.into_inner())
 }
 
@@ -73,7 +78,8 @@ pub fn render_svg(text: &str) -> Result<String, QrError> {
 
 /// The QR version (1–40) `text` needs at `level`.
 pub fn version_for(text: &str, level: EcLevel) -> Result<i16, QrError> {
-    let code = QrCode::with_error_correction_level(text.as_bytes(), level).map_err(|_| QrError::TooLong(text.len()))?;
+    let code = QrCode::with_error_correction_level(text.as_bytes(), level)
+        .map_err(|_| QrError::TooLong(text.len()))?;
     match code.version() {
         Version::Normal(v) => Ok(v),
         Version::Micro(v) => Ok(v),
@@ -117,7 +123,10 @@ mod tests {
         let png = render_png(text, 4).unwrap();
         assert_eq!(decode_image_bytes(&png).unwrap(), vec![text.to_owned()]);
         assert!(render_svg(text).unwrap().contains("<svg"));
-        assert!(matches!(decode_image_bytes(b"not an image"), Err(QrError::Image(_))));
+        assert!(matches!(
+            decode_image_bytes(b"not an image"),
+            Err(QrError::Image(_))
+        ));
         let blank = GrayImage::from_pixel(100, 100, Luma([255]));
         assert_eq!(decode_image(&blank), Err(QrError::NoCode));
     }

@@ -54,9 +54,13 @@ fn cbor_bytes(data: &[u8]) -> Vec<u8> {
 
 /// The contents of a CBOR byte string, refusing anything else or trailing bytes.
 fn from_cbor_bytes(cbor: &[u8]) -> Result<Vec<u8>, UrError> {
-    let (&head, rest) = cbor.split_first().ok_or_else(|| UrError::Invalid("empty payload".to_owned()))?;
+    let (&head, rest) = cbor
+        .split_first()
+        .ok_or_else(|| UrError::Invalid("empty payload".to_owned()))?;
     if head >> 5 != 2 {
-        return Err(UrError::Invalid("the payload is not a CBOR byte string".to_owned()));
+        return Err(UrError::Invalid(
+            "the payload is not a CBOR byte string".to_owned(),
+        ));
     }
     let info = head & 0x1f;
     let (len, body) = match info {
@@ -67,12 +71,18 @@ fn from_cbor_bytes(cbor: &[u8]) -> Result<Vec<u8>, UrError> {
                 return Err(UrError::Invalid("truncated CBOR length".to_owned()));
             }
             let (len_bytes, body) = rest.split_at(n);
-            (len_bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)), body)
+            (
+                len_bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)),
+                body,
+            )
         }
         _ => return Err(UrError::Invalid("indefinite or reserved CBOR length".to_owned())),
     };
     if body.len() as u64 != len {
-        return Err(UrError::Invalid(format!("CBOR says {len} bytes, {} present", body.len())));
+        return Err(UrError::Invalid(format!(
+            "CBOR says {len} bytes, {} present",
+            body.len()
+        )));
     }
     Ok(body.to_vec())
 }
@@ -130,7 +140,11 @@ impl PsbtPartDecoder {
             }
             return self.set_whole(bytes);
         }
-        let ur_type = lower.trim_start_matches("ur:").split('/').next().unwrap_or_default();
+        let ur_type = lower
+            .trim_start_matches("ur:")
+            .split('/')
+            .next()
+            .unwrap_or_default();
         if ur_type != UR_TYPE {
             return Err(UrError::NotPsbt(format!("a ur:{ur_type}, not ur:{UR_TYPE}")));
         }

@@ -20,9 +20,17 @@ fn outflow_fee_and_outputs_match_core_exactly() {
         let review = inspect_psbt(&psbt(&fx, name, "unsigned_psbt"), &wallet(&fx, name), &policy())
             .unwrap_or_else(|r| panic!("{name}: refused: {r}"));
         assert_eq!(review.fee, btc(&w["fee_btc"]), "{name} fee");
-        assert_eq!(review.total_external(), btc(&w["external_outputs_btc"]), "{name} external");
+        assert_eq!(
+            review.total_external(),
+            btc(&w["external_outputs_btc"]),
+            "{name} external"
+        );
         assert_eq!(review.outflow, btc(&w["expected_outflow_btc"]), "{name} outflow");
-        assert_eq!(review.change.len(), 1, "{name}: Core's change output is verified change");
+        assert_eq!(
+            review.change.len(),
+            1,
+            "{name}: Core's change output is verified change"
+        );
         assert_eq!(review.external.len(), 1, "{name}: one payment");
         assert_eq!(
             review.external[0].address.as_ref().unwrap().to_string(),
@@ -38,7 +46,10 @@ fn cores_final_transactions_verify_with_cores_interpreter() {
     for name in WALLETS {
         let unsigned = psbt(&fx, name, "unsigned_psbt");
         let tx: Transaction = deserialize_hex(fx["wallets"][name]["final_tx_hex"].as_str().unwrap()).unwrap();
-        assert_eq!(tx.compute_txid().to_string(), fx["wallets"][name]["txid"].as_str().unwrap());
+        assert_eq!(
+            tx.compute_txid().to_string(),
+            fx["wallets"][name]["txid"].as_str().unwrap()
+        );
         verify_transaction(&tx, &spent_outputs(&unsigned).unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
@@ -55,7 +66,11 @@ fn cores_partial_signatures_combine_and_finalize_to_cores_transaction() {
             })
             .collect();
         let tx = finalize(&combine(&partials).unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(tx.compute_txid().to_string(), fx["wallets"][name]["txid"].as_str().unwrap(), "{name}");
+        assert_eq!(
+            tx.compute_txid().to_string(),
+            fx["wallets"][name]["txid"].as_str().unwrap(),
+            "{name}"
+        );
         if name != "tr_single" {
             // ECDSA signatures are deterministic (RFC 6979): the very same bytes as Core.
             assert_eq!(
@@ -77,13 +92,23 @@ fn our_signatures_finalize_into_valid_transactions() {
             .iter()
             .map(|s| {
                 let mut p = unsigned.clone();
-                let signed = p.sign(&xpriv(&fx, s), &secp).unwrap_or_else(|(_, e)| panic!("{name}/{s}: {e:?}"));
-                assert_eq!(signed.len(), unsigned.inputs.len(), "{name}/{s} signs every input");
+                let signed = p
+                    .sign(&xpriv(&fx, s), &secp)
+                    .unwrap_or_else(|(_, e)| panic!("{name}/{s}: {e:?}"));
+                assert_eq!(
+                    signed.len(),
+                    unsigned.inputs.len(),
+                    "{name}/{s} signs every input"
+                );
                 p
             })
             .collect();
         let tx = finalize(&combine(&partials).unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(tx.compute_txid().to_string(), fx["wallets"][name]["txid"].as_str().unwrap(), "{name}");
+        assert_eq!(
+            tx.compute_txid().to_string(),
+            fx["wallets"][name]["txid"].as_str().unwrap(),
+            "{name}"
+        );
     }
 }
 

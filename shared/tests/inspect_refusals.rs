@@ -34,13 +34,20 @@ fn foreign_input_is_refused() {
                 origin.1 = DerivationPath::from_str("m/84h/1h/5h/0/0").unwrap();
             };
             p.inputs[0].bip32_derivation.values_mut().for_each(foreign);
-            p.inputs[0].tap_key_origins.values_mut().for_each(|(_, o)| foreign(o));
+            p.inputs[0]
+                .tap_key_origins
+                .values_mut()
+                .for_each(|(_, o)| foreign(o));
         });
         assert_eq!(r, Refusal::ForeignInput { index: 0 }, "{name}");
     }
     // Another wallet's coin with truthful claims for that wallet is foreign too.
     let fx = fixtures();
-    let r = inspect_psbt(&psbt(&fx, "wpkh_single", "unsigned_psbt"), &wallet(&fx, "wsh_2of3"), &policy());
+    let r = inspect_psbt(
+        &psbt(&fx, "wpkh_single", "unsigned_psbt"),
+        &wallet(&fx, "wsh_2of3"),
+        &policy(),
+    );
     assert_eq!(r.unwrap_err(), Refusal::ForeignInput { index: 0 });
 }
 
@@ -57,13 +64,13 @@ fn inflated_input_amount_is_refused() {
     for name in ["wpkh_single", "wsh_2of3"] {
         let r = refusal(name, |p| {
             let utxo = p.inputs[0].witness_utxo.as_mut().unwrap();
-            utxo.value = utxo.value + Amount::from_sat(50_000);
+            utxo.value += Amount::from_sat(50_000);
         });
         assert_eq!(r, Refusal::WitnessUtxoMismatch { index: 0 }, "{name}");
         // Editing the full transaction instead changes its txid.
         let r = refusal(name, |p| {
             let prev = p.inputs[0].non_witness_utxo.as_mut().unwrap();
-            prev.output[0].value = prev.output[0].value + Amount::from_sat(50_000);
+            prev.output[0].value += Amount::from_sat(50_000);
         });
         assert_eq!(r, Refusal::NonWitnessUtxoTxidMismatch { index: 0 }, "{name}");
     }
@@ -73,9 +80,18 @@ fn inflated_input_amount_is_refused() {
 
 #[test]
 fn sighash_other_than_all_is_refused() {
-    for ty in [EcdsaSighashType::None, EcdsaSighashType::Single, EcdsaSighashType::AllPlusAnyoneCanPay] {
-        let r = refusal("wsh_2of3", |p| p.inputs[0].sighash_type = Some(PsbtSighashType::from(ty)));
-        assert!(matches!(r, Refusal::UnsupportedSighash { index: 0, .. }), "{ty:?}: {r}");
+    for ty in [
+        EcdsaSighashType::None,
+        EcdsaSighashType::Single,
+        EcdsaSighashType::AllPlusAnyoneCanPay,
+    ] {
+        let r = refusal("wsh_2of3", |p| {
+            p.inputs[0].sighash_type = Some(PsbtSighashType::from(ty))
+        });
+        assert!(
+            matches!(r, Refusal::UnsupportedSighash { index: 0, .. }),
+            "{ty:?}: {r}"
+        );
     }
     let r = refusal("tr_single", |p| {
         p.inputs[0].sighash_type = Some(PsbtSighashType::from(TapSighashType::SinglePlusAnyoneCanPay))
@@ -94,7 +110,10 @@ fn sighash_other_than_all_is_refused() {
 #[test]
 fn wrong_network_is_refused() {
     let fx = fixtures();
-    let mainnet = InspectionPolicy { network: Network::Bitcoin, ..policy() };
+    let mainnet = InspectionPolicy {
+        network: Network::Bitcoin,
+        ..policy()
+    };
     for name in WALLETS {
         let r = inspect_psbt(&psbt(&fx, name, "unsigned_psbt"), &wallet(&fx, name), &mainnet).unwrap_err();
         assert!(matches!(r, Refusal::WrongNetwork { .. }), "{name}: {r}");
@@ -104,8 +123,15 @@ fn wrong_network_is_refused() {
 #[test]
 fn fee_above_cap_is_refused() {
     let fx = fixtures();
-    let tight = InspectionPolicy { max_fee: Amount::from_sat(1_000), ..policy() };
-    let r = inspect_psbt(&psbt(&fx, "wpkh_single", "unsigned_psbt"), &wallet(&fx, "wpkh_single"), &tight);
+    let tight = InspectionPolicy {
+        max_fee: Amount::from_sat(1_000),
+        ..policy()
+    };
+    let r = inspect_psbt(
+        &psbt(&fx, "wpkh_single", "unsigned_psbt"),
+        &wallet(&fx, "wpkh_single"),
+        &tight,
+    );
     assert!(matches!(r.unwrap_err(), Refusal::FeeAboveCap { .. }));
 }
 
@@ -129,9 +155,16 @@ fn change_with_a_swapped_cosigner_key_is_refused() {
     let attacker_change = {
         let ours = wallet(&fx, "wsh_2of3");
         let other = wallet(&fx, "wpkh_single"); // a script we can derive but that is not our change
-        assert_ne!(ours.script_pubkey(sluice_shared::descriptor::Branch::Change, 0).unwrap(), other.script_pubkey(sluice_shared::descriptor::Branch::Change, 0).unwrap());
+        assert_ne!(
+            ours.script_pubkey(sluice_shared::descriptor::Branch::Change, 0)
+                .unwrap(),
+            other
+                .script_pubkey(sluice_shared::descriptor::Branch::Change, 0)
+                .unwrap()
+        );
         let secp = bitcoin::secp256k1::Secp256k1::new();
-        let key = bitcoin::PrivateKey::from_wif("cVt4o7BGAig1UXywgGSmARhxMdzP5qvQsxKkSsc1XEkw3tDTQFpy").unwrap();
+        let key =
+            bitcoin::PrivateKey::from_wif("cVt4o7BGAig1UXywgGSmARhxMdzP5qvQsxKkSsc1XEkw3tDTQFpy").unwrap();
         let pk = key.public_key(&secp);
         let witness_script = bitcoin::blockdata::script::Builder::new()
             .push_int(2)
@@ -143,7 +176,9 @@ fn change_with_a_swapped_cosigner_key_is_refused() {
             .into_script();
         ScriptBuf::new_p2wsh(&witness_script.wscript_hash())
     };
-    let r = refusal("wsh_2of3", |p| p.unsigned_tx.output[vout].script_pubkey = attacker_change.clone());
+    let r = refusal("wsh_2of3", |p| {
+        p.unsigned_tx.output[vout].script_pubkey = attacker_change.clone()
+    });
     assert_eq!(r, Refusal::FalseChange { vout });
 }
 
@@ -163,7 +198,9 @@ fn change_claim_at_another_index_does_not_make_change() {
 
 #[test]
 fn outputs_exceeding_inputs_are_refused() {
-    let r = refusal("wpkh_single", |p| p.unsigned_tx.output[0].value = Amount::from_sat(100_000_000_000));
+    let r = refusal("wpkh_single", |p| {
+        p.unsigned_tx.output[0].value = Amount::from_sat(100_000_000_000)
+    });
     assert!(matches!(r, Refusal::OutputsExceedInputs { .. }));
 }
 

@@ -19,7 +19,11 @@ enum Op {
     RaiseTotal(u64),
     Pause,
     Resume,
-    SetRate { amount: u64, per_ms: u64, burst: u64 },
+    SetRate {
+        amount: u64,
+        per_ms: u64,
+        burst: u64,
+    },
 }
 
 fn op(with_set_rate: bool) -> impl Strategy<Value = Op> {
@@ -57,7 +61,10 @@ struct Run {
 }
 
 fn reading(boot: u64, ms: u64) -> MonotonicReading {
-    MonotonicReading { boot_id: format!("boot-{boot}"), since_boot: Duration::from_millis(ms) }
+    MonotonicReading {
+        boot_id: format!("boot-{boot}"),
+        since_boot: Duration::from_millis(ms),
+    }
 }
 
 fn run(ops: &[Op], initial: RateLimit, total: u64) -> Result<(), TestCaseError> {
@@ -111,7 +118,11 @@ fn run(ops: &[Op], initial: RateLimit, total: u64) -> Result<(), TestCaseError> 
             }
             Op::Pause => r.limiter.pause(),
             Op::Resume => r.limiter.resume(),
-            Op::SetRate { amount, per_ms, burst } => {
+            Op::SetRate {
+                amount,
+                per_ms,
+                burst,
+            } => {
                 let rate = RateLimit {
                     amount: Amount::from_sat(*amount),
                     per: Duration::from_millis(*per_ms),
@@ -122,7 +133,12 @@ fn run(ops: &[Op], initial: RateLimit, total: u64) -> Result<(), TestCaseError> 
             }
         }
         // The invariants, after every step.
-        prop_assert!(r.reserved <= r.total_allowed, "outflow {} above total {}", r.reserved, r.total_allowed);
+        prop_assert!(
+            r.reserved <= r.total_allowed,
+            "outflow {} above total {}",
+            r.reserved,
+            r.total_allowed
+        );
         let rate_bound = r.max_burst as f64 + r.credit_bound_sats;
         prop_assert!(
             r.reserved as f64 <= rate_bound + 1e-6,
@@ -132,7 +148,8 @@ fn run(ops: &[Op], initial: RateLimit, total: u64) -> Result<(), TestCaseError> 
         );
         let status = r.limiter.status();
         prop_assert_eq!(u128::from(status.total_spent.to_sat()), r.reserved);
-        let round_trip: FlowLimiter = serde_json::from_str(&serde_json::to_string(&r.limiter).unwrap()).unwrap();
+        let round_trip: FlowLimiter =
+            serde_json::from_str(&serde_json::to_string(&r.limiter).unwrap()).unwrap();
         prop_assert_eq!(&round_trip, &r.limiter);
     }
     Ok(())

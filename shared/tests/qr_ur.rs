@@ -18,7 +18,15 @@ fn big_psbt(inputs: u32) -> Vec<u8> {
         .map(|i| {
             let script = wallet.script_pubkey(Branch::Receive, i).unwrap();
             let prev_tx = fake_funding_tx(script, &[Amount::from_sat(100_000)], i);
-            SpendableCoin { outpoint: OutPoint { txid: prev_tx.compute_txid(), vout: 0 }, prev_tx, branch: Branch::Receive, index: i }
+            SpendableCoin {
+                outpoint: OutPoint {
+                    txid: prev_tx.compute_txid(),
+                    vout: 0,
+                },
+                prev_tx,
+                branch: Branch::Receive,
+                index: i,
+            }
         })
         .collect();
     let payee = wallet.script_pubkey(Branch::Receive, 9999).unwrap();
@@ -39,7 +47,10 @@ fn a_large_psbt_survives_animated_qr_in_any_order() {
     let parts = encode_parts(&bytes, DEFAULT_MAX_FRAGMENT_LEN);
     assert!(parts.len() > 5, "{} parts", parts.len());
     for part in &parts {
-        assert!(version_for(part, EcLevel::M).unwrap() <= 15, "frames stay webcam-sized");
+        assert!(
+            version_for(part, EcLevel::M).unwrap() <= 15,
+            "frames stay webcam-sized"
+        );
     }
     let images: Vec<Vec<u8>> = parts.iter().map(|p| render_png(p, 3).unwrap()).collect();
     // Reverse order, every frame twice, as a camera sees a looping animation.
@@ -60,9 +71,18 @@ fn incomplete_and_mixed_scans_are_reported() {
     let mut decoder = PsbtPartDecoder::new();
     decoder.receive(&a[0]).unwrap();
     assert!(matches!(decoder.psbt_bytes(), Err(UrError::Incomplete { .. })));
-    assert!(decoder.receive(&b[1]).is_err(), "a frame of another PSBT is refused");
-    assert!(matches!(PsbtPartDecoder::new().receive("hello"), Err(UrError::NotPsbt(_))));
-    assert!(matches!(PsbtPartDecoder::new().receive("ur:bytes/iehsjyhspmwfwfia"), Err(UrError::NotPsbt(_))));
+    assert!(
+        decoder.receive(&b[1]).is_err(),
+        "a frame of another PSBT is refused"
+    );
+    assert!(matches!(
+        PsbtPartDecoder::new().receive("hello"),
+        Err(UrError::NotPsbt(_))
+    ));
+    assert!(matches!(
+        PsbtPartDecoder::new().receive("ur:bytes/iehsjyhspmwfwfia"),
+        Err(UrError::NotPsbt(_))
+    ));
 }
 
 #[test]

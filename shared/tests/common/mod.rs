@@ -14,7 +14,11 @@ pub const WALLETS: [&str; 3] = ["wpkh_single", "wsh_2of3", "tr_single"];
 
 pub fn fixtures() -> Value {
     let path = std::env::var("SLUICE_FIXTURES").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/bitcoin-core/psbt_fixtures.json").to_owned()
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/fixtures/bitcoin-core/psbt_fixtures.json"
+        )
+        .to_owned()
     });
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixtures at {path}: {e}"));
     serde_json::from_str(&text).expect("fixtures are JSON")
@@ -44,7 +48,10 @@ pub fn xpriv(fx: &Value, signer: &str) -> Xpriv {
 }
 
 pub fn policy() -> InspectionPolicy {
-    InspectionPolicy { network: Network::Regtest, max_fee: Amount::from_sat(100_000) }
+    InspectionPolicy {
+        network: Network::Regtest,
+        max_fee: Amount::from_sat(100_000),
+    }
 }
 
 /// Which fixture keys sign each wallet in our tests.
