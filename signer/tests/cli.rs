@@ -19,7 +19,12 @@ fn signer_with_wpkh_wallet() -> (TestSigner, sluice_shared::descriptor::WalletDe
 fn new_seed_is_shown_once_and_restores_the_same_keys() {
     let s = TestSigner::new();
     let out = s.ok(&["init", "--network", "regtest", "--dangerous-weak-kdf"]);
-    let words: Vec<&str> = out.lines().find(|l| l.split_whitespace().count() == 24).unwrap().split_whitespace().collect();
+    let words: Vec<&str> = out
+        .lines()
+        .find(|l| l.split_whitespace().count() == 24)
+        .unwrap()
+        .split_whitespace()
+        .collect();
     assert_eq!(words.len(), 24);
     let xpub = s.ok(&["xpub", "--path", "84h/1h/0h"]);
     assert!(xpub.starts_with('[') && xpub.contains("tpub"), "{xpub}");
@@ -30,7 +35,14 @@ fn new_seed_is_shown_once_and_restores_the_same_keys() {
     let restored = TestSigner::new();
     std::fs::write(restored.path("words"), words.join(" ")).unwrap();
     let words_file = restored.path("words");
-    restored.ok(&["init", "--network", "regtest", "--from-mnemonic-file", words_file.to_str().unwrap(), "--dangerous-weak-kdf"]);
+    restored.ok(&[
+        "init",
+        "--network",
+        "regtest",
+        "--from-mnemonic-file",
+        words_file.to_str().unwrap(),
+        "--dangerous-weak-kdf",
+    ]);
     assert_eq!(restored.ok(&["xpub", "--path", "84h/1h/0h"]), xpub);
     let id = s.ok(&["id"]);
     assert_eq!(id.lines().last().unwrap().len(), 16, "last line is the bare id");
@@ -56,17 +68,44 @@ fn only_wallets_with_this_signers_key_are_registered() {
     let s = TestSigner::new();
     s.init_from_tprv(fx["keys"]["C"]["master_tprv"].as_str().unwrap(), &[]);
     let (r, c, _) = wpkh_wallet(&fx); // signer A's wallet
-    let err = s.fails(&["wallet", "register", "--name", "x", "--descriptor", &r, "--change-descriptor", &c]);
+    let err = s.fails(&[
+        "wallet",
+        "register",
+        "--name",
+        "x",
+        "--descriptor",
+        &r,
+        "--change-descriptor",
+        &c,
+    ]);
     assert!(err.contains("does not contain this signer's key"), "{err}");
     // A wallet claiming C's fingerprint with someone else's xpub is refused too.
     let forged = r.replace("1bbaa5fe", "3429876a");
     let forged = forged.split('#').next().unwrap().to_owned();
-    let forged_change = c.replace("1bbaa5fe", "3429876a").split('#').next().unwrap().to_owned();
-    let err = s.fails(&["wallet", "register", "--name", "x", "--descriptor", &forged, "--change-descriptor", &forged_change]);
+    let forged_change = c
+        .replace("1bbaa5fe", "3429876a")
+        .split('#')
+        .next()
+        .unwrap()
+        .to_owned();
+    let err = s.fails(&[
+        "wallet",
+        "register",
+        "--name",
+        "x",
+        "--descriptor",
+        &forged,
+        "--change-descriptor",
+        &forged_change,
+    ]);
     assert!(err.contains("is not this signer's"), "{err}");
     // The multisig that contains C registers.
     let w = &fx["wallets"]["wsh_2of3"];
-    s.register("vault", w["descriptor_receive"].as_str().unwrap(), w["descriptor_change"].as_str().unwrap());
+    s.register(
+        "vault",
+        w["descriptor_receive"].as_str().unwrap(),
+        w["descriptor_change"].as_str().unwrap(),
+    );
     assert!(s.ok(&["wallet", "list"]).contains("vault"));
 }
 
@@ -77,8 +116,22 @@ fn limits_are_set_once_and_then_only_by_signed_commands() {
     assert!(err.contains("limits init"), "{err}");
     s.limits("0.04", "60", "0.1", "1");
     let shown = s.ok(&["limits", "show"]);
-    assert!(shown.contains("0.04 BTC per 60 s") && shown.contains("Total remaining  1 BTC"), "{shown}");
-    let err = s.fails(&["limits", "init", "--rate", "5", "--per-seconds", "1", "--burst", "5", "--total", "100"]);
+    assert!(
+        shown.contains("0.04 BTC per 60 s") && shown.contains("Total remaining  1 BTC"),
+        "{shown}"
+    );
+    let err = s.fails(&[
+        "limits",
+        "init",
+        "--rate",
+        "5",
+        "--per-seconds",
+        "1",
+        "--burst",
+        "5",
+        "--total",
+        "100",
+    ]);
     assert!(err.contains("signed limit commands"), "{err}");
 }
 
@@ -113,7 +166,10 @@ fn refused_psbts_write_nothing_and_say_why() {
     assert!(err.contains("--yes"), "{err}");
     assert!(!s.path("ok-signed.psbt").exists());
     let state = s.state();
-    assert_eq!(state.reserved_total(sluice_shared::asset::Asset::Btc).unwrap(), Amount::ZERO);
+    assert_eq!(
+        state.reserved_total(sluice_shared::asset::Asset::Btc).unwrap(),
+        Amount::ZERO
+    );
     let journal = s.ok(&["journal", "show"]);
     assert_eq!(journal.matches("refused").count(), 2, "{journal}");
 }
@@ -123,7 +179,10 @@ fn signs_from_qr_images_to_qr_frames() {
     let (s, wallet) = signer_with_wpkh_wallet();
     s.limits("1", "60", "2", "10");
     let psbt = make_psbt(&wallet, 12, btc("0.1"), btc("0.5"), btc("0.0002"), 4);
-    let frames_in = sluice_shared::ur_psbt::encode_parts(&psbt.serialize(), sluice_shared::ur_psbt::DEFAULT_MAX_FRAGMENT_LEN);
+    let frames_in = sluice_shared::ur_psbt::encode_parts(
+        &psbt.serialize(),
+        sluice_shared::ur_psbt::DEFAULT_MAX_FRAGMENT_LEN,
+    );
     assert!(frames_in.len() > 1, "a multipart PSBT");
     let mut images = Vec::new();
     for (i, part) in frames_in.iter().enumerate().rev() {
@@ -138,7 +197,10 @@ fn signs_from_qr_images_to_qr_frames() {
     assert_eq!(amount_after(&out, "Outflow"), btc("0.5002"));
     // Read the signed PSBT back from the frames, as the online machine would.
     let mut decoder = sluice_shared::ur_psbt::PsbtPartDecoder::new();
-    let mut frames: Vec<_> = std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut frames: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     frames.sort();
     for frame in frames {
         for text in sluice_shared::qr::decode_image_bytes(&std::fs::read(frame).unwrap()).unwrap() {
@@ -161,7 +223,12 @@ fn the_same_transaction_signed_twice_is_reserved_once() {
     s.ok(&["sign", "--in", path.to_str().unwrap(), "--yes"]);
     let out = s.ok(&["sign", "--in", path.to_str().unwrap(), "--yes"]);
     assert!(out.contains("reserved before"), "{out}");
-    assert_eq!(s.state().reserved_total(sluice_shared::asset::Asset::Btc).unwrap(), btc("0.0601"));
+    assert_eq!(
+        s.state()
+            .reserved_total(sluice_shared::asset::Asset::Btc)
+            .unwrap(),
+        btc("0.0601")
+    );
 }
 
 #[test]
@@ -178,7 +245,11 @@ fn journal_verify_detects_edited_and_deleted_entries() {
     std::fs::copy(&db, &backup).unwrap();
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute("UPDATE journal SET details = replace(details, '10000000', '99999999') WHERE event = 'reserved'", []).unwrap();
+        conn.execute(
+            "UPDATE journal SET details = replace(details, '10000000', '99999999') WHERE event = 'reserved'",
+            [],
+        )
+        .unwrap();
     }
     let err = s.fails(&["journal", "verify"]);
     assert!(err.contains("edited"), "{err}");
@@ -192,7 +263,11 @@ fn journal_verify_detects_edited_and_deleted_entries() {
     std::fs::copy(&backup, &db).unwrap();
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute("DELETE FROM journal WHERE seq = (SELECT MAX(seq) FROM journal)", []).unwrap();
+        conn.execute(
+            "DELETE FROM journal WHERE seq = (SELECT MAX(seq) FROM journal)",
+            [],
+        )
+        .unwrap();
     }
     let err = s.fails(&["journal", "verify"]);
     assert!(err.contains("deleted"), "{err}");

@@ -15,7 +15,10 @@ use sluice_shared::psbt_builder::{build_psbt, fake_funding_tx, SpendableCoin};
 pub const BIN: &str = env!("CARGO_BIN_EXE_sluice-signer");
 
 pub fn fixtures() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/bitcoin-core/psbt_fixtures.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/bitcoin-core/psbt_fixtures.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).expect("fixtures beside the repo")).unwrap()
 }
 
@@ -41,7 +44,11 @@ impl TestSigner {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
-        cmd.arg("--home").arg(self.home()).arg("--passphrase-file").arg(self.path("pass")).args(args);
+        cmd.arg("--home")
+            .arg(self.home())
+            .arg("--passphrase-file")
+            .arg(self.path("pass"))
+            .args(args);
         cmd.stdin(std::process::Stdio::null());
         cmd
     }
@@ -53,14 +60,23 @@ impl TestSigner {
     /// Runs and insists on success, returning stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.status.success(), "{args:?} failed:\n{}\n{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?} failed:\n{}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
         text(&out.stdout)
     }
 
     /// Runs and insists on failure, returning stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(!out.status.success(), "{args:?} should have failed:\n{}", text(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "{args:?} should have failed:\n{}",
+            text(&out.stdout)
+        );
         text(&out.stderr)
     }
 
@@ -68,17 +84,44 @@ impl TestSigner {
     pub fn init_from_tprv(&self, tprv: &str, extra: &[&str]) {
         std::fs::write(self.path("seed.tprv"), tprv).unwrap();
         let seed = self.path("seed.tprv");
-        let mut args = vec!["init", "--network", "regtest", "--from-xprv-file", seed.to_str().unwrap(), "--dangerous-weak-kdf"];
+        let mut args = vec![
+            "init",
+            "--network",
+            "regtest",
+            "--from-xprv-file",
+            seed.to_str().unwrap(),
+            "--dangerous-weak-kdf",
+        ];
         args.extend_from_slice(extra);
         self.ok(&args);
     }
 
     pub fn register(&self, name: &str, receive: &str, change: &str) {
-        self.ok(&["wallet", "register", "--name", name, "--descriptor", receive, "--change-descriptor", change]);
+        self.ok(&[
+            "wallet",
+            "register",
+            "--name",
+            name,
+            "--descriptor",
+            receive,
+            "--change-descriptor",
+            change,
+        ]);
     }
 
     pub fn limits(&self, rate: &str, per_seconds: &str, burst: &str, total: &str) {
-        self.ok(&["limits", "init", "--rate", rate, "--per-seconds", per_seconds, "--burst", burst, "--total", total]);
+        self.ok(&[
+            "limits",
+            "init",
+            "--rate",
+            rate,
+            "--per-seconds",
+            per_seconds,
+            "--burst",
+            burst,
+            "--total",
+            total,
+        ]);
     }
 
     pub fn state(&self) -> sluice_signer::state::State {
@@ -92,7 +135,10 @@ pub fn text(bytes: &[u8]) -> String {
 
 /// The amount after `label` in review output ("Outflow     0.6000147 BTC").
 pub fn amount_after(output: &str, label: &str) -> Amount {
-    let line = output.lines().find(|l| l.starts_with(label)).unwrap_or_else(|| panic!("no {label} in:\n{output}"));
+    let line = output
+        .lines()
+        .find(|l| l.starts_with(label))
+        .unwrap_or_else(|| panic!("no {label} in:\n{output}"));
     let number = line[label.len()..].split_whitespace().next().unwrap();
     Amount::from_str_in(number, Denomination::Bitcoin).unwrap()
 }
@@ -108,18 +154,40 @@ pub fn wpkh_wallet(fx: &Value) -> (String, String, WalletDescriptor) {
 
 /// A PSBT spending `inputs` fake coins of `amount_each` from the wallet, paying
 /// `payment` to an outside address, change to change/0 and `fee`.
-pub fn make_psbt(wallet: &WalletDescriptor, inputs: u32, amount_each: Amount, payment: Amount, fee: Amount, salt: u32) -> Psbt {
+pub fn make_psbt(
+    wallet: &WalletDescriptor,
+    inputs: u32,
+    amount_each: Amount,
+    payment: Amount,
+    fee: Amount,
+    salt: u32,
+) -> Psbt {
     let coins: Vec<_> = (0..inputs)
         .map(|i| {
             let script = wallet.script_pubkey(Branch::Receive, i).unwrap();
             let prev_tx = fake_funding_tx(script, &[amount_each], salt.wrapping_mul(10_000).wrapping_add(i));
-            SpendableCoin { outpoint: OutPoint { txid: prev_tx.compute_txid(), vout: 0 }, prev_tx, branch: Branch::Receive, index: i }
+            SpendableCoin {
+                outpoint: OutPoint {
+                    txid: prev_tx.compute_txid(),
+                    vout: 0,
+                },
+                prev_tx,
+                branch: Branch::Receive,
+                index: i,
+            }
         })
         .collect();
     let total = amount_each * u64::from(inputs);
     let change = total - payment - fee;
     let outside = ScriptBuf::from_hex("0014000102030405060708090a0b0c0d0e0f10111213").unwrap();
-    build_psbt(wallet, &coins, &[(outside, payment)], Some((0, change)), LockTime::ZERO).unwrap()
+    build_psbt(
+        wallet,
+        &coins,
+        &[(outside, payment)],
+        Some((0, change)),
+        LockTime::ZERO,
+    )
+    .unwrap()
 }
 
 pub fn write_psbt(path: &Path, psbt: &Psbt) {
