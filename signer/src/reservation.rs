@@ -47,7 +47,7 @@ impl ReservedOutflow {
 /// A refusal by the limits, already journaled.
 #[derive(Debug, thiserror::Error)]
 #[error("refused by the limits: {0}")]
-pub struct LimitsRefused(#[source] pub sluice_shared::limiter::LimitRefusal);
+pub struct LimitsRefused(pub sluice_shared::limiter::LimitRefusal);
 
 /// Takes the review's outflow from the asset's limits and records it, in one
 /// transaction; or journals the refusal and fails.
