@@ -93,7 +93,8 @@ fn signing(c: &mut Criterion) {
                     || unsigned.clone(),
                     |mut p| {
                         let review = inspect_psbt(&p, &wallet, &policy).unwrap();
-                        let signed = p.sign(&key, &secp).unwrap();
+                        let keys = sluice_signer::signing::AccountKeys::for_psbt(&p, &key, &secp).unwrap();
+                        let signed = p.sign(&keys, &secp).unwrap();
                         assert_eq!(signed.len(), review.inputs.len());
                         p
                     },

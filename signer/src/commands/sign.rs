@@ -5,7 +5,6 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use bitcoin::psbt::Psbt;
-use bitcoin::secp256k1::Secp256k1;
 use serde_json::json;
 use sluice_shared::asset::Asset;
 use sluice_shared::inspect::{inspect_psbt, InspectionPolicy, PsbtReview};
@@ -175,7 +174,7 @@ pub fn sign(home: &Home, passphrase_file: Option<&Path>, args: &SignArgs) -> Res
     }
     let txid = reserved.review().txid.to_string();
     let outflow = reserved.review().outflow;
-    let signed = signing::sign(reserved, &keys, &Secp256k1::new())?;
+    let signed = signing::sign(reserved, &keys, &signing::signing_context())?;
     let written_to = match destination {
         Destination::Qr(dir) => {
             let frames = psbt_io::write_qr(&dir, &signed)?;
