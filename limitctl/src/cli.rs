@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "limitctl", version, about = "Security officers' tool: signed limit commands printed as QR codes")]
+#[command(
+    name = "limitctl",
+    version,
+    about = "Security officers' tool: signed limit commands printed as QR codes"
+)]
 pub struct Cli {
     /// Where this officer's key lives.
     #[arg(long, global = true, env = "LIMITCTL_HOME", default_value_os_t = default_home())]
@@ -18,7 +22,10 @@ pub struct Cli {
 }
 
 fn default_home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".limitctl")
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".limitctl")
 }
 
 #[derive(Debug, Subcommand)]

@@ -31,14 +31,27 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 /// `2026-11-23 14:05:00 UTC`.
 pub fn format_utc(unix: i64) -> String {
     let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", secs / 3600, secs % 3600 / 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 /// Unix seconds, or an RFC 3339 UTC time: `2026-11-23T14:05:00Z` (also with a space, or a
@@ -53,11 +66,26 @@ pub fn parse_time(text: &str) -> Result<i64> {
         Some((d, tm)) => (d, tm),
         None => (t, "00:00:00"),
     };
-    let parts: Vec<i64> = date.split('-').map(str::parse).collect::<Result<_, _>>().with_context(|| bad(text))?;
-    let clock: Vec<i64> = time.split(':').map(str::parse).collect::<Result<_, _>>().with_context(|| bad(text))?;
-    let (&[y, mo, d], [h, mi, rest @ ..]) = (parts.as_slice(), clock.as_slice()) else { bail!(bad(text)) };
+    let parts: Vec<i64> = date
+        .split('-')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .with_context(|| bad(text))?;
+    let clock: Vec<i64> = time
+        .split(':')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .with_context(|| bad(text))?;
+    let (&[y, mo, d], [h, mi, rest @ ..]) = (parts.as_slice(), clock.as_slice()) else {
+        bail!(bad(text))
+    };
     let s = rest.first().copied().unwrap_or(0);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || !(0..24).contains(h) || !(0..60).contains(mi) || !(0..60).contains(&s) {
+    if !(1..=12).contains(&mo)
+        || !(1..=31).contains(&d)
+        || !(0..24).contains(h)
+        || !(0..60).contains(mi)
+        || !(0..60).contains(&s)
+    {
         bail!(bad(text));
     }
     Ok(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s)
@@ -76,7 +104,10 @@ mod tests {
         assert_eq!(parse_time("1970-01-01T00:00:00Z").unwrap(), 0);
         assert_eq!(parse_time("2000-03-01").unwrap(), 951_868_800);
         assert_eq!(format_utc(951_868_800), "2000-03-01 00:00:00 UTC");
-        assert_eq!(parse_time("2026-11-23 14:05:07").unwrap(), parse_time("2026-11-23T14:05:07Z").unwrap());
+        assert_eq!(
+            parse_time("2026-11-23 14:05:07").unwrap(),
+            parse_time("2026-11-23T14:05:07Z").unwrap()
+        );
         assert_eq!(parse_time(&format_utc(1_795_000_000)).unwrap(), 1_795_000_000);
         assert!(parse_time("2026-13-01").is_err());
         assert!(parse_time("yesterday").is_err());

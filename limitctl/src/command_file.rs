@@ -31,18 +31,29 @@ pub struct CommandFile {
 impl CommandFile {
     pub fn read(path: &Path) -> Result<CommandFile> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let contents: FileContents =
-            serde_json::from_str(&text).with_context(|| format!("{} is not a limit command file", path.display()))?;
+        let contents: FileContents = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a limit command file", path.display()))?;
         if contents.format != FORMAT {
-            bail!("{} has format {:?}; this limitctl reads {FORMAT}", path.display(), contents.format);
+            bail!(
+                "{} has format {:?}; this limitctl reads {FORMAT}",
+                path.display(),
+                contents.format
+            );
         }
-        let command = decode_text(&contents.command).with_context(|| format!("the command in {}", path.display()))?;
+        let command =
+            decode_text(&contents.command).with_context(|| format!("the command in {}", path.display()))?;
         let officer_keys = contents
             .officers
             .values()
-            .map(|k| XOnlyPublicKey::from_str(k).with_context(|| format!("officer key {k:?} in {}", path.display())))
+            .map(|k| {
+                XOnlyPublicKey::from_str(k)
+                    .with_context(|| format!("officer key {k:?} in {}", path.display()))
+            })
             .collect::<Result<_>>()?;
-        Ok(CommandFile { command, officer_keys })
+        Ok(CommandFile {
+            command,
+            officer_keys,
+        })
     }
 
     pub fn write(&self, path: &Path) -> Result<()> {
@@ -51,7 +62,14 @@ impl CommandFile {
             .iter()
             .map(|k| (sluice_shared::identity::officer_key_fingerprint(k), k.to_string()))
             .collect();
-        let contents = FileContents { format: FORMAT.to_owned(), command: self.command.encode_text()?, officers };
-        write_atomic(path, format!("{}\n", serde_json::to_string_pretty(&contents)?).as_bytes())
+        let contents = FileContents {
+            format: FORMAT.to_owned(),
+            command: self.command.encode_text()?,
+            officers,
+        };
+        write_atomic(
+            path,
+            format!("{}\n", serde_json::to_string_pretty(&contents)?).as_bytes(),
+        )
     }
 }

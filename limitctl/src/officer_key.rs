@@ -32,7 +32,10 @@ impl OfficerHome {
 /// Creates a new key; refuses to overwrite one.
 pub fn generate(home: &OfficerHome, passphrase: &SecretString, kdf: KdfParams) -> Result<XOnlyPublicKey> {
     if home.sealed().exists() {
-        bail!("{} already holds an officer key: refusing to overwrite it", home.dir.display());
+        bail!(
+            "{} already holds an officer key: refusing to overwrite it",
+            home.dir.display()
+        );
     }
     std::fs::create_dir_all(&home.dir).with_context(|| format!("creating {}", home.dir.display()))?;
     let mut secret = Zeroizing::new([0u8; 32]);
@@ -55,22 +58,37 @@ pub fn generate(home: &OfficerHome, passphrase: &SecretString, kdf: KdfParams) -
 
 /// The public key, without the passphrase.
 pub fn public_key(home: &OfficerHome) -> Result<XOnlyPublicKey> {
-    let text = std::fs::read_to_string(home.public())
-        .with_context(|| format!("no officer key in {}: run `limitctl keygen` first", home.dir.display()))?;
+    let text = std::fs::read_to_string(home.public()).with_context(|| {
+        format!(
+            "no officer key in {}: run `limitctl keygen` first",
+            home.dir.display()
+        )
+    })?;
     XOnlyPublicKey::from_str(text.trim()).with_context(|| format!("{} is corrupt", home.public().display()))
 }
 
 /// Opens the sealed key and checks it matches the public file.
 pub fn unlock(home: &OfficerHome, passphrase: &SecretString) -> Result<Keypair> {
     let path: &Path = &home.sealed();
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("no officer key in {}: run `limitctl keygen` first", home.dir.display()))?;
-    let sealed = SealedSecret::from_json(&text).with_context(|| format!("{} is not an officer key file", path.display()))?;
-    let secret = sealed.open(PURPOSE, passphrase).with_context(|| format!("opening {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "no officer key in {}: run `limitctl keygen` first",
+            home.dir.display()
+        )
+    })?;
+    let sealed = SealedSecret::from_json(&text)
+        .with_context(|| format!("{} is not an officer key file", path.display()))?;
+    let secret = sealed
+        .open(PURPOSE, passphrase)
+        .with_context(|| format!("opening {}", path.display()))?;
     let sk = SecretKey::from_slice(&secret).context("the officer key file holds an invalid key")?;
     let keypair = Keypair::from_secret_key(&Secp256k1::new(), &sk);
     if keypair.x_only_public_key().0 != public_key(home)? {
-        bail!("{} does not match {}: the files were mixed up", home.public().display(), path.display());
+        bail!(
+            "{} does not match {}: the files were mixed up",
+            home.public().display(),
+            path.display()
+        );
     }
     Ok(keypair)
 }

@@ -18,7 +18,10 @@ pub struct Sheet {
 }
 
 impl Sheet {
-    pub fn new(command: &SignedLimitCommand, officers: &[bitcoin::secp256k1::XOnlyPublicKey]) -> Result<Sheet> {
+    pub fn new(
+        command: &SignedLimitCommand,
+        officers: &[bitcoin::secp256k1::XOnlyPublicKey],
+    ) -> Result<Sheet> {
         let c = &command.command;
         let signers: Vec<String> = command
             .signatures
@@ -40,7 +43,14 @@ impl Sheet {
                 format!("Command id: {}", c.id),
                 format!("Valid from: {}", format_utc(c.not_before)),
                 format!("Valid to:   {}", format_utc(c.not_after)),
-                format!("Signed by officers: {}", if signers.is_empty() { "nobody yet".to_owned() } else { signers.join(", ") }),
+                format!(
+                    "Signed by officers: {}",
+                    if signers.is_empty() {
+                        "nobody yet".to_owned()
+                    } else {
+                        signers.join(", ")
+                    }
+                ),
                 "Apply: sluice-signer limits apply --scan PHOTO".to_owned(),
                 "Single use. Keep sealed until needed.".to_owned(),
             ],
@@ -52,7 +62,12 @@ impl Sheet {
         const SCALE: u32 = 2;
         const LINE: u32 = 8 * SCALE + 10;
         let code = qr::render_image(&self.qr_text, 8)?;
-        let text_width = self.lines.iter().map(|l| l.chars().count() as u32 * 8 * SCALE).max().unwrap_or(0);
+        let text_width = self
+            .lines
+            .iter()
+            .map(|l| l.chars().count() as u32 * 8 * SCALE)
+            .max()
+            .unwrap_or(0);
         let width = code.width().max(text_width + 64);
         let height = code.height() + 24 + LINE * self.lines.len() as u32 + 32;
         let mut img = GrayImage::from_pixel(width, height, Luma([255]));
@@ -78,12 +93,18 @@ impl Sheet {
         for (i, is_dark) in dark.iter().enumerate() {
             if *is_dark {
                 let (x, y) = (offset + (i % width) * module, quiet + (i / width) * module);
-                out.push_str(&format!("<rect x=\"{x}\" y=\"{y}\" width=\"{module}\" height=\"{module}\"/>\n"));
+                out.push_str(&format!(
+                    "<rect x=\"{x}\" y=\"{y}\" width=\"{module}\" height=\"{module}\"/>\n"
+                ));
             }
         }
         out.push_str("</g>\n<g font-family=\"monospace\" font-size=\"16\" fill=\"#000\">\n");
         for (i, line) in self.lines.iter().enumerate() {
-            out.push_str(&format!("<text x=\"24\" y=\"{}\">{}</text>\n", qr_side + 30 * i + 10, xml_escape(line)));
+            out.push_str(&format!(
+                "<text x=\"24\" y=\"{}\">{}</text>\n",
+                qr_side + 30 * i + 10,
+                xml_escape(line)
+            ));
         }
         out.push_str("</g>\n</svg>\n");
         Ok(out)
@@ -97,14 +118,19 @@ impl Sheet {
 }
 
 fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Draws `text` with the public-domain 8x8 bitmap font.
 fn draw_text(img: &mut GrayImage, text: &str, x0: u32, y0: u32, scale: u32) {
     use font8x8::UnicodeFonts;
     for (i, ch) in text.chars().enumerate() {
-        let glyph = font8x8::BASIC_FONTS.get(ch).or_else(|| font8x8::BASIC_FONTS.get('?')).unwrap_or([0; 8]);
+        let glyph = font8x8::BASIC_FONTS
+            .get(ch)
+            .or_else(|| font8x8::BASIC_FONTS.get('?'))
+            .unwrap_or([0; 8]);
         for (row, bits) in glyph.iter().enumerate() {
             for col in 0..8u32 {
                 if bits & (1 << col) != 0 {

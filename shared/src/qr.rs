@@ -65,7 +65,11 @@ pub fn encode_png(img: &GrayImage) -> Result<Vec<u8>, QrError> {
 /// The code's modules row by row (`true` = dark), without quiet zone, and its width.
 pub fn modules(text: &str) -> Result<(usize, Vec<bool>), QrError> {
     let code = code(text)?;
-    let dark = code.to_colors().iter().map(|c| *c == qrcode::Color::Dark).collect();
+    let dark = code
+        .to_colors()
+        .iter()
+        .map(|c| *c == qrcode::Color::Dark)
+        .collect();
     Ok((code.width(), dark))
 }
 
