@@ -195,4 +195,20 @@ impl CoreRpcClient {
     pub async fn scan_tx_out_set(&self, descriptors: &[String]) -> Result<ScanResult, RpcError> {
         self.call("scantxoutset", json!(["start", descriptors])).await
     }
+
+    /// Regtest control (Bitcoin Core and simnet): mine `count` blocks paying `address`.
+    pub async fn generate_to_address(
+        &self,
+        count: u64,
+        address: &bitcoin::Address,
+    ) -> Result<Vec<BlockHash>, RpcError> {
+        self.call("generatetoaddress", json!([count, address.to_string()]))
+            .await
+    }
+
+    /// Regtest control: disconnect `hash` and its descendants (a reorg when followed by mining).
+    pub async fn invalidate_block(&self, hash: &BlockHash) -> Result<(), RpcError> {
+        let _: Value = self.call("invalidateblock", json!([hash])).await?;
+        Ok(())
+    }
 }

@@ -25,7 +25,10 @@ pub struct Rejection {
 }
 
 fn reject(code: i64, message: impl Into<String>) -> Rejection {
-    Rejection { code, message: message.into() }
+    Rejection {
+        code,
+        message: message.into(),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -58,7 +61,7 @@ pub fn subsidy(height: u64) -> Amount {
     if halvings >= 64 {
         return Amount::ZERO;
     }
-    Amount::from_sat(50 * 100_000_000 >> halvings)
+    Amount::from_sat((50 * 100_000_000) >> halvings)
 }
 
 impl Default for SimChain {
@@ -74,7 +77,10 @@ impl SimChain {
         let mut tx_heights = HashMap::new();
         tx_heights.insert(genesis.txdata[0].compute_txid(), 0);
         SimChain {
-            blocks: vec![ConnectedBlock { block: genesis, spent: Vec::new() }],
+            blocks: vec![ConnectedBlock {
+                block: genesis,
+                spent: Vec::new(),
+            }],
             utxos: HashMap::new(),
             mempool: Vec::new(),
             tx_heights,
@@ -95,7 +101,10 @@ impl SimChain {
     }
 
     pub fn height_of(&self, hash: &BlockHash) -> Option<u64> {
-        self.blocks.iter().position(|c| c.block.block_hash() == *hash).map(|h| h as u64)
+        self.blocks
+            .iter()
+            .position(|c| c.block.block_hash() == *hash)
+            .map(|h| h as u64)
     }
 
     pub fn mempool(&self) -> &[Transaction] {
@@ -109,7 +118,11 @@ impl SimChain {
         }
         let height = *self.tx_heights.get(txid)?;
         let block = self.block_at(height)?;
-        block.txdata.iter().find(|t| t.compute_txid() == *txid).map(|t| (t.clone(), Some(height)))
+        block
+            .txdata
+            .iter()
+            .find(|t| t.compute_txid() == *txid)
+            .map(|t| (t.clone(), Some(height)))
     }
 
     pub fn unspent(&self, outpoint: &OutPoint) -> Option<(TxOut, u64)> {
@@ -118,8 +131,12 @@ impl SimChain {
 
     /// Every unspent output paying `script` (what `scantxoutset` answers).
     pub fn unspent_for(&self, script: &ScriptBuf) -> Vec<(OutPoint, TxOut, u64)> {
-        let mut found: Vec<_> =
-            self.utxos.iter().filter(|(_, c)| c.out.script_pubkey == *script).map(|(o, c)| (*o, c.out.clone(), c.height)).collect();
+        let mut found: Vec<_> = self
+            .utxos
+            .iter()
+            .filter(|(_, c)| c.out.script_pubkey == *script)
+            .map(|(o, c)| (*o, c.out.clone(), c.height))
+            .collect();
         found.sort_by_key(|(o, _, _)| (o.txid, o.vout));
         found
     }
@@ -159,22 +176,40 @@ impl SimChain {
             if !seen.insert(input.previous_output) {
                 return Err(reject(-26, "bad-txns-inputs-duplicate"));
             }
-            let conflict = self.mempool.iter().any(|t| t.input.iter().any(|i| i.previous_output == input.previous_output));
+            let conflict = self
+                .mempool
+                .iter()
+                .any(|t| t.input.iter().any(|i| i.previous_output == input.previous_output));
             if conflict {
                 return Err(reject(-26, "txn-mempool-conflict"));
             }
         }
         let next_height = self.height() + 1;
-        let spent: Vec<TxOut> = tx.input.iter().map(|i| self.spendable(&i.previous_output, next_height)).collect::<Result<_, _>>()?;
+        let spent: Vec<TxOut> = tx
+            .input
+            .iter()
+            .map(|i| self.spendable(&i.previous_output, next_height))
+            .collect::<Result<_, _>>()?;
         let total_in: Amount = spent.iter().map(|o| o.value).sum();
-        let total_out = tx.output.iter().try_fold(Amount::ZERO, |acc, o| acc.checked_add(o.value));
-        let total_out = total_out.filter(|t| *t <= Amount::MAX_MONEY).ok_or_else(|| reject(-26, "bad-txns-txouttotal-toolarge"))?;
-        let fee = total_in.checked_sub(total_out).ok_or_else(|| reject(-26, "bad-txns-in-belowout"))?;
-        if !tx.is_lock_time_enabled() || tx.lock_time.is_satisfied_by(
-            absolute::Height::from_consensus(u32::try_from(next_height).unwrap_or(u32::MAX)).unwrap_or(absolute::Height::MAX),
-            absolute::Time::MIN,
-        ) {
-            verify_transaction(tx, &spent).map_err(|e| reject(-26, format!("mandatory-script-verify-flag-failed ({e})")))?;
+        let total_out = tx
+            .output
+            .iter()
+            .try_fold(Amount::ZERO, |acc, o| acc.checked_add(o.value));
+        let total_out = total_out
+            .filter(|t| *t <= Amount::MAX_MONEY)
+            .ok_or_else(|| reject(-26, "bad-txns-txouttotal-toolarge"))?;
+        let fee = total_in
+            .checked_sub(total_out)
+            .ok_or_else(|| reject(-26, "bad-txns-in-belowout"))?;
+        if !tx.is_lock_time_enabled()
+            || tx.lock_time.is_satisfied_by(
+                absolute::Height::from_consensus(u32::try_from(next_height).unwrap_or(u32::MAX))
+                    .unwrap_or(absolute::Height::MAX),
+                absolute::Time::MIN,
+            )
+        {
+            verify_transaction(tx, &spent)
+                .map_err(|e| reject(-26, format!("mandatory-script-verify-flag-failed ({e})")))?;
             Ok(fee)
         } else {
             Err(reject(-26, "non-final"))
@@ -191,17 +226,36 @@ impl SimChain {
 
     /// Mines one block paying the coinbase to `script`, with every mempool transaction.
     pub fn mine(&mut self, script: &ScriptBuf) -> BlockHash {
-        let height = self.height() + 1;
         let txs = std::mem::take(&mut self.mempool);
+        self.mine_with(script, txs)
+    }
+
+    /// Mines one block with only its coinbase; the mempool stays as it is.
+    pub fn mine_empty(&mut self, script: &ScriptBuf) -> BlockHash {
+        self.mine_with(script, Vec::new())
+    }
+
+    fn mine_with(&mut self, script: &ScriptBuf, txs: Vec<Transaction>) -> BlockHash {
+        let height = self.height() + 1;
         let fees: Amount = txs.iter().filter_map(|t| self.fee_of(t)).sum();
-        let mut height_push = ScriptBuf::new();
-        height_push.push_int(i64::try_from(height).unwrap_or(i64::MAX));
-        height_push.push_slice([0u8; 4]); // keeps the coinbase script at least 2 bytes
+        // BIP34 height, then padding that keeps the coinbase script at least 2 bytes.
+        let height_push = bitcoin::blockdata::script::Builder::new()
+            .push_int(i64::try_from(height).unwrap_or(i64::MAX))
+            .push_slice([0u8; 4])
+            .into_script();
         let coinbase = Transaction {
             version: transaction::Version::TWO,
             lock_time: absolute::LockTime::ZERO,
-            input: vec![TxIn { previous_output: OutPoint::null(), script_sig: height_push, sequence: Sequence::MAX, witness: Witness::new() }],
-            output: vec![TxOut { value: subsidy(height) + fees, script_pubkey: script.clone() }],
+            input: vec![TxIn {
+                previous_output: OutPoint::null(),
+                script_sig: height_push,
+                sequence: Sequence::MAX,
+                witness: Witness::new(),
+            }],
+            output: vec![TxOut {
+                value: subsidy(height) + fees,
+                script_pubkey: script.clone(),
+            }],
         };
         let mut txdata = vec![coinbase];
         txdata.extend(txs);
@@ -215,7 +269,9 @@ impl SimChain {
             nonce: 0,
         };
         let mut block = Block { header, txdata };
-        header.merkle_root = block.compute_merkle_root().unwrap_or_else(TxMerkleNode::all_zeros);
+        header.merkle_root = block
+            .compute_merkle_root()
+            .unwrap_or_else(TxMerkleNode::all_zeros);
         while header.validate_pow(header.target()).is_err() {
             header.nonce += 1;
         }
@@ -226,7 +282,11 @@ impl SimChain {
     }
 
     fn fee_of(&self, tx: &Transaction) -> Option<Amount> {
-        let inputs: Option<Amount> = tx.input.iter().map(|i| self.utxos.get(&i.previous_output).map(|c| c.out.value)).sum();
+        let inputs: Option<Amount> = tx
+            .input
+            .iter()
+            .map(|i| self.utxos.get(&i.previous_output).map(|c| c.out.value))
+            .sum();
         inputs?.checked_sub(tx.output.iter().map(|o| o.value).sum())
     }
 
@@ -243,8 +303,18 @@ impl SimChain {
                 }
             }
             for (vout, out) in tx.output.iter().enumerate() {
-                let coin = Coin { out: out.clone(), height, coinbase: tx.is_coinbase() };
-                self.utxos.insert(OutPoint { txid, vout: vout as u32 }, coin);
+                let coin = Coin {
+                    out: out.clone(),
+                    height,
+                    coinbase: tx.is_coinbase(),
+                };
+                self.utxos.insert(
+                    OutPoint {
+                        txid,
+                        vout: vout as u32,
+                    },
+                    coin,
+                );
             }
             self.tx_heights.insert(txid, height);
         }
@@ -254,7 +324,9 @@ impl SimChain {
     /// Disconnects `hash` and every block after it; their transactions return to the
     /// mempool when still valid. The genesis block cannot be invalidated.
     pub fn invalidate(&mut self, hash: &BlockHash) -> Result<(), Rejection> {
-        let height = self.height_of(hash).ok_or_else(|| reject(-5, "Block not found"))?;
+        let height = self
+            .height_of(hash)
+            .ok_or_else(|| reject(-5, "Block not found"))?;
         if height == 0 {
             return Err(reject(-8, "cannot invalidate the genesis block"));
         }
@@ -264,7 +336,10 @@ impl SimChain {
             for tx in top.block.txdata.iter().rev() {
                 let txid = tx.compute_txid();
                 for vout in 0..tx.output.len() {
-                    self.utxos.remove(&OutPoint { txid, vout: vout as u32 });
+                    self.utxos.remove(&OutPoint {
+                        txid,
+                        vout: vout as u32,
+                    });
                 }
                 self.tx_heights.remove(&txid);
                 if !tx.is_coinbase() {
