@@ -3,34 +3,16 @@
 //! The signer trusts nothing the coordinator says that it can check itself: every input
 //! must be the wallet's own with a proven amount, change is only what derives from the
 //! wallet's change branch, and everything else leaving the wallet is outflow.
-//!
-//!
-//! Rules, each refusal named by a [`Refusal`] variant:
-//! - every input is the wallet's own: its derivation claims (`bip32_derivation`,
-//!   `tap_key_origins`) name a position on branch 0 or 1 of one of the wallet's keys, and
-//!   the script derived there from the registered descriptor is the script spent;
-//! - amounts are proven: segwit v0 inputs carry the full previous transaction
-//!   (`non_witness_utxo`, whose txid must match) and any `witness_utxo` must agree with it;
-//!   taproot inputs need `witness_utxo` or `non_witness_utxo` (the signature commits to
-//!   every amount, so a lie only makes the signature invalid);
-//! - only SIGHASH_ALL (or taproot DEFAULT);
-//! - the wallet's keys and any global xpub are for the configured network;
-//! - change is an output whose claims name branch 1 and whose script derives there; a
-//!   branch-1 claim that does not derive is refused as false change; everything else,
-//!   including payments to our own receive branch, is external;
-//! - fee = inputs - outputs, at most the configured cap; outflow = external + fee.
+//! Derivation paths in the PSBT are only hints telling which index to try: every claim is
+//! checked by deriving the script from the registered descriptor and comparing. The other
+//! hints a signer's signature depends on (witness script, taproot internal key, script
+//! tree) must agree with the derived script, and no coin may be spent twice.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use bitcoin::bip32::KeySource;
+use bitcoin::bip32::{DerivationPath, Fingerprint};
 use bitcoin::psbt::{Input, Output, Psbt};
-use bitcoin::secp256k1::XOnlyPublicKey;
-use bitcoin::taproot::TapLeafHash;
-use bitcoin::{Address, Amount, Network, NetworkKind, OutPoint, ScriptBuf, TxIn, TxOut, Txid};
-use miniscript::{Descriptor, ToPublicKey};
+use bitcoin::{Address, Amount, Network, NetworkKind, OutPoint, ScriptBuf, TxOut, Txid};
 
-use crate::descriptor::{secp, Branch, CosignerKey, DescriptorError, WalletDescriptor, WalletKind};
-use crate::network::network_name;
+use crate::descriptor::{Branch, WalletDescriptor, WalletKind};
 
 /// What the signer is configured to accept, besides ownership rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +64,20 @@ pub struct PsbtReview {
     pub outflow: Amount,
 }
 
+impl PsbtReview {
+    pub fn total_in(&self) -> Amount {
+        self.inputs.iter().map(|i| i.amount).sum()
+    }
+
+    pub fn total_change(&self) -> Amount {
+        self.change.iter().map(|c| c.amount).sum()
+    }
+
+    pub fn total_external(&self) -> Amount {
+        self.external.iter().map(|e| e.amount).sum()
+    }
+}
+
 /// Why a PSBT is refused. Each variant names the rule that refused it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
@@ -119,6 +115,143 @@ pub enum Refusal {
     Malformed(String),
 }
 
+/// Every (fingerprint, path) the PSBT claims for an input's or output's keys.
+fn claims<'a>(
+    bip32: impl Iterator<Item = &'a (Fingerprint, DerivationPath)>,
+    tap: impl Iterator<Item = &'a (Fingerprint, DerivationPath)>,
+) -> Vec<&'a (Fingerprint, DerivationPath)> {
+    bip32.chain(tap).collect()
+}
+
+fn input_claims(input: &Input) -> Vec<&(Fingerprint, DerivationPath)> {
+    claims(
+        input.bip32_derivation.values(),
+        input.tap_key_origins.values().map(|(_, origin)| origin),
+    )
+}
+
+fn output_claims(output: &Output) -> Vec<&(Fingerprint, DerivationPath)> {
+    claims(
+        output.bip32_derivation.values(),
+        output.tap_key_origins.values().map(|(_, origin)| origin),
+    )
+}
+
+/// The output an input spends, proven where the wallet type needs proof.
+fn spent_output(psbt: &Psbt, index: usize, wallet: &WalletDescriptor) -> Result<TxOut, Refusal> {
+    let txin = &psbt.unsigned_tx.input[index];
+    let input = &psbt.inputs[index];
+    let from_full_tx = match &input.non_witness_utxo {
+        Some(prev_tx) => {
+            if prev_tx.compute_txid() != txin.previous_output.txid {
+                return Err(Refusal::NonWitnessUtxoTxidMismatch { index });
+            }
+            let vout = usize::try_from(txin.previous_output.vout)
+                .map_err(|_| Refusal::Malformed(format!("input {index}: output index out of range")))?;
+            let out = prev_tx.output.get(vout).cloned().ok_or_else(|| {
+                Refusal::Malformed(format!(
+                    "input {index} spends output {vout}, which its previous transaction lacks"
+                ))
+            })?;
+            Some(out)
+        }
+        None => None,
+    };
+    match (from_full_tx, &input.witness_utxo) {
+        (Some(proven), Some(claimed)) if &proven != claimed => Err(Refusal::WitnessUtxoMismatch { index }),
+        (Some(proven), _) => Ok(proven),
+        (None, _) if wallet.kind().is_segwit_v0() => Err(Refusal::MissingNonWitnessUtxo { index }),
+        (None, Some(claimed)) => Ok(claimed.clone()),
+        (None, None) => Err(Refusal::MissingUtxo { index }),
+    }
+}
+
+fn check_sighash(input: &Input, index: usize, taproot: bool) -> Result<(), Refusal> {
+    let Some(sighash) = input.sighash_type else {
+        return Ok(());
+    };
+    let value = sighash.to_u32();
+    let allowed = value == 1 || (taproot && value == 0);
+    if allowed {
+        Ok(())
+    } else {
+        Err(Refusal::UnsupportedSighash {
+            index,
+            sighash: sighash.to_string(),
+        })
+    }
+}
+
+fn check_network(psbt: &Psbt, wallet: &WalletDescriptor, network: Network) -> Result<(), Refusal> {
+    wallet.check_network(network).map_err(|e| Refusal::WrongNetwork {
+        expected: network.to_string(),
+        found: match &e {
+            crate::descriptor::DescriptorError::WrongNetwork { found, .. } => found.clone(),
+            other => other.to_string(),
+        },
+        what: "the registered wallet".to_owned(),
+    })?;
+    let expected = NetworkKind::from(network);
+    if let Some(xpub) = psbt.xpub.keys().find(|x| x.network != expected) {
+        return Err(Refusal::WrongNetwork {
+            expected: network.to_string(),
+            found: format!("{:?}", xpub.network),
+            what: "a global xpub in the PSBT".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// A signer computes its signature from the PSBT's script hints (the witness script, the
+/// taproot internal key and merkle root), not from our derivation: refuse hints that
+/// disagree with the script we derived, so that what is signed is what was inspected.
+/// `spent` is the derived (and matched) script, `keys` the keys it was derived from.
+fn check_script_hints(
+    input: &Input,
+    index: usize,
+    kind: WalletKind,
+    spent: &ScriptBuf,
+    keys: &[bitcoin::secp256k1::PublicKey],
+) -> Result<(), Refusal> {
+    let wrong = |what: &str| {
+        Refusal::Malformed(format!(
+            "input {index}: its {what} is not the wallet's for this address"
+        ))
+    };
+    match kind {
+        WalletKind::WshSortedMulti { .. } => {
+            // The derived P2WSH commits to the witness script by hash.
+            if let Some(given) = &input.witness_script {
+                if ScriptBuf::new_p2wsh(&given.wscript_hash()) != *spent {
+                    return Err(wrong("witness_script"));
+                }
+            }
+        }
+        WalletKind::TrSingle => {
+            if input.tap_merkle_root.is_some() || !input.tap_scripts.is_empty() {
+                return Err(wrong("taproot script tree (the wallet has none)"));
+            }
+            let internal = keys.first().map(|k| k.x_only_public_key().0);
+            if input.tap_internal_key.is_some() && input.tap_internal_key != internal {
+                return Err(wrong("tap_internal_key"));
+            }
+        }
+        WalletKind::Wpkh => {
+            if input.witness_script.is_some() {
+                return Err(wrong("witness_script (a wpkh address has none)"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn sum(mut amounts: impl Iterator<Item = Amount>) -> Result<Amount, Refusal> {
+    amounts.try_fold(Amount::ZERO, |acc, a| {
+        acc.checked_add(a)
+            .ok_or_else(|| Refusal::Malformed("amounts overflow".to_owned()))
+    })
+}
+
 /// Inspects `psbt` for `wallet` under `policy`; see the module documentation for the
 /// rules. Pure: the same PSBT, wallet and policy always give the same answer.
 pub fn inspect_psbt(
@@ -127,38 +260,37 @@ pub fn inspect_psbt(
     policy: &InspectionPolicy,
 ) -> Result<PsbtReview, Refusal> {
     let tx = &psbt.unsigned_tx;
+    if tx.input.len() != psbt.inputs.len() || tx.output.len() != psbt.outputs.len() {
+        return Err(Refusal::Malformed(
+            "PSBT maps do not match the transaction's inputs and outputs".to_owned(),
+        ));
+    }
     if tx.input.is_empty() {
         return Err(Refusal::NoInputs);
     }
-    if psbt.inputs.len() != tx.input.len() || psbt.outputs.len() != tx.output.len() {
-        return Err(Refusal::Malformed(format!(
-            "the transaction has {} inputs and {} outputs but the PSBT describes {} and {}",
-            tx.input.len(),
-            tx.output.len(),
-            psbt.inputs.len(),
-            psbt.outputs.len()
-        )));
-    }
     check_network(psbt, wallet, policy.network)?;
+    let taproot = !wallet.kind().is_segwit_v0();
 
-    let kind = wallet.kind();
-    let keys = wallet.keys();
-    let mut seen_outpoints = BTreeSet::new();
     let mut inputs = Vec::with_capacity(tx.input.len());
-    let mut total_in = Amount::ZERO;
+    let mut spent_outpoints = std::collections::BTreeSet::new();
     for (index, (txin, input)) in tx.input.iter().zip(&psbt.inputs).enumerate() {
-        if !seen_outpoints.insert(txin.previous_output) {
+        let spent = spent_output(psbt, index, wallet)?;
+        let owned = input_claims(input).into_iter().find_map(|(fingerprint, path)| {
+            let (branch, derivation_index) = wallet.match_derivation(*fingerprint, path)?;
+            let (script, keys) = wallet.script_and_keys(branch, derivation_index).ok()?;
+            (script == spent.script_pubkey).then_some((branch, derivation_index, keys))
+        });
+        let Some((branch, derivation_index, keys)) = owned else {
+            return Err(Refusal::ForeignInput { index });
+        };
+        if !spent_outpoints.insert(txin.previous_output) {
             return Err(Refusal::Malformed(format!(
                 "input {index} spends {} a second time",
                 txin.previous_output
             )));
         }
-        check_sighash(index, input, kind)?;
-        let spent = proven_spent_output(index, txin, input, kind)?;
-        let (branch, derivation_index) = owned_position(index, input, wallet, &keys, kind, &spent)?;
-        total_in = total_in
-            .checked_add(spent.value)
-            .ok_or_else(|| Refusal::Malformed("the input amounts overflow".to_owned()))?;
+        check_script_hints(input, index, wallet.kind(), &spent.script_pubkey, &keys)?;
+        check_sighash(input, index, taproot)?;
         inputs.push(OwnedInput {
             index,
             outpoint: txin.previous_output,
@@ -170,34 +302,43 @@ pub fn inspect_psbt(
 
     let mut change = Vec::new();
     let mut external = Vec::new();
-    let mut total_out = Amount::ZERO;
-    let mut total_external = Amount::ZERO;
     for (vout, (txout, output)) in tx.output.iter().zip(&psbt.outputs).enumerate() {
-        total_out = total_out
-            .checked_add(txout.value)
-            .ok_or_else(|| Refusal::Malformed("the output amounts overflow".to_owned()))?;
-        match verified_change_index(vout, txout, output, wallet, &keys)? {
-            Some(derivation_index) => change.push(ChangeOutput {
-                vout,
-                amount: txout.value,
-                address: Address::from_script(&txout.script_pubkey, policy.network)
-                    .map_err(|e| Refusal::Malformed(format!("output {vout}: {e}")))?,
-                derivation_index,
-            }),
-            None => {
-                total_external = total_external
-                    .checked_add(txout.value)
-                    .ok_or_else(|| Refusal::Malformed("the output amounts overflow".to_owned()))?;
-                external.push(ExternalOutput {
+        let output_claims = output_claims(output);
+        let claims_change = output_claims
+            .iter()
+            .any(|(fp, path)| wallet.claims_change(*fp, path));
+        let verified = output_claims.iter().find_map(|(fingerprint, path)| {
+            match wallet.match_derivation(*fingerprint, path) {
+                Some((Branch::Change, index)) => {
+                    let script = wallet.script_pubkey(Branch::Change, index).ok()?;
+                    (script == txout.script_pubkey).then_some(index)
+                }
+                _ => None,
+            }
+        });
+        match verified {
+            Some(derivation_index) => {
+                let address = Address::from_script(&txout.script_pubkey, policy.network)
+                    .map_err(|e| Refusal::Malformed(format!("change output {vout}: {e}")))?;
+                change.push(ChangeOutput {
                     vout,
                     amount: txout.value,
-                    address: Address::from_script(&txout.script_pubkey, policy.network).ok(),
-                    script_pubkey: txout.script_pubkey.clone(),
+                    address,
+                    derivation_index,
                 });
             }
+            None if claims_change => return Err(Refusal::FalseChange { vout }),
+            None => external.push(ExternalOutput {
+                vout,
+                amount: txout.value,
+                address: Address::from_script(&txout.script_pubkey, policy.network).ok(),
+                script_pubkey: txout.script_pubkey.clone(),
+            }),
         }
     }
 
+    let total_in = sum(inputs.iter().map(|i| i.amount))?;
+    let total_out = sum(tx.output.iter().map(|o| o.value))?;
     let fee = total_in
         .checked_sub(total_out)
         .ok_or(Refusal::OutputsExceedInputs {
@@ -210,11 +351,9 @@ pub fn inspect_psbt(
             cap: policy.max_fee,
         });
     }
-    // Cannot overflow: external outputs plus fee is at most the sum of the inputs.
-    let outflow = total_external
+    let outflow = sum(external.iter().map(|e| e.amount))?
         .checked_add(fee)
-        .ok_or_else(|| Refusal::Malformed("the outflow overflows".to_owned()))?;
-
+        .ok_or_else(|| Refusal::Malformed("amounts overflow".to_owned()))?;
     Ok(PsbtReview {
         txid: tx.compute_txid(),
         inputs,
@@ -223,193 +362,4 @@ pub fn inspect_psbt(
         fee,
         outflow,
     })
-}
-
-/// The wallet's keys and every global xpub must be for the configured network, so that a
-/// mainnet signer never signs test coins' look-alikes and the other way round.
-fn check_network(psbt: &Psbt, wallet: &WalletDescriptor, network: Network) -> Result<(), Refusal> {
-    if let Err(DescriptorError::WrongNetwork { expected, found }) = wallet.check_network(network) {
-        return Err(Refusal::WrongNetwork {
-            expected,
-            found,
-            what: "the registered wallet's keys".to_owned(),
-        });
-    }
-    let expected = NetworkKind::from(network);
-    for (xpub, (fingerprint, path)) in &psbt.xpub {
-        if xpub.network != expected {
-            return Err(Refusal::WrongNetwork {
-                expected: network_name(network).to_owned(),
-                found: match xpub.network {
-                    NetworkKind::Main => "mainnet".to_owned(),
-                    NetworkKind::Test => "a test network".to_owned(),
-                },
-                what: format!("the PSBT's global xpub [{fingerprint}/{path}]"),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// ECDSA inputs may ask for nothing (ALL is then used) or ALL; taproot inputs for nothing,
-/// DEFAULT or ALL. Anything else lets someone else change the transaction after we sign.
-fn check_sighash(index: usize, input: &Input, kind: WalletKind) -> Result<(), Refusal> {
-    let Some(requested) = input.sighash_type else {
-        return Ok(());
-    };
-    let value = requested.to_u32();
-    let allowed = match kind {
-        WalletKind::TrSingle => value == 0x00 || value == 0x01,
-        WalletKind::Wpkh | WalletKind::WshSortedMulti { .. } => value == 0x01,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(Refusal::UnsupportedSighash {
-            index,
-            sighash: requested.to_string(),
-        })
-    }
-}
-
-/// The output `txin` spends, with its amount proven: by the full previous transaction for
-/// segwit v0 (whose signatures commit to this input's amount only), by the taproot sighash
-/// (which commits to every input's amount and script) otherwise.
-fn proven_spent_output(index: usize, txin: &TxIn, input: &Input, kind: WalletKind) -> Result<TxOut, Refusal> {
-    let from_previous_tx = match &input.non_witness_utxo {
-        Some(previous_tx) => {
-            if previous_tx.compute_txid() != txin.previous_output.txid {
-                return Err(Refusal::NonWitnessUtxoTxidMismatch { index });
-            }
-            let vout = usize::try_from(txin.previous_output.vout).unwrap_or(usize::MAX);
-            let output = previous_tx.output.get(vout).ok_or_else(|| {
-                Refusal::Malformed(format!(
-                    "input {index} spends output {} of a transaction that has {} outputs",
-                    txin.previous_output.vout,
-                    previous_tx.output.len()
-                ))
-            })?;
-            Some(output.clone())
-        }
-        None => None,
-    };
-    match (from_previous_tx, &input.witness_utxo) {
-        (Some(proven), Some(claimed)) if proven != *claimed => Err(Refusal::WitnessUtxoMismatch { index }),
-        (Some(proven), _) => Ok(proven),
-        (None, _) if kind.is_segwit_v0() => Err(Refusal::MissingNonWitnessUtxo { index }),
-        (None, Some(claimed)) => Ok(claimed.clone()),
-        (None, None) => Err(Refusal::MissingUtxo { index }),
-    }
-}
-
-/// The distinct (branch, index) positions that an item's derivation claims name for this
-/// wallet's keys. Both claim maps are read whatever the wallet type: a claim is only a hint
-/// to what to derive, so reading more of them can only find more to check.
-fn claimed_positions(
-    bip32_derivation: &BTreeMap<bitcoin::secp256k1::PublicKey, KeySource>,
-    tap_key_origins: &BTreeMap<XOnlyPublicKey, (Vec<TapLeafHash>, KeySource)>,
-    keys: &[CosignerKey],
-) -> BTreeSet<(Branch, u32)> {
-    let sources = bip32_derivation
-        .values()
-        .chain(tap_key_origins.values().map(|(_, source)| source));
-    let mut positions = BTreeSet::new();
-    for (fingerprint, path) in sources {
-        for key in keys.iter().filter(|key| key.fingerprint == *fingerprint) {
-            if let Some(position) = key.branch_and_index(path) {
-                positions.insert(position);
-            }
-        }
-    }
-    positions
-}
-
-/// Finds where in the wallet the spent script comes from, by deriving every position the
-/// input's claims name and comparing scripts. Also refuses script hints (witness script,
-/// taproot internal key and merkle root) that disagree with the derived script, since a
-/// signer computes its signature from them.
-fn owned_position(
-    index: usize,
-    input: &Input,
-    wallet: &WalletDescriptor,
-    keys: &[CosignerKey],
-    kind: WalletKind,
-    spent: &TxOut,
-) -> Result<(Branch, u32), Refusal> {
-    for (branch, derivation_index) in claimed_positions(&input.bip32_derivation, &input.tap_key_origins, keys)
-    {
-        let Ok(definite) = wallet.definite_descriptor(branch, derivation_index) else {
-            continue;
-        };
-        let derived = definite.derived_descriptor(secp());
-        if derived.script_pubkey() != spent.script_pubkey {
-            continue;
-        }
-        check_script_hints(index, input, kind, &derived)?;
-        return Ok((branch, derivation_index));
-    }
-    Err(Refusal::ForeignInput { index })
-}
-
-fn check_script_hints(
-    index: usize,
-    input: &Input,
-    kind: WalletKind,
-    derived: &Descriptor<bitcoin::PublicKey>,
-) -> Result<(), Refusal> {
-    match (kind, derived) {
-        (WalletKind::WshSortedMulti { .. }, Descriptor::Wsh(wsh)) => {
-            if let Some(given) = &input.witness_script {
-                if *given != wsh.inner_script() {
-                    return Err(Refusal::Malformed(format!(
-                        "input {index}: witness_script is not the wallet's script for this address"
-                    )));
-                }
-            }
-        }
-        (WalletKind::TrSingle, Descriptor::Tr(tr)) => {
-            if input.tap_merkle_root.is_some() || !input.tap_scripts.is_empty() {
-                return Err(Refusal::Malformed(format!(
-                    "input {index}: taproot script-path data given but the wallet has no script tree"
-                )));
-            }
-            if let Some(given) = input.tap_internal_key {
-                if given != tr.internal_key().to_x_only_pubkey() {
-                    return Err(Refusal::Malformed(format!(
-                        "input {index}: tap_internal_key is not the wallet's key for this address"
-                    )));
-                }
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// `Some(index)` when the output is change verified by derivation, `None` when it is
-/// external. A change claim (our key on branch 1) that does not derive is refused: the
-/// coordinator is either broken or lying about where the money goes.
-fn verified_change_index(
-    vout: usize,
-    txout: &TxOut,
-    output: &Output,
-    wallet: &WalletDescriptor,
-    keys: &[CosignerKey],
-) -> Result<Option<u32>, Refusal> {
-    let change_claims: Vec<u32> = claimed_positions(&output.bip32_derivation, &output.tap_key_origins, keys)
-        .into_iter()
-        .filter(|(branch, _)| *branch == Branch::Change)
-        .map(|(_, index)| index)
-        .collect();
-    if change_claims.is_empty() {
-        return Ok(None);
-    }
-    for index in change_claims {
-        if let Ok(script) = wallet.script_pubkey(Branch::Change, index) {
-            if script == txout.script_pubkey {
-                return Ok(Some(index));
-            }
-        }
-    }
-    Err(Refusal::FalseChange { vout })
 }

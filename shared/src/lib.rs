@@ -10,6 +10,7 @@ pub mod consensus;
 pub mod descriptor;
 pub mod extended_key;
 pub mod finalize;
+pub mod fuzz_entry;
 pub mod identity;
 pub mod inspect;
 pub mod journal;

@@ -1,0 +1,167 @@
+//! Command-line interface of `sluice-signer`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sluice-signer",
+    version,
+    about = "Sluice signer: verifies PSBTs and signs them within outflow limits"
+)]
+pub struct Cli {
+    /// The signer's home directory (keystore, state, journal).
+    #[arg(long, global = true, env = "SLUICE_SIGNER_HOME", default_value_os_t = default_home())]
+    pub home: PathBuf,
+    /// Read the keystore passphrase from the first line of this file instead of prompting.
+    #[arg(long, global = true)]
+    pub passphrase_file: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+fn default_home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".sluice-signer")
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new signer: a new seed (shown once) or a restored one.
+    Init(InitArgs),
+    /// Show this signer's identity; the last line is the bare signer id.
+    Id,
+    /// Print `[fingerprint/path]xpub` for the coordinator to compose wallets.
+    Xpub {
+        /// Account path below the master key, e.g. 84h/1h/0h.
+        #[arg(long)]
+        path: String,
+    },
+    /// Register or list wallets this signer signs for.
+    #[command(subcommand)]
+    Wallet(WalletCommand),
+    /// Set, show or change outflow limits.
+    #[command(subcommand)]
+    Limits(LimitsCommand),
+    /// Show the review of a PSBT without signing.
+    Inspect(PsbtInput),
+    /// Review, reserve the outflow, sign and write the signed PSBT.
+    Sign(SignArgs),
+    /// Check or show the hash-chained journal of decisions.
+    #[command(subcommand)]
+    Journal(JournalCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// bitcoin, testnet, testnet4, signet or regtest.
+    #[arg(long)]
+    pub network: String,
+    /// Restore from a BIP39 mnemonic in this file.
+    #[arg(long, conflicts_with = "from_xprv_file")]
+    pub from_mnemonic_file: Option<PathBuf>,
+    /// Restore from a master extended private key (xprv/tprv) in this file.
+    #[arg(long)]
+    pub from_xprv_file: Option<PathBuf>,
+    /// A security officer's x-only public key (hex); repeat for each officer.
+    #[arg(long = "officer-key")]
+    pub officer_keys: Vec<String>,
+    /// How many officers must sign a limit command.
+    #[arg(long, default_value_t = 0)]
+    pub officer_threshold: usize,
+    /// TEST ONLY: seal the keystore with trivially weak key derivation.
+    #[arg(long, hide = true)]
+    pub dangerous_weak_kdf: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WalletCommand {
+    /// Register a wallet descriptor (one multipath `/<0;1>/*`, or receive + change).
+    Register {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        descriptor: String,
+        #[arg(long)]
+        change_descriptor: Option<String>,
+    },
+    /// List registered wallets.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LimitsCommand {
+    /// Set the initial limits (once, before any signature).
+    Init {
+        #[arg(long, default_value = "BTC")]
+        asset: String,
+        /// Refill amount per period, in BTC.
+        #[arg(long)]
+        rate: String,
+        /// Refill period in seconds.
+        #[arg(long)]
+        per_seconds: u64,
+        /// Bucket capacity, in BTC.
+        #[arg(long)]
+        burst: String,
+        /// Total allowance, in BTC; only signed limit commands raise it.
+        #[arg(long)]
+        total: String,
+        /// Largest fee this signer signs, in BTC.
+        #[arg(long, default_value = "0.01")]
+        max_fee: String,
+    },
+    /// Show rate, bucket level now, remaining total.
+    Show {
+        #[arg(long, default_value = "BTC")]
+        asset: String,
+    },
+    /// Apply a limit command signed by the security officers (scanned from its paper QR).
+    Apply {
+        /// Image(s) of the printed command (PNG or JPEG).
+        #[arg(long, num_args = 1.., required_unless_present = "text", conflicts_with = "text")]
+        scan: Vec<PathBuf>,
+        /// The command as text (e.g. typed by a keyboard-wedge scanner).
+        #[arg(long)]
+        text: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PsbtInput {
+    /// PSBT file (BIP174 binary or base64).
+    #[arg(long = "in", conflicts_with = "in_qr", required_unless_present = "in_qr")]
+    pub input: Option<PathBuf>,
+    /// QR images (PNG/JPEG) holding the PSBT as ur:crypto-psbt frames, any order.
+    #[arg(long, num_args = 1..)]
+    pub in_qr: Vec<PathBuf>,
+    /// Registered wallet to check against (found from the PSBT when omitted).
+    #[arg(long)]
+    pub wallet: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    #[command(flatten)]
+    pub psbt: PsbtInput,
+    /// Where to write the signed PSBT (default: NAME-signed.psbt beside the input).
+    #[arg(long, conflicts_with = "out_qr")]
+    pub out: Option<PathBuf>,
+    /// Write the signed PSBT as QR PNG frames into this directory.
+    #[arg(long)]
+    pub out_qr: Option<PathBuf>,
+    /// Sign without asking for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// Check that no entry was edited or deleted.
+    Verify,
+    /// Print every entry.
+    Show,
+}

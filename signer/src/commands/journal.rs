@@ -1,0 +1,23 @@
+//! `journal verify`, `journal show`.
+
+use anyhow::{Context, Result};
+
+use crate::home::Home;
+use crate::state::State;
+
+pub fn verify(home: &Home) -> Result<()> {
+    home.require_initialized()?;
+    let state = State::open(&home.state())?;
+    let count = state.verify_journal().context("JOURNAL VERIFICATION FAILED")?;
+    println!("Journal OK: {count} entries, hash chain intact, head matches.");
+    Ok(())
+}
+
+pub fn show(home: &Home) -> Result<()> {
+    home.require_initialized()?;
+    let state = State::open(&home.state())?;
+    for e in state.journal_entries()? {
+        println!("{:>6}  {}  {:<20} {}", e.seq, e.recorded_at, e.event, e.details);
+    }
+    Ok(())
+}

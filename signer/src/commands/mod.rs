@@ -1,0 +1,50 @@
+//! One module per group of commands; `run` dispatches.
+
+mod journal;
+mod limits;
+mod setup;
+mod sign;
+mod wallet;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command, JournalCommand, LimitsCommand, WalletCommand};
+use crate::home::Home;
+
+pub fn run(cli: Cli) -> Result<()> {
+    let home = Home::new(cli.home);
+    let passphrase_file = cli.passphrase_file.as_deref();
+    match cli.command {
+        Command::Init(args) => setup::init(&home, passphrase_file, &args),
+        Command::Id => setup::id(&home, passphrase_file),
+        Command::Xpub { path } => setup::xpub(&home, passphrase_file, &path),
+        Command::Wallet(WalletCommand::Register {
+            name,
+            descriptor,
+            change_descriptor,
+        }) => wallet::register(
+            &home,
+            passphrase_file,
+            &name,
+            &descriptor,
+            change_descriptor.as_deref(),
+        ),
+        Command::Wallet(WalletCommand::List) => wallet::list(&home),
+        Command::Limits(LimitsCommand::Init {
+            asset,
+            rate,
+            per_seconds,
+            burst,
+            total,
+            max_fee,
+        }) => limits::init(&home, &asset, &rate, per_seconds, &burst, &total, &max_fee),
+        Command::Limits(LimitsCommand::Show { asset }) => limits::show(&home, &asset),
+        Command::Limits(LimitsCommand::Apply { scan, text }) => {
+            limits::apply(&home, passphrase_file, &scan, text.as_deref())
+        }
+        Command::Inspect(input) => sign::inspect(&home, &input),
+        Command::Sign(args) => sign::sign(&home, passphrase_file, &args),
+        Command::Journal(JournalCommand::Verify) => journal::verify(&home),
+        Command::Journal(JournalCommand::Show) => journal::show(&home),
+    }
+}

@@ -1,0 +1,61 @@
+//! `wallet register`, `wallet list`.
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use sluice_shared::descriptor::WalletDescriptor;
+
+use crate::home::Home;
+use crate::keys;
+use crate::passphrase;
+use crate::state::State;
+
+pub fn register(
+    home: &Home,
+    passphrase_file: Option<&Path>,
+    name: &str,
+    descriptor: &str,
+    change: Option<&str>,
+) -> Result<()> {
+    home.require_initialized()?;
+    if name.trim().is_empty() {
+        bail!("the wallet name must not be empty");
+    }
+    let mut state = State::open(&home.state())?;
+    let wallet = WalletDescriptor::parse(descriptor, change)?;
+    wallet.check_network(state.network()?)?;
+    let keys = keys::unlock(home, &passphrase::read(passphrase_file, false)?)?;
+    let own = keys.fingerprint();
+    let mine = wallet.keys().into_iter().find(|k| k.fingerprint == own);
+    match mine {
+        None => bail!("this wallet does not contain this signer's key (fingerprint {own}): refusing to register it"),
+        Some(key) if keys.xpub_at(&key.origin_path)? != key.xpub => bail!(
+            "the wallet names this signer's fingerprint {own} but its xpub at {} is not this signer's: refusing to register it",
+            key.origin_path
+        ),
+        Some(_) => {}
+    }
+    state.add_wallet(name, &wallet)?;
+    println!("Registered wallet {name} ({})", wallet.wallet_id());
+    println!("  receive: {}", wallet.receive());
+    println!("  change:  {}", wallet.change());
+    Ok(())
+}
+
+pub fn list(home: &Home) -> Result<()> {
+    home.require_initialized()?;
+    let state = State::open(&home.state())?;
+    let wallets = state.wallets()?;
+    if wallets.is_empty() {
+        println!("No wallets registered. Use `sluice-signer wallet register`.");
+    }
+    for w in wallets {
+        println!(
+            "{}  {}  {}",
+            w.name,
+            w.descriptor.wallet_id(),
+            w.descriptor.receive()
+        );
+    }
+    Ok(())
+}
