@@ -318,8 +318,13 @@ pub async fn spawn(options: SimnetOptions) -> std::io::Result<SimnetHandle> {
             });
         }
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    // e.g. out of file descriptors: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
             };
             let chain = shared.clone();
             tokio::spawn(async move {
