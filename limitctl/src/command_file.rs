@@ -47,8 +47,8 @@ pub fn read_any(path: &Path) -> Result<(SignedLimitCommand, Source)> {
     if !is_png && !is_jpeg {
         return Ok((read(path)?, Source::CommandFile));
     }
-    let texts = sluice_shared::qr::decode_image_bytes(&bytes)
-        .with_context(|| format!("scanning {}", path.display()))?;
+    let texts =
+        sluice_shared::qr_scan::scan_bytes(&bytes).with_context(|| format!("scanning {}", path.display()))?;
     let codes_found = texts.len();
     let mut commands: Vec<String> = texts
         .into_iter()
