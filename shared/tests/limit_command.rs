@@ -573,3 +573,104 @@ proptest! {
         prop_assert_eq!(decode_text(&text).unwrap(), cmd);
     }
 }
+
+/// The worked example in docs/limit-command-format.md: officers 1 and 2 (secret keys
+/// `[1; 32]`, `[2; 32]`) sign with BIP340 auxiliary randomness `[0; 32]`.
+#[test]
+fn the_documented_test_vector_holds() {
+    let secp = Secp256k1::new();
+    let keys: Vec<Keypair> = (1..=3u8)
+        .map(|n| Keypair::from_secret_key(&secp, &SecretKey::from_slice(&[n; 32]).unwrap()))
+        .collect();
+    let public: Vec<String> = keys.iter().map(|k| k.x_only_public_key().0.to_string()).collect();
+    assert_eq!(
+        public[0],
+        "1b84c5567b126440995d3ed5aaba0565d71e1834604819ff9c17f5e9d5dd078f"
+    );
+    assert_eq!(
+        public[1],
+        "4d4b6cd1361032ca9bd2aeb9d900aa4d45d9ead80ac9423374c451a7254d0766"
+    );
+    assert_eq!(
+        public[2],
+        "531fe6068134503d2723133227c867ac8fa6c83c537e9a44c3c5bdbdcb1fe337"
+    );
+    let fingerprints: Vec<String> = keys
+        .iter()
+        .map(|k| hex::encode(officer_fingerprint(&k.x_only_public_key().0)))
+        .collect();
+    assert_eq!(fingerprints, ["1e949c48", "7150168b", "35e6b03d"]);
+
+    let mut cmd = SignedLimitCommand::unsigned(LimitCommand {
+        id: CommandId(
+            hex::decode("000102030405060708090a0b0c0d0e0f")
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        ),
+        signer: "0a1b2c3d4e5f6071".parse().unwrap(),
+        asset: Asset::Btc,
+        action: raise(),
+        not_before: 1_893_456_000,              // 2030-01-01T00:00:00Z
+        not_after: 1_893_456_000 + 14 * 86_400, // 2030-01-15T00:00:00Z
+    });
+    assert_eq!(
+        hex::encode(cmd.command.encode().unwrap()),
+        "01000102030405060708090a0b0c0d0e0f0a1b2c3d4e5f60710001000000003b9aca0070dbd88070ee4d80"
+    );
+    assert_eq!(
+        hex::encode(cmd.command.signing_hash().unwrap()),
+        "e0d06cab11e17dea949d133406cbbb5e13d47e60775f841e9c9394cf62b325d3"
+    );
+    cmd.sign(&keys[0], [0; 32]).unwrap();
+    cmd.sign(&keys[1], [0; 32]).unwrap();
+    assert_eq!(
+        hex::encode(cmd.signatures[0].signature),
+        "3f06c9614a68767eb88caf3432de3f75f2fd483e7cfbfcf74afbf1f854b2b24b\
+         6df615900db89b76829f5b6bca7d8a4b7a64d15eca727266622ff4476d9ce008"
+    );
+    assert_eq!(
+        hex::encode(cmd.signatures[1].signature),
+        "d616b65c46e1cf9a0aa91f902546d403e595972f5d3b9feead751f818994b8b9\
+         3acdf7715621dafa22db98032a8cea41d4d519724e1192f444c6a3ac080f4379"
+    );
+    let text = cmd.encode_text().unwrap();
+    assert_eq!(
+        text,
+        "SLC1AEAACAQDAQCQMBYIBEFAWDANBYHQUGZMHVHF6YDRAAAQAAAAAA5ZVSQAODN5RADQ5ZGYAAQ6SSOEQPYGZFQUU2\
+         DWP24IZLZUGLPD65PS7VED47H37T3UV67R7BKLFMSLNX3BLEANXCNXNAU7LNV4U7MKJN5GJUK6ZJZHEZTCF72EO3M44\
+         AEHCUAWRPLBNNS4I3Q47GQKVEPZAJKG2QB6LFMXF5OTXH7OVV2R7AMJSS4LSOWN65YVMIO27IRNXGADFKGOUQOU2UMX\
+         ETQRSL2EJRVDVQEA6Q3Z"
+    );
+    let set = OfficerSet::new(keys.iter().map(|k| k.x_only_public_key().0).collect(), 2).unwrap();
+    let me = "0a1b2c3d4e5f6071".parse().unwrap();
+    assert!(verify(&text, &set, me, 1_893_456_000 + 86_400).is_ok());
+}
+
+/// The size table in docs/limit-command-format.md.
+#[test]
+fn qr_versions_match_the_format_document() {
+    let expected = [
+        (raise(), [(112, 184, 8), (180, 292, 10), (248, 401, 12)]),
+        (set_rate(), [(124, 203, 8), (192, 312, 11), (260, 420, 13)]),
+        (
+            LimitAction::Pause,
+            [(104, 171, 7), (172, 280, 10), (240, 388, 12)],
+        ),
+    ];
+    for (action, rows) in expected {
+        for (signatures, (bytes, chars, version)) in (1..=3u8).zip(rows) {
+            let cmd = sign(command(action), &(1..=signatures).collect::<Vec<_>>());
+            let text = cmd.encode_text().unwrap();
+            assert_eq!(
+                (
+                    cmd.to_bytes().unwrap().len(),
+                    text.len(),
+                    version_for(&text, EcLevel::M).unwrap()
+                ),
+                (bytes, chars, version),
+                "{action:?} with {signatures} signature(s)"
+            );
+        }
+    }
+}
