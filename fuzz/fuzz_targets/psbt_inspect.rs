@@ -1,5 +1,8 @@
+//! PSBT parsing and inspection against a 2-of-3 wallet on arbitrary bytes.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    sluice_fuzz::psbt_inspect(data);
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    sluice_shared::fuzz_entry::psbt_inspect(data);
 });

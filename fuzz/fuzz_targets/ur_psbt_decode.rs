@@ -1,5 +1,8 @@
+//! The UR/base64 PSBT part decoder on arbitrary scanned text.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    sluice_fuzz::ur_psbt_decode(data);
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    sluice_shared::fuzz_entry::ur_psbt(data);
 });

@@ -64,8 +64,8 @@ pub struct NewArgs {
     /// The target signer's id, as printed by `sluice-signer id` (16 hex digits).
     #[arg(long)]
     pub signer: String,
-    /// The asset whose limits change (BTC).
-    #[arg(long)]
+    /// The asset whose limits change.
+    #[arg(long, default_value = "BTC")]
     pub asset: String,
     /// Allow the signer to sign this much more in total (in BTC, e.g. 10).
     #[arg(long, value_name = "AMOUNT")]
@@ -85,7 +85,8 @@ pub struct NewArgs {
     /// Resume signing after a pause.
     #[arg(long)]
     pub resume: bool,
-    /// Start of validity: RFC 3339 UTC (2026-05-01T09:00:00Z) or Unix seconds. Default: now.
+    /// Start of validity: RFC 3339 UTC (2026-05-01T09:00:00Z), a UTC date (2026-05-01,
+    /// meaning its midnight) or Unix seconds. Default: now.
     #[arg(long, value_name = "T")]
     pub not_before: Option<String>,
     /// End of validity (inclusive), same forms. Default: 30 days after the start.

@@ -114,7 +114,8 @@ fn number(input: &str, text: &str, what: &str) -> Result<u32, InvalidTime> {
         .map_err(|_| invalid(input, &format!("the {what} is not a number")))
 }
 
-/// Reads RFC 3339 with a `Z` or `+00:00` offset (no fractions) or plain Unix seconds.
+/// Reads RFC 3339 with a `Z` or `+00:00` offset (no fractions), a bare date
+/// (`2026-05-01`, its midnight UTC) or plain Unix seconds.
 pub fn parse_time(input: &str) -> Result<i64, InvalidTime> {
     let text = input.trim();
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
@@ -123,6 +124,14 @@ pub fn parse_time(input: &str) -> Result<i64, InvalidTime> {
             .map_err(|_| invalid(input, "too large for Unix seconds"));
     }
     let upper = text.to_ascii_uppercase();
+    // A bare date means its midnight, UTC.
+    let with_time;
+    let upper = if upper.len() == 10 && !upper.contains('T') {
+        with_time = format!("{upper}T00:00:00Z");
+        &with_time
+    } else {
+        &upper
+    };
     let body = if let Some(body) = upper.strip_suffix('Z') {
         body
     } else if let Some(body) = upper.strip_suffix("+00:00") {
@@ -190,6 +199,7 @@ mod tests {
         assert_eq!(parse_time("2106-02-07T06:28:15Z"), Ok(i64::from(u32::MAX)));
         assert_eq!(parse_time("2024-02-29t12:34:56+00:00"), Ok(1_709_210_096));
         assert_eq!(parse_time(" 1709210096 "), Ok(1_709_210_096));
+        assert_eq!(parse_time("2024-02-29"), Ok(1_709_164_800));
         assert_eq!(format_utc(1_709_210_096), "2024-02-29 12:34:56 UTC");
         assert_eq!(UtcTime::from_unix(0).rfc3339(), "1970-01-01T00:00:00Z");
     }
@@ -208,6 +218,8 @@ mod tests {
             "2024-01-01T10:00:00+02:00",
             "2024-01-01T10:00:00.5Z",
             "2024-1-01T10:00:00Z",
+            "2024-02-30",
+            "2024-1-011",
             "2024-01-01 10:00:00Z",
             "-5",
             "+5",

@@ -7,6 +7,7 @@ mod support;
 use std::path::Path;
 
 use image::{GrayImage, Luma};
+use sluice_e2e::degrade;
 use sluice_shared::limit_command::{verify, OfficerSet, VerifiedCommand};
 use support::*;
 use tempfile::TempDir;
@@ -199,58 +200,6 @@ fn the_pdf_is_well_formed_and_its_qr_scans() {
     verify_at_window(&scanned[0], &officers);
 }
 
-/// Rotates about the centre by inverse mapping with bilinear sampling; paper-white
-/// where the frame shows beyond the sheet.
-fn rotate(img: &GrayImage, degrees: f64) -> GrayImage {
-    let (w, h) = (img.width(), img.height());
-    let (sin, cos) = degrees.to_radians().sin_cos();
-    let (cx, cy) = (f64::from(w) / 2.0, f64::from(h) / 2.0);
-    let sample = |x: f64, y: f64| -> f64 {
-        if x < 0.0 || y < 0.0 || x >= f64::from(w - 1) || y >= f64::from(h - 1) {
-            return 235.0;
-        }
-        let (x0, y0) = (x.floor(), y.floor());
-        let (fx, fy) = (x - x0, y - y0);
-        let p = |dx: u32, dy: u32| f64::from(img.get_pixel(x0 as u32 + dx, y0 as u32 + dy)[0]);
-        p(0, 0) * (1.0 - fx) * (1.0 - fy)
-            + p(1, 0) * fx * (1.0 - fy)
-            + p(0, 1) * (1.0 - fx) * fy
-            + p(1, 1) * fx * fy
-    };
-    GrayImage::from_fn(w, h, |x, y| {
-        let (dx, dy) = (f64::from(x) - cx, f64::from(y) - cy);
-        Luma([sample(cos * dx + sin * dy + cx, -sin * dx + cos * dy + cy) as u8])
-    })
-}
-
-/// A phone photo or webcam frame of the printed sheet: scaled down, slightly rotated,
-/// blurred, grey paper and ink with uneven light, sensor noise, JPEG-compressed.
-/// (Written here: `sluice_e2e::degrade::photo_like` was not on main when this test was
-/// written.)
-fn photo_like(sheet: &GrayImage, scale: f64, degrees: f64, blur: f32, noise: i32) -> Vec<u8> {
-    let (w, h) = (
-        (f64::from(sheet.width()) * scale) as u32,
-        (f64::from(sheet.height()) * scale) as u32,
-    );
-    let small = image::imageops::resize(sheet, w, h, image::imageops::FilterType::Triangle);
-    let mut photo = image::imageops::blur(&rotate(&small, degrees), blur);
-    let mut state = 0x5eed_u64; // deterministic noise
-    for (x, _, pixel) in photo.enumerate_pixels_mut() {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        let n = ((state >> 33) % (2 * noise as u64 + 1)) as i32 - noise;
-        let shade = (x * 40 / w) as i32; // light falls off across the frame
-        let v = 30 + i32::from(pixel[0]) * 185 / 255 - shade + n;
-        pixel[0] = v.clamp(0, 255) as u8;
-    }
-    let mut jpeg = std::io::Cursor::new(Vec::new());
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 75)
-        .encode_image(&photo)
-        .unwrap();
-    jpeg.into_inner()
-}
-
 /// A 2-of-3 raise-total with fixed keys, id and signing randomness, so the QR code and
 /// therefore this test are the same on every run.
 fn fixed_command(d: &Path) -> (String, OfficerSet) {
@@ -290,10 +239,19 @@ fn the_png_scans_back_as_rendered_and_as_a_poor_photo() {
     );
 
     let sheet = image::load_from_memory(&png).unwrap().to_luma8();
-    // At 35 % a module is about 5 pixels: a webcam frame of the card at arm's length.
-    let photos = [(0.5, 3.0, 1.0, 15), (0.35, -2.5, 0.8, 10), (0.35, 4.0, 1.0, 15)];
-    for (i, (scale, degrees, blur, noise)) in photos.into_iter().enumerate() {
-        let jpeg = photo_like(&sheet, scale, degrees, blur, noise);
+    // The end-to-end tests' phone photo, then harsher frames built from the same steps:
+    // at 35 % a module is about 5 pixels, a webcam frame of the card at arm's length.
+    let harsher = |factor: f32, degrees: f32, sigma: f32, noise: i16| {
+        let img = degrade::rotate(&degrade::scale(&sheet, factor), degrees);
+        degrade::to_jpeg(&degrade::add_noise(&degrade::blur(&img, sigma), noise, 11), 75)
+    };
+    let photos = [
+        degrade::to_jpeg(&degrade::photo_like(&sheet, 7), 80),
+        harsher(0.5, -4.0, 1.0, 15),
+        harsher(0.35, -2.5, 0.8, 10),
+        harsher(0.35, 4.0, 1.0, 15),
+    ];
+    for (i, jpeg) in photos.into_iter().enumerate() {
         let name = format!("photo{i}.jpg");
         std::fs::write(d.join(&name), &jpeg).unwrap();
         let scanned = sluice_shared::qr_scan::scan_bytes(&jpeg).unwrap();

@@ -9,8 +9,11 @@
 use std::str::FromStr;
 
 use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint, Xpub};
+use bitcoin::blockdata::opcodes::all::OP_CHECKMULTISIG;
+use bitcoin::blockdata::script::Builder;
 use bitcoin::hashes::{sha256, Hash};
-use bitcoin::{Address, Network, NetworkKind, ScriptBuf};
+use bitcoin::secp256k1::Secp256k1;
+use bitcoin::{Address, CompressedPublicKey, Network, NetworkKind, ScriptBuf};
 use miniscript::descriptor::{Descriptor, DescriptorPublicKey, WshInner};
 use miniscript::descriptor::{DescriptorXKey, Wildcard};
 use miniscript::ForEachKey;
@@ -85,6 +88,9 @@ pub struct WalletDescriptor {
     change: Descriptor<DescriptorPublicKey>,
     kind: WalletKind,
     keys: Vec<CosignerKey>,
+    /// Each key's xpub one level down, at `/0` and `/1`: deriving a script then needs one
+    /// child derivation per key instead of two (inspection derives one per input).
+    branch_xpubs: [Vec<Xpub>; 2],
 }
 
 /// Why a descriptor was not accepted as a wallet.
@@ -261,11 +267,27 @@ impl WalletDescriptor {
                 ));
             }
         }
+        let secp = Secp256k1::verification_only();
+        let mut branch_xpubs: [Vec<Xpub>; 2] = [Vec::new(), Vec::new()];
+        for (b, xpubs) in branch_xpubs.iter_mut().enumerate() {
+            let child = ChildNumber::Normal { index: b as u32 };
+            for key in &keys {
+                let xpub = key
+                    .xpub
+                    .ckd_pub(&secp, child)
+                    .map_err(|e| DescriptorError::Derivation {
+                        index: 0,
+                        reason: e.to_string(),
+                    })?;
+                xpubs.push(xpub);
+            }
+        }
         Ok(WalletDescriptor {
             receive,
             change,
             kind,
             keys,
+            branch_xpubs,
         })
     }
 
@@ -307,17 +329,52 @@ impl WalletDescriptor {
 
     /// The script at `branch/index`.
     pub fn script_pubkey(&self, branch: Branch, index: u32) -> Result<ScriptBuf, DescriptorError> {
-        Ok(self.definite(branch, index)?.script_pubkey())
+        // Built directly from the cached branch xpubs for the three supported shapes; a
+        // test checks the result against miniscript's derivation.
+        let child = ChildNumber::from_normal_idx(index).map_err(|e| DescriptorError::Derivation {
+            index,
+            reason: e.to_string(),
+        })?;
+        let secp = Secp256k1::verification_only();
+        let mut keys = Vec::with_capacity(self.keys.len());
+        for xpub in &self.branch_xpubs[branch.number() as usize] {
+            let derived = xpub
+                .ckd_pub(&secp, child)
+                .map_err(|e| DescriptorError::Derivation {
+                    index,
+                    reason: e.to_string(),
+                })?;
+            keys.push(derived.public_key);
+        }
+        let first = *keys.first().ok_or(DescriptorError::Derivation {
+            index,
+            reason: "no keys".to_owned(),
+        })?;
+        Ok(match self.kind {
+            WalletKind::Wpkh => ScriptBuf::new_p2wpkh(&CompressedPublicKey(first).wpubkey_hash()),
+            WalletKind::WshSortedMulti { threshold, keys: n } => {
+                keys.sort_by_key(|k| k.serialize());
+                let mut builder = Builder::new().push_int(threshold as i64);
+                for key in &keys {
+                    builder = builder.push_slice(key.serialize());
+                }
+                let witness_script = builder
+                    .push_int(n as i64)
+                    .push_opcode(OP_CHECKMULTISIG)
+                    .into_script();
+                ScriptBuf::new_p2wsh(&witness_script.wscript_hash())
+            }
+            WalletKind::TrSingle => ScriptBuf::new_p2tr(&secp, first.x_only_public_key().0, None),
+        })
     }
 
     /// The address at `branch/index` on `network`.
     pub fn address(&self, branch: Branch, index: u32, network: Network) -> Result<Address, DescriptorError> {
-        self.definite(branch, index)?
-            .address(network)
-            .map_err(|e| DescriptorError::Derivation {
-                index,
-                reason: e.to_string(),
-            })
+        let script = self.script_pubkey(branch, index)?;
+        Address::from_script(&script, network).map_err(|e| DescriptorError::Derivation {
+            index,
+            reason: e.to_string(),
+        })
     }
 
     /// The descriptor at `branch/index` with every key definite, as PSBT updaters need it.
@@ -426,6 +483,32 @@ mod tests {
         let bad_checksum = WalletDescriptor::parse(&format!("wpkh({TPUB_A}/<0;1>/*)#aaaaaaaa"), None);
         assert!(matches!(bad_checksum, Err(DescriptorError::Parse(_))));
         assert!(WalletDescriptor::parse(&format!("wpkh({TPUB_A}/0/*)"), None).is_err());
+    }
+
+    #[test]
+    fn direct_derivation_matches_miniscript() {
+        const TPUB_C: &str = "[3429876a/84h/1h/0h]tpubDCRy5oJLbB3etWH8sirNRUhtdp5GqhNPChRnpe8GMuze9NbgQeagn6icEf1moF2xpxiE2b5V5w2PQyBiifkjLQmfGfqbgSAXDbpegWj9V3s";
+        for text in [
+            format!("wpkh({TPUB_A}/<0;1>/*)"),
+            format!("tr({TPUB_B}/<0;1>/*)"),
+            format!("wsh(sortedmulti(2,{TPUB_A}/<0;1>/*,{TPUB_B}/<0;1>/*,{TPUB_C}/<0;1>/*))"),
+            format!("wsh(sortedmulti(1,{TPUB_C}/<0;1>/*,{TPUB_A}/<0;1>/*))"),
+        ] {
+            let w = WalletDescriptor::parse(&text, None).unwrap();
+            for branch in [Branch::Receive, Branch::Change] {
+                for index in (0..40).chain([1000, 123_456, (1 << 31) - 1]) {
+                    assert_eq!(
+                        w.script_pubkey(branch, index).unwrap(),
+                        w.definite(branch, index).unwrap().script_pubkey(),
+                        "{text} {branch:?}/{index}"
+                    );
+                }
+            }
+            assert!(
+                w.script_pubkey(Branch::Receive, 1 << 31).is_err(),
+                "hardened index refused"
+            );
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod asset;
 pub mod consensus;
 pub mod descriptor;
 pub mod finalize;
+pub mod fuzz_entry;
 pub mod identity;
 pub mod inspect;
 pub mod journal;

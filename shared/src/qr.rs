@@ -62,6 +62,17 @@ pub fn encode_png(img: &GrayImage) -> Result<Vec<u8>, QrError> {
     Ok(out.into_inner())
 }
 
+/// The code's modules row by row (`true` = dark), without quiet zone, and its width.
+pub fn modules(text: &str) -> Result<(usize, Vec<bool>), QrError> {
+    let code = code(text)?;
+    let dark = code
+        .to_colors()
+        .iter()
+        .map(|c| *c == qrcode::Color::Dark)
+        .collect();
+    Ok((code.width(), dark))
+}
+
 /// [`render_image`] encoded as PNG bytes.
 pub fn render_png(text: &str, module_px: u32) -> Result<Vec<u8>, QrError> {
     encode_png(&render_image(text, module_px)?)

@@ -1,22 +1,22 @@
-//! Replays the fuzz seed corpus (`fuzz/seeds/TARGET/*`) through the fuzz targets' own
-//! bodies on stable Rust, so CI exercises them without libFuzzer.
+//! Replays the fuzz targets' seed corpus (`fuzz/seeds/`) on stable Rust, so CI runs the
+//! same entry points `cargo fuzz` drives, and checks the corpus still holds inputs that
+//! reach deep (valid commands, complete PSBTs, accepted PSBTs) for the fuzzer to mutate.
 //!
-//! `cargo test -p sluice-shared --test fuzz_seeds -- --ignored` regenerates the seeds.
+//! `cargo test -p sluice-shared --test fuzz_seeds -- --ignored` regenerates the seeds this
+//! file writes (`regenerate_seeds`).
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
-
-#[path = "../../fuzz/src/lib.rs"]
-#[allow(dead_code)]
-mod fuzz_bodies;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use bitcoin::psbt::Psbt;
 use bitcoin::Amount;
-use fuzz_bodies::*;
 use sluice_shared::asset::Asset;
+use sluice_shared::fuzz_entry::{self, FUZZ_NOW, FUZZ_SIGNER};
+use sluice_shared::inspect::inspect_psbt;
 use sluice_shared::limit_command::*;
 use sluice_shared::limiter::RateLimit;
+use sluice_shared::ur_psbt::PsbtPartDecoder;
 
 fn seeds_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -24,98 +24,62 @@ fn seeds_dir(target: &str) -> PathBuf {
         .join(target)
 }
 
-fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
-    let mut out: Vec<_> = std::fs::read_dir(seeds_dir(target))
-        .unwrap_or_else(|e| panic!("fuzz/seeds/{target}: {e}"))
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().into_string().unwrap(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
+fn seeds(target: &str) -> Vec<Vec<u8>> {
+    let dir = seeds_dir(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
         .collect();
-    out.sort();
-    assert!(out.len() >= 3, "fuzz/seeds/{target} holds too few seeds");
-    out
+    files.sort();
+    assert!(files.len() >= 3, "too few seeds in {}", dir.display());
+    files.iter().map(|f| std::fs::read(f).unwrap()).collect()
 }
 
 #[test]
-fn limit_command_seeds_replay() {
-    let mut verified = 0;
-    for (name, data) in seeds("limit_command_decode") {
-        limit_command_decode(&data);
-        let text = String::from_utf8_lossy(&data);
-        let officers = OfficerSet::new(
-            (1..=3).map(|n| fuzz_officer(n).x_only_public_key().0).collect(),
-            2,
-        )
-        .unwrap();
-        if verify(&text, &officers, FUZZ_SIGNER, FUZZ_NOW).is_ok() {
-            verified += 1;
+fn limit_command_seeds() {
+    let mut valid = 0;
+    for seed in seeds("limit_command_decode") {
+        fuzz_entry::limit_command(&seed);
+        let text = String::from_utf8_lossy(&seed);
+        if verify(&text, fuzz_entry::fuzz_officers(), FUZZ_SIGNER, FUZZ_NOW).is_ok() {
+            valid += 1;
         }
-        println!("{name}: ok");
     }
-    assert!(
-        verified >= 2,
-        "the corpus should hold valid commands for the fuzzer to mutate"
-    );
+    assert!(valid >= 2, "the corpus should hold commands that verify");
 }
 
 #[test]
-fn ur_psbt_seeds_replay() {
+fn ur_psbt_seeds() {
     let mut complete = 0;
-    for (_, data) in seeds("ur_psbt_decode") {
-        ur_psbt_decode(&data);
-        let mut decoder = sluice_shared::ur_psbt::PsbtPartDecoder::new();
-        for line in String::from_utf8_lossy(&data).lines() {
+    for seed in seeds("ur_psbt_decode") {
+        fuzz_entry::ur_psbt(&seed);
+        let mut decoder = PsbtPartDecoder::new();
+        for line in String::from_utf8_lossy(&seed).lines() {
             let _ = decoder.receive(line);
         }
-        if decoder.psbt_bytes().is_ok() {
-            complete += 1;
-        }
+        complete += usize::from(decoder.psbt_bytes().is_ok());
     }
-    assert!(
-        complete >= 3,
-        "the corpus should hold complete PSBTs for the fuzzer to mutate"
-    );
+    assert!(complete >= 3, "the corpus should hold complete PSBTs");
 }
 
 #[test]
-fn psbt_inspect_seeds_replay() {
+fn psbt_inspect_seeds() {
     let mut accepted = 0;
-    for (_, data) in seeds("psbt_inspect") {
-        psbt_inspect(&data);
-        let psbt = Psbt::deserialize(&data);
-        if let Ok(psbt) = psbt {
-            let policy = sluice_shared::inspect::InspectionPolicy {
-                network: bitcoin::Network::Regtest,
-                max_fee: Amount::from_sat(100_000),
-            };
-            if sluice_shared::inspect::inspect_psbt(&psbt, fixture_wsh_wallet(), &policy).is_ok() {
-                accepted += 1;
-            }
+    for seed in seeds("psbt_inspect") {
+        fuzz_entry::psbt_inspect(&seed);
+        // And every truncation of it.
+        for len in (0..seed.len()).step_by(7) {
+            fuzz_entry::psbt_inspect(&seed[..len]);
+        }
+        if let Ok(psbt) = Psbt::deserialize(&seed) {
+            let review = inspect_psbt(&psbt, fuzz_entry::fuzz_wallet(), &fuzz_entry::fuzz_policy());
+            accepted += usize::from(review.is_ok());
         }
     }
     assert!(
         accepted >= 2,
         "the corpus should hold PSBTs the fixture wallet accepts"
     );
-}
-
-fn fixture_psbts() -> Vec<(&'static str, Psbt)> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/bitcoin-core/psbt_fixtures.json"
-    );
-    let fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let w = &fx["wallets"]["wsh_2of3"];
-    let get = |v: &serde_json::Value| Psbt::from_str(v.as_str().unwrap()).unwrap();
-    vec![
-        ("unsigned", get(&w["unsigned_psbt"])),
-        ("signed_by_a", get(&w["partially_signed"]["A"])),
-        ("combined", get(&w["combined_psbt"])),
-    ]
 }
 
 fn write_seed(target: &str, name: &str, data: &[u8]) {
@@ -140,7 +104,7 @@ fn regenerate_seeds() {
     let signed = |action, who: &[u8]| {
         let mut c = command(action, FUZZ_NOW + 86_400);
         for n in who {
-            c.sign(&fuzz_officer(*n), [*n; 32]).unwrap();
+            c.sign(&fuzz_entry::fuzz_officer(*n), [*n; 32]).unwrap();
         }
         c
     };
@@ -155,32 +119,11 @@ fn regenerate_seeds() {
         },
     };
     let t = "limit_command_decode";
-    write_seed(
-        t,
-        "raise_total_2of3.txt",
-        signed(raise, &[1, 2]).encode_text().unwrap().as_bytes(),
-    );
-    write_seed(
-        t,
-        "set_rate_2of3.txt",
-        signed(rate, &[3, 1]).encode_text().unwrap().as_bytes(),
-    );
-    write_seed(
-        t,
-        "pause_3of3.txt",
-        signed(LimitAction::Pause, &[1, 2, 3])
-            .encode_text()
-            .unwrap()
-            .as_bytes(),
-    );
-    write_seed(
-        t,
-        "resume_1of3.txt",
-        signed(LimitAction::Resume, &[2])
-            .encode_text()
-            .unwrap()
-            .as_bytes(),
-    );
+    let text = |c: SignedLimitCommand| c.encode_text().unwrap().into_bytes();
+    write_seed(t, "raise_total_2of3.txt", &text(signed(raise, &[1, 2])));
+    write_seed(t, "set_rate_2of3.txt", &text(signed(rate, &[3, 1])));
+    write_seed(t, "pause_3of3.txt", &text(signed(LimitAction::Pause, &[1, 2, 3])));
+    write_seed(t, "resume_1of3.txt", &text(signed(LimitAction::Resume, &[2])));
     write_seed(
         t,
         "raise_total_2of3.bin",
@@ -191,28 +134,33 @@ fn regenerate_seeds() {
         "unsigned.bin",
         &command(LimitAction::Pause, FUZZ_NOW).to_bytes().unwrap(),
     );
+
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/fixtures/bitcoin-core/psbt_fixtures.json"
+    );
+    let fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let w = &fx["wallets"]["wsh_2of3"];
+    let psbt = |v: &serde_json::Value| Psbt::from_str(v.as_str().unwrap()).unwrap();
+    let unsigned = psbt(&w["unsigned_psbt"]);
+    write_seed("psbt_inspect", "wsh_2of3.psbt", &unsigned.serialize());
     write_seed(
-        t,
-        "not_a_command.txt",
-        b"UR:CRYPTO-PSBT/HDCXLKAHSSQZTPLRGYTOPRFMJYLKBSLYGYLTGWZSWZSPFE",
+        "psbt_inspect",
+        "wsh_2of3_signed_by_a.psbt",
+        &psbt(&w["partially_signed"]["A"]).serialize(),
+    );
+    write_seed(
+        "psbt_inspect",
+        "wsh_2of3_combined.psbt",
+        &psbt(&w["combined_psbt"]).serialize(),
     );
 
-    let psbts = fixture_psbts();
-    for (name, psbt) in &psbts {
-        write_seed(
-            "psbt_inspect",
-            &format!("wsh_2of3_{name}.psbt"),
-            &psbt.serialize(),
-        );
-    }
-    let unsigned = psbts[0].1.serialize();
     let t = "ur_psbt_decode";
-    let parts = sluice_shared::ur_psbt::encode_parts(&unsigned, 200);
+    let parts = sluice_shared::ur_psbt::encode_parts(&unsigned.serialize(), 200);
     assert!(parts.len() > 1);
     write_seed(t, "multipart.txt", parts.join("\n").as_bytes());
-    let single = sluice_shared::ur_psbt::encode_parts(&unsigned, 4000);
+    let single = sluice_shared::ur_psbt::encode_parts(&unsigned.serialize(), 4000);
     write_seed(t, "single_part.txt", single.join("\n").as_bytes());
-    write_seed(t, "base64.txt", psbts[0].1.to_string().as_bytes());
     let mut shuffled = parts.clone();
     shuffled.reverse();
     shuffled.insert(1, parts[0].clone());

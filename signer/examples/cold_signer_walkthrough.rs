@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use bitcoin::absolute::LockTime;
-use bitcoin::{Amount, OutPoint, ScriptBuf};
+use bitcoin::{Amount, ScriptBuf};
 use clap::Parser;
-use sluice_shared::descriptor::{Branch, WalletDescriptor};
+use sluice_shared::descriptor::WalletDescriptor;
 use sluice_shared::finalize::{combine, finalize};
-use sluice_shared::psbt_builder::{build_psbt, fake_funding_tx, SpendableCoin};
+use sluice_shared::psbt_builder::{build_psbt, fake_coins};
 use sluice_signer::cli::Cli;
 
 struct Signer {
@@ -58,25 +58,12 @@ fn xpub_of(signer: &Signer) -> String {
 }
 
 fn withdrawal(wallet: &WalletDescriptor, coin_value: Amount, pay: Amount, salt: u32, path: &Path) {
-    let prev_tx = fake_funding_tx(
-        wallet.script_pubkey(Branch::Receive, salt).unwrap(),
-        &[coin_value],
-        salt,
-    );
-    let coin = SpendableCoin {
-        outpoint: OutPoint {
-            txid: prev_tx.compute_txid(),
-            vout: 0,
-        },
-        prev_tx,
-        branch: Branch::Receive,
-        index: salt,
-    };
+    let coins = fake_coins(wallet, 1, coin_value, salt).unwrap();
     let customer = ScriptBuf::from_hex("0014d85c2b71d0060b09c9886aeb815e50991dda124d").unwrap();
     let fee = Amount::from_sat(1_500);
     let psbt = build_psbt(
         wallet,
-        &[coin],
+        &coins,
         &[(customer, pay)],
         Some((salt, coin_value - pay - fee)),
         LockTime::ZERO,

@@ -119,6 +119,15 @@ pub enum LimitsCommand {
         #[arg(long, default_value = "BTC")]
         asset: String,
     },
+    /// Apply a limit command signed by the security officers (scanned from its paper QR).
+    Apply {
+        /// Image(s) of the printed command (PNG or JPEG).
+        #[arg(long, num_args = 1.., required_unless_present = "text", conflicts_with = "text")]
+        scan: Vec<PathBuf>,
+        /// The command as text (e.g. typed by a keyboard-wedge scanner).
+        #[arg(long)]
+        text: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

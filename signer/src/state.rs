@@ -408,3 +408,22 @@ pub fn reservation_exists(tx: &Transaction<'_>, txid: &str) -> Result<bool> {
         .optional()?
         .is_some())
 }
+
+pub fn command_applied(tx: &Transaction<'_>, command_id: &str) -> Result<bool> {
+    Ok(tx
+        .query_row(
+            "SELECT 1 FROM applied_commands WHERE command_id = ?1",
+            [command_id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+pub fn record_command(tx: &Transaction<'_>, command_id: &str, description: &str) -> Result<()> {
+    tx.execute(
+        "INSERT INTO applied_commands (command_id, applied_at, description) VALUES (?1, ?2, ?3)",
+        params![command_id, clock::unix_now(), description],
+    )?;
+    Ok(())
+}

@@ -8,9 +8,11 @@ use sluice_shared::keystore::KdfParams;
 use crate::cli::KeygenArgs;
 use crate::officer_key::{self, Home, OfficerKey};
 
+/// The fingerprint, then the bare public key as the last line (for scripts, like
+/// `sluice-signer id`).
 fn show(key: &OfficerKey) {
-    println!("public key:  {}", key.public_key());
-    println!("fingerprint: {}", key.fingerprint());
+    println!("Fingerprint: {}", key.fingerprint());
+    println!("{}", key.public_key());
 }
 
 pub fn keygen(home: &Home, passphrase_file: Option<&Path>, args: &KeygenArgs) -> Result<()> {

@@ -38,8 +38,8 @@ pub fn sign(home: &Home, passphrase_file: Option<&Path>, args: &SignArgs) -> Res
         println!("  signed by:      {}", existing.join(", "));
     }
     if now > signed.command.not_after {
-        bail!(
-            "this command expired at {}: signing it is pointless; create a new one",
+        eprintln!(
+            "WARNING: this command expired at {}: no signer will accept it; create a new one",
             format_utc(signed.command.not_after)
         );
     }

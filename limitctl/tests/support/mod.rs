@@ -72,6 +72,11 @@ impl Officer {
     }
 }
 
+/// The last line: `keygen` and `pubkey` end with the bare public key, for scripts.
+pub fn last_line(output: &str) -> &str {
+    output.lines().last().unwrap_or_default().trim()
+}
+
 pub fn field(output: &str, label: &str) -> String {
     output
         .lines()
@@ -94,8 +99,8 @@ pub fn officer(dir: &Path, name: &str) -> Officer {
         fingerprint: String::new(),
     };
     let out = limitctl(dir, &officer.args(&["keygen", "--dangerous-weak-kdf"])).success();
-    officer.key = XOnlyPublicKey::from_str(&field(&out.stdout, "public key:")).expect("hex key");
-    officer.fingerprint = field(&out.stdout, "fingerprint:");
+    officer.key = XOnlyPublicKey::from_str(last_line(&out.stdout)).expect("hex key");
+    officer.fingerprint = field(&out.stdout, "Fingerprint:");
     officer
 }
 

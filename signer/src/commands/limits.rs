@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde_json::json;
 use sluice_shared::asset::{parse_btc, Asset};
 use sluice_shared::limiter::{FlowLimiter, RateLimit};
@@ -69,6 +69,106 @@ pub fn show(home: &Home, asset: &str) -> Result<()> {
     print!(
         "{}",
         review::render_limits(asset.ticker(), &limits.limiter.status(), limits.max_fee)
+    );
+    Ok(())
+}
+
+/// Reads the command text from scanned images or from `--text`.
+fn command_text(scans: &[std::path::PathBuf], text: Option<&str>) -> Result<String> {
+    if let Some(text) = text {
+        return Ok(text.trim().to_owned());
+    }
+    let mut found = Vec::new();
+    for path in scans {
+        let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        let texts = sluice_shared::qr::decode_image_bytes(&bytes)
+            .map_err(|e| anyhow::anyhow!("scanning {}: {e}", path.display()))?;
+        found.extend(texts.into_iter().filter(|t| {
+            t.trim()
+                .to_ascii_uppercase()
+                .starts_with(sluice_shared::limit_command::TEXT_PREFIX)
+        }));
+    }
+    found.dedup();
+    match found.len() {
+        0 => bail!("no limit command found in the scanned image(s): the QR codes there are something else"),
+        1 => Ok(found.remove(0)),
+        n => bail!("{n} different limit commands in the scanned images: scan one command at a time"),
+    }
+}
+
+pub fn apply(
+    home: &Home,
+    passphrase_file: Option<&std::path::Path>,
+    scans: &[std::path::PathBuf],
+    text: Option<&str>,
+) -> Result<()> {
+    use sluice_shared::limit_command::{verify, LimitAction};
+
+    home.require_initialized()?;
+    let text = command_text(scans, text)?;
+    // The officer set lives in the sealed keystore, so nobody can swap it on disk.
+    let keys = crate::keys::unlock(home, &crate::passphrase::read(passphrase_file, false)?)?;
+    let me = keys.signer_id()?;
+    let mut state = State::open(&home.state())?;
+    let verified = match verify(&text, keys.officers(), me, clock::unix_now()) {
+        Ok(v) => v,
+        Err(refusal) => {
+            let tx = state.begin()?;
+            state::journal(&tx, "command-refused", json!({ "reason": refusal.to_string() }))?;
+            tx.commit()?;
+            bail!("limit command refused: {refusal}");
+        }
+    };
+    let command = verified.command();
+    let id = command.id.to_string();
+    let description = command.action.describe(command.signer, command.asset);
+    let tx = state.begin()?;
+    if state::command_applied(&tx, &id)? {
+        drop(tx);
+        let tx = state.begin()?;
+        state::journal(
+            &tx,
+            "command-refused",
+            json!({ "command_id": id, "reason": "replayed: already applied" }),
+        )?;
+        tx.commit()?;
+        bail!("limit command refused: command {id} was already applied on this signer (a replay)");
+    }
+    let mut limits = state::limits_in(&tx, command.asset)?.with_context(|| {
+        format!(
+            "no limits for {}: run `sluice-signer limits init` first",
+            command.asset
+        )
+    })?;
+    limits.limiter.observe(clock::monotonic_now());
+    let before = limits.limiter.status();
+    match command.action {
+        LimitAction::RaiseTotal { amount } => limits.limiter.raise_total(amount),
+        LimitAction::SetRate { rate } => limits.limiter.set_rate(rate)?,
+        LimitAction::Pause => limits.limiter.pause(),
+        LimitAction::Resume => limits.limiter.resume(),
+    }
+    let after = limits.limiter.status();
+    state::store_limiter(&tx, command.asset, &limits.limiter)?;
+    state::record_command(&tx, &id, &description)?;
+    state::journal(
+        &tx,
+        "command-applied",
+        json!({
+            "command_id": id,
+            "action": description,
+            "signed_by": verified.signed_by().iter().map(sluice_shared::identity::officer_key_fingerprint).collect::<Vec<_>>(),
+            "total_remaining_before_sat": before.total_remaining.to_sat(),
+            "total_remaining_after_sat": after.total_remaining.to_sat(),
+            "paused_after": after.paused,
+        }),
+    )?;
+    tx.commit()?;
+    println!("Applied limit command {id}: {description}");
+    print!(
+        "{}",
+        review::render_limits(command.asset.ticker(), &after, limits.max_fee)
     );
     Ok(())
 }

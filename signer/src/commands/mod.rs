@@ -39,6 +39,9 @@ pub fn run(cli: Cli) -> Result<()> {
             max_fee,
         }) => limits::init(&home, &asset, &rate, per_seconds, &burst, &total, &max_fee),
         Command::Limits(LimitsCommand::Show { asset }) => limits::show(&home, &asset),
+        Command::Limits(LimitsCommand::Apply { scan, text }) => {
+            limits::apply(&home, passphrase_file, &scan, text.as_deref())
+        }
         Command::Inspect(input) => sign::inspect(&home, &input),
         Command::Sign(args) => sign::sign(&home, passphrase_file, &args),
         Command::Journal(JournalCommand::Verify) => journal::verify(&home),

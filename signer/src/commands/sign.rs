@@ -5,7 +5,6 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use bitcoin::psbt::Psbt;
-use bitcoin::secp256k1::Secp256k1;
 use serde_json::json;
 use sluice_shared::asset::Asset;
 use sluice_shared::inspect::{inspect_psbt, InspectionPolicy, PsbtReview};
@@ -99,7 +98,17 @@ fn limits_now(state: &State) -> Result<AssetLimits> {
     Ok(limits)
 }
 
-pub fn inspect(home: &Home, input: &PsbtInput) -> Result<()> {
+/// A PSBT read, inspected against its wallet, and shown to the operator with the limits
+/// as they stand now.
+struct Reviewed {
+    state: State,
+    limits: AssetLimits,
+    wallet: RegisteredWallet,
+    review: PsbtReview,
+    psbt: Psbt,
+}
+
+fn read_and_review(home: &Home, input: &PsbtInput) -> Result<Reviewed> {
     home.require_initialized()?;
     let psbt = read_psbt(input)?;
     let mut state = State::open(&home.state())?;
@@ -114,7 +123,17 @@ pub fn inspect(home: &Home, input: &PsbtInput) -> Result<()> {
             Some(&limits.limiter)
         )
     );
-    Ok(())
+    Ok(Reviewed {
+        state,
+        limits,
+        wallet,
+        review,
+        psbt,
+    })
+}
+
+pub fn inspect(home: &Home, input: &PsbtInput) -> Result<()> {
+    read_and_review(home, input).map(|_| ())
 }
 
 fn confirm() -> Result<bool> {
@@ -144,21 +163,14 @@ fn destination(args: &SignArgs) -> Result<Destination> {
 }
 
 pub fn sign(home: &Home, passphrase_file: Option<&Path>, args: &SignArgs) -> Result<()> {
-    home.require_initialized()?;
     let destination = destination(args)?;
-    let psbt = read_psbt(&args.psbt)?;
-    let mut state = State::open(&home.state())?;
-    let limits = limits_now(&state)?;
-    let (wallet, review) = inspect_against(&mut state, &psbt, args.psbt.wallet.as_deref(), &limits)?;
-    print!(
-        "{}",
-        review::render(
-            &review,
-            &wallet.name,
-            wallet.descriptor.kind(),
-            Some(&limits.limiter)
-        )
-    );
+    let Reviewed {
+        mut state,
+        limits,
+        wallet,
+        review,
+        psbt,
+    } = read_and_review(home, &args.psbt)?;
     let already = state.has_reservation(&review.txid.to_string())?;
     let fits = already || limits.limiter.check(review.outflow).is_ok();
     if fits && !args.yes && !confirm()? {
@@ -175,7 +187,7 @@ pub fn sign(home: &Home, passphrase_file: Option<&Path>, args: &SignArgs) -> Res
     }
     let txid = reserved.review().txid.to_string();
     let outflow = reserved.review().outflow;
-    let signed = signing::sign(reserved, &keys, &Secp256k1::new())?;
+    let signed = signing::sign(reserved, &keys, &signing::signing_context())?;
     let written_to = match destination {
         Destination::Qr(dir) => {
             let frames = psbt_io::write_qr(&dir, &signed)?;
