@@ -1,75 +1,81 @@
-//! The working file passed among officers while they collect signatures: the command's
-//! text form plus the public keys of those who signed, so anyone can check them.
+//! Command files: the command's text form (`SLC1…`) on one line, exactly what the QR code
+//! holds and what `sluice-signer limits apply --text` accepts. Officers pass this file
+//! from machine to machine to collect signatures.
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::str::FromStr;
 
 use anyhow::{bail, Context, Result};
-use bitcoin::secp256k1::XOnlyPublicKey;
-use serde::{Deserialize, Serialize};
-use sluice_shared::limit_command::{decode_text, SignedLimitCommand};
-use sluice_signer::home::write_atomic;
+use sluice_shared::limit_command::{decode_text, SignedLimitCommand, TEXT_PREFIX};
 
-const FORMAT: &str = "sluice-limit-command-file/1";
+/// No command file or sheet image an officer handles comes near this.
+const MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
 
-#[derive(Debug, Serialize, Deserialize)]
-struct FileContents {
-    format: String,
-    command: String,
-    /// Officer key fingerprint → x-only public key (hex), for each signature present.
-    officers: BTreeMap<String, String>,
+/// Reads a command file.
+pub fn read(path: &Path) -> Result<SignedLimitCommand> {
+    let text = read_bounded(path)?;
+    let text = String::from_utf8(text)
+        .with_context(|| format!("{} is not a limit command file (not text)", path.display()))?;
+    decode_text(&text).with_context(|| format!("reading {}", path.display()))
 }
 
-/// A command being signed, with the keys of its signers.
-#[derive(Debug, Clone)]
-pub struct CommandFile {
-    pub command: SignedLimitCommand,
-    pub officer_keys: Vec<XOnlyPublicKey>,
+/// Writes a command file atomically; `new` refuses to replace an existing file.
+pub fn write(path: &Path, command: &SignedLimitCommand, new: bool) -> Result<()> {
+    let text = format!("{}\n", command.encode_text()?);
+    if new {
+        crate::files::write_new(path, text.as_bytes(), 0o644)
+    } else {
+        crate::files::write_atomic(path, text.as_bytes(), 0o644)
+    }
 }
 
-impl CommandFile {
-    pub fn read(path: &Path) -> Result<CommandFile> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let contents: FileContents = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a limit command file", path.display()))?;
-        if contents.format != FORMAT {
-            bail!(
-                "{} has format {:?}; this limitctl reads {FORMAT}",
-                path.display(),
-                contents.format
-            );
-        }
-        let command =
-            decode_text(&contents.command).with_context(|| format!("the command in {}", path.display()))?;
-        let officer_keys = contents
-            .officers
-            .values()
-            .map(|k| {
-                XOnlyPublicKey::from_str(k)
-                    .with_context(|| format!("officer key {k:?} in {}", path.display()))
-            })
-            .collect::<Result<_>>()?;
-        Ok(CommandFile {
-            command,
-            officer_keys,
-        })
-    }
+/// What `inspect` was given.
+#[derive(Debug)]
+pub enum Source {
+    CommandFile,
+    /// A PNG or JPEG image, with the number of QR codes found in it.
+    Image {
+        codes_found: usize,
+    },
+}
 
-    pub fn write(&self, path: &Path) -> Result<()> {
-        let officers = self
-            .officer_keys
-            .iter()
-            .map(|k| (sluice_shared::identity::officer_key_fingerprint(k), k.to_string()))
-            .collect();
-        let contents = FileContents {
-            format: FORMAT.to_owned(),
-            command: self.command.encode_text()?,
-            officers,
-        };
-        write_atomic(
-            path,
-            format!("{}\n", serde_json::to_string_pretty(&contents)?).as_bytes(),
-        )
+/// Reads a command from a command file or from a PNG/JPEG image of its QR code (a printed
+/// sheet photographed or scanned).
+pub fn read_any(path: &Path) -> Result<(SignedLimitCommand, Source)> {
+    let bytes = read_bounded(path)?;
+    let is_png = bytes.starts_with(b"\x89PNG\r\n\x1a\n");
+    let is_jpeg = bytes.starts_with(&[0xff, 0xd8, 0xff]);
+    if !is_png && !is_jpeg {
+        return Ok((read(path)?, Source::CommandFile));
     }
+    let texts =
+        sluice_shared::qr_scan::scan_bytes(&bytes).with_context(|| format!("scanning {}", path.display()))?;
+    let codes_found = texts.len();
+    let mut commands: Vec<String> = texts
+        .into_iter()
+        .filter(|t| t.trim().to_ascii_uppercase().starts_with(TEXT_PREFIX))
+        .collect();
+    commands.dedup();
+    match commands.as_slice() {
+        [] => bail!(
+            "{}: {codes_found} QR code(s) found, none of them a limit command",
+            path.display()
+        ),
+        [text] => Ok((
+            decode_text(text).with_context(|| format!("reading the QR code in {}", path.display()))?,
+            Source::Image { codes_found },
+        )),
+        _ => bail!(
+            "{}: {} different limit commands in one image: photograph one at a time",
+            path.display(),
+            commands.len()
+        ),
+    }
+}
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.len() > MAX_INPUT_BYTES {
+        bail!("{} is too large to be a command or a sheet image", path.display());
+    }
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    match limitctl::commands::run(limitctl::cli::Cli::parse()) {
+    let cli = limitctl::cli::Cli::parse();
+    match limitctl::commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -1,229 +1,437 @@
-//! limitctl as an officer runs it: keys, a command signed by two of three officers,
-//! the printed sheet read back as rendered, and its PDF and SVG forms.
+//! The officers' workflow through the real binary: keys, a command, two signatures, the
+//! printed sheet scanned back and verified as a signer would; and every refusal.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod support;
 
-use bitcoin::secp256k1::XOnlyPublicKey;
 use sluice_shared::identity::SignerId;
-use sluice_shared::limit_command::{verify, OfficerSet};
+use sluice_shared::limit_command::{decode_text, verify, CommandError, LimitAction, OfficerSet};
+use support::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_limitctl");
-const SIGNER: &str = "0a1b2c3d4e5f6071";
-
-fn run(dir: &Path, officer: usize, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--home")
-        .arg(dir.join(format!("officer{officer}")))
-        .arg("--passphrase-file")
-        .arg(dir.join("pass"))
-        .args(args)
-        .output()
-        .unwrap()
+fn now() -> i64 {
+    // Tests may read the wall clock: they compare against what limitctl just wrote.
+    #[allow(clippy::disallowed_methods)]
+    let now = std::time::SystemTime::now();
+    now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn err(out: Output) -> String {
-    assert!(
-        !out.status.success(),
-        "should fail: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn setup() -> (tempfile::TempDir, Vec<XOnlyPublicKey>) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("pass"), "officer passphrase\n").unwrap();
-    let keys = (1..=3)
-        .map(|n| {
-            ok(run(dir.path(), n, &["keygen", "--dangerous-weak-kdf"]));
-            ok(run(dir.path(), n, &["pubkey"]))
-                .lines()
-                .last()
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap()
-        })
-        .collect();
-    (dir, keys)
+fn officer_set(officers: &[Officer]) -> OfficerSet {
+    OfficerSet::new(officers.iter().map(|o| o.key).collect(), 2).unwrap()
 }
 
 #[test]
-fn two_of_three_officers_issue_print_and_the_sheet_reads_back() {
-    let (dir, keys) = setup();
+fn two_of_three_officers_issue_a_command_that_scans_and_verifies() {
+    let (dir, officers) = three_officers();
     let d = dir.path();
-    let cmd = d.join("raise.json");
-    ok(run(
+    // pubkey shows the same key keygen showed, from the sealed secret.
+    let out = limitctl(d, &officers[1].args(&["pubkey"])).success();
+    assert_eq!(last_line(&out.stdout), officers[1].key.to_string());
+    assert_eq!(field(&out.stdout, "Fingerprint:"), officers[1].fingerprint);
+
+    let out = limitctl(
         d,
-        1,
         &[
             "new",
             "--signer",
             SIGNER,
+            "--asset",
+            "BTC",
             "--raise-total",
             "10",
             "--out",
-            cmd.to_str().unwrap(),
+            "cmd",
         ],
-    ));
-    let err_text = err(run(
-        d,
-        1,
-        &[
-            "print",
-            cmd.to_str().unwrap(),
-            "--out",
-            d.join("x").to_str().unwrap(),
-        ],
-    ));
-    assert!(err_text.contains("no signatures yet"), "{err_text}");
-    ok(run(d, 1, &["sign", cmd.to_str().unwrap()]));
-    let again = err(run(d, 1, &["sign", cmd.to_str().unwrap()]));
-    assert!(again.contains("already signed"), "{again}");
-    ok(run(d, 3, &["sign", cmd.to_str().unwrap()]));
-    let sheet = d.join("sheet");
-    let printed = ok(run(
-        d,
-        2,
-        &["print", cmd.to_str().unwrap(), "--out", sheet.to_str().unwrap()],
-    ));
-    assert!(
-        printed.contains("Allow signer 0a1b2c3d4e5f6071 to sign 10 more BTC"),
-        "{printed}"
+    )
+    .success();
+    assert!(out
+        .stdout
+        .contains("Allow signer 0a1b2c3d4e5f6071 to sign 10 more BTC"));
+    let before = std::fs::read_to_string(d.join("cmd")).unwrap();
+    assert!(before.starts_with("SLC1"));
+    assert!(decode_text(&before).unwrap().signatures.is_empty());
+
+    for o in [&officers[0], &officers[2]] {
+        let out = limitctl(d, &o.args(&["sign", "cmd", "--yes"])).success();
+        assert!(out.stdout.contains(&o.fingerprint));
+    }
+    let text = std::fs::read_to_string(d.join("cmd")).unwrap();
+    let me: SignerId = SIGNER.parse().unwrap();
+    let verified = verify(&text, &officer_set(&officers), me, now()).unwrap();
+    assert_eq!(verified.signed_by(), &[officers[0].key, officers[2].key]);
+    assert_eq!(
+        verified.command().action,
+        LimitAction::RaiseTotal {
+            amount: bitcoin::Amount::from_sat(1_000_000_000)
+        }
     );
-    assert!(printed.contains("QR version 10-M"), "{printed}");
+    // Default window: now .. now + 30 days.
+    let c = verified.command();
+    assert!((c.not_before - now()).abs() < 600);
+    assert_eq!(c.not_after - c.not_before, 30 * 86_400);
 
-    // Read the PNG back as rendered and verify it as a signer would.
-    let texts =
-        sluice_shared::qr::decode_image_bytes(&std::fs::read(sheet.join("command.png")).unwrap()).unwrap();
-    let officers = OfficerSet {
-        keys: keys.clone(),
-        threshold: 2,
-    };
-    let now = i64::try_from(std::time::UNIX_EPOCH.elapsed().unwrap().as_secs()).unwrap();
-    let verified = verify(&texts[0], &officers, SIGNER.parse::<SignerId>().unwrap(), now).unwrap();
-    assert_eq!(verified.signed_by(), &[keys[0], keys[2]]);
-
-    // inspect, from the photo of the sheet and from the file.
-    let shown = ok(run(
-        d,
-        2,
-        &[
-            "inspect",
-            sheet.join("command.png").to_str().unwrap(),
-            "--officer-key",
-            &keys[0].to_string(),
-        ],
-    ));
-    assert!(
-        shown.contains(": valid") && shown.contains("unknown key"),
-        "{shown}"
-    );
-    let shown = ok(run(d, 2, &["inspect", cmd.to_str().unwrap()]));
-    assert_eq!(shown.matches(": valid").count(), 2, "{shown}");
-
-    // The PDF: a header, objects, and a cross-reference table whose offsets are right.
-    let pdf = std::fs::read(sheet.join("command.pdf")).unwrap();
-    assert!(pdf.starts_with(b"%PDF-1.4\n") && pdf.ends_with(b"%%EOF\n"));
-    let text = String::from_utf8(pdf.clone()).unwrap();
-    let startxref: usize = text
-        .rsplit("startxref\n")
-        .next()
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(text[startxref..].starts_with("xref\n0 6\n"));
-    for (n, line) in text[startxref..].lines().skip(3).take(5).enumerate() {
-        let offset: usize = line[..10].parse().unwrap();
+    let out = limitctl(d, &["print", "cmd", "--out", "sheet"]).success();
+    assert!(out.stdout.contains("version 10-M"), "{}", out.stdout);
+    for name in ["command.png", "command.svg", "command.pdf"] {
         assert!(
-            text[offset..].starts_with(&format!("{} 0 obj", n + 1)),
-            "object {} offset",
-            n + 1
+            d.join("sheet").join(name).metadata().unwrap().len() > 1000,
+            "{name}"
         );
     }
-    assert!(text.contains("Allow signer 0a1b2c3d4e5f6071 to sign 10 more BTC"));
-    let svg = std::fs::read_to_string(sheet.join("command.svg")).unwrap();
+    // The PNG scanned back with rqrr is exactly the command, and verifies.
+    let png = std::fs::read(d.join("sheet/command.png")).unwrap();
+    let scanned = sluice_shared::qr::decode_image_bytes(&png).unwrap();
+    assert_eq!(scanned, vec![text.trim().to_owned()]);
+    let from_paper = verify(&scanned[0], &officer_set(&officers), me, now()).unwrap();
+    assert_eq!(from_paper, verified);
+
+    // inspect reads the photo and checks each signature against the officers' keys.
+    let keys: Vec<String> = officers.iter().map(|o| o.key.to_string()).collect();
+    let out = limitctl(
+        d,
+        &[
+            "inspect",
+            "sheet/command.png",
+            "--officer-key",
+            &keys[0],
+            "--officer-key",
+            &keys[1],
+            "--officer-key",
+            &keys[2],
+            "--threshold",
+            "2",
+        ],
+    )
+    .success();
+    assert!(out
+        .stdout
+        .contains(&format!("officer {}: valid", officers[0].fingerprint)));
+    assert!(out
+        .stdout
+        .contains(&format!("officer {}: valid", officers[2].fingerprint)));
+    assert!(out.stdout.contains("ACCEPT"), "{}", out.stdout);
+    assert!(out.stdout.contains(&verified.command().id.to_string()));
+}
+
+#[test]
+fn every_action_can_be_issued() {
+    let (dir, officers) = three_officers();
+    let d = dir.path();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--set-rate", "0.04", "--per-seconds", "60", "--burst", "1"],
+            "rate to 0.04 BTC per 60 seconds, burst 1 BTC",
+        ),
+        (&["--pause"], "Pause all BTC signing"),
+        (&["--resume"], "Resume BTC signing"),
+    ];
+    for (i, (action, words)) in cases.iter().enumerate() {
+        let out_file = format!("cmd{i}");
+        let mut args = vec!["new", "--signer", SIGNER, "--asset", "btc", "--out", &out_file];
+        args.extend_from_slice(action);
+        args.extend_from_slice(&[
+            "--not-before",
+            "2030-01-01T00:00:00Z",
+            "--not-after",
+            "2030-01-02T00:00:00Z",
+        ]);
+        let out = limitctl(d, &args).success();
+        assert!(out.stdout.contains(words), "{}", out.stdout);
+        limitctl(d, &officers[1].args(&["sign", &out_file, "--yes"])).success();
+        limitctl(d, &officers[2].args(&["sign", &out_file, "--yes"])).success();
+        let text = std::fs::read_to_string(d.join(&out_file)).unwrap();
+        let me = SIGNER.parse().unwrap();
+        let at = 1_893_456_000 + 3600; // 2030-01-01T01:00:00Z
+        let verified = verify(&text, &officer_set(&officers), me, at).unwrap();
+        assert_eq!(verified.command().not_before, 1_893_456_000);
+        assert_eq!(verified.command().not_after, 1_893_456_000 + 86_400);
+        assert!(matches!(
+            verify(&text, &officer_set(&officers), me, now()),
+            Err(CommandError::NotYetValid { .. })
+        ));
+    }
+}
+
+#[test]
+fn keys_are_never_overwritten_and_need_the_passphrase() {
+    let (dir, officers) = three_officers();
+    let d = dir.path();
+    let sealed = std::fs::read(officers[0].home.join("officer-key.json")).unwrap();
+    let out = limitctl(d, &officers[0].args(&["keygen", "--dangerous-weak-kdf"])).failure();
+    assert!(out.stderr.contains("refusing to overwrite"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read(officers[0].home.join("officer-key.json")).unwrap(),
+        sealed
+    );
+    let text = String::from_utf8(sealed).unwrap();
+    assert!(text.contains("limitctl-officer-key"));
     assert!(
-        svg.contains("<svg") && svg.matches("<rect").count() > 500 && svg.contains("to sign 10 more BTC")
+        !text.contains(&officers[0].key.to_string()),
+        "the keystore holds no plain key"
+    );
+
+    std::fs::write(d.join("wrong"), "not the passphrase\n").unwrap();
+    let home = officers[0].home.to_str().unwrap();
+    let out = limitctl(d, &["--home", home, "--passphrase-file", "wrong", "pubkey"]).failure();
+    assert!(out.stderr.contains("wrong passphrase"), "{}", out.stderr);
+    // No passphrase file and no terminal: a clear error, not a hang.
+    let out = limitctl(d, &["--home", home, "pubkey"]).failure();
+    assert!(out.stderr.contains("--passphrase-file"), "{}", out.stderr);
+    let out = limitctl(d, &["--home", "nowhere", "--passphrase-file", "wrong", "pubkey"]).failure();
+    assert!(out.stderr.contains("limitctl keygen"), "{}", out.stderr);
+}
+
+#[test]
+fn signing_refuses_twice_and_unconfirmed_and_warns_when_expired() {
+    let (dir, officers) = three_officers();
+    let d = dir.path();
+    limitctl(
+        d,
+        &[
+            "new",
+            "--signer",
+            SIGNER,
+            "--asset",
+            "BTC",
+            "--raise-total",
+            "1",
+            "--out",
+            "cmd",
+        ],
+    )
+    .success();
+    limitctl(d, &officers[0].args(&["sign", "cmd", "--yes"])).success();
+    let once = std::fs::read_to_string(d.join("cmd")).unwrap();
+    let out = limitctl(d, &officers[0].args(&["sign", "cmd", "--yes"])).failure();
+    assert!(out.stderr.contains("already signed"), "{}", out.stderr);
+    // Without --yes and without a terminal to confirm on, nothing is signed.
+    let out = limitctl(d, &officers[1].args(&["sign", "cmd"])).failure();
+    assert!(out.stderr.contains("--yes"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(d.join("cmd")).unwrap(), once);
+    // No temporary files are left beside the command.
+    let names: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+
+    // An expired command is signed with a warning: no signer will accept it.
+    let mut old = decode_text(&once).unwrap();
+    old.signatures.clear();
+    old.command.not_before = 1_000_000_000;
+    old.command.not_after = 1_000_000_100;
+    std::fs::write(d.join("old"), old.encode_text().unwrap()).unwrap();
+    let out = limitctl(d, &officers[1].args(&["sign", "old", "--yes"])).success();
+    assert!(
+        out.stderr.contains("WARNING") && out.stderr.contains("expired"),
+        "{}",
+        out.stderr
     );
 }
 
 #[test]
-fn bad_input_gets_clear_errors() {
-    let (dir, _) = setup();
+fn new_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let out = d.join("c.json");
-    assert!(err(run(
-        d,
-        1,
-        &[
-            "new",
-            "--signer",
-            "nothex",
-            "--raise-total",
-            "1",
-            "--out",
-            out.to_str().unwrap()
-        ]
-    ))
-    .contains("signer id"));
-    assert!(err(run(
-        d,
-        1,
-        &["new", "--signer", SIGNER, "--out", out.to_str().unwrap()]
-    ))
-    .contains("exactly one action"));
-    assert!(err(run(
-        d,
-        1,
-        &[
-            "new",
-            "--signer",
+    let cases: &[(&str, &str, &[&str], &str)] = &[
+        ("xyz", "BTC", &["--raise-total", "10"], "signer id"),
+        (SIGNER, "ETH", &["--raise-total", "10"], "unknown asset"),
+        (SIGNER, "BTC", &["--raise-total", "ten"], "invalid BTC amount"),
+        (SIGNER, "BTC", &["--raise-total", "21000001"], "21 million"),
+        (SIGNER, "BTC", &["--raise-total", "0"], "does nothing"),
+        (
             SIGNER,
-            "--raise-total",
-            "1",
-            "--not-before",
-            "2030-01-02",
-            "--not-after",
-            "2030-01-01",
-            "--out",
-            out.to_str().unwrap()
-        ]
-    ))
-    .contains("not-after is before not-before"));
-    assert!(err(run(d, 1, &["keygen", "--dangerous-weak-kdf"])).contains("refusing to overwrite"));
-    std::fs::write(d.join("pass"), "wrong\n").unwrap();
-    ok(run(
-        d,
-        1,
-        &[
-            "new",
-            "--signer",
+            "BTC",
+            &[
+                "--pause",
+                "--not-before",
+                "2031-01-01T00:00:00Z",
+                "--not-after",
+                "2030-01-01T00:00:00Z",
+            ],
+            "before --not-before",
+        ),
+        (
             SIGNER,
-            "--pause",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    ));
-    assert!(err(run(d, 1, &["sign", out.to_str().unwrap()])).contains("wrong passphrase"));
-    std::fs::write(d.join("junk.json"), "{ not json").unwrap();
+            "BTC",
+            &["--pause", "--not-after", "2030-01-01T00:00:00+02:00"],
+            "only UTC",
+        ),
+        (
+            SIGNER,
+            "BTC",
+            &["--pause", "--not-after", "next week"],
+            "invalid time",
+        ),
+        (
+            SIGNER,
+            "BTC",
+            &["--raise-total", "10", "--pause"],
+            "cannot be used with",
+        ),
+        (SIGNER, "BTC", &[], "required"),
+        (SIGNER, "BTC", &["--set-rate", "1"], "required"),
+        (
+            SIGNER,
+            "BTC",
+            &["--set-rate", "1", "--per-seconds", "0", "--burst", "1"],
+            "period",
+        ),
+        (
+            SIGNER,
+            "BTC",
+            &["--set-rate", "1", "--per-seconds", "60", "--burst", "0"],
+            "burst",
+        ),
+    ];
+    for (signer, asset, extra, message) in cases {
+        let mut args = vec!["new", "--signer", signer, "--asset", asset, "--out", "x"];
+        args.extend_from_slice(extra);
+        let out = limitctl(d, &args).failure();
+        assert!(out.stderr.contains(message), "{extra:?}: {}", out.stderr);
+        assert!(!d.join("x").exists(), "{extra:?} wrote a file");
+    }
+    // An already expired window is allowed (nothing can use it) but warned about; so is a
+    // date without a time (its midnight, UTC).
+    let args = [
+        "new",
+        "--signer",
+        SIGNER,
+        "--pause",
+        "--not-before",
+        "2001-01-01",
+        "--not-after",
+        "2001-01-02",
+        "--out",
+        "old",
+    ];
+    let out = limitctl(d, &args).success();
     assert!(
-        err(run(d, 1, &["inspect", d.join("junk.json").to_str().unwrap()]))
-            .contains("not a limit command file")
+        out.stderr.contains("WARNING") && out.stderr.contains("expired"),
+        "{}",
+        out.stderr
     );
+    let old = decode_text(&std::fs::read_to_string(d.join("old")).unwrap()).unwrap();
+    assert_eq!(
+        (old.command.not_before, old.command.not_after),
+        (978_307_200, 978_393_600)
+    );
+    assert_eq!(
+        old.command.asset,
+        sluice_shared::asset::Asset::Btc,
+        "BTC is the default asset"
+    );
+    // An existing file is never overwritten.
+    std::fs::write(d.join("taken"), "keep me").unwrap();
+    let args = [
+        "new", "--signer", SIGNER, "--asset", "BTC", "--pause", "--out", "taken",
+    ];
+    assert!(limitctl(d, &args)
+        .failure()
+        .stderr
+        .contains("refusing to overwrite"));
+    assert_eq!(std::fs::read_to_string(d.join("taken")).unwrap(), "keep me");
+}
+
+#[test]
+fn inspect_shows_invalid_and_unknown_signatures() {
+    let (dir, officers) = three_officers();
+    let d = dir.path();
+    limitctl(
+        d,
+        &[
+            "new",
+            "--signer",
+            SIGNER,
+            "--asset",
+            "BTC",
+            "--raise-total",
+            "5",
+            "--out",
+            "cmd",
+        ],
+    )
+    .success();
+    limitctl(d, &officers[0].args(&["sign", "cmd", "--yes"])).success();
+    limitctl(d, &officers[1].args(&["sign", "cmd", "--yes"])).success();
+    // Someone raises the amount after signing.
+    let mut edited = decode_text(&std::fs::read_to_string(d.join("cmd")).unwrap()).unwrap();
+    edited.command.action = LimitAction::RaiseTotal {
+        amount: bitcoin::Amount::from_sat(50 * 100_000_000),
+    };
+    std::fs::write(d.join("edited"), edited.encode_text().unwrap()).unwrap();
+    let keys = [officers[0].key.to_string(), officers[2].key.to_string()];
+    let out = limitctl(
+        d,
+        &[
+            "inspect",
+            "edited",
+            "--officer-key",
+            &keys[0],
+            "--officer-key",
+            &keys[1],
+            "--threshold",
+            "1",
+        ],
+    )
+    .failure();
+    assert!(out.stdout.contains("raise-total 50 BTC"), "{}", out.stdout);
+    assert!(out
+        .stdout
+        .contains(&format!("officer {}: INVALID", officers[0].fingerprint)));
+    assert!(out
+        .stdout
+        .contains(&format!("officer {}: unknown key", officers[1].fingerprint)));
+    assert!(out.stderr.contains("REFUSE"), "{}", out.stderr);
+    // Without keys, inspect still shows every field.
+    let out = limitctl(d, &["inspect", "cmd"]).success();
+    for needle in [
+        "command id:",
+        "signer id:      0a1b2c3d4e5f6071",
+        "asset:          BTC",
+        "valid from:",
+        "valid until:",
+        "not checked",
+    ] {
+        assert!(out.stdout.contains(needle), "{needle}: {}", out.stdout);
+    }
+    // Not a command, an unreadable image, a picture without a command.
+    std::fs::write(d.join("junk"), "hello").unwrap();
+    assert!(limitctl(d, &["inspect", "junk"])
+        .failure()
+        .stderr
+        .contains("not a Sluice limit command"));
+    std::fs::write(d.join("broken.png"), b"\x89PNG\r\n\x1a\nbroken").unwrap();
+    assert!(limitctl(d, &["inspect", "broken.png"])
+        .failure()
+        .stderr
+        .contains("scanning"));
+    let blank = image::GrayImage::from_pixel(200, 200, image::Luma([255]));
+    blank.save(d.join("blank.png")).unwrap();
+    assert!(limitctl(d, &["inspect", "blank.png"])
+        .failure()
+        .stderr
+        .contains("no QR code"));
+    let other = sluice_shared::qr::render_png("UR:CRYPTO-PSBT/HDCX", 4).unwrap();
+    std::fs::write(d.join("other.png"), other).unwrap();
+    assert!(limitctl(d, &["inspect", "other.png"])
+        .failure()
+        .stderr
+        .contains("none of them a limit command"));
+}
+
+#[test]
+fn an_unsigned_command_is_not_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    limitctl(
+        d,
+        &[
+            "new", "--signer", SIGNER, "--asset", "BTC", "--pause", "--out", "cmd",
+        ],
+    )
+    .success();
+    let out = limitctl(d, &["print", "cmd", "--out", "sheet"]).failure();
+    assert!(out.stderr.contains("nobody has signed"), "{}", out.stderr);
+    assert!(!d.join("sheet/command.png").exists());
 }

@@ -1,35 +1,71 @@
 //! What the fuzz targets in `fuzz/` run, kept here so a normal test replays the seed
-//! corpus on stable Rust in CI (`shared/tests/fuzz_seeds.rs`). Each function must never
-//! panic, whatever the input.
+//! corpus on stable Rust in CI (`shared/tests/fuzz_seeds.rs`). Each function takes
+//! arbitrary bytes, runs one decoder of outside input and asserts what must hold whatever
+//! the input; a panic is a finding.
 
 use std::sync::OnceLock;
 
 use bitcoin::psbt::Psbt;
+use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
 use bitcoin::{Amount, Network};
 
 use crate::descriptor::WalletDescriptor;
 use crate::identity::SignerId;
 use crate::inspect::{inspect_psbt, InspectionPolicy};
-use crate::limit_command::{decode_text, verify, OfficerSet, SignedLimitCommand};
+use crate::limit_command::{decode_text, text_from_bytes, verify, OfficerSet, SignedLimitCommand};
 use crate::ur_psbt::PsbtPartDecoder;
 
-/// Decodes as text and as bytes, round-trips what decodes, and verifies.
+/// The signer the limit-command target verifies for; the seeds target it, so mutations
+/// reach the signature checks instead of stopping at "wrong signer".
+pub const FUZZ_SIGNER: SignerId = SignerId([7; 8]);
+/// The time the limit-command target verifies at (2027-01-15); the seeds are valid then.
+pub const FUZZ_NOW: i64 = 1_800_000_000;
+
+/// Officer `n` (1, 2 or 3) of the fuzzing officer set: secret key `[n; 32]`.
+pub fn fuzz_officer(n: u8) -> Keypair {
+    let secret = SecretKey::from_slice(&[n.clamp(1, 3); 32]).expect("1..=3 repeated is a valid key");
+    Keypair::from_secret_key(&Secp256k1::signing_only(), &secret)
+}
+
+/// Officers 1–3, threshold 2.
+pub fn fuzz_officers() -> &'static OfficerSet {
+    static OFFICERS: OnceLock<OfficerSet> = OnceLock::new();
+    OFFICERS.get_or_init(|| {
+        let keys = (1..=3).map(|n| fuzz_officer(n).x_only_public_key().0).collect();
+        OfficerSet::new(keys, 2).expect("three distinct keys, threshold 2")
+    })
+}
+
+/// Limit commands, from the bytes as a binary command, as command text, and wrapped in
+/// the text form: whatever decodes re-encodes to exactly what was read (one encoding per
+/// command), and whatever `verify` accepts meets the threshold for the right signer.
 pub fn limit_command(data: &[u8]) {
     if let Ok(signed) = SignedLimitCommand::from_bytes(data) {
-        // Canonical: what decodes re-encodes to the same bytes.
-        assert_eq!(signed.to_bytes().ok().as_deref(), Some(data));
+        assert_eq!(
+            signed.to_bytes().ok().as_deref(),
+            Some(data),
+            "two encodings of one command"
+        );
     }
+    let check = |text: &str| {
+        if let Ok(verified) = verify(text, fuzz_officers(), FUZZ_SIGNER, FUZZ_NOW) {
+            assert!(verified.signed_by().len() >= fuzz_officers().threshold);
+            assert_eq!(verified.command().signer, FUZZ_SIGNER);
+            let c = verified.command();
+            assert!(c.not_before <= FUZZ_NOW && FUZZ_NOW <= c.not_after);
+        }
+    };
+    check(&text_from_bytes(data));
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = decode_text(text);
-        let officers = OfficerSet {
-            keys: Vec::new(),
-            threshold: 1,
-        };
-        let _ = verify(text, &officers, SignerId([0; 8]), 1_800_000_000);
+        if let Ok(signed) = decode_text(text) {
+            let canonical = signed.encode_text().expect("a decoded command re-encodes");
+            assert_eq!(decode_text(&canonical).as_ref(), Ok(&signed));
+        }
+        check(text);
     }
 }
 
-/// Feeds each line as a scanned QR text.
+/// Feeds each line as a scanned QR text; a complete PSBT must come out whole.
 pub fn ur_psbt(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -38,10 +74,14 @@ pub fn ur_psbt(data: &[u8]) {
     for line in text.lines().take(64) {
         let _ = decoder.receive(line);
     }
+    if decoder.is_complete() {
+        let _ = decoder.psbt_bytes();
+    }
     let _ = decoder.psbt_bytes();
 }
 
-fn wallet() -> &'static WalletDescriptor {
+/// The Bitcoin Core fixtures' 2-of-3 `wsh(sortedmulti)` wallet.
+pub fn fuzz_wallet() -> &'static WalletDescriptor {
     static WALLET: OnceLock<Option<WalletDescriptor>> = OnceLock::new();
     WALLET
         .get_or_init(|| {
@@ -55,14 +95,27 @@ fn wallet() -> &'static WalletDescriptor {
         .expect("the fuzz wallet descriptor is valid")
 }
 
-/// Parses and inspects; an accepted PSBT's outflow never exceeds its inputs.
-pub fn psbt_inspect(data: &[u8]) {
-    let Ok(psbt) = Psbt::deserialize(data) else { return };
-    let policy = InspectionPolicy {
+/// The policy the PSBT target inspects under.
+pub fn fuzz_policy() -> InspectionPolicy {
+    InspectionPolicy {
         network: Network::Regtest,
         max_fee: Amount::from_sat(10_000_000),
-    };
-    if let Ok(review) = inspect_psbt(&psbt, wallet(), &policy) {
+    }
+}
+
+/// Parses and inspects: an accepted PSBT's numbers add up (inputs = change + external +
+/// fee, outflow = external + fee, fee within the cap, every input owned).
+pub fn psbt_inspect(data: &[u8]) {
+    let Ok(psbt) = Psbt::deserialize(data) else { return };
+    let policy = fuzz_policy();
+    if let Ok(review) = inspect_psbt(&psbt, fuzz_wallet(), &policy) {
+        assert_eq!(
+            review.total_in(),
+            review.total_change() + review.total_external() + review.fee
+        );
+        assert_eq!(review.outflow, review.total_external() + review.fee);
         assert!(review.outflow <= review.total_in());
+        assert!(review.fee <= policy.max_fee);
+        assert_eq!(review.inputs.len(), psbt.inputs.len());
     }
 }

@@ -20,6 +20,7 @@ pub mod limiter;
 pub mod network;
 pub mod psbt_builder;
 pub mod qr;
+pub mod qr_scan;
 pub mod ur_psbt;
 
 pub use bitcoin;

@@ -1,39 +1,53 @@
 //! Signed limit commands: the paper QR codes with which M of N security officers raise
 //! or change a signer's limits.
 //!
-//! Layout (version 1), all integers big-endian:
+//! Layout (version 1), all integers big-endian, every field fixed-width:
 //! ```text
-//! unsigned part (43 bytes for raise-total):
+//! unsigned part (43 bytes for raise-total, 55 for set-rate, 35 for pause/resume):
 //!   version u8 = 1 | id [16] | signer id [8] | asset u8 | action u8 | action fields
-//!   | not_before u32 | not_after u32              (Unix seconds)
+//!   | not_before u32 | not_after u32              (Unix seconds, UTC)
 //!   action 1 raise-total: amount u64 (sat)
 //!   action 2 set-rate:    amount u64 (sat) | per u32 (seconds) | burst u64 (sat)
 //!   action 3 pause, 4 resume: nothing
 //! signatures:
-//!   count u8 | count × (officer fingerprint [4] | BIP340 signature [64])
+//!   count u8 (at most 16) | count × (officer fingerprint [4] | BIP340 signature [64])
 //! ```
-//! Each signature signs `tagged_hash("sluice/limit-command/v1", unsigned part)`. The text
-//! form is `SLC1` followed by RFC 4648 base32 (no padding) of the bytes: only upper-case
-//! letters and digits, so a QR code uses its compact alphanumeric mode and a scanner that
-//! types it as keystrokes cannot garble it. Exactly one encoding is accepted per command:
-//! no trailing bytes, no unknown versions, actions or assets.
+//! Each signature signs `tagged_hash("sluice/limit-command/v1", unsigned part)`; the
+//! fingerprint is the first 4 bytes of `tagged_hash("sluice/officer-key", x-only key)`,
+//! as [`crate::identity::officer_key_fingerprint`] prints it. The text form is `SLC1`
+//! followed by RFC 4648 base32 (no padding) of the bytes: only upper-case letters and
+//! digits, so a QR code uses its compact alphanumeric mode and a scanner that types it as
+//! keystrokes cannot garble it. A 2-of-3 raise-total is 292 characters: QR version 10 at
+//! level M.
+//!
+//! The unsigned part has exactly one encoding: fixed widths, no trailing bytes, strict
+//! base32, and unknown versions, actions, assets, amounts above 21 million BTC, zero
+//! raise-totals, invalid rates and windows that end before they begin are refused both
+//! when writing and when reading.
+//!
+//! `docs/limit-command-format.md` is the full reference, including the verification order.
 
-use std::time::Duration;
+mod base32;
+mod wire;
 
 use bitcoin::secp256k1::schnorr::Signature;
 use bitcoin::secp256k1::{Keypair, Message, Secp256k1, Verification, XOnlyPublicKey};
 use bitcoin::Amount;
 
 use crate::asset::Asset;
-use crate::identity::{officer_key_fingerprint, tagged_hash, SignerId};
+use crate::identity::{tagged_hash, SignerId};
 use crate::limiter::RateLimit;
 
 /// The text prefix of a version-1 command.
 pub const TEXT_PREFIX: &str = "SLC1";
 const VERSION: u8 = 1;
-const HASH_TAG: &str = "sluice/limit-command/v1";
+/// The BIP340-style tag of the hash officers sign.
+pub const HASH_TAG: &str = "sluice/limit-command/v1";
 /// No officer set needs more; bounds the work a hostile input can cause.
 pub const MAX_SIGNATURES: usize = 16;
+/// Longer text (whitespace included) is refused before any decoding work. The longest
+/// valid command (set-rate, 16 signatures) is 1,835 characters.
+pub const MAX_TEXT_LEN: usize = 8192;
 
 /// A random 16-byte command id; a signer applies each id at most once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -65,22 +79,31 @@ impl LimitAction {
     /// The action in plain words, as printed on the sheet and shown before applying.
     pub fn describe(&self, signer: SignerId, asset: Asset) -> String {
         match self {
-            LimitAction::RaiseTotal { amount } => {
-                format!(
-                    "Allow signer {signer} to sign {} more {asset}",
-                    crate::asset::format_btc(*amount).trim_end_matches(" BTC")
-                )
-            }
+            LimitAction::RaiseTotal { amount } => format!(
+                "Allow signer {signer} to sign {} more {asset}",
+                plain_amount(*amount)
+            ),
             LimitAction::SetRate { rate } => format!(
-                "Set signer {signer}'s {asset} rate to {} per {} s, burst {}",
-                crate::asset::format_btc(rate.amount),
+                "Set signer {signer}'s {asset} rate to {} {asset} per {} seconds, burst {} {asset}",
+                plain_amount(rate.amount),
                 rate.per.as_secs(),
-                crate::asset::format_btc(rate.burst)
+                plain_amount(rate.burst)
             ),
             LimitAction::Pause => format!("Pause all {asset} signing on signer {signer}"),
             LimitAction::Resume => format!("Resume {asset} signing on signer {signer}"),
         }
     }
+}
+
+/// An amount in whole coins without trailing zeros ("10", "0.04"), as people say it.
+pub fn plain_amount(amount: Amount) -> String {
+    let sat = amount.to_sat();
+    let (whole, fraction) = (sat / 100_000_000, sat % 100_000_000);
+    if fraction == 0 {
+        return whole.to_string();
+    }
+    let digits = format!("{fraction:08}");
+    format!("{whole}.{}", digits.trim_end_matches('0'))
 }
 
 /// The unsigned content of a command.
@@ -93,6 +116,31 @@ pub struct LimitCommand {
     /// Unix seconds; the command is valid from `not_before` to `not_after` inclusive.
     pub not_before: i64,
     pub not_after: i64,
+}
+
+impl LimitCommand {
+    /// The canonical unsigned encoding that officers sign; refuses a command with a
+    /// meaningless field (see the module documentation).
+    pub fn encode(&self) -> Result<Vec<u8>, CommandError> {
+        wire::encode_unsigned(self)
+    }
+
+    /// What each officer signs: `tagged_hash("sluice/limit-command/v1", encode())`.
+    pub fn signing_hash(&self) -> Result<[u8; 32], CommandError> {
+        Ok(tagged_hash(HASH_TAG, &self.encode()?))
+    }
+
+    /// The action in plain words.
+    pub fn describe(&self) -> String {
+        self.action.describe(self.signer, self.asset)
+    }
+}
+
+/// The 4 bytes that name an officer key inside a command; printed as 8 hex digits by
+/// [`crate::identity::officer_key_fingerprint`].
+pub fn officer_fingerprint(key: &XOnlyPublicKey) -> [u8; 4] {
+    let hash = tagged_hash("sluice/officer-key", &key.serialize());
+    [hash[0], hash[1], hash[2], hash[3]]
 }
 
 /// One officer's signature, named by the officer key's fingerprint.
@@ -108,6 +156,19 @@ impl OfficerSignature {
     }
 }
 
+/// What one signature of a command amounts to against a list of known officer keys
+/// (`limitctl inspect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureCheck {
+    /// A valid BIP340 signature of this command by this known key.
+    Valid(XOnlyPublicKey),
+    /// The fingerprint names a known key but the signature does not verify: the command
+    /// was altered after signing, or the signature is garbage.
+    Invalid(XOnlyPublicKey),
+    /// No known key has this fingerprint.
+    UnknownKey,
+}
+
 /// A command with the officer signatures collected so far (not yet verified).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedLimitCommand {
@@ -115,11 +176,152 @@ pub struct SignedLimitCommand {
     pub signatures: Vec<OfficerSignature>,
 }
 
+impl SignedLimitCommand {
+    pub fn unsigned(command: LimitCommand) -> SignedLimitCommand {
+        SignedLimitCommand {
+            command,
+            signatures: Vec::new(),
+        }
+    }
+
+    /// The bytes of the command with its signatures.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, CommandError> {
+        wire::encode_signed(self)
+    }
+
+    /// Reads the bytes of a command; refuses every non-canonical form.
+    pub fn from_bytes(bytes: &[u8]) -> Result<SignedLimitCommand, CommandError> {
+        wire::decode_signed(bytes)
+    }
+
+    /// The QR/text form: `SLC1` + base32.
+    pub fn encode_text(&self) -> Result<String, CommandError> {
+        Ok(text_from_bytes(&self.to_bytes()?))
+    }
+
+    /// Adds `keypair`'s signature (`aux` is fresh randomness for BIP340 signing). Refuses
+    /// a second signature by the same officer, and a command that cannot be encoded.
+    pub fn sign(&mut self, keypair: &Keypair, aux: [u8; 32]) -> Result<(), CommandError> {
+        let fingerprint = officer_fingerprint(&keypair.x_only_public_key().0);
+        if self.signatures.iter().any(|s| s.fingerprint == fingerprint) {
+            return Err(CommandError::DuplicateOfficer {
+                fingerprint: hex::encode(fingerprint),
+            });
+        }
+        if self.signatures.len() >= MAX_SIGNATURES {
+            return Err(CommandError::Malformed(format!(
+                "a command holds at most {MAX_SIGNATURES} signatures"
+            )));
+        }
+        let msg = Message::from_digest(self.command.signing_hash()?);
+        let sig = Secp256k1::signing_only().sign_schnorr_with_aux_rand(&msg, keypair, &aux);
+        self.signatures.push(OfficerSignature {
+            fingerprint,
+            signature: sig.serialize(),
+        });
+        Ok(())
+    }
+
+    /// Whether `sig` is a valid signature of this command by `key` (and names `key`).
+    pub fn signature_valid<C: Verification>(
+        &self,
+        secp: &Secp256k1<C>,
+        sig: &OfficerSignature,
+        key: &XOnlyPublicKey,
+    ) -> bool {
+        let Ok(hash) = self.command.signing_hash() else {
+            return false;
+        };
+        let Ok(signature) = Signature::from_slice(&sig.signature) else {
+            return false;
+        };
+        sig.fingerprint == officer_fingerprint(key)
+            && secp
+                .verify_schnorr(&signature, &Message::from_digest(hash), key)
+                .is_ok()
+    }
+
+    /// Checks each signature against `known` keys, for display; deciding whether to
+    /// apply a command is [`verify`]'s job alone.
+    pub fn check_signatures(&self, known: &[XOnlyPublicKey]) -> Vec<SignatureCheck> {
+        let secp = Secp256k1::verification_only();
+        self.signatures
+            .iter()
+            .map(|sig| {
+                let mut candidates = known
+                    .iter()
+                    .filter(|k| officer_fingerprint(k) == sig.fingerprint)
+                    .peekable();
+                let Some(&first) = candidates.peek().copied() else {
+                    return SignatureCheck::UnknownKey;
+                };
+                match candidates.find(|k| self.signature_valid(&secp, sig, k)) {
+                    Some(key) => SignatureCheck::Valid(*key),
+                    None => SignatureCheck::Invalid(first),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Wraps raw bytes in the text form without checking them: for tools and tests that
+/// build commands byte by byte. [`decode_text`] checks everything.
+pub fn text_from_bytes(bytes: &[u8]) -> String {
+    format!("{TEXT_PREFIX}{}", base32::encode(bytes))
+}
+
 /// The officers a signer trusts, fixed at `sluice-signer init`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfficerSet {
     pub keys: Vec<XOnlyPublicKey>,
     pub threshold: usize,
+}
+
+/// Why a set of officer keys cannot be a signer's officer set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OfficerSetError {
+    #[error(
+        "the officer threshold must be between 1 and the number of officer keys ({keys}), not {threshold}"
+    )]
+    BadThreshold { threshold: usize, keys: usize },
+    #[error("more than {MAX_SIGNATURES} officer keys")]
+    TooManyKeys,
+    #[error("officer key {fingerprint} is listed twice")]
+    DuplicateKey { fingerprint: String },
+    #[error("two officer keys share the fingerprint {fingerprint}: have one officer make a new key")]
+    FingerprintCollision { fingerprint: String },
+}
+
+impl OfficerSet {
+    /// A checked officer set: 1 ≤ threshold ≤ keys ≤ 16, keys and their fingerprints
+    /// distinct (commands name officers by fingerprint).
+    pub fn new(keys: Vec<XOnlyPublicKey>, threshold: usize) -> Result<OfficerSet, OfficerSetError> {
+        if keys.len() > MAX_SIGNATURES {
+            return Err(OfficerSetError::TooManyKeys);
+        }
+        if threshold == 0 || threshold > keys.len() {
+            return Err(OfficerSetError::BadThreshold {
+                threshold,
+                keys: keys.len(),
+            });
+        }
+        for (i, key) in keys.iter().enumerate() {
+            let fingerprint = officer_fingerprint(key);
+            for other in &keys[..i] {
+                if other == key {
+                    return Err(OfficerSetError::DuplicateKey {
+                        fingerprint: hex::encode(fingerprint),
+                    });
+                }
+                if officer_fingerprint(other) == fingerprint {
+                    return Err(OfficerSetError::FingerprintCollision {
+                        fingerprint: hex::encode(fingerprint),
+                    });
+                }
+            }
+        }
+        Ok(OfficerSet { keys, threshold })
+    }
 }
 
 /// A command that passed every check in [`verify`]; only `verify` can make one, so the
@@ -142,7 +344,7 @@ impl VerifiedCommand {
 /// Why a command is refused. Every variant says what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
-    #[error("not a Sluice limit command")]
+    #[error("not a Sluice limit command (its text does not start with {TEXT_PREFIX})")]
     NotACommand,
     #[error("malformed limit command: {0}")]
     Malformed(String),
@@ -162,254 +364,38 @@ pub enum CommandError {
     BelowThreshold { valid: usize, needed: usize },
 }
 
-fn malformed(what: &str) -> CommandError {
-    CommandError::Malformed(what.to_owned())
-}
-
-fn fingerprint_bytes(key: &XOnlyPublicKey) -> [u8; 4] {
-    let mut out = [0u8; 4];
-    if let Ok(bytes) = hex::decode(officer_key_fingerprint(key)) {
-        out.copy_from_slice(&bytes[..4]);
-    }
-    out
-}
-
-fn u32_time(t: i64, what: &str) -> Result<u32, CommandError> {
-    u32::try_from(t).map_err(|_| CommandError::Malformed(format!("{what} must be between 1970 and 2106")))
-}
-
-impl LimitCommand {
-    /// The canonical unsigned encoding that officers sign.
-    pub fn encode(&self) -> Result<Vec<u8>, CommandError> {
-        if self.not_after < self.not_before {
-            return Err(malformed("not-after is before not-before"));
-        }
-        let mut out = Vec::with_capacity(64);
-        out.push(VERSION);
-        out.extend_from_slice(&self.id.0);
-        out.extend_from_slice(&self.signer.0);
-        out.push(self.asset.code());
-        match self.action {
-            LimitAction::RaiseTotal { amount } => {
-                out.push(1);
-                out.extend_from_slice(&amount.to_sat().to_be_bytes());
-            }
-            LimitAction::SetRate { rate } => {
-                out.push(2);
-                let per = u32::try_from(rate.per.as_secs()).map_err(|_| malformed("rate period too long"))?;
-                if rate.per != Duration::from_secs(u64::from(per)) || per == 0 {
-                    return Err(malformed(
-                        "the rate period must be a whole number of seconds, at least 1",
-                    ));
-                }
-                out.extend_from_slice(&rate.amount.to_sat().to_be_bytes());
-                out.extend_from_slice(&per.to_be_bytes());
-                out.extend_from_slice(&rate.burst.to_sat().to_be_bytes());
-            }
-            LimitAction::Pause => out.push(3),
-            LimitAction::Resume => out.push(4),
-        }
-        out.extend_from_slice(&u32_time(self.not_before, "not-before")?.to_be_bytes());
-        out.extend_from_slice(&u32_time(self.not_after, "not-after")?.to_be_bytes());
-        Ok(out)
-    }
-
-    /// What each officer signs.
-    pub fn signing_hash(&self) -> Result<[u8; 32], CommandError> {
-        Ok(tagged_hash(HASH_TAG, &self.encode()?))
-    }
-}
-
-/// Reads big-endian fields from a byte slice, refusing to read past its end.
-struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], CommandError> {
-        if self.bytes.len() < n {
-            return Err(malformed("truncated"));
-        }
-        let (head, rest) = self.bytes.split_at(n);
-        self.bytes = rest;
-        Ok(head)
-    }
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], CommandError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-    fn u8(&mut self) -> Result<u8, CommandError> {
-        Ok(self.array::<1>()?[0])
-    }
-    fn u32(&mut self) -> Result<u32, CommandError> {
-        Ok(u32::from_be_bytes(self.array()?))
-    }
-    fn amount(&mut self) -> Result<Amount, CommandError> {
-        let sat = u64::from_be_bytes(self.array()?);
-        let amount = Amount::from_sat(sat);
-        if amount > Amount::MAX_MONEY {
-            return Err(malformed("amount above 21 million BTC"));
-        }
-        Ok(amount)
-    }
-}
-
-impl SignedLimitCommand {
-    pub fn unsigned(command: LimitCommand) -> SignedLimitCommand {
-        SignedLimitCommand {
-            command,
-            signatures: Vec::new(),
-        }
-    }
-
-    /// The bytes of the command with its signatures.
-    pub fn to_bytes(&self) -> Result<Vec<u8>, CommandError> {
-        if self.signatures.len() > MAX_SIGNATURES {
-            return Err(malformed("too many signatures"));
-        }
-        let mut out = self.command.encode()?;
-        out.push(u8::try_from(self.signatures.len()).map_err(|_| malformed("too many signatures"))?);
-        for sig in &self.signatures {
-            out.extend_from_slice(&sig.fingerprint);
-            out.extend_from_slice(&sig.signature);
-        }
-        Ok(out)
-    }
-
-    /// The QR/text form: `SLC1` + base32.
-    pub fn encode_text(&self) -> Result<String, CommandError> {
-        Ok(text_from_bytes(&self.to_bytes()?))
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> Result<SignedLimitCommand, CommandError> {
-        let mut r = Reader { bytes };
-        let version = r.u8()?;
-        if version != VERSION {
-            return Err(CommandError::Malformed(format!(
-                "unsupported command version {version}"
-            )));
-        }
-        let id = CommandId(r.array()?);
-        let signer = SignerId(r.array()?);
-        let asset_code = r.u8()?;
-        let asset = Asset::from_code(asset_code)
-            .ok_or_else(|| CommandError::Malformed(format!("unknown asset code {asset_code}")))?;
-        let action = match r.u8()? {
-            1 => LimitAction::RaiseTotal { amount: r.amount()? },
-            2 => {
-                let amount = r.amount()?;
-                let per = r.u32()?;
-                let burst = r.amount()?;
-                if per == 0 {
-                    return Err(malformed("rate period of zero seconds"));
-                }
-                LimitAction::SetRate {
-                    rate: RateLimit {
-                        amount,
-                        per: Duration::from_secs(u64::from(per)),
-                        burst,
-                    },
-                }
-            }
-            3 => LimitAction::Pause,
-            4 => LimitAction::Resume,
-            other => return Err(CommandError::Malformed(format!("unknown action {other}"))),
-        };
-        let not_before = i64::from(r.u32()?);
-        let not_after = i64::from(r.u32()?);
-        if not_after < not_before {
-            return Err(malformed("not-after is before not-before"));
-        }
-        let count = usize::from(r.u8()?);
-        if count > MAX_SIGNATURES {
-            return Err(malformed("too many signatures"));
-        }
-        let mut signatures = Vec::with_capacity(count);
-        for _ in 0..count {
-            signatures.push(OfficerSignature {
-                fingerprint: r.array()?,
-                signature: r.array()?,
-            });
-        }
-        if !r.bytes.is_empty() {
-            return Err(malformed("trailing bytes after the signatures"));
-        }
-        Ok(SignedLimitCommand {
-            command: LimitCommand {
-                id,
-                signer,
-                asset,
-                action,
-                not_before,
-                not_after,
-            },
-            signatures,
-        })
-    }
-
-    /// Adds `keypair`'s signature (`aux` is fresh randomness for BIP340 signing).
-    pub fn sign(&mut self, keypair: &Keypair, aux: [u8; 32]) -> Result<(), CommandError> {
-        let key = keypair.x_only_public_key().0;
-        let fingerprint = fingerprint_bytes(&key);
-        if self.signatures.iter().any(|s| s.fingerprint == fingerprint) {
-            return Err(CommandError::DuplicateOfficer {
-                fingerprint: hex::encode(fingerprint),
-            });
-        }
-        let msg = Message::from_digest(self.command.signing_hash()?);
-        let sig = Secp256k1::signing_only().sign_schnorr_with_aux_rand(&msg, keypair, &aux);
-        self.signatures.push(OfficerSignature {
-            fingerprint,
-            signature: sig.serialize(),
-        });
-        Ok(())
-    }
-
-    /// Whether `sig` is a valid signature of this command by `key`.
-    pub fn signature_valid<C: Verification>(
-        &self,
-        secp: &Secp256k1<C>,
-        sig: &OfficerSignature,
-        key: &XOnlyPublicKey,
-    ) -> bool {
-        let Ok(hash) = self.command.signing_hash() else {
-            return false;
-        };
-        let Ok(signature) = Signature::from_slice(&sig.signature) else {
-            return false;
-        };
-        sig.fingerprint == fingerprint_bytes(key)
-            && secp
-                .verify_schnorr(&signature, &Message::from_digest(hash), key)
-                .is_ok()
-    }
-}
-
-/// The text form of command bytes, whatever they hold (tests and fuzzing build edited
-/// commands with it; decoding decides whether they are valid).
-pub fn text_from_bytes(bytes: &[u8]) -> String {
-    format!("{TEXT_PREFIX}{}", base32::encode(bytes))
-}
-
-/// Reads a command from its QR/text form (whitespace ignored, any letter case).
+/// Reads a command from its QR/text form. Whitespace is ignored and letter case does not
+/// matter (keyboard-wedge scanners may add line breaks or lower-case the text); the
+/// bytes beneath must be canonical.
 pub fn decode_text(text: &str) -> Result<SignedLimitCommand, CommandError> {
+    if text.len() > MAX_TEXT_LEN {
+        return Err(CommandError::Malformed(format!(
+            "{} characters is longer than any limit command",
+            text.len()
+        )));
+    }
     let compact: String = text
         .chars()
         .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_uppercase();
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
     let body = compact
         .strip_prefix(TEXT_PREFIX)
         .ok_or(CommandError::NotACommand)?;
-    let bytes = base32::decode(body).ok_or_else(|| malformed("not valid base32"))?;
+    let bytes = base32::decode(body)
+        .ok_or_else(|| CommandError::Malformed("not valid base32 after the SLC1 prefix".to_owned()))?;
     SignedLimitCommand::from_bytes(&bytes)
 }
 
-/// Checks a command for signer `me` at wall-clock time `now_unix` (seconds): target,
-/// validity window, then every signature (each must be by a distinct known officer and
-/// verify; one bad signature refuses the whole command), then the threshold. Replay (an
+/// Checks a command for signer `me` at wall-clock time `now_unix` (seconds). Replay (an
 /// id applied before) is the signer's check, against its own records.
+///
+/// Order: decode; target is `me`; `not_before ≤ now ≤ not_after`; then each signature in
+/// turn must name a known officer, not repeat an officer, and verify — the first that
+/// fails refuses the whole command (fail closed: an altered command has every signature
+/// invalid, and a bad signature next to good ones means someone erred or tampered, so the
+/// officers should look before anything is applied); finally the distinct valid
+/// signatures must reach the threshold (a threshold of 0 accepts nothing).
 pub fn verify(
     text: &str,
     officers: &OfficerSet,
@@ -438,20 +424,33 @@ pub fn verify(
     }
     let secp = Secp256k1::verification_only();
     let mut signed_by: Vec<XOnlyPublicKey> = Vec::new();
-    for sig in &signed.signatures {
+    for (i, sig) in signed.signatures.iter().enumerate() {
         let fingerprint = sig.fingerprint_hex();
-        let key = officers
+        // Normally one key per fingerprint; should two officers' keys collide (officer
+        // sets from `OfficerSet::new` cannot), each is tried and the one that verifies
+        // counts, so a collision can neither forge nor block a signature.
+        let candidates: Vec<&XOnlyPublicKey> = officers
             .keys
             .iter()
-            .find(|k| fingerprint_bytes(k) == sig.fingerprint)
-            .ok_or_else(|| CommandError::UnknownOfficer {
+            .filter(|k| officer_fingerprint(k) == sig.fingerprint)
+            .collect();
+        if candidates.is_empty() {
+            return Err(CommandError::UnknownOfficer { fingerprint });
+        }
+        let repeated = signed.signatures[..i]
+            .iter()
+            .any(|s| s.fingerprint == sig.fingerprint);
+        if repeated && candidates.len() == 1 {
+            return Err(CommandError::DuplicateOfficer { fingerprint });
+        }
+        let key = candidates
+            .into_iter()
+            .find(|k| signed.signature_valid(&secp, sig, k))
+            .ok_or_else(|| CommandError::InvalidSignature {
                 fingerprint: fingerprint.clone(),
             })?;
         if signed_by.contains(key) {
             return Err(CommandError::DuplicateOfficer { fingerprint });
-        }
-        if !signed.signature_valid(&secp, sig, key) {
-            return Err(CommandError::InvalidSignature { fingerprint });
         }
         signed_by.push(*key);
     }
@@ -467,66 +466,28 @@ pub fn verify(
     })
 }
 
-/// RFC 4648 base32 without padding (upper-case alphabet A–Z, 2–7).
-mod base32 {
-    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
 
-    pub fn encode(bytes: &[u8]) -> String {
-        let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
-        let (mut buffer, mut bits) = (0u32, 0u32);
-        for &b in bytes {
-            buffer = (buffer << 8) | u32::from(b);
-            bits += 8;
-            while bits >= 5 {
-                bits -= 5;
-                out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
-            }
-        }
-        if bits > 0 {
-            out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
-        }
-        out
+    #[test]
+    fn fingerprint_bytes_match_the_printed_fingerprint() {
+        let key =
+            XOnlyPublicKey::from_str("F9308A019258C31049344F85F89D5229B531C845836F99B08601F113BCE036F9")
+                .expect("BIP340 vector 0 key");
+        assert_eq!(
+            hex::encode(officer_fingerprint(&key)),
+            crate::identity::officer_key_fingerprint(&key)
+        );
     }
 
-    /// Decodes canonical unpadded base32: leftover bits must be zero, so each byte
-    /// string has exactly one text form.
-    pub fn decode(text: &str) -> Option<Vec<u8>> {
-        let mut out = Vec::with_capacity(text.len() * 5 / 8);
-        let (mut buffer, mut bits) = (0u32, 0u32);
-        for c in text.bytes() {
-            let value = ALPHABET.iter().position(|&a| a == c)? as u32;
-            buffer = (buffer << 5) | value;
-            bits += 5;
-            if bits >= 8 {
-                bits -= 8;
-                out.push(((buffer >> bits) & 0xff) as u8);
-            }
-            buffer &= (1 << bits) - 1;
-        }
-        if bits >= 5 || buffer != 0 {
-            return None;
-        }
-        Some(out)
-    }
-
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn rfc4648_vectors() {
-            for (plain, encoded) in [
-                ("", ""),
-                ("f", "MY"),
-                ("fo", "MZXQ"),
-                ("foo", "MZXW6"),
-                ("foob", "MZXW6YQ"),
-                ("fooba", "MZXW6YTB"),
-                ("foobar", "MZXW6YTBOI"),
-            ] {
-                assert_eq!(super::encode(plain.as_bytes()), encoded);
-                assert_eq!(super::decode(encoded).unwrap(), plain.as_bytes());
-            }
-            assert!(super::decode("MZ").is_none(), "non-zero leftover bits");
-            assert!(super::decode("M1").is_none());
-        }
+    #[test]
+    fn amounts_read_as_people_say_them() {
+        assert_eq!(plain_amount(Amount::from_sat(1_000_000_000)), "10");
+        assert_eq!(plain_amount(Amount::from_sat(4_000_000)), "0.04");
+        assert_eq!(plain_amount(Amount::from_sat(1)), "0.00000001");
+        assert_eq!(plain_amount(Amount::from_sat(123_456_789)), "1.23456789");
+        assert_eq!(plain_amount(Amount::ZERO), "0");
     }
 }

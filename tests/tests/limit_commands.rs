@@ -94,14 +94,14 @@ impl World {
         args.extend_from_slice(new_args);
         World::ok(self.officer(1, &args));
         for n in signers {
-            World::ok(self.officer(*n, &["sign", file.to_str().unwrap()]));
+            World::ok(self.officer(*n, &["sign", "--yes", file.to_str().unwrap()]));
         }
         file
     }
 
+    /// A command file holds exactly the command's text (what its QR code holds).
     fn command_text(file: &Path) -> String {
-        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
-        json["command"].as_str().unwrap().to_owned()
+        std::fs::read_to_string(file).unwrap().trim().to_owned()
     }
 }
 
