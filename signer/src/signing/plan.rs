@@ -1,0 +1,197 @@
+//! Exactly what this signer will sign in a PSBT, decided before anything is reserved.
+//!
+//! Inspection proves which inputs are the wallet's own and what they are worth; this
+//! module pins down the signature itself: for every input, the one key path of this
+//! signer that the registered wallet uses there, and the script the signature commits to.
+//! Key paths in a PSBT are the coordinator's claims, so any extra path, a witness script
+//! that is not the input's, or a taproot tweak or script leaf that the wallet does not
+//! have is refused rather than signed.
+
+use std::collections::BTreeSet;
+
+use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint};
+use bitcoin::psbt::Psbt;
+use bitcoin::secp256k1::Secp256k1;
+use bitcoin::ScriptBuf;
+use sluice_shared::descriptor::{Branch, WalletDescriptor, WalletKind};
+use sluice_shared::inspect::PsbtReview;
+
+/// Why a PSBT that passed inspection is still not signed. Each names the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SigningRefusal {
+    #[error("input {index} carries no key path for this signer's key (fingerprint {fingerprint}): there is nothing this signer could sign")]
+    NoKeyPath { index: usize, fingerprint: Fingerprint },
+    #[error("input {index} asks this signer to sign with key path {path}, which is not the wallet's key for that input (only {expected} is)")]
+    UnexpectedKeyPath {
+        index: usize,
+        path: String,
+        expected: String,
+    },
+    #[error("input {index}: the witness script does not hash to the script being spent; a signature would commit to another script")]
+    WrongWitnessScript { index: usize },
+    #[error(
+        "input {index}: the taproot internal key does not match the output being spent (or the wallet's key)"
+    )]
+    WrongInternalKey { index: usize },
+    #[error("input {index} asks for a taproot script-path signature or tweak, but the wallet is a single key with no script tree")]
+    TaprootScriptPath { index: usize },
+    #[error("input {index}: the PSBT is inconsistent with its inspection ({reason})")]
+    Inconsistent { index: usize, reason: String },
+}
+
+/// A PSBT that passed inspection, with the exact key paths this signer will sign with.
+/// Only [`plan`] makes one; reservation takes it, and signing takes what reservation
+/// returns.
+#[derive(Debug)]
+pub struct SigningPlan {
+    pub(super) psbt: Psbt,
+    pub(super) review: PsbtReview,
+    pub(super) wallet: String,
+    pub(super) fingerprint: Fingerprint,
+    pub(super) key_paths: BTreeSet<DerivationPath>,
+}
+
+impl SigningPlan {
+    pub fn review(&self) -> &PsbtReview {
+        &self.review
+    }
+
+    pub fn wallet(&self) -> &str {
+        &self.wallet
+    }
+
+    /// The full paths below this signer's master key that will sign.
+    pub fn key_paths(&self) -> &BTreeSet<DerivationPath> {
+        &self.key_paths
+    }
+}
+
+fn full_path(origin: &DerivationPath, branch: Branch, index: u32) -> DerivationPath {
+    origin
+        .extend([ChildNumber::Normal {
+            index: branch.number(),
+        }])
+        .extend([ChildNumber::Normal { index }])
+}
+
+fn path_list(paths: &[DerivationPath]) -> String {
+    paths
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// Checks, for every input of `psbt` (already inspected into `review` against
+/// `wallet_descriptor`), which of this signer's keys signs it and what the signature
+/// commits to; see the module documentation.
+pub fn plan(
+    psbt: Psbt,
+    wallet_name: &str,
+    wallet_descriptor: &WalletDescriptor,
+    review: PsbtReview,
+    own: Fingerprint,
+) -> Result<SigningPlan, SigningRefusal> {
+    let mut psbt = psbt;
+    let origins: Vec<DerivationPath> = wallet_descriptor
+        .keys()
+        .into_iter()
+        .filter(|k| k.fingerprint == own)
+        .map(|k| k.origin_path)
+        .collect();
+    let taproot = matches!(wallet_descriptor.kind(), WalletKind::TrSingle);
+    let secp = Secp256k1::verification_only();
+    let mut key_paths = BTreeSet::new();
+    if review.inputs.len() != psbt.inputs.len() {
+        return Err(SigningRefusal::Inconsistent {
+            index: 0,
+            reason: "input count".to_owned(),
+        });
+    }
+    for owned in &review.inputs {
+        let index = owned.index;
+        let inconsistent = |reason: &str| SigningRefusal::Inconsistent {
+            index,
+            reason: reason.to_owned(),
+        };
+        let expected: Vec<DerivationPath> = origins
+            .iter()
+            .map(|origin| full_path(origin, owned.branch, owned.derivation_index))
+            .collect();
+        let spent_script: ScriptBuf = psbt
+            .spend_utxo(index)
+            .map_err(|_| inconsistent("no previous output"))?
+            .script_pubkey
+            .clone();
+        let input = psbt
+            .inputs
+            .get_mut(index)
+            .ok_or_else(|| inconsistent("input index"))?;
+        let claimed: Vec<(DerivationPath, Option<bool>)> = if taproot {
+            input
+                .tap_key_origins
+                .iter()
+                .filter(|(_, (_, (fp, _)))| *fp == own)
+                .map(|(xonly, (leaves, (_, path)))| {
+                    let key_path_spend = leaves.is_empty() && input.tap_internal_key == Some(*xonly);
+                    (path.clone(), Some(key_path_spend))
+                })
+                .collect()
+        } else {
+            input
+                .bip32_derivation
+                .values()
+                .filter(|(fp, _)| *fp == own)
+                .map(|(_, path)| (path.clone(), None))
+                .collect()
+        };
+        if claimed.is_empty() {
+            return Err(SigningRefusal::NoKeyPath {
+                index,
+                fingerprint: own,
+            });
+        }
+        for (path, key_path_spend) in claimed {
+            if !expected.contains(&path) {
+                return Err(SigningRefusal::UnexpectedKeyPath {
+                    index,
+                    path: path.to_string(),
+                    expected: path_list(&expected),
+                });
+            }
+            if key_path_spend == Some(false) {
+                return Err(SigningRefusal::TaprootScriptPath { index });
+            }
+            key_paths.insert(path);
+        }
+        if taproot {
+            if input.tap_merkle_root.is_some() {
+                return Err(SigningRefusal::TaprootScriptPath { index });
+            }
+            let internal = input
+                .tap_internal_key
+                .ok_or(SigningRefusal::WrongInternalKey { index })?;
+            if ScriptBuf::new_p2tr(&secp, internal, None) != spent_script {
+                return Err(SigningRefusal::WrongInternalKey { index });
+            }
+            // A key-path signature already present (say, from an earlier signing of this
+            // same transaction) would make the signer skip the input; it is replaced.
+            input.tap_key_sig = None;
+        } else if matches!(wallet_descriptor.kind(), WalletKind::WshSortedMulti { .. }) {
+            let script = input
+                .witness_script
+                .as_ref()
+                .ok_or(SigningRefusal::WrongWitnessScript { index })?;
+            if ScriptBuf::new_p2wsh(&script.wscript_hash()) != spent_script {
+                return Err(SigningRefusal::WrongWitnessScript { index });
+            }
+        }
+    }
+    Ok(SigningPlan {
+        psbt,
+        review,
+        wallet: wallet_name.to_owned(),
+        fingerprint: own,
+        key_paths,
+    })
+}
