@@ -70,6 +70,7 @@ impl CommandFile {
         write_atomic(
             path,
             format!("{}\n", serde_json::to_string_pretty(&contents)?).as_bytes(),
-        )
+        )?;
+        Ok(())
     }
 }

@@ -429,7 +429,7 @@ mod tests {
             Err(KeyError::DuplicateOfficerKey { .. })
         ));
         assert!(matches!(
-            parse_officers(&[key.clone()], 2),
+            parse_officers(std::slice::from_ref(&key), 2),
             Err(KeyError::BadThreshold(1))
         ));
         assert!(matches!(

@@ -64,6 +64,12 @@ impl SigningPlan {
     pub fn key_paths(&self) -> &BTreeSet<DerivationPath> {
         &self.key_paths
     }
+
+    /// Gives the checked PSBT back, dropping the plan (the benchmark signs it with its
+    /// own key; the signer itself only signs through a reservation).
+    pub fn into_psbt(self) -> Psbt {
+        self.psbt
+    }
 }
 
 fn full_path(origin: &DerivationPath, branch: Branch, index: u32) -> DerivationPath {
