@@ -201,3 +201,126 @@ pub fn plan(
         key_paths,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::bip32::Fingerprint;
+    use bitcoin::hashes::Hash;
+    use bitcoin::{Amount, Network, TapNodeHash};
+    use sluice_shared::inspect::{inspect_psbt, InspectionPolicy};
+    use std::str::FromStr;
+
+    fn fixtures() -> serde_json::Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/fixtures/bitcoin-core/psbt_fixtures.json"
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// Core's unsigned PSBT for `wallet`, its descriptor, and signer A's fingerprint.
+    fn core_psbt(wallet: &str) -> (Psbt, WalletDescriptor, Fingerprint) {
+        let fx = fixtures();
+        let w = &fx["wallets"][wallet];
+        let descriptor = WalletDescriptor::parse(
+            w["descriptor_receive"].as_str().unwrap(),
+            Some(w["descriptor_change"].as_str().unwrap()),
+        )
+        .unwrap();
+        let psbt = Psbt::from_str(w["unsigned_psbt"].as_str().unwrap()).unwrap();
+        let fingerprint = Fingerprint::from_str(fx["keys"]["A"]["fingerprint"].as_str().unwrap()).unwrap();
+        (psbt, descriptor, fingerprint)
+    }
+
+    fn plan_for(psbt: Psbt, wallet: &WalletDescriptor, own: Fingerprint) -> Result<SigningPlan, SigningRefusal> {
+        let policy = InspectionPolicy {
+            network: Network::Regtest,
+            max_fee: Amount::from_sat(100_000),
+        };
+        let review = inspect_psbt(&psbt, wallet, &policy).expect("inspection passes");
+        plan(psbt, "w", wallet, review, own)
+    }
+
+    #[test]
+    fn cores_psbts_plan_one_key_path_per_input() {
+        for name in ["wpkh_single", "wsh_2of3", "tr_single"] {
+            let (psbt, wallet, own) = core_psbt(name);
+            let inputs = psbt.inputs.len();
+            let plan = plan_for(psbt, &wallet, own).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!plan.key_paths().is_empty() && plan.key_paths().len() <= inputs);
+            for path in plan.key_paths() {
+                assert!(path.to_string().starts_with("84'/1'/0'/"), "{name}: {path}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_extra_or_missing_key_path_for_this_signer_is_refused() {
+        let (mut psbt, wallet, own) = core_psbt("wsh_2of3");
+        let pk = psbt.inputs[0]
+            .bip32_derivation
+            .iter()
+            .find(|(_, (fp, _))| *fp == own)
+            .map(|(pk, _)| *pk)
+            .unwrap();
+        // A second claim of this signer's fingerprint at a path the wallet does not use
+        // there (entries are keyed by pubkey: it takes a cosigner's slot).
+        let other_pk = *psbt.inputs[0]
+            .bip32_derivation
+            .keys()
+            .find(|k| **k != pk)
+            .unwrap();
+        let mut tampered = psbt.clone();
+        let foreign = DerivationPath::from_str("m/84'/1'/0'/0/999").unwrap();
+        tampered.inputs[0].bip32_derivation.insert(other_pk, (own, foreign));
+        assert!(matches!(
+            plan_for(tampered, &wallet, own),
+            Err(SigningRefusal::UnexpectedKeyPath { index: 0, .. })
+        ));
+        psbt.inputs[0].bip32_derivation.remove(&pk);
+        assert!(matches!(
+            plan_for(psbt, &wallet, own),
+            Err(SigningRefusal::NoKeyPath { index: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn a_witness_script_other_than_the_spent_one_is_refused() {
+        let (mut psbt, wallet, own) = core_psbt("wsh_2of3");
+        let mut script = psbt.inputs[0].witness_script.clone().unwrap().into_bytes();
+        script[0] = bitcoin::opcodes::all::OP_PUSHNUM_1.to_u8(); // 1-of-3 instead of 2-of-3
+        psbt.inputs[0].witness_script = Some(ScriptBuf::from_bytes(script));
+        assert_eq!(
+            plan_for(psbt, &wallet, own).unwrap_err(),
+            SigningRefusal::WrongWitnessScript { index: 0 }
+        );
+    }
+
+    #[test]
+    fn taproot_tweaks_leaves_and_internal_keys_must_be_the_wallets() {
+        let (psbt, wallet, own) = core_psbt("tr_single");
+        let mut tweaked = psbt.clone();
+        tweaked.inputs[0].tap_merkle_root = Some(TapNodeHash::from_byte_array([7; 32]));
+        assert_eq!(
+            plan_for(tweaked, &wallet, own).unwrap_err(),
+            SigningRefusal::TaprootScriptPath { index: 0 }
+        );
+        let mut leaf = psbt.clone();
+        for (leaves, _) in leaf.inputs[0].tap_key_origins.values_mut() {
+            leaves.push(bitcoin::TapLeafHash::from_byte_array([9; 32]));
+        }
+        assert_eq!(
+            plan_for(leaf, &wallet, own).unwrap_err(),
+            SigningRefusal::TaprootScriptPath { index: 0 }
+        );
+        let mut other_key = psbt.clone();
+        let secp = Secp256k1::new();
+        let stranger = bitcoin::secp256k1::Keypair::from_seckey_slice(&secp, &[5; 32]).unwrap();
+        other_key.inputs[0].tap_internal_key = Some(stranger.x_only_public_key().0);
+        assert!(plan_for(other_key, &wallet, own).is_err());
+        let mut unset = psbt;
+        unset.inputs[0].tap_internal_key = None;
+        assert!(plan_for(unset, &wallet, own).is_err());
+    }
+}
