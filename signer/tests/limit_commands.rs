@@ -21,9 +21,18 @@ fn signer_with_officers() -> (TestSigner, sluice_shared::descriptor::WalletDescr
     (s, d, id)
 }
 
-fn psbt_file(s: &TestSigner, wallet: &sluice_shared::descriptor::WalletDescriptor, name: &str, pay: &str, salt: u32) -> String {
+fn psbt_file(
+    s: &TestSigner,
+    wallet: &sluice_shared::descriptor::WalletDescriptor,
+    name: &str,
+    pay: &str,
+    salt: u32,
+) -> String {
     let path = s.path(name);
-    write_psbt(&path, &make_psbt(wallet, 1, btc("1"), btc(pay), btc("0.0001"), salt));
+    write_psbt(
+        &path,
+        &make_psbt(wallet, 1, btc("1"), btc(pay), btc("0.0001"), salt),
+    );
     path.to_str().unwrap().to_owned()
 }
 
@@ -51,7 +60,10 @@ fn a_spent_total_needs_a_signed_raise_and_signs_only_up_to_it() {
     std::fs::write(&sheet, sluice_shared::qr::render_png(&raise, 4).unwrap()).unwrap();
     let applied = s.ok(&["limits", "apply", "--scan", sheet.to_str().unwrap()]);
     assert!(applied.contains("Applied limit command"), "{applied}");
-    assert_eq!(amount_after(&s.ok(&["limits", "show"]), "Total remaining"), btc("0.15"));
+    assert_eq!(
+        amount_after(&s.ok(&["limits", "show"]), "Total remaining"),
+        btc("0.15")
+    );
 
     s.ok(&["sign", "--yes", "--in", &second]);
     assert!(s.path("w2-signed.psbt").exists());
@@ -63,12 +75,23 @@ fn a_spent_total_needs_a_signed_raise_and_signs_only_up_to_it() {
     // The same paper again is a replay, and changes nothing.
     let err = s.fails(&["limits", "apply", "--text", &raise]);
     assert!(err.contains("already applied"), "{err}");
-    assert_eq!(amount_after(&s.ok(&["limits", "show"]), "Total remaining"), btc("0.05"));
+    assert_eq!(
+        amount_after(&s.ok(&["limits", "show"]), "Total remaining"),
+        btc("0.05")
+    );
     // One officer alone is not enough.
-    let lone = limit_command(&id, LimitAction::RaiseTotal { amount: btc("5") }, 8, &[&officers[1]]);
+    let lone = limit_command(
+        &id,
+        LimitAction::RaiseTotal { amount: btc("5") },
+        8,
+        &[&officers[1]],
+    );
     let err = s.fails(&["limits", "apply", "--text", &lone]);
     assert!(err.contains("limit command refused"), "{err}");
-    assert_eq!(amount_after(&s.ok(&["limits", "show"]), "Total remaining"), btc("0.05"));
+    assert_eq!(
+        amount_after(&s.ok(&["limits", "show"]), "Total remaining"),
+        btc("0.05")
+    );
     assert!(s.ok(&["journal", "verify"]).contains("Journal OK"));
 }
 
@@ -99,7 +122,9 @@ fn a_pause_stops_every_signature_until_a_resume() {
     s.ok(&["sign", "--yes", "--in", &second]);
     s.ok(&["sign", "--yes", "--in", &first]);
     assert_eq!(
-        s.state().reserved_total(sluice_shared::asset::Asset::Btc).unwrap(),
+        s.state()
+            .reserved_total(sluice_shared::asset::Asset::Btc)
+            .unwrap(),
         btc("0.2002")
     );
 }
@@ -117,12 +142,19 @@ fn a_command_for_another_signer_or_without_officers_is_refused() {
     );
     let err = s.fails(&["limits", "apply", "--text", &other]);
     assert!(err.contains("not this signer"), "{err}");
-    assert_eq!(amount_after(&s.ok(&["limits", "show"]), "Total remaining"), btc("1"));
+    assert_eq!(
+        amount_after(&s.ok(&["limits", "show"]), "Total remaining"),
+        btc("1")
+    );
 
     // A signer set up without officer keys can never have its limits raised.
     let fx = fixtures();
     let lonely = TestSigner::new();
-    std::fs::write(lonely.path("seed.tprv"), fx["keys"]["B"]["master_tprv"].as_str().unwrap()).unwrap();
+    std::fs::write(
+        lonely.path("seed.tprv"),
+        fx["keys"]["B"]["master_tprv"].as_str().unwrap(),
+    )
+    .unwrap();
     let seed = lonely.path("seed.tprv");
     let out = lonely.ok(&[
         "init",
@@ -135,7 +167,12 @@ fn a_command_for_another_signer_or_without_officers_is_refused() {
     assert!(out.contains("no limit command can ever raise"), "{out}");
     lonely.limits("1", "1", "1", "1");
     let id = lonely.ok(&["id"]).lines().last().unwrap().to_owned();
-    let raise = limit_command(&id, LimitAction::RaiseTotal { amount: btc("1") }, 31, &[&officers[0], &officers[1]]);
+    let raise = limit_command(
+        &id,
+        LimitAction::RaiseTotal { amount: btc("1") },
+        31,
+        &[&officers[0], &officers[1]],
+    );
     let err = lonely.fails(&["limits", "apply", "--text", &raise]);
     assert!(err.contains("unknown officer"), "{err}");
 }

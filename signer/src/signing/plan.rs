@@ -233,7 +233,11 @@ mod tests {
         (psbt, descriptor, fingerprint)
     }
 
-    fn plan_for(psbt: Psbt, wallet: &WalletDescriptor, own: Fingerprint) -> Result<SigningPlan, SigningRefusal> {
+    fn plan_for(
+        psbt: Psbt,
+        wallet: &WalletDescriptor,
+        own: Fingerprint,
+    ) -> Result<SigningPlan, SigningRefusal> {
         let policy = InspectionPolicy {
             network: Network::Regtest,
             max_fee: Amount::from_sat(100_000),
@@ -273,7 +277,9 @@ mod tests {
             .unwrap();
         let mut tampered = psbt.clone();
         let foreign = DerivationPath::from_str("m/84'/1'/0'/0/999").unwrap();
-        tampered.inputs[0].bip32_derivation.insert(other_pk, (own, foreign));
+        tampered.inputs[0]
+            .bip32_derivation
+            .insert(other_pk, (own, foreign));
         assert!(matches!(
             plan_for(tampered, &wallet, own),
             Err(SigningRefusal::UnexpectedKeyPath { index: 0, .. })
