@@ -43,12 +43,15 @@ pub enum JournalError {
     Missing { expected: u64, found: u64 },
     #[error("journal entry {seq} does not link to the entry before it")]
     BrokenLink { seq: u64 },
-    #[error("the journal ends at entry {found} but its recorded head is entry {expected}: entries were deleted or the head was altered")]
+    #[error("the journal's last entry (entry {found}) is not its recorded head (entry {expected}, with its hash): entries were deleted or rewritten, or the head was altered")]
     HeadMismatch { expected: u64, found: u64 },
 }
 
 /// JSON with object keys sorted at every level and no whitespace: one text per value,
-/// whatever order the keys were inserted or stored in.
+/// whatever order the keys were inserted or stored in, with or without serde_json's
+/// `preserve_order`. Numbers are written as serde_json writes them (shortest round-trip
+/// form for floats); reading details back from stored text must parse floats exactly,
+/// which is why this crate enables serde_json's `float_roundtrip`.
 pub fn canonical_json(value: &Value) -> String {
     let mut out = String::new();
     write_canonical(value, &mut out);
@@ -85,6 +88,10 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
+/// `tagged_hash("sluice/journal/v1", seq ‖ recorded_at ‖ len(event) ‖ event ‖
+/// len(details) ‖ details ‖ prev_hash)`, integers 8-byte big-endian (recorded_at two's
+/// complement), details as [`canonical_json`]. Length prefixes keep field boundaries
+/// unambiguous.
 fn entry_hash(seq: u64, recorded_at: i64, event: &str, details: &Value, prev_hash: &[u8; 32]) -> [u8; 32] {
     let details = canonical_json(details);
     let mut data = Vec::with_capacity(64 + event.len() + details.len());
@@ -106,8 +113,10 @@ impl JournalEntry {
         event: &str,
         details: Value,
     ) -> JournalEntry {
+        // Saturating: a stored seq of u64::MAX (only a tampered journal has one) must not
+        // panic the signer; verification reports the repeated seq as a gap.
         let (seq, prev_hash) = match prev {
-            Some(p) => (p.seq + 1, p.hash),
+            Some(p) => (p.seq.saturating_add(1), p.hash),
             None => (1, [0u8; 32]),
         };
         let hash = entry_hash(seq, recorded_at, event, &details, &prev_hash);
@@ -129,11 +138,16 @@ impl JournalEntry {
     }
 }
 
-/// Verifies the whole chain, in order, against its recorded head.
+/// Verifies the whole chain, in order, against its recorded head. Checks each entry's seq
+/// (`Missing`), its link to the entry before (`BrokenLink`) and its own hash (`Edited`),
+/// then that the last entry is `head` (`HeadMismatch`); reports the first failure.
+/// Without a head, deleting entries from the end cannot be detected.
 pub fn verify_chain(entries: &[JournalEntry], head: Option<JournalHead>) -> Result<(), JournalError> {
     let mut prev: Option<&JournalEntry> = None;
     for entry in entries {
-        let expected_seq = prev.map_or(1, |p| p.seq + 1);
+        // The entries are outside input: a seq of u64::MAX has no successor, so whatever
+        // follows it is out of sequence (reported as the wrapped-around 0).
+        let expected_seq = prev.map_or(1, |p| p.seq.checked_add(1).unwrap_or(0));
         if entry.seq != expected_seq {
             return Err(JournalError::Missing {
                 expected: expected_seq,

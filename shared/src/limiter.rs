@@ -81,7 +81,7 @@ pub enum LimitRefusal {
     TotalExhausted { needed: Amount, remaining: Amount },
     #[error("outflow {needed} exceeds the burst capacity {burst}: it can never fit the rate limit; split the withdrawal or have the officers issue set-rate")]
     ExceedsBurst { needed: Amount, burst: Amount },
-    #[error("rate limit: outflow {needed} but only {available} is available now; retry in about {}s", retry_after.as_secs())]
+    #[error("rate limit: outflow {needed} but only {available} is available now; retry in about {}s", whole_seconds_rounded_up(*retry_after))]
     RateExceeded {
         needed: Amount,
         available: Amount,
@@ -89,6 +89,23 @@ pub enum LimitRefusal {
     },
     #[error("invalid rate: {0}")]
     InvalidRate(String),
+}
+
+/// Seconds to tell a person to wait: rounded up, so "retry in 0s" is never said of a wait
+/// that is still running.
+fn whole_seconds_rounded_up(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
+/// `nanos` as a `Duration`, saturating at `Duration::MAX` (a wait that long only arises
+/// from a rate of a few satoshis per decade).
+fn duration_from_nanos(nanos: u128) -> Duration {
+    const NANOS_PER_SEC: u128 = 1_000_000_000;
+    match u64::try_from(nanos / NANOS_PER_SEC) {
+        // The remainder is below 10^9, so it fits a u32.
+        Ok(secs) => Duration::new(secs, (nanos % NANOS_PER_SEC) as u32),
+        Err(_) => Duration::MAX,
+    }
 }
 
 /// What `limits show` prints.
@@ -117,17 +134,71 @@ mod u128_text {
 }
 
 /// The limiter's whole state; the signer persists it (serde) in its database and reads
-/// it back, so it round-trips exactly.
+/// it back, so it round-trips exactly. Reading it back checks the same invariants the
+/// methods keep (a valid rate, a level within the burst, a total within 21 million BTC),
+/// so a damaged or hand-edited row is refused instead of panicking or over-crediting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "StoredLimiter", into = "StoredLimiter")]
 pub struct FlowLimiter {
     rate: RateLimit,
-    /// Bucket level in satoshi × nanosecond units of `rate.per`.
+    /// Bucket level in satoshi × nanosecond units of `rate.per`: one satoshi is
+    /// `rate.per` nanoseconds' worth, and each nanosecond of credited time adds exactly
+    /// `rate.amount` units.
+    level: u128,
+    total_remaining: Amount,
+    total_spent: Amount,
+    paused: bool,
+    anchor: MonotonicReading,
+}
+
+/// The serialized form of [`FlowLimiter`]: the same fields, the level as decimal text
+/// (JSON numbers cannot carry a `u128` everywhere).
+#[derive(Serialize, Deserialize)]
+struct StoredLimiter {
+    rate: RateLimit,
     #[serde(with = "u128_text")]
     level: u128,
     total_remaining: Amount,
     total_spent: Amount,
     paused: bool,
     anchor: MonotonicReading,
+}
+
+impl From<FlowLimiter> for StoredLimiter {
+    fn from(l: FlowLimiter) -> Self {
+        StoredLimiter {
+            rate: l.rate,
+            level: l.level,
+            total_remaining: l.total_remaining,
+            total_spent: l.total_spent,
+            paused: l.paused,
+            anchor: l.anchor,
+        }
+    }
+}
+
+impl TryFrom<StoredLimiter> for FlowLimiter {
+    type Error = String;
+
+    fn try_from(s: StoredLimiter) -> Result<Self, Self::Error> {
+        s.rate
+            .validate()
+            .map_err(|e| format!("stored limiter state: {e}"))?;
+        if s.level > s.rate.capacity_units() {
+            return Err("stored limiter state: the bucket holds more than its burst".to_owned());
+        }
+        if s.total_remaining > Amount::MAX_MONEY {
+            return Err("stored limiter state: the remaining total is above 21 million BTC".to_owned());
+        }
+        Ok(FlowLimiter {
+            rate: s.rate,
+            level: s.level,
+            total_remaining: s.total_remaining,
+            total_spent: s.total_spent,
+            paused: s.paused,
+            anchor: s.anchor,
+        })
+    }
 }
 
 impl FlowLimiter {
@@ -180,7 +251,7 @@ impl FlowLimiter {
             let deficit = needed_units - self.level;
             let per_ns_credit = u128::from(self.rate.amount.to_sat());
             let wait_ns = deficit.div_ceil(per_ns_credit);
-            let retry_after = Duration::from_nanos(u64::try_from(wait_ns).unwrap_or(u64::MAX));
+            let retry_after = duration_from_nanos(wait_ns);
             return Err(LimitRefusal::RateExceeded {
                 needed: outflow,
                 available: self.bucket_available(),
@@ -193,9 +264,12 @@ impl FlowLimiter {
     /// Takes `outflow` from both the bucket and the total, or refuses and changes nothing.
     pub fn reserve(&mut self, outflow: Amount) -> Result<(), LimitRefusal> {
         self.check(outflow)?;
+        // `check` proved both subtractions stay at or above zero.
         self.level -= u128::from(outflow.to_sat()) * self.rate.per_ns();
         self.total_remaining -= outflow;
-        self.total_spent += outflow;
+        // Informational only; saturating keeps a (practically unreachable) overflow from
+        // panicking after a reservation was already taken.
+        self.total_spent = self.total_spent.checked_add(outflow).unwrap_or(Amount::MAX);
         Ok(())
     }
 
@@ -209,13 +283,25 @@ impl FlowLimiter {
             .min(Amount::MAX_MONEY);
     }
 
-    /// Replaces rate and burst (a signed `set-rate` command). The bucket keeps its whole
-    /// satoshis (fractions are dropped, never gained), capped at the new burst.
+    /// Replaces rate and burst (a signed `set-rate` command). The bucket keeps its level,
+    /// rescaled to the new `per` and rounded down (it never gains, not even a fraction of
+    /// a satoshi), capped at the new burst.
+    ///
+    /// The limiter does not know when time passed since the last [`observe`]: call
+    /// `observe(now)` first, or that time is later credited at the new rate.
+    ///
+    /// [`observe`]: FlowLimiter::observe
     pub fn set_rate(&mut self, rate: RateLimit) -> Result<(), LimitRefusal> {
         rate.validate()?;
-        let whole_sats = self.level / self.rate.per_ns();
+        let (old_per, new_per) = (self.rate.per_ns(), rate.per_ns());
+        // floor(level × new_per / old_per), split so no product leaves u128: whole
+        // satoshis ≤ 21e14 times new_per < 2^59, and the remainder < old_per < 2^59 times
+        // new_per.
+        let whole_sats = self.level / old_per;
+        let fraction = self.level % old_per;
+        let rescaled = whole_sats * new_per + fraction * new_per / old_per;
         self.rate = rate;
-        self.level = (whole_sats * rate.per_ns()).min(rate.capacity_units());
+        self.level = rescaled.min(rate.capacity_units());
         Ok(())
     }
 
@@ -233,6 +319,14 @@ impl FlowLimiter {
 
     pub fn anchor(&self) -> &MonotonicReading {
         &self.anchor
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    pub fn total_remaining(&self) -> Amount {
+        self.total_remaining
     }
 
     fn bucket_available(&self) -> Amount {
@@ -385,5 +479,128 @@ mod tests {
         assert_eq!(l, before);
         let text = serde_json::to_string(&l).unwrap();
         assert_eq!(serde_json::from_str::<FlowLimiter>(&text).unwrap(), l);
+    }
+    #[test]
+    fn set_rate_rescales_fractions_down_exactly() {
+        // 1 sat per 3 ns: after 2 ns the bucket holds 2/3 sat, i.e. 2 units of 1 sat×ns.
+        let rate = RateLimit {
+            amount: Amount::from_sat(1),
+            per: Duration::from_nanos(3),
+            burst: Amount::from_sat(10),
+        };
+        let mut l = FlowLimiter::new(rate, Amount::from_sat(100), at("b", 0)).unwrap();
+        l.reserve(Amount::from_sat(10)).unwrap();
+        l.observe(MonotonicReading {
+            boot_id: "b".to_owned(),
+            since_boot: Duration::from_nanos(2),
+        });
+        assert_eq!(l.level, 2);
+        // Per 3 ns → per 4 ns: 2/3 sat is 8/3 units of the new scale, rounded down to 2.
+        l.set_rate(RateLimit {
+            per: Duration::from_nanos(4),
+            ..rate
+        })
+        .unwrap();
+        assert_eq!(l.level, 2);
+        // Back to per 3 ns: 2/4 sat is 1.5 units, rounded down to 1: never a gain.
+        l.set_rate(rate).unwrap();
+        assert_eq!(l.level, 1);
+    }
+
+    #[test]
+    fn invalid_rates_are_refused_and_change_nothing() {
+        let mut l = limiter();
+        let before = l.clone();
+        let good = l.rate();
+        for bad in [
+            RateLimit {
+                amount: Amount::ZERO,
+                ..good
+            },
+            RateLimit {
+                per: Duration::ZERO,
+                ..good
+            },
+            RateLimit {
+                burst: Amount::ZERO,
+                ..good
+            },
+            RateLimit {
+                per: MAX_RATE_PERIOD + Duration::from_nanos(1),
+                ..good
+            },
+            RateLimit {
+                burst: Amount::MAX_MONEY + Amount::from_sat(1),
+                ..good
+            },
+        ] {
+            assert!(
+                matches!(l.set_rate(bad), Err(LimitRefusal::InvalidRate(_))),
+                "{bad:?}"
+            );
+            assert!(FlowLimiter::new(bad, btc(1.0), at("b", 0)).is_err());
+            assert_eq!(l, before);
+        }
+    }
+
+    #[test]
+    fn retry_message_rounds_the_wait_up() {
+        let mut l = limiter();
+        l.reserve(btc(0.1)).unwrap();
+        // 1 sat at 0.04 BTC/min takes 15 µs: say 1 s, not 0 s.
+        let err = l.check(Amount::from_sat(1)).unwrap_err();
+        assert!(matches!(
+            err,
+            LimitRefusal::RateExceeded { retry_after, .. } if retry_after == Duration::from_micros(15)
+        ));
+        assert!(err.to_string().contains("retry in about 1s"), "{err}");
+    }
+
+    #[test]
+    fn very_long_waits_are_reported_without_overflow() {
+        // 1 sat per 10 years, burst 21 million BTC: refilling takes ~2e16 years.
+        let rate = RateLimit {
+            amount: Amount::from_sat(1),
+            per: MAX_RATE_PERIOD,
+            burst: Amount::MAX_MONEY,
+        };
+        let mut l = FlowLimiter::new(rate, Amount::MAX_MONEY, at("b", 0)).unwrap();
+        l.reserve(Amount::MAX_MONEY - Amount::from_sat(1)).unwrap();
+        l.raise_total(Amount::MAX_MONEY);
+        let Err(LimitRefusal::RateExceeded { retry_after, .. }) = l.check(Amount::MAX_MONEY) else {
+            panic!("expected a rate refusal")
+        };
+        assert_eq!(retry_after, Duration::MAX);
+        // A reading far in the future of the same boot credits, capped, without overflow.
+        l.observe(MonotonicReading {
+            boot_id: "b".to_owned(),
+            since_boot: Duration::MAX,
+        });
+        assert!(l.status().bucket_available <= Amount::MAX_MONEY);
+    }
+
+    #[test]
+    fn damaged_stored_state_is_refused() {
+        let l = limiter();
+        let good: serde_json::Value = serde_json::to_value(&l).unwrap();
+        assert!(good["level"].is_string(), "the u128 level is stored as text");
+
+        let mut over_burst = good.clone();
+        let capacity = l.rate().capacity_units();
+        over_burst["level"] = (capacity + 1).to_string().into();
+        let err = serde_json::from_value::<FlowLimiter>(over_burst).unwrap_err();
+        assert!(err.to_string().contains("more than its burst"), "{err}");
+
+        let mut zero_period = good.clone();
+        zero_period["rate"]["per"] = serde_json::json!({"secs": 0, "nanos": 0});
+        assert!(serde_json::from_value::<FlowLimiter>(zero_period).is_err());
+
+        let mut huge_total = good.clone();
+        huge_total["total_remaining"] = serde_json::json!(u64::MAX);
+        assert!(serde_json::from_value::<FlowLimiter>(huge_total).is_err());
+
+        let mut not_a_number = good;
+        not_a_number["level"] = "12x".into();
+        assert!(serde_json::from_value::<FlowLimiter>(not_a_number).is_err());
     }
 }

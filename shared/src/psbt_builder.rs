@@ -146,3 +146,35 @@ pub fn fake_funding_tx(script: ScriptBuf, amounts: &[Amount], salt: u32) -> Tran
             .collect(),
     }
 }
+
+/// `count` made-up coins of `amount_each` on the wallet's receive addresses 0..count, each
+/// in its own fake funding transaction (unique per `salt`). For tests, benchmarks and the
+/// walkthrough: these coins exist on no chain.
+pub fn fake_coins(
+    wallet: &WalletDescriptor,
+    count: u32,
+    amount_each: Amount,
+    salt: u32,
+) -> Result<Vec<SpendableCoin>, BuildError> {
+    (0..count)
+        .map(|index| {
+            let script = wallet
+                .script_pubkey(Branch::Receive, index)
+                .map_err(|e| BuildError::Descriptor(e.to_string()))?;
+            let prev_tx = fake_funding_tx(
+                script,
+                &[amount_each],
+                salt.wrapping_mul(100_003).wrapping_add(index),
+            );
+            Ok(SpendableCoin {
+                outpoint: OutPoint {
+                    txid: prev_tx.compute_txid(),
+                    vout: 0,
+                },
+                prev_tx,
+                branch: Branch::Receive,
+                index,
+            })
+        })
+        .collect()
+}

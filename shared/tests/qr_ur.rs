@@ -5,30 +5,16 @@
 mod common;
 
 use bitcoin::absolute::LockTime;
-use bitcoin::{Amount, OutPoint};
+use bitcoin::Amount;
 use sluice_shared::descriptor::Branch;
-use sluice_shared::psbt_builder::{build_psbt, fake_funding_tx, SpendableCoin};
+use sluice_shared::psbt_builder::{build_psbt, fake_coins};
 use sluice_shared::qr::{decode_image_bytes, render_png, version_for, EcLevel};
 use sluice_shared::ur_psbt::{encode_parts, PsbtPartDecoder, UrError, DEFAULT_MAX_FRAGMENT_LEN};
 
 fn big_psbt(inputs: u32) -> Vec<u8> {
     let fx = common::fixtures();
     let wallet = common::wallet(&fx, "wsh_2of3");
-    let coins: Vec<_> = (0..inputs)
-        .map(|i| {
-            let script = wallet.script_pubkey(Branch::Receive, i).unwrap();
-            let prev_tx = fake_funding_tx(script, &[Amount::from_sat(100_000)], i);
-            SpendableCoin {
-                outpoint: OutPoint {
-                    txid: prev_tx.compute_txid(),
-                    vout: 0,
-                },
-                prev_tx,
-                branch: Branch::Receive,
-                index: i,
-            }
-        })
-        .collect();
+    let coins = fake_coins(&wallet, inputs, Amount::from_sat(100_000), 0).unwrap();
     let payee = wallet.script_pubkey(Branch::Receive, 9999).unwrap();
     let psbt = build_psbt(
         &wallet,

@@ -11,11 +11,11 @@ use bitcoin::absolute::LockTime;
 use bitcoin::bip32::Xpriv;
 use bitcoin::psbt::Psbt;
 use bitcoin::secp256k1::Secp256k1;
-use bitcoin::{Amount, Network, OutPoint, ScriptBuf};
+use bitcoin::{Amount, Network, ScriptBuf};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use sluice_shared::descriptor::{Branch, WalletDescriptor};
+use sluice_shared::descriptor::WalletDescriptor;
 use sluice_shared::inspect::{inspect_psbt, InspectionPolicy};
-use sluice_shared::psbt_builder::{build_psbt, fake_funding_tx, SpendableCoin};
+use sluice_shared::psbt_builder::{build_psbt, fake_coins};
 use sluice_signer::signing;
 
 const TPRV_A: &str = "tprv8ZgxMBicQKsPdjiV4AkC8QKCmSAPfkTGr7YiqpauMqHNgeQ15bdbNo7V5p6YPYGaTbTJCAyXV1yAAPBypoTfe9xLpwb8k9fbHftu3NdykuA";
@@ -42,24 +42,7 @@ fn wallets() -> Vec<(&'static str, WalletDescriptor)> {
 }
 
 fn psbt(wallet: &WalletDescriptor, inputs: u32, salt: u32) -> Psbt {
-    let coins: Vec<_> = (0..inputs)
-        .map(|i| {
-            let prev_tx = fake_funding_tx(
-                wallet.script_pubkey(Branch::Receive, i).unwrap(),
-                &[Amount::from_sat(1_000_000)],
-                salt * 1000 + i,
-            );
-            SpendableCoin {
-                outpoint: OutPoint {
-                    txid: prev_tx.compute_txid(),
-                    vout: 0,
-                },
-                prev_tx,
-                branch: Branch::Receive,
-                index: i,
-            }
-        })
-        .collect();
+    let coins = fake_coins(wallet, inputs, Amount::from_sat(1_000_000), salt).unwrap();
     let total = Amount::from_sat(1_000_000 * u64::from(inputs));
     let outside = ScriptBuf::from_hex("0014000102030405060708090a0b0c0d0e0f10111213").unwrap();
     let fee = Amount::from_sat(200 * u64::from(inputs) + 200);

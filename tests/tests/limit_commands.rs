@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use bitcoin::absolute::LockTime;
-use bitcoin::{Amount, OutPoint, ScriptBuf};
+use bitcoin::{Amount, ScriptBuf};
 use sluice_e2e::binaries::binary;
 use sluice_e2e::degrade;
-use sluice_shared::descriptor::{Branch, WalletDescriptor};
-use sluice_shared::psbt_builder::{build_psbt, fake_funding_tx, SpendableCoin};
+use sluice_shared::descriptor::WalletDescriptor;
+use sluice_shared::psbt_builder::{build_psbt, fake_coins};
 
 const TPRV_A: &str = "tprv8ZgxMBicQKsPdjiV4AkC8QKCmSAPfkTGr7YiqpauMqHNgeQ15bdbNo7V5p6YPYGaTbTJCAyXV1yAAPBypoTfe9xLpwb8k9fbHftu3NdykuA";
 const WPKH_A: &str = "wpkh([1bbaa5fe/84h/1h/0h]tpubDDHx3CNs1F7LipoKW8ccMFNJsXJ6WYLFubNaCYLZtBX6G2GsQ7EJgbuecqwXfQtLKzxt2Kn8vJkxEWeQNto3deB7JCHdKHuRJMcYMDFABwi/<0;1>/*)";
@@ -63,24 +63,11 @@ impl World {
         let coin_value = Amount::from_btc(1.0).unwrap();
         let pay = Amount::from_str_in(pay, bitcoin::Denomination::Bitcoin).unwrap();
         let fee = Amount::from_sat(10_000);
-        let prev_tx = fake_funding_tx(
-            self.wallet.script_pubkey(Branch::Receive, i).unwrap(),
-            &[coin_value],
-            i,
-        );
-        let coin = SpendableCoin {
-            outpoint: OutPoint {
-                txid: prev_tx.compute_txid(),
-                vout: 0,
-            },
-            prev_tx,
-            branch: Branch::Receive,
-            index: i,
-        };
+        let coins = fake_coins(&self.wallet, 1, coin_value, i).unwrap();
         let outside = ScriptBuf::from_hex("0014000102030405060708090a0b0c0d0e0f10111213").unwrap();
         let psbt = build_psbt(
             &self.wallet,
-            &[coin],
+            &coins,
             &[(outside, pay)],
             Some((i, coin_value - pay - fee)),
             LockTime::ZERO,

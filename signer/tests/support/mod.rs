@@ -7,10 +7,10 @@ use std::str::FromStr;
 
 use bitcoin::absolute::LockTime;
 use bitcoin::psbt::Psbt;
-use bitcoin::{Amount, Denomination, OutPoint, ScriptBuf};
+use bitcoin::{Amount, Denomination, ScriptBuf};
 use serde_json::Value;
-use sluice_shared::descriptor::{Branch, WalletDescriptor};
-use sluice_shared::psbt_builder::{build_psbt, fake_funding_tx, SpendableCoin};
+use sluice_shared::descriptor::WalletDescriptor;
+use sluice_shared::psbt_builder::{build_psbt, fake_coins};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sluice-signer");
 
@@ -162,21 +162,7 @@ pub fn make_psbt(
     fee: Amount,
     salt: u32,
 ) -> Psbt {
-    let coins: Vec<_> = (0..inputs)
-        .map(|i| {
-            let script = wallet.script_pubkey(Branch::Receive, i).unwrap();
-            let prev_tx = fake_funding_tx(script, &[amount_each], salt.wrapping_mul(10_000).wrapping_add(i));
-            SpendableCoin {
-                outpoint: OutPoint {
-                    txid: prev_tx.compute_txid(),
-                    vout: 0,
-                },
-                prev_tx,
-                branch: Branch::Receive,
-                index: i,
-            }
-        })
-        .collect();
+    let coins = fake_coins(wallet, inputs, amount_each, salt).unwrap();
     let total = amount_each * u64::from(inputs);
     let change = total - payment - fee;
     let outside = ScriptBuf::from_hex("0014000102030405060708090a0b0c0d0e0f10111213").unwrap();
