@@ -332,3 +332,41 @@ fn the_demo_runs_end_to_end() {
         assert!(stdout.contains(expected), "no {expected:?} in:\n{stdout}");
     }
 }
+
+#[test]
+fn an_output_that_cannot_be_written_keeps_the_reservation_and_re_signing_is_free() {
+    let (s, wallet) = signer_with_wpkh_wallet();
+    s.limits("1", "60", "1", "10");
+    let path = s.path("w.psbt");
+    write_psbt(
+        &path,
+        &make_psbt(&wallet, 1, btc("0.5"), btc("0.1"), btc("0.0001"), 8),
+    );
+    let nowhere = s.path("no-such-card/w-signed.psbt");
+    let err = s.fails(&[
+        "sign",
+        "--yes",
+        "--in",
+        path.to_str().unwrap(),
+        "--out",
+        nowhere.to_str().unwrap(),
+    ]);
+    assert!(err.contains("could not be written"), "{err}");
+    assert_eq!(
+        s.state()
+            .reserved_total(sluice_shared::asset::Asset::Btc)
+            .unwrap(),
+        btc("0.1001")
+    );
+    assert!(s.ok(&["journal", "show"]).contains("output-failed"));
+    let out = s.ok(&["sign", "--yes", "--in", path.to_str().unwrap()]);
+    assert!(out.contains("reserved before"), "{out}");
+    assert!(s.path("w-signed.psbt").exists());
+    assert_eq!(
+        s.state()
+            .reserved_total(sluice_shared::asset::Asset::Btc)
+            .unwrap(),
+        btc("0.1001")
+    );
+    assert!(s.ok(&["journal", "verify"]).contains("Journal OK"));
+}

@@ -225,7 +225,21 @@ pub fn sign(home: &Home, passphrase_file: Option<&Path>, args: &SignArgs) -> Res
     let outflow = reserved.review().outflow;
     let signed = signing::sign(reserved, &keys, &signing::signing_context())?;
     drop(keys);
-    let written_to = write_output(&destination, &signed)?;
+    let written_to = match write_output(&destination, &signed) {
+        Ok(place) => place,
+        Err(error) => {
+            // The reservation stands (fail closed); signing the same PSBT again writes it
+            // without consuming more allowance.
+            let tx = state.begin()?;
+            state::journal(
+                &tx,
+                "output-failed",
+                json!({ "txid": txid, "wallet": wallet.name, "error": format!("{error:#}") }),
+            )?;
+            tx.commit().map_err(StateError::from)?;
+            return Err(error.context("signed, but the signed PSBT could not be written; sign the same PSBT again to write it (the allowance is not consumed twice)"));
+        }
+    };
     let tx = state.begin()?;
     state::journal(
         &tx,

@@ -7,6 +7,7 @@
 //! signer processes never interleave a read-modify-write of the limits.
 
 mod journal;
+mod records;
 
 use std::path::Path;
 
@@ -20,6 +21,10 @@ use sluice_shared::limiter::FlowLimiter;
 use sluice_shared::network::{network_name, parse_network};
 
 pub use self::journal::append as journal;
+pub use self::records::{
+    any_reservation, command_applied, insert_limiter, insert_reservation, limits_in, record_command,
+    reservation_exists, store_limiter,
+};
 use crate::clock;
 use crate::home::{create_private_file, HomeError};
 
@@ -311,98 +316,6 @@ impl State {
             .query_row("SELECT COUNT(*) FROM reservations", [], |r| r.get(0))?;
         u64::try_from(n).map_err(|_| corrupt("a negative count"))
     }
-}
-
-/// The stored limits of `asset`, read inside a transaction or outside.
-pub fn limits_in(conn: &Connection, asset: Asset) -> Result<Option<AssetLimits>, StateError> {
-    let row: Option<(String, i64)> = conn
-        .query_row(
-            "SELECT state, max_fee_sat FROM limiters WHERE asset = ?1",
-            [asset.ticker()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    row.map(|(state, max_fee)| {
-        Ok(AssetLimits {
-            limiter: serde_json::from_str(&state)
-                .map_err(|e| corrupt(format!("the stored {asset} limiter: {e}")))?,
-            max_fee: amount(max_fee)?,
-        })
-    })
-    .transpose()
-}
-
-pub fn store_limiter(tx: &Transaction<'_>, asset: Asset, limiter: &FlowLimiter) -> Result<(), StateError> {
-    let text = serde_json::to_string(limiter).map_err(|e| corrupt(e.to_string()))?;
-    let changed = tx.execute(
-        "UPDATE limiters SET state = ?1 WHERE asset = ?2",
-        params![text, asset.ticker()],
-    )?;
-    if changed != 1 {
-        return Err(StateError::NoLimits(asset));
-    }
-    Ok(())
-}
-
-pub fn insert_limiter(
-    tx: &Transaction<'_>,
-    asset: Asset,
-    limiter: &FlowLimiter,
-    max_fee: Amount,
-) -> Result<(), StateError> {
-    let text = serde_json::to_string(limiter).map_err(|e| corrupt(e.to_string()))?;
-    tx.execute(
-        "INSERT INTO limiters (asset, state, max_fee_sat) VALUES (?1, ?2, ?3)",
-        params![asset.ticker(), text, sats(max_fee)?],
-    )?;
-    Ok(())
-}
-
-pub fn any_reservation(conn: &Connection) -> Result<bool, StateError> {
-    Ok(conn
-        .query_row("SELECT 1 FROM reservations LIMIT 1", [], |_| Ok(()))
-        .optional()?
-        .is_some())
-}
-
-pub fn insert_reservation(
-    tx: &Transaction<'_>,
-    txid: &str,
-    wallet: &str,
-    asset: Asset,
-    outflow: Amount,
-) -> Result<(), StateError> {
-    tx.execute(
-        "INSERT INTO reservations (txid, wallet, asset, outflow_sat, reserved_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![txid, wallet, asset.ticker(), sats(outflow)?, clock::unix_now()],
-    )?;
-    Ok(())
-}
-
-pub fn reservation_exists(conn: &Connection, txid: &str) -> Result<bool, StateError> {
-    Ok(conn
-        .query_row("SELECT 1 FROM reservations WHERE txid = ?1", [txid], |_| Ok(()))
-        .optional()?
-        .is_some())
-}
-
-pub fn command_applied(conn: &Connection, command_id: &str) -> Result<bool, StateError> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM applied_commands WHERE command_id = ?1",
-            [command_id],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
-}
-
-pub fn record_command(tx: &Transaction<'_>, command_id: &str, description: &str) -> Result<(), StateError> {
-    tx.execute(
-        "INSERT INTO applied_commands (command_id, applied_at, description) VALUES (?1, ?2, ?3)",
-        params![command_id, clock::unix_now(), description],
-    )?;
-    Ok(())
 }
 
 #[cfg(test)]
