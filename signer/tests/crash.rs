@@ -18,13 +18,13 @@ fn sigkill_at_random_points_never_releases_an_unreserved_signature_or_exceeds_li
     s.init_from_tprv(fx["keys"]["A"]["master_tprv"].as_str().unwrap(), &[]);
     let (r, c, wallet) = wpkh_wallet(&fx);
     s.register("hot", &r, &c);
-    // Burst 0.05, refill 0.04 per second, total 0.09: the demand (48 × 0.0101 BTC) is far
+    // Burst 0.05, refill 0.04 per second, total 0.07: the demand (80 × 0.0101 BTC) is far
     // above both, so the rate and then the total bind while processes are being killed.
     let rate_per_sec = btc("0.04");
     let burst = btc("0.05");
-    let total = btc("0.09");
+    let total = btc("0.07");
     let limits_set = Instant::now();
-    s.limits("0.04", "1", "0.05", "0.09");
+    s.limits("0.04", "1", "0.05", "0.07");
 
     // Calibrate the kill window on this machine: an `inspect` run does everything a
     // `sign` run does up to the reservation, and consumes nothing.
@@ -40,7 +40,7 @@ fn sigkill_at_random_points_never_releases_an_unreserved_signature_or_exceeds_li
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed_5105);
     let started = Instant::now();
     let mut killed = 0;
-    let count = 48u32;
+    let count = 80u32;
     for i in 0..count {
         let psbt = make_psbt(&wallet, 2, btc("0.05"), btc("0.01"), btc("0.0001"), 100 + i);
         let input = s.path(&format!("p{i}.psbt"));
@@ -73,7 +73,7 @@ fn sigkill_at_random_points_never_releases_an_unreserved_signature_or_exceeds_li
     let elapsed = started.elapsed();
     assert!(elapsed < Duration::from_secs(50), "the stream took {elapsed:?}");
     assert!(
-        killed >= 10,
+        killed >= 20,
         "only {killed} runs were killed mid-way; the test would prove little"
     );
 
