@@ -1,4 +1,4 @@
-//! Signing throughput: inspection + signature for 1-, 10- and 100-input PSBTs of each
+//! Signing throughput: inspection + signing plan + signature for 1-, 10- and 100-input PSBTs of each
 //! wallet kind, and the whole `sluice-signer sign` command on a 100-input PSBT
 //! (process start, keystore unlock with the recommended Argon2id, inspection, durable
 //! reservation, signing, atomic write). Results: docs/benchmarks.md.
@@ -16,6 +16,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use sluice_shared::descriptor::WalletDescriptor;
 use sluice_shared::inspect::{inspect_psbt, InspectionPolicy};
 use sluice_shared::psbt_builder::{build_psbt, fake_coins};
+use sluice_signer::signing;
 
 const TPRV_A: &str = "tprv8ZgxMBicQKsPdjiV4AkC8QKCmSAPfkTGr7YiqpauMqHNgeQ15bdbNo7V5p6YPYGaTbTJCAyXV1yAAPBypoTfe9xLpwb8k9fbHftu3NdykuA";
 const A: &str = "[1bbaa5fe/84h/1h/0h]tpubDDHx3CNs1F7LipoKW8ccMFNJsXJ6WYLFubNaCYLZtBX6G2GsQ7EJgbuecqwXfQtLKzxt2Kn8vJkxEWeQNto3deB7JCHdKHuRJMcYMDFABwi";
@@ -58,6 +59,7 @@ fn psbt(wallet: &WalletDescriptor, inputs: u32, salt: u32) -> Psbt {
 fn signing(c: &mut Criterion) {
     let key = Xpriv::from_str(TPRV_A).unwrap();
     let secp = Secp256k1::new();
+    let fingerprint = key.fingerprint(&secp);
     let policy = InspectionPolicy {
         network: Network::Regtest,
         max_fee: Amount::from_btc(1.0).unwrap(),
@@ -74,11 +76,14 @@ fn signing(c: &mut Criterion) {
             group.bench_function(format!("{name}/{inputs}-inputs"), |b| {
                 b.iter_batched(
                     || unsigned.clone(),
-                    |mut p| {
+                    |p| {
+                        // What `sign` does in memory: inspection, the signing plan, the
+                        // account keys for the planned paths, and the signatures.
                         let review = inspect_psbt(&p, &wallet, &policy).unwrap();
-                        let keys = sluice_signer::signing::AccountKeys::for_psbt(&p, &key, &secp).unwrap();
-                        let signed = p.sign(&keys, &secp).unwrap();
-                        assert_eq!(signed.len(), review.inputs.len());
+                        let plan = signing::plan(p, name, &wallet, review, fingerprint).unwrap();
+                        let keys = signing::AccountKeys::new(&key, plan.key_paths(), &secp).unwrap();
+                        let mut p = plan.into_psbt();
+                        signing::sign_inputs(&mut p, &keys, &secp).unwrap();
                         p
                     },
                     BatchSize::SmallInput,

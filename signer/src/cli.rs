@@ -53,6 +53,12 @@ pub enum Command {
     /// Check or show the hash-chained journal of decisions.
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// Walk through the cold signer end to end in a throwaway home (keys are demo keys).
+    Demo {
+        /// Keep the demo's directory (signer home, PSBTs, QR frames) instead of deleting it.
+        #[arg(long)]
+        keep: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -72,7 +78,7 @@ pub struct InitArgs {
     /// How many officers must sign a limit command.
     #[arg(long, default_value_t = 0)]
     pub officer_threshold: usize,
-    /// TEST ONLY: seal the keystore with trivially weak key derivation.
+    /// TESTS AND DEMOS ONLY: seal the keystore with trivially weak key derivation.
     #[arg(long, hide = true)]
     pub dangerous_weak_kdf: bool,
 }

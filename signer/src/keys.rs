@@ -1,13 +1,13 @@
-//! The signer's secret: a BIP39 seed or an xprv, sealed in `keystore.json` together with
-//! the settings that must not be tampered with (network, officer keys and threshold).
+//! The signer's secret: a BIP39 seed or a master xprv, sealed in `keystore.json` together
+//! with the settings that must not be tampered with (network, officer keys, threshold).
 //!
-//! Decrypted only to sign or to check a limit command; the master key is erased when the
-//! [`KeyMaterial`] is dropped and never printed.
+//! Decrypted only to sign, to show public keys, or to check a limit command; the master
+//! key is erased when the [`KeyMaterial`] is dropped and never printed.
 
 use std::fmt;
+use std::io;
 use std::str::FromStr;
 
-use anyhow::{bail, Context, Result};
 use bitcoin::bip32::{DerivationPath, Fingerprint, Xpriv, Xpub};
 use bitcoin::secp256k1::{Secp256k1, XOnlyPublicKey};
 use bitcoin::{Network, NetworkKind};
@@ -15,15 +15,54 @@ use rand::RngCore;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sluice_shared::identity::{SignerId, SIGNER_IDENTITY_PATH};
-use sluice_shared::keystore::{seal, KdfParams, SealedSecret};
+use sluice_shared::keystore::{seal, KdfParams, KeystoreError, SealedSecret};
 use sluice_shared::limit_command::OfficerSet;
 use sluice_shared::network::{network_name, parse_network};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::home::{write_new, Home};
+use crate::home::{write_new, Home, HomeError};
 
 /// Purpose label authenticated inside the keystore file.
 pub const KEYSTORE_PURPOSE: &str = "sluice-signer-seed";
+
+/// Why keys could not be created, opened or derived. Never contains a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the mnemonic is not valid BIP39 ({0}): check the words and their order")]
+    BadMnemonic(String),
+    #[error("the extended private key does not parse: {0}")]
+    BadXprv(String),
+    #[error("the extended private key is for {found}, but the signer is being set up for {expected}")]
+    XprvWrongNetwork { expected: String, found: String },
+    #[error("give the master key (depth 0), not a key derived at depth {0}")]
+    XprvNotMaster(u8),
+    #[error("officer key {key:?} is not a 32-byte x-only public key in hex")]
+    BadOfficerKey { key: String },
+    #[error("officer key {key} is given twice")]
+    DuplicateOfficerKey { key: String },
+    #[error("--officer-threshold needs at least one --officer-key")]
+    ThresholdWithoutOfficers,
+    #[error("--officer-threshold must be between 1 and the number of officer keys ({0})")]
+    BadThreshold(usize),
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("opening {path}: {source}")]
+    Keystore {
+        path: String,
+        #[source]
+        source: KeystoreError,
+    },
+    #[error("{path} holds unreadable contents: {reason}")]
+    Contents { path: String, reason: String },
+    #[error("cannot derive the key at {path}: {reason}")]
+    Derivation { path: String, reason: String },
+    #[error(transparent)]
+    Home(#[from] HomeError),
+}
 
 /// Where the seed came from.
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
@@ -49,7 +88,7 @@ pub enum SeedSource {
     Generate,
     /// Words read from a file.
     Mnemonic(Zeroizing<String>),
-    /// An extended private key read from a file.
+    /// A master extended private key read from a file.
     Xprv(Zeroizing<String>),
 }
 
@@ -71,62 +110,72 @@ impl fmt::Debug for KeyMaterial {
 }
 
 impl Drop for KeyMaterial {
+    // `Xpriv` does not implement `Zeroize`, so it cannot sit in a `Zeroizing`; erase its
+    // secret parts by hand instead.
     fn drop(&mut self) {
         self.master.private_key.non_secure_erase();
         self.master.chain_code = bitcoin::bip32::ChainCode::from([0u8; 32]);
     }
 }
 
-fn master_from(secret: &SeedSecret, network: Network) -> Result<Xpriv> {
+fn master_from(secret: &SeedSecret, network: Network) -> Result<Xpriv, KeyError> {
     match secret {
         SeedSecret::Mnemonic { words } => {
             let mnemonic =
-                bip39::Mnemonic::parse_normalized(words).context("the mnemonic is not valid BIP39")?;
+                bip39::Mnemonic::parse_normalized(words).map_err(|e| KeyError::BadMnemonic(e.to_string()))?;
             let seed = Zeroizing::new(mnemonic.to_seed_normalized(""));
-            Xpriv::new_master(network, seed.as_ref()).context("deriving the master key")
+            Xpriv::new_master(network, seed.as_ref()).map_err(|e| KeyError::Derivation {
+                path: "m".to_owned(),
+                reason: e.to_string(),
+            })
         }
         SeedSecret::Xprv { xprv } => {
-            let key = Xpriv::from_str(xprv.trim()).context("the extended private key does not parse")?;
+            let key = Xpriv::from_str(xprv.trim()).map_err(|e| KeyError::BadXprv(e.to_string()))?;
             if key.network != NetworkKind::from(network) {
-                bail!(
-                    "the extended private key is for another network than {}",
-                    network_name(network)
-                );
+                return Err(KeyError::XprvWrongNetwork {
+                    expected: network_name(network).to_owned(),
+                    found: match key.network {
+                        NetworkKind::Main => "mainnet (xprv)".to_owned(),
+                        NetworkKind::Test => "a test network (tprv)".to_owned(),
+                    },
+                });
             }
             if key.depth != 0 {
-                bail!(
-                    "give the master key (depth 0), not a derived key at depth {}",
-                    key.depth
-                );
+                return Err(KeyError::XprvNotMaster(key.depth));
             }
             Ok(key)
         }
     }
 }
 
-fn parse_officers(keys: &[String], threshold: usize) -> Result<OfficerSet> {
+fn parse_officers(keys: &[String], threshold: usize) -> Result<OfficerSet, KeyError> {
     let mut parsed = Vec::with_capacity(keys.len());
     for key in keys {
-        let k = XOnlyPublicKey::from_str(key.trim())
-            .with_context(|| format!("officer key {key:?} is not a 32-byte x-only public key in hex"))?;
+        let k =
+            XOnlyPublicKey::from_str(key.trim()).map_err(|_| KeyError::BadOfficerKey { key: key.clone() })?;
         if parsed.contains(&k) {
-            bail!("officer key {key} is given twice");
+            return Err(KeyError::DuplicateOfficerKey { key: key.clone() });
         }
         parsed.push(k);
     }
     if parsed.is_empty() && threshold != 0 {
-        bail!("--officer-threshold needs --officer-key");
+        return Err(KeyError::ThresholdWithoutOfficers);
     }
     if !parsed.is_empty() && (threshold == 0 || threshold > parsed.len()) {
-        bail!(
-            "--officer-threshold must be between 1 and the number of officer keys ({})",
-            parsed.len()
-        );
+        return Err(KeyError::BadThreshold(parsed.len()));
     }
     Ok(OfficerSet {
         keys: parsed,
         threshold,
     })
+}
+
+fn fresh_mnemonic() -> Result<Zeroizing<String>, KeyError> {
+    let mut entropy = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(entropy.as_mut());
+    let mnemonic =
+        bip39::Mnemonic::from_entropy(entropy.as_ref()).map_err(|e| KeyError::BadMnemonic(e.to_string()))?;
+    Ok(Zeroizing::new(mnemonic.to_string()))
 }
 
 /// Creates and seals a new keystore. Returns the unlocked keys and, for a generated seed,
@@ -139,20 +188,15 @@ pub fn create(
     officer_threshold: usize,
     passphrase: &SecretString,
     kdf: KdfParams,
-) -> Result<(KeyMaterial, Option<Zeroizing<String>>)> {
+) -> Result<(KeyMaterial, Option<Zeroizing<String>>), KeyError> {
     let officers = parse_officers(officer_keys, officer_threshold)?;
     let (secret, shown) = match source {
         SeedSource::Generate => {
-            let mut entropy = Zeroizing::new([0u8; 32]);
-            rand::rngs::OsRng.fill_bytes(entropy.as_mut());
-            let mnemonic = bip39::Mnemonic::from_entropy(entropy.as_ref()).context("making the mnemonic")?;
-            let words = Zeroizing::new(mnemonic.to_string());
-            (
-                SeedSecret::Mnemonic {
-                    words: words.to_string(),
-                },
-                Some(words),
-            )
+            let words = fresh_mnemonic()?;
+            let secret = SeedSecret::Mnemonic {
+                words: words.to_string(),
+            };
+            (secret, Some(words))
         }
         SeedSource::Mnemonic(words) => {
             let normalized = words.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -172,13 +216,22 @@ pub fn create(
         officer_keys: officers.keys.iter().map(|k| k.to_string()).collect(),
         officer_threshold: officers.threshold,
     };
-    let plaintext = Zeroizing::new(serde_json::to_vec(&contents).context("encoding the keystore")?);
+    let path = home.keystore();
+    let plaintext = Zeroizing::new(serde_json::to_vec(&contents).map_err(|e| KeyError::Contents {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?);
     let mut salt = [0u8; 16];
     let mut nonce = [0u8; 24];
     rand::rngs::OsRng.fill_bytes(&mut salt);
     rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let sealed = seal(KEYSTORE_PURPOSE, &plaintext, passphrase, kdf, salt, nonce)?;
-    write_new(&home.keystore(), sealed.to_json().as_bytes())?;
+    let sealed = seal(KEYSTORE_PURPOSE, &plaintext, passphrase, kdf, salt, nonce).map_err(|source| {
+        KeyError::Keystore {
+            path: path.display().to_string(),
+            source,
+        }
+    })?;
+    write_new(&path, sealed.to_json().as_bytes())?;
     Ok((
         KeyMaterial {
             master,
@@ -190,17 +243,29 @@ pub fn create(
 }
 
 /// Opens the keystore with the passphrase.
-pub fn unlock(home: &Home, passphrase: &SecretString) -> Result<KeyMaterial> {
+pub fn unlock(home: &Home, passphrase: &SecretString) -> Result<KeyMaterial, KeyError> {
     let path = home.keystore();
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let sealed =
-        SealedSecret::from_json(&text).with_context(|| format!("{} is not a keystore", path.display()))?;
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|source| KeyError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let keystore_error = |source| KeyError::Keystore {
+        path: shown.clone(),
+        source,
+    };
+    let sealed = SealedSecret::from_json(&text).map_err(keystore_error)?;
     let plaintext = sealed
         .open(KEYSTORE_PURPOSE, passphrase)
-        .with_context(|| format!("opening {}", path.display()))?;
-    let contents: SealedContents = serde_json::from_slice(&plaintext)
-        .with_context(|| format!("{} holds unreadable contents", path.display()))?;
-    let network = parse_network(&contents.network)?;
+        .map_err(keystore_error)?;
+    let contents: SealedContents = serde_json::from_slice(&plaintext).map_err(|e| KeyError::Contents {
+        path: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    let network = parse_network(&contents.network).map_err(|e| KeyError::Contents {
+        path: shown.clone(),
+        reason: e.to_string(),
+    })?;
     let master = master_from(&contents.secret, network)?;
     let officers = parse_officers(&contents.officer_keys, contents.officer_threshold)?;
     Ok(KeyMaterial {
@@ -208,6 +273,26 @@ pub fn unlock(home: &Home, passphrase: &SecretString) -> Result<KeyMaterial> {
         network,
         officers,
     })
+}
+
+/// Parses `84h/1h/0h` (or `m/84'/1'/0'`) as a path below the master key.
+pub fn parse_path(text: &str) -> Result<DerivationPath, KeyError> {
+    let trimmed = text.trim().trim_start_matches("m/");
+    DerivationPath::from_str(&format!("m/{trimmed}")).map_err(|e| KeyError::Derivation {
+        path: text.to_owned(),
+        reason: format!("{e}; write it like 84h/1h/0h"),
+    })
+}
+
+/// A path as `84h/1h/0h`: the form descriptors and `[fingerprint/path]xpub` use.
+pub fn path_text(path: &DerivationPath) -> String {
+    path.into_iter()
+        .map(|step| match step {
+            bitcoin::bip32::ChildNumber::Normal { index } => index.to_string(),
+            bitcoin::bip32::ChildNumber::Hardened { index } => format!("{index}h"),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 impl KeyMaterial {
@@ -224,24 +309,133 @@ impl KeyMaterial {
     }
 
     /// The extended public key at `path` below the master key.
-    pub fn xpub_at(&self, path: &DerivationPath) -> Result<Xpub> {
+    pub fn xpub_at(&self, path: &DerivationPath) -> Result<Xpub, KeyError> {
         let secp = Secp256k1::signing_only();
-        let child = self.master.derive_priv(&secp, path).context("deriving the key")?;
+        let child = self
+            .master
+            .derive_priv(&secp, path)
+            .map_err(|e| KeyError::Derivation {
+                path: path.to_string(),
+                reason: e.to_string(),
+            })?;
         Ok(Xpub::from_priv(&secp, &child))
     }
 
+    /// `[fingerprint/path]xpub`, what the coordinator composes wallets from.
+    pub fn key_expression(&self, path: &DerivationPath) -> Result<String, KeyError> {
+        Ok(format!(
+            "[{}/{}]{}",
+            self.fingerprint(),
+            path_text(path),
+            self.xpub_at(path)?
+        ))
+    }
+
     /// The identity key that names this signer (and authenticates it online).
-    pub fn identity_key(&self) -> Result<XOnlyPublicKey> {
-        let path = DerivationPath::from_str(SIGNER_IDENTITY_PATH).context("identity path")?;
+    pub fn identity_key(&self) -> Result<XOnlyPublicKey, KeyError> {
+        let path = DerivationPath::from_str(SIGNER_IDENTITY_PATH).map_err(|e| KeyError::Derivation {
+            path: SIGNER_IDENTITY_PATH.to_owned(),
+            reason: e.to_string(),
+        })?;
         Ok(self.xpub_at(&path)?.public_key.x_only_public_key().0)
     }
 
-    pub fn signer_id(&self) -> Result<SignerId> {
+    pub fn signer_id(&self) -> Result<SignerId, KeyError> {
         Ok(SignerId::from_identity_key(&self.identity_key()?))
     }
 
     /// The master key, for the signing module only.
     pub(crate) fn master(&self) -> &Xpriv {
         &self.master
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    /// BIP32 test vector 1's master key (fingerprint 3442193e), as a tprv.
+    fn tprv() -> String {
+        let seed = hex::decode("000102030405060708090a0b0c0d0e0f").unwrap();
+        Xpriv::new_master(Network::Regtest, &seed).unwrap().to_string()
+    }
+
+    fn home() -> (tempfile::TempDir, Home) {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("h"));
+        home.create().unwrap();
+        (dir, home)
+    }
+
+    #[test]
+    fn sealed_keys_reopen_only_with_the_passphrase_and_paths_print_as_descriptors_do() {
+        let (_dir, home) = home();
+        let pass = SecretString::from("pass".to_owned());
+        let source = SeedSource::Xprv(Zeroizing::new(tprv()));
+        let (keys, shown) = create(
+            &home,
+            Network::Regtest,
+            source,
+            &[],
+            0,
+            &pass,
+            KdfParams::DANGEROUS_WEAK_FOR_TESTS,
+        )
+        .unwrap();
+        assert!(shown.is_none());
+        assert_eq!(keys.fingerprint().to_string(), "3442193e");
+        let path = parse_path("84'/1'/0'").unwrap();
+        let expr = keys.key_expression(&path).unwrap();
+        assert!(expr.starts_with("[3442193e/84h/1h/0h]tpub"), "{expr}");
+        let again = unlock(&home, &pass).unwrap();
+        assert_eq!(again.key_expression(&path).unwrap(), expr);
+        let err = unlock(&home, &SecretString::from("wrong".to_owned())).unwrap_err();
+        assert!(err.to_string().contains("wrong passphrase"), "{err}");
+        assert!(!format!("{again:?}").contains("tprv"));
+    }
+
+    #[test]
+    fn restores_refuse_keys_that_do_not_fit() {
+        let (_dir, home) = home();
+        let pass = SecretString::from("pass".to_owned());
+        let mainnet = create(
+            &home,
+            Network::Bitcoin,
+            SeedSource::Xprv(Zeroizing::new(tprv())),
+            &[],
+            0,
+            &pass,
+            KdfParams::DANGEROUS_WEAK_FOR_TESTS,
+        );
+        assert!(matches!(mainnet, Err(KeyError::XprvWrongNetwork { .. })));
+        let words = create(
+            &home,
+            Network::Regtest,
+            SeedSource::Mnemonic(Zeroizing::new("abandon abandon".to_owned())),
+            &[],
+            0,
+            &pass,
+            KdfParams::DANGEROUS_WEAK_FOR_TESTS,
+        );
+        assert!(matches!(words, Err(KeyError::BadMnemonic(_))));
+        assert!(matches!(
+            parse_officers(&["zz".to_owned()], 1),
+            Err(KeyError::BadOfficerKey { .. })
+        ));
+        let key = "d69c3509bb99e412e68b0fe8544e72837dfa30746d8be2aa65975f29d22dc7b9".to_owned();
+        assert!(matches!(
+            parse_officers(&[key.clone(), key.clone()], 1),
+            Err(KeyError::DuplicateOfficerKey { .. })
+        ));
+        assert!(matches!(
+            parse_officers(std::slice::from_ref(&key), 2),
+            Err(KeyError::BadThreshold(1))
+        ));
+        assert!(matches!(
+            parse_officers(&[], 1),
+            Err(KeyError::ThresholdWithoutOfficers)
+        ));
+        assert_eq!(parse_officers(&[key], 1).unwrap().threshold, 1);
     }
 }

@@ -1,5 +1,11 @@
 //! sluice-signer: holds a key, verifies PSBTs itself, and signs only within outflow
 //! limits that live here and change only through signed officer commands.
+//!
+//! The path of a PSBT through the signer, each step a type the next one requires:
+//! [`sd`]/[`qr_io`] read it; `sluice_shared::inspect` proves what it spends and pays;
+//! [`signing::plan`] fixes the exact keys and scripts to sign; [`reservation::reserve`]
+//! takes the outflow from the limits durably; [`signing::sign`] signs; [`sd`]/[`qr_io`]
+//! write it out. Every decision is journaled in [`state`].
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -8,8 +14,9 @@ pub mod commands;
 pub mod home;
 pub mod keys;
 pub mod passphrase;
-pub mod psbt_io;
+pub mod qr_io;
 pub mod reservation;
 pub mod review;
+pub mod sd;
 pub mod signing;
 pub mod state;

@@ -1,109 +1,109 @@
-//! Reserving outflow: the durable step between a PSBT passing inspection and a signature
-//! leaving the signer.
+//! Reserving outflow: the durable step between a checked PSBT and a signature.
 //!
 //! [`ReservedOutflow`] can only be made by [`reserve`], after the outflow was taken from
-//! the limits and committed to disk; the signing module accepts nothing else. A crash
-//! after the commit keeps the reservation (fail closed).
+//! the limits and committed to disk together with its journal entry; the signing module
+//! accepts nothing else. A crash after the commit keeps the reservation (fail closed): the
+//! allowance is spent whether or not the signature got out.
 
-use anyhow::{Context, Result};
-use bitcoin::psbt::Psbt;
 use serde_json::json;
 use sluice_shared::asset::{format_btc, Asset};
 use sluice_shared::inspect::PsbtReview;
+use sluice_shared::limiter::LimitRefusal;
 
 use crate::clock;
-use crate::state::{self, State};
+use crate::signing::SigningPlan;
+use crate::state::{self, State, StateError};
 
-/// A PSBT whose outflow is durably reserved against this signer's limits.
+/// A checked PSBT whose outflow is durably reserved against this signer's limits.
 #[derive(Debug)]
 pub struct ReservedOutflow {
-    psbt: Psbt,
-    review: PsbtReview,
-    wallet: String,
+    plan: SigningPlan,
     newly_reserved: bool,
 }
 
 impl ReservedOutflow {
     pub fn review(&self) -> &PsbtReview {
-        &self.review
+        self.plan.review()
     }
 
     pub fn wallet(&self) -> &str {
-        &self.wallet
+        self.plan.wallet()
     }
 
-    /// False when this very transaction was reserved before (signing it again authorises
-    /// nothing new, so it does not consume the limits twice).
+    /// False when this very transaction was reserved before: signing it again authorizes
+    /// nothing new, so it does not consume the limits twice.
     pub fn newly_reserved(&self) -> bool {
         self.newly_reserved
     }
 
-    /// The PSBT, for the signing module only.
-    pub(crate) fn into_psbt(self) -> Psbt {
-        self.psbt
+    /// The plan, for the signing module only.
+    pub(crate) fn into_plan(self) -> SigningPlan {
+        self.plan
     }
 }
 
-/// A refusal by the limits, already journaled.
+/// Why nothing was reserved.
 #[derive(Debug, thiserror::Error)]
-#[error("refused by the limits: {0}")]
-pub struct LimitsRefused(pub sluice_shared::limiter::LimitRefusal);
+pub enum ReservationError {
+    #[error("refused by the limits: {0}")]
+    Refused(#[source] LimitRefusal),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
 
-/// Takes the review's outflow from the asset's limits and records it, in one
-/// transaction; or journals the refusal and fails.
-pub fn reserve(state: &mut State, wallet: &str, psbt: Psbt, review: PsbtReview) -> Result<ReservedOutflow> {
-    let asset = Asset::Btc;
+/// The asset every PSBT today spends.
+const ASSET: Asset = Asset::Btc;
+
+/// Takes the plan's outflow from the limits and records the reservation and its journal
+/// entry in one transaction; or journals the refusal and fails. A transaction reserved
+/// before is not reserved again, but a pause stops even its re-signing.
+pub fn reserve(state: &mut State, plan: SigningPlan) -> Result<ReservedOutflow, ReservationError> {
+    let review = plan.review();
     let txid = review.txid.to_string();
+    let wallet = plan.wallet().to_owned();
+    let outflow = review.outflow;
     let tx = state.begin()?;
-    if state::reservation_exists(&tx, &txid)? {
-        state::journal(
-            &tx,
-            "re-signed",
-            json!({ "txid": txid, "wallet": wallet, "outflow_sat": review.outflow.to_sat() }),
-        )?;
-        tx.commit()?;
-        return Ok(ReservedOutflow {
-            psbt,
-            review,
-            wallet: wallet.to_owned(),
-            newly_reserved: false,
-        });
-    }
-    let mut limits = state::limits_in(&tx, asset)?
-        .with_context(|| format!("no limits for {asset}: run `sluice-signer limits init` first"))?;
+    let mut limits = state::limits_in(&tx, ASSET)?.ok_or(StateError::NoLimits(ASSET))?;
     limits.limiter.observe(clock::monotonic_now());
     let before = limits.limiter.status();
-    match limits.limiter.reserve(review.outflow) {
+    let already = state::reservation_exists(&tx, &txid)?;
+    let verdict = match (already, before.paused) {
+        (_, true) => Err(LimitRefusal::Paused),
+        (true, false) => Ok(()),
+        (false, false) => limits.limiter.reserve(outflow),
+    };
+    // The clock reading is stored whatever the verdict: it credits nothing it should not.
+    state::store_limiter(&tx, ASSET, &limits.limiter)?;
+    match verdict {
+        Ok(()) if already => {
+            state::journal(
+                &tx,
+                "re-signing",
+                json!({ "txid": txid, "wallet": wallet, "outflow_sat": outflow.to_sat() }),
+            )?;
+        }
         Ok(()) => {
-            state::store_limiter(&tx, asset, &limits.limiter)?;
-            state::insert_reservation(&tx, &txid, wallet, asset, review.outflow)?;
             let after = limits.limiter.status();
+            state::insert_reservation(&tx, &txid, &wallet, ASSET, outflow)?;
             state::journal(
                 &tx,
                 "reserved",
                 json!({
                     "txid": txid,
                     "wallet": wallet,
-                    "asset": asset.ticker(),
-                    "outflow_sat": review.outflow.to_sat(),
+                    "asset": ASSET.ticker(),
+                    "outflow_sat": outflow.to_sat(),
                     "fee_sat": review.fee.to_sat(),
                     "external_sat": review.total_external().to_sat(),
+                    "boot_id": limits.limiter.anchor().boot_id,
+                    "since_boot_ms": u64::try_from(limits.limiter.anchor().since_boot.as_millis()).unwrap_or(u64::MAX),
                     "bucket_before_sat": before.bucket_available.to_sat(),
                     "bucket_after_sat": after.bucket_available.to_sat(),
                     "total_remaining_after_sat": after.total_remaining.to_sat(),
                 }),
             )?;
-            tx.commit().context("committing the reservation")?;
-            Ok(ReservedOutflow {
-                psbt,
-                review,
-                wallet: wallet.to_owned(),
-                newly_reserved: true,
-            })
         }
-        Err(refusal) => {
-            // The observed clock reading is kept: it credits nothing it should not.
-            state::store_limiter(&tx, asset, &limits.limiter)?;
+        Err(ref refusal) => {
             state::journal(
                 &tx,
                 "refused",
@@ -112,12 +112,18 @@ pub fn reserve(state: &mut State, wallet: &str, psbt: Psbt, review: PsbtReview) 
                     "wallet": wallet,
                     "rule": "limits",
                     "reason": refusal.to_string(),
-                    "outflow_sat": review.outflow.to_sat(),
-                    "outflow": format_btc(review.outflow),
+                    "outflow_sat": outflow.to_sat(),
+                    "outflow": format_btc(outflow),
                 }),
             )?;
-            tx.commit()?;
-            Err(LimitsRefused(refusal).into())
         }
+    }
+    tx.commit().map_err(StateError::from)?;
+    match verdict {
+        Ok(()) => Ok(ReservedOutflow {
+            plan,
+            newly_reserved: !already,
+        }),
+        Err(refusal) => Err(ReservationError::Refused(refusal)),
     }
 }

@@ -1,6 +1,6 @@
 //! What a person reads before a signature: every input and output, what is verified
-//! change and what leaves the wallet, the fee, the outflow, and the limits before and
-//! after.
+//! change and what leaves the wallet, the fee, the outflow, the limits before and after,
+//! and whether the signer would sign now (or which rule refuses).
 
 use std::fmt::Write;
 
@@ -10,10 +10,44 @@ use sluice_shared::descriptor::{Branch, WalletKind};
 use sluice_shared::inspect::PsbtReview;
 use sluice_shared::limiter::{FlowLimiter, LimiterStatus};
 
+/// What the signer would do with a reviewed PSBT now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Within the limits: signing reserves the outflow.
+    Sign,
+    /// Reserved before: signing again consumes nothing.
+    SignAgain,
+    /// Not signed, and why (the rule is named in the text).
+    Refused(String),
+}
+
+impl Decision {
+    /// The decision for `outflow` against `limiter` as it stands now.
+    pub fn for_limits(limiter: &FlowLimiter, outflow: Amount, already_reserved: bool) -> Decision {
+        let status = limiter.status();
+        if status.paused {
+            return Decision::Refused(sluice_shared::limiter::LimitRefusal::Paused.to_string());
+        }
+        if already_reserved {
+            return Decision::SignAgain;
+        }
+        match limiter.check(outflow) {
+            Ok(()) => Decision::Sign,
+            Err(refusal) => Decision::Refused(refusal.to_string()),
+        }
+    }
+
+    pub fn would_sign(&self) -> bool {
+        !matches!(self, Decision::Refused(_))
+    }
+}
+
 fn kind_name(kind: WalletKind) -> String {
     match kind {
         WalletKind::Wpkh => "wpkh, single signature".to_owned(),
-        WalletKind::WshSortedMulti { threshold, keys } => format!("wsh sortedmulti, {threshold} of {keys}"),
+        WalletKind::WshSortedMulti { threshold, keys } => {
+            format!("wsh sortedmulti, {threshold} of {keys}")
+        }
         WalletKind::TrSingle => "taproot, single key".to_owned(),
     }
 }
@@ -25,9 +59,14 @@ fn branch_name(branch: Branch) -> &'static str {
     }
 }
 
-/// The review text. `limits` is the limiter as it stands now (clock observed); the
-/// "after" column is what it would be once this outflow is reserved.
-pub fn render(review: &PsbtReview, wallet: &str, kind: WalletKind, limits: Option<&FlowLimiter>) -> String {
+/// The review text. `limiter` is as it stands now (clock observed).
+pub fn render(
+    review: &PsbtReview,
+    wallet: &str,
+    kind: WalletKind,
+    limiter: &FlowLimiter,
+    decision: &Decision,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Transaction {}", review.txid);
     let _ = writeln!(out, "Wallet      {wallet} ({})", kind_name(kind));
@@ -39,7 +78,7 @@ pub fn render(review: &PsbtReview, wallet: &str, kind: WalletKind, limits: Optio
     for input in &review.inputs {
         let _ = writeln!(
             out,
-            "  #{:<3} {}  {:>20}  ({}/{})",
+            "  #{:<3} {}  {:>16}  ({}/{})",
             input.index,
             input.outpoint,
             format_btc(input.amount),
@@ -56,22 +95,18 @@ pub fn render(review: &PsbtReview, wallet: &str, kind: WalletKind, limits: Optio
                 .address
                 .as_ref()
                 .map_or_else(|| format!("script {}", e.script_pubkey), |a| a.to_string());
-            (
-                e.vout,
-                format!("  #{:<3} {to}  {:>20}  OUTFLOW", e.vout, format_btc(e.amount)),
-            )
+            let row = format!("  #{:<3} {to}  {:>16}  OUTFLOW", e.vout, format_btc(e.amount));
+            (e.vout, row)
         })
         .chain(review.change.iter().map(|c| {
-            (
+            let row = format!(
+                "  #{:<3} {}  {:>16}  verified change (change/{})",
                 c.vout,
-                format!(
-                    "  #{:<3} {}  {:>20}  verified change (change/{})",
-                    c.vout,
-                    c.address,
-                    format_btc(c.amount),
-                    c.derivation_index
-                ),
-            )
+                c.address,
+                format_btc(c.amount),
+                c.derivation_index
+            );
+            (c.vout, row)
         }))
         .collect();
     rows.sort_by_key(|(vout, _)| *vout);
@@ -84,49 +119,42 @@ pub fn render(review: &PsbtReview, wallet: &str, kind: WalletKind, limits: Optio
         "Outflow     {}  (external outputs + fee)",
         format_btc(review.outflow)
     );
-    match limits {
-        Some(limiter) => {
-            let now = limiter.status();
+    let now = limiter.status();
+    let after = match decision {
+        Decision::Sign => {
             let mut after = limiter.clone();
-            let verdict = after.reserve(review.outflow);
-            let later = after.status();
-            let _ = writeln!(out, "Limits (BTC)            now  →  after signing");
-            let _ = writeln!(
-                out,
-                "  rate bucket  {:>20}  →  {}",
-                format_btc(now.bucket_available),
-                after_text(&verdict, later.bucket_available)
-            );
-            let _ = writeln!(
-                out,
-                "  total left   {:>20}  →  {}",
-                format_btc(now.total_remaining),
-                after_text(&verdict, later.total_remaining)
-            );
-            match verdict {
-                Ok(()) => {
-                    let _ = writeln!(out, "Decision    within limits: can be signed");
-                }
-                Err(refusal) => {
-                    let _ = writeln!(out, "Decision    REFUSED: {refusal}");
-                }
-            }
+            after.reserve(review.outflow).ok().map(|()| after.status())
         }
-        None => {
-            let _ = writeln!(
-                out,
-                "Limits      not set: run `sluice-signer limits init` before signing"
-            );
-        }
-    }
+        Decision::SignAgain => Some(now.clone()),
+        Decision::Refused(_) => None,
+    };
+    let column = |pick: fn(&LimiterStatus) -> Amount| {
+        after
+            .as_ref()
+            .map_or_else(|| "(not signed)".to_owned(), |a| format_btc(pick(a)))
+    };
+    let _ = writeln!(out, "Limits            now               after signing");
+    let _ = writeln!(
+        out,
+        "  rate bucket  {:>16}  →  {}",
+        format_btc(now.bucket_available),
+        column(|s| s.bucket_available)
+    );
+    let _ = writeln!(
+        out,
+        "  total left   {:>16}  →  {}",
+        format_btc(now.total_remaining),
+        column(|s| s.total_remaining)
+    );
+    let _ = match decision {
+        Decision::Sign => writeln!(out, "Decision    within limits: would be signed"),
+        Decision::SignAgain => writeln!(
+            out,
+            "Decision    reserved before: would be signed again, consuming nothing"
+        ),
+        Decision::Refused(reason) => writeln!(out, "Decision    REFUSED: {reason}"),
+    };
     out
-}
-
-fn after_text<E>(verdict: &Result<(), E>, amount: Amount) -> String {
-    match verdict {
-        Ok(()) => format_btc(amount),
-        Err(_) => "(not signed)".to_owned(),
-    }
 }
 
 /// `limits show` output.
@@ -144,14 +172,11 @@ pub fn render_limits(asset: &str, status: &LimiterStatus, max_fee: Amount) -> St
     let _ = writeln!(out, "Total remaining  {}", format_btc(status.total_remaining));
     let _ = writeln!(out, "Total spent      {}", format_btc(status.total_spent));
     let _ = writeln!(out, "Fee cap          {}", format_btc(max_fee));
-    let _ = writeln!(
-        out,
-        "Paused           {}",
-        if status.paused {
-            "yes: signing is stopped until a signed resume"
-        } else {
-            "no"
-        }
-    );
+    let paused = if status.paused {
+        "yes: signing is stopped until a signed resume command"
+    } else {
+        "no"
+    };
+    let _ = writeln!(out, "Paused           {paused}");
     out
 }

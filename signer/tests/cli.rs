@@ -272,3 +272,101 @@ fn journal_verify_detects_edited_and_deleted_entries() {
     let err = s.fails(&["journal", "verify"]);
     assert!(err.contains("deleted"), "{err}");
 }
+
+#[test]
+fn a_wrong_passphrase_or_a_tampered_key_path_signs_and_reserves_nothing() {
+    let (s, wallet) = signer_with_wpkh_wallet();
+    s.limits("1", "60", "1", "10");
+    let psbt = make_psbt(&wallet, 2, btc("0.5"), btc("0.1"), btc("0.0001"), 7);
+    let path = s.path("w.psbt");
+    write_psbt(&path, &psbt);
+    std::fs::write(s.path("pass"), "not the passphrase\n").unwrap();
+    let err = s.fails(&["sign", "--yes", "--in", path.to_str().unwrap()]);
+    assert!(err.contains("wrong passphrase"), "{err}");
+    std::fs::write(s.path("pass"), "test passphrase\n").unwrap();
+
+    // The coordinator adds a second key path of this signer to input 1: the signer would
+    // sign with a key the wallet does not use there. Inspection passes; the plan refuses.
+    let mut tampered = psbt.clone();
+    let (own_fp, _) = *tampered.inputs[1].bip32_derivation.values().next().unwrap();
+    let stranger = bitcoin::secp256k1::PublicKey::from_secret_key(
+        &bitcoin::secp256k1::Secp256k1::new(),
+        &bitcoin::secp256k1::SecretKey::from_slice(&[3; 32]).unwrap(),
+    );
+    tampered.inputs[1]
+        .bip32_derivation
+        .insert(stranger, (own_fp, "m/84'/1'/0'/0/77".parse().unwrap()));
+    let bad = s.path("bad.psbt");
+    write_psbt(&bad, &tampered);
+    let err = s.fails(&["sign", "--yes", "--in", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("refused (signing): input 1") && err.contains("84'/1'/0'/0/77"),
+        "{err}"
+    );
+    assert!(!s.path("w-signed.psbt").exists() && !s.path("bad-signed.psbt").exists());
+    assert_eq!(s.state().reservation_count().unwrap(), 0);
+    assert!(s.ok(&["journal", "show"]).contains("\"rule\":\"signing\""));
+    // The untampered PSBT still signs.
+    s.ok(&["sign", "--yes", "--in", path.to_str().unwrap()]);
+    assert_eq!(s.state().reservation_count().unwrap(), 1);
+}
+
+#[test]
+fn the_demo_runs_end_to_end() {
+    let out = std::process::Command::new(BIN)
+        .arg("demo")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for expected in [
+        "WRITE DOWN THESE 24 WORDS",
+        "passes Bitcoin Core's script interpreter",
+        "QR frame(s)",
+        "REFUSED: rate limit",
+        "a signed limit command (raise-total)",
+        "Journal OK",
+        "Done:",
+    ] {
+        assert!(stdout.contains(expected), "no {expected:?} in:\n{stdout}");
+    }
+}
+
+#[test]
+fn an_output_that_cannot_be_written_keeps_the_reservation_and_re_signing_is_free() {
+    let (s, wallet) = signer_with_wpkh_wallet();
+    s.limits("1", "60", "1", "10");
+    let path = s.path("w.psbt");
+    write_psbt(
+        &path,
+        &make_psbt(&wallet, 1, btc("0.5"), btc("0.1"), btc("0.0001"), 8),
+    );
+    let nowhere = s.path("no-such-card/w-signed.psbt");
+    let err = s.fails(&[
+        "sign",
+        "--yes",
+        "--in",
+        path.to_str().unwrap(),
+        "--out",
+        nowhere.to_str().unwrap(),
+    ]);
+    assert!(err.contains("could not be written"), "{err}");
+    assert_eq!(
+        s.state()
+            .reserved_total(sluice_shared::asset::Asset::Btc)
+            .unwrap(),
+        btc("0.1001")
+    );
+    assert!(s.ok(&["journal", "show"]).contains("output-failed"));
+    let out = s.ok(&["sign", "--yes", "--in", path.to_str().unwrap()]);
+    assert!(out.contains("reserved before"), "{out}");
+    assert!(s.path("w-signed.psbt").exists());
+    assert_eq!(
+        s.state()
+            .reserved_total(sluice_shared::asset::Asset::Btc)
+            .unwrap(),
+        btc("0.1001")
+    );
+    assert!(s.ok(&["journal", "verify"]).contains("Journal OK"));
+}

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde_json::json;
 use sluice_shared::asset::{parse_btc, Asset};
 use sluice_shared::limiter::{FlowLimiter, RateLimit};
@@ -10,7 +10,7 @@ use sluice_shared::limiter::{FlowLimiter, RateLimit};
 use crate::clock;
 use crate::home::Home;
 use crate::review;
-use crate::state::{self, State};
+use crate::state::{self, State, StateError};
 
 pub fn init(
     home: &Home,
@@ -49,7 +49,7 @@ pub fn init(
             "max_fee_sat": max_fee.to_sat(),
         }),
     )?;
-    tx.commit()?;
+    tx.commit().map_err(StateError::from)?;
     print!(
         "{}",
         review::render_limits(asset.ticker(), &limiter.status(), max_fee)
@@ -89,6 +89,7 @@ fn command_text(scans: &[std::path::PathBuf], text: Option<&str>) -> Result<Stri
                 .starts_with(sluice_shared::limit_command::TEXT_PREFIX)
         }));
     }
+    found.sort();
     found.dedup();
     match found.len() {
         0 => bail!("no limit command found in the scanned image(s): the QR codes there are something else"),
@@ -116,7 +117,7 @@ pub fn apply(
         Err(refusal) => {
             let tx = state.begin()?;
             state::journal(&tx, "command-refused", json!({ "reason": refusal.to_string() }))?;
-            tx.commit()?;
+            tx.commit().map_err(StateError::from)?;
             bail!("limit command refused: {refusal}");
         }
     };
@@ -132,22 +133,37 @@ pub fn apply(
             "command-refused",
             json!({ "command_id": id, "reason": "replayed: already applied" }),
         )?;
-        tx.commit()?;
+        tx.commit().map_err(StateError::from)?;
         bail!("limit command refused: command {id} was already applied on this signer (a replay)");
     }
-    let mut limits = state::limits_in(&tx, command.asset)?.with_context(|| {
-        format!(
-            "no limits for {}: run `sluice-signer limits init` first",
-            command.asset
-        )
-    })?;
+    let mut limits = state::limits_in(&tx, command.asset)?.ok_or(StateError::NoLimits(command.asset))?;
     limits.limiter.observe(clock::monotonic_now());
     let before = limits.limiter.status();
-    match command.action {
-        LimitAction::RaiseTotal { amount } => limits.limiter.raise_total(amount),
-        LimitAction::SetRate { rate } => limits.limiter.set_rate(rate)?,
-        LimitAction::Pause => limits.limiter.pause(),
-        LimitAction::Resume => limits.limiter.resume(),
+    let applied = match command.action {
+        LimitAction::RaiseTotal { amount } => {
+            limits.limiter.raise_total(amount);
+            Ok(())
+        }
+        LimitAction::SetRate { rate } => limits.limiter.set_rate(rate),
+        LimitAction::Pause => {
+            limits.limiter.pause();
+            Ok(())
+        }
+        LimitAction::Resume => {
+            limits.limiter.resume();
+            Ok(())
+        }
+    };
+    if let Err(refusal) = applied {
+        drop(tx);
+        let tx = state.begin()?;
+        state::journal(
+            &tx,
+            "command-refused",
+            json!({ "command_id": id, "reason": refusal.to_string() }),
+        )?;
+        tx.commit().map_err(StateError::from)?;
+        bail!("limit command refused: {refusal}");
     }
     let after = limits.limiter.status();
     state::store_limiter(&tx, command.asset, &limits.limiter)?;
@@ -164,7 +180,7 @@ pub fn apply(
             "paused_after": after.paused,
         }),
     )?;
-    tx.commit()?;
+    tx.commit().map_err(StateError::from)?;
     println!("Applied limit command {id}: {description}");
     print!(
         "{}",

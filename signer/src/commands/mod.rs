@@ -1,5 +1,6 @@
 //! One module per group of commands; `run` dispatches.
 
+mod demo;
 mod journal;
 mod limits;
 mod setup;
@@ -46,5 +47,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sign(args) => sign::sign(&home, passphrase_file, &args),
         Command::Journal(JournalCommand::Verify) => journal::verify(&home),
         Command::Journal(JournalCommand::Show) => journal::show(&home),
+        Command::Demo { keep } => demo::run(keep),
     }
 }

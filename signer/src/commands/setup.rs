@@ -1,10 +1,8 @@
 //! `init`, `id`, `xpub`.
 
 use std::path::Path;
-use std::str::FromStr;
 
 use anyhow::{Context, Result};
-use bitcoin::bip32::DerivationPath;
 use sluice_shared::identity::officer_key_fingerprint;
 use sluice_shared::keystore::KdfParams;
 use sluice_shared::network::{network_name, parse_network};
@@ -24,7 +22,7 @@ fn read_secret_file(path: &Path) -> Result<Zeroizing<String>> {
 
 pub fn init(home: &Home, passphrase_file: Option<&Path>, args: &InitArgs) -> Result<()> {
     let network = parse_network(&args.network)?;
-    if home.is_initialized() || home.state().exists() {
+    if home.holds_a_signer() {
         anyhow::bail!(
             "{} already holds a signer: refusing to overwrite it",
             home.dir().display()
@@ -51,9 +49,10 @@ pub fn init(home: &Home, passphrase_file: Option<&Path>, args: &InitArgs) -> Res
         &passphrase,
         kdf,
     )?;
-    if let Err(e) = State::create(&home.state(), network) {
+    if let Err(e) = State::create(&home.state(), network, keys.fingerprint()) {
+        // Leave no keystore without its state: `init` can then simply be run again.
         let _ = std::fs::remove_file(home.keystore());
-        return Err(e);
+        return Err(e.into());
     }
     println!(
         "Signer created in {} for {}.",
@@ -62,13 +61,16 @@ pub fn init(home: &Home, passphrase_file: Option<&Path>, args: &InitArgs) -> Res
     );
     if let Some(words) = mnemonic {
         println!();
-        println!("Write down these 24 words now, on paper, and keep them safe. They are shown only once");
-        println!(
-            "and restore this signer's keys (`init --from-mnemonic-file`). Anyone who has them has the keys."
-        );
+        println!("WRITE DOWN THESE 24 WORDS NOW, on paper, and keep them safe and secret.");
+        println!("They are shown only this once. They restore this signer's keys");
+        println!("(`init --from-mnemonic-file`); anyone who has them has the keys.");
         println!();
         println!("{}", words.as_str());
         println!();
+    }
+    if args.dangerous_weak_kdf {
+        println!("WARNING: the keystore is sealed with --dangerous-weak-kdf (for tests and demos only):");
+        println!("a stolen keystore file can be brute-forced quickly. Never hold real funds with it.");
     }
     println!("Master fingerprint: {}", keys.fingerprint());
     if keys.officers().keys.is_empty() {
@@ -108,11 +110,8 @@ pub fn id(home: &Home, passphrase_file: Option<&Path>) -> Result<()> {
 
 pub fn xpub(home: &Home, passphrase_file: Option<&Path>, path: &str) -> Result<()> {
     home.require_initialized()?;
-    let text = path.trim().trim_start_matches("m/");
-    let derivation = DerivationPath::from_str(&format!("m/{text}"))
-        .with_context(|| format!("{path:?} is not a derivation path like 84h/1h/0h"))?;
+    let derivation = keys::parse_path(path)?;
     let keys = keys::unlock(home, &passphrase::read(passphrase_file, false)?)?;
-    let xpub = keys.xpub_at(&derivation)?;
-    println!("[{}/{}]{}", keys.fingerprint(), text, xpub);
+    println!("{}", keys.key_expression(&derivation)?);
     Ok(())
 }

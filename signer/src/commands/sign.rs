@@ -1,7 +1,7 @@
-//! `inspect` and `sign`: review a PSBT, then (for `sign`) confirm, reserve, sign, write.
+//! `inspect` and `sign`: review a PSBT; for `sign`, then confirm, reserve, sign, write.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use bitcoin::psbt::Psbt;
@@ -11,17 +11,20 @@ use sluice_shared::inspect::{inspect_psbt, InspectionPolicy, PsbtReview};
 
 use crate::cli::{PsbtInput, SignArgs};
 use crate::home::Home;
-use crate::state::{self, AssetLimits, RegisteredWallet, State};
-use crate::{clock, keys, passphrase, psbt_io, reservation, review, signing};
+use crate::review::{self, Decision};
+use crate::signing::{self, SigningPlan};
+use crate::state::{self, AssetLimits, RegisteredWallet, State, StateError};
+use crate::{clock, keys, passphrase, qr_io, reservation, sd};
 
 fn read_psbt(input: &PsbtInput) -> Result<Psbt> {
-    match &input.input {
-        Some(path) => psbt_io::read_file(path),
-        None => psbt_io::read_qr(&input.in_qr),
-    }
+    Ok(match &input.input {
+        Some(path) => sd::read_psbt_file(path)?,
+        None => qr_io::read_psbt_images(&input.in_qr)?,
+    })
 }
 
-/// The registered wallets the PSBT's inputs claim to spend from (by key fingerprint).
+/// The registered wallets whose keys the PSBT's inputs name (by master fingerprint). Only
+/// a hint for which wallet to inspect against: inspection decides.
 fn claimed_wallets<'a>(psbt: &Psbt, wallets: &'a [RegisteredWallet]) -> Vec<&'a RegisteredWallet> {
     let fingerprints: Vec<_> = psbt
         .inputs
@@ -44,101 +47,115 @@ fn claimed_wallets<'a>(psbt: &Psbt, wallets: &'a [RegisteredWallet]) -> Vec<&'a 
         .collect()
 }
 
-/// Finds the wallet and inspects; a refusal is journaled before it is returned.
-fn inspect_against(
+/// Journals a refusal (its own transaction) and returns the error to show.
+fn refuse(state: &mut State, txid: &str, wallet: &str, rule: &str, reason: String) -> Result<anyhow::Error> {
+    let tx = state.begin()?;
+    state::journal(
+        &tx,
+        "refused",
+        json!({ "txid": txid, "wallet": wallet, "rule": rule, "reason": reason }),
+    )?;
+    tx.commit().map_err(StateError::from)?;
+    Ok(anyhow::anyhow!("refused ({rule}): {reason}"))
+}
+
+/// Inspects against the chosen (or claimed) wallet and fixes the signing plan. A refusal
+/// is journaled before it is returned.
+fn check(
     state: &mut State,
-    psbt: &Psbt,
+    psbt: Psbt,
     wanted: Option<&str>,
     limits: &AssetLimits,
-) -> Result<(RegisteredWallet, PsbtReview)> {
+) -> Result<(RegisteredWallet, SigningPlan)> {
     let policy = InspectionPolicy {
         network: state.network()?,
         max_fee: limits.max_fee,
     };
     let wallets = state.wallets()?;
     let candidates: Vec<&RegisteredWallet> = match wanted {
-        Some(name) => vec![wallets
-            .iter()
-            .find(|w| w.name == name)
-            .with_context(|| format!("no registered wallet named {name}"))?],
-        None => claimed_wallets(psbt, &wallets),
+        Some(name) => vec![wallets.iter().find(|w| w.name == name).with_context(|| {
+            format!("no registered wallet named {name}: see `sluice-signer wallet list`")
+        })?],
+        None => claimed_wallets(&psbt, &wallets),
     };
     let txid = psbt.unsigned_tx.compute_txid().to_string();
     let mut first_refusal = None;
-    for wallet in &candidates {
-        match inspect_psbt(psbt, &wallet.descriptor, &policy) {
-            Ok(review) => return Ok(((*wallet).clone(), review)),
+    let mut found: Option<(&RegisteredWallet, PsbtReview)> = None;
+    for wallet in candidates {
+        match inspect_psbt(&psbt, &wallet.descriptor, &policy) {
+            Ok(review) => {
+                found = Some((wallet, review));
+                break;
+            }
             Err(refusal) => {
-                first_refusal.get_or_insert((wallet.name.clone(), refusal));
+                first_refusal.get_or_insert((wallet.name.clone(), refusal.to_string()));
             }
         }
     }
-    let (wallet, reason) = match first_refusal {
-        Some((wallet, refusal)) => (wallet, refusal.to_string()),
-        None => (
-            String::new(),
-            "its inputs spend from no registered wallet".to_owned(),
-        ),
+    let Some((wallet, review)) = found else {
+        let (wallet, reason) = first_refusal.unwrap_or_else(|| {
+            (
+                String::new(),
+                "its inputs name no registered wallet's keys".to_owned(),
+            )
+        });
+        return Err(refuse(state, &txid, &wallet, "inspection", reason)?);
     };
-    let tx = state.begin()?;
-    state::journal(
-        &tx,
-        "refused",
-        json!({ "txid": txid, "wallet": wallet, "rule": "inspection", "reason": reason }),
-    )?;
-    tx.commit()?;
-    bail!("refused: {reason}")
+    let own = state.own_fingerprint()?;
+    match signing::plan(psbt, &wallet.name, &wallet.descriptor, review, own) {
+        Ok(plan) => Ok((wallet.clone(), plan)),
+        Err(refusal) => Err(refuse(
+            state,
+            &txid,
+            &wallet.name,
+            "signing",
+            refusal.to_string(),
+        )?),
+    }
 }
 
 fn limits_now(state: &State) -> Result<AssetLimits> {
     let mut limits = state
         .limits(Asset::Btc)?
-        .context("no limits for BTC: run `sluice-signer limits init` before signing")?;
+        .context("no limits for BTC: run `sluice-signer limits init` before inspecting or signing")?;
     limits.limiter.observe(clock::monotonic_now());
     Ok(limits)
 }
 
-/// A PSBT read, inspected against its wallet, and shown to the operator with the limits
-/// as they stand now.
-struct Reviewed {
-    state: State,
-    limits: AssetLimits,
-    wallet: RegisteredWallet,
-    review: PsbtReview,
+/// Reviews and prints; returns what the signer would decide.
+fn review_and_print(
+    state: &mut State,
     psbt: Psbt,
-}
-
-fn read_and_review(home: &Home, input: &PsbtInput) -> Result<Reviewed> {
-    home.require_initialized()?;
-    let psbt = read_psbt(input)?;
-    let mut state = State::open(&home.state())?;
-    let limits = limits_now(&state)?;
-    let (wallet, review) = inspect_against(&mut state, &psbt, input.wallet.as_deref(), &limits)?;
+    wanted: Option<&str>,
+) -> Result<(RegisteredWallet, SigningPlan, Decision)> {
+    let limits = limits_now(state)?;
+    let (wallet, plan) = check(state, psbt, wanted, &limits)?;
+    let already = state.has_reservation(&plan.review().txid.to_string())?;
+    let decision = Decision::for_limits(&limits.limiter, plan.review().outflow, already);
     print!(
         "{}",
         review::render(
-            &review,
+            plan.review(),
             &wallet.name,
             wallet.descriptor.kind(),
-            Some(&limits.limiter)
+            &limits.limiter,
+            &decision
         )
     );
-    Ok(Reviewed {
-        state,
-        limits,
-        wallet,
-        review,
-        psbt,
-    })
+    Ok((wallet, plan, decision))
 }
 
 pub fn inspect(home: &Home, input: &PsbtInput) -> Result<()> {
-    read_and_review(home, input).map(|_| ())
+    home.require_initialized()?;
+    let psbt = read_psbt(input)?;
+    let mut state = State::open(&home.state())?;
+    review_and_print(&mut state, psbt, input.wallet.as_deref())?;
+    Ok(())
 }
 
 fn confirm() -> Result<bool> {
     if !std::io::stdin().is_terminal() {
-        bail!("refusing to sign without confirmation: there is no terminal to ask on; pass --yes");
+        bail!("refusing to sign without confirmation: there is no terminal to ask on; review with `inspect`, then pass --yes");
     }
     print!("Sign? [y/N] ");
     std::io::stdout().flush()?;
@@ -149,59 +166,78 @@ fn confirm() -> Result<bool> {
 
 /// Where the signed PSBT goes, decided before anything is reserved.
 enum Destination {
-    File(std::path::PathBuf),
-    Qr(std::path::PathBuf),
+    File(PathBuf),
+    Qr(PathBuf),
 }
 
 fn destination(args: &SignArgs) -> Result<Destination> {
     match (&args.out_qr, &args.out, &args.psbt.input) {
         (Some(dir), _, _) => Ok(Destination::Qr(dir.clone())),
         (None, Some(path), _) => Ok(Destination::File(path.clone())),
-        (None, None, Some(input)) => Ok(Destination::File(psbt_io::default_signed_path(input))),
+        (None, None, Some(input)) => Ok(Destination::File(sd::default_signed_path(input))),
         (None, None, None) => bail!("give --out FILE or --out-qr DIR for the signed PSBT"),
     }
 }
 
+fn write_output(destination: &Destination, signed: &Psbt) -> Result<String> {
+    Ok(match destination {
+        Destination::Qr(dir) => {
+            let frames = qr_io::write_psbt_frames(dir, signed)?;
+            println!(
+                "Signed PSBT written as {} QR frame(s) in {}: show them to the online machine in order{}.",
+                frames.len(),
+                dir.display(),
+                if frames.len() > 1 { ", looping" } else { "" }
+            );
+            dir.display().to_string()
+        }
+        Destination::File(path) => {
+            sd::write_psbt_file(path, signed)?;
+            println!("Signed PSBT written to {}", path.display());
+            path.display().to_string()
+        }
+    })
+}
+
 pub fn sign(home: &Home, passphrase_file: Option<&Path>, args: &SignArgs) -> Result<()> {
+    home.require_initialized()?;
     let destination = destination(args)?;
-    let Reviewed {
-        mut state,
-        limits,
-        wallet,
-        review,
-        psbt,
-    } = read_and_review(home, &args.psbt)?;
-    let already = state.has_reservation(&review.txid.to_string())?;
-    let fits = already || limits.limiter.check(review.outflow).is_ok();
-    if fits && !args.yes && !confirm()? {
+    let psbt = read_psbt(&args.psbt)?;
+    let mut state = State::open(&home.state())?;
+    let (wallet, plan, decision) = review_and_print(&mut state, psbt, args.psbt.wallet.as_deref())?;
+    if let Decision::Refused(reason) = decision {
+        let txid = plan.review().txid.to_string();
+        return Err(refuse(&mut state, &txid, &wallet.name, "limits", reason)?);
+    }
+    if !args.yes && !confirm()? {
         bail!("not signed: the operator declined");
     }
     // Unlock before reserving, so a mistyped passphrase consumes no allowance.
     let keys = keys::unlock(home, &passphrase::read(passphrase_file, false)?)?;
-    if keys.network() != state.network()? {
-        bail!("the keystore and the state database disagree about the network: refusing to sign");
+    if keys.network() != state.network()? || keys.fingerprint() != state.own_fingerprint()? {
+        bail!("the keystore and the state database belong to different signers: refusing to sign");
     }
-    let reserved = reservation::reserve(&mut state, &wallet.name, psbt, review)?;
+    let reserved = reservation::reserve(&mut state, plan)?;
     if !reserved.newly_reserved() {
         println!("This transaction was reserved before; signing it again consumes no further allowance.");
     }
     let txid = reserved.review().txid.to_string();
     let outflow = reserved.review().outflow;
     let signed = signing::sign(reserved, &keys, &signing::signing_context())?;
-    let written_to = match destination {
-        Destination::Qr(dir) => {
-            let frames = psbt_io::write_qr(&dir, &signed)?;
-            println!(
-                "Signed PSBT written as {} QR frame(s) in {}",
-                frames.len(),
-                dir.display()
-            );
-            dir.display().to_string()
-        }
-        Destination::File(path) => {
-            psbt_io::write_file(&path, &signed)?;
-            println!("Signed PSBT written to {}", path.display());
-            path.display().to_string()
+    drop(keys);
+    let written_to = match write_output(&destination, &signed) {
+        Ok(place) => place,
+        Err(error) => {
+            // The reservation stands (fail closed); signing the same PSBT again writes it
+            // without consuming more allowance.
+            let tx = state.begin()?;
+            state::journal(
+                &tx,
+                "output-failed",
+                json!({ "txid": txid, "wallet": wallet.name, "error": format!("{error:#}") }),
+            )?;
+            tx.commit().map_err(StateError::from)?;
+            return Err(error.context("signed, but the signed PSBT could not be written; sign the same PSBT again to write it (the allowance is not consumed twice)"));
         }
     };
     let tx = state.begin()?;
@@ -210,6 +246,6 @@ pub fn sign(home: &Home, passphrase_file: Option<&Path>, args: &SignArgs) -> Res
         "signed",
         json!({ "txid": txid, "wallet": wallet.name, "outflow_sat": outflow.to_sat(), "written_to": written_to }),
     )?;
-    tx.commit()?;
+    tx.commit().map_err(StateError::from)?;
     Ok(())
 }

@@ -6,10 +6,14 @@ use anyhow::{bail, Result};
 use sluice_shared::descriptor::WalletDescriptor;
 
 use crate::home::Home;
-use crate::keys;
+use crate::keys::{self, path_text};
 use crate::passphrase;
 use crate::state::State;
 
+/// Registers a wallet only if it holds this signer's own key: a key with this signer's
+/// master fingerprint whose xpub is the one this signer derives at that origin path. A
+/// key that claims the fingerprint with another xpub is refused outright: it would make
+/// the signer believe a wallet is its own when it is not.
 pub fn register(
     home: &Home,
     passphrase_file: Option<&Path>,
@@ -18,7 +22,8 @@ pub fn register(
     change: Option<&str>,
 ) -> Result<()> {
     home.require_initialized()?;
-    if name.trim().is_empty() {
+    let name = name.trim();
+    if name.is_empty() {
         bail!("the wallet name must not be empty");
     }
     let mut state = State::open(&home.state())?;
@@ -26,14 +31,21 @@ pub fn register(
     wallet.check_network(state.network()?)?;
     let keys = keys::unlock(home, &passphrase::read(passphrase_file, false)?)?;
     let own = keys.fingerprint();
-    let mine = wallet.keys().into_iter().find(|k| k.fingerprint == own);
-    match mine {
-        None => bail!("this wallet does not contain this signer's key (fingerprint {own}): refusing to register it"),
-        Some(key) if keys.xpub_at(&key.origin_path)? != key.xpub => bail!(
-            "the wallet names this signer's fingerprint {own} but its xpub at {} is not this signer's: refusing to register it",
-            key.origin_path
-        ),
-        Some(_) => {}
+    let mine: Vec<_> = wallet
+        .keys()
+        .into_iter()
+        .filter(|k| k.fingerprint == own)
+        .collect();
+    if mine.is_empty() {
+        bail!("this wallet does not contain this signer's key (fingerprint {own}): refusing to register it");
+    }
+    for key in &mine {
+        if keys.xpub_at(&key.origin_path)? != key.xpub {
+            bail!(
+                "the wallet names this signer's fingerprint {own} but its xpub at {} is not this signer's: refusing to register it",
+                path_text(&key.origin_path)
+            );
+        }
     }
     state.add_wallet(name, &wallet)?;
     println!("Registered wallet {name} ({})", wallet.wallet_id());
@@ -50,12 +62,9 @@ pub fn list(home: &Home) -> Result<()> {
         println!("No wallets registered. Use `sluice-signer wallet register`.");
     }
     for w in wallets {
-        println!(
-            "{}  {}  {}",
-            w.name,
-            w.descriptor.wallet_id(),
-            w.descriptor.receive()
-        );
+        println!("{}  {}", w.name, w.descriptor.wallet_id());
+        println!("  receive: {}", w.descriptor.receive());
+        println!("  change:  {}", w.descriptor.change());
     }
     Ok(())
 }

@@ -187,3 +187,50 @@ pub fn read_psbt(path: &Path) -> Psbt {
 pub fn btc(s: &str) -> Amount {
     Amount::from_str(&format!("{s} BTC")).unwrap()
 }
+
+/// Three security officers with fixed test keys.
+pub fn officers() -> Vec<bitcoin::secp256k1::Keypair> {
+    let secp = bitcoin::secp256k1::Secp256k1::new();
+    (1u8..=3)
+        .map(|i| {
+            let secret = bitcoin::secp256k1::SecretKey::from_slice(&[i; 32]).unwrap();
+            bitcoin::secp256k1::Keypair::from_secret_key(&secp, &secret)
+        })
+        .collect()
+}
+
+/// `--officer-key` arguments for the three test officers, threshold 2.
+pub fn officer_args() -> Vec<String> {
+    let mut args = Vec::new();
+    for key in officers() {
+        args.push("--officer-key".to_owned());
+        args.push(key.x_only_public_key().0.to_string());
+    }
+    args.push("--officer-threshold".to_owned());
+    args.push("2".to_owned());
+    args
+}
+
+/// A limit command for `signer` (as printed by `id`), signed by the given officers,
+/// valid from 1970 to 2096, in its QR text form.
+pub fn limit_command(
+    signer: &str,
+    action: sluice_shared::limit_command::LimitAction,
+    id: u8,
+    signed_by: &[&bitcoin::secp256k1::Keypair],
+) -> String {
+    use sluice_shared::limit_command::{CommandId, LimitCommand, SignedLimitCommand};
+    let command = LimitCommand {
+        id: CommandId([id; 16]),
+        signer: signer.parse().unwrap(),
+        asset: sluice_shared::asset::Asset::Btc,
+        action,
+        not_before: 0,
+        not_after: 4_000_000_000,
+    };
+    let mut signed = SignedLimitCommand::unsigned(command);
+    for (i, officer) in signed_by.iter().enumerate() {
+        signed.sign(officer, [i as u8; 32]).unwrap();
+    }
+    signed.encode_text().unwrap()
+}

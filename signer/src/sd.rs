@@ -1,0 +1,109 @@
+//! PSBT files on an SD card, the convention hardware wallets use: `NAME.psbt` in (BIP174
+//! binary; base64 text accepted too) and `NAME-signed.psbt` out (binary), written
+//! atomically so a pulled card or a crash never leaves half a file.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use bitcoin::psbt::Psbt;
+
+use crate::home::{write_atomic, HomeError};
+
+/// Largest PSBT file accepted (a 100-input 2-of-3 PSBT with full previous transactions is
+/// well under 1 MiB).
+pub const MAX_PSBT_FILE: u64 = 16 * 1024 * 1024;
+
+/// Why a PSBT file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SdError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path} is {size} bytes: too large for a PSBT (at most {MAX_PSBT_FILE})")]
+    TooLarge { path: String, size: u64 },
+    #[error("{origin} is empty or neither a binary nor a base64 PSBT")]
+    Empty { origin: String },
+    #[error("{origin} is not a valid PSBT (binary BIP174 or base64): {reason}")]
+    Invalid { origin: String, reason: String },
+    #[error(transparent)]
+    Write(#[from] HomeError),
+}
+
+/// Parses BIP174 binary, or base64 text, from `origin` (named in errors).
+pub fn parse_psbt(bytes: &[u8], origin: &str) -> Result<Psbt, SdError> {
+    let invalid = |reason: String| SdError::Invalid {
+        origin: origin.to_owned(),
+        reason,
+    };
+    if bytes.starts_with(b"psbt\xff") {
+        return Psbt::deserialize(bytes).map_err(|e| invalid(e.to_string()));
+    }
+    let text = std::str::from_utf8(bytes).map(str::trim).unwrap_or_default();
+    if text.is_empty() {
+        return Err(SdError::Empty {
+            origin: origin.to_owned(),
+        });
+    }
+    text.parse::<Psbt>().map_err(|e| invalid(e.to_string()))
+}
+
+/// Reads a PSBT file.
+pub fn read_psbt_file(path: &Path) -> Result<Psbt, SdError> {
+    let read_error = |source| SdError::Read {
+        path: path.display().to_string(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(read_error)?.len();
+    if size > MAX_PSBT_FILE {
+        return Err(SdError::TooLarge {
+            path: path.display().to_string(),
+            size,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(read_error)?;
+    parse_psbt(&bytes, &path.display().to_string())
+}
+
+/// Writes a PSBT in BIP174 binary, atomically.
+pub fn write_psbt_file(path: &Path, psbt: &Psbt) -> Result<(), SdError> {
+    Ok(write_atomic(path, &psbt.serialize())?)
+}
+
+/// `NAME.psbt` → `NAME-signed.psbt`, beside it.
+pub fn default_signed_path(input: &Path) -> PathBuf {
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "transaction".to_owned());
+    input.with_file_name(format!("{stem}-signed.psbt"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The BIP174 test vector "PSBT with one P2PKH input and one P2SH-P2WPKH input", base64.
+    const BIP174_VALID: &str = "cHNidP8BAKACAAAAAqsJSaCMWvfEm4IS9Bfi8Vqz9cM9zxU4IagTn4d6W3vkAAAAAAD+////qwlJoIxa98SbghL0F+LxWrP1wz3PFTghqBOfh3pbe+QBAAAAAP7///8CYDvqCwAAAAAZdqkUdopAu9dAy+gdmI5x3ipNXHE5ax2IrI4kAAAAAAAAGXapFG9GILVT+glechue4O/p+gOcykWXiKwAAAAAAAEHakcwRAIgR1lmF5fAGwNrJZKJSGhiGDR9iYZLcZ4ff89X0eURZYcCIFMJ6r9Wqk2Ikf/REf3xM286KdqGbX+EhtdVRs7tr5MZASEDXNxh/HupccC1AaZGoqg7ECy0OIEhfKaC3Ibi1z+ogpIAAQEgAOH1BQAAAAAXqRQ1RebjO4MsRwUPJNPuuTycA5SLx4cBBBYAFIXRNTfy4mVAWjTbr6nj3aAfuCMIAAAA";
+
+    #[test]
+    fn binary_and_base64_read_the_same_and_garbage_is_named() {
+        let from_text = parse_psbt(BIP174_VALID.as_bytes(), "text").unwrap();
+        let from_binary = parse_psbt(&from_text.serialize(), "binary").unwrap();
+        assert_eq!(from_text, from_binary);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.psbt");
+        write_psbt_file(&path, &from_text).unwrap();
+        assert_eq!(read_psbt_file(&path).unwrap(), from_text);
+        assert_eq!(default_signed_path(&path), dir.path().join("w-signed.psbt"));
+        let err = parse_psbt(b"psbt\xff\x00junk", "card.psbt").unwrap_err();
+        assert!(err.to_string().contains("card.psbt is not a valid PSBT"), "{err}");
+        assert!(matches!(parse_psbt(b"  \n", "x"), Err(SdError::Empty { .. })));
+        assert!(matches!(
+            parse_psbt(b"not base64 at all!", "x"),
+            Err(SdError::Invalid { .. })
+        ));
+    }
+}

@@ -1,0 +1,164 @@
+//! The only place the signer signs.
+//!
+//! [`sign`] takes a [`ReservedOutflow`], never a raw PSBT: that value exists only after
+//! inspection, the signing plan ([`plan`]) and a durable reservation against the limits,
+//! so nothing can be signed that skipped one of them. It signs with exactly the key paths
+//! the plan fixed, and nothing else.
+
+mod plan;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bitcoin::bip32::{DerivationPath, Fingerprint, Xpriv};
+use bitcoin::psbt::{GetKey, GetKeyError, KeyRequest, Psbt, SigningKeys};
+use bitcoin::secp256k1::{All, Secp256k1, Signing};
+use bitcoin::PrivateKey;
+
+pub use self::plan::{plan, SigningPlan, SigningRefusal};
+use crate::keys::KeyMaterial;
+use crate::reservation::ReservedOutflow;
+
+/// Why signing failed after the reservation (the reservation stands: fail closed).
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    #[error("the keystore's master key (fingerprint {found}) is not the key this PSBT was checked for ({expected})")]
+    WrongKey {
+        expected: Fingerprint,
+        found: Fingerprint,
+    },
+    #[error("deriving a signing key: {0}")]
+    Derivation(String),
+    #[error("signing failed: {0}")]
+    Failed(String),
+    #[error("input {index} was not signed: the PSBT changed between checking and signing")]
+    Unsigned { index: usize },
+}
+
+/// This signer's keys for one signing: each account (the key's origin path, e.g.
+/// `84h/1h/0h`) derived from the master once, so each input needs only its last two
+/// derivation steps; and only the full paths the signing plan allowed. Erased on drop.
+#[allow(missing_debug_implementations)] // holds private keys: no Debug at all
+pub struct AccountKeys {
+    fingerprint: Fingerprint,
+    allowed: BTreeSet<DerivationPath>,
+    accounts: BTreeMap<DerivationPath, Xpriv>,
+}
+
+impl Drop for AccountKeys {
+    fn drop(&mut self) {
+        for key in self.accounts.values_mut() {
+            key.private_key.non_secure_erase();
+        }
+    }
+}
+
+/// Splits `m/ACCOUNT/BRANCH/INDEX` into the account path and the last two steps.
+fn split_account(path: &DerivationPath) -> Option<(DerivationPath, DerivationPath)> {
+    let steps = path.as_ref();
+    let at = steps.len().checked_sub(2)?;
+    Some((
+        DerivationPath::from(&steps[..at]),
+        DerivationPath::from(&steps[at..]),
+    ))
+}
+
+impl AccountKeys {
+    /// Keys for exactly `allowed` (full paths below `master`).
+    pub fn new<C: Signing>(
+        master: &Xpriv,
+        allowed: &BTreeSet<DerivationPath>,
+        secp: &Secp256k1<C>,
+    ) -> Result<AccountKeys, SigningError> {
+        let mut accounts = BTreeMap::new();
+        for path in allowed {
+            let (account, _) = split_account(path)
+                .ok_or_else(|| SigningError::Derivation(format!("{path} is not ACCOUNT/BRANCH/INDEX")))?;
+            if let std::collections::btree_map::Entry::Vacant(slot) = accounts.entry(account) {
+                let key = master
+                    .derive_priv(secp, slot.key())
+                    .map_err(|e| SigningError::Derivation(e.to_string()))?;
+                slot.insert(key);
+            }
+        }
+        Ok(AccountKeys {
+            fingerprint: master.fingerprint(secp),
+            allowed: allowed.clone(),
+            accounts,
+        })
+    }
+}
+
+impl GetKey for AccountKeys {
+    type Error = GetKeyError;
+
+    fn get_key<C: Signing>(
+        &self,
+        request: KeyRequest,
+        secp: &Secp256k1<C>,
+    ) -> Result<Option<PrivateKey>, Self::Error> {
+        // Keys are handed out only by (fingerprint, path), and only for planned paths.
+        let KeyRequest::Bip32((fingerprint, path)) = request else {
+            return Ok(None);
+        };
+        if fingerprint != self.fingerprint || !self.allowed.contains(&path) {
+            return Ok(None);
+        }
+        let Some((account, rest)) = split_account(&path) else {
+            return Ok(None);
+        };
+        match self.accounts.get(&account) {
+            Some(key) => Ok(Some(
+                key.derive_priv(secp, &rest)
+                    .map_err(GetKeyError::Bip32)?
+                    .to_priv(),
+            )),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Signs a PSBT in place with `keys` and checks that every input got a signature.
+/// Public for the benchmark; the signer itself reaches it only through [`sign`].
+pub fn sign_inputs(psbt: &mut Psbt, keys: &AccountKeys, secp: &Secp256k1<All>) -> Result<(), SigningError> {
+    let signed = psbt
+        .sign(keys, secp)
+        .map_err(|(_, errors)| SigningError::Failed(format!("{errors:?}")))?;
+    for index in 0..psbt.inputs.len() {
+        let count = match signed.get(&index) {
+            Some(SigningKeys::Ecdsa(keys)) => keys.len(),
+            Some(SigningKeys::Schnorr(keys)) => keys.len(),
+            None => 0,
+        };
+        if count == 0 {
+            return Err(SigningError::Unsigned { index });
+        }
+    }
+    Ok(())
+}
+
+/// Signs every input of the reserved PSBT with the planned keys of this signer.
+pub fn sign(
+    reserved: ReservedOutflow,
+    keys: &KeyMaterial,
+    secp: &Secp256k1<All>,
+) -> Result<Psbt, SigningError> {
+    let plan = reserved.into_plan();
+    let found = keys.fingerprint();
+    if found != plan.fingerprint {
+        return Err(SigningError::WrongKey {
+            expected: plan.fingerprint,
+            found,
+        });
+    }
+    let account_keys = AccountKeys::new(keys.master(), &plan.key_paths, secp)?;
+    let mut psbt = plan.psbt;
+    sign_inputs(&mut psbt, &account_keys, secp)?;
+    Ok(psbt)
+}
+
+/// A signing context blinded with fresh randomness (side-channel hardening).
+pub fn signing_context() -> Secp256k1<All> {
+    let mut secp = Secp256k1::new();
+    secp.randomize(&mut rand::thread_rng());
+    secp
+}
