@@ -23,6 +23,8 @@ mod json;
 mod mempool;
 mod mining;
 pub mod node;
+#[cfg(test)]
+mod node_tests;
 mod params;
 mod rpc;
 pub mod rules;
