@@ -642,14 +642,24 @@ async fn blocks_come_on_an_interval_and_batches_are_answered() {
 
 #[tokio::test]
 async fn the_binary_prints_its_url_and_stops_on_request() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice-simnet"))
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    /// Kills the process if the test fails before it stopped.
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Running(
+        Command::new(env!("CARGO_BIN_EXE_sluice-simnet"))
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(child.0.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let url = line
@@ -664,17 +674,12 @@ async fn the_binary_prints_its_url_and_stops_on_request() {
     let _: Value = rpc.call("stop", json!([])).await.unwrap();
     let mut status = None;
     for _ in 0..500 {
-        status = child.try_wait().unwrap();
+        status = child.0.try_wait().unwrap();
         if status.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    match status {
-        Some(status) => assert!(status.success(), "{status}"),
-        None => {
-            child.kill().unwrap();
-            panic!("sluice-simnet did not stop within 5 s");
-        }
-    }
+    let status = status.expect("sluice-simnet did not stop within 5 s");
+    assert!(status.success(), "{status}");
 }

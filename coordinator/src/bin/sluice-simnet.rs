@@ -17,7 +17,14 @@ use sluice_coordinator::simnet::{spawn, SimnetOptions};
 #[derive(Debug, Parser)]
 #[command(
     name = "sluice-simnet",
-    about = "A regtest-like chain speaking Bitcoin Core's JSON-RPC, for development and tests"
+    about = "A regtest-like chain speaking Bitcoin Core's JSON-RPC, for development and tests",
+    after_help = "RPC calls, answered as Bitcoin Core 30 (regtest, -txindex=1) answers them:\n  \
+        getblockchaininfo getnetworkinfo getblockcount getbestblockhash getblockhash getblockheader\n  \
+        getblock getrawtransaction sendrawtransaction testmempoolaccept getmempoolentry getrawmempool\n  \
+        getmempoolinfo estimatesmartfee scantxoutset gettxout getchaintips getindexinfo ping stop\n\
+        Regtest control: generatetoaddress N ADDRESS, invalidateblock HASH, reconsiderblock HASH.\n\
+        simnet only: simnet_reorg DEPTH [NEW_BLOCKS] replaces the top DEPTH blocks by NEW_BLOCKS\n  \
+        (default DEPTH+1) coinbase-only blocks; their transactions go back to the mempool."
 )]
 struct Args {
     /// Address to listen on; port 0 picks a free port. Keep it on loopback.
