@@ -24,7 +24,7 @@ pub enum RpcError {
         method: String,
         timeout: Duration,
     },
-    #[error("{method} at {url}: the node refused our credentials (HTTP {status}); check the RPC user and password or the cookie file")]
+    #[error("{method} at {url}: the node refused access (HTTP {status}); check the RPC user and password or the cookie file (401), or the node's rpcallowip (403)")]
     Unauthorized {
         url: String,
         method: String,
