@@ -1,9 +1,14 @@
 //! Chain backends. The production backend is Bitcoin Core's JSON-RPC ([`CoreRpcClient`]);
-//! simnet (not built yet) will serve the same calls.
+//! simnet (`crate::simnet`) serves the same calls. Code that follows the chain or
+//! broadcasts depends only on [`ChainBackend`].
 
+pub mod auth;
+pub mod backend;
 pub mod reply;
 pub mod rpc_client;
 pub mod types;
 
-pub use reply::RpcError;
-pub use rpc_client::{CoreRpcClient, RpcAuth};
+pub use auth::RpcAuth;
+pub use backend::{AcceptTest, Broadcast, ChainBackend, ChainFuture, ChainTip, TxStatus};
+pub use reply::{codes, RpcError};
+pub use rpc_client::CoreRpcClient;

@@ -1,363 +1,354 @@
-//! simnet's JSON-RPC server: the Bitcoin Core calls a coordinator makes, answered in the
-//! same shape and with the same error codes and HTTP statuses as Bitcoin Core, plus the
-//! regtest control calls `generatetoaddress`, `invalidateblock`, and `simnet_reorg`.
+//! simnet's HTTP server: JSON-RPC 1.0 over HTTP/1.1 POST as bitcoind serves it (status 200,
+//! 500 for RPC errors, 404 for an unknown method, 401 with no body for bad credentials,
+//! batches as arrays), an optional miner on an interval, and a clean shutdown.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::str::FromStr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
-use bitcoin::{Address, BlockHash, Network, ScriptBuf, Transaction, Txid};
+use bitcoin::base64::engine::general_purpose::STANDARD as BASE64;
+use bitcoin::base64::Engine;
+use bitcoin::{FeeRate, ScriptBuf};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
-use super::chain::{Rejection, SimChain};
+use super::clock::unix_now;
+use super::node::Node;
+use super::rpc::{dispatch, RpcSettings};
+use super::rules::Rejection;
+use super::store::StoreError;
+use crate::chain::codes;
+
+/// Core's limit on a request body.
+const MAX_REQUEST_BYTES: usize = 32 << 20;
+/// Core makes a client with wrong credentials wait this long, against guessing.
+const WRONG_CREDENTIALS_DELAY: Duration = Duration::from_millis(250);
 
 /// How to run simnet.
 #[derive(Debug, Clone)]
 pub struct SimnetOptions {
+    /// Where to listen; port 0 picks a free port. Keep it on loopback.
     pub listen: SocketAddr,
-    /// Mine a block (to an unspendable script) this often; `None` mines only on request.
+    /// Keep blocks and mempool in `DIR/simnet.sqlite` and replay them at start; `None`
+    /// keeps everything in memory.
+    pub data_dir: Option<PathBuf>,
+    /// Mine a block (with the mempool) this often; `None` mines only on request.
     pub block_interval: Option<Duration>,
+    /// Require HTTP Basic credentials (`-rpcuser`/`-rpcpassword`).
+    pub credentials: Option<(String, SecretString)>,
+    /// What `estimatesmartfee` answers; `None` answers as a fresh Core node does.
+    pub fee_estimate: Option<FeeRate>,
+    /// Who is paid by blocks simnet mines by itself (interval, `simnet_reorg`); `None`
+    /// burns the coinbase to an `OP_RETURN` output.
+    pub mine_to: Option<ScriptBuf>,
 }
 
-/// A running simnet; dropping it does not stop it, `shutdown` does.
+impl SimnetOptions {
+    /// In memory, on `127.0.0.1` with a free port, mining on request, no credentials, a fee
+    /// estimate of 1 sat/vB.
+    pub fn local() -> SimnetOptions {
+        SimnetOptions {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: None,
+            block_interval: None,
+            credentials: None,
+            fee_estimate: Some(FeeRate::from_sat_per_vb_u32(1)),
+            mine_to: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimnetError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running simnet. [`shutdown`](Self::shutdown) stops it and waits; dropping the handle
+/// stops it too. The `stop` RPC also stops it ([`stopped`](Self::stopped) resolves).
 #[derive(Debug)]
 pub struct SimnetHandle {
+    /// `http://127.0.0.1:PORT`.
     pub url: String,
-    pub chain: Arc<Mutex<SimChain>>,
-    task: tokio::task::JoinHandle<()>,
+    pub local_addr: SocketAddr,
+    stop: Arc<watch::Sender<bool>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl SimnetHandle {
-    pub fn shutdown(self) {
-        self.task.abort();
+    pub async fn shutdown(mut self) {
+        self.stop.send_replace(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Resolves once something asked simnet to stop (the `stop` RPC or `shutdown`).
+    pub async fn stopped(&self) {
+        let mut watcher = self.stop.subscribe();
+        let _ = watcher.wait_for(|stop| *stop).await;
     }
 }
 
-type RpcResult = Result<Value, Rejection>;
-
-fn err(code: i64, message: &str) -> Rejection {
-    Rejection {
-        code,
-        message: message.to_owned(),
+impl Drop for SimnetHandle {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
     }
 }
 
-fn param<T: FromStr>(params: &Value, index: usize, what: &str) -> Result<T, Rejection> {
-    let value = &params[index];
-    let text = value
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| value.to_string());
-    text.parse()
-        .map_err(|_| err(-8, &format!("{what} must be given as parameter {}", index + 1)))
+struct Shared {
+    node: Mutex<Node>,
+    settings: RpcSettings,
+    /// SHA-256 of the expected `Authorization` header, so the secret itself is not kept
+    /// and comparing leaks nothing useful.
+    expected_auth: Option<[u8; 32]>,
+    burn: ScriptBuf,
+    stop: Arc<watch::Sender<bool>>,
 }
 
-fn header_json(chain: &SimChain, height: u64) -> Value {
-    let block = chain.block_at(height).map(|b| b.header);
-    let Some(header) = block else { return Value::Null };
-    json!({
-        "hash": header.block_hash(),
-        "confirmations": chain.confirmations(height),
-        "height": height,
-        "version": header.version.to_consensus(),
-        "merkleroot": header.merkle_root,
-        "time": header.time,
-        "mediantime": header.time,
-        "nonce": header.nonce,
-        "bits": format!("{:08x}", header.bits.to_consensus()),
-        "previousblockhash": (height > 0).then_some(header.prev_blockhash),
-        "nextblockhash": chain.block_at(height + 1).map(|b| b.block_hash()),
+/// Starts simnet in the current tokio runtime.
+pub async fn spawn(options: SimnetOptions) -> Result<SimnetHandle, SimnetError> {
+    let node = match &options.data_dir {
+        // Replaying stored blocks is start-up work; it runs before anything is served.
+        Some(dir) => Node::open(dir, unix_now())?,
+        None => Node::in_memory(),
+    };
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| SimnetError::Listen {
+            addr: options.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| SimnetError::Listen {
+        addr: options.listen,
+        source,
+    })?;
+    let (stop, _) = watch::channel(false);
+    let stop = Arc::new(stop);
+    let expected_auth = options.credentials.as_ref().map(|(user, password)| {
+        let header = format!(
+            "Basic {}",
+            BASE64.encode(format!("{user}:{}", password.expose_secret()))
+        );
+        Sha256::digest(header.as_bytes()).into()
+    });
+    let shared = Arc::new(Shared {
+        node: Mutex::new(node),
+        settings: RpcSettings {
+            // sat/kwu × 4 = sat/kvB.
+            fee_estimate_sat_per_kvb: options.fee_estimate.map(|r| r.to_sat_per_kwu() * 4),
+        },
+        expected_auth,
+        burn: options
+            .mine_to
+            .clone()
+            .unwrap_or_else(|| ScriptBuf::new_op_return([])),
+        stop: stop.clone(),
+    });
+    let task = tokio::spawn(serve(listener, shared, options.block_interval));
+    Ok(SimnetHandle {
+        url: format!("http://{local_addr}"),
+        local_addr,
+        stop,
+        task: Some(task),
     })
 }
 
-fn tx_json(tx: &Transaction, block: Option<(BlockHash, u64, u32)>) -> Value {
-    let mut value = json!({
-        "txid": tx.compute_txid(),
-        "hash": tx.compute_wtxid(),
-        "hex": serialize_hex(tx),
-        "size": tx.total_size(),
-        "vsize": tx.vsize(),
-        "version": tx.version.0,
-        "locktime": tx.lock_time.to_consensus_u32(),
-    });
-    if let Some((hash, confirmations, time)) = block {
-        value["blockhash"] = json!(hash);
-        value["confirmations"] = json!(confirmations);
-        value["blocktime"] = json!(time);
-        value["time"] = json!(time);
+async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>, block_interval: Option<Duration>) {
+    let mut stop = shared.stop.subscribe();
+    let mut tasks = JoinSet::new();
+    if let Some(interval) = block_interval {
+        tasks.spawn(mine_every(shared.clone(), interval));
     }
-    value
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        tokio::select! {
+            changed = stop.changed() => if changed.is_err() { break },
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let shared = shared.clone();
+                    tasks.spawn(async move {
+                        let service = service_fn(move |req| answer(req, shared.clone()));
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+                // e.g. out of file descriptors: back off instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            },
+        }
+        // Reap finished connections so the set does not grow without bound.
+        while tasks.try_join_next().is_some() {}
+    }
+    tasks.shutdown().await;
 }
 
-fn handle(chain: &mut SimChain, method: &str, params: &Value) -> RpcResult {
-    match method {
-        "getblockcount" => Ok(json!(chain.height())),
-        "getbestblockhash" => Ok(json!(chain.tip().block_hash())),
-        "getblockchaininfo" => Ok(json!({
-            "chain": "regtest", "blocks": chain.height(), "headers": chain.height(),
-            "bestblockhash": chain.tip().block_hash(), "initialblockdownload": false,
-            "bits": "207fffff", "warnings": [],
-        })),
-        "getnetworkinfo" => Ok(json!({
-            "version": 300000, "subversion": "/Satoshi:30.0.0/sluice-simnet/", "connections": 0, "networkactive": true,
-        })),
-        "getblockhash" => {
-            let height: u64 = param(params, 0, "height")?;
-            chain
-                .block_at(height)
-                .map(|b| json!(b.block_hash()))
-                .ok_or_else(|| err(-8, "Block height out of range"))
+async fn mine_every(shared: Arc<Shared>, interval: Duration) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let shared = shared.clone();
+        let mined = tokio::task::spawn_blocking(move || {
+            let mut node = shared
+                .node
+                .lock()
+                .map_err(|_| "simnet state is poisoned".to_owned())?;
+            node.mine(1, &shared.burn, unix_now(), true)
+                .map_err(|e| e.message())
+        })
+        .await;
+        if let Ok(Err(reason)) = mined {
+            tracing::warn!("simnet: interval mining failed: {reason}");
         }
-        "getblockheader" => {
-            let hash: BlockHash = param(params, 0, "blockhash")?;
-            let height = chain.height_of(&hash).ok_or_else(|| err(-5, "Block not found"))?;
-            Ok(header_json(chain, height))
-        }
-        "getblock" => {
-            let hash: BlockHash = param(params, 0, "blockhash")?;
-            let verbosity: u64 = if params[1].is_null() {
-                1
-            } else {
-                param(params, 1, "verbosity")?
-            };
-            let height = chain.height_of(&hash).ok_or_else(|| err(-5, "Block not found"))?;
-            let block = chain
-                .block_at(height)
-                .cloned()
-                .ok_or_else(|| err(-5, "Block not found"))?;
-            if verbosity == 0 {
-                return Ok(json!(serialize_hex(&block)));
-            }
-            let mut value = header_json(chain, height);
-            value["tx"] = if verbosity >= 2 {
-                json!(block.txdata.iter().map(|t| tx_json(t, None)).collect::<Vec<_>>())
-            } else {
-                json!(block.txdata.iter().map(|t| t.compute_txid()).collect::<Vec<_>>())
-            };
-            Ok(value)
-        }
-        "getrawtransaction" => {
-            let txid: Txid = param(params, 0, "txid")?;
-            let verbose = params[1].as_bool().unwrap_or(false) || params[1].as_u64().unwrap_or(0) > 0;
-            let (tx, height) = chain.find_transaction(&txid).ok_or_else(|| {
-                err(
-                    -5,
-                    "No such mempool or blockchain transaction. Use gettransaction for wallet transactions.",
-                )
-            })?;
-            if !verbose {
-                return Ok(json!(serialize_hex(&tx)));
-            }
-            let block = height.and_then(|h| {
-                chain
-                    .block_at(h)
-                    .map(|b| (b.block_hash(), chain.confirmations(h), b.header.time))
-            });
-            Ok(tx_json(&tx, block))
-        }
-        "sendrawtransaction" | "testmempoolaccept" => {
-            let hexes: Vec<String> = if method == "sendrawtransaction" {
-                vec![params[0].as_str().unwrap_or_default().to_owned()]
-            } else {
-                params[0]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-                    .unwrap_or_default()
-            };
-            let mut results = Vec::new();
-            for hex in hexes {
-                let tx: Transaction = deserialize_hex(&hex).map_err(|_| err(-22, "TX decode failed"))?;
-                let txid = tx.compute_txid();
-                if method == "sendrawtransaction" {
-                    return chain.accept(tx).map(|t| json!(t));
-                }
-                results.push(match chain.check_for_mempool(&tx) {
-                    Ok(_) => json!({ "txid": txid, "wtxid": tx.compute_wtxid(), "allowed": true }),
-                    Err(r) => json!({ "txid": txid, "wtxid": tx.compute_wtxid(), "allowed": false, "reject-reason": r.message }),
-                });
-            }
-            Ok(json!(results))
-        }
-        "getrawmempool" => Ok(json!(chain
-            .mempool()
-            .iter()
-            .map(|t| t.compute_txid())
-            .collect::<Vec<_>>())),
-        "getmempoolinfo" => Ok(json!({
-            "loaded": true, "size": chain.mempool().len(),
-            "bytes": chain.mempool().iter().map(|t| t.vsize()).sum::<usize>(),
-            "mempoolminfee": 0.00001, "minrelaytxfee": 0.00001,
-        })),
-        "getmempoolentry" => {
-            let txid: Txid = param(params, 0, "txid")?;
-            let tx = chain
-                .mempool()
-                .iter()
-                .find(|t| t.compute_txid() == txid)
-                .cloned()
-                .ok_or_else(|| err(-5, "Transaction not in mempool"))?;
-            Ok(json!({
-                "vsize": tx.vsize(), "weight": tx.weight().to_wu(), "time": chain.tip().header.time, "height": chain.height(),
-                "fees": { "base": 0.0, "modified": 0.0 }, "bip125-replaceable": true, "depends": [],
-            }))
-        }
-        "estimatesmartfee" => Ok(json!({ "feerate": 0.0001, "blocks": 2 })),
-        "scantxoutset" => {
-            let descriptors = params[1].as_array().cloned().unwrap_or_default();
-            let mut unspents = Vec::new();
-            for d in descriptors {
-                let text = d.as_str().unwrap_or_default();
-                let script = if let Some(addr) = text.strip_prefix("addr(").and_then(|s| s.strip_suffix(')'))
-                {
-                    Address::from_str(addr)
-                        .ok()
-                        .and_then(|a| a.require_network(Network::Regtest).ok())
-                        .map(|a| a.script_pubkey())
-                } else {
-                    text.strip_prefix("raw(")
-                        .and_then(|s| s.strip_suffix(')'))
-                        .and_then(|h| ScriptBuf::from_hex(h).ok())
-                };
-                let script = script.ok_or_else(|| {
-                    err(
-                        -8,
-                        &format!("unsupported scan object {text}: use addr(...) or raw(...)"),
-                    )
-                })?;
-                for (outpoint, out, height) in chain.unspent_for(&script) {
-                    unspents.push(json!({
-                        "txid": outpoint.txid, "vout": outpoint.vout, "scriptPubKey": out.script_pubkey.to_hex_string(),
-                        "desc": text, "amount": out.value.to_btc(), "height": height,
-                    }));
-                }
-            }
-            let total: f64 = unspents.iter().filter_map(|u| u["amount"].as_f64()).sum();
-            Ok(
-                json!({ "success": true, "txouts": unspents.len(), "height": chain.height(), "bestblock": chain.tip().block_hash(), "unspents": unspents, "total_amount": total }),
-            )
-        }
-        "generatetoaddress" => {
-            let count: u64 = param(params, 0, "nblocks")?;
-            let address: Address<bitcoin::address::NetworkUnchecked> = param(params, 1, "address")?;
-            let script = address
-                .require_network(Network::Regtest)
-                .map_err(|_| err(-5, "Error: Invalid address"))?
-                .script_pubkey();
-            Ok(json!((0..count.min(10_000))
-                .map(|_| chain.mine(&script))
-                .collect::<Vec<_>>()))
-        }
-        "invalidateblock" => {
-            let hash: BlockHash = param(params, 0, "blockhash")?;
-            chain.invalidate(&hash).map(|()| Value::Null)
-        }
-        "simnet_reorg" => {
-            // simnet only: replace the last `depth` blocks with `depth + 1` blocks holding only
-            // their coinbase, so the reorged-out transactions stay unconfirmed.
-            let depth: u64 = param(params, 0, "depth")?;
-            let at = chain
-                .height()
-                .checked_sub(depth.saturating_sub(1))
-                .filter(|h| *h > 0)
-                .ok_or_else(|| err(-8, "reorg deeper than the chain"))?;
-            let hash = chain
-                .block_at(at)
-                .map(|b| b.block_hash())
-                .ok_or_else(|| err(-8, "no such block"))?;
-            chain.invalidate(&hash)?;
-            let burn = ScriptBuf::new_op_return([]);
-            Ok(json!((0..=depth)
-                .map(|_| chain.mine_empty(&burn))
-                .collect::<Vec<_>>()))
-        }
-        _ => Err(err(-32601, "Method not found")),
     }
 }
 
-fn reply(id: &Value, result: RpcResult) -> (u16, String) {
+fn respond(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+async fn answer(
+    req: Request<hyper::body::Incoming>,
+    shared: Arc<Shared>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    if req.method() != hyper::Method::POST {
+        return Ok(respond(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "JSONRPC server handles only POST requests".to_owned(),
+        ));
+    }
+    if let Some(expected) = shared.expected_auth {
+        let given = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .map(|v| <[u8; 32]>::from(Sha256::digest(v.as_bytes())));
+        if given != Some(expected) {
+            tokio::time::sleep(WRONG_CREDENTIALS_DELAY).await;
+            let mut refused = respond(StatusCode::UNAUTHORIZED, String::new());
+            refused.headers_mut().insert(
+                "www-authenticate",
+                hyper::header::HeaderValue::from_static("Basic realm=\"jsonrpc\""),
+            );
+            return Ok(refused);
+        }
+    }
+    let body = match Limited::new(req.into_body(), MAX_REQUEST_BYTES).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => {
+            return Ok(error_reply(
+                &Value::Null,
+                &Rejection::new(codes::PARSE_ERROR, "Parse error"),
+            ))
+        }
+    };
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return Ok(error_reply(
+            &Value::Null,
+            &Rejection::new(codes::PARSE_ERROR, "Parse error"),
+        ));
+    };
+    match request {
+        Value::Array(batch) => {
+            let mut replies = Vec::with_capacity(batch.len());
+            for call in batch {
+                let (id, result) = call_one(&call, &shared).await;
+                replies.push(envelope(&id, result));
+            }
+            Ok(respond(StatusCode::OK, Value::Array(replies).to_string()))
+        }
+        Value::Object(_) => {
+            let (id, result) = call_one(&request, &shared).await;
+            Ok(match result {
+                Ok(value) => respond(StatusCode::OK, envelope(&id, Ok(value)).to_string()),
+                Err(rejection) => error_reply(&id, &rejection),
+            })
+        }
+        _ => Ok(error_reply(
+            &Value::Null,
+            &Rejection::new(codes::PARSE_ERROR, "Top-level object parse error"),
+        )),
+    }
+}
+
+fn envelope(id: &Value, result: Result<Value, Rejection>) -> Value {
     match result {
-        Ok(value) => (
-            200,
-            json!({ "result": value, "error": null, "id": id }).to_string(),
-        ),
-        Err(r) => {
-            let status = if r.code == -32601 { 404 } else { 500 };
-            (
-                status,
-                json!({ "result": null, "error": { "code": r.code, "message": r.message }, "id": id })
-                    .to_string(),
-            )
-        }
+        Ok(value) => json!({ "result": value, "error": null, "id": id }),
+        Err(r) => json!({ "result": null, "error": { "code": r.code, "message": r.message() }, "id": id }),
     }
 }
 
-/// Starts simnet on `options.listen` (port 0 picks a free port) in the current runtime.
-pub async fn spawn(options: SimnetOptions) -> std::io::Result<SimnetHandle> {
-    let listener = tokio::net::TcpListener::bind(options.listen).await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let chain = Arc::new(Mutex::new(SimChain::new()));
-    let shared = chain.clone();
-    let task = tokio::spawn(async move {
-        if let Some(interval) = options.block_interval {
-            let miner = shared.clone();
-            tokio::spawn(async move {
-                let burn = ScriptBuf::new_op_return([]);
-                loop {
-                    tokio::time::sleep(interval).await;
-                    if let Ok(mut chain) = miner.lock() {
-                        chain.mine(&burn);
-                    }
-                }
-            });
-        }
-        loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(_) => {
-                    // e.g. out of file descriptors: back off instead of spinning.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let chain = shared.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let chain = chain.clone();
-                    async move {
-                        let body = Limited::new(req.into_body(), 4 << 20)
-                            .collect()
-                            .await
-                            .map(|b| b.to_bytes())
-                            .unwrap_or_default();
-                        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                        let id = request["id"].clone();
-                        let method = request["method"].as_str().unwrap_or_default().to_owned();
-                        let params = request["params"].clone();
-                        let result = match chain.lock() {
-                            Ok(mut chain) => handle(&mut chain, &method, &params),
-                            Err(_) => Err(err(-1, "simnet state is poisoned")),
-                        };
-                        let (status, text) = reply(&id, result);
-                        Ok::<_, Infallible>(
-                            hyper::Response::builder()
-                                .status(status)
-                                .body(Full::new(Bytes::from(text)))
-                                .unwrap_or_default(),
-                        )
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    Ok(SimnetHandle { url, chain, task })
+/// bitcoind's statuses for errors: 404 unknown method, 400 bad request, 500 the rest.
+fn error_reply(id: &Value, rejection: &Rejection) -> Response<Full<Bytes>> {
+    let status = match rejection.code {
+        codes::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+        codes::INVALID_REQUEST => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    respond(status, envelope(id, Err(rejection.clone())).to_string())
+}
+
+async fn call_one(call: &Value, shared: &Arc<Shared>) -> (Value, Result<Value, Rejection>) {
+    let id = call.get("id").cloned().unwrap_or(Value::Null);
+    let Some(method) = call.get("method").and_then(Value::as_str).map(str::to_owned) else {
+        return (
+            id,
+            Err(Rejection::new(codes::INVALID_REQUEST, "Method must be a string")),
+        );
+    };
+    let params = call.get("params").cloned().unwrap_or(Value::Null);
+    let worker = shared.clone();
+    let name = method.clone();
+    // Validation runs Bitcoin Core's interpreter and mining grinds nonces: keep that off the
+    // async workers.
+    let result = tokio::task::spawn_blocking(move || {
+        let mut node = worker
+            .node
+            .lock()
+            .map_err(|_| Rejection::new(codes::MISC_ERROR, "simnet state is poisoned"))?;
+        dispatch(
+            &mut node,
+            &worker.settings,
+            &name,
+            &params,
+            unix_now(),
+            &worker.burn,
+        )
+    })
+    .await
+    .unwrap_or_else(|_| Err(Rejection::new(codes::MISC_ERROR, "simnet failed while answering")));
+    if method == "stop" && result.is_ok() {
+        // Stop after this reply has had a moment to leave.
+        let stop = shared.stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            stop.send_replace(true);
+        });
+    }
+    (id, result)
 }

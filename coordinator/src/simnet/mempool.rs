@@ -1,0 +1,238 @@
+//! simnet's mempool: unconfirmed transactions with their fees, indexed by txid and by the
+//! outpoints they spend, with the parent/child graph Core reports (`depends`, `spentby`,
+//! ancestor and descendant counts). What may enter is decided in `accept`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use bitcoin::{Amount, OutPoint, Transaction, TxOut, Txid, Wtxid};
+
+#[derive(Debug, Clone)]
+pub struct MempoolEntry {
+    pub tx: Arc<Transaction>,
+    pub txid: Txid,
+    pub wtxid: Wtxid,
+    pub fee: Amount,
+    pub vsize: u64,
+    pub weight: u64,
+    /// When it entered (Unix seconds).
+    pub time: u64,
+    /// The tip height when it entered.
+    pub height: u32,
+    /// Entry order; parents always enter before their children.
+    pub seq: u64,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Mempool {
+    entries: HashMap<Txid, MempoolEntry>,
+    by_seq: BTreeMap<u64, Txid>,
+    /// Which mempool transaction spends each outpoint.
+    spenders: HashMap<OutPoint, Txid>,
+    next_seq: u64,
+}
+
+impl Mempool {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&self, txid: &Txid) -> Option<&MempoolEntry> {
+        self.entries.get(txid)
+    }
+
+    pub fn contains(&self, txid: &Txid) -> bool {
+        self.entries.contains_key(txid)
+    }
+
+    /// Entries in the order they entered.
+    pub fn in_order(&self) -> impl Iterator<Item = &MempoolEntry> {
+        self.by_seq.values().filter_map(|txid| self.entries.get(txid))
+    }
+
+    pub fn spender_of(&self, outpoint: &OutPoint) -> Option<Txid> {
+        self.spenders.get(outpoint).copied()
+    }
+
+    /// An output of a mempool transaction.
+    pub fn output(&self, outpoint: &OutPoint) -> Option<&TxOut> {
+        self.entries
+            .get(&outpoint.txid)?
+            .tx
+            .output
+            .get(outpoint.vout as usize)
+    }
+
+    /// Unconfirmed parents (`depends`).
+    pub fn parents(&self, txid: &Txid) -> Vec<Txid> {
+        let Some(entry) = self.entries.get(txid) else {
+            return Vec::new();
+        };
+        let mut parents: Vec<Txid> = entry
+            .tx
+            .input
+            .iter()
+            .map(|i| i.previous_output.txid)
+            .filter(|p| self.entries.contains_key(p))
+            .collect();
+        parents.sort();
+        parents.dedup();
+        parents
+    }
+
+    /// Unconfirmed children (`spentby`).
+    pub fn children(&self, txid: &Txid) -> Vec<Txid> {
+        let Some(entry) = self.entries.get(txid) else {
+            return Vec::new();
+        };
+        let mut children: Vec<Txid> = (0..entry.tx.output.len())
+            .filter_map(|vout| self.spenders.get(&OutPoint::new(*txid, vout as u32)).copied())
+            .collect();
+        children.sort();
+        children.dedup();
+        children
+    }
+
+    /// All unconfirmed ancestors of the transaction spending `inputs` (it need not be in
+    /// the mempool yet).
+    pub fn ancestors_of_inputs<'a>(&self, inputs: impl Iterator<Item = &'a OutPoint>) -> HashSet<Txid> {
+        let mut found = HashSet::new();
+        let mut queue: Vec<Txid> = inputs
+            .map(|o| o.txid)
+            .filter(|t| self.entries.contains_key(t))
+            .collect();
+        while let Some(txid) = queue.pop() {
+            if found.insert(txid) {
+                queue.extend(self.parents(&txid));
+            }
+        }
+        found
+    }
+
+    pub fn ancestors(&self, txid: &Txid) -> HashSet<Txid> {
+        match self.entries.get(txid) {
+            Some(entry) => self.ancestors_of_inputs(entry.tx.input.iter().map(|i| &i.previous_output)),
+            None => HashSet::new(),
+        }
+    }
+
+    /// All unconfirmed descendants, not including `txid` itself.
+    pub fn descendants(&self, txid: &Txid) -> HashSet<Txid> {
+        let mut found = HashSet::new();
+        let mut queue = self.children(txid);
+        while let Some(child) = queue.pop() {
+            if found.insert(child) {
+                queue.extend(self.children(&child));
+            }
+        }
+        found
+    }
+
+    /// Adds an entry whose inputs were checked; its sequence number is assigned here.
+    pub fn insert(&mut self, mut entry: MempoolEntry) {
+        entry.seq = self.next_seq;
+        self.next_seq += 1;
+        for input in &entry.tx.input {
+            self.spenders.insert(input.previous_output, entry.txid);
+        }
+        self.by_seq.insert(entry.seq, entry.txid);
+        self.entries.insert(entry.txid, entry);
+    }
+
+    /// Removes one transaction (its children stay; the caller decides about them).
+    pub fn remove(&mut self, txid: &Txid) -> Option<MempoolEntry> {
+        let entry = self.entries.remove(txid)?;
+        self.by_seq.remove(&entry.seq);
+        for input in &entry.tx.input {
+            if self.spenders.get(&input.previous_output) == Some(txid) {
+                self.spenders.remove(&input.previous_output);
+            }
+        }
+        Some(entry)
+    }
+
+    /// Removes `txid` and everything that spends it, directly or not.
+    pub fn remove_with_descendants(&mut self, txid: &Txid) -> Vec<MempoolEntry> {
+        let mut doomed: Vec<Txid> = self.descendants(txid).into_iter().collect();
+        doomed.push(*txid);
+        doomed.into_iter().filter_map(|t| self.remove(&t)).collect()
+    }
+
+    /// After `block` is connected: its transactions leave the mempool, and so does
+    /// anything that spent the same outputs (with its descendants).
+    pub fn remove_for_block(&mut self, txs: &[Transaction]) {
+        for tx in txs {
+            let txid = tx.compute_txid();
+            self.remove(&txid);
+            for input in &tx.input {
+                if let Some(conflict) = self.spenders.get(&input.previous_output).copied() {
+                    if conflict != txid {
+                        self.remove_with_descendants(&conflict);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Empties the mempool, returning its entries in the order they entered.
+    pub fn take_all(&mut self) -> Vec<MempoolEntry> {
+        let order: Vec<Txid> = self.by_seq.values().copied().collect();
+        let mut entries = std::mem::take(&mut self.entries);
+        self.by_seq.clear();
+        self.spenders.clear();
+        order.into_iter().filter_map(|t| entries.remove(&t)).collect()
+    }
+
+    pub fn total_fee(&self) -> Amount {
+        self.entries.values().map(|e| e.fee).sum()
+    }
+
+    pub fn total_vsize(&self) -> u64 {
+        self.entries.values().map(|e| e.vsize).sum()
+    }
+
+    /// Transactions for the next block: highest fee rate first, each after its unconfirmed
+    /// parents, within `max_weight`.
+    pub fn block_template(&self, max_weight: u64) -> Vec<Arc<Transaction>> {
+        let mut candidates: Vec<&MempoolEntry> = self.entries.values().collect();
+        // fee/vsize compared without division: a/b > c/d ⇔ a·d > c·b.
+        candidates.sort_by(|a, b| {
+            let left = u128::from(a.fee.to_sat()) * u128::from(b.vsize);
+            let right = u128::from(b.fee.to_sat()) * u128::from(a.vsize);
+            right.cmp(&left).then(a.seq.cmp(&b.seq))
+        });
+        let mut chosen: HashSet<Txid> = HashSet::new();
+        let mut skipped: HashSet<Txid> = HashSet::new();
+        let mut template = Vec::new();
+        let mut weight = 0u64;
+        for candidate in candidates {
+            if chosen.contains(&candidate.txid) || skipped.contains(&candidate.txid) {
+                continue;
+            }
+            let mut package: Vec<&MempoolEntry> = self
+                .ancestors(&candidate.txid)
+                .iter()
+                .filter(|t| !chosen.contains(*t))
+                .filter_map(|t| self.entries.get(t))
+                .collect();
+            package.push(candidate);
+            // Entry order puts parents first.
+            package.sort_by_key(|e| e.seq);
+            let package_weight: u64 = package.iter().map(|e| e.weight).sum();
+            if package.iter().any(|e| skipped.contains(&e.txid)) || weight + package_weight > max_weight {
+                skipped.insert(candidate.txid);
+                continue;
+            }
+            weight += package_weight;
+            for entry in package {
+                chosen.insert(entry.txid);
+                template.push(entry.tx.clone());
+            }
+        }
+        template
+    }
+}
