@@ -1,6 +1,13 @@
 //! The Sluice coordinator: withdrawal intake and approval, batching, signing sessions,
 //! broadcasting, chain monitoring, and the simnet chain used for development and tests.
+//!
+//! Layout: `rules` decides (pure), `db` stores, `service` joins them in transactions for
+//! both front ends, `api` (HTTP) and `cli`.
 #![forbid(unsafe_code)]
 
 pub mod chain;
+pub mod clock;
+pub mod db;
+pub mod rules;
 pub mod simnet;
+pub mod time;
