@@ -9,5 +9,7 @@ pub mod chain;
 pub mod clock;
 pub mod db;
 pub mod rules;
+pub mod service;
 pub mod simnet;
 pub mod time;
+pub mod wallet_spec;

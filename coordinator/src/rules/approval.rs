@@ -20,6 +20,10 @@ pub enum ApprovalRefusal {
     NotPending(WithdrawalStatus),
     #[error("a rejection needs a reason of 1 to {MAX_REASON_CHARS} characters")]
     BadReason,
+    #[error("the customer was suspended after this withdrawal was requested: it cannot be approved (reject it, or an admin reactivates the customer)")]
+    CustomerSuspended,
+    #[error("the destination is no longer an active beneficiary: it cannot be approved (reject it, or an admin reactivates the beneficiary)")]
+    BeneficiaryInactive,
 }
 
 impl ApprovalRefusal {
@@ -30,6 +34,8 @@ impl ApprovalRefusal {
             ApprovalRefusal::AlreadyApproved => "already_approved",
             ApprovalRefusal::NotPending(_) => "not_pending",
             ApprovalRefusal::BadReason => "invalid_reason",
+            ApprovalRefusal::CustomerSuspended => "customer_suspended",
+            ApprovalRefusal::BeneficiaryInactive => "beneficiary_inactive",
         }
     }
 }
@@ -41,6 +47,10 @@ pub struct ApprovalTarget<'a> {
     pub requested_by: &'a str,
     /// Staff who have already approved it manually.
     pub approved_by: &'a [String],
+    /// The customer is active now.
+    pub customer_active: bool,
+    /// The destination is an active beneficiary of that customer now.
+    pub beneficiary_active: bool,
 }
 
 fn check_common(actor: &str, role: Role, target: &ApprovalTarget<'_>) -> Result<(), ApprovalRefusal> {
@@ -61,6 +71,14 @@ pub fn check_approve(actor: &str, role: Role, target: &ApprovalTarget<'_>) -> Re
     check_common(actor, role, target)?;
     if target.approved_by.iter().any(|name| name == actor) {
         return Err(ApprovalRefusal::AlreadyApproved);
+    }
+    // Compliance can change while a withdrawal waits: approve only what intake would
+    // still accept. Rejecting stays possible.
+    if !target.customer_active {
+        return Err(ApprovalRefusal::CustomerSuspended);
+    }
+    if !target.beneficiary_active {
+        return Err(ApprovalRefusal::BeneficiaryInactive);
     }
     Ok(())
 }
@@ -91,6 +109,8 @@ mod tests {
             status: WithdrawalStatus::PendingApproval,
             requested_by: "rita",
             approved_by,
+            customer_active: true,
+            beneficiary_active: true,
         }
     }
 
@@ -145,6 +165,8 @@ mod tests {
                 status,
                 requested_by: "rita",
                 approved_by: &[],
+                customer_active: true,
+                beneficiary_active: true,
             };
             assert_eq!(
                 check_approve("alice", Role::Approver, &target),
@@ -155,6 +177,26 @@ mod tests {
                 Err(ApprovalRefusal::NotPending(status))
             );
         }
+    }
+
+    #[test]
+    fn approval_waits_for_compliance_but_rejection_does_not() {
+        let mut target = pending(&[]);
+        target.customer_active = false;
+        assert_eq!(
+            check_approve("alice", Role::Approver, &target),
+            Err(ApprovalRefusal::CustomerSuspended)
+        );
+        assert_eq!(
+            check_reject("alice", Role::Approver, &target, "suspended"),
+            Ok("suspended")
+        );
+        let mut target = pending(&[]);
+        target.beneficiary_active = false;
+        assert_eq!(
+            check_approve("alice", Role::Approver, &target),
+            Err(ApprovalRefusal::BeneficiaryInactive)
+        );
     }
 
     #[test]
