@@ -5,6 +5,7 @@
 //! both front ends, `api` (HTTP) and `cli`.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod chain;
 pub mod clock;
 pub mod db;
