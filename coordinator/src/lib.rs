@@ -7,9 +7,11 @@
 
 pub mod api;
 pub mod chain;
+pub mod cli;
 pub mod clock;
 pub mod db;
 pub mod rules;
+pub mod run;
 pub mod service;
 pub mod simnet;
 pub mod time;

@@ -56,7 +56,24 @@ pub enum WalletSpecError {
     #[error("wsh-sortedmulti needs --threshold M with 1 <= M <= number of keys ({keys}) <= {MAX_COSIGNERS}, got M = {threshold:?}")]
     MultisigShape { threshold: Option<u32>, keys: usize },
     #[error("the composed descriptor was refused: {0}")]
-    Descriptor(#[from] DescriptorError),
+    Descriptor(DescriptorError),
+}
+
+impl From<DescriptorError> for WalletSpecError {
+    fn from(e: DescriptorError) -> Self {
+        WalletSpecError::Descriptor(e)
+    }
+}
+
+/// A descriptor written the way Bitcoin Core writes it: hardened steps as `h` (no quote
+/// marks to trip up a shell) and a checksum over that text.
+pub fn core_notation(descriptor: &Descriptor<DescriptorPublicKey>) -> Result<String, WalletSpecError> {
+    let body = format!("{descriptor:#}").replace('\'', "h");
+    let mut engine = miniscript::descriptor::checksum::Engine::new();
+    engine
+        .input(&body)
+        .map_err(|e| WalletSpecError::Descriptor(DescriptorError::Parse(e.to_string())))?;
+    Ok(format!("{body}#{}", engine.checksum()))
 }
 
 /// A composed, validated wallet.
@@ -131,9 +148,10 @@ pub fn compose(
     };
     let descriptor = WalletDescriptor::parse(&text, None)?;
     descriptor.check_network(network)?;
-    let multipath = Descriptor::<DescriptorPublicKey>::from_str(&text)
-        .map_err(|e| DescriptorError::Parse(e.to_string()))?
-        .to_string();
+    let multipath = core_notation(
+        &Descriptor::<DescriptorPublicKey>::from_str(&text)
+            .map_err(|e| DescriptorError::Parse(e.to_string()))?,
+    )?;
     Ok(ComposedWallet {
         descriptor,
         multipath,

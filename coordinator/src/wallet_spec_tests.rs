@@ -56,6 +56,17 @@ fn composes_the_same_2_of_3_wallet_bitcoin_core_made() {
     }
     // What operators paste into each signer parses back to the same wallet.
     assert!(composed.multipath.contains("/<0;1>/*") && composed.multipath.contains('#'));
+    assert!(
+        !composed.multipath.contains('\''),
+        "hardened steps are written h: {}",
+        composed.multipath
+    );
+    // Written exactly as Bitcoin Core writes the same wallet, checksum included.
+    let core_receive = f["wallets"]["wsh_2of3"]["descriptor_receive"].as_str().unwrap();
+    assert_eq!(
+        core_notation(composed.descriptor.receive()).unwrap(),
+        core_receive
+    );
     let again = WalletDescriptor::parse(&composed.multipath, None).unwrap();
     assert_eq!(again.wallet_id(), core.wallet_id());
     // Key order does not change a sortedmulti wallet's scripts.

@@ -27,22 +27,28 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error("cannot open database {path}: {source}")]
-    Open { path: PathBuf, source: rusqlite::Error },
+    #[error("cannot open database {}: {error}", .path.display())]
+    Open { path: PathBuf, error: rusqlite::Error },
     #[error("the database is from a newer sluice-coordinator (schema version {found}; this binary knows up to {supported}): upgrade the coordinator")]
     NewerSchema { found: i64, supported: usize },
-    #[error("applying schema migration {version}: {source}")]
-    Migration { version: usize, source: rusqlite::Error },
-    #[error("{0} is not an initialised coordinator database: run `sluice-coordinator init --network NET --admin NAME` first")]
+    #[error("applying schema migration {version}: {error}")]
+    Migration { version: usize, error: rusqlite::Error },
+    #[error("{} is not an initialised coordinator database: run `sluice-coordinator init --network NET --admin NAME` first", .0.display())]
     NotInitialised(PathBuf),
-    #[error("{0} is already initialised")]
+    #[error("{} is already initialised", .0.display())]
     AlreadyInitialised(PathBuf),
     #[error("the database is for {stored} but --network says {requested}")]
     NetworkMismatch { stored: String, requested: String },
     #[error("stored data is invalid ({0}): the database was edited or is damaged")]
     Corrupt(String),
     #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for DbError {
+    fn from(e: rusqlite::Error) -> Self {
+        DbError::Sqlite(e)
+    }
 }
 
 /// An open, migrated, initialised coordinator database.
@@ -82,7 +88,7 @@ fn migrate(conn: &mut Connection) -> Result<(), DbError> {
             tx.pragma_update(None, "user_version", version)?;
             tx.commit()
         };
-        run(conn).map_err(|source| DbError::Migration { version, source })?;
+        run(conn).map_err(|error| DbError::Migration { version, error })?;
     }
     Ok(())
 }
@@ -96,13 +102,13 @@ fn stored_network(conn: &Connection) -> Result<Option<Network>, DbError> {
 }
 
 fn open_connection(path: &Path) -> Result<Connection, DbError> {
-    let mut conn = Connection::open(path).map_err(|source| DbError::Open {
+    let mut conn = Connection::open(path).map_err(|error| DbError::Open {
         path: path.to_owned(),
-        source,
+        error,
     })?;
-    configure(&conn).map_err(|source| DbError::Open {
+    configure(&conn).map_err(|error| DbError::Open {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     migrate(&mut conn)?;
     Ok(conn)

@@ -66,9 +66,9 @@ pub enum ServiceError {
     },
     #[error("{0} not found")]
     NotFound(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Intake(#[from] IntakeRefusal),
-    #[error("{0}")]
+    #[error(transparent)]
     Approval(#[from] ApprovalRefusal),
     #[error("idempotency key {key:?} was already used for a different request (withdrawal {existing_id}): use a new key for a new withdrawal")]
     IdempotencyConflict { key: String, existing_id: u64 },
@@ -78,9 +78,9 @@ pub enum ServiceError {
     AlreadyExists(String),
     #[error("{0}")]
     Invalid(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Wallet(#[from] WalletSpecError),
-    #[error("{0}")]
+    #[error(transparent)]
     Database(#[from] DbError),
 }
 

@@ -10,7 +10,7 @@ use crate::db::{audit, DbError};
 use crate::rules::policy::ApprovalPolicy;
 use crate::rules::roles::Permission;
 use crate::time::UnixTime;
-use crate::wallet_spec::{compose, WalletKindArg};
+use crate::wallet_spec::{compose, core_notation, WalletKindArg};
 
 /// `wallet create`: what an admin asks for.
 #[derive(Debug, Clone)]
@@ -70,8 +70,8 @@ impl Coordinator {
             .map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let composed = compose(request.kind, request.threshold, &request.keys, self.network())?;
         let wallet_id = composed.descriptor.wallet_id();
-        let receive = composed.descriptor.receive().to_string();
-        let change = composed.descriptor.change().to_string();
+        let receive = core_notation(composed.descriptor.receive())?;
+        let change = core_notation(composed.descriptor.change())?;
 
         let tx = self.db.write()?;
         require_current(&tx, actor, Permission::Administer)?;
