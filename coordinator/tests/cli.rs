@@ -37,7 +37,8 @@ impl Desk {
             .arg("--db")
             .arg(&self.db)
             .args(args)
-            .env_remove("SLUICE_TOKEN");
+            .env_remove("SLUICE_TOKEN")
+            .env_remove("SLUICE_DB");
         if let Some(token) = token {
             command.env("SLUICE_TOKEN", token);
         }
@@ -359,6 +360,7 @@ fn spawn_api(db: &Path) -> (std::process::Child, String) {
         .arg(db)
         .args(["run", "api", "--listen", "127.0.0.1:0"])
         .env_remove("SLUICE_TOKEN")
+        .env_remove("SLUICE_DB")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

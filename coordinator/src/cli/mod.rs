@@ -39,6 +39,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
+        env = "SLUICE_DB",
         default_value = "./sluice-coordinator.sqlite",
         value_name = "PATH"
     )]
