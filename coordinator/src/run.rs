@@ -4,12 +4,14 @@
 //! together with `all`), share nothing but the database, and can be stopped and restarted
 //! independently. Work is claimed inside database transactions, so two copies of a
 //! component can run for redundancy. Today only `api` exists; the others say so and exit
-//! with status 3 rather than pretend to process withdrawals.
+//! with status 3 rather than pretend to process withdrawals. `api` and `processor` exist;
+//! the sender and monitor (and so `all`) do not yet.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bitcoin::Network;
@@ -17,6 +19,8 @@ use clap::ValueEnum;
 use std::io::Write;
 
 use crate::api::{self, CoordinatorPool};
+use crate::clock;
+use crate::service::{BatchOutcome, Coordinator, ProcessorConfig};
 
 /// Exit status of a component that is not built yet.
 pub const NOT_IMPLEMENTED_EXIT: u8 = 3;
@@ -76,25 +80,49 @@ async fn shutdown_signal() {
     tracing::info!("stopping: finishing requests in flight");
 }
 
-pub fn run(db: &Path, network: Option<Network>, component: Component, listen: &str) -> Result<ExitCode> {
-    if component != Component::Api {
-        eprintln!(
-            "sluice-coordinator run {}: not implemented yet (the processor, sender and monitor are still being built). \
-             `run api` serves the HTTP API.",
-            component.name()
-        );
-        return Ok(ExitCode::from(NOT_IMPLEMENTED_EXIT));
+/// How `run` was asked to behave.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub listen: String,
+    pub processor: ProcessorConfig,
+    /// Pause between processor steps when there was nothing to do.
+    pub interval: Duration,
+}
+
+pub fn run(
+    db: &Path,
+    network: Option<Network>,
+    component: Component,
+    options: &RunOptions,
+) -> Result<ExitCode> {
+    match component {
+        Component::Api => run_api(db, network, &options.listen),
+        Component::Processor => run_processor(db, network, options),
+        Component::Sender | Component::Monitor | Component::All => {
+            eprintln!(
+                "sluice-coordinator run {}: not implemented yet (the sender and monitor are still being built). \
+                 `run api` serves the HTTP API and `run processor` batches approved withdrawals.",
+                component.name()
+            );
+            Ok(ExitCode::from(NOT_IMPLEMENTED_EXIT))
+        }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn run_api(db: &Path, network: Option<Network>, listen: &str) -> Result<ExitCode> {
     init_logging();
     let listen: SocketAddr = listen
         .parse()
         .with_context(|| format!("--listen {listen:?} is not an address like 127.0.0.1:8080"))?;
     let pool = CoordinatorPool::open(db.to_owned(), network)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
@@ -104,6 +132,74 @@ pub fn run(db: &Path, network: Option<Network>, component: Component, listen: &s
         std::io::stdout().flush()?;
         tracing::info!(network = %pool.network(), "api listening on {local}");
         api::serve(listener, Arc::new(pool), shutdown_signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// One pass over every wallet with approved withdrawals. Returns whether anything was
+/// batched (then the next pass starts at once).
+fn processor_pass(coord: &mut Coordinator, config: &ProcessorConfig) -> Result<bool> {
+    let mut batched = false;
+    for wallet in coord.wallets_with_approved_withdrawals()? {
+        match coord.batch_wallet(&wallet, config, clock::now()) {
+            Ok(BatchOutcome::Batched(b)) => {
+                batched = true;
+                tracing::info!(
+                    "wallet {}: session {} ({}) pays {} withdrawal(s) from {} coin(s), fee {}",
+                    b.wallet,
+                    b.session_id,
+                    b.txid,
+                    b.withdrawals.len(),
+                    b.inputs,
+                    b.fee
+                );
+            }
+            Ok(BatchOutcome::Waiting { waiting, reason }) => {
+                tracing::warn!("wallet {wallet}: {waiting} approved withdrawal(s) wait: {reason}");
+            }
+            Ok(BatchOutcome::Idle) => {}
+            // One wallet's trouble does not stop the others; the step rolled back whole.
+            Err(e) => tracing::error!("wallet {wallet}: batching failed: {e}"),
+        }
+    }
+    Ok(batched)
+}
+
+fn run_processor(db: &Path, network: Option<Network>, options: &RunOptions) -> Result<ExitCode> {
+    init_logging();
+    let mut coord = Coordinator::open(db, network)?;
+    let config = options.processor.clone();
+    let interval = options.interval;
+    println!("sluice-coordinator processor {} running", config.instance);
+    std::io::stdout().flush()?;
+    runtime()?.block_on(async move {
+        let shutdown = shutdown_signal();
+        tokio::pin!(shutdown);
+        loop {
+            // Each pass is a few short transactions; run it off the async threads.
+            let (returned, busy) = tokio::task::spawn_blocking({
+                let config = config.clone();
+                move || {
+                    let busy = processor_pass(&mut coord, &config);
+                    (coord, busy)
+                }
+            })
+            .await
+            .context("processor step panicked")?;
+            coord = returned;
+            let pause = match busy {
+                Ok(true) => Duration::ZERO,
+                Ok(false) => interval,
+                Err(e) => {
+                    tracing::error!("processor pass failed: {e:#}");
+                    interval
+                }
+            };
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

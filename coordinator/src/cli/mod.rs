@@ -128,6 +128,46 @@ pub struct RunArgs {
     /// Where the API listens (api and all).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: String,
+    /// Processor: network fee rate in sat/vB.
+    #[arg(long, default_value_t = 2)]
+    pub fee_rate: u64,
+    /// Processor: most withdrawals per transaction.
+    #[arg(long, default_value_t = 100)]
+    pub max_batch: usize,
+    /// Processor: most coins per transaction.
+    #[arg(long, default_value_t = 200)]
+    pub max_inputs: usize,
+    /// Processor: refuse to build a transaction whose network fee exceeds this (BTC).
+    #[arg(long, default_value = "0.01", value_name = "BTC")]
+    pub max_fee: String,
+    /// Processor: pause between passes when idle, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub interval_ms: u64,
+    /// Processor: this instance's name in withdrawal histories (default processor-PID).
+    #[arg(long)]
+    pub instance: Option<String>,
+}
+
+impl RunArgs {
+    fn options(&self) -> Result<crate::run::RunOptions> {
+        if self.fee_rate == 0 || self.max_batch == 0 || self.max_inputs == 0 {
+            bail!("--fee-rate, --max-batch and --max-inputs must be at least 1");
+        }
+        Ok(crate::run::RunOptions {
+            listen: self.listen.clone(),
+            processor: crate::service::ProcessorConfig {
+                sat_per_vbyte: self.fee_rate,
+                max_batch: self.max_batch,
+                max_inputs: self.max_inputs,
+                max_fee: sluice_shared::asset::parse_btc(&self.max_fee)?,
+                instance: self
+                    .instance
+                    .clone()
+                    .unwrap_or_else(|| format!("processor-{}", std::process::id())),
+            },
+            interval: std::time::Duration::from_millis(self.interval_ms),
+        })
+    }
 }
 
 /// Runs the parsed command line; errors are printed with their causes.
@@ -152,7 +192,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     let json = cli.json;
     match &cli.command {
         Command::Init { admin } => admin::init(&cli, admin)?,
-        Command::Run(args) => return crate::run::run(&cli.db, cli.network, args.component, &args.listen),
+        Command::Run(args) => return crate::run::run(&cli.db, cli.network, args.component, &args.options()?),
         Command::Staff(c) => admin::staff(&mut session()?, c)?,
         Command::Customer(c) => admin::customer(&mut session()?, c)?,
         Command::Beneficiary(c) => admin::beneficiary(&mut session()?, c)?,

@@ -10,8 +10,10 @@
 pub mod audit;
 pub mod customers;
 pub mod schema;
+pub mod sessions;
 pub mod settings;
 pub mod staff;
+pub mod utxos;
 pub mod wallets;
 pub mod withdrawals;
 

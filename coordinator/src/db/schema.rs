@@ -9,7 +9,7 @@
 //! the guard that catches a bug or a hand-edited database.
 
 /// Each entry is one migration, run in its own transaction.
-pub const MIGRATIONS: &[&str] = &[MIGRATION_1];
+pub const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
 
 const MIGRATION_1: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -206,4 +206,70 @@ CREATE TRIGGER wallets_index_grows BEFORE UPDATE ON wallets
     BEGIN SELECT RAISE(ABORT, 'address indexes only grow'); END;
 CREATE TRIGGER wallet_addresses_no_update BEFORE UPDATE ON wallet_addresses
     BEGIN SELECT RAISE(ABORT, 'wallet addresses never change'); END;
+"#;
+
+/// The processor: the wallets' coins and the signing sessions built from them.
+const MIGRATION_2: &str = r#"
+CREATE TABLE signing_sessions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    wallet TEXT NOT NULL REFERENCES wallets(name),
+    unsigned_txid TEXT NOT NULL UNIQUE,
+    psbt TEXT NOT NULL,
+    fee_sat INTEGER NOT NULL CHECK (fee_sat >= 0),
+    change_sat INTEGER CHECK (change_sat > 0),
+    status TEXT NOT NULL CHECK (status IN ('open', 'signed', 'broadcast', 'confirmed', 'abandoned')),
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX signing_sessions_by_status ON signing_sessions(status, id);
+
+CREATE TABLE session_withdrawals (
+    session_id INTEGER NOT NULL REFERENCES signing_sessions(id),
+    withdrawal_id INTEGER NOT NULL REFERENCES withdrawals(id),
+    output_index INTEGER NOT NULL CHECK (output_index >= 0),
+    PRIMARY KEY (session_id, withdrawal_id),
+    UNIQUE (session_id, output_index)
+);
+CREATE INDEX session_withdrawals_by_withdrawal ON session_withdrawals(withdrawal_id);
+
+-- The wallets' coins as the monitor sees them. `prev_tx` is the whole funding
+-- transaction: segwit v0 signers need it to prove the amount (CVE-2020-14199).
+CREATE TABLE utxos (
+    txid TEXT NOT NULL,
+    vout INTEGER NOT NULL CHECK (vout >= 0),
+    wallet TEXT NOT NULL REFERENCES wallets(name),
+    branch INTEGER NOT NULL CHECK (branch IN (0, 1)),
+    derivation_index INTEGER NOT NULL CHECK (derivation_index >= 0),
+    amount_sat INTEGER NOT NULL CHECK (amount_sat > 0),
+    prev_tx TEXT NOT NULL,
+    block_height INTEGER,
+    quarantined INTEGER NOT NULL DEFAULT 0 CHECK (quarantined IN (0, 1)),
+    reserved_by_session INTEGER REFERENCES signing_sessions(id),
+    spent_by_txid TEXT,
+    observed_at INTEGER NOT NULL,
+    PRIMARY KEY (txid, vout)
+);
+CREATE INDEX utxos_spendable ON utxos(wallet, amount_sat)
+    WHERE reserved_by_session IS NULL AND spent_by_txid IS NULL AND quarantined = 0;
+
+CREATE TRIGGER signing_sessions_no_delete BEFORE DELETE ON signing_sessions
+    BEGIN SELECT RAISE(ABORT, 'signing sessions are never deleted'); END;
+CREATE TRIGGER signing_sessions_psbt_fixed
+    BEFORE UPDATE OF id, wallet, unsigned_txid, psbt, fee_sat, change_sat, created_at ON signing_sessions
+    BEGIN SELECT RAISE(ABORT, 'a signing session''s transaction never changes'); END;
+CREATE TRIGGER session_withdrawals_no_delete BEFORE DELETE ON session_withdrawals
+    BEGIN SELECT RAISE(ABORT, 'session membership is append-only'); END;
+CREATE TRIGGER session_withdrawals_no_update BEFORE UPDATE ON session_withdrawals
+    BEGIN SELECT RAISE(ABORT, 'session membership is append-only'); END;
+CREATE TRIGGER utxos_no_delete BEFORE DELETE ON utxos
+    BEGIN SELECT RAISE(ABORT, 'coins are marked spent, never deleted'); END;
+CREATE TRIGGER utxos_identity_fixed
+    BEFORE UPDATE OF txid, vout, wallet, branch, derivation_index, amount_sat, prev_tx ON utxos
+    BEGIN SELECT RAISE(ABORT, 'a coin''s identity never changes'); END;
+-- A coin goes into one session at a time, and never while quarantined.
+CREATE TRIGGER utxos_reserve_once BEFORE UPDATE OF reserved_by_session ON utxos
+    WHEN NEW.reserved_by_session IS NOT NULL
+        AND (OLD.reserved_by_session IS NOT NULL OR OLD.spent_by_txid IS NOT NULL OR OLD.quarantined = 1)
+    BEGIN SELECT RAISE(ABORT, 'coin is reserved, spent or quarantined'); END;
 "#;

@@ -319,3 +319,27 @@ pub fn approvals(conn: &Connection, id: u64) -> Result<Vec<ApprovalRecord>, DbEr
     })
     .collect()
 }
+
+/// The queue: approved withdrawals of `wallet`, oldest first.
+pub fn approved_for_wallet(
+    conn: &Connection,
+    wallet: &str,
+    limit: usize,
+) -> Result<Vec<WithdrawalRecord>, DbError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM withdrawals WHERE wallet = ?1 AND status = 'approved' ORDER BY id LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(
+        params![wallet, i64::try_from(limit).unwrap_or(i64::MAX)],
+        from_row,
+    )?;
+    rows.map(|r| decode(r?)).collect()
+}
+
+/// Wallets that have approved withdrawals waiting.
+pub fn wallets_with_approved(conn: &Connection) -> Result<Vec<String>, DbError> {
+    let mut stmt =
+        conn.prepare("SELECT DISTINCT wallet FROM withdrawals WHERE status = 'approved' ORDER BY wallet")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

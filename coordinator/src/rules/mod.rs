@@ -3,6 +3,7 @@
 //! names the rule. No I/O here; `service` gathers the facts and records the outcome.
 
 pub mod approval;
+pub mod coin_selection;
 pub mod fees;
 pub mod intake;
 pub mod policy;

@@ -6,6 +6,7 @@ mod admin;
 mod approval;
 mod auth;
 mod intake;
+mod processor;
 mod queries;
 mod wallets;
 
@@ -21,6 +22,7 @@ use rusqlite::Connection;
 
 pub use self::auth::{Actor, ApiToken, InvalidToken};
 pub use self::intake::Intake;
+pub use self::processor::{BatchOutcome, BatchSummary, ProcessorConfig};
 pub use self::queries::WithdrawalQuery;
 pub use self::wallets::{CreatedWallet, NewWalletRequest, WalletSummary};
 use crate::db::{self, Database, DbError};
