@@ -265,3 +265,27 @@ fn daily_sums_skip_rejected_and_failed_and_other_days() {
         Amount::ZERO
     );
 }
+
+#[test]
+fn an_older_database_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute("INSERT INTO meta (key, value) VALUES ('network', 'regtest')", [])
+            .unwrap();
+    }
+    let db = Database::open(&path, Some(Network::Regtest)).unwrap();
+    let version: i64 = db
+        .connection()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::MIGRATIONS.len() as i64);
+    let coins: i64 = db
+        .connection()
+        .query_row("SELECT COUNT(*) FROM utxos", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(coins, 0);
+}
