@@ -1,11 +1,8 @@
-//! sluice-coordinator: not built yet (issue "[3 of 3] Coordinator"). Until it is, the
-//! binary says so and exits with an error rather than pretending to process withdrawals.
+//! sluice-coordinator: parses the command line and hands it to `cli`.
 #![forbid(unsafe_code)]
 
+use clap::Parser;
+
 fn main() -> std::process::ExitCode {
-    eprintln!(
-        "sluice-coordinator is not implemented yet: no withdrawals are processed. \
-         The offline signer and limitctl work today; see README.md."
-    );
-    std::process::ExitCode::from(2)
+    sluice_coordinator::cli::main(sluice_coordinator::cli::Cli::parse())
 }

@@ -5,6 +5,7 @@
 //! plain unit and property tests.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod asset;
 pub mod consensus;
 pub mod descriptor;

@@ -1,0 +1,108 @@
+//! The HTTP/1.1 JSON API (hyper 1), for treasury staff and the exchange backend:
+//!
+//! | method | path | role |
+//! |---|---|---|
+//! | POST | /v1/withdrawals (header `Idempotency-Key`) | requester |
+//! | POST | /v1/withdrawals/{id}/approve | approver |
+//! | POST | /v1/withdrawals/{id}/reject (`{"reason": ...}`) | approver |
+//! | GET | /v1/withdrawals[?status=&limit=&before=] | any |
+//! | GET | /v1/withdrawals/{id} | any |
+//!
+//! Every request carries `Authorization: Bearer TOKEN`. Errors are
+//! `{"error": {"code", "message"}}` with the matching status. Bodies are limited to
+//! `sluice_shared::api::MAX_BODY_BYTES` and unknown fields are refused.
+
+mod pool;
+mod reply;
+mod routes;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+pub use self::pool::CoordinatorPool;
+
+/// Connections served at once; more wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 256;
+/// A client that has not sent its headers by then is dropped (slow-loris).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// On shutdown, in-flight requests get this long to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves the API on `listener` until `shutdown` completes, then lets in-flight requests
+/// finish (up to a grace period). Each request's database work runs on the blocking pool.
+pub async fn serve(
+    listener: TcpListener,
+    pool: Arc<CoordinatorPool>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let stream = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        while connections.try_join_next().is_some() {}
+        let pool = pool.clone();
+        let mut stop = stop_rx.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            let service = service_fn(move |request| {
+                let pool = pool.clone();
+                async move { Ok::<_, Infallible>(routes::handle(pool, request).await) }
+            });
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!("connection ended: {e}");
+                    }
+                }
+                _ = stop.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("some connections did not finish within {SHUTDOWN_GRACE:?}; closing them");
+        connections.abort_all();
+    }
+    Ok(())
+}

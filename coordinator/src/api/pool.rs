@@ -1,0 +1,55 @@
+//! A few open `Coordinator`s (SQLite connections) reused across requests. Each request's
+//! work runs on tokio's blocking pool with one connection taken from here.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use bitcoin::Network;
+
+use crate::service::{Coordinator, ServiceError};
+
+/// Idle connections kept for reuse; more are opened under load and closed afterwards.
+const MAX_IDLE: usize = 8;
+
+#[derive(Debug)]
+pub struct CoordinatorPool {
+    db_path: PathBuf,
+    network: Network,
+    idle: Mutex<Vec<Coordinator>>,
+}
+
+impl CoordinatorPool {
+    /// Opens one connection at once, so a missing or foreign database fails at start-up
+    /// rather than on the first request.
+    pub fn open(db_path: PathBuf, network: Option<Network>) -> Result<CoordinatorPool, ServiceError> {
+        let first = Coordinator::open(&db_path, network)?;
+        Ok(CoordinatorPool {
+            network: first.network(),
+            db_path,
+            idle: Mutex::new(vec![first]),
+        })
+    }
+
+    pub fn network(&self) -> Network {
+        self.network
+    }
+
+    /// Runs `work` with a connection (blocking: call from `spawn_blocking`).
+    pub fn with<T, E: From<ServiceError>>(
+        &self,
+        work: impl FnOnce(&mut Coordinator) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let taken = self.idle.lock().map(|mut idle| idle.pop()).unwrap_or(None);
+        let mut coord = match taken {
+            Some(coord) => coord,
+            None => Coordinator::open(&self.db_path, Some(self.network))?,
+        };
+        let result = work(&mut coord);
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < MAX_IDLE {
+                idle.push(coord);
+            }
+        }
+        result
+    }
+}

@@ -1,0 +1,377 @@
+//! The `/v1` routes: parse the request at the edge, then authenticate and run the service
+//! operation on the blocking pool. Authentication comes before any other verdict, so an
+//! unauthenticated caller learns nothing about what the request would have done.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use hyper::{Method, Request, StatusCode};
+use serde::de::DeserializeOwned;
+use sluice_shared::api::{
+    ApproveWithdrawal, NewWithdrawal, RejectWithdrawal, IDEMPOTENCY_KEY_HEADER, MAX_BODY_BYTES,
+};
+
+use super::pool::CoordinatorPool;
+use super::reply::{error, json, service_error, Reply};
+use crate::clock;
+use crate::service::{Actor, ApiToken, Coordinator, Intake, ServiceError, WithdrawalQuery};
+
+/// What a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    CreateWithdrawal,
+    ListWithdrawals,
+    GetWithdrawal(u64),
+    Approve(u64),
+    Reject(u64),
+}
+
+/// A refusal decided at the HTTP layer, turned into a reply at the end.
+#[derive(Debug)]
+struct HttpError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    allow: Option<&'static str>,
+}
+
+impl HttpError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        HttpError {
+            status,
+            code,
+            message: message.into(),
+            allow: None,
+        }
+    }
+
+    fn into_reply(self) -> Reply {
+        let mut reply = error(self.status, self.code, &self.message);
+        if let Some(allow) = self.allow {
+            reply.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+        }
+        reply
+    }
+}
+
+/// Why a request failed before or during the service call.
+enum Failure {
+    Service(ServiceError),
+    Http(HttpError),
+}
+
+impl From<ServiceError> for Failure {
+    fn from(e: ServiceError) -> Self {
+        Failure::Service(e)
+    }
+}
+
+fn bad_request(code: &'static str, message: &str) -> Failure {
+    Failure::Http(HttpError::new(StatusCode::BAD_REQUEST, code, message))
+}
+
+fn route(method: &Method, path: &str) -> Result<Route, HttpError> {
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    let not_found = || {
+        HttpError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no such endpoint: {path}"),
+        )
+    };
+    let wrong_method = |allowed: &'static str| HttpError {
+        allow: Some(allowed),
+        ..HttpError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}; use {allowed}"),
+        )
+    };
+    let id = |text: &str| {
+        text.parse::<u64>().map_err(|_| {
+            HttpError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{text:?} is not a withdrawal id (ids are numbers)"),
+            )
+        })
+    };
+    match segments.as_slice() {
+        ["v1", "withdrawals"] => match *method {
+            Method::POST => Ok(Route::CreateWithdrawal),
+            Method::GET => Ok(Route::ListWithdrawals),
+            _ => Err(wrong_method("GET, POST")),
+        },
+        ["v1", "withdrawals", w] => match *method {
+            Method::GET => Ok(Route::GetWithdrawal(id(w)?)),
+            _ => Err(wrong_method("GET")),
+        },
+        ["v1", "withdrawals", w, action @ ("approve" | "reject")] => match *method {
+            Method::POST if *action == "approve" => Ok(Route::Approve(id(w)?)),
+            Method::POST => Ok(Route::Reject(id(w)?)),
+            _ => Err(wrong_method("POST")),
+        },
+        _ => Err(not_found()),
+    }
+}
+
+/// The bearer token, if the header holds one in the right form.
+fn bearer_token(request: &Request<Incoming>) -> Option<ApiToken> {
+    let value = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    ApiToken::parse(token).ok()
+}
+
+/// Reads at most `MAX_BODY_BYTES`; insists on JSON when there is a body.
+async fn read_body(request: Request<Incoming>) -> Result<Bytes, Failure> {
+    let too_large = || {
+        Failure::Http(HttpError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+        ))
+    };
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let is_json = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        });
+    let body = match Limited::new(request.into_body(), MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
+        Err(e) => {
+            return Err(bad_request(
+                "unreadable_body",
+                &format!("could not read the body: {e}"),
+            ))
+        }
+    };
+    if !body.is_empty() && is_json != Some(true) {
+        return Err(Failure::Http(HttpError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as Content-Type: application/json",
+        )));
+    }
+    Ok(body)
+}
+
+fn parse_json<T: DeserializeOwned>(body: &[u8], empty_ok: Option<T>) -> Result<T, Failure> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        if let Some(default) = empty_ok {
+            return Ok(default);
+        }
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| bad_request("invalid_json", &format!("invalid request body: {e}")))
+}
+
+fn parse_query(query: Option<&str>) -> Result<WithdrawalQuery, Failure> {
+    let mut parsed = WithdrawalQuery::default();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let number = |v: &str| {
+            v.parse::<u64>().map_err(|_| {
+                bad_request(
+                    "invalid_query",
+                    &format!("{key} must be a whole number, not {v:?}"),
+                )
+            })
+        };
+        match key {
+            "status" => {
+                parsed.status = Some(
+                    value
+                        .parse()
+                        .map_err(|e| bad_request("invalid_query", &format!("{e}")))?,
+                )
+            }
+            "limit" => parsed.limit = Some(u32::try_from(number(value)?).unwrap_or(u32::MAX)),
+            "before" => parsed.before_id = Some(number(value)?),
+            other => {
+                return Err(bad_request(
+                    "invalid_query",
+                    &format!("unknown query parameter {other:?}: use status, limit, before"),
+                ))
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// Everything the blocking part needs, parsed from the request (parse failures are held
+/// until after authentication).
+struct Parsed {
+    route: Route,
+    body: Result<Bytes, Failure>,
+    idempotency_key: Option<String>,
+    query: Option<String>,
+}
+
+fn execute(coord: &mut Coordinator, actor: &Actor, parsed: Parsed) -> Result<Reply, Failure> {
+    let now = clock::now();
+    match parsed.route {
+        Route::CreateWithdrawal => {
+            let body = parsed.body?;
+            let key = parsed.idempotency_key.ok_or_else(|| {
+                bad_request(
+                    "missing_idempotency_key",
+                    "POST /v1/withdrawals needs an Idempotency-Key header, unique per withdrawal",
+                )
+            })?;
+            let request: NewWithdrawal = parse_json(&body, None)?;
+            let outcome = coord.request_withdrawal(actor, &key, &request, now)?;
+            let (status, replayed) = match &outcome {
+                Intake::Created(_) => (StatusCode::CREATED, "false"),
+                Intake::Existing(_) => (StatusCode::OK, "true"),
+            };
+            let detail = outcome.into_detail();
+            let mut reply = json(status, &detail);
+            if let Ok(location) = HeaderValue::from_str(&format!("/v1/withdrawals/{}", detail.withdrawal.id))
+            {
+                reply.headers_mut().insert(LOCATION, location);
+            }
+            reply
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static(replayed));
+            Ok(reply)
+        }
+        Route::ListWithdrawals => {
+            let query = parse_query(parsed.query.as_deref())?;
+            Ok(json(StatusCode::OK, &coord.list_withdrawals(actor, &query)?))
+        }
+        Route::GetWithdrawal(id) => Ok(json(StatusCode::OK, &coord.withdrawal(actor, id)?)),
+        Route::Approve(id) => {
+            let body = parsed.body?;
+            let ApproveWithdrawal {} = parse_json(&body, Some(ApproveWithdrawal {}))?;
+            Ok(json(StatusCode::OK, &coord.approve(actor, id, now)?))
+        }
+        Route::Reject(id) => {
+            let body = parsed.body?;
+            let RejectWithdrawal { reason } = parse_json(&body, None)?;
+            Ok(json(StatusCode::OK, &coord.reject(actor, id, &reason, now)?))
+        }
+    }
+}
+
+/// Answers one request. Never fails: every problem becomes a JSON error reply.
+pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> Reply {
+    let route = match route(request.method(), request.uri().path()) {
+        Ok(route) => route,
+        Err(refusal) => return refusal.into_reply(),
+    };
+    let Some(token) = bearer_token(&request) else {
+        return service_error(&ServiceError::Unauthenticated);
+    };
+    let idempotency_key = request
+        .headers()
+        .get(IDEMPOTENCY_KEY_HEADER)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let query = request.uri().query().map(str::to_owned);
+    let body = match route {
+        Route::CreateWithdrawal | Route::Approve(_) | Route::Reject(_) => read_body(request).await,
+        Route::ListWithdrawals | Route::GetWithdrawal(_) => Ok(Bytes::new()),
+    };
+    let parsed = Parsed {
+        route,
+        body,
+        idempotency_key,
+        query,
+    };
+    let outcome = tokio::task::spawn_blocking(move || {
+        pool.with(|coord| {
+            let actor = coord.authenticate(&token)?;
+            execute(coord, &actor, parsed)
+        })
+    })
+    .await;
+    match outcome {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(Failure::Http(refusal))) => refusal.into_reply(),
+        Ok(Err(Failure::Service(e))) => service_error(&e),
+        Err(join) => {
+            tracing::error!("request task failed: {join}");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; retry later",
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            route(&Method::POST, "/v1/withdrawals").unwrap(),
+            Route::CreateWithdrawal
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/withdrawals").unwrap(),
+            Route::ListWithdrawals
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/withdrawals/7").unwrap(),
+            Route::GetWithdrawal(7)
+        );
+        assert_eq!(
+            route(&Method::POST, "/v1/withdrawals/7/approve").unwrap(),
+            Route::Approve(7)
+        );
+        assert_eq!(
+            route(&Method::POST, "/v1/withdrawals/7/reject").unwrap(),
+            Route::Reject(7)
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/withdrawals/7/approve")
+                .unwrap_err()
+                .status,
+            405
+        );
+        assert_eq!(
+            route(&Method::DELETE, "/v1/withdrawals/7").unwrap_err().status,
+            405
+        );
+        assert_eq!(route(&Method::GET, "/v1/withdrawals/x").unwrap_err().status, 404);
+        assert_eq!(route(&Method::GET, "/v1/withdrawals/").unwrap_err().status, 404);
+        assert_eq!(route(&Method::GET, "/v2/withdrawals").unwrap_err().status, 404);
+        assert_eq!(route(&Method::GET, "/").unwrap_err().status, 404);
+    }
+
+    #[test]
+    fn queries() {
+        let q = parse_query(Some("status=approved&limit=5&before=9"))
+            .ok()
+            .unwrap();
+        assert_eq!(q.status, Some(sluice_shared::api::WithdrawalStatus::Approved));
+        assert_eq!((q.limit, q.before_id), (Some(5), Some(9)));
+        assert!(parse_query(Some("sort=asc")).is_err());
+        assert!(parse_query(Some("limit=ten")).is_err());
+        assert!(parse_query(Some("status=paid")).is_err());
+        assert!(parse_query(None).is_ok());
+    }
+}

@@ -1,0 +1,243 @@
+//! `sluice-coordinator`'s command line. Staff commands act as the staff member whose
+//! token is given (`--token`, `SLUICE_TOKEN` or `--token-file`) through the same service
+//! layer as the HTTP API, so the same rules apply.
+
+/// `println!` that returns an error instead of panicking when stdout is closed (e.g.
+/// piped into `head`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
+mod admin;
+mod output;
+mod wallet;
+mod withdrawals;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use bitcoin::Network;
+use clap::{Args, Parser, Subcommand};
+use sluice_shared::network::parse_network;
+use zeroize::Zeroizing;
+
+use crate::run::Component;
+use crate::service::{Actor, ApiToken, Coordinator};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sluice-coordinator",
+    version,
+    about = "Sluice coordinator: withdrawal intake, approval and processing"
+)]
+pub struct Cli {
+    /// The coordinator's SQLite database.
+    #[arg(
+        long,
+        global = true,
+        env = "SLUICE_DB",
+        default_value = "./sluice-coordinator.sqlite",
+        value_name = "PATH"
+    )]
+    pub db: PathBuf,
+    /// The Bitcoin network (required by `init`; elsewhere checked against the database).
+    #[arg(long, global = true, value_name = "NET", value_parser = parse_network_arg)]
+    pub network: Option<Network>,
+    /// Your staff token. Prefer SLUICE_TOKEN or --token-file: arguments are visible to
+    /// other users of the machine.
+    #[arg(
+        long,
+        global = true,
+        env = "SLUICE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    /// Read your staff token from this file (takes precedence over --token and SLUICE_TOKEN).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Print results as JSON (withdrawal commands).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+fn parse_network_arg(text: &str) -> Result<Network, String> {
+    parse_network(text).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the database for --network with its first admin (prints the admin's token once).
+    Init {
+        /// The first admin's name.
+        #[arg(long)]
+        admin: String,
+    },
+    /// Staff members and their tokens (admin).
+    #[command(subcommand)]
+    Staff(admin::StaffCommand),
+    /// Customers (admin).
+    #[command(subcommand)]
+    Customer(admin::CustomerCommand),
+    /// Customers' registered destination addresses (admin).
+    #[command(subcommand)]
+    Beneficiary(admin::BeneficiaryCommand),
+    /// The withdrawal fee charged to customers (admin).
+    #[command(subcommand)]
+    Fees(admin::FeesCommand),
+    /// Daily withdrawal limits per customer or wallet (admin).
+    #[command(subcommand)]
+    Limits(admin::LimitsCommand),
+    /// Wallets composed from signers' keys.
+    #[command(subcommand)]
+    Wallet(wallet::WalletCommand),
+    /// Request a withdrawal (requester).
+    Withdraw(withdrawals::WithdrawArgs),
+    /// Approve a pending withdrawal (approver; not your own).
+    Approve { id: u64 },
+    /// Reject a pending withdrawal for good (approver).
+    Reject {
+        id: u64,
+        /// Why, for the requester and auditors.
+        #[arg(long)]
+        reason: String,
+    },
+    /// List withdrawals, newest first.
+    List(withdrawals::ListArgs),
+    /// Show one withdrawal with its approvals and history.
+    Show { id: u64 },
+    /// The admin log: who changed which configuration (admin).
+    Log {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Run a coordinator service until stopped (Ctrl-C or SIGTERM).
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// api, processor, sender, monitor, or all.
+    pub component: Component,
+    /// Where the API listens (api and all).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: String,
+    /// Processor: network fee rate in sat/vB.
+    #[arg(long, default_value_t = 2)]
+    pub fee_rate: u64,
+    /// Processor: most withdrawals per transaction.
+    #[arg(long, default_value_t = 100)]
+    pub max_batch: usize,
+    /// Processor: most coins per transaction.
+    #[arg(long, default_value_t = 200)]
+    pub max_inputs: usize,
+    /// Processor: refuse to build a transaction whose network fee exceeds this (BTC).
+    #[arg(long, default_value = "0.01", value_name = "BTC")]
+    pub max_fee: String,
+    /// Processor: pause between passes when idle, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub interval_ms: u64,
+    /// Processor: this instance's name in withdrawal histories (default processor-PID).
+    #[arg(long)]
+    pub instance: Option<String>,
+}
+
+impl RunArgs {
+    fn options(&self) -> Result<crate::run::RunOptions> {
+        if self.fee_rate == 0 || self.max_batch == 0 || self.max_inputs == 0 {
+            bail!("--fee-rate, --max-batch and --max-inputs must be at least 1");
+        }
+        Ok(crate::run::RunOptions {
+            listen: self.listen.clone(),
+            processor: crate::service::ProcessorConfig {
+                sat_per_vbyte: self.fee_rate,
+                max_batch: self.max_batch,
+                max_inputs: self.max_inputs,
+                max_fee: sluice_shared::asset::parse_btc(&self.max_fee)?,
+                instance: self
+                    .instance
+                    .clone()
+                    .unwrap_or_else(|| format!("processor-{}", std::process::id())),
+            },
+            interval: std::time::Duration::from_millis(self.interval_ms),
+        })
+    }
+}
+
+/// Runs the parsed command line; errors are printed with their causes.
+pub fn main(cli: Cli) -> ExitCode {
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e)
+            if e.downcast_ref::<std::io::Error>().map(std::io::Error::kind)
+                == Some(std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let session = || Session::open(&cli);
+    let json = cli.json;
+    match &cli.command {
+        Command::Init { admin } => admin::init(&cli, admin)?,
+        Command::Run(args) => return crate::run::run(&cli.db, cli.network, args.component, &args.options()?),
+        Command::Staff(c) => admin::staff(&mut session()?, c)?,
+        Command::Customer(c) => admin::customer(&mut session()?, c)?,
+        Command::Beneficiary(c) => admin::beneficiary(&mut session()?, c)?,
+        Command::Fees(c) => admin::fees(&mut session()?, c)?,
+        Command::Limits(c) => admin::limits(&mut session()?, c)?,
+        Command::Log { limit } => admin::log(&mut session()?, *limit)?,
+        Command::Wallet(c) => wallet::wallet(&mut session()?, c)?,
+        Command::Withdraw(args) => withdrawals::withdraw(&mut session()?, args, json)?,
+        Command::Approve { id } => withdrawals::approve(&mut session()?, *id, json)?,
+        Command::Reject { id, reason } => withdrawals::reject(&mut session()?, *id, reason, json)?,
+        Command::List(args) => withdrawals::list(&mut session()?, args, json)?,
+        Command::Show { id } => withdrawals::show(&mut session()?, *id, json)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An open database and the authenticated staff member running the command.
+pub(crate) struct Session {
+    pub coord: Coordinator,
+    pub actor: Actor,
+}
+
+fn read_token(cli: &Cli) -> Result<ApiToken> {
+    let text: Zeroizing<String> = match (&cli.token, &cli.token_file) {
+        (_, Some(file)) => Zeroizing::new(
+            std::fs::read_to_string(file)
+                .with_context(|| format!("reading the token file {}", file.display()))?,
+        ),
+        (Some(token), None) => Zeroizing::new(token.clone()),
+        (None, None) => bail!(
+            "this command acts as a staff member: give your token with SLUICE_TOKEN, --token-file or --token"
+        ),
+    };
+    Ok(ApiToken::parse(&text)?)
+}
+
+impl Session {
+    fn open(cli: &Cli) -> Result<Session> {
+        let mut coord = open_database(&cli.db, cli.network)?;
+        let token = read_token(cli)?;
+        let actor = coord.authenticate(&token)?;
+        Ok(Session { coord, actor })
+    }
+}
+
+pub(crate) fn open_database(path: &Path, network: Option<Network>) -> Result<Coordinator> {
+    Ok(Coordinator::open(path, network)?)
+}

@@ -1,0 +1,183 @@
+//! `wallet create | list | address | set-policy`.
+
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use sluice_shared::asset::{format_btc, parse_btc};
+
+use super::Session;
+use crate::clock;
+use crate::rules::policy::ApprovalPolicy;
+use crate::service::NewWalletRequest;
+use crate::wallet_spec::WalletKindArg;
+
+#[derive(Debug, Subcommand)]
+pub enum WalletCommand {
+    /// Compose a wallet from the signers' `[fingerprint/path]xpub` keys (admin). Prints the
+    /// descriptor to register on every signer.
+    Create(CreateArgs),
+    List,
+    /// Derive and record the next receive address (admin), e.g. to fund the wallet.
+    Address {
+        #[arg(long)]
+        name: String,
+    },
+    /// Replace a wallet's approval policy (admin).
+    SetPolicy {
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[arg(long)]
+    name: String,
+    /// wpkh or wsh-sortedmulti.
+    #[arg(long)]
+    kind: WalletKindArg,
+    /// Signatures needed (wsh-sortedmulti).
+    #[arg(long)]
+    threshold: Option<u32>,
+    /// A signer's key as `sluice-signer xpub` prints it; repeat for each signer.
+    #[arg(long = "key", required = true, value_name = "[FP/PATH]XPUB")]
+    keys: Vec<String>,
+    /// Total withdrawals allowed from this wallet per UTC day, in BTC.
+    #[arg(long, value_name = "BTC")]
+    daily_limit: String,
+    #[command(flatten)]
+    policy: PolicyArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ApprovalKind {
+    /// --approvers people must approve.
+    Manual,
+    /// Approved automatically up to --auto-max; anything larger is refused.
+    Auto,
+    /// Automatic up to --auto-max, --approvers people above it.
+    Both,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    #[arg(long, value_enum)]
+    approval: ApprovalKind,
+    /// Distinct approvers needed (manual, both).
+    #[arg(long)]
+    approvers: Option<u32>,
+    /// The automatic-approval ceiling in BTC (auto, both).
+    #[arg(long, value_name = "BTC")]
+    auto_max: Option<String>,
+    /// Let the automatic rule apply without re-checking that the destination is an
+    /// active registered beneficiary (intake requires one anyway).
+    #[arg(long)]
+    any_destination: bool,
+}
+
+impl PolicyArgs {
+    fn policy(&self) -> Result<ApprovalPolicy> {
+        let registered_destination_only = !self.any_destination;
+        let ceiling = || -> Result<_> {
+            match &self.auto_max {
+                Some(text) => Ok(parse_btc(text)?),
+                None => bail!("--approval {:?} needs --auto-max BTC", self.approval),
+            }
+        };
+        let approvers = || -> Result<u32> {
+            match self.approvers {
+                Some(m) => Ok(m),
+                None => bail!("--approval {:?} needs --approvers M", self.approval),
+            }
+        };
+        Ok(match self.approval {
+            ApprovalKind::Manual => {
+                if self.auto_max.is_some() {
+                    bail!("--auto-max applies to --approval auto or both");
+                }
+                ApprovalPolicy::Manual {
+                    approvers_required: approvers()?,
+                }
+            }
+            ApprovalKind::Auto => {
+                if self.approvers.is_some() {
+                    bail!("--approvers applies to --approval manual or both");
+                }
+                ApprovalPolicy::Auto {
+                    max_amount_sat: ceiling()?,
+                    registered_destination_only,
+                }
+            }
+            ApprovalKind::Both => ApprovalPolicy::Both {
+                max_amount_sat: ceiling()?,
+                registered_destination_only,
+                approvers_required: approvers()?,
+            },
+        })
+    }
+}
+
+pub fn wallet(s: &mut Session, command: &WalletCommand) -> Result<()> {
+    let now = clock::now();
+    match command {
+        WalletCommand::Create(args) => {
+            let request = NewWalletRequest {
+                name: args.name.clone(),
+                kind: args.kind,
+                threshold: args.threshold,
+                keys: args.keys.clone(),
+                policy: args.policy.policy()?,
+                daily_limit: parse_btc(&args.daily_limit)?,
+            };
+            let created = s.coord.create_wallet(&s.actor, &request, now)?;
+            outln!(
+                "Wallet {} ({}) created, id {}.",
+                created.name,
+                created.kind,
+                created.wallet_id
+            );
+            outln!(
+                "Approval: {}. Daily limit {}.",
+                request.policy.describe(),
+                format_btc(request.daily_limit)
+            );
+            outln!();
+            outln!("Register this descriptor on every signer of the wallet:");
+            outln!(
+                "  sluice-signer wallet register --name {} --descriptor '{}'",
+                created.name,
+                created.multipath_descriptor
+            );
+            outln!();
+            outln!("receive: {}", created.receive_descriptor);
+            outln!("change:  {}", created.change_descriptor);
+            outln!("{}", created.multipath_descriptor);
+        }
+        WalletCommand::List => {
+            for w in s.coord.list_wallets(&s.actor)? {
+                let r = &w.record;
+                outln!(
+                    "{:<16} {:<24} id {}  limit {}/day  next receive #{}  {}",
+                    r.name,
+                    r.kind,
+                    r.wallet_id,
+                    format_btc(r.daily_limit),
+                    r.next_receive_index,
+                    w.policy_description
+                );
+            }
+        }
+        WalletCommand::Address { name } => {
+            let (index, address) = s.coord.next_receive_address(&s.actor, name, now)?;
+            outln!("Receive address #{index} of wallet {name}:");
+            outln!("{address}");
+        }
+        WalletCommand::SetPolicy { name, policy } => {
+            let policy = policy.policy()?;
+            s.coord.set_wallet_policy(&s.actor, name, &policy, now)?;
+            outln!("Wallet {name}: {}.", policy.describe());
+        }
+    }
+    Ok(())
+}

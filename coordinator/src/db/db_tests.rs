@@ -1,0 +1,291 @@
+use bitcoin::Network;
+use rusqlite::params;
+use tempfile::TempDir;
+
+use super::*;
+use crate::time::UnixTime;
+use sluice_shared::api::WithdrawalStatus;
+
+const NOW: UnixTime = UnixTime::from_secs(1_700_000_000);
+
+fn fresh() -> (TempDir, PathBuf, Database) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("coord.sqlite");
+    let (db, ()) = Database::initialise(&path, Network::Regtest, |tx| {
+        staff::insert(
+            tx,
+            "root",
+            crate::rules::roles::Role::Admin,
+            &"a".repeat(64),
+            NOW,
+            None,
+        )
+    })
+    .unwrap();
+    (dir, path, db)
+}
+
+/// A customer, a wallet and one pending withdrawal (id 1) requested by "rita".
+fn seed(db: &Database) {
+    let c = db.connection();
+    c.execute_batch(&format!(
+        "INSERT INTO staff VALUES ('rita', 'requester', '{}', 1, 0, 'root');
+         INSERT INTO staff VALUES ('alice', 'approver', '{}', 1, 0, 'root');
+         INSERT INTO customers VALUES ('c1', 'active', 0);
+         INSERT INTO wallets (name, wallet_id, kind, receive_descriptor, change_descriptor, approval_policy,
+             daily_limit_sat, created_at) VALUES ('hot', 'id', 'wpkh', 'r', 'c', '{{}}', 1000, 0);
+         INSERT INTO withdrawals (idempotency_key, request_hash, customer_id, wallet, asset, destination,
+             amount_sat, fee_sat, status, requested_by, created_at, updated_at)
+             VALUES ('k1', 'h', 'c1', 'hot', 'BTC', 'addr', 500, 0, 'pending_approval', 'rita', 0, 0);
+         INSERT INTO withdrawal_events (withdrawal_id, kind, actor, recorded_at) VALUES (1, 'requested', 'rita', 0);",
+        "b".repeat(64),
+        "c".repeat(64)
+    ))
+    .unwrap();
+}
+
+fn refused(db: &Database, sql: &str, why: &str) {
+    let err = db.connection().execute_batch(sql).unwrap_err().to_string();
+    assert!(err.contains(why), "{sql}: expected {why:?}, got {err:?}");
+}
+
+#[test]
+fn initialise_then_open_with_pragmas() {
+    let (_dir, path, db) = fresh();
+    assert_eq!(db.network(), Network::Regtest);
+    drop(db);
+    let db = Database::open(&path, None).unwrap();
+    let c = db.connection();
+    let mode: String = c.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    let fk: i64 = c.pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap();
+    assert_eq!(fk, 1);
+    let version: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(version, schema::MIGRATIONS.len() as i64);
+    assert!(Database::open(&path, Some(Network::Regtest)).is_ok());
+}
+
+#[test]
+fn refuses_another_network_a_second_init_and_a_missing_file() {
+    let (dir, path, _db) = fresh();
+    let err = Database::open(&path, Some(Network::Bitcoin)).unwrap_err();
+    assert!(matches!(err, DbError::NetworkMismatch { .. }), "{err}");
+    let err = Database::initialise(&path, Network::Regtest, |_| Ok(())).unwrap_err();
+    assert!(matches!(err, DbError::AlreadyInitialised(_)), "{err}");
+    let err = Database::open(&dir.path().join("nope.sqlite"), None).unwrap_err();
+    assert!(matches!(err, DbError::NotInitialised(_)), "{err}");
+    assert!(
+        !dir.path().join("nope.sqlite").exists(),
+        "open never creates a database"
+    );
+}
+
+#[test]
+fn a_failed_setup_leaves_the_database_uninitialised() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("coord.sqlite");
+    let err = Database::initialise(&path, Network::Regtest, |_| -> Result<(), DbError> {
+        Err(DbError::Corrupt("setup failed".into()))
+    })
+    .unwrap_err();
+    assert!(matches!(err, DbError::Corrupt(_)));
+    assert!(matches!(
+        Database::open(&path, None),
+        Err(DbError::NotInitialised(_))
+    ));
+    assert!(Database::initialise(&path, Network::Regtest, |_| Ok(())).is_ok());
+}
+
+#[test]
+fn refuses_a_database_from_a_newer_binary() {
+    let (_dir, path, db) = fresh();
+    db.connection()
+        .pragma_update(None, "user_version", schema::MIGRATIONS.len() as i64 + 1)
+        .unwrap();
+    drop(db);
+    let err = Database::open(&path, None).unwrap_err();
+    assert!(matches!(err, DbError::NewerSchema { .. }), "{err}");
+    assert!(err.to_string().contains("upgrade"), "{err}");
+}
+
+#[test]
+fn nothing_financial_is_deleted() {
+    let (_dir, _path, db) = fresh();
+    seed(&db);
+    for table in ["staff", "customers", "wallets", "withdrawals"] {
+        refused(&db, &format!("DELETE FROM {table}"), "never deleted");
+    }
+    refused(&db, "DELETE FROM withdrawal_events", "append-only");
+    refused(
+        &db,
+        "UPDATE withdrawal_events SET actor = 'mallory'",
+        "append-only",
+    );
+    db.connection()
+        .execute(
+            "INSERT INTO approvals (withdrawal_id, approver, method, approved_at) VALUES (1, 'alice', 'manual', 0)",
+            [],
+        )
+        .unwrap();
+    refused(&db, "UPDATE approvals SET approver = 'rita'", "append-only");
+    refused(&db, "DELETE FROM approvals", "append-only");
+}
+
+#[test]
+fn request_fields_never_change() {
+    let (_dir, _path, db) = fresh();
+    seed(&db);
+    for set in [
+        "amount_sat = 1",
+        "destination = 'x'",
+        "fee_sat = 1",
+        "requested_by = 'alice'",
+        "wallet = 'hot'",
+    ] {
+        refused(&db, &format!("UPDATE withdrawals SET {set}"), "never change");
+    }
+}
+
+#[test]
+fn approved_only_with_an_approval_on_record() {
+    let (_dir, _path, db) = fresh();
+    seed(&db);
+    refused(
+        &db,
+        "UPDATE withdrawals SET status = 'approved'",
+        "approval on record",
+    );
+    refused(&db, "UPDATE withdrawals SET status = 'batched'", "not allowed");
+    refused(
+        &db,
+        "INSERT INTO withdrawals (idempotency_key, request_hash, customer_id, wallet, asset, destination,
+             amount_sat, fee_sat, status, requested_by, created_at, updated_at)
+             VALUES ('k2', 'h', 'c1', 'hot', 'BTC', 'addr', 500, 0, 'approved', 'rita', 0, 0)",
+        "starts pending",
+    );
+    let c = db.connection();
+    c.execute(
+        "INSERT INTO approvals (withdrawal_id, approver, method, approved_at) VALUES (1, 'alice', 'manual', 0)",
+        [],
+    )
+    .unwrap();
+    withdrawals::set_status(
+        c,
+        1,
+        WithdrawalStatus::PendingApproval,
+        WithdrawalStatus::Approved,
+        NOW,
+    )
+    .unwrap();
+    refused(
+        &db,
+        "UPDATE withdrawals SET status = 'pending_approval'",
+        "not allowed",
+    );
+    refused(&db, "UPDATE withdrawals SET status = 'confirmed'", "not allowed");
+}
+
+#[test]
+fn approvals_are_distinct_and_well_formed() {
+    let (_dir, _path, db) = fresh();
+    seed(&db);
+    let c = db.connection();
+    let insert = |approver: Option<&str>, method: &str| {
+        c.execute(
+            "INSERT INTO approvals (withdrawal_id, approver, method, approved_at) VALUES (1, ?1, ?2, 0)",
+            params![approver, method],
+        )
+    };
+    insert(Some("alice"), "manual").unwrap();
+    assert!(
+        insert(Some("alice"), "manual").is_err(),
+        "one approval per approver"
+    );
+    assert!(
+        insert(None, "manual").is_err(),
+        "a manual approval names its approver"
+    );
+    assert!(insert(Some("alice"), "auto-rule").is_err(), "the rule is nobody");
+    assert!(
+        insert(Some("nobody"), "manual").is_err(),
+        "approver must be staff"
+    );
+    insert(None, "auto-rule").unwrap();
+    assert!(insert(None, "auto-rule").is_err(), "one automatic approval");
+}
+
+#[test]
+fn addresses_are_never_reused() {
+    let (_dir, _path, db) = fresh();
+    seed(&db);
+    let c = db.connection();
+    use sluice_shared::descriptor::Branch;
+    assert_eq!(wallets::take_next_index(c, "hot", Branch::Receive).unwrap(), 0);
+    assert_eq!(wallets::take_next_index(c, "hot", Branch::Receive).unwrap(), 1);
+    assert_eq!(wallets::take_next_index(c, "hot", Branch::Change).unwrap(), 0);
+    refused(&db, "UPDATE wallets SET next_receive_index = 0", "only grow");
+    refused(
+        &db,
+        "UPDATE wallets SET receive_descriptor = 'evil'",
+        "never change",
+    );
+}
+
+#[test]
+fn daily_sums_skip_rejected_and_failed_and_other_days() {
+    let (_dir, _path, db) = fresh();
+    seed(&db);
+    let c = db.connection();
+    c.execute_batch(
+        "INSERT INTO withdrawals (idempotency_key, request_hash, customer_id, wallet, asset, destination,
+             amount_sat, fee_sat, status, requested_by, created_at, updated_at)
+             VALUES ('k2', 'h', 'c1', 'hot', 'BTC', 'addr', 300, 0, 'pending_approval', 'rita', 86399, 0),
+                    ('k3', 'h', 'c1', 'hot', 'BTC', 'addr', 7000, 0, 'pending_approval', 'rita', 86400, 0),
+                    ('k4', 'h', 'c1', 'hot', 'BTC', 'addr', 9000, 0, 'pending_approval', 'rita', 10, 0);
+         INSERT INTO approvals (withdrawal_id, approver, method, approved_at) VALUES (4, 'alice', 'manual', 0);
+         UPDATE withdrawals SET status = 'rejected' WHERE id = 4;",
+    )
+    .unwrap();
+    let day0 = UnixTime::from_secs(5).utc_day();
+    assert_eq!(
+        withdrawals::sum_for_wallet(c, "hot", day0).unwrap(),
+        Amount::from_sat(800)
+    );
+    assert_eq!(
+        withdrawals::sum_for_customer(c, "c1", "BTC", day0).unwrap(),
+        Amount::from_sat(800)
+    );
+    let day1 = UnixTime::from_secs(86_400).utc_day();
+    assert_eq!(
+        withdrawals::sum_for_wallet(c, "hot", day1).unwrap(),
+        Amount::from_sat(7000)
+    );
+    assert_eq!(
+        withdrawals::sum_for_customer(c, "c2", "BTC", day0).unwrap(),
+        Amount::ZERO
+    );
+}
+
+#[test]
+fn an_older_database_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute("INSERT INTO meta (key, value) VALUES ('network', 'regtest')", [])
+            .unwrap();
+    }
+    let db = Database::open(&path, Some(Network::Regtest)).unwrap();
+    let version: i64 = db
+        .connection()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::MIGRATIONS.len() as i64);
+    let coins: i64 = db
+        .connection()
+        .query_row("SELECT COUNT(*) FROM utxos", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(coins, 0);
+}

@@ -1,0 +1,221 @@
+//! The coordinator's state in SQLite: WAL (readers never block the writer), a busy
+//! timeout (several services share the file), foreign keys on, `synchronous=FULL` (a
+//! committed approval survives power loss), and versioned migrations.
+//!
+//! Row-level reads and writes live in the submodules and take a `&Connection`, which a
+//! `Transaction` derefs to: the service layer opens one IMMEDIATE transaction per
+//! money-deciding change, so reading the facts and recording the decision are atomic and
+//! two services cannot interleave between them.
+
+pub mod audit;
+pub mod customers;
+pub mod schema;
+pub mod sessions;
+pub mod settings;
+pub mod staff;
+pub mod utxos;
+pub mod wallets;
+pub mod withdrawals;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bitcoin::{Amount, Network};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+use sluice_shared::network::{network_name, parse_network};
+
+/// How long a writer waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot open database {}: {error}", .path.display())]
+    Open { path: PathBuf, error: rusqlite::Error },
+    #[error("the database is from a newer sluice-coordinator (schema version {found}; this binary knows up to {supported}): upgrade the coordinator")]
+    NewerSchema { found: i64, supported: usize },
+    #[error("applying schema migration {version}: {error}")]
+    Migration { version: usize, error: rusqlite::Error },
+    #[error("{} is not an initialised coordinator database: run `sluice-coordinator init --network NET --admin NAME` first", .0.display())]
+    NotInitialised(PathBuf),
+    #[error("{} is already initialised", .0.display())]
+    AlreadyInitialised(PathBuf),
+    #[error("the database is for {stored} but --network says {requested}")]
+    NetworkMismatch { stored: String, requested: String },
+    #[error("stored data is invalid ({0}): the database was edited or is damaged")]
+    Corrupt(String),
+    #[error("database: {0}")]
+    Sqlite(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for DbError {
+    fn from(e: rusqlite::Error) -> Self {
+        DbError::Sqlite(e)
+    }
+}
+
+/// An open, migrated, initialised coordinator database.
+#[derive(Debug)]
+pub struct Database {
+    conn: Connection,
+    network: Network,
+}
+
+fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), DbError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let applied = usize::try_from(version).unwrap_or(usize::MAX);
+    if applied > schema::MIGRATIONS.len() {
+        return Err(DbError::NewerSchema {
+            found: version,
+            supported: schema::MIGRATIONS.len(),
+        });
+    }
+    for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(applied) {
+        let version = i + 1;
+        let run = |conn: &mut Connection| -> Result<(), rusqlite::Error> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+            // Another process may have migrated while we waited for the lock.
+            let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if usize::try_from(now).unwrap_or(usize::MAX) >= version {
+                return Ok(());
+            }
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", version)?;
+            tx.commit()
+        };
+        run(conn).map_err(|error| DbError::Migration { version, error })?;
+    }
+    Ok(())
+}
+
+fn stored_network(conn: &Connection) -> Result<Option<Network>, DbError> {
+    let text: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'network'", [], |r| r.get(0))
+        .optional()?;
+    text.map(|t| parse_network(&t).map_err(|e| DbError::Corrupt(e.to_string())))
+        .transpose()
+}
+
+fn open_connection(path: &Path) -> Result<Connection, DbError> {
+    let mut conn = Connection::open(path).map_err(|error| DbError::Open {
+        path: path.to_owned(),
+        error,
+    })?;
+    configure(&conn).map_err(|error| DbError::Open {
+        path: path.to_owned(),
+        error,
+    })?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+impl Database {
+    /// Creates (or completes) the schema at `path`, records `network`, and runs `setup`
+    /// (creating the first admin) in the same transaction: either the database is
+    /// initialised with its admin, or nothing is recorded.
+    pub fn initialise<T>(
+        path: &Path,
+        network: Network,
+        setup: impl FnOnce(&Transaction<'_>) -> Result<T, DbError>,
+    ) -> Result<(Database, T), DbError> {
+        let mut conn = open_connection(path)?;
+        let value = Self::initialise_connection(&mut conn, path, network, setup)?;
+        Ok((Database { conn, network }, value))
+    }
+
+    fn initialise_connection<T>(
+        conn: &mut Connection,
+        path: &Path,
+        network: Network,
+        setup: impl FnOnce(&Transaction<'_>) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if stored_network(&tx)?.is_some() {
+            return Err(DbError::AlreadyInitialised(path.to_owned()));
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('network', ?1)",
+            [network_name(network)],
+        )?;
+        let value = setup(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// Opens an initialised database. With `expected`, refuses one for another network.
+    pub fn open(path: &Path, expected: Option<Network>) -> Result<Database, DbError> {
+        if !path.exists() {
+            return Err(DbError::NotInitialised(path.to_owned()));
+        }
+        let conn = open_connection(path)?;
+        let network = stored_network(&conn)?.ok_or_else(|| DbError::NotInitialised(path.to_owned()))?;
+        if let Some(requested) = expected {
+            if requested != network {
+                return Err(DbError::NetworkMismatch {
+                    stored: network_name(network).to_owned(),
+                    requested: network_name(requested).to_owned(),
+                });
+            }
+        }
+        Ok(Database { conn, network })
+    }
+
+    /// A private in-memory database, for unit and property tests.
+    #[cfg(test)]
+    pub fn in_memory<T>(
+        network: Network,
+        setup: impl FnOnce(&Transaction<'_>) -> Result<T, DbError>,
+    ) -> Result<(Database, T), DbError> {
+        let mut conn = Connection::open_in_memory()?;
+        configure(&conn)?;
+        migrate(&mut conn)?;
+        let value = Self::initialise_connection(&mut conn, Path::new(":memory:"), network, setup)?;
+        Ok((Database { conn, network }, value))
+    }
+
+    pub fn network(&self) -> Network {
+        self.network
+    }
+
+    /// A transaction that takes the write lock at once: for every change, so that the
+    /// facts a decision reads cannot change before it is recorded.
+    pub fn write(&mut self) -> Result<Transaction<'_>, DbError> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+
+    /// A read transaction: one consistent snapshot across several queries.
+    pub fn read(&mut self) -> Result<Transaction<'_>, DbError> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)?)
+    }
+
+    /// The raw connection, for tests that check the database's own guards.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// Satoshis as stored (SQLite integers are signed).
+pub(crate) fn sat_to_sql(amount: Amount) -> Result<i64, DbError> {
+    i64::try_from(amount.to_sat()).map_err(|_| DbError::Corrupt(format!("amount {amount} does not fit")))
+}
+
+pub(crate) fn sat_from_sql(value: i64) -> Result<Amount, DbError> {
+    u64::try_from(value)
+        .map(Amount::from_sat)
+        .map_err(|_| DbError::Corrupt(format!("negative amount {value}")))
+}
+
+#[cfg(test)]
+#[path = "db_tests.rs"]
+mod tests;

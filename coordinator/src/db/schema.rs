@@ -1,0 +1,275 @@
+//! The coordinator's schema, as migrations applied in order. `PRAGMA user_version` records
+//! how many are applied; a migration is never edited once released, only followed by a
+//! new one.
+//!
+//! Nothing financial is deleted: every table refuses DELETE, history tables (events,
+//! approvals, the admin log) refuse UPDATE too, a withdrawal's request fields never
+//! change, its status only moves along the edges of `rules::status`, and it can become
+//! `approved` only with an approval on record. The Rust rules decide; these triggers are
+//! the guard that catches a bug or a hand-edited database.
+
+/// Each entry is one migration, run in its own transaction.
+pub const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
+
+const MIGRATION_1: &str = r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE staff (
+    name TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),
+    role TEXT NOT NULL CHECK (role IN ('requester', 'approver', 'admin')),
+    token_hash TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 64),
+    active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    created_at INTEGER NOT NULL,
+    created_by TEXT REFERENCES staff(name)
+);
+
+CREATE TABLE customers (
+    id TEXT PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 128),
+    status TEXT NOT NULL CHECK (status IN ('active', 'suspended')),
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE beneficiaries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    customer_id TEXT NOT NULL REFERENCES customers(id),
+    address TEXT NOT NULL,
+    label TEXT NOT NULL,
+    network TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    created_at INTEGER NOT NULL,
+    UNIQUE (customer_id, address)
+);
+
+CREATE TABLE wallets (
+    name TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),
+    wallet_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    receive_descriptor TEXT NOT NULL,
+    change_descriptor TEXT NOT NULL,
+    approval_policy TEXT NOT NULL,
+    daily_limit_sat INTEGER NOT NULL CHECK (daily_limit_sat >= 0),
+    next_receive_index INTEGER NOT NULL DEFAULT 0 CHECK (next_receive_index >= 0),
+    next_change_index INTEGER NOT NULL DEFAULT 0 CHECK (next_change_index >= 0),
+    created_at INTEGER NOT NULL
+);
+
+-- Every address the coordinator handed out or used for change, so the monitor can map a
+-- script back to its derivation.
+CREATE TABLE wallet_addresses (
+    wallet TEXT NOT NULL REFERENCES wallets(name),
+    branch INTEGER NOT NULL CHECK (branch IN (0, 1)),
+    derivation_index INTEGER NOT NULL CHECK (derivation_index >= 0),
+    address TEXT NOT NULL,
+    script_pubkey TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (wallet, branch, derivation_index)
+);
+
+CREATE TABLE fee_schedules (
+    asset TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('flat', 'percent')),
+    flat_sat INTEGER,
+    basis_points INTEGER,
+    updated_at INTEGER NOT NULL,
+    updated_by TEXT NOT NULL REFERENCES staff(name),
+    CHECK ((kind = 'flat' AND flat_sat >= 0 AND basis_points IS NULL)
+        OR (kind = 'percent' AND basis_points BETWEEN 0 AND 10000 AND flat_sat IS NULL))
+);
+
+CREATE TABLE customer_limits (
+    customer_id TEXT NOT NULL REFERENCES customers(id),
+    asset TEXT NOT NULL,
+    daily_limit_sat INTEGER NOT NULL CHECK (daily_limit_sat >= 0),
+    updated_at INTEGER NOT NULL,
+    updated_by TEXT NOT NULL REFERENCES staff(name),
+    PRIMARY KEY (customer_id, asset)
+);
+
+CREATE TABLE withdrawals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    request_hash TEXT NOT NULL,
+    customer_id TEXT NOT NULL REFERENCES customers(id),
+    wallet TEXT NOT NULL REFERENCES wallets(name),
+    asset TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    amount_sat INTEGER NOT NULL CHECK (amount_sat > 0),
+    fee_sat INTEGER NOT NULL CHECK (fee_sat >= 0),
+    status TEXT NOT NULL CHECK (status IN ('pending_approval', 'approved', 'rejected', 'batched',
+        'signing', 'signed', 'broadcast', 'confirmed', 'failed')),
+    requested_by TEXT NOT NULL REFERENCES staff(name),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX withdrawals_by_status ON withdrawals(status, id);
+CREATE INDEX withdrawals_by_customer_day ON withdrawals(customer_id, asset, created_at);
+CREATE INDEX withdrawals_by_wallet_day ON withdrawals(wallet, created_at);
+
+CREATE TABLE withdrawal_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    withdrawal_id INTEGER NOT NULL REFERENCES withdrawals(id),
+    kind TEXT NOT NULL CHECK (kind IN ('requested', 'approval_recorded', 'approved', 'rejected',
+        'batched', 'signing', 'signed', 'broadcast', 'confirmed', 'failed')),
+    actor TEXT NOT NULL,
+    reason TEXT,
+    recorded_at INTEGER NOT NULL
+);
+CREATE INDEX withdrawal_events_by_withdrawal ON withdrawal_events(withdrawal_id, id);
+
+CREATE TABLE approvals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    withdrawal_id INTEGER NOT NULL REFERENCES withdrawals(id),
+    approver TEXT REFERENCES staff(name),
+    method TEXT NOT NULL CHECK (method IN ('manual', 'auto-rule')),
+    detail TEXT,
+    approved_at INTEGER NOT NULL,
+    CHECK ((method = 'manual' AND approver IS NOT NULL) OR (method = 'auto-rule' AND approver IS NULL)),
+    UNIQUE (withdrawal_id, approver)
+);
+CREATE UNIQUE INDEX one_auto_approval ON approvals(withdrawal_id) WHERE method = 'auto-rule';
+
+-- Who changed configuration (staff, customers, beneficiaries, wallets, fees, limits).
+CREATE TABLE admin_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    details TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL
+);
+
+-- Nothing is ever deleted.
+CREATE TRIGGER staff_no_delete BEFORE DELETE ON staff
+    BEGIN SELECT RAISE(ABORT, 'staff are deactivated, never deleted'); END;
+CREATE TRIGGER customers_no_delete BEFORE DELETE ON customers
+    BEGIN SELECT RAISE(ABORT, 'customers are suspended, never deleted'); END;
+CREATE TRIGGER beneficiaries_no_delete BEFORE DELETE ON beneficiaries
+    BEGIN SELECT RAISE(ABORT, 'beneficiaries are deactivated, never deleted'); END;
+CREATE TRIGGER wallets_no_delete BEFORE DELETE ON wallets
+    BEGIN SELECT RAISE(ABORT, 'wallets are never deleted'); END;
+CREATE TRIGGER wallet_addresses_no_delete BEFORE DELETE ON wallet_addresses
+    BEGIN SELECT RAISE(ABORT, 'wallet addresses are never deleted'); END;
+CREATE TRIGGER fee_schedules_no_delete BEFORE DELETE ON fee_schedules
+    BEGIN SELECT RAISE(ABORT, 'fee schedules are replaced, never deleted'); END;
+CREATE TRIGGER customer_limits_no_delete BEFORE DELETE ON customer_limits
+    BEGIN SELECT RAISE(ABORT, 'limits are replaced, never deleted'); END;
+CREATE TRIGGER withdrawals_no_delete BEFORE DELETE ON withdrawals
+    BEGIN SELECT RAISE(ABORT, 'withdrawals are never deleted'); END;
+
+-- History is append-only.
+CREATE TRIGGER withdrawal_events_no_delete BEFORE DELETE ON withdrawal_events
+    BEGIN SELECT RAISE(ABORT, 'withdrawal history is append-only'); END;
+CREATE TRIGGER withdrawal_events_no_update BEFORE UPDATE ON withdrawal_events
+    BEGIN SELECT RAISE(ABORT, 'withdrawal history is append-only'); END;
+CREATE TRIGGER approvals_no_delete BEFORE DELETE ON approvals
+    BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;
+CREATE TRIGGER approvals_no_update BEFORE UPDATE ON approvals
+    BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;
+CREATE TRIGGER admin_events_no_delete BEFORE DELETE ON admin_events
+    BEGIN SELECT RAISE(ABORT, 'the admin log is append-only'); END;
+CREATE TRIGGER admin_events_no_update BEFORE UPDATE ON admin_events
+    BEGIN SELECT RAISE(ABORT, 'the admin log is append-only'); END;
+
+-- What was requested never changes; only status and updated_at move.
+CREATE TRIGGER withdrawals_request_fixed
+    BEFORE UPDATE OF id, idempotency_key, request_hash, customer_id, wallet, asset, destination,
+        amount_sat, fee_sat, requested_by, created_at ON withdrawals
+    BEGIN SELECT RAISE(ABORT, 'a withdrawal''s request fields never change'); END;
+
+CREATE TRIGGER withdrawals_start_pending BEFORE INSERT ON withdrawals
+    WHEN NEW.status != 'pending_approval'
+    BEGIN SELECT RAISE(ABORT, 'a withdrawal starts pending approval'); END;
+
+-- Keep in step with rules::status::can_transition.
+CREATE TRIGGER withdrawals_status_edges BEFORE UPDATE OF status ON withdrawals
+    WHEN NEW.status != OLD.status AND NOT (
+           (OLD.status = 'pending_approval' AND NEW.status IN ('approved', 'rejected'))
+        OR (OLD.status = 'approved' AND NEW.status IN ('batched', 'failed'))
+        OR (OLD.status = 'batched' AND NEW.status IN ('signing', 'approved', 'failed'))
+        OR (OLD.status = 'signing' AND NEW.status IN ('signed', 'failed'))
+        OR (OLD.status = 'signed' AND NEW.status IN ('broadcast', 'failed'))
+        OR (OLD.status = 'broadcast' AND NEW.status IN ('confirmed', 'failed'))
+        OR (OLD.status = 'confirmed' AND NEW.status = 'broadcast'))
+    BEGIN SELECT RAISE(ABORT, 'withdrawal status change not allowed'); END;
+
+CREATE TRIGGER withdrawals_approved_needs_approval BEFORE UPDATE OF status ON withdrawals
+    WHEN NEW.status = 'approved' AND OLD.status = 'pending_approval'
+        AND NOT EXISTS (SELECT 1 FROM approvals WHERE withdrawal_id = NEW.id)
+    BEGIN SELECT RAISE(ABORT, 'a withdrawal is approved only with an approval on record'); END;
+
+-- Wallet descriptors never change, and address indexes only grow (no address reuse).
+CREATE TRIGGER wallets_descriptor_fixed
+    BEFORE UPDATE OF name, wallet_id, kind, receive_descriptor, change_descriptor ON wallets
+    BEGIN SELECT RAISE(ABORT, 'a wallet''s descriptors never change'); END;
+CREATE TRIGGER wallets_index_grows BEFORE UPDATE ON wallets
+    WHEN NEW.next_receive_index < OLD.next_receive_index OR NEW.next_change_index < OLD.next_change_index
+    BEGIN SELECT RAISE(ABORT, 'address indexes only grow'); END;
+CREATE TRIGGER wallet_addresses_no_update BEFORE UPDATE ON wallet_addresses
+    BEGIN SELECT RAISE(ABORT, 'wallet addresses never change'); END;
+"#;
+
+/// The processor: the wallets' coins and the signing sessions built from them.
+const MIGRATION_2: &str = r#"
+CREATE TABLE signing_sessions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    wallet TEXT NOT NULL REFERENCES wallets(name),
+    unsigned_txid TEXT NOT NULL UNIQUE,
+    psbt TEXT NOT NULL,
+    fee_sat INTEGER NOT NULL CHECK (fee_sat >= 0),
+    change_sat INTEGER CHECK (change_sat > 0),
+    status TEXT NOT NULL CHECK (status IN ('open', 'signed', 'broadcast', 'confirmed', 'abandoned')),
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX signing_sessions_by_status ON signing_sessions(status, id);
+
+CREATE TABLE session_withdrawals (
+    session_id INTEGER NOT NULL REFERENCES signing_sessions(id),
+    withdrawal_id INTEGER NOT NULL REFERENCES withdrawals(id),
+    output_index INTEGER NOT NULL CHECK (output_index >= 0),
+    PRIMARY KEY (session_id, withdrawal_id),
+    UNIQUE (session_id, output_index)
+);
+CREATE INDEX session_withdrawals_by_withdrawal ON session_withdrawals(withdrawal_id);
+
+-- The wallets' coins as the monitor sees them. `prev_tx` is the whole funding
+-- transaction: segwit v0 signers need it to prove the amount (CVE-2020-14199).
+CREATE TABLE utxos (
+    txid TEXT NOT NULL,
+    vout INTEGER NOT NULL CHECK (vout >= 0),
+    wallet TEXT NOT NULL REFERENCES wallets(name),
+    branch INTEGER NOT NULL CHECK (branch IN (0, 1)),
+    derivation_index INTEGER NOT NULL CHECK (derivation_index >= 0),
+    amount_sat INTEGER NOT NULL CHECK (amount_sat > 0),
+    prev_tx TEXT NOT NULL,
+    block_height INTEGER,
+    quarantined INTEGER NOT NULL DEFAULT 0 CHECK (quarantined IN (0, 1)),
+    reserved_by_session INTEGER REFERENCES signing_sessions(id),
+    spent_by_txid TEXT,
+    observed_at INTEGER NOT NULL,
+    PRIMARY KEY (txid, vout)
+);
+CREATE INDEX utxos_spendable ON utxos(wallet, amount_sat)
+    WHERE reserved_by_session IS NULL AND spent_by_txid IS NULL AND quarantined = 0;
+
+CREATE TRIGGER signing_sessions_no_delete BEFORE DELETE ON signing_sessions
+    BEGIN SELECT RAISE(ABORT, 'signing sessions are never deleted'); END;
+CREATE TRIGGER signing_sessions_psbt_fixed
+    BEFORE UPDATE OF id, wallet, unsigned_txid, psbt, fee_sat, change_sat, created_at ON signing_sessions
+    BEGIN SELECT RAISE(ABORT, 'a signing session''s transaction never changes'); END;
+CREATE TRIGGER session_withdrawals_no_delete BEFORE DELETE ON session_withdrawals
+    BEGIN SELECT RAISE(ABORT, 'session membership is append-only'); END;
+CREATE TRIGGER session_withdrawals_no_update BEFORE UPDATE ON session_withdrawals
+    BEGIN SELECT RAISE(ABORT, 'session membership is append-only'); END;
+CREATE TRIGGER utxos_no_delete BEFORE DELETE ON utxos
+    BEGIN SELECT RAISE(ABORT, 'coins are marked spent, never deleted'); END;
+CREATE TRIGGER utxos_identity_fixed
+    BEFORE UPDATE OF txid, vout, wallet, branch, derivation_index, amount_sat, prev_tx ON utxos
+    BEGIN SELECT RAISE(ABORT, 'a coin''s identity never changes'); END;
+-- A coin goes into one session at a time, and never while quarantined.
+CREATE TRIGGER utxos_reserve_once BEFORE UPDATE OF reserved_by_session ON utxos
+    WHEN NEW.reserved_by_session IS NOT NULL
+        AND (OLD.reserved_by_session IS NOT NULL OR OLD.spent_by_txid IS NOT NULL OR OLD.quarantined = 1)
+    BEGIN SELECT RAISE(ABORT, 'coin is reserved, spent or quarantined'); END;
+"#;

@@ -1,0 +1,137 @@
+//! The wallets' coins: recorded when the monitor sees them, reserved by a signing session,
+//! marked spent when a transaction spending them is seen. Quarantined coins are never
+//! offered for spending.
+
+use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
+use bitcoin::{Amount, OutPoint, Transaction, Txid};
+use rusqlite::{params, Connection};
+use sluice_shared::descriptor::Branch;
+
+use super::{sat_from_sql, sat_to_sql, DbError};
+use crate::time::UnixTime;
+
+/// A coin the wallet can spend, with the transaction that created it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoinRecord {
+    pub outpoint: OutPoint,
+    pub branch: Branch,
+    pub index: u32,
+    pub amount: Amount,
+    pub prev_tx: Transaction,
+}
+
+/// A coin as the monitor saw it on the chain.
+#[derive(Debug, Clone, Copy)]
+pub struct ObservedCoin<'a> {
+    pub wallet: &'a str,
+    /// The transaction that created it.
+    pub prev_tx: &'a Transaction,
+    pub vout: u32,
+    /// Where in the wallet its script derives from (the caller has checked the script).
+    pub branch: Branch,
+    pub index: u32,
+    /// `None` while unconfirmed: only confirmed coins are spent.
+    pub block_height: Option<u32>,
+}
+
+/// Records a coin. Idempotent: seeing it again only updates its block height.
+pub fn record(conn: &Connection, coin: &ObservedCoin<'_>, now: UnixTime) -> Result<(), DbError> {
+    let ObservedCoin {
+        wallet,
+        prev_tx,
+        vout,
+        branch,
+        index,
+        block_height,
+    } = *coin;
+    let output = usize::try_from(vout)
+        .ok()
+        .and_then(|i| prev_tx.output.get(i))
+        .ok_or_else(|| DbError::Corrupt(format!("transaction has no output {vout}")))?;
+    conn.execute(
+        "INSERT INTO utxos (txid, vout, wallet, branch, derivation_index, amount_sat, prev_tx, block_height, observed_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         ON CONFLICT(txid, vout) DO UPDATE SET block_height = excluded.block_height",
+        params![
+            prev_tx.compute_txid().to_string(),
+            vout,
+            wallet,
+            branch.number(),
+            index,
+            sat_to_sql(output.value)?,
+            serialize_hex(prev_tx),
+            block_height,
+            now.secs()
+        ],
+    )?;
+    Ok(())
+}
+
+/// Takes a coin out of (or puts it back into) coin selection.
+pub fn set_quarantined(conn: &Connection, outpoint: &OutPoint, quarantined: bool) -> Result<bool, DbError> {
+    Ok(conn.execute(
+        "UPDATE utxos SET quarantined = ?3 WHERE txid = ?1 AND vout = ?2",
+        params![outpoint.txid.to_string(), outpoint.vout, quarantined],
+    )? == 1)
+}
+
+/// Confirmed coins of `wallet` that no session holds, nothing spent, and not quarantined.
+pub fn spendable(conn: &Connection, wallet: &str) -> Result<Vec<CoinRecord>, DbError> {
+    let mut stmt = conn.prepare(
+        "SELECT txid, vout, branch, derivation_index, amount_sat, prev_tx FROM utxos \
+         WHERE wallet = ?1 AND reserved_by_session IS NULL AND spent_by_txid IS NULL \
+         AND quarantined = 0 AND block_height IS NOT NULL ORDER BY amount_sat DESC, txid, vout",
+    )?;
+    let rows = stmt.query_map([wallet], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, u32>(1)?,
+            r.get::<_, u32>(2)?,
+            r.get::<_, u32>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, String>(5)?,
+        ))
+    })?;
+    rows.map(|row| {
+        let (txid, vout, branch, index, amount, prev_tx) = row?;
+        let corrupt = |what: &str| DbError::Corrupt(format!("coin {txid}:{vout}: {what}"));
+        let txid: Txid = txid.parse().map_err(|_| corrupt("txid"))?;
+        let prev_tx: Transaction = deserialize_hex(&prev_tx).map_err(|_| corrupt("funding transaction"))?;
+        let amount = sat_from_sql(amount)?;
+        // The stored funding transaction is the truth the signers will check.
+        let actual = usize::try_from(vout)
+            .ok()
+            .and_then(|i| prev_tx.output.get(i))
+            .map(|o| o.value);
+        if prev_tx.compute_txid() != txid || actual != Some(amount) {
+            return Err(corrupt("does not match its funding transaction"));
+        }
+        Ok(CoinRecord {
+            outpoint: OutPoint { txid, vout },
+            branch: Branch::from_number(branch).ok_or_else(|| corrupt("branch"))?,
+            index,
+            amount,
+            prev_tx,
+        })
+    })
+    .collect()
+}
+
+/// Reserves a coin for a session; fails if anything else holds it.
+pub fn reserve(conn: &Connection, outpoint: &OutPoint, session_id: u64) -> Result<(), DbError> {
+    let changed = conn.execute(
+        "UPDATE utxos SET reserved_by_session = ?3 WHERE txid = ?1 AND vout = ?2 \
+         AND reserved_by_session IS NULL AND spent_by_txid IS NULL AND quarantined = 0",
+        params![
+            outpoint.txid.to_string(),
+            outpoint.vout,
+            i64::try_from(session_id).unwrap_or(-1)
+        ],
+    )?;
+    if changed != 1 {
+        return Err(DbError::Corrupt(format!(
+            "coin {outpoint} was taken while it was being reserved"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! Staff roles and what each may do. Separation of duties: whoever requests a withdrawal
+//! cannot approve it, and administrators configure but neither request nor approve.
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Submits withdrawals (typically the exchange backend's service account).
+    Requester,
+    /// Approves or rejects withdrawals others requested.
+    Approver,
+    /// Manages staff, customers, beneficiaries, wallets, fees and limits.
+    Admin,
+}
+
+/// Something a staff member may be allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    RequestWithdrawal,
+    ApproveWithdrawal,
+    ReadWithdrawals,
+    Administer,
+}
+
+impl Permission {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Permission::RequestWithdrawal => "request withdrawals (role requester)",
+            Permission::ApproveWithdrawal => "approve or reject withdrawals (role approver)",
+            Permission::ReadWithdrawals => "read withdrawals",
+            Permission::Administer => "change configuration (role admin)",
+        }
+    }
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Requester, Role::Approver, Role::Admin];
+
+    pub fn allows(self, permission: Permission) -> bool {
+        matches!(
+            (self, permission),
+            (_, Permission::ReadWithdrawals)
+                | (Role::Requester, Permission::RequestWithdrawal)
+                | (Role::Approver, Permission::ApproveWithdrawal)
+                | (Role::Admin, Permission::Administer)
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Requester => "requester",
+            Role::Approver => "approver",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role {0:?}: use requester, approver or admin")]
+pub struct UnknownRole(pub String);
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| UnknownRole(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_role_has_one_duty() {
+        use Permission::*;
+        for role in Role::ALL {
+            assert!(role.allows(ReadWithdrawals));
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+        }
+        assert!(Role::Requester.allows(RequestWithdrawal));
+        assert!(!Role::Requester.allows(ApproveWithdrawal));
+        assert!(!Role::Requester.allows(Administer));
+        assert!(Role::Approver.allows(ApproveWithdrawal));
+        assert!(!Role::Approver.allows(RequestWithdrawal));
+        assert!(!Role::Approver.allows(Administer));
+        assert!(Role::Admin.allows(Administer));
+        assert!(!Role::Admin.allows(RequestWithdrawal));
+        assert!(!Role::Admin.allows(ApproveWithdrawal));
+        assert!("root".parse::<Role>().is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! `request_withdrawal`: idempotent intake. A retried request (same key, same request)
+//! returns the withdrawal it created; the same key with a different request is refused;
+//! a refused request records nothing, so fixing the problem and retrying works.
+
+use sluice_shared::api::{ApprovalMethod, EventKind, NewWithdrawal, WithdrawalDetail};
+use sluice_shared::asset::Asset;
+
+use super::approval::settle;
+use super::queries::load_detail;
+use super::{require, require_current, Actor, Coordinator, ServiceError};
+use crate::db::withdrawals::{self, NewWithdrawalRow};
+use crate::db::{customers, settings, wallets};
+use crate::rules::intake::{
+    check_idempotency_key, check_withdrawal, parse_destination, request_hash, IntakeFacts,
+};
+use crate::rules::policy::IntakeApproval;
+use crate::rules::roles::Permission;
+use crate::time::UnixTime;
+
+/// What intake did with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intake {
+    /// A new withdrawal was recorded.
+    Created(WithdrawalDetail),
+    /// The idempotency key was seen with this same request: nothing new was recorded.
+    Existing(WithdrawalDetail),
+}
+
+impl Intake {
+    pub fn detail(&self) -> &WithdrawalDetail {
+        match self {
+            Intake::Created(d) | Intake::Existing(d) => d,
+        }
+    }
+
+    pub fn into_detail(self) -> WithdrawalDetail {
+        match self {
+            Intake::Created(d) | Intake::Existing(d) => d,
+        }
+    }
+}
+
+impl Coordinator {
+    pub fn request_withdrawal(
+        &mut self,
+        actor: &Actor,
+        idempotency_key: &str,
+        request: &NewWithdrawal,
+        now: UnixTime,
+    ) -> Result<Intake, ServiceError> {
+        require(actor, Permission::RequestWithdrawal)?;
+        check_idempotency_key(idempotency_key)?;
+        let destination = parse_destination(&request.destination, self.network())?;
+        let hash = request_hash(
+            actor.name(),
+            &request.customer_id,
+            &request.wallet,
+            &destination,
+            request.amount_sat,
+        );
+        let asset = Asset::Btc.ticker();
+        let destination_text = destination.to_string();
+
+        let tx = self.db.write()?;
+        require_current(&tx, actor, Permission::RequestWithdrawal)?;
+        if let Some(existing) = withdrawals::find_by_idempotency_key(&tx, idempotency_key)? {
+            if existing.request_hash == hash {
+                return Ok(Intake::Existing(load_detail(&tx, existing.id)?));
+            }
+            return Err(ServiceError::IdempotencyConflict {
+                key: idempotency_key.to_owned(),
+                existing_id: existing.id,
+            });
+        }
+        let wallet = wallets::find(&tx, &request.wallet)?
+            .ok_or_else(|| ServiceError::UnknownWallet(request.wallet.clone()))?;
+        let customer = customers::find(&tx, &request.customer_id)?;
+        let beneficiary = customers::find_beneficiary(&tx, &request.customer_id, &destination_text)?;
+        let day = now.utc_day();
+        let facts = IntakeFacts {
+            customer_id: &request.customer_id,
+            destination: &destination,
+            amount: request.amount_sat,
+            customer: customer.map(|c| c.status),
+            beneficiary_active: beneficiary.map(|b| b.active),
+            policy: &wallet.policy,
+            fee_schedule: settings::fee_schedule(&tx, asset)?,
+            customer_daily_limit: settings::customer_daily_limit(&tx, &request.customer_id, asset)?,
+            customer_used_today: withdrawals::sum_for_customer(&tx, &request.customer_id, asset, day)?,
+            wallet_name: &wallet.name,
+            wallet_daily_limit: wallet.daily_limit,
+            wallet_used_today: withdrawals::sum_for_wallet(&tx, &wallet.name, day)?,
+        };
+        let accepted = check_withdrawal(&facts)?;
+
+        let id = withdrawals::insert(
+            &tx,
+            &NewWithdrawalRow {
+                idempotency_key,
+                request_hash: &hash,
+                customer_id: &request.customer_id,
+                wallet: &wallet.name,
+                asset,
+                destination: &destination_text,
+                amount: request.amount_sat,
+                fee: accepted.fee,
+                requested_by: actor.name(),
+            },
+            now,
+        )?;
+        withdrawals::insert_event(&tx, id, EventKind::Requested, actor.name(), None, now)?;
+        match &accepted.approval {
+            IntakeApproval::Automatic { detail } => {
+                withdrawals::insert_approval(&tx, id, None, ApprovalMethod::AutoRule, Some(detail), now)?;
+                withdrawals::insert_event(
+                    &tx,
+                    id,
+                    EventKind::ApprovalRecorded,
+                    "auto-rule",
+                    Some(detail),
+                    now,
+                )?;
+            }
+            IntakeApproval::Manual { .. } => {}
+        }
+        settle(&tx, id, now)?;
+        let detail = load_detail(&tx, id)?;
+        tx.commit()?;
+        Ok(Intake::Created(detail))
+    }
+}

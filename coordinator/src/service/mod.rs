@@ -1,0 +1,191 @@
+//! The coordinator's operations, shared by the HTTP API and the CLI so the same rules
+//! apply whichever front end a person uses. Each operation authenticates an `Actor`,
+//! opens one transaction, gathers facts, asks `rules` for a decision and records it.
+
+mod admin;
+mod approval;
+mod auth;
+mod intake;
+mod processor;
+mod queries;
+mod wallets;
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use bitcoin::Network;
+use rusqlite::Connection;
+
+pub use self::auth::{Actor, ApiToken, InvalidToken};
+pub use self::intake::Intake;
+pub use self::processor::{BatchOutcome, BatchSummary, ProcessorConfig};
+pub use self::queries::WithdrawalQuery;
+pub use self::wallets::{CreatedWallet, NewWalletRequest, WalletSummary};
+use crate::db::{self, Database, DbError};
+use crate::rules::approval::ApprovalRefusal;
+use crate::rules::intake::IntakeRefusal;
+use crate::rules::roles::{Permission, Role};
+use crate::wallet_spec::WalletSpecError;
+
+/// The coordinator's state and operations over one database connection. Open one per
+/// thread; SQLite serialises writers across connections and processes.
+#[derive(Debug)]
+pub struct Coordinator {
+    db: Database,
+}
+
+/// What kind of failure an error is, for front ends choosing an HTTP status or exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No valid credentials.
+    Unauthenticated,
+    /// Valid credentials, not allowed.
+    Forbidden,
+    NotFound,
+    /// Conflicts with the current state (already exists, already decided, key reused).
+    Conflict,
+    /// Well-formed but refused by a rule.
+    Refused,
+    /// Malformed input.
+    BadRequest,
+    /// Our fault or the database's: retry later or call an operator.
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("not authenticated: give a valid, active staff token (Authorization: Bearer TOKEN, --token or SLUICE_TOKEN)")]
+    Unauthenticated,
+    #[error("{name} has role {role}, which cannot {}", .needed.describe())]
+    Forbidden {
+        name: String,
+        role: Role,
+        needed: Permission,
+    },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error(transparent)]
+    Intake(#[from] IntakeRefusal),
+    #[error(transparent)]
+    Approval(#[from] ApprovalRefusal),
+    #[error("idempotency key {key:?} was already used for a different request (withdrawal {existing_id}): use a new key for a new withdrawal")]
+    IdempotencyConflict { key: String, existing_id: u64 },
+    #[error("unknown wallet {0:?}: `wallet list` shows the wallets")]
+    UnknownWallet(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Wallet(#[from] WalletSpecError),
+    #[error(transparent)]
+    Database(#[from] DbError),
+}
+
+impl ServiceError {
+    /// The stable code clients branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::Unauthenticated => "unauthenticated",
+            ServiceError::Forbidden { .. } => "forbidden",
+            ServiceError::NotFound(_) => "not_found",
+            ServiceError::Intake(refusal) => refusal.code(),
+            ServiceError::Approval(refusal) => refusal.code(),
+            ServiceError::IdempotencyConflict { .. } => "idempotency_conflict",
+            ServiceError::UnknownWallet(_) => "unknown_wallet",
+            ServiceError::AlreadyExists(_) => "already_exists",
+            ServiceError::Invalid(_) => "invalid_request",
+            ServiceError::Wallet(_) => "invalid_wallet",
+            ServiceError::Database(_) => "internal",
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ServiceError::Unauthenticated => ErrorKind::Unauthenticated,
+            ServiceError::Forbidden { .. } => ErrorKind::Forbidden,
+            ServiceError::Approval(ApprovalRefusal::WrongRole(_) | ApprovalRefusal::OwnWithdrawal) => {
+                ErrorKind::Forbidden
+            }
+            ServiceError::NotFound(_) => ErrorKind::NotFound,
+            ServiceError::Approval(ApprovalRefusal::AlreadyApproved | ApprovalRefusal::NotPending(_))
+            | ServiceError::IdempotencyConflict { .. }
+            | ServiceError::AlreadyExists(_) => ErrorKind::Conflict,
+            ServiceError::Intake(IntakeRefusal::InvalidIdempotencyKey)
+            | ServiceError::Approval(ApprovalRefusal::BadReason)
+            | ServiceError::Invalid(_) => ErrorKind::BadRequest,
+            ServiceError::Intake(_)
+            | ServiceError::Approval(_)
+            | ServiceError::UnknownWallet(_)
+            | ServiceError::Wallet(_) => ErrorKind::Refused,
+            ServiceError::Database(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for ServiceError {
+    fn from(e: rusqlite::Error) -> Self {
+        ServiceError::Database(DbError::Sqlite(e))
+    }
+}
+
+impl Coordinator {
+    /// Opens an initialised database (see `Coordinator::initialise`).
+    pub fn open(path: &Path, expected_network: Option<Network>) -> Result<Coordinator, ServiceError> {
+        Ok(Coordinator {
+            db: Database::open(path, expected_network)?,
+        })
+    }
+
+    pub fn network(&self) -> Network {
+        self.db.network()
+    }
+
+    /// The raw connection, for tests that inspect what was recorded.
+    pub fn connection(&self) -> &Connection {
+        self.db.connection()
+    }
+}
+
+/// Checks a name, id or label people will read: 1 to `max` characters, no control
+/// characters, no leading or trailing spaces (they make two names look alike).
+pub(crate) fn check_name(what: &str, text: &str, max: usize) -> Result<(), ServiceError> {
+    let ok = !text.is_empty()
+        && text.chars().count() <= max
+        && !text.chars().any(char::is_control)
+        && text.trim() == text;
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::Invalid(format!(
+            "{what} must be 1 to {max} characters, without control characters or surrounding spaces"
+        )))
+    }
+}
+
+/// Fails unless the actor's role allows `permission`.
+fn require(actor: &Actor, permission: Permission) -> Result<(), ServiceError> {
+    if actor.role().allows(permission) {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden {
+            name: actor.name().to_owned(),
+            role: actor.role(),
+            needed: permission,
+        })
+    }
+}
+
+/// Inside a write transaction: the actor is still active with the same role (a token
+/// revoked a moment ago stops working for every change from then on).
+fn require_current(conn: &Connection, actor: &Actor, permission: Permission) -> Result<(), ServiceError> {
+    require(actor, permission)?;
+    match db::staff::find(conn, actor.name())? {
+        Some(staff) if staff.active && staff.role == actor.role() => Ok(()),
+        _ => Err(ServiceError::Unauthenticated),
+    }
+}

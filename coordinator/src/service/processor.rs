@@ -1,0 +1,344 @@
+//! The processor's step: for one wallet, take approved withdrawals oldest first, choose
+//! coins, build the PSBT (full BIP32 origins, `non_witness_utxo`, change to the change
+//! branch), check it the way a signer will, and open a signing session.
+//!
+//! All of it happens in one IMMEDIATE transaction: the withdrawals move `approved` →
+//! `batched` → `signing` and the coins are reserved in the same commit that creates the
+//! session, so two processors running at once can never batch the same withdrawal or
+//! spend the same coin (the second one waits for the lock, then finds them taken).
+
+use bitcoin::absolute::LockTime;
+use bitcoin::{Amount, OutPoint, ScriptBuf, TxIn, TxOut, Txid, Weight};
+use sluice_shared::api::{EventKind, WithdrawalStatus};
+use sluice_shared::descriptor::Branch;
+use sluice_shared::inspect::{inspect_psbt, InspectionPolicy};
+use sluice_shared::psbt_builder::{build_psbt, SpendableCoin};
+
+use super::wallets::descriptor_of;
+use super::{require, require_current, Actor, Coordinator, ServiceError};
+use crate::db::utxos::{self, CoinRecord, ObservedCoin};
+use crate::db::withdrawals::{self, WithdrawalRecord};
+use crate::db::{audit, sessions, wallets, DbError};
+use crate::rules::coin_selection::{select_coins, Selection, SelectionParams};
+use crate::rules::intake::parse_destination;
+use crate::rules::roles::Permission;
+use crate::time::UnixTime;
+
+/// How the processor builds transactions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessorConfig {
+    /// Network fee rate, satoshis per virtual byte.
+    pub sat_per_vbyte: u64,
+    /// Most withdrawals paid by one transaction.
+    pub max_batch: usize,
+    /// Most coins one transaction spends.
+    pub max_inputs: usize,
+    /// Refuse to build a transaction paying more network fee than this (the signers have
+    /// their own cap; this catches a mistake before they see it).
+    pub max_fee: Amount,
+    /// Names this processor in histories (`processor@host-1`).
+    pub instance: String,
+}
+
+/// A signing session just opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchSummary {
+    pub session_id: u64,
+    pub wallet: String,
+    pub txid: Txid,
+    pub withdrawals: Vec<u64>,
+    pub inputs: usize,
+    pub fee: Amount,
+    pub change: Option<Amount>,
+}
+
+/// What one processor step did for a wallet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// No approved withdrawals.
+    Idle,
+    Batched(BatchSummary),
+    /// Approved withdrawals wait, e.g. for funds.
+    Waiting {
+        waiting: usize,
+        reason: String,
+    },
+}
+
+fn internal(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Database(DbError::Corrupt(e.to_string()))
+}
+
+/// The largest prefix of `queue` (oldest first) that the coins can pay, and its selection.
+fn largest_payable(
+    queue: &[(ScriptBuf, Amount)],
+    coins: &[Amount],
+    base: &SelectionParams,
+) -> Result<(usize, Selection), String> {
+    let attempt = |k: usize| {
+        let payments = &queue[..k];
+        let params = SelectionParams {
+            payment_count: k,
+            payments_weight: payments
+                .iter()
+                .map(|(script, value)| {
+                    TxOut {
+                        value: *value,
+                        script_pubkey: script.clone(),
+                    }
+                    .weight()
+                })
+                .sum(),
+            ..*base
+        };
+        let target = payments.iter().map(|(_, a)| *a).sum();
+        select_coins(coins, target, &params)
+    };
+    let first = attempt(1).map_err(|e| e.to_string())?;
+    // Paying more never needs fewer funds, so the payable prefixes are 1..=k for some k.
+    let (mut good, mut best, mut bad) = (1, first, queue.len() + 1);
+    while bad - good > 1 {
+        let mid = good + (bad - good) / 2;
+        match attempt(mid) {
+            Ok(selection) => (good, best) = (mid, selection),
+            Err(_) => bad = mid,
+        }
+    }
+    Ok((good, best))
+}
+
+impl Coordinator {
+    /// Records a coin the monitor saw. The script is derived from the wallet's descriptor
+    /// at `branch/index` and must match the output, so a wrong claim is refused.
+    pub fn record_coin(&mut self, coin: &ObservedCoin<'_>, now: UnixTime) -> Result<(), ServiceError> {
+        let tx = self.db.write()?;
+        let record = wallets::find(&tx, coin.wallet)?
+            .ok_or_else(|| ServiceError::UnknownWallet(coin.wallet.to_owned()))?;
+        let descriptor = descriptor_of(&record)?;
+        let expected = descriptor
+            .script_pubkey(coin.branch, coin.index)
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let output = usize::try_from(coin.vout)
+            .ok()
+            .and_then(|i| coin.prev_tx.output.get(i));
+        if output.map(|o| &o.script_pubkey) != Some(&expected) {
+            return Err(ServiceError::Invalid(format!(
+                "output {} of {} is not wallet {}'s address {:?}/{}",
+                coin.vout,
+                coin.prev_tx.compute_txid(),
+                coin.wallet,
+                coin.branch,
+                coin.index
+            )));
+        }
+        utxos::record(&tx, coin, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Takes a coin out of coin selection (or returns it), e.g. a tagged deposit (admin).
+    pub fn set_coin_quarantined(
+        &mut self,
+        actor: &Actor,
+        outpoint: &OutPoint,
+        quarantined: bool,
+        now: UnixTime,
+    ) -> Result<(), ServiceError> {
+        require(actor, Permission::Administer)?;
+        let tx = self.db.write()?;
+        require_current(&tx, actor, Permission::Administer)?;
+        if !utxos::set_quarantined(&tx, outpoint, quarantined)? {
+            return Err(ServiceError::NotFound(format!("coin {outpoint}")));
+        }
+        let action = if quarantined {
+            "coin quarantine"
+        } else {
+            "coin release"
+        };
+        audit::record(
+            &tx,
+            actor.name(),
+            action,
+            &outpoint.to_string(),
+            &serde_json::json!({}),
+            now,
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn wallets_with_approved_withdrawals(&mut self) -> Result<Vec<String>, ServiceError> {
+        let tx = self.db.read()?;
+        Ok(withdrawals::wallets_with_approved(&tx)?)
+    }
+
+    pub fn session(&mut self, id: u64) -> Result<Option<sessions::SessionRecord>, ServiceError> {
+        let tx = self.db.read()?;
+        Ok(sessions::find(&tx, id)?)
+    }
+
+    /// One processor step for `wallet`.
+    pub fn batch_wallet(
+        &mut self,
+        wallet: &str,
+        config: &ProcessorConfig,
+        now: UnixTime,
+    ) -> Result<BatchOutcome, ServiceError> {
+        let network = self.network();
+        let tx = self.db.write()?;
+        let record =
+            wallets::find(&tx, wallet)?.ok_or_else(|| ServiceError::UnknownWallet(wallet.to_owned()))?;
+        let descriptor = descriptor_of(&record)?;
+        let queue: Vec<WithdrawalRecord> = withdrawals::approved_for_wallet(&tx, wallet, config.max_batch)?;
+        if queue.is_empty() {
+            return Ok(BatchOutcome::Idle);
+        }
+        let payments: Vec<(ScriptBuf, Amount)> = queue
+            .iter()
+            .map(|w| {
+                Ok((
+                    parse_destination(&w.destination, network)?.script_pubkey(),
+                    w.amount,
+                ))
+            })
+            .collect::<Result<_, ServiceError>>()?;
+        let coins: Vec<CoinRecord> = utxos::spendable(&tx, wallet)?;
+        let amounts: Vec<Amount> = coins.iter().map(|c| c.amount).collect();
+
+        let satisfy = descriptor.receive().max_weight_to_satisfy().map_err(internal)?;
+        let change_script = descriptor.script_pubkey(Branch::Change, 0).map_err(internal)?;
+        let base = SelectionParams {
+            input_weight: TxIn::default().segwit_weight() + satisfy,
+            payments_weight: Weight::ZERO,
+            payment_count: 0,
+            change_weight: TxOut {
+                value: Amount::ZERO,
+                script_pubkey: change_script.clone(),
+            }
+            .weight(),
+            sat_per_vbyte: config.sat_per_vbyte,
+            change_dust: change_script.minimal_non_dust(),
+            max_inputs: config.max_inputs,
+        };
+        let (count, selection) = match largest_payable(&payments, &amounts, &base) {
+            Ok(found) => found,
+            Err(reason) => {
+                return Ok(BatchOutcome::Waiting {
+                    waiting: queue.len(),
+                    reason,
+                })
+            }
+        };
+        if selection.fee > config.max_fee {
+            return Ok(BatchOutcome::Waiting {
+                waiting: queue.len(),
+                reason: format!(
+                    "the fee {} would exceed the processor's cap {}",
+                    selection.fee, config.max_fee
+                ),
+            });
+        }
+        let batch = &queue[..count];
+
+        let change = match selection.change {
+            Some(amount) => {
+                let index = wallets::take_next_index(&tx, wallet, Branch::Change)?;
+                let address = descriptor
+                    .address(Branch::Change, index, network)
+                    .map_err(internal)?;
+                wallets::insert_address(
+                    &tx,
+                    wallet,
+                    Branch::Change,
+                    index,
+                    &address.to_string(),
+                    &hex::encode(address.script_pubkey().as_bytes()),
+                    now,
+                )?;
+                Some((index, amount))
+            }
+            None => None,
+        };
+        let spend: Vec<SpendableCoin> = selection
+            .coins
+            .iter()
+            .map(|i| {
+                let c = &coins[*i];
+                SpendableCoin {
+                    outpoint: c.outpoint,
+                    prev_tx: c.prev_tx.clone(),
+                    branch: c.branch,
+                    index: c.index,
+                }
+            })
+            .collect();
+        let psbt =
+            build_psbt(&descriptor, &spend, &payments[..count], change, LockTime::ZERO).map_err(internal)?;
+
+        // Check our own work the way every signer will before anyone sees it.
+        let review = inspect_psbt(
+            &psbt,
+            &descriptor,
+            &InspectionPolicy {
+                network,
+                max_fee: config.max_fee,
+            },
+        )
+        .map_err(|e| internal(format!("the processor built a PSBT a signer would refuse: {e}")))?;
+        let paid: Amount = batch.iter().map(|w| w.amount).sum();
+        if review.fee != selection.fee
+            || review.total_external() != paid
+            || review.total_change() != selection.change.unwrap_or(Amount::ZERO)
+        {
+            return Err(internal("the built PSBT does not match the selection"));
+        }
+
+        let session_id = sessions::insert(
+            &tx,
+            wallet,
+            &psbt,
+            selection.fee,
+            selection.change,
+            &config.instance,
+            now,
+        )?;
+        for coin in &spend {
+            utxos::reserve(&tx, &coin.outpoint, session_id)?;
+        }
+        let txid = psbt.unsigned_tx.compute_txid();
+        let note = format!("session {session_id}, transaction {txid}");
+        for (vout, w) in batch.iter().enumerate() {
+            sessions::add_withdrawal(&tx, session_id, w.id, u32::try_from(vout).map_err(internal)?)?;
+            withdrawals::set_status(
+                &tx,
+                w.id,
+                WithdrawalStatus::Approved,
+                WithdrawalStatus::Batched,
+                now,
+            )?;
+            withdrawals::insert_event(&tx, w.id, EventKind::Batched, &config.instance, Some(&note), now)?;
+            withdrawals::set_status(
+                &tx,
+                w.id,
+                WithdrawalStatus::Batched,
+                WithdrawalStatus::Signing,
+                now,
+            )?;
+            withdrawals::insert_event(&tx, w.id, EventKind::Signing, &config.instance, Some(&note), now)?;
+        }
+        tx.commit()?;
+        Ok(BatchOutcome::Batched(BatchSummary {
+            session_id,
+            wallet: wallet.to_owned(),
+            txid,
+            withdrawals: batch.iter().map(|w| w.id).collect(),
+            inputs: spend.len(),
+            fee: selection.fee,
+            change: selection.change,
+        }))
+    }
+}
+
+#[cfg(test)]
+#[path = "processor_tests.rs"]
+mod tests;

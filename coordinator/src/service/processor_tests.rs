@@ -1,0 +1,281 @@
+use bitcoin::{Amount, OutPoint};
+use sluice_shared::api::{EventKind, WithdrawalStatus};
+use sluice_shared::descriptor::{Branch, WalletDescriptor};
+use sluice_shared::inspect::{inspect_psbt, InspectionPolicy};
+use sluice_shared::psbt_builder::fake_funding_tx;
+
+use super::*;
+use crate::rules::policy::ApprovalPolicy;
+use crate::service::tests::{request, world, World, NOW};
+
+const AUTO: ApprovalPolicy = ApprovalPolicy::Auto {
+    max_amount_sat: Amount::from_sat(100_000_000),
+    registered_destination_only: true,
+};
+
+fn config() -> ProcessorConfig {
+    ProcessorConfig {
+        sat_per_vbyte: 5,
+        max_batch: 100,
+        max_inputs: 50,
+        max_fee: Amount::from_sat(1_000_000),
+        instance: "processor-test".into(),
+    }
+}
+
+fn hot(w: &World) -> WalletDescriptor {
+    let record = wallets::find(w.coord.connection(), "hot").unwrap().unwrap();
+    descriptor_of(&record).unwrap()
+}
+
+/// Funds wallet "hot" with one coin per amount at receive index `i`; returns outpoints.
+fn fund(w: &mut World, amounts: &[u64], confirmed: bool, salt: u32) -> Vec<OutPoint> {
+    let descriptor = hot(w);
+    amounts
+        .iter()
+        .enumerate()
+        .map(|(i, sat)| {
+            let index = i as u32;
+            let script = descriptor.script_pubkey(Branch::Receive, index).unwrap();
+            let prev_tx = fake_funding_tx(script, &[Amount::from_sat(*sat)], salt * 1000 + index);
+            let coin = ObservedCoin {
+                wallet: "hot",
+                prev_tx: &prev_tx,
+                vout: 0,
+                branch: Branch::Receive,
+                index,
+                block_height: confirmed.then_some(100),
+            };
+            w.coord.record_coin(&coin, NOW).unwrap();
+            OutPoint {
+                txid: prev_tx.compute_txid(),
+                vout: 0,
+            }
+        })
+        .collect()
+}
+
+fn approved(w: &mut World, sats: &[u64]) -> Vec<u64> {
+    sats.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let d = w
+                .coord
+                .request_withdrawal(&w.rita, &format!("p{i}"), &request(*s), NOW)
+                .unwrap()
+                .into_detail();
+            assert_eq!(d.withdrawal.status, WithdrawalStatus::Approved);
+            d.withdrawal.id
+        })
+        .collect()
+}
+
+fn reserved_by(w: &World, outpoint: &OutPoint) -> Option<i64> {
+    w.coord
+        .connection()
+        .query_row(
+            "SELECT reserved_by_session FROM utxos WHERE txid = ?1 AND vout = ?2",
+            rusqlite::params![outpoint.txid.to_string(), outpoint.vout],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[test]
+fn batches_approved_withdrawals_into_a_psbt_signers_accept() {
+    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
+    let coins = fund(&mut w, &[30_000_000, 20_000_000], true, 1);
+    let ids = approved(&mut w, &[10_000_000, 5_000_000, 1_000_000]);
+    let BatchOutcome::Batched(batch) = w.coord.batch_wallet("hot", &config(), NOW).unwrap() else {
+        panic!("expected a batch")
+    };
+    assert_eq!(batch.withdrawals, ids);
+    assert_eq!(batch.inputs, 1, "the largest coin pays it all");
+    assert!(batch.change.is_some());
+    assert_eq!(reserved_by(&w, &coins[0]), Some(batch.session_id as i64));
+    assert_eq!(reserved_by(&w, &coins[1]), None);
+
+    let session = w.coord.session(batch.session_id).unwrap().unwrap();
+    assert_eq!(session.withdrawals, vec![(ids[0], 0), (ids[1], 1), (ids[2], 2)]);
+    let psbt = &session.psbt;
+    assert!(psbt
+        .inputs
+        .iter()
+        .all(|i| i.non_witness_utxo.is_some() && !i.bip32_derivation.is_empty()));
+    assert_eq!(psbt.outputs.len(), 4);
+    assert_eq!(
+        psbt.outputs[3].bip32_derivation.len(),
+        3,
+        "change carries every cosigner's origin"
+    );
+    let review = inspect_psbt(
+        psbt,
+        &hot(&w),
+        &InspectionPolicy {
+            network: bitcoin::Network::Regtest,
+            max_fee: Amount::from_sat(100_000),
+        },
+    )
+    .unwrap();
+    assert_eq!(review.total_external(), Amount::from_sat(16_000_000));
+    assert_eq!(review.fee, batch.fee);
+    assert_eq!(review.outflow, Amount::from_sat(16_000_000) + batch.fee);
+    assert_eq!(review.change[0].derivation_index, 0);
+    // At least the target rate with maximal signatures.
+    let vsize_upper = psbt.unsigned_tx.weight().to_vbytes_ceil() + 3 * 100;
+    assert!(
+        batch.fee.to_sat() <= vsize_upper * 5,
+        "fee {} looks too high",
+        batch.fee
+    );
+
+    for id in ids {
+        let d = w.coord.withdrawal(&w.alice, id).unwrap();
+        assert_eq!(d.withdrawal.status, WithdrawalStatus::Signing);
+        let kinds: Vec<EventKind> = d.history.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds[kinds.len() - 2..], [EventKind::Batched, EventKind::Signing]);
+        assert_eq!(d.history.last().unwrap().actor, "processor-test");
+    }
+    assert_eq!(
+        w.coord.batch_wallet("hot", &config(), NOW).unwrap(),
+        BatchOutcome::Idle
+    );
+}
+
+#[test]
+fn nothing_unapproved_is_batched() {
+    let mut w = world(
+        ApprovalPolicy::Manual {
+            approvers_required: 2,
+        },
+        Amount::from_sat(10_000_000_000),
+    );
+    fund(&mut w, &[30_000_000], true, 1);
+    let id = w
+        .coord
+        .request_withdrawal(&w.rita, "k", &request(1_000_000), NOW)
+        .unwrap()
+        .into_detail()
+        .withdrawal
+        .id;
+    assert_eq!(
+        w.coord.batch_wallet("hot", &config(), NOW).unwrap(),
+        BatchOutcome::Idle
+    );
+    w.coord.approve(&w.alice, id, NOW).unwrap();
+    assert_eq!(
+        w.coord.batch_wallet("hot", &config(), NOW).unwrap(),
+        BatchOutcome::Idle
+    );
+    w.coord.approve(&w.bob, id, NOW).unwrap();
+    assert!(matches!(
+        w.coord.batch_wallet("hot", &config(), NOW).unwrap(),
+        BatchOutcome::Batched(_)
+    ));
+}
+
+#[test]
+fn quarantined_and_unconfirmed_coins_are_never_spent() {
+    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
+    let quarantined = fund(&mut w, &[50_000_000], true, 1);
+    fund(&mut w, &[40_000_000], false, 2);
+    approved(&mut w, &[1_000_000]);
+    let admin = w.admin.clone();
+    w.coord
+        .set_coin_quarantined(&admin, &quarantined[0], true, NOW)
+        .unwrap();
+    let outcome = w.coord.batch_wallet("hot", &config(), NOW).unwrap();
+    assert!(
+        matches!(outcome, BatchOutcome::Waiting { waiting: 1, .. }),
+        "{outcome:?}"
+    );
+    w.coord
+        .set_coin_quarantined(&admin, &quarantined[0], false, NOW)
+        .unwrap();
+    assert!(matches!(
+        w.coord.batch_wallet("hot", &config(), NOW).unwrap(),
+        BatchOutcome::Batched(_)
+    ));
+    let rita = w.rita.clone();
+    assert_eq!(
+        w.coord
+            .set_coin_quarantined(&rita, &quarantined[0], true, NOW)
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    // A reserved coin cannot be reserved again, even by hand.
+    let err = w
+        .coord
+        .connection()
+        .execute(
+            "UPDATE utxos SET reserved_by_session = 1 WHERE reserved_by_session IS NOT NULL",
+            [],
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("reserved"), "{err}");
+}
+
+#[test]
+fn pays_the_oldest_withdrawals_the_funds_cover_and_keeps_the_rest_waiting() {
+    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
+    fund(&mut w, &[10_000_000], true, 1);
+    let ids = approved(&mut w, &[4_000_000, 4_000_000, 4_000_000]);
+    let BatchOutcome::Batched(batch) = w.coord.batch_wallet("hot", &config(), NOW).unwrap() else {
+        panic!("expected a batch")
+    };
+    assert_eq!(batch.withdrawals, ids[..2]);
+    let outcome = w.coord.batch_wallet("hot", &config(), NOW).unwrap();
+    assert!(
+        matches!(outcome, BatchOutcome::Waiting { waiting: 1, .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        w.coord.withdrawal(&w.alice, ids[2]).unwrap().withdrawal.status,
+        WithdrawalStatus::Approved
+    );
+    // New funds: the next step pays it from a fresh coin, never the reserved one.
+    fund(&mut w, &[9_000_000], true, 2);
+    let BatchOutcome::Batched(second) = w.coord.batch_wallet("hot", &config(), NOW).unwrap() else {
+        panic!("expected a second batch")
+    };
+    assert_eq!(second.withdrawals, ids[2..]);
+    let a = w
+        .coord
+        .session(batch.session_id)
+        .unwrap()
+        .unwrap()
+        .psbt
+        .unsigned_tx;
+    let b = w
+        .coord
+        .session(second.session_id)
+        .unwrap()
+        .unwrap()
+        .psbt
+        .unsigned_tx;
+    assert!(a
+        .input
+        .iter()
+        .all(|i| b.input.iter().all(|j| i.previous_output != j.previous_output)));
+}
+
+#[test]
+fn a_coin_must_be_the_wallets_own() {
+    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
+    let descriptor = hot(&w);
+    let script = descriptor.script_pubkey(Branch::Receive, 5).unwrap();
+    let prev_tx = fake_funding_tx(script, &[Amount::from_sat(1_000)], 9);
+    let lie = ObservedCoin {
+        wallet: "hot",
+        prev_tx: &prev_tx,
+        vout: 0,
+        branch: Branch::Receive,
+        index: 4,
+        block_height: Some(1),
+    };
+    assert_eq!(
+        w.coord.record_coin(&lie, NOW).unwrap_err().code(),
+        "invalid_request"
+    );
+}

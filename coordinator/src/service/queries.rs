@@ -1,0 +1,98 @@
+//! Reading withdrawals: the list and one withdrawal with its approvals and history.
+
+use rusqlite::Connection;
+use sluice_shared::api::{
+    Approval, Withdrawal, WithdrawalDetail, WithdrawalEvent, WithdrawalList, WithdrawalStatus,
+};
+
+use super::{require, Actor, Coordinator, ServiceError};
+use crate::db::withdrawals::{self, ListFilter, WithdrawalRecord};
+use crate::rules::roles::Permission;
+
+/// The most withdrawals one list returns.
+pub const MAX_LIST_LIMIT: u32 = 500;
+
+/// Which withdrawals to list: newest first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WithdrawalQuery {
+    pub status: Option<WithdrawalStatus>,
+    /// Only withdrawals with a smaller id (paging: the last id of the previous page).
+    pub before_id: Option<u64>,
+    /// At most this many (default 100, at most 500).
+    pub limit: Option<u32>,
+}
+
+pub(crate) fn to_api(record: WithdrawalRecord) -> Withdrawal {
+    Withdrawal {
+        id: record.id,
+        customer_id: record.customer_id,
+        wallet: record.wallet,
+        asset: record.asset,
+        destination: record.destination,
+        amount_sat: record.amount,
+        fee_sat: record.fee,
+        status: record.status,
+        requested_by: record.requested_by,
+        created_at: record.created_at.secs(),
+        updated_at: record.updated_at.secs(),
+    }
+}
+
+/// One withdrawal with its approvals and full history, as stored now.
+pub(crate) fn load_detail(conn: &Connection, id: u64) -> Result<WithdrawalDetail, ServiceError> {
+    let record =
+        withdrawals::find(conn, id)?.ok_or_else(|| ServiceError::NotFound(format!("withdrawal {id}")))?;
+    let approvals = withdrawals::approvals(conn, id)?
+        .into_iter()
+        .map(|a| Approval {
+            approver: a.approver,
+            method: a.method,
+            approved_at: a.approved_at.secs(),
+            detail: a.detail,
+        })
+        .collect();
+    let history = withdrawals::events(conn, id)?
+        .into_iter()
+        .map(|e| WithdrawalEvent {
+            kind: e.kind,
+            actor: e.actor,
+            reason: e.reason,
+            recorded_at: e.recorded_at.secs(),
+        })
+        .collect();
+    Ok(WithdrawalDetail {
+        withdrawal: to_api(record),
+        approvals,
+        history,
+    })
+}
+
+impl Coordinator {
+    pub fn list_withdrawals(
+        &mut self,
+        actor: &Actor,
+        query: &WithdrawalQuery,
+    ) -> Result<WithdrawalList, ServiceError> {
+        require(actor, Permission::ReadWithdrawals)?;
+        let limit = query.limit.unwrap_or(100);
+        if limit == 0 || limit > MAX_LIST_LIMIT {
+            return Err(ServiceError::Invalid(format!(
+                "limit must be between 1 and {MAX_LIST_LIMIT}"
+            )));
+        }
+        let tx = self.db.read()?;
+        let filter = ListFilter {
+            status: query.status,
+            before_id: query.before_id,
+            limit,
+        };
+        let withdrawals = withdrawals::list(&tx, &filter)?.into_iter().map(to_api).collect();
+        Ok(WithdrawalList { withdrawals })
+    }
+
+    pub fn withdrawal(&mut self, actor: &Actor, id: u64) -> Result<WithdrawalDetail, ServiceError> {
+        require(actor, Permission::ReadWithdrawals)?;
+        let tx = self.db.read()?;
+        load_detail(&tx, id)
+    }
+}

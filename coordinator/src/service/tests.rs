@@ -1,0 +1,672 @@
+//! The service layer end to end over an in-memory database: the rules hold when driven
+//! the way the API and CLI drive them.
+
+use bitcoin::hashes::Hash;
+use bitcoin::{Address, Amount, Network, ScriptBuf, WPubkeyHash};
+use sluice_shared::api::{ApprovalMethod, EventKind, NewWithdrawal, WithdrawalStatus};
+use sluice_shared::asset::Asset;
+
+use super::*;
+use crate::rules::fees::FeeSchedule;
+use crate::rules::intake::CustomerStatus;
+use crate::rules::policy::ApprovalPolicy;
+use crate::time::UnixTime;
+use crate::wallet_spec::WalletKindArg;
+
+pub(crate) const NOW: UnixTime = UnixTime::from_secs(1_735_700_000); // 2025-01-01T02:53:20Z
+
+/// Fixture signer A's account key (regtest), as `sluice-signer xpub` prints it.
+pub(crate) const KEY_A: &str = "[1bbaa5fe/84h/1h/0h]tpubDDHx3CNs1F7LipoKW8ccMFNJsXJ6WYLFubNaCYLZtBX6G2GsQ7EJgbuecqwXfQtLKzxt2Kn8vJkxEWeQNto3deB7JCHdKHuRJMcYMDFABwi";
+pub(crate) const KEY_B: &str = "[72408740/84h/1h/0h]tpubDDK8J3o2xAQqa14ubD5UW9ztUMRnpPKYNnCE6T8UChumFXApW4fX4ziePYbgH8kT63xpRviLH7ZNVzaZzAZ8nhwjzFVdT9mWdqZajmTCfv2";
+pub(crate) const KEY_C: &str = "[3429876a/84h/1h/0h]tpubDCRy5oJLbB3etWH8sirNRUhtdp5GqhNPChRnpe8GMuze9NbgQeagn6icEf1moF2xpxiE2b5V5w2PQyBiifkjLQmfGfqbgSAXDbpegWj9V3s";
+
+pub(crate) fn regtest_address(seed: u8) -> Address {
+    let script = ScriptBuf::new_p2wpkh(&WPubkeyHash::from_byte_array([seed; 20]));
+    Address::from_script(&script, Network::Regtest).unwrap()
+}
+
+/// A coordinator with an admin, requesters rita and rob, approvers alice, bob and carol,
+/// customer c1 with beneficiary `regtest_address(1)`, a 0.1% fee, and wallet "hot".
+pub(crate) struct World {
+    pub coord: Coordinator,
+    pub admin: Actor,
+    pub rita: Actor,
+    pub rob: Actor,
+    pub alice: Actor,
+    pub bob: Actor,
+    pub carol: Actor,
+}
+
+pub(crate) fn world(policy: ApprovalPolicy, wallet_daily_limit: Amount) -> World {
+    let (mut coord, admin_token) = Coordinator::in_memory(Network::Regtest, "root");
+    let admin = coord.authenticate(&admin_token).unwrap();
+    let mut rng = rand::thread_rng();
+    let mut person = |coord: &mut Coordinator, name: &str, role: Role| {
+        let token = coord.add_staff(&admin, name, role, &mut rng, NOW).unwrap();
+        coord.authenticate(&token).unwrap()
+    };
+    let rita = person(&mut coord, "rita", Role::Requester);
+    let rob = person(&mut coord, "rob", Role::Requester);
+    let alice = person(&mut coord, "alice", Role::Approver);
+    let bob = person(&mut coord, "bob", Role::Approver);
+    let carol = person(&mut coord, "carol", Role::Approver);
+    coord.add_customer(&admin, "c1", NOW).unwrap();
+    coord
+        .add_beneficiary(
+            &admin,
+            "c1",
+            &regtest_address(1).to_string(),
+            "c1 cold storage",
+            NOW,
+        )
+        .unwrap();
+    coord
+        .set_fee_schedule(&admin, Asset::Btc, FeeSchedule::Percent { basis_points: 10 }, NOW)
+        .unwrap();
+    coord
+        .create_wallet(
+            &admin,
+            &NewWalletRequest {
+                name: "hot".into(),
+                kind: WalletKindArg::WshSortedMulti,
+                threshold: Some(2),
+                keys: vec![KEY_A.into(), KEY_B.into(), KEY_C.into()],
+                policy,
+                daily_limit: wallet_daily_limit,
+            },
+            NOW,
+        )
+        .unwrap();
+    World {
+        coord,
+        admin,
+        rita,
+        rob,
+        alice,
+        bob,
+        carol,
+    }
+}
+
+pub(crate) fn request(sat: u64) -> NewWithdrawal {
+    NewWithdrawal {
+        customer_id: "c1".into(),
+        wallet: "hot".into(),
+        destination: regtest_address(1).to_string(),
+        amount_sat: Amount::from_sat(sat),
+    }
+}
+
+fn count(coord: &Coordinator, table: &str) -> i64 {
+    coord
+        .connection()
+        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+const MANUAL_2: ApprovalPolicy = ApprovalPolicy::Manual {
+    approvers_required: 2,
+};
+const BIG: Amount = Amount::from_sat(100_000_000_000);
+
+#[test]
+fn two_approvals_move_a_withdrawal_into_the_queue() {
+    let mut w = world(MANUAL_2, BIG);
+    let created = w
+        .coord
+        .request_withdrawal(&w.rita, "k1", &request(1_000_000), NOW)
+        .unwrap();
+    let Intake::Created(detail) = created else {
+        panic!("expected a new withdrawal")
+    };
+    let id = detail.withdrawal.id;
+    assert_eq!(detail.withdrawal.status, WithdrawalStatus::PendingApproval);
+    assert_eq!(detail.withdrawal.fee_sat, Amount::from_sat(1_000));
+    assert_eq!(detail.withdrawal.requested_by, "rita");
+
+    let after_one = w.coord.approve(&w.alice, id, NOW).unwrap();
+    assert_eq!(after_one.withdrawal.status, WithdrawalStatus::PendingApproval);
+    let after_two = w.coord.approve(&w.bob, id, NOW).unwrap();
+    assert_eq!(after_two.withdrawal.status, WithdrawalStatus::Approved);
+    let kinds: Vec<EventKind> = after_two.history.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Requested,
+            EventKind::ApprovalRecorded,
+            EventKind::ApprovalRecorded,
+            EventKind::Approved
+        ]
+    );
+    let approvers: Vec<_> = after_two
+        .approvals
+        .iter()
+        .map(|a| a.approver.clone().unwrap())
+        .collect();
+    assert_eq!(approvers, ["alice", "bob"]);
+    assert!(after_two
+        .approvals
+        .iter()
+        .all(|a| a.method == ApprovalMethod::Manual));
+
+    // A third approval is refused: it is no longer pending.
+    let err = w.coord.approve(&w.carol, id, NOW).unwrap_err();
+    assert_eq!(err.code(), "not_pending");
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+}
+
+#[test]
+fn the_same_approver_counts_once() {
+    let mut w = world(MANUAL_2, BIG);
+    let id = w
+        .coord
+        .request_withdrawal(&w.rita, "k1", &request(1_000_000), NOW)
+        .unwrap()
+        .detail()
+        .withdrawal
+        .id;
+    w.coord.approve(&w.alice, id, NOW).unwrap();
+    let err = w.coord.approve(&w.alice, id, NOW).unwrap_err();
+    assert_eq!(err.code(), "already_approved");
+    assert_eq!(
+        w.coord.withdrawal(&w.rita, id).unwrap().withdrawal.status,
+        WithdrawalStatus::PendingApproval
+    );
+}
+
+#[test]
+fn only_approvers_approve_and_only_requesters_request() {
+    let mut w = world(MANUAL_2, BIG);
+    let id = w
+        .coord
+        .request_withdrawal(&w.rita, "k1", &request(1_000_000), NOW)
+        .unwrap()
+        .detail()
+        .withdrawal
+        .id;
+    for actor in [&w.rita, &w.rob, &w.admin] {
+        let err = w.coord.approve(actor, id, NOW).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Forbidden, "{}: {err}", actor.name());
+        let err = w.coord.reject(actor, id, "no", NOW).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Forbidden, "{}: {err}", actor.name());
+    }
+    for actor in [&w.alice, &w.admin] {
+        let err = w
+            .coord
+            .request_withdrawal(actor, "k2", &request(1_000_000), NOW)
+            .unwrap_err();
+        assert_eq!(err.code(), "forbidden");
+    }
+    assert_eq!(count(&w.coord, "approvals"), 0);
+}
+
+#[test]
+fn automatic_rule_approves_small_withdrawals_at_intake() {
+    let policy = ApprovalPolicy::Both {
+        max_amount_sat: Amount::from_sat(5_000_000),
+        registered_destination_only: true,
+        approvers_required: 2,
+    };
+    let mut w = world(policy, BIG);
+    let small = w
+        .coord
+        .request_withdrawal(&w.rita, "small", &request(5_000_000), NOW)
+        .unwrap()
+        .into_detail();
+    assert_eq!(small.withdrawal.status, WithdrawalStatus::Approved);
+    assert_eq!(small.approvals.len(), 1);
+    assert_eq!(small.approvals[0].method, ApprovalMethod::AutoRule);
+    assert_eq!(small.approvals[0].approver, None);
+    assert!(small.approvals[0].detail.as_deref().unwrap().contains("ceiling"));
+
+    let large = w
+        .coord
+        .request_withdrawal(&w.rita, "large", &request(5_000_001), NOW)
+        .unwrap()
+        .into_detail();
+    assert_eq!(large.withdrawal.status, WithdrawalStatus::PendingApproval);
+    assert!(large.approvals.is_empty());
+}
+
+#[test]
+fn auto_only_wallet_refuses_above_its_ceiling_and_records_nothing() {
+    let policy = ApprovalPolicy::Auto {
+        max_amount_sat: Amount::from_sat(5_000_000),
+        registered_destination_only: false,
+    };
+    let mut w = world(policy, BIG);
+    let err = w
+        .coord
+        .request_withdrawal(&w.rita, "k", &request(5_000_001), NOW)
+        .unwrap_err();
+    assert_eq!(err.code(), "not_approvable");
+    assert_eq!(count(&w.coord, "withdrawals"), 0);
+}
+
+#[test]
+fn idempotency_returns_the_original_or_refuses_a_different_request() {
+    let mut w = world(MANUAL_2, BIG);
+    let first = w
+        .coord
+        .request_withdrawal(&w.rita, "order-7", &request(1_000_000), NOW)
+        .unwrap();
+    assert!(matches!(first, Intake::Created(_)));
+    let again = w
+        .coord
+        .request_withdrawal(&w.rita, "order-7", &request(1_000_000), NOW)
+        .unwrap();
+    let Intake::Existing(existing) = again else {
+        panic!("expected the original")
+    };
+    assert_eq!(existing, first.into_detail());
+    assert_eq!(count(&w.coord, "withdrawals"), 1);
+    assert_eq!(count(&w.coord, "withdrawal_events"), 1);
+
+    let err = w
+        .coord
+        .request_withdrawal(&w.rita, "order-7", &request(1_000_001), NOW)
+        .unwrap_err();
+    assert_eq!(err.code(), "idempotency_conflict");
+    let err = w
+        .coord
+        .request_withdrawal(&w.rob, "order-7", &request(1_000_000), NOW)
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        "idempotency_conflict",
+        "another requester cannot claim the key"
+    );
+    assert_eq!(count(&w.coord, "withdrawals"), 1);
+
+    // Upper-case bech32 is the same request.
+    let mut upper = request(1_000_000);
+    upper.destination = upper.destination.to_uppercase();
+    assert!(matches!(
+        w.coord
+            .request_withdrawal(&w.rita, "order-7", &upper, NOW)
+            .unwrap(),
+        Intake::Existing(_)
+    ));
+}
+
+#[test]
+fn a_refused_request_records_nothing_and_can_be_retried() {
+    let mut w = world(MANUAL_2, BIG);
+    let mut bad = request(1_000_000);
+    bad.destination = regtest_address(2).to_string(); // not registered
+    let err = w.coord.request_withdrawal(&w.rita, "k", &bad, NOW).unwrap_err();
+    assert_eq!(err.code(), "not_a_beneficiary");
+    assert_eq!(err.kind(), ErrorKind::Refused);
+    assert_eq!(count(&w.coord, "withdrawals"), 0);
+    w.coord
+        .add_beneficiary(&w.admin, "c1", &regtest_address(2).to_string(), "new", NOW)
+        .unwrap();
+    assert!(w.coord.request_withdrawal(&w.rita, "k", &bad, NOW).is_ok());
+}
+
+#[test]
+fn intake_refusals_have_clear_codes() {
+    let mut w = world(MANUAL_2, BIG);
+    let mut mainnet = request(1_000_000);
+    mainnet.destination = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4".into();
+    assert_eq!(
+        w.coord
+            .request_withdrawal(&w.rita, "a", &mainnet, NOW)
+            .unwrap_err()
+            .code(),
+        "wrong_network"
+    );
+    let mut unknown_customer = request(1_000_000);
+    unknown_customer.customer_id = "c9".into();
+    assert_eq!(
+        w.coord
+            .request_withdrawal(&w.rita, "b", &unknown_customer, NOW)
+            .unwrap_err()
+            .code(),
+        "unknown_customer"
+    );
+    let mut unknown_wallet = request(1_000_000);
+    unknown_wallet.wallet = "cold".into();
+    assert_eq!(
+        w.coord
+            .request_withdrawal(&w.rita, "c", &unknown_wallet, NOW)
+            .unwrap_err()
+            .code(),
+        "unknown_wallet"
+    );
+    assert_eq!(
+        w.coord
+            .request_withdrawal(&w.rita, "d", &request(100), NOW)
+            .unwrap_err()
+            .code(),
+        "below_dust"
+    );
+    assert_eq!(
+        w.coord
+            .request_withdrawal(&w.rita, "with space", &request(1_000_000), NOW)
+            .unwrap_err()
+            .code(),
+        "invalid_idempotency_key"
+    );
+    w.coord
+        .set_customer_status(&w.admin, "c1", CustomerStatus::Suspended, NOW)
+        .unwrap();
+    assert_eq!(
+        w.coord
+            .request_withdrawal(&w.rita, "e", &request(1_000_000), NOW)
+            .unwrap_err()
+            .code(),
+        "customer_suspended"
+    );
+    assert_eq!(count(&w.coord, "withdrawals"), 0);
+}
+
+#[test]
+fn daily_limits_count_the_utc_day_and_skip_rejected() {
+    let mut w = world(MANUAL_2, Amount::from_sat(3_000_000));
+    w.coord
+        .set_customer_daily_limit(&w.admin, "c1", Asset::Btc, Amount::from_sat(2_000_000), NOW)
+        .unwrap();
+    let first = w
+        .coord
+        .request_withdrawal(&w.rita, "1", &request(1_500_000), NOW)
+        .unwrap()
+        .into_detail();
+    let err = w
+        .coord
+        .request_withdrawal(&w.rita, "2", &request(600_000), NOW)
+        .unwrap_err();
+    assert_eq!(err.code(), "customer_daily_limit");
+    // A rejected withdrawal will never be paid: it frees the limit.
+    w.coord
+        .reject(&w.alice, first.withdrawal.id, "customer asked to cancel", NOW)
+        .unwrap();
+    w.coord
+        .request_withdrawal(&w.rita, "2", &request(2_000_000), NOW)
+        .unwrap();
+    // The wallet's limit covers all customers.
+    w.coord.add_customer(&w.admin, "c2", NOW).unwrap();
+    w.coord
+        .add_beneficiary(&w.admin, "c2", &regtest_address(3).to_string(), "c2", NOW)
+        .unwrap();
+    let mut other = request(1_000_001);
+    other.customer_id = "c2".into();
+    other.destination = regtest_address(3).to_string();
+    assert_eq!(
+        w.coord
+            .request_withdrawal(&w.rita, "3", &other, NOW)
+            .unwrap_err()
+            .code(),
+        "wallet_daily_limit"
+    );
+    // Tomorrow (UTC) starts afresh.
+    let tomorrow = UnixTime::from_secs(NOW.utc_day().1.secs());
+    w.coord
+        .request_withdrawal(&w.rita, "3", &other, tomorrow)
+        .unwrap();
+}
+
+#[test]
+fn rejection_is_final_and_explained() {
+    let mut w = world(MANUAL_2, BIG);
+    let id = w
+        .coord
+        .request_withdrawal(&w.rita, "k", &request(1_000_000), NOW)
+        .unwrap()
+        .detail()
+        .withdrawal
+        .id;
+    w.coord.approve(&w.alice, id, NOW).unwrap();
+    assert_eq!(
+        w.coord.reject(&w.bob, id, "  ", NOW).unwrap_err().code(),
+        "invalid_reason"
+    );
+    let rejected = w
+        .coord
+        .reject(&w.bob, id, "destination flagged by compliance", NOW)
+        .unwrap();
+    assert_eq!(rejected.withdrawal.status, WithdrawalStatus::Rejected);
+    let last = rejected.history.last().unwrap();
+    assert_eq!((last.kind, last.actor.as_str()), (EventKind::Rejected, "bob"));
+    assert_eq!(last.reason.as_deref(), Some("destination flagged by compliance"));
+    assert_eq!(
+        w.coord.approve(&w.carol, id, NOW).unwrap_err().code(),
+        "not_pending"
+    );
+}
+
+#[test]
+fn compliance_changes_block_approval_of_pending_withdrawals() {
+    let mut w = world(MANUAL_2, BIG);
+    let id = w
+        .coord
+        .request_withdrawal(&w.rita, "k", &request(1_000_000), NOW)
+        .unwrap()
+        .detail()
+        .withdrawal
+        .id;
+    w.coord.approve(&w.alice, id, NOW).unwrap();
+    w.coord
+        .set_beneficiary_active(&w.admin, "c1", &regtest_address(1).to_string(), false, NOW)
+        .unwrap();
+    assert_eq!(
+        w.coord.approve(&w.bob, id, NOW).unwrap_err().code(),
+        "beneficiary_inactive"
+    );
+    w.coord
+        .set_beneficiary_active(&w.admin, "c1", &regtest_address(1).to_string(), true, NOW)
+        .unwrap();
+    w.coord
+        .set_customer_status(&w.admin, "c1", CustomerStatus::Suspended, NOW)
+        .unwrap();
+    assert_eq!(
+        w.coord.approve(&w.bob, id, NOW).unwrap_err().code(),
+        "customer_suspended"
+    );
+    w.coord
+        .set_customer_status(&w.admin, "c1", CustomerStatus::Active, NOW)
+        .unwrap();
+    assert_eq!(
+        w.coord.approve(&w.bob, id, NOW).unwrap().withdrawal.status,
+        WithdrawalStatus::Approved
+    );
+}
+
+#[test]
+fn a_deactivated_token_stops_working_at_once() {
+    let mut w = world(MANUAL_2, BIG);
+    let id = w
+        .coord
+        .request_withdrawal(&w.rita, "k", &request(1_000_000), NOW)
+        .unwrap()
+        .detail()
+        .withdrawal
+        .id;
+    w.coord.set_staff_active(&w.admin, "alice", false, NOW).unwrap();
+    // `alice` was authenticated before; the change re-checks inside its transaction.
+    assert_eq!(
+        w.coord.approve(&w.alice, id, NOW).unwrap_err().code(),
+        "unauthenticated"
+    );
+    let err = w
+        .coord
+        .set_staff_active(&w.admin, "root", false, NOW)
+        .unwrap_err();
+    assert!(err.to_string().contains("last active admin"), "{err}");
+}
+
+#[test]
+fn rotating_a_token_revokes_the_old_one() {
+    let (mut coord, token) = Coordinator::in_memory(Network::Regtest, "root");
+    let admin = coord.authenticate(&token).unwrap();
+    let old = coord
+        .add_staff(&admin, "rita", Role::Requester, &mut rand::thread_rng(), NOW)
+        .unwrap();
+    let new = coord
+        .rotate_staff_token(&admin, "rita", &mut rand::thread_rng(), NOW)
+        .unwrap();
+    assert_eq!(coord.authenticate(&old).unwrap_err().code(), "unauthenticated");
+    assert_eq!(coord.authenticate(&new).unwrap().name(), "rita");
+}
+
+#[test]
+fn configuration_is_for_admins_and_logged() {
+    let mut w = world(MANUAL_2, BIG);
+    let mut rng = rand::thread_rng();
+    assert_eq!(
+        w.coord.add_customer(&w.alice, "c3", NOW).unwrap_err().code(),
+        "forbidden"
+    );
+    assert_eq!(
+        w.coord
+            .add_staff(&w.rita, "eve", Role::Approver, &mut rng, NOW)
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    assert_eq!(
+        w.coord
+            .set_wallet_policy(
+                &w.bob,
+                "hot",
+                &ApprovalPolicy::Manual {
+                    approvers_required: 1
+                },
+                NOW
+            )
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    assert_eq!(
+        w.coord.add_customer(&w.admin, "c1", NOW).unwrap_err().code(),
+        "already_exists"
+    );
+    let log = w.coord.admin_log(&w.admin, 100).unwrap();
+    assert!(log
+        .iter()
+        .any(|e| e.action == "wallet create" && e.subject == "hot" && e.actor == "root"));
+    assert!(log
+        .iter()
+        .any(|e| e.action == "staff add" && e.subject == "alice"));
+}
+
+#[test]
+fn beneficiaries_must_be_for_our_network() {
+    let mut w = world(MANUAL_2, BIG);
+    let err = w
+        .coord
+        .add_beneficiary(
+            &w.admin,
+            "c1",
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+            "x",
+            NOW,
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "wrong_network");
+    let err = w
+        .coord
+        .add_beneficiary(
+            &w.admin,
+            "c1",
+            &regtest_address(1).to_string().to_uppercase(),
+            "dup",
+            NOW,
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "already_exists");
+}
+
+#[test]
+fn receive_addresses_are_new_each_time_and_recorded() {
+    let mut w = world(MANUAL_2, BIG);
+    let (i0, a0) = w.coord.next_receive_address(&w.admin, "hot", NOW).unwrap();
+    let (i1, a1) = w.coord.next_receive_address(&w.admin, "hot", NOW).unwrap();
+    assert_eq!((i0, i1), (0, 1));
+    assert_ne!(a0, a1);
+    assert!(a0.to_string().starts_with("bcrt1q"));
+    assert_eq!(count(&w.coord, "wallet_addresses"), 2);
+    let err = w.coord.next_receive_address(&w.admin, "nope", NOW).unwrap_err();
+    assert_eq!(err.code(), "unknown_wallet");
+}
+
+#[test]
+fn the_same_keys_make_one_wallet() {
+    let mut w = world(MANUAL_2, BIG);
+    let err = w
+        .coord
+        .create_wallet(
+            &w.admin,
+            &NewWalletRequest {
+                name: "hot2".into(),
+                kind: WalletKindArg::WshSortedMulti,
+                threshold: Some(2),
+                keys: vec![KEY_B.into(), KEY_A.into(), KEY_C.into()],
+                policy: MANUAL_2,
+                daily_limit: BIG,
+            },
+            NOW,
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "already_exists", "{err}");
+}
+
+#[test]
+fn listing_pages_newest_first() {
+    let mut w = world(MANUAL_2, BIG);
+    for i in 0..5 {
+        w.coord
+            .request_withdrawal(&w.rita, &format!("k{i}"), &request(1_000_000 + i), NOW)
+            .unwrap();
+    }
+    let page = w
+        .coord
+        .list_withdrawals(
+            &w.alice,
+            &WithdrawalQuery {
+                limit: Some(2),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let ids: Vec<u64> = page.withdrawals.iter().map(|w| w.id).collect();
+    assert_eq!(ids, [5, 4]);
+    let next = w
+        .coord
+        .list_withdrawals(
+            &w.alice,
+            &WithdrawalQuery {
+                limit: Some(2),
+                before_id: Some(4),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(next.withdrawals.iter().map(|w| w.id).collect::<Vec<_>>(), [3, 2]);
+    let approved = w
+        .coord
+        .list_withdrawals(
+            &w.alice,
+            &WithdrawalQuery {
+                status: Some(WithdrawalStatus::Approved),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(approved.withdrawals.is_empty());
+    assert_eq!(
+        w.coord
+            .list_withdrawals(
+                &w.alice,
+                &WithdrawalQuery {
+                    limit: Some(0),
+                    ..Default::default()
+                }
+            )
+            .unwrap_err()
+            .code(),
+        "invalid_request"
+    );
+    assert_eq!(w.coord.withdrawal(&w.alice, 99).unwrap_err().code(), "not_found");
+}

@@ -1,0 +1,587 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure report
+//! The HTTP API over real loopback connections (port 0): authentication and roles, the
+//! withdrawal life cycle, idempotency under concurrency, limits under concurrency, and
+//! every error reply's status and code.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bitcoin::hashes::Hash;
+use bitcoin::{Address, Amount, Network, ScriptBuf, WPubkeyHash};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::HeaderMap;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+use sluice_coordinator::api::{serve, CoordinatorPool};
+use sluice_coordinator::rules::fees::FeeSchedule;
+use sluice_coordinator::rules::policy::ApprovalPolicy;
+use sluice_coordinator::rules::roles::Role;
+use sluice_coordinator::service::{Coordinator, NewWalletRequest};
+use sluice_coordinator::time::UnixTime;
+use sluice_coordinator::wallet_spec::WalletKindArg;
+use sluice_shared::asset::Asset;
+use tokio::sync::oneshot;
+
+const KEYS: [&str; 3] = [
+    "[1bbaa5fe/84h/1h/0h]tpubDDHx3CNs1F7LipoKW8ccMFNJsXJ6WYLFubNaCYLZtBX6G2GsQ7EJgbuecqwXfQtLKzxt2Kn8vJkxEWeQNto3deB7JCHdKHuRJMcYMDFABwi",
+    "[72408740/84h/1h/0h]tpubDDK8J3o2xAQqa14ubD5UW9ztUMRnpPKYNnCE6T8UChumFXApW4fX4ziePYbgH8kT63xpRviLH7ZNVzaZzAZ8nhwjzFVdT9mWdqZajmTCfv2",
+    "[3429876a/84h/1h/0h]tpubDCRy5oJLbB3etWH8sirNRUhtdp5GqhNPChRnpe8GMuze9NbgQeagn6icEf1moF2xpxiE2b5V5w2PQyBiifkjLQmfGfqbgSAXDbpegWj9V3s",
+];
+
+fn address(seed: u8) -> String {
+    let script = ScriptBuf::new_p2wpkh(&WPubkeyHash::from_byte_array([seed; 20]));
+    Address::from_script(&script, Network::Regtest)
+        .unwrap()
+        .to_string()
+}
+
+struct Server {
+    _dir: tempfile::TempDir,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    client: Client<HttpConnector, Full<Bytes>>,
+    requester: String,
+    approvers: [String; 2],
+    admin: String,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+/// A database with staff, customer c1 (beneficiary `address(1)`), a flat fee and wallet
+/// "hot" (2 manual approvals, daily limit `wallet_limit`), served on 127.0.0.1:0.
+async fn start(wallet_limit: Amount) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let path: PathBuf = dir.path().join("coordinator.sqlite");
+    let now = UnixTime::from_secs(1_735_700_000);
+    let mut rng = rand::thread_rng();
+    let (mut coord, admin_token) =
+        Coordinator::initialise(&path, Network::Regtest, "root", &mut rng, now).unwrap();
+    let admin = coord.authenticate(&admin_token).unwrap();
+    let mut token = |name: &str, role: Role| {
+        coord
+            .add_staff(&admin, name, role, &mut rng, now)
+            .unwrap()
+            .reveal()
+            .to_string()
+    };
+    let requester = token("backend", Role::Requester);
+    let approvers = [token("alice", Role::Approver), token("bob", Role::Approver)];
+    coord.add_customer(&admin, "c1", now).unwrap();
+    coord
+        .add_beneficiary(&admin, "c1", &address(1), "c1 main", now)
+        .unwrap();
+    coord
+        .set_fee_schedule(
+            &admin,
+            Asset::Btc,
+            FeeSchedule::Flat(Amount::from_sat(2_000)),
+            now,
+        )
+        .unwrap();
+    coord
+        .create_wallet(
+            &admin,
+            &NewWalletRequest {
+                name: "hot".into(),
+                kind: WalletKindArg::WshSortedMulti,
+                threshold: Some(2),
+                keys: KEYS.iter().map(|k| k.to_string()).collect(),
+                policy: ApprovalPolicy::Manual {
+                    approvers_required: 2,
+                },
+                daily_limit: wallet_limit,
+            },
+            now,
+        )
+        .unwrap();
+    drop(coord);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let pool = Arc::new(CoordinatorPool::open(path, Some(Network::Regtest)).unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, pool, async {
+        let _ = stopped.await;
+    }));
+    Server {
+        _dir: dir,
+        addr,
+        stop: Some(stop),
+        task: Some(task),
+        client: Client::builder(TokioExecutor::new()).build_http(),
+        requester,
+        approvers,
+        admin: admin_token.reveal().to_string(),
+    }
+}
+
+impl Server {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> Reply {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.addr));
+        if let Some(token) = token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        let has_body = body.is_some();
+        if has_body
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            builder = builder.header("content-type", "application/json");
+        }
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let request = builder
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .unwrap();
+        let response = self.client.request(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn withdraw(&self, key: &str, amount_sat: u64) -> Reply {
+        let body = json!({"customer_id": "c1", "wallet": "hot", "destination": address(1), "amount_sat": amount_sat});
+        self.call(
+            Method::POST,
+            "/v1/withdrawals",
+            Some(&self.requester),
+            &[("idempotency-key", key)],
+            Some(body.to_string()),
+        )
+        .await
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+fn code(reply: &Reply) -> &str {
+    reply.body["error"]["code"].as_str().unwrap_or("<no error code>")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_from_request_to_approved() {
+    let server = start(Amount::from_sat(100_000_000)).await;
+    let created = server.withdraw("order-1", 1_000_000).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let id = created.body["withdrawal"]["id"].as_u64().unwrap();
+    assert_eq!(
+        created.headers["location"],
+        format!("/v1/withdrawals/{id}").as_str()
+    );
+    assert_eq!(created.headers["idempotent-replayed"], "false");
+    assert_eq!(created.body["withdrawal"]["status"], "pending_approval");
+    assert_eq!(created.body["withdrawal"]["fee_sat"], 2_000);
+    assert_eq!(created.body["withdrawal"]["requested_by"], "backend");
+
+    let first = server
+        .call(
+            Method::POST,
+            &format!("/v1/withdrawals/{id}/approve"),
+            Some(&server.approvers[0]),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
+    assert_eq!(first.body["withdrawal"]["status"], "pending_approval");
+    let second = server
+        .call(
+            Method::POST,
+            &format!("/v1/withdrawals/{id}/approve"),
+            Some(&server.approvers[1]),
+            &[],
+            Some("{}".into()),
+        )
+        .await;
+    assert_eq!(second.status, StatusCode::OK, "{:?}", second.body);
+    assert_eq!(second.body["withdrawal"]["status"], "approved");
+
+    let shown = server
+        .call(
+            Method::GET,
+            &format!("/v1/withdrawals/{id}"),
+            Some(&server.requester),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(shown.status, StatusCode::OK);
+    let kinds: Vec<&str> = shown.body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["requested", "approval_recorded", "approval_recorded", "approved"]
+    );
+    assert_eq!(shown.body["approvals"][0]["approver"], "alice");
+    assert_eq!(shown.body["approvals"][1]["method"], "manual");
+
+    let listed = server
+        .call(
+            Method::GET,
+            "/v1/withdrawals?status=approved&limit=10",
+            Some(&server.admin),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(listed.body["withdrawals"].as_array().unwrap().len(), 1);
+    let pending = server
+        .call(
+            Method::GET,
+            "/v1/withdrawals?status=pending_approval",
+            Some(&server.admin),
+            &[],
+            None,
+        )
+        .await;
+    assert!(pending.body["withdrawals"].as_array().unwrap().is_empty());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_and_roles() {
+    let server = start(Amount::from_sat(100_000_000)).await;
+    let none = server.call(Method::GET, "/v1/withdrawals", None, &[], None).await;
+    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(code(&none), "unauthenticated");
+    assert_eq!(none.headers["www-authenticate"], "Bearer");
+    let wrong = format!("sluice_{}", "ab".repeat(32));
+    let bad = server
+        .call(Method::GET, "/v1/withdrawals", Some(&wrong), &[], None)
+        .await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    let malformed = server
+        .call(Method::GET, "/v1/withdrawals", Some("hunter2"), &[], None)
+        .await;
+    assert_eq!(malformed.status, StatusCode::UNAUTHORIZED);
+    // Authentication comes first: a bad body from a stranger still gets 401.
+    let stranger = server
+        .call(
+            Method::POST,
+            "/v1/withdrawals",
+            Some(&wrong),
+            &[],
+            Some("{not json".into()),
+        )
+        .await;
+    assert_eq!(stranger.status, StatusCode::UNAUTHORIZED);
+
+    let id = server.withdraw("k", 1_000_000).await.body["withdrawal"]["id"]
+        .as_u64()
+        .unwrap();
+    for token in [&server.requester, &server.admin] {
+        let reply = server
+            .call(
+                Method::POST,
+                &format!("/v1/withdrawals/{id}/approve"),
+                Some(token),
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{:?}", reply.body);
+        assert_eq!(code(&reply), "forbidden");
+    }
+    let body = json!({"customer_id": "c1", "wallet": "hot", "destination": address(1), "amount_sat": 5000});
+    let reply = server
+        .call(
+            Method::POST,
+            "/v1/withdrawals",
+            Some(&server.approvers[0]),
+            &[("idempotency-key", "x")],
+            Some(body.to_string()),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    let approve_twice = {
+        server
+            .call(
+                Method::POST,
+                &format!("/v1/withdrawals/{id}/approve"),
+                Some(&server.approvers[0]),
+                &[],
+                None,
+            )
+            .await;
+        server
+            .call(
+                Method::POST,
+                &format!("/v1/withdrawals/{id}/approve"),
+                Some(&server.approvers[0]),
+                &[],
+                None,
+            )
+            .await
+    };
+    assert_eq!(approve_twice.status, StatusCode::CONFLICT);
+    assert_eq!(code(&approve_twice), "already_approved");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_over_http() {
+    let server = start(Amount::from_sat(100_000_000)).await;
+    let created = server.withdraw("order-9", 1_000_000).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let replay = server.withdraw("order-9", 1_000_000).await;
+    assert_eq!(replay.status, StatusCode::OK);
+    assert_eq!(replay.headers["idempotent-replayed"], "true");
+    assert_eq!(replay.body, created.body);
+    let conflict = server.withdraw("order-9", 1_000_001).await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT);
+    assert_eq!(code(&conflict), "idempotency_conflict");
+    let missing = server
+        .call(
+            Method::POST,
+            "/v1/withdrawals",
+            Some(&server.requester),
+            &[],
+            Some(
+                json!({"customer_id": "c1", "wallet": "hot", "destination": address(1), "amount_sat": 5000})
+                    .to_string(),
+            ),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(code(&missing), "missing_idempotency_key");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_retries_create_one_withdrawal() {
+    let server = Arc::new(start(Amount::from_sat(100_000_000)).await);
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            server.withdraw("same-key", 1_000_000).await
+        }));
+    }
+    let mut created = 0;
+    let mut ids = std::collections::BTreeSet::new();
+    for task in tasks {
+        let reply = task.await.unwrap();
+        assert!(
+            reply.status == StatusCode::CREATED || reply.status == StatusCode::OK,
+            "{:?}",
+            reply.body
+        );
+        created += usize::from(reply.status == StatusCode::CREATED);
+        ids.insert(reply.body["withdrawal"]["id"].as_u64().unwrap());
+    }
+    assert_eq!(created, 1);
+    assert_eq!(ids.len(), 1);
+    Arc::try_unwrap(server).ok().unwrap().stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_never_exceed_the_daily_limit() {
+    // Room for exactly three withdrawals of 1,000,000 sat.
+    let server = Arc::new(start(Amount::from_sat(3_500_000)).await);
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            server.withdraw(&format!("k{i}"), 1_000_000).await
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        let reply = task.await.unwrap();
+        match reply.status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::UNPROCESSABLE_ENTITY => assert_eq!(code(&reply), "wallet_daily_limit"),
+            other => panic!("unexpected {other}: {:?}", reply.body),
+        }
+    }
+    assert_eq!(created, 3);
+    Arc::try_unwrap(server).ok().unwrap().stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_clear_errors() {
+    let server = start(Amount::from_sat(100_000_000)).await;
+    let token = server.requester.clone();
+    let post = |body: String, headers: Vec<(&'static str, &'static str)>| {
+        let token = token.clone();
+        let server = &server;
+        async move {
+            let mut all = vec![("idempotency-key", "k-bad")];
+            all.extend(headers);
+            server
+                .call(Method::POST, "/v1/withdrawals", Some(&token), &all, Some(body))
+                .await
+        }
+    };
+    let extra = json!({"customer_id": "c1", "wallet": "hot", "destination": address(1), "amount_sat": 5000, "priority": "high"});
+    let reply = post(extra.to_string(), vec![]).await;
+    assert_eq!(
+        (reply.status, code(&reply)),
+        (StatusCode::BAD_REQUEST, "invalid_json")
+    );
+    assert!(reply.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("priority"));
+
+    let reply = post("{\"customer_id\": 5}".into(), vec![]).await;
+    assert_eq!(
+        (reply.status, code(&reply)),
+        (StatusCode::BAD_REQUEST, "invalid_json")
+    );
+
+    let reply = post("{}".into(), vec![("content-type", "text/plain")]).await;
+    assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let huge = format!("{{\"customer_id\": \"{}\"}}", "x".repeat(20_000));
+    let reply = post(huge, vec![]).await;
+    assert_eq!(
+        (reply.status, code(&reply)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
+    );
+
+    let mainnet = json!({"customer_id": "c1", "wallet": "hot", "destination": "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", "amount_sat": 5000});
+    let reply = post(mainnet.to_string(), vec![]).await;
+    assert_eq!(
+        (reply.status, code(&reply)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "wrong_network")
+    );
+    assert!(reply.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("regtest"));
+
+    let dust = json!({"customer_id": "c1", "wallet": "hot", "destination": address(1), "amount_sat": 10});
+    let reply = post(dust.to_string(), vec![]).await;
+    assert_eq!(
+        (reply.status, code(&reply)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "below_dust")
+    );
+
+    let stranger =
+        json!({"customer_id": "c1", "wallet": "hot", "destination": address(2), "amount_sat": 5000});
+    let reply = post(stranger.to_string(), vec![]).await;
+    assert_eq!(
+        (reply.status, code(&reply)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "not_a_beneficiary")
+    );
+
+    let t = Some(server.approvers[0].as_str());
+    let reply = server
+        .call(Method::GET, "/v1/withdrawals/999", t, &[], None)
+        .await;
+    assert_eq!((reply.status, code(&reply)), (StatusCode::NOT_FOUND, "not_found"));
+    let reply = server.call(Method::GET, "/v1/nothing", t, &[], None).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    let reply = server
+        .call(Method::DELETE, "/v1/withdrawals/1", t, &[], None)
+        .await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.headers["allow"], "GET");
+    let reply = server
+        .call(Method::GET, "/v1/withdrawals?order=asc", t, &[], None)
+        .await;
+    assert_eq!(
+        (reply.status, code(&reply)),
+        (StatusCode::BAD_REQUEST, "invalid_query")
+    );
+    let reply = server
+        .call(
+            Method::POST,
+            "/v1/withdrawals/999/reject",
+            t,
+            &[],
+            Some("{\"reason\": \"x\"}".into()),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    let reply = server
+        .call(
+            Method::POST,
+            "/v1/withdrawals/1/reject",
+            t,
+            &[],
+            Some("{}".into()),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, code(&reply)),
+        (StatusCode::BAD_REQUEST, "invalid_json")
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejection_over_http() {
+    let server = start(Amount::from_sat(100_000_000)).await;
+    let id = server.withdraw("k", 1_000_000).await.body["withdrawal"]["id"]
+        .as_u64()
+        .unwrap();
+    let reply = server
+        .call(
+            Method::POST,
+            &format!("/v1/withdrawals/{id}/reject"),
+            Some(&server.approvers[1]),
+            &[],
+            Some(json!({"reason": "beneficiary under review"}).to_string()),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["withdrawal"]["status"], "rejected");
+    let last = reply.body["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["reason"], "beneficiary under review");
+    assert_eq!(last["actor"], "bob");
+    let again = server
+        .call(
+            Method::POST,
+            &format!("/v1/withdrawals/{id}/approve"),
+            Some(&server.approvers[0]),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (again.status, code(&again)),
+        (StatusCode::CONFLICT, "not_pending")
+    );
+    server.stop().await;
+}

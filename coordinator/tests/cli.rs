@@ -1,0 +1,413 @@
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure report
+//! The `sluice-coordinator` binary as an operator uses it: set up staff, a customer, a
+//! wallet from signers' keys; request, approve and reject withdrawals with each person's
+//! token; run the API as a process and stop it with SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sluice-coordinator");
+
+const KEYS: [&str; 3] = [
+    "[1bbaa5fe/84h/1h/0h]tpubDDHx3CNs1F7LipoKW8ccMFNJsXJ6WYLFubNaCYLZtBX6G2GsQ7EJgbuecqwXfQtLKzxt2Kn8vJkxEWeQNto3deB7JCHdKHuRJMcYMDFABwi",
+    "[72408740/84h/1h/0h]tpubDDK8J3o2xAQqa14ubD5UW9ztUMRnpPKYNnCE6T8UChumFXApW4fX4ziePYbgH8kT63xpRviLH7ZNVzaZzAZ8nhwjzFVdT9mWdqZajmTCfv2",
+    "[3429876a/84h/1h/0h]tpubDCRy5oJLbB3etWH8sirNRUhtdp5GqhNPChRnpe8GMuze9NbgQeagn6icEf1moF2xpxiE2b5V5w2PQyBiifkjLQmfGfqbgSAXDbpegWj9V3s",
+];
+
+struct Desk {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+}
+
+impl Desk {
+    fn new() -> Desk {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("coordinator.sqlite");
+        Desk { _dir: dir, db }
+    }
+
+    /// Runs the binary as the holder of `token` (None: no token at all).
+    fn run(&self, token: Option<&str>, args: &[&str]) -> Output {
+        let mut command = Command::new(BIN);
+        command
+            .arg("--db")
+            .arg(&self.db)
+            .args(args)
+            .env_remove("SLUICE_TOKEN")
+            .env_remove("SLUICE_DB");
+        if let Some(token) = token {
+            command.env("SLUICE_TOKEN", token);
+        }
+        command.output().unwrap()
+    }
+
+    /// Runs and expects success; returns stdout.
+    fn ok(&self, token: Option<&str>, args: &[&str]) -> String {
+        let out = self.run(token, args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs and expects failure; returns stderr.
+    fn fails(&self, token: Option<&str>, args: &[&str]) -> String {
+        let out = self.run(token, args);
+        assert!(
+            !out.status.success(),
+            "{args:?} should have failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    fn json(&self, token: &str, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(Some(token), &all)).unwrap()
+    }
+}
+
+fn last_line(text: &str) -> String {
+    text.lines().last().unwrap().trim().to_owned()
+}
+
+/// init, staff, customer, fees and wallet "hot" (2 of 3, automatic up to 0.01 BTC, else 2
+/// approvers). Returns (admin, requester, approver1, approver2, beneficiary address).
+fn set_up(desk: &Desk) -> (String, String, String, String, String) {
+    let admin = last_line(&desk.ok(None, &["--network", "regtest", "init", "--admin", "root"]));
+    assert!(admin.starts_with("sluice_"));
+    let a = Some(admin.as_str());
+    let requester = last_line(&desk.ok(a, &["staff", "add", "--name", "backend", "--role", "requester"]));
+    let alice = last_line(&desk.ok(a, &["staff", "add", "--name", "alice", "--role", "approver"]));
+    let bob = last_line(&desk.ok(a, &["staff", "add", "--name", "bob", "--role", "approver"]));
+    desk.ok(a, &["customer", "add", "--id", "c1", "--daily-limit", "2"]);
+    desk.ok(a, &["fees", "set", "--flat", "0.0001"]);
+    let created = desk.ok(
+        a,
+        &[
+            "wallet",
+            "create",
+            "--name",
+            "hot",
+            "--kind",
+            "wsh-sortedmulti",
+            "--threshold",
+            "2",
+            "--key",
+            KEYS[0],
+            "--key",
+            KEYS[1],
+            "--key",
+            KEYS[2],
+            "--daily-limit",
+            "10",
+            "--approval",
+            "both",
+            "--auto-max",
+            "0.01",
+            "--approvers",
+            "2",
+        ],
+    );
+    let descriptor = last_line(&created);
+    assert!(
+        descriptor.starts_with("wsh(sortedmulti(2,[1bbaa5fe/84h/1h/0h]") && descriptor.contains("/<0;1>/*")
+    );
+    assert!(created.contains("sluice-signer wallet register --name hot --descriptor"));
+    // A wallet receive address doubles as the customer's registered destination here.
+    let address = last_line(&desk.ok(a, &["wallet", "address", "--name", "hot"]));
+    assert!(address.starts_with("bcrt1q"), "{address}");
+    let second = last_line(&desk.ok(a, &["wallet", "address", "--name", "hot"]));
+    assert_ne!(address, second, "every call hands out a new address");
+    desk.ok(
+        a,
+        &[
+            "beneficiary",
+            "add",
+            "--customer",
+            "c1",
+            "--address",
+            &address,
+            "--label",
+            "main",
+        ],
+    );
+    (admin, requester, alice, bob, address)
+}
+
+#[test]
+fn staff_request_approve_and_reject_with_their_own_tokens() {
+    let desk = Desk::new();
+    let (admin, requester, alice, bob, address) = set_up(&desk);
+    let withdraw = |key: &str, amount: &str| {
+        desk.json(
+            &requester,
+            &[
+                "withdraw",
+                "--customer",
+                "c1",
+                "--wallet",
+                "hot",
+                "--to",
+                &address,
+                "--amount",
+                amount,
+                "--idempotency-key",
+                key,
+            ],
+        )
+    };
+    let big = withdraw("order-1", "0.5");
+    assert_eq!(big["withdrawal"]["status"], "pending_approval");
+    assert_eq!(big["withdrawal"]["fee_sat"], 10_000);
+    let id = big["withdrawal"]["id"].as_u64().unwrap().to_string();
+
+    // The same request again is the same withdrawal; a different one with the key is refused.
+    assert_eq!(withdraw("order-1", "0.5"), big);
+    let err = desk.fails(
+        Some(&requester),
+        &[
+            "withdraw",
+            "--customer",
+            "c1",
+            "--wallet",
+            "hot",
+            "--to",
+            &address,
+            "--amount",
+            "0.6",
+            "--idempotency-key",
+            "order-1",
+        ],
+    );
+    assert!(err.contains("already used for a different request"), "{err}");
+
+    let err = desk.fails(Some(&requester), &["approve", &id]);
+    assert!(err.contains("role requester"), "{err}");
+    let err = desk.fails(Some(&admin), &["approve", &id]);
+    assert!(err.contains("role admin"), "{err}");
+    assert_eq!(
+        desk.json(&alice, &["approve", &id])["withdrawal"]["status"],
+        "pending_approval"
+    );
+    let err = desk.fails(Some(&alice), &["approve", &id]);
+    assert!(err.contains("already approved"), "{err}");
+    let approved = desk.json(&bob, &["approve", &id]);
+    assert_eq!(approved["withdrawal"]["status"], "approved");
+
+    let small = withdraw("order-2", "0.01");
+    assert_eq!(
+        small["withdrawal"]["status"], "approved",
+        "under the automatic ceiling"
+    );
+    assert_eq!(small["approvals"][0]["method"], "auto-rule");
+
+    let third = withdraw("order-3", "0.2");
+    let third_id = third["withdrawal"]["id"].as_u64().unwrap().to_string();
+    let rejected = desk.json(
+        &alice,
+        &["reject", &third_id, "--reason", "customer asked to cancel"],
+    );
+    assert_eq!(rejected["withdrawal"]["status"], "rejected");
+
+    let shown = desk.ok(Some(&requester), &["show", &id]);
+    for expected in [
+        "withdrawal 1: approved",
+        "approval_recorded  alice",
+        "approval_recorded  bob",
+        "policy met",
+    ] {
+        assert!(shown.contains(expected), "missing {expected:?} in\n{shown}");
+    }
+    let listed = desk.json(&alice, &["list", "--status", "approved"]);
+    assert_eq!(listed["withdrawals"].as_array().unwrap().len(), 2);
+    let text = desk.ok(Some(&alice), &["list"]);
+    assert_eq!(text.lines().count(), 3);
+
+    let err = desk.fails(
+        Some(&requester),
+        &[
+            "withdraw",
+            "--customer",
+            "c1",
+            "--wallet",
+            "hot",
+            "--to",
+            &address,
+            "--amount",
+            "1.6",
+            "--idempotency-key",
+            "order-4",
+        ],
+    );
+    assert!(err.contains("daily limit"), "{err}");
+    let log = desk.ok(Some(&admin), &["log"]);
+    assert!(
+        log.contains("wallet create") && log.contains("beneficiary add"),
+        "{log}"
+    );
+}
+
+#[test]
+fn refusals_are_explained() {
+    let desk = Desk::new();
+    let err = desk.fails(None, &["list"]);
+    assert!(err.contains("not an initialised coordinator database"), "{err}");
+    assert!(!desk.db.exists(), "a failed command creates no database");
+    let err = desk.fails(None, &["init", "--admin", "root"]);
+    assert!(err.contains("--network"), "{err}");
+
+    let (admin, requester, ..) = set_up(&desk);
+    let err = desk.fails(None, &["list"]);
+    assert!(err.contains("SLUICE_TOKEN"), "{err}");
+    let err = desk.fails(Some("sluice_00"), &["list"]);
+    assert!(err.contains("64 hex digits"), "{err}");
+    let err = desk.fails(Some(&format!("sluice_{}", "0".repeat(64))), &["list"]);
+    assert!(err.contains("not authenticated"), "{err}");
+    let err = desk.fails(Some(&admin), &["--network", "bitcoin", "list"]);
+    assert!(err.contains("is for regtest"), "{err}");
+    let err = desk.fails(None, &["--network", "regtest", "init", "--admin", "again"]);
+    assert!(err.contains("already initialised"), "{err}");
+    let err = desk.fails(
+        Some(&requester),
+        &[
+            "withdraw",
+            "--customer",
+            "c1",
+            "--wallet",
+            "hot",
+            "--to",
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+            "--amount",
+            "0.1",
+            "--idempotency-key",
+            "k",
+        ],
+    );
+    assert!(
+        err.contains("mainnet address") && err.contains("regtest"),
+        "{err}"
+    );
+    let err = desk.fails(
+        Some(&admin),
+        &[
+            "wallet",
+            "create",
+            "--name",
+            "w2",
+            "--kind",
+            "wpkh",
+            "--key",
+            KEYS[0],
+            "--daily-limit",
+            "1",
+            "--approval",
+            "manual",
+        ],
+    );
+    assert!(err.contains("--approvers"), "{err}");
+    desk.ok(Some(&admin), &["staff", "deactivate", "--name", "backend"]);
+    let err = desk.fails(Some(&requester), &["list"]);
+    assert!(err.contains("not authenticated"), "{err}");
+
+    // Token from a file works the same way.
+    let file = desk.db.with_file_name("admin.token");
+    std::fs::write(&file, format!("{admin}\n")).unwrap();
+    let out = desk.ok(
+        None,
+        &["--token-file", file.to_str().unwrap(), "customer", "list"],
+    );
+    assert!(out.contains("c1"), "{out}");
+}
+
+#[test]
+fn unbuilt_components_say_so() {
+    let desk = Desk::new();
+    set_up(&desk);
+    for component in ["sender", "monitor", "all"] {
+        let out = desk.run(None, &["run", component]);
+        assert_eq!(out.status.code(), Some(3), "run {component}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not implemented yet"), "{err}");
+    }
+}
+
+fn http_get(addr: &str, path: &str, token: &str) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn spawn_api(db: &Path) -> (std::process::Child, String) {
+    let mut child = Command::new(BIN)
+        .arg("--db")
+        .arg(db)
+        .args(["run", "api", "--listen", "127.0.0.1:0"])
+        .env_remove("SLUICE_TOKEN")
+        .env_remove("SLUICE_DB")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
+    (child, addr)
+}
+
+#[test]
+fn the_api_runs_as_a_process_and_stops_on_sigterm() {
+    let desk = Desk::new();
+    let (_admin, requester, alice, _bob, address) = set_up(&desk);
+    desk.ok(
+        Some(&requester),
+        &[
+            "withdraw",
+            "--customer",
+            "c1",
+            "--wallet",
+            "hot",
+            "--to",
+            &address,
+            "--amount",
+            "0.5",
+            "--idempotency-key",
+            "k1",
+        ],
+    );
+    let (mut child, addr) = spawn_api(&desk.db);
+    let (status, body) = http_get(&addr, "/v1/withdrawals/1", &alice);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["withdrawal"]["status"], "pending_approval");
+    // The CLI and the API share the database: an approval by CLI shows over HTTP at once.
+    desk.ok(Some(&alice), &["approve", "1"]);
+    let (_, body) = http_get(&addr, "/v1/withdrawals/1", &requester);
+    assert_eq!(body["approvals"][0]["approver"], "alice");
+
+    let stopped = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "SIGTERM is a clean stop: {exit:?}");
+}
