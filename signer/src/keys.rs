@@ -16,7 +16,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sluice_shared::identity::{SignerId, SIGNER_IDENTITY_PATH};
 use sluice_shared::keystore::{seal, KdfParams, KeystoreError, SealedSecret};
-use sluice_shared::limit_command::OfficerSet;
+use sluice_shared::limit_command::{OfficerSet, OfficerSetError};
 use sluice_shared::network::{network_name, parse_network};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -42,8 +42,8 @@ pub enum KeyError {
     DuplicateOfficerKey { key: String },
     #[error("--officer-threshold needs at least one --officer-key")]
     ThresholdWithoutOfficers,
-    #[error("--officer-threshold must be between 1 and the number of officer keys ({0})")]
-    BadThreshold(usize),
+    #[error("officer keys: {0}")]
+    Officers(#[from] OfficerSetError),
     #[error("reading {path}: {source}")]
     Read {
         path: String,
@@ -130,7 +130,8 @@ fn master_from(secret: &SeedSecret, network: Network) -> Result<Xpriv, KeyError>
             })
         }
         SeedSecret::Xprv { xprv } => {
-            let key = Xpriv::from_str(xprv.trim()).map_err(|e| KeyError::BadXprv(e.to_string()))?;
+            let key = sluice_shared::extended_key::parse_xpriv(xprv)
+                .map_err(|e| KeyError::BadXprv(e.to_string()))?;
             if key.network != NetworkKind::from(network) {
                 return Err(KeyError::XprvWrongNetwork {
                     expected: network_name(network).to_owned(),
@@ -158,16 +159,17 @@ fn parse_officers(keys: &[String], threshold: usize) -> Result<OfficerSet, KeyEr
         }
         parsed.push(k);
     }
-    if parsed.is_empty() && threshold != 0 {
-        return Err(KeyError::ThresholdWithoutOfficers);
+    if parsed.is_empty() {
+        if threshold != 0 {
+            return Err(KeyError::ThresholdWithoutOfficers);
+        }
+        // No officers: the limits set at `limits init` can never be raised.
+        return Ok(OfficerSet {
+            keys: parsed,
+            threshold: 0,
+        });
     }
-    if !parsed.is_empty() && (threshold == 0 || threshold > parsed.len()) {
-        return Err(KeyError::BadThreshold(parsed.len()));
-    }
-    Ok(OfficerSet {
-        keys: parsed,
-        threshold,
-    })
+    OfficerSet::new(parsed, threshold).map_err(KeyError::Officers)
 }
 
 fn fresh_mnemonic() -> Result<Zeroizing<String>, KeyError> {
@@ -430,7 +432,7 @@ mod tests {
         ));
         assert!(matches!(
             parse_officers(std::slice::from_ref(&key), 2),
-            Err(KeyError::BadThreshold(1))
+            Err(KeyError::Officers(OfficerSetError::BadThreshold { .. }))
         ));
         assert!(matches!(
             parse_officers(&[], 1),

@@ -81,7 +81,7 @@ fn command_text(scans: &[std::path::PathBuf], text: Option<&str>) -> Result<Stri
     let mut found = Vec::new();
     for path in scans {
         let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-        let texts = sluice_shared::qr::decode_image_bytes(&bytes)
+        let texts = sluice_shared::qr_scan::scan_bytes(&bytes)
             .map_err(|e| anyhow::anyhow!("scanning {}: {e}", path.display()))?;
         found.extend(texts.into_iter().filter(|t| {
             t.trim()

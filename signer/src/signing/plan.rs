@@ -260,6 +260,23 @@ mod tests {
         plan(psbt, "w", wallet, review, own)
     }
 
+    /// The plan is a second line of defence: inspection already refuses most PSBTs whose
+    /// script hints disagree with the wallet. To test the plan on its own, review the
+    /// untouched PSBT, then hand the plan the tampered one.
+    fn plan_behind_inspection(
+        original: &Psbt,
+        tampered: Psbt,
+        wallet: &WalletDescriptor,
+        own: Fingerprint,
+    ) -> Result<SigningPlan, SigningRefusal> {
+        let policy = InspectionPolicy {
+            network: Network::Regtest,
+            max_fee: Amount::from_sat(100_000),
+        };
+        let review = inspect_psbt(original, wallet, &policy).expect("the untouched PSBT passes");
+        plan(tampered, "w", wallet, review, own)
+    }
+
     #[test]
     fn cores_psbts_plan_one_key_path_per_input() {
         for name in ["wpkh_single", "wsh_2of3", "tr_single"] {
@@ -307,12 +324,13 @@ mod tests {
 
     #[test]
     fn a_witness_script_other_than_the_spent_one_is_refused() {
-        let (mut psbt, wallet, own) = core_psbt("wsh_2of3");
+        let (original, wallet, own) = core_psbt("wsh_2of3");
+        let mut psbt = original.clone();
         let mut script = psbt.inputs[0].witness_script.clone().unwrap().into_bytes();
         script[0] = bitcoin::opcodes::all::OP_PUSHNUM_1.to_u8(); // 1-of-3 instead of 2-of-3
         psbt.inputs[0].witness_script = Some(ScriptBuf::from_bytes(script));
         assert_eq!(
-            plan_for(psbt, &wallet, own).unwrap_err(),
+            plan_behind_inspection(&original, psbt, &wallet, own).unwrap_err(),
             SigningRefusal::WrongWitnessScript { index: 0 }
         );
     }
@@ -323,7 +341,7 @@ mod tests {
         let mut tweaked = psbt.clone();
         tweaked.inputs[0].tap_merkle_root = Some(TapNodeHash::from_byte_array([7; 32]));
         assert_eq!(
-            plan_for(tweaked, &wallet, own).unwrap_err(),
+            plan_behind_inspection(&psbt, tweaked, &wallet, own).unwrap_err(),
             SigningRefusal::TaprootScriptPath { index: 0 }
         );
         let mut leaf = psbt.clone();
@@ -331,7 +349,7 @@ mod tests {
             leaves.push(bitcoin::TapLeafHash::from_byte_array([9; 32]));
         }
         assert_eq!(
-            plan_for(leaf, &wallet, own).unwrap_err(),
+            plan_behind_inspection(&psbt, leaf, &wallet, own).unwrap_err(),
             SigningRefusal::TaprootScriptPath { index: 0 }
         );
         let mut other_key = psbt.clone();
@@ -339,13 +357,13 @@ mod tests {
         let stranger = bitcoin::secp256k1::Keypair::from_seckey_slice(&secp, &[5; 32]).unwrap();
         other_key.inputs[0].tap_internal_key = Some(stranger.x_only_public_key().0);
         assert_eq!(
-            plan_for(other_key, &wallet, own).unwrap_err(),
+            plan_behind_inspection(&psbt, other_key, &wallet, own).unwrap_err(),
             SigningRefusal::WrongInternalKey { index: 0 }
         );
-        let mut unset = psbt;
+        let mut unset = psbt.clone();
         unset.inputs[0].tap_internal_key = None;
         assert_eq!(
-            plan_for(unset, &wallet, own).unwrap_err(),
+            plan_behind_inspection(&psbt, unset, &wallet, own).unwrap_err(),
             SigningRefusal::WrongInternalKey { index: 0 }
         );
     }
