@@ -289,3 +289,79 @@ fn an_older_database_is_upgraded_in_place() {
         .unwrap();
     assert_eq!(coins, 0);
 }
+
+#[test]
+fn signers_and_partial_signatures_are_append_only() {
+    use bitcoin::secp256k1::{Keypair, Message, Secp256k1};
+    let (_dir, _path, db) = fresh();
+    seed(&db);
+    let c = db.connection();
+    let secp = Secp256k1::new();
+    let keypair = Keypair::from_seckey_slice(&secp, &[7; 32]).unwrap();
+    let (identity, _) = keypair.x_only_public_key();
+    let fp = bitcoin::bip32::Fingerprint::from([1, 2, 3, 4]);
+    let id = signers::insert(c, &identity, fp, "signer-a", "root", NOW).unwrap();
+    let found = signers::find(c, &id).unwrap().unwrap();
+    assert_eq!(found.identity_key, identity);
+    assert_eq!(found.master_fingerprint, fp);
+    assert_eq!(signers::find_by_fingerprint(c, fp).unwrap().unwrap().id, id);
+    assert!(found.active);
+    assert!(
+        signers::insert(c, &identity, fp, "again", "root", NOW).is_err(),
+        "same key twice"
+    );
+    assert!(signers::set_active(c, &id, false).unwrap());
+    assert!(!signers::find(c, &id).unwrap().unwrap().active);
+    refused(&db, "DELETE FROM signers", "never deleted");
+    refused(
+        &db,
+        "UPDATE signers SET identity_key = 'x'",
+        "identity never changes",
+    );
+
+    c.execute_batch(
+        "INSERT INTO signing_sessions (wallet, unsigned_txid, psbt, fee_sat, status, created_by, created_at, updated_at)
+         VALUES ('hot', 'txid', 'psbt', 10, 'open', 'p', 0, 0);",
+    )
+    .unwrap();
+    let message = Message::from_digest([3; 32]);
+    let sig = |seed: u8| {
+        bitcoin::ecdsa::Signature::sighash_all(secp.sign_ecdsa(
+            &message,
+            &bitcoin::secp256k1::SecretKey::from_slice(&[seed; 32]).unwrap(),
+        ))
+    };
+    let stored = signatures::StoredSignature {
+        input_index: 0,
+        pubkey: bitcoin::PublicKey::new(keypair.public_key()),
+        signature: sig(7),
+        signer: Some(id),
+    };
+    assert_eq!(
+        signatures::insert(c, 1, &stored, NOW).unwrap(),
+        signatures::Inserted::New
+    );
+    assert_eq!(
+        signatures::insert(c, 1, &stored, NOW).unwrap(),
+        signatures::Inserted::AlreadyStored
+    );
+    let different = signatures::StoredSignature {
+        signature: sig(8),
+        ..stored.clone()
+    };
+    assert!(signatures::insert(c, 1, &different, NOW).is_err());
+    assert_eq!(signatures::for_session(c, 1).unwrap(), vec![stored]);
+    refused(&db, "DELETE FROM partial_signatures", "never deleted");
+    refused(
+        &db,
+        "UPDATE partial_signatures SET signature = 'x'",
+        "never changed",
+    );
+
+    assert!(sessions::transition(c, 1, "open", "signed", NOW).unwrap());
+    assert!(
+        !sessions::transition(c, 1, "open", "signed", NOW).unwrap(),
+        "second claim loses"
+    );
+    assert_eq!(sessions::ids_with_status(c, "signed").unwrap(), vec![1]);
+}

@@ -12,6 +12,8 @@ pub mod customers;
 pub mod schema;
 pub mod sessions;
 pub mod settings;
+pub mod signatures;
+pub mod signers;
 pub mod staff;
 pub mod utxos;
 pub mod wallets;

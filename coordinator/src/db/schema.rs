@@ -9,7 +9,7 @@
 //! the guard that catches a bug or a hand-edited database.
 
 /// Each entry is one migration, run in its own transaction.
-pub const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
+pub const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3];
 
 const MIGRATION_1: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -272,4 +272,42 @@ CREATE TRIGGER utxos_reserve_once BEFORE UPDATE OF reserved_by_session ON utxos
     WHEN NEW.reserved_by_session IS NOT NULL
         AND (OLD.reserved_by_session IS NOT NULL OR OLD.spent_by_txid IS NOT NULL OR OLD.quarantined = 1)
     BEGIN SELECT RAISE(ABORT, 'coin is reserved, spent or quarantined'); END;
+"#;
+
+/// Signing sessions meet their signers: the signers the coordinator knows (their identity
+/// keys authenticate online requests) and the partial signatures they returned, each
+/// verified against the session's transaction before it is stored.
+const MIGRATION_3: &str = r#"
+CREATE TABLE signers (
+    signer_id TEXT PRIMARY KEY CHECK (length(signer_id) = 16),
+    identity_key TEXT NOT NULL UNIQUE CHECK (length(identity_key) = 64),
+    -- The BIP32 fingerprint of the signer's master key, as in its `[fingerprint/path]xpub`:
+    -- how a session's PSBT (its bip32_derivation) names the keys this signer holds.
+    master_fingerprint TEXT NOT NULL CHECK (length(master_fingerprint) = 8),
+    name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),
+    active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL
+);
+
+-- One verified signature by one key on one input of one session. `signer_id` is who
+-- posted it online; NULL when it came in through `session import` (SD card or QR).
+CREATE TABLE partial_signatures (
+    session_id INTEGER NOT NULL REFERENCES signing_sessions(id),
+    input_index INTEGER NOT NULL CHECK (input_index >= 0),
+    pubkey TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    signer_id TEXT REFERENCES signers(signer_id),
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (session_id, input_index, pubkey)
+);
+
+CREATE TRIGGER signers_no_delete BEFORE DELETE ON signers
+    BEGIN SELECT RAISE(ABORT, 'signers are deactivated, never deleted'); END;
+CREATE TRIGGER signers_key_fixed BEFORE UPDATE OF signer_id, identity_key, master_fingerprint ON signers
+    BEGIN SELECT RAISE(ABORT, 'a signer''s identity never changes'); END;
+CREATE TRIGGER partial_signatures_no_delete BEFORE DELETE ON partial_signatures
+    BEGIN SELECT RAISE(ABORT, 'signatures are never deleted'); END;
+CREATE TRIGGER partial_signatures_no_update BEFORE UPDATE ON partial_signatures
+    BEGIN SELECT RAISE(ABORT, 'signatures are never changed'); END;
 "#;

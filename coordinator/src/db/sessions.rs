@@ -114,3 +114,25 @@ pub fn find(conn: &Connection, id: u64) -> Result<Option<SessionRecord>, DbError
         withdrawals,
     }))
 }
+
+/// Moves a session from `from` to `to`. Returns false (and changes nothing) if it was not
+/// in `from`: another process got there first, so the caller backs off. The allowed
+/// moves are the service layer's business; this is the compare-and-set it builds on.
+pub fn transition(conn: &Connection, id: u64, from: &str, to: &str, now: UnixTime) -> Result<bool, DbError> {
+    let n = conn.execute(
+        "UPDATE signing_sessions SET status = ?3, updated_at = ?4 WHERE id = ?1 AND status = ?2",
+        params![i64::try_from(id).unwrap_or(-1), from, to, now.secs()],
+    )?;
+    Ok(n == 1)
+}
+
+/// Ids of the sessions in `status`, oldest first.
+pub fn ids_with_status(conn: &Connection, status: &str) -> Result<Vec<u64>, DbError> {
+    let mut stmt = conn.prepare("SELECT id FROM signing_sessions WHERE status = ?1 ORDER BY id")?;
+    let rows = stmt.query_map([status], |r| r.get::<_, i64>(0))?;
+    rows.map(|r| {
+        let id = r?;
+        u64::try_from(id).map_err(|_| DbError::Corrupt(format!("session id {id}")))
+    })
+    .collect()
+}

@@ -1,0 +1,122 @@
+//! The signers the coordinator knows. A signer's identity key (BIP340, x-only) signs its
+//! online requests; its id is derived from that key (`sluice_shared::identity`).
+
+use bitcoin::bip32::Fingerprint;
+use bitcoin::secp256k1::XOnlyPublicKey;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use sluice_shared::identity::SignerId;
+
+use super::DbError;
+use crate::time::UnixTime;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerRecord {
+    pub id: SignerId,
+    pub identity_key: XOnlyPublicKey,
+    pub master_fingerprint: Fingerprint,
+    pub name: String,
+    pub active: bool,
+    pub created_at: UnixTime,
+    pub created_by: String,
+}
+
+const COLUMNS: &str = "signer_id, identity_key, master_fingerprint, name, active, created_at, created_by";
+
+type Columns = (String, String, String, String, bool, i64, String);
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Columns> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn parse(row: Columns) -> Result<SignerRecord, DbError> {
+    let (id, key, fingerprint, name, active, created_at, created_by) = row;
+    let corrupt = |what: &str| DbError::Corrupt(format!("signer {id}: {what}"));
+    let identity_key: XOnlyPublicKey = key.parse().map_err(|_| corrupt("identity key"))?;
+    let parsed_id: SignerId = id.parse().map_err(|_| corrupt("id"))?;
+    if SignerId::from_identity_key(&identity_key) != parsed_id {
+        return Err(corrupt("id does not match the identity key"));
+    }
+    Ok(SignerRecord {
+        id: parsed_id,
+        identity_key,
+        master_fingerprint: fingerprint.parse().map_err(|_| corrupt("master fingerprint"))?,
+        name,
+        active,
+        created_at: UnixTime::from_secs(created_at),
+        created_by,
+    })
+}
+
+/// Registers a signer by its identity key. Fails (UNIQUE) if the key or name is known.
+pub fn insert(
+    conn: &Connection,
+    identity_key: &XOnlyPublicKey,
+    master_fingerprint: Fingerprint,
+    name: &str,
+    created_by: &str,
+    now: UnixTime,
+) -> Result<SignerId, DbError> {
+    let id = SignerId::from_identity_key(identity_key);
+    conn.execute(
+        "INSERT INTO signers (signer_id, identity_key, master_fingerprint, name, active, created_at, created_by) \
+         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6)",
+        params![
+            id.to_string(),
+            identity_key.to_string(),
+            master_fingerprint.to_string(),
+            name,
+            now.secs(),
+            created_by
+        ],
+    )?;
+    Ok(id)
+}
+
+pub fn find(conn: &Connection, id: &SignerId) -> Result<Option<SignerRecord>, DbError> {
+    let row = conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM signers WHERE signer_id = ?1"),
+            [id.to_string()],
+            from_row,
+        )
+        .optional()?;
+    row.map(parse).transpose()
+}
+
+/// The active signer holding keys under this master fingerprint, if any.
+pub fn find_by_fingerprint(
+    conn: &Connection,
+    fingerprint: Fingerprint,
+) -> Result<Option<SignerRecord>, DbError> {
+    let row = conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM signers WHERE master_fingerprint = ?1 AND active = 1"),
+            [fingerprint.to_string()],
+            from_row,
+        )
+        .optional()?;
+    row.map(parse).transpose()
+}
+
+pub fn list(conn: &Connection) -> Result<Vec<SignerRecord>, DbError> {
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM signers ORDER BY name"))?;
+    let rows = stmt.query_map([], from_row)?;
+    rows.map(|r| parse(r?)).collect()
+}
+
+/// Turns a signer's online access on or off. Returns false if no such signer.
+pub fn set_active(conn: &Connection, id: &SignerId, active: bool) -> Result<bool, DbError> {
+    let n = conn.execute(
+        "UPDATE signers SET active = ?2 WHERE signer_id = ?1",
+        params![id.to_string(), active],
+    )?;
+    Ok(n == 1)
+}
