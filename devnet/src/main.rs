@@ -1,0 +1,88 @@
+//! `sluice-devnet`: runs the devnet scenario. The same executable also serves as
+//! `sluice-devnet coordinator ARGS` and `sluice-devnet signer ARGS` (the code of
+//! `sluice-coordinator` and `sluice-signer`), so the scenario's components are real,
+//! separate processes without building the other binaries first.
+#![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use sluice_devnet::processes::Programs;
+use sluice_devnet::scenario::{self, DevnetOptions};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sluice-devnet",
+    about = "Run the whole Sluice system on this machine (simnet, coordinator, online signers) and feed it withdrawals"
+)]
+struct Args {
+    /// Keep state and logs here (default: a new temporary directory, removed at the end
+    /// unless --keep).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Keep the temporary directory.
+    #[arg(long)]
+    keep: bool,
+    /// How many withdrawals to feed.
+    #[arg(long, default_value_t = 12)]
+    withdrawals: usize,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    deadline_seconds: u64,
+}
+
+fn main() -> ExitCode {
+    let mut argv: Vec<OsString> = std::env::args_os().collect();
+    match argv.get(1).and_then(|a| a.to_str()) {
+        Some("coordinator") => {
+            argv.remove(1);
+            argv[0] = "sluice-coordinator".into();
+            sluice_coordinator::cli::main(sluice_coordinator::cli::Cli::parse_from(argv))
+        }
+        Some("signer") => {
+            argv.remove(1);
+            argv[0] = "sluice-signer".into();
+            match sluice_signer::commands::run(sluice_signer::cli::Cli::parse_from(argv)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        _ => match devnet(Args::parse()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn devnet(args: Args) -> anyhow::Result<()> {
+    let (dir, temp) = match &args.dir {
+        Some(dir) => (dir.clone(), None),
+        None => {
+            let temp = tempfile::Builder::new().prefix("sluice-devnet-").tempdir()?;
+            (temp.path().to_path_buf(), Some(temp))
+        }
+    };
+    println!("Sluice devnet in {}", dir.display());
+    println!("DEVNET ONLY: regtest coins, throwaway keys sealed with --dangerous-weak-kdf.");
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let outcome = runtime.block_on(scenario::run(DevnetOptions {
+        dir: dir.clone(),
+        programs: Programs::this_executable()?,
+        withdrawals: args.withdrawals,
+        deadline: Duration::from_secs(args.deadline_seconds),
+        verbose: true,
+    }));
+    if let (true, Some(temp)) = (args.keep, temp) {
+        println!("Kept {}", temp.keep().display());
+    }
+    outcome.map(|_| ())
+}

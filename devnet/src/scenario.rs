@@ -1,0 +1,550 @@
+//! The devnet scenario: simnet, a coordinator with its four services, a 2-of-3 wallet of
+//! three signers (two online, one cold) with outflow limits, and a stream of withdrawals
+//! from request to confirmation. When a signer's total limit stops the flow, two security
+//! officers sign a `raise-total` command and the signer applies it, as on paper.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use bitcoin::hashes::{hash160, Hash};
+use bitcoin::secp256k1::{Keypair, Secp256k1};
+use bitcoin::{Address, Amount, Network, ScriptBuf, WPubkeyHash};
+use rand::RngCore;
+use serde_json::json;
+use sluice_coordinator::chain::{CoreRpcClient, RpcAuth};
+use sluice_coordinator::rules::fees::FeeSchedule;
+use sluice_coordinator::rules::policy::ApprovalPolicy;
+use sluice_coordinator::rules::roles::Role;
+use sluice_coordinator::service::{Coordinator, NewWalletRequest};
+use sluice_coordinator::simnet::{spawn, SimnetOptions};
+use sluice_coordinator::time::UnixTime;
+use sluice_coordinator::wallet_spec::WalletKindArg;
+use sluice_shared::api::{Withdrawal, WithdrawalList, WithdrawalStatus};
+use sluice_shared::asset::{format_btc, Asset};
+use sluice_shared::identity::SignerId;
+use sluice_shared::limit_command::{CommandId, LimitAction, LimitCommand, SignedLimitCommand};
+
+use crate::api_client::StaffClient;
+use crate::processes::{run_step, Component, Programs};
+
+const NETWORK: Network = Network::Regtest;
+const WALLET: &str = "treasury";
+const ACCOUNT: &str = "84h/1h/0h";
+/// Withdrawals above this need a person's approval; below it the rule approves them.
+const AUTO_APPROVAL_CEILING: Amount = Amount::from_sat(50_000_000);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct DevnetOptions {
+    /// Everything lives here: databases, signer homes, logs.
+    pub dir: PathBuf,
+    pub programs: Programs,
+    /// How many withdrawals to feed.
+    pub withdrawals: usize,
+    /// Give up if the withdrawals are not all confirmed by then.
+    pub deadline: Duration,
+    /// Print progress (the tests turn it off).
+    pub verbose: bool,
+}
+
+/// What happened.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub withdrawals: Vec<Withdrawal>,
+    /// Whether a signer's total stopped the flow until a signed limit command raised it.
+    pub waited_for_limit_command: bool,
+    pub elapsed: Duration,
+}
+
+struct Devnet {
+    options: DevnetOptions,
+    started: Instant,
+    passphrase: PathBuf,
+}
+
+/// One signer's home and what the coordinator needs to know about it.
+struct SignerSetup {
+    name: &'static str,
+    home: PathBuf,
+    key_expression: String,
+    identity_key: String,
+    fingerprint: String,
+    signer_id: SignerId,
+}
+
+impl Devnet {
+    fn say(&self, text: &str) {
+        if self.options.verbose {
+            println!("[{:>6.1}s] {text}", self.started.elapsed().as_secs_f64());
+        }
+    }
+
+    fn step(&self, title: &str) {
+        if self.options.verbose {
+            println!("\n== {title}");
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.options.dir.join(name)
+    }
+
+    fn signer_command(&self, home: &Path, args: &[&str]) -> std::process::Command {
+        let mut command = self.options.programs.signer();
+        command
+            .arg("--home")
+            .arg(home)
+            .arg("--passphrase-file")
+            .arg(&self.passphrase)
+            .args(args);
+        command
+    }
+
+    fn signer_step(&self, home: &Path, args: &[&str]) -> Result<String> {
+        run_step(
+            self.signer_command(home, args),
+            &format!("sluice-signer {}", args.join(" ")),
+        )
+    }
+
+    fn coordinator_command(&self, token_file: Option<&Path>, args: &[&str]) -> std::process::Command {
+        let mut command = self.options.programs.coordinator();
+        command.arg("--db").arg(self.path("coordinator.sqlite"));
+        command.env_remove("SLUICE_DB").env_remove("SLUICE_TOKEN");
+        if let Some(file) = token_file {
+            command.arg("--token-file").arg(file);
+        }
+        command.args(args);
+        command
+    }
+}
+
+/// A made-up customer's own address (a script nobody here holds keys for).
+fn customer_address(name: &str) -> Result<Address> {
+    let script = ScriptBuf::new_p2wpkh(&WPubkeyHash::from_raw_hash(hash160::Hash::hash(name.as_bytes())));
+    Ok(Address::from_script(&script, NETWORK)?)
+}
+
+fn line_value<'a>(text: &'a str, label: &str) -> Result<&'a str> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(label))
+        .map(str::trim)
+        .ok_or_else(|| anyhow!("no {label:?} line in:\n{text}"))
+}
+
+/// Runs the whole scenario. Every process it starts is stopped when it returns.
+pub async fn run(options: DevnetOptions) -> Result<Outcome> {
+    std::fs::create_dir_all(&options.dir).with_context(|| format!("creating {}", options.dir.display()))?;
+    let passphrase = options.dir.join("passphrase");
+    std::fs::write(&passphrase, "devnet passphrase\n")?;
+    let devnet = Devnet {
+        options,
+        started: Instant::now(),
+        passphrase,
+    };
+    let mut rng = rand::rngs::OsRng;
+
+    devnet.step("1. The chain: simnet, a regtest-like chain speaking Bitcoin Core's JSON-RPC");
+    let simnet = spawn(SimnetOptions {
+        block_interval: Some(Duration::from_secs(1)),
+        ..SimnetOptions::local()
+    })
+    .await
+    .context("starting simnet")?;
+    let chain = CoreRpcClient::new(&simnet.url, RpcAuth::None);
+    devnet.say(&format!("simnet at {} mines a block every second", simnet.url));
+
+    devnet.step("2. Security officers: three keys, any two sign a limit command");
+    let secp = Secp256k1::new();
+    let officers: Vec<Keypair> = (0..3).map(|_| Keypair::new(&secp, &mut rng)).collect();
+    let officer_hex: Vec<String> = officers.iter().map(|k| k.x_only_public_key().0.to_string()).collect();
+    devnet.say("officer keys made (limitctl keygen does this on each officer's own machine)");
+
+    devnet.step("3. Signers A and B (online) and C (cold), each with its own key and limits");
+    let mut signers = Vec::new();
+    for name in ["A", "B", "C"] {
+        signers.push(set_up_signer(&devnet, name, &officer_hex)?);
+    }
+
+    devnet.step("4. The coordinator: staff, a customer, and the 2-of-3 wallet composed from the signers' keys");
+    let db_path = devnet.path("coordinator.sqlite");
+    let now = UnixTime::from_secs(unix_now());
+    let (mut coord, admin_token) = Coordinator::initialise(&db_path, NETWORK, "admin", &mut rng, now)?;
+    let admin = coord.authenticate(&admin_token)?;
+    let admin_file = devnet.path("admin.token");
+    std::fs::write(&admin_file, admin_token.reveal().as_bytes())?;
+    let backend_token = coord.add_staff(&admin, "exchange-backend", Role::Requester, &mut rng, now)?;
+    let approver_token = coord.add_staff(&admin, "alice", Role::Approver, &mut rng, now)?;
+    coord.set_fee_schedule(&admin, Asset::Btc, FeeSchedule::Flat(Amount::from_sat(10_000)), now)?;
+    let customers = ["customer-1", "customer-2", "customer-3"];
+    let mut destinations = Vec::new();
+    for customer in customers {
+        coord.add_customer(&admin, customer, now)?;
+        let address = customer_address(customer)?.to_string();
+        coord.add_beneficiary(&admin, customer, &address, "own wallet", now)?;
+        destinations.push((customer, address));
+    }
+    let created = coord.create_wallet(
+        &admin,
+        &NewWalletRequest {
+            name: WALLET.into(),
+            kind: WalletKindArg::WshSortedMulti,
+            threshold: Some(2),
+            keys: signers.iter().map(|s| s.key_expression.clone()).collect(),
+            policy: ApprovalPolicy::Both {
+                max_amount_sat: AUTO_APPROVAL_CEILING,
+                registered_destination_only: true,
+                approvers_required: 1,
+            },
+            daily_limit: Amount::from_int_btc(1_000),
+        },
+        now,
+    )?;
+    devnet.say(&format!("wallet {WALLET}: {}", created.multipath_descriptor));
+    devnet.say(&format!(
+        "approval: automatic up to {} BTC to registered beneficiaries, one approver above",
+        format_btc(AUTO_APPROVAL_CEILING)
+    ));
+    for signer in &signers {
+        run_step(
+            devnet.coordinator_command(
+                Some(&admin_file),
+                &[
+                    "signer",
+                    "add",
+                    "--name",
+                    &format!("signer-{}", signer.name),
+                    "--identity-key",
+                    &signer.identity_key,
+                    "--fingerprint",
+                    &signer.fingerprint,
+                ],
+            ),
+            "sluice-coordinator signer add",
+        )?;
+        devnet.signer_step(
+            &signer.home,
+            &[
+                "wallet",
+                "register",
+                "--name",
+                WALLET,
+                "--descriptor",
+                &created.multipath_descriptor,
+            ],
+        )?;
+    }
+    devnet.say("each signer registered the wallet; the coordinator knows each signer's identity key");
+    // A spends at most 2.5 BTC before it needs a signed command; B has room for the run.
+    let limits = [("A", "2.5"), ("B", "100"), ("C", "100")];
+    for (signer, (name, total)) in signers.iter().zip(limits) {
+        devnet.signer_step(
+            &signer.home,
+            &[
+                "limits",
+                "init",
+                "--asset",
+                "BTC",
+                "--rate",
+                "10",
+                "--per-seconds",
+                "60",
+                "--burst",
+                "10",
+                "--total",
+                total,
+            ],
+        )?;
+        devnet.say(&format!(
+            "signer {name}: may sign 10 BTC per minute, {total} BTC in total"
+        ));
+    }
+
+    devnet.step("5. Fund the wallet: three mined coins of 50 BTC, matured by 100 more blocks");
+    for _ in 0..3 {
+        let (_, address) = coord.next_receive_address(&admin, WALLET, now)?;
+        chain.generate_to_address(1, &address).await?;
+    }
+    chain
+        .generate_to_address(100, &customer_address("miner")?)
+        .await?;
+    drop(coord);
+
+    devnet.step("6. Start the coordinator's services and the online signers A and B (C stays cold)");
+    let mut services = Component::start(
+        "coordinator",
+        devnet.coordinator_command(
+            None,
+            &[
+                "run",
+                "all",
+                "--listen",
+                "127.0.0.1:0",
+                "--chain-url",
+                &simnet.url,
+                "--max-batch",
+                "4",
+                "--interval-ms",
+                "200",
+            ],
+        ),
+        devnet.path("coordinator.log"),
+    )?;
+    let api = services.wait_for_line("sluice-coordinator api listening on ", Duration::from_secs(30))?;
+    devnet.say(&format!("coordinator services running; API at {api}"));
+    let mut online = Vec::new();
+    for signer in signers.iter().filter(|s| s.name != "C") {
+        let component = Component::start(
+            &format!("signer {}", signer.name),
+            devnet.signer_command(
+                &signer.home,
+                &["online", "--coordinator", &api, "--poll-seconds", "1"],
+            ),
+            devnet.path(&format!("signer-{}.log", signer.name)),
+        )?;
+        online.push(component);
+    }
+    devnet.say("signers A and B dial out to the coordinator and poll for signing sessions");
+
+    devnet.step("7. Withdrawals: the exchange backend requests, the policy approves, the system pays");
+    let backend = StaffClient::new(&api, &backend_token.reveal());
+    let approver = StaffClient::new(&api, &approver_token.reveal());
+    let amounts = withdrawal_amounts(devnet.options.withdrawals);
+    let mut waited = false;
+    let mut last_counts = String::new();
+    let mut last_change = Instant::now();
+    let mut fed = 0;
+    let deadline = Instant::now() + devnet.options.deadline;
+    loop {
+        // Feed in waves of four, as requests arrive over time.
+        if fed < amounts.len() {
+            for amount in amounts.iter().skip(fed).take(4) {
+                let (customer, destination) = &destinations[fed % destinations.len()];
+                let reply = backend
+                    .post(
+                        "/v1/withdrawals",
+                        &json!({
+                            "customer_id": customer,
+                            "wallet": WALLET,
+                            "destination": destination,
+                            "amount_sat": amount.to_sat(),
+                        }),
+                        Some(&format!("devnet-{fed}")),
+                    )
+                    .await?;
+                let status = reply["withdrawal"]["status"].as_str().unwrap_or("?").to_owned();
+                let id = reply["withdrawal"]["id"].as_u64().unwrap_or(0);
+                devnet.say(&format!(
+                    "withdrawal {id}: {} BTC to {customer}: {status}",
+                    format_btc(*amount)
+                ));
+                if status == "pending_approval" {
+                    approver
+                        .post(&format!("/v1/withdrawals/{id}/approve"), &json!({}), None)
+                        .await?;
+                    devnet.say(&format!(
+                        "withdrawal {id} is above the automatic ceiling: approved by alice"
+                    ));
+                }
+                fed += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let list: WithdrawalList = serde_json::from_value(backend.get("/v1/withdrawals?limit=1000").await?)
+            .context("reading the withdrawal list")?;
+        let counts = status_counts(&list.withdrawals);
+        if counts != last_counts {
+            devnet.say(&counts);
+            last_counts = counts;
+            last_change = Instant::now();
+        }
+        let all_confirmed = fed == amounts.len()
+            && list
+                .withdrawals
+                .iter()
+                .all(|w| w.status == WithdrawalStatus::Confirmed);
+        if all_confirmed {
+            let elapsed = devnet.started.elapsed();
+            print_summary(&devnet, &list.withdrawals, &signers)?;
+            return Ok(Outcome {
+                withdrawals: list.withdrawals,
+                waited_for_limit_command: waited,
+                elapsed,
+            });
+        }
+        let waiting = list
+            .withdrawals
+            .iter()
+            .any(|w| w.status == WithdrawalStatus::Signing);
+        if !waited && waiting && last_change.elapsed() > Duration::from_secs(6) {
+            waited = true;
+            raise_total(&devnet, &signers[0], &officers)?;
+            last_change = Instant::now();
+        }
+        for component in std::iter::once(&mut services).chain(online.iter_mut()) {
+            if !component.running() {
+                bail!(
+                    "{} stopped unexpectedly; its log ends:\n{}",
+                    component.name,
+                    component.log_tail(20)
+                );
+            }
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "not all withdrawals confirmed within {:?} ({last_counts}); logs are in {}",
+                devnet.options.deadline,
+                devnet.options.dir.display()
+            );
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Amounts between 0.2 and 0.45 BTC, and one above the automatic-approval ceiling.
+fn withdrawal_amounts(count: usize) -> Vec<Amount> {
+    (0..count)
+        .map(|i| {
+            if i == 2 {
+                Amount::from_sat(60_000_000)
+            } else {
+                Amount::from_sat(20_000_000 + (i as u64 * 7_919_000) % 25_000_000)
+            }
+        })
+        .collect()
+}
+
+fn status_counts(withdrawals: &[Withdrawal]) -> String {
+    let mut counts: BTreeMap<usize, (&str, usize)> = BTreeMap::new();
+    for w in withdrawals {
+        let (rank, name) = match w.status {
+            WithdrawalStatus::PendingApproval => (0, "pending approval"),
+            WithdrawalStatus::Approved => (1, "approved"),
+            WithdrawalStatus::Batched => (2, "batched"),
+            WithdrawalStatus::Signing => (3, "signing"),
+            WithdrawalStatus::Signed => (4, "signed"),
+            WithdrawalStatus::Broadcast => (5, "broadcast"),
+            WithdrawalStatus::Confirmed => (6, "confirmed"),
+            WithdrawalStatus::Rejected => (7, "rejected"),
+            WithdrawalStatus::Failed => (8, "failed"),
+        };
+        counts.entry(rank).or_insert((name, 0)).1 += 1;
+    }
+    counts
+        .values()
+        .map(|(name, n)| format!("{n} {name}"))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+fn set_up_signer(devnet: &Devnet, name: &'static str, officer_keys: &[String]) -> Result<SignerSetup> {
+    let home = devnet.path(&format!("signer-{name}"));
+    let mut init = vec!["init", "--network", "regtest", "--dangerous-weak-kdf"];
+    for key in officer_keys {
+        init.extend(["--officer-key", key.as_str()]);
+    }
+    init.extend(["--officer-threshold", "2"]);
+    devnet.signer_step(&home, &init)?;
+    let xpub = devnet.signer_step(&home, &["xpub", "--path", ACCOUNT])?;
+    let key_expression = xpub
+        .lines()
+        .last()
+        .map(str::trim)
+        .ok_or_else(|| anyhow!("sluice-signer xpub printed nothing"))?
+        .to_owned();
+    let id = devnet.signer_step(&home, &["id"])?;
+    let identity_key = line_value(&id, "Identity key:")?.to_owned();
+    let fingerprint = line_value(&id, "Master fingerprint:")?.to_owned();
+    let signer_id: SignerId = id
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .parse()
+        .context("the last line of `sluice-signer id`")?;
+    devnet.say(&format!("signer {name}: id {signer_id}, key {key_expression}"));
+    Ok(SignerSetup {
+        name,
+        home,
+        key_expression,
+        identity_key,
+        fingerprint,
+        signer_id,
+    })
+}
+
+/// Two officers sign "allow signer S to sign 5 more BTC"; the signer applies it as if
+/// scanned from the paper sheet (`limits apply --text` is what a typing scanner sends).
+fn raise_total(devnet: &Devnet, signer: &SignerSetup, officers: &[Keypair]) -> Result<()> {
+    let limits = devnet.signer_step(&signer.home, &["limits", "show"])?;
+    let remaining = line_value(&limits, "Total remaining")?;
+    devnet.say(&format!(
+        "progress stopped: signer {} has {remaining} BTC of its total left, less than the next transaction pays out",
+        signer.name
+    ));
+    devnet.say("the coordinator cannot change that; only a paper command signed by two officers can");
+    let now = unix_now();
+    let mut id = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut id);
+    let mut command = SignedLimitCommand::unsigned(LimitCommand {
+        id: CommandId(id),
+        signer: signer.signer_id,
+        asset: Asset::Btc,
+        action: LimitAction::RaiseTotal {
+            amount: Amount::from_int_btc(5),
+        },
+        not_before: now - 60,
+        not_after: now + 3600,
+    });
+    for officer in &officers[..2] {
+        let mut aux = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut aux);
+        command.sign(officer, aux)?;
+    }
+    let text = command.encode_text()?;
+    devnet.say(&format!("officers 1 and 2 sign: {}", command.command.describe()));
+    let applied = devnet.signer_step(&signer.home, &["limits", "apply", "--text", &text])?;
+    devnet.say(applied.lines().last().unwrap_or("applied").trim());
+    Ok(())
+}
+
+fn print_summary(devnet: &Devnet, withdrawals: &[Withdrawal], signers: &[SignerSetup]) -> Result<()> {
+    if !devnet.options.verbose {
+        return Ok(());
+    }
+    devnet.step("Summary");
+    let total: Amount = withdrawals.iter().map(|w| w.amount_sat).sum();
+    println!(
+        "{} withdrawals, {} BTC, all confirmed in {:.1} s",
+        withdrawals.len(),
+        format_btc(total),
+        devnet.started.elapsed().as_secs_f64()
+    );
+    for w in withdrawals.iter().rev() {
+        println!(
+            "  #{:<3} {:>12} BTC  {:<11} -> {}",
+            w.id,
+            format_btc(w.amount_sat),
+            w.customer_id,
+            w.destination
+        );
+    }
+    for signer in signers {
+        let limits = devnet.signer_step(&signer.home, &["limits", "show"])?;
+        println!(
+            "signer {}: spent {} BTC, {} BTC of its total left",
+            signer.name,
+            line_value(&limits, "Total spent")?,
+            line_value(&limits, "Total remaining")?
+        );
+    }
+    println!("Logs and state: {}", devnet.options.dir.display());
+    Ok(())
+}
