@@ -8,4 +8,5 @@ pub mod fees;
 pub mod intake;
 pub mod policy;
 pub mod roles;
+pub mod signatures;
 pub mod status;

@@ -8,6 +8,7 @@ mod auth;
 mod intake;
 mod processor;
 mod queries;
+mod signing;
 mod wallets;
 
 #[cfg(test)]
@@ -24,11 +25,13 @@ pub use self::auth::{Actor, ApiToken, InvalidToken};
 pub use self::intake::Intake;
 pub use self::processor::{BatchOutcome, BatchSummary, ProcessorConfig};
 pub use self::queries::WithdrawalQuery;
+pub use self::signing::{SessionOffer, SignatureReceipt, Submitter};
 pub use self::wallets::{CreatedWallet, NewWalletRequest, WalletSummary};
 use crate::db::{self, Database, DbError};
 use crate::rules::approval::ApprovalRefusal;
 use crate::rules::intake::IntakeRefusal;
 use crate::rules::roles::{Permission, Role};
+use crate::rules::signatures::SignatureRefusal;
 use crate::wallet_spec::WalletSpecError;
 
 /// The coordinator's state and operations over one database connection. Open one per
@@ -82,6 +85,8 @@ pub enum ServiceError {
     Invalid(String),
     #[error(transparent)]
     Wallet(#[from] WalletSpecError),
+    #[error("signatures refused: {0}")]
+    Signatures(#[from] SignatureRefusal),
     #[error(transparent)]
     Database(#[from] DbError),
 }
@@ -100,6 +105,7 @@ impl ServiceError {
             ServiceError::AlreadyExists(_) => "already_exists",
             ServiceError::Invalid(_) => "invalid_request",
             ServiceError::Wallet(_) => "invalid_wallet",
+            ServiceError::Signatures(_) => "signatures_refused",
             ServiceError::Database(_) => "internal",
         }
     }
@@ -121,7 +127,8 @@ impl ServiceError {
             ServiceError::Intake(_)
             | ServiceError::Approval(_)
             | ServiceError::UnknownWallet(_)
-            | ServiceError::Wallet(_) => ErrorKind::Refused,
+            | ServiceError::Wallet(_)
+            | ServiceError::Signatures(_) => ErrorKind::Refused,
             ServiceError::Database(_) => ErrorKind::Internal,
         }
     }

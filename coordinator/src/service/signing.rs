@@ -1,0 +1,254 @@
+//! Signing sessions and the signers who answer them: registering signers, offering open
+//! sessions to the signer whose keys they need, and accepting partial signatures, each
+//! verified against the session's own transaction (`rules::signatures`) before it is
+//! stored. When every input has enough signatures the session and its withdrawals become
+//! `signed`, in the same transaction that stores the last signature.
+
+use bitcoin::bip32::Fingerprint;
+use bitcoin::psbt::Psbt;
+use bitcoin::secp256k1::{Secp256k1, XOnlyPublicKey};
+use serde_json::json;
+use sluice_shared::api::{EventKind, WithdrawalStatus};
+use sluice_shared::identity::SignerId;
+
+use super::{check_name, require, require_current, Actor, Coordinator, ServiceError};
+use crate::db::signatures::{self, Inserted, StoredSignature};
+use crate::db::signers::{self, SignerRecord};
+use crate::db::{audit, sessions, withdrawals};
+use crate::rules::roles::Permission;
+use crate::rules::signatures::{signatures_needed, verify_partial_signatures};
+use crate::time::UnixTime;
+
+const MAX_SIGNER_NAME: usize = 64;
+
+/// An open session offered to a signer.
+#[derive(Debug, Clone)]
+pub struct SessionOffer {
+    pub id: u64,
+    pub wallet: String,
+    pub psbt: Psbt,
+}
+
+/// What a submission of signatures did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignatureReceipt {
+    /// Signatures stored now.
+    pub stored: usize,
+    /// Signatures that were already stored (a retried submission).
+    pub already_stored: usize,
+    /// Whether the session now has every signature it needs.
+    pub session_signed: bool,
+}
+
+/// Who submitted signatures.
+#[derive(Debug, Clone, Copy)]
+pub enum Submitter<'a> {
+    /// An online signer, authenticated by its identity key: only its own keys count.
+    Online(&'a SignerRecord),
+    /// A file or QR code brought from an offline signer by a staff member (`session
+    /// import`); any of the wallet's keys may have signed it.
+    Import(&'a Actor),
+}
+
+impl Coordinator {
+    /// Registers a signer by the identity key and master fingerprint `sluice-signer id`
+    /// prints (admin).
+    pub fn add_signer(
+        &mut self,
+        actor: &Actor,
+        name: &str,
+        identity_key: &str,
+        fingerprint: &str,
+        now: UnixTime,
+    ) -> Result<SignerId, ServiceError> {
+        require(actor, Permission::Administer)?;
+        check_name("signer name", name, MAX_SIGNER_NAME)?;
+        let key: XOnlyPublicKey = identity_key.trim().parse().map_err(|_| {
+            ServiceError::Invalid(format!(
+                "identity key {identity_key:?} is not a 32-byte x-only public key in hex (`sluice-signer id` prints it)"
+            ))
+        })?;
+        let fingerprint: Fingerprint = fingerprint.trim().parse().map_err(|_| {
+            ServiceError::Invalid(format!(
+                "master fingerprint {fingerprint:?} is not 8 hex digits (`sluice-signer id` prints it)"
+            ))
+        })?;
+        let tx = self.db.write()?;
+        require_current(&tx, actor, Permission::Administer)?;
+        let id = SignerId::from_identity_key(&key);
+        if signers::find(&tx, &id)?.is_some() {
+            return Err(ServiceError::AlreadyExists(format!("signer {id}")));
+        }
+        if signers::list(&tx)?.iter().any(|s| s.name == name) {
+            return Err(ServiceError::AlreadyExists(format!("signer named {name:?}")));
+        }
+        if signers::find_by_fingerprint(&tx, fingerprint)?.is_some() {
+            return Err(ServiceError::AlreadyExists(format!(
+                "an active signer with master fingerprint {fingerprint}"
+            )));
+        }
+        signers::insert(&tx, &key, fingerprint, name, actor.name(), now)?;
+        audit::record(
+            &tx,
+            actor.name(),
+            "signer add",
+            name,
+            &json!({"signer_id": id.to_string(), "identity_key": key.to_string(), "fingerprint": fingerprint.to_string()}),
+            now,
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Turns a signer's online access off (or on again) at once (admin).
+    pub fn set_signer_active(
+        &mut self,
+        actor: &Actor,
+        id: &SignerId,
+        active: bool,
+        now: UnixTime,
+    ) -> Result<(), ServiceError> {
+        require(actor, Permission::Administer)?;
+        let tx = self.db.write()?;
+        require_current(&tx, actor, Permission::Administer)?;
+        if !signers::set_active(&tx, id, active)? {
+            return Err(ServiceError::NotFound(format!("signer {id}")));
+        }
+        let action = if active { "signer activate" } else { "signer deactivate" };
+        audit::record(&tx, actor.name(), action, &id.to_string(), &json!({}), now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn list_signers(&mut self, actor: &Actor) -> Result<Vec<SignerRecord>, ServiceError> {
+        require(actor, Permission::Administer)?;
+        let tx = self.db.read()?;
+        Ok(signers::list(&tx)?)
+    }
+
+    /// The active signer with this id; the caller has checked the request's signature
+    /// with the returned identity key.
+    pub fn active_signer(&mut self, id: &SignerId) -> Result<SignerRecord, ServiceError> {
+        let tx = self.db.read()?;
+        match signers::find(&tx, id)? {
+            Some(signer) if signer.active => Ok(signer),
+            _ => Err(ServiceError::Unauthenticated),
+        }
+    }
+
+    /// Open sessions that need a signature by one of `signer`'s keys and hold none yet.
+    pub fn sessions_for_signer(&mut self, signer: &SignerRecord) -> Result<Vec<SessionOffer>, ServiceError> {
+        let tx = self.db.read()?;
+        let mut offers = Vec::new();
+        for id in sessions::ids_with_status(&tx, "open")? {
+            let Some(session) = sessions::find(&tx, id)? else {
+                continue;
+            };
+            let ours: Vec<_> = session
+                .psbt
+                .inputs
+                .iter()
+                .flat_map(|input| input.bip32_derivation.iter())
+                .filter(|(_, (fingerprint, _))| *fingerprint == signer.master_fingerprint)
+                .map(|(key, _)| *key)
+                .collect();
+            if ours.is_empty() {
+                continue;
+            }
+            let stored = signatures::for_session(&tx, id)?;
+            if stored.iter().any(|s| ours.contains(&s.pubkey.inner)) {
+                continue;
+            }
+            offers.push(SessionOffer {
+                id,
+                wallet: session.wallet,
+                psbt: session.psbt,
+            });
+        }
+        Ok(offers)
+    }
+
+    /// A session's PSBT for an offline signer (`session export`; any staff member may
+    /// read it).
+    pub fn session_psbt(&mut self, actor: &Actor, id: u64) -> Result<(String, Psbt), ServiceError> {
+        require(actor, Permission::ReadWithdrawals)?;
+        let tx = self.db.read()?;
+        let session = sessions::find(&tx, id)?.ok_or_else(|| ServiceError::NotFound(format!("session {id}")))?;
+        Ok((session.status, session.psbt))
+    }
+
+    /// Verifies and stores the partial signatures in `submitted` for session `id`. All
+    /// or nothing: one bad signature refuses the submission and stores none of it.
+    pub fn submit_signatures(
+        &mut self,
+        id: u64,
+        submitted: &Psbt,
+        submitter: Submitter<'_>,
+        now: UnixTime,
+    ) -> Result<SignatureReceipt, ServiceError> {
+        let (sender, signer_id, actor_name) = match submitter {
+            Submitter::Online(signer) => (
+                Some(signer.master_fingerprint),
+                Some(signer.id),
+                format!("signer:{}", signer.name),
+            ),
+            Submitter::Import(actor) => {
+                require(actor, Permission::ReadWithdrawals)?;
+                (None, None, format!("import:{}", actor.name()))
+            }
+        };
+        let tx = self.db.write()?;
+        if let Submitter::Import(actor) = submitter {
+            require_current(&tx, actor, Permission::ReadWithdrawals)?;
+        }
+        let session = sessions::find(&tx, id)?.ok_or_else(|| ServiceError::NotFound(format!("session {id}")))?;
+        if session.status != "open" {
+            // Signatures for a session that is already signed or sent change nothing.
+            return Ok(SignatureReceipt {
+                stored: 0,
+                already_stored: 0,
+                session_signed: session.status != "abandoned",
+            });
+        }
+        let secp = Secp256k1::verification_only();
+        let verified = verify_partial_signatures(&secp, &session.psbt, submitted, sender)?;
+        let mut receipt = SignatureReceipt {
+            stored: 0,
+            already_stored: 0,
+            session_signed: false,
+        };
+        for sig in verified {
+            let stored = StoredSignature {
+                input_index: sig.input_index,
+                pubkey: sig.pubkey,
+                signature: sig.signature,
+                signer: signer_id,
+            };
+            match signatures::insert(&tx, id, &stored, now)? {
+                Inserted::New => receipt.stored += 1,
+                Inserted::AlreadyStored => receipt.already_stored += 1,
+            }
+        }
+        let all = signatures::for_session(&tx, id)?;
+        let complete = session.psbt.inputs.iter().enumerate().all(|(index, input)| {
+            let have = all
+                .iter()
+                .filter(|s| usize::try_from(s.input_index).ok() == Some(index))
+                .count();
+            signatures_needed(input).is_some_and(|needed| have >= needed)
+        });
+        if complete {
+            if !sessions::transition(&tx, id, "open", "signed", now)? {
+                return Err(ServiceError::Invalid(format!("session {id} changed while signing")));
+            }
+            let note = format!("session {id} fully signed");
+            for (withdrawal, _) in &session.withdrawals {
+                withdrawals::set_status(&tx, *withdrawal, WithdrawalStatus::Signing, WithdrawalStatus::Signed, now)?;
+                withdrawals::insert_event(&tx, *withdrawal, EventKind::Signed, &actor_name, Some(&note), now)?;
+            }
+            receipt.session_signed = true;
+        }
+        tx.commit()?;
+        Ok(receipt)
+    }
+}
