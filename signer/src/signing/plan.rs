@@ -247,15 +247,19 @@ mod tests {
         (psbt, descriptor, fingerprint)
     }
 
+    fn test_policy() -> InspectionPolicy {
+        InspectionPolicy {
+            network: Network::Regtest,
+            max_fee: Amount::from_sat(100_000),
+        }
+    }
+
     fn plan_for(
         psbt: Psbt,
         wallet: &WalletDescriptor,
         own: Fingerprint,
     ) -> Result<SigningPlan, SigningRefusal> {
-        let policy = InspectionPolicy {
-            network: Network::Regtest,
-            max_fee: Amount::from_sat(100_000),
-        };
+        let policy = test_policy();
         let review = inspect_psbt(&psbt, wallet, &policy).expect("inspection passes");
         plan(psbt, "w", wallet, review, own)
     }
@@ -269,10 +273,7 @@ mod tests {
         wallet: &WalletDescriptor,
         own: Fingerprint,
     ) -> Result<SigningPlan, SigningRefusal> {
-        let policy = InspectionPolicy {
-            network: Network::Regtest,
-            max_fee: Amount::from_sat(100_000),
-        };
+        let policy = test_policy();
         let review = inspect_psbt(original, wallet, &policy).expect("the untouched PSBT passes");
         plan(tampered, "w", wallet, review, own)
     }
