@@ -120,10 +120,18 @@ impl Component {
                 return Ok(line.trim().to_owned());
             }
             if let Some(status) = self.child.try_wait()? {
-                bail!("{} exited ({status}) before it was ready:\n{}", self.name, tail(&text, 15));
+                bail!(
+                    "{} exited ({status}) before it was ready:\n{}",
+                    self.name,
+                    tail(&text, 15)
+                );
             }
             if Instant::now() > deadline {
-                bail!("{} was not ready after {timeout:?}:\n{}", self.name, tail(&text, 15));
+                bail!(
+                    "{} was not ready after {timeout:?}:\n{}",
+                    self.name,
+                    tail(&text, 15)
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }

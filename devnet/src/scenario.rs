@@ -159,7 +159,10 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
     devnet.step("2. Security officers: three keys, any two sign a limit command");
     let secp = Secp256k1::new();
     let officers: Vec<Keypair> = (0..3).map(|_| Keypair::new(&secp, &mut rng)).collect();
-    let officer_hex: Vec<String> = officers.iter().map(|k| k.x_only_public_key().0.to_string()).collect();
+    let officer_hex: Vec<String> = officers
+        .iter()
+        .map(|k| k.x_only_public_key().0.to_string())
+        .collect();
     devnet.say("officer keys made (limitctl keygen does this on each officer's own machine)");
 
     devnet.step("3. Signers A and B (online) and C (cold), each with its own key and limits");
@@ -168,7 +171,8 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
         signers.push(set_up_signer(&devnet, name, &officer_hex)?);
     }
 
-    devnet.step("4. The coordinator: staff, a customer, and the 2-of-3 wallet composed from the signers' keys");
+    devnet
+        .step("4. The coordinator: staff, a customer, and the 2-of-3 wallet composed from the signers' keys");
     let db_path = devnet.path("coordinator.sqlite");
     let now = UnixTime::from_secs(unix_now());
     let (mut coord, admin_token) = Coordinator::initialise(&db_path, NETWORK, "admin", &mut rng, now)?;
@@ -177,7 +181,12 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
     std::fs::write(&admin_file, admin_token.reveal().as_bytes())?;
     let backend_token = coord.add_staff(&admin, "exchange-backend", Role::Requester, &mut rng, now)?;
     let approver_token = coord.add_staff(&admin, "alice", Role::Approver, &mut rng, now)?;
-    coord.set_fee_schedule(&admin, Asset::Btc, FeeSchedule::Flat(Amount::from_sat(10_000)), now)?;
+    coord.set_fee_schedule(
+        &admin,
+        Asset::Btc,
+        FeeSchedule::Flat(Amount::from_sat(10_000)),
+        now,
+    )?;
     let customers = ["customer-1", "customer-2", "customer-3"];
     let mut destinations = Vec::new();
     for customer in customers {

@@ -22,6 +22,8 @@ pub mod network;
 pub mod psbt_builder;
 pub mod qr;
 pub mod qr_scan;
+pub mod sd_card;
+pub mod signer_api;
 pub mod ur_psbt;
 
 pub use bitcoin;

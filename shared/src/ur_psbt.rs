@@ -214,6 +214,24 @@ fn preview(text: &str) -> String {
     }
 }
 
+/// The largest QR version shown as one code. A version-20 code (97 × 97 modules) at level
+/// M still reads reliably from a screen through a webcam; bigger PSBTs are split.
+pub const MAX_SINGLE_CODE_VERSION: i16 = 20;
+
+/// The UR texts to show for a PSBT's BIP174 bytes: one when it fits a code of at most
+/// [`MAX_SINGLE_CODE_VERSION`], else multipart fragments.
+pub fn frames_for(psbt: &[u8]) -> Vec<String> {
+    let whole = encode_parts(psbt, usize::MAX);
+    let fits = whole.len() == 1
+        && crate::qr::version_for(&whole[0], crate::qr::EcLevel::M)
+            .is_ok_and(|v| v <= MAX_SINGLE_CODE_VERSION);
+    if fits {
+        whole
+    } else {
+        encode_parts(psbt, DEFAULT_MAX_FRAGMENT_LEN)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,15 +7,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use bitcoin::psbt::Psbt;
-use sluice_shared::qr::{self, EcLevel, QrError};
-use sluice_shared::ur_psbt::{encode_parts, PsbtPartDecoder, UrError, DEFAULT_MAX_FRAGMENT_LEN};
+use sluice_shared::qr::{self, QrError};
+use sluice_shared::ur_psbt::{PsbtPartDecoder, UrError};
 
 use crate::home::{write_atomic, HomeError};
 use crate::sd::{parse_psbt, SdError};
 
-/// The largest QR version written as one code. A version-20 code (97 × 97 modules) at
-/// level M still reads reliably from a screen through a webcam; bigger PSBTs are split.
-pub const MAX_SINGLE_CODE_VERSION: i16 = 20;
+pub use sluice_shared::ur_psbt::MAX_SINGLE_CODE_VERSION;
 
 /// Pixels per QR module in written frames.
 const MODULE_PX: u32 = 4;
@@ -93,18 +91,9 @@ pub fn read_psbt_images(images: &[PathBuf]) -> Result<Psbt, QrIoError> {
     Ok(parse_psbt(&bytes, "the scanned QR codes")?)
 }
 
-/// The UR texts to show for `psbt`: one when it fits a code of at most
-/// [`MAX_SINGLE_CODE_VERSION`], else multipart fragments.
+/// The UR texts to show for `psbt`: one code when it fits, else multipart fragments.
 pub fn frames_for(psbt: &Psbt) -> Vec<String> {
-    let bytes = psbt.serialize();
-    let whole = encode_parts(&bytes, usize::MAX);
-    let fits = whole.len() == 1
-        && qr::version_for(&whole[0], EcLevel::M).is_ok_and(|v| v <= MAX_SINGLE_CODE_VERSION);
-    if fits {
-        whole
-    } else {
-        encode_parts(&bytes, DEFAULT_MAX_FRAGMENT_LEN)
-    }
+    sluice_shared::ur_psbt::frames_for(&psbt.serialize())
 }
 
 fn holds_frames(dir: &Path) -> bool {

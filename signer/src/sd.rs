@@ -24,30 +24,15 @@ pub enum SdError {
     },
     #[error("{path} is {size} bytes: too large for a PSBT (at most {MAX_PSBT_FILE})")]
     TooLarge { path: String, size: u64 },
-    #[error("{origin} is empty or neither a binary nor a base64 PSBT")]
-    Empty { origin: String },
-    #[error("{origin} is not a valid PSBT (binary BIP174 or base64): {reason}")]
-    Invalid { origin: String, reason: String },
+    #[error(transparent)]
+    NotPsbt(#[from] sluice_shared::sd_card::PsbtBytesError),
     #[error(transparent)]
     Write(#[from] HomeError),
 }
 
 /// Parses BIP174 binary, or base64 text, from `origin` (named in errors).
 pub fn parse_psbt(bytes: &[u8], origin: &str) -> Result<Psbt, SdError> {
-    let invalid = |reason: String| SdError::Invalid {
-        origin: origin.to_owned(),
-        reason,
-    };
-    if bytes.starts_with(b"psbt\xff") {
-        return Psbt::deserialize(bytes).map_err(|e| invalid(e.to_string()));
-    }
-    let text = std::str::from_utf8(bytes).map(str::trim).unwrap_or_default();
-    if text.is_empty() {
-        return Err(SdError::Empty {
-            origin: origin.to_owned(),
-        });
-    }
-    text.parse::<Psbt>().map_err(|e| invalid(e.to_string()))
+    Ok(sluice_shared::sd_card::parse_psbt(bytes, origin)?)
 }
 
 /// Reads a PSBT file.
@@ -84,6 +69,7 @@ pub fn default_signed_path(input: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sluice_shared::sd_card::PsbtBytesError;
 
     // The BIP174 test vector "PSBT with one P2PKH input and one P2SH-P2WPKH input", base64.
     const BIP174_VALID: &str = "cHNidP8BAKACAAAAAqsJSaCMWvfEm4IS9Bfi8Vqz9cM9zxU4IagTn4d6W3vkAAAAAAD+////qwlJoIxa98SbghL0F+LxWrP1wz3PFTghqBOfh3pbe+QBAAAAAP7///8CYDvqCwAAAAAZdqkUdopAu9dAy+gdmI5x3ipNXHE5ax2IrI4kAAAAAAAAGXapFG9GILVT+glechue4O/p+gOcykWXiKwAAAAAAAEHakcwRAIgR1lmF5fAGwNrJZKJSGhiGDR9iYZLcZ4ff89X0eURZYcCIFMJ6r9Wqk2Ikf/REf3xM286KdqGbX+EhtdVRs7tr5MZASEDXNxh/HupccC1AaZGoqg7ECy0OIEhfKaC3Ibi1z+ogpIAAQEgAOH1BQAAAAAXqRQ1RebjO4MsRwUPJNPuuTycA5SLx4cBBBYAFIXRNTfy4mVAWjTbr6nj3aAfuCMIAAAA";
@@ -100,10 +86,13 @@ mod tests {
         assert_eq!(default_signed_path(&path), dir.path().join("w-signed.psbt"));
         let err = parse_psbt(b"psbt\xff\x00junk", "card.psbt").unwrap_err();
         assert!(err.to_string().contains("card.psbt is not a valid PSBT"), "{err}");
-        assert!(matches!(parse_psbt(b"  \n", "x"), Err(SdError::Empty { .. })));
+        assert!(matches!(
+            parse_psbt(b"  \n", "x"),
+            Err(SdError::NotPsbt(PsbtBytesError::Empty { .. }))
+        ));
         assert!(matches!(
             parse_psbt(b"not base64 at all!", "x"),
-            Err(SdError::Invalid { .. })
+            Err(SdError::NotPsbt(PsbtBytesError::Invalid { .. }))
         ));
     }
 }

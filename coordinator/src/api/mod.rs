@@ -8,13 +8,17 @@
 //! | GET | /v1/withdrawals[?status=&limit=&before=] | any |
 //! | GET | /v1/withdrawals/{id} | any |
 //!
-//! Every request carries `Authorization: Bearer TOKEN`. Errors are
+//! Online signers use `/v1/signer/...` (see `signer_routes`), authenticated by their
+//! identity keys instead of tokens.
+//!
+//! Every staff request carries `Authorization: Bearer TOKEN`. Errors are
 //! `{"error": {"code", "message"}}` with the matching status. Bodies are limited to
 //! `sluice_shared::api::MAX_BODY_BYTES` and unknown fields are refused.
 
 mod pool;
 mod reply;
 mod routes;
+mod signer_routes;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -29,6 +33,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 pub use self::pool::CoordinatorPool;
+pub use self::signer_routes::NonceCache;
 
 /// Connections served at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 256;

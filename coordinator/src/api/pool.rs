@@ -16,6 +16,7 @@ pub struct CoordinatorPool {
     db_path: PathBuf,
     network: Network,
     idle: Mutex<Vec<Coordinator>>,
+    nonces: super::NonceCache,
 }
 
 impl CoordinatorPool {
@@ -27,11 +28,17 @@ impl CoordinatorPool {
             network: first.network(),
             db_path,
             idle: Mutex::new(vec![first]),
+            nonces: super::NonceCache::default(),
         })
     }
 
     pub fn network(&self) -> Network {
         self.network
+    }
+
+    /// Signer request nonces seen by this API process.
+    pub fn nonces(&self) -> &super::NonceCache {
+        &self.nonces
     }
 
     /// Runs `work` with a connection (blocking: call from `spawn_blocking`).

@@ -31,15 +31,15 @@ enum Route {
 
 /// A refusal decided at the HTTP layer, turned into a reply at the end.
 #[derive(Debug)]
-struct HttpError {
+pub(super) struct HttpError {
     status: StatusCode,
     code: &'static str,
     message: String,
-    allow: Option<&'static str>,
+    pub(super) allow: Option<&'static str>,
 }
 
 impl HttpError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         HttpError {
             status,
             code,
@@ -48,7 +48,7 @@ impl HttpError {
         }
     }
 
-    fn into_reply(self) -> Reply {
+    pub(super) fn into_reply(self) -> Reply {
         let mut reply = error(self.status, self.code, &self.message);
         if let Some(allow) = self.allow {
             reply.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
@@ -58,7 +58,7 @@ impl HttpError {
 }
 
 /// Why a request failed before or during the service call.
-enum Failure {
+pub(super) enum Failure {
     Service(ServiceError),
     Http(HttpError),
 }
@@ -69,7 +69,7 @@ impl From<ServiceError> for Failure {
     }
 }
 
-fn bad_request(code: &'static str, message: &str) -> Failure {
+pub(super) fn bad_request(code: &'static str, message: &str) -> Failure {
     Failure::Http(HttpError::new(StatusCode::BAD_REQUEST, code, message))
 }
 
@@ -128,13 +128,13 @@ fn bearer_token(request: &Request<Incoming>) -> Option<ApiToken> {
     ApiToken::parse(token).ok()
 }
 
-/// Reads at most `MAX_BODY_BYTES`; insists on JSON when there is a body.
-async fn read_body(request: Request<Incoming>) -> Result<Bytes, Failure> {
+/// Reads at most `limit` bytes; insists on JSON when there is a body.
+pub(super) async fn read_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Failure> {
     let too_large = || {
         Failure::Http(HttpError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
-            format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+            format!("request bodies are limited to {limit} bytes"),
         ))
     };
     let declared = request
@@ -142,7 +142,7 @@ async fn read_body(request: Request<Incoming>) -> Result<Bytes, Failure> {
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+    if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
     let is_json = request
@@ -156,7 +156,7 @@ async fn read_body(request: Request<Incoming>) -> Result<Bytes, Failure> {
                 .trim()
                 .eq_ignore_ascii_case("application/json")
         });
-    let body = match Limited::new(request.into_body(), MAX_BODY_BYTES).collect().await {
+    let body = match Limited::new(request.into_body(), limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
         Err(e) => {
@@ -176,7 +176,7 @@ async fn read_body(request: Request<Incoming>) -> Result<Bytes, Failure> {
     Ok(body)
 }
 
-fn parse_json<T: DeserializeOwned>(body: &[u8], empty_ok: Option<T>) -> Result<T, Failure> {
+pub(super) fn parse_json<T: DeserializeOwned>(body: &[u8], empty_ok: Option<T>) -> Result<T, Failure> {
     if body.iter().all(u8::is_ascii_whitespace) {
         if let Some(default) = empty_ok {
             return Ok(default);
@@ -276,6 +276,9 @@ fn execute(coord: &mut Coordinator, actor: &Actor, parsed: Parsed) -> Result<Rep
 
 /// Answers one request. Never fails: every problem becomes a JSON error reply.
 pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> Reply {
+    if request.uri().path().starts_with("/v1/signer/") {
+        return super::signer_routes::handle(pool, request).await;
+    }
     let route = match route(request.method(), request.uri().path()) {
         Ok(route) => route,
         Err(refusal) => return refusal.into_reply(),
@@ -289,7 +292,9 @@ pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> R
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let query = request.uri().query().map(str::to_owned);
     let body = match route {
-        Route::CreateWithdrawal | Route::Approve(_) | Route::Reject(_) => read_body(request).await,
+        Route::CreateWithdrawal | Route::Approve(_) | Route::Reject(_) => {
+            read_body(request, MAX_BODY_BYTES).await
+        }
         Route::ListWithdrawals | Route::GetWithdrawal(_) => Ok(Bytes::new()),
     };
     let parsed = Parsed {

@@ -13,6 +13,7 @@ macro_rules! outln {
 
 mod admin;
 mod output;
+mod signing;
 mod wallet;
 mod withdrawals;
 
@@ -97,6 +98,12 @@ pub enum Command {
     /// Wallets composed from signers' keys.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
+    /// Signers: register their identity keys, list, cut off (admin).
+    #[command(subcommand)]
+    Signer(signing::SignerCommand),
+    /// Signing sessions: export one for an offline signer, import its signatures.
+    #[command(subcommand)]
+    Session(signing::SessionCommand),
     /// Request a withdrawal (requester).
     Withdraw(withdrawals::WithdrawArgs),
     /// Approve a pending withdrawal (approver; not your own).
@@ -200,6 +207,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Limits(c) => admin::limits(&mut session()?, c)?,
         Command::Log { limit } => admin::log(&mut session()?, *limit)?,
         Command::Wallet(c) => wallet::wallet(&mut session()?, c)?,
+        Command::Signer(c) => signing::signer(&mut session()?, c)?,
+        Command::Session(c) => signing::session(&mut session()?, c)?,
         Command::Withdraw(args) => withdrawals::withdraw(&mut session()?, args, json)?,
         Command::Approve { id } => withdrawals::approve(&mut session()?, *id, json)?,
         Command::Reject { id, reason } => withdrawals::reject(&mut session()?, *id, reason, json)?,

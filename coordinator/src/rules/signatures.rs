@@ -30,7 +30,9 @@ pub enum SignatureRefusal {
     SighashType { index: usize, found: String },
     #[error("input {index}: key {pubkey} is not one of this wallet's keys for the input")]
     ForeignKey { index: usize, pubkey: PublicKey },
-    #[error("input {index}: key {pubkey} belongs to signer {owner}, not to the signer that sent it ({sender})")]
+    #[error(
+        "input {index}: key {pubkey} belongs to signer {owner}, not to the signer that sent it ({sender})"
+    )]
     NotSendersKey {
         index: usize,
         pubkey: PublicKey,
@@ -41,7 +43,9 @@ pub enum SignatureRefusal {
     BadSignature { index: usize, pubkey: PublicKey },
     #[error("input {index}: taproot signatures are not accepted for this wallet kind")]
     Taproot { index: usize },
-    #[error("input {index}: the session's PSBT lacks what the sighash needs ({what}); the session is damaged")]
+    #[error(
+        "input {index}: the session's PSBT lacks what the sighash needs ({what}); the session is damaged"
+    )]
     SessionIncomplete { index: usize, what: &'static str },
 }
 
@@ -202,7 +206,8 @@ mod tests {
         let mut total = 0;
         for key in ["A", "B"] {
             let signed = psbt(&w["partially_signed"][key]);
-            let sigs = verify_partial_signatures(&secp, &session, &signed, Some(fingerprint(&fx, key))).unwrap();
+            let sigs =
+                verify_partial_signatures(&secp, &session, &signed, Some(fingerprint(&fx, key))).unwrap();
             assert_eq!(sigs.len(), session.inputs.len(), "{key}: one signature per input");
             total += sigs.len();
         }
@@ -291,7 +296,12 @@ mod tests {
         // Taproot signatures are not for these wallets.
         let tr = &fx["wallets"]["tr_single"];
         assert!(matches!(
-            verify_partial_signatures(&secp, &psbt(&tr["unsigned_psbt"]), &psbt(&tr["partially_signed"]["A"]), None),
+            verify_partial_signatures(
+                &secp,
+                &psbt(&tr["unsigned_psbt"]),
+                &psbt(&tr["partially_signed"]["A"]),
+                None
+            ),
             Err(SignatureRefusal::Taproot { index: 0 })
         ));
     }

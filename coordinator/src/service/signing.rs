@@ -114,7 +114,11 @@ impl Coordinator {
         if !signers::set_active(&tx, id, active)? {
             return Err(ServiceError::NotFound(format!("signer {id}")));
         }
-        let action = if active { "signer activate" } else { "signer deactivate" };
+        let action = if active {
+            "signer activate"
+        } else {
+            "signer deactivate"
+        };
         audit::record(&tx, actor.name(), action, &id.to_string(), &json!({}), now)?;
         tx.commit()?;
         Ok(())
@@ -173,7 +177,8 @@ impl Coordinator {
     pub fn session_psbt(&mut self, actor: &Actor, id: u64) -> Result<(String, Psbt), ServiceError> {
         require(actor, Permission::ReadWithdrawals)?;
         let tx = self.db.read()?;
-        let session = sessions::find(&tx, id)?.ok_or_else(|| ServiceError::NotFound(format!("session {id}")))?;
+        let session =
+            sessions::find(&tx, id)?.ok_or_else(|| ServiceError::NotFound(format!("session {id}")))?;
         Ok((session.status, session.psbt))
     }
 
@@ -201,7 +206,8 @@ impl Coordinator {
         if let Submitter::Import(actor) = submitter {
             require_current(&tx, actor, Permission::ReadWithdrawals)?;
         }
-        let session = sessions::find(&tx, id)?.ok_or_else(|| ServiceError::NotFound(format!("session {id}")))?;
+        let session =
+            sessions::find(&tx, id)?.ok_or_else(|| ServiceError::NotFound(format!("session {id}")))?;
         if session.status != "open" {
             // Signatures for a session that is already signed or sent change nothing.
             return Ok(SignatureReceipt {
@@ -239,12 +245,27 @@ impl Coordinator {
         });
         if complete {
             if !sessions::transition(&tx, id, "open", "signed", now)? {
-                return Err(ServiceError::Invalid(format!("session {id} changed while signing")));
+                return Err(ServiceError::Invalid(format!(
+                    "session {id} changed while signing"
+                )));
             }
             let note = format!("session {id} fully signed");
             for (withdrawal, _) in &session.withdrawals {
-                withdrawals::set_status(&tx, *withdrawal, WithdrawalStatus::Signing, WithdrawalStatus::Signed, now)?;
-                withdrawals::insert_event(&tx, *withdrawal, EventKind::Signed, &actor_name, Some(&note), now)?;
+                withdrawals::set_status(
+                    &tx,
+                    *withdrawal,
+                    WithdrawalStatus::Signing,
+                    WithdrawalStatus::Signed,
+                    now,
+                )?;
+                withdrawals::insert_event(
+                    &tx,
+                    *withdrawal,
+                    EventKind::Signed,
+                    &actor_name,
+                    Some(&note),
+                    now,
+                )?;
             }
             receipt.session_signed = true;
         }

@@ -1,0 +1,207 @@
+//! `signer add|list|deactivate|activate` and `session list|export|import`: the signers
+//! the coordinator knows, and carrying a signing session to an offline signer and back
+//! (an SD-card file or QR codes).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use sluice_shared::identity::SignerId;
+use sluice_shared::ur_psbt::PsbtPartDecoder;
+use sluice_shared::{qr, qr_scan, sd_card, ur_psbt};
+
+use super::Session;
+use crate::clock;
+use crate::service::Submitter;
+
+/// No PSBT file or QR image a session needs comes near this.
+const MAX_INPUT_FILE: u64 = 64 * 1024 * 1024;
+/// Pixels per QR module in exported frames.
+const MODULE_PX: u32 = 4;
+
+#[derive(Debug, Subcommand)]
+pub enum SignerCommand {
+    /// Register a signer by what `sluice-signer id` prints (admin). Only registered,
+    /// active signers can fetch sessions and post signatures.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// The signer's identity key (x-only, hex).
+        #[arg(long, value_name = "HEX")]
+        identity_key: String,
+        /// The signer's master key fingerprint (8 hex digits).
+        #[arg(long, value_name = "FP")]
+        fingerprint: String,
+    },
+    List,
+    /// Cut a signer off at once (its requests are refused).
+    Deactivate {
+        #[arg(long, value_name = "SIGNER_ID")]
+        id: SignerId,
+    },
+    Activate {
+        #[arg(long, value_name = "SIGNER_ID")]
+        id: SignerId,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Write a session's PSBT for an offline signer: a BIP174 file for an SD card
+    /// (`--out NAME.psbt`) and/or QR frames (`--out-qr DIR`).
+    Export {
+        #[arg(long)]
+        id: u64,
+        #[arg(long, value_name = "FILE", required_unless_present = "out_qr")]
+        out: Option<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        out_qr: Option<PathBuf>,
+    },
+    /// Read an offline signer's signed PSBT (`--in NAME-signed.psbt` or `--in-qr IMAGE...`)
+    /// and store its signatures, each verified against the session's transaction.
+    Import {
+        #[arg(long)]
+        id: u64,
+        #[arg(
+            long = "in",
+            value_name = "FILE",
+            conflicts_with = "in_qr",
+            required_unless_present = "in_qr"
+        )]
+        input: Option<PathBuf>,
+        #[arg(long, value_name = "IMAGE", num_args = 1..)]
+        in_qr: Vec<PathBuf>,
+    },
+}
+
+pub fn signer(s: &mut Session, command: &SignerCommand) -> Result<()> {
+    let now = clock::now();
+    match command {
+        SignerCommand::Add {
+            name,
+            identity_key,
+            fingerprint,
+        } => {
+            let id = s
+                .coord
+                .add_signer(&s.actor, name, identity_key, fingerprint, now)?;
+            outln!("Signer {name} registered with id {id}.");
+        }
+        SignerCommand::List => {
+            for signer in s.coord.list_signers(&s.actor)? {
+                outln!(
+                    "{}  {:<20} fingerprint {}  {}",
+                    signer.id,
+                    signer.name,
+                    signer.master_fingerprint,
+                    if signer.active { "active" } else { "deactivated" }
+                );
+            }
+        }
+        SignerCommand::Deactivate { id } => {
+            s.coord.set_signer_active(&s.actor, id, false, now)?;
+            outln!("Signer {id} deactivated: its requests are refused from now on.");
+        }
+        SignerCommand::Activate { id } => {
+            s.coord.set_signer_active(&s.actor, id, true, now)?;
+            outln!("Signer {id} reactivated.");
+        }
+    }
+    Ok(())
+}
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    if size > MAX_INPUT_FILE {
+        bail!(
+            "{} is {size} bytes: too large for a PSBT or QR image",
+            path.display()
+        );
+    }
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a pulled card or a
+/// crash never leaves half a file under the final name.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temp =
+        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("writing into {}", dir.display()))?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+pub fn session(s: &mut Session, command: &SessionCommand) -> Result<()> {
+    match command {
+        SessionCommand::Export { id, out, out_qr } => {
+            let (status, psbt) = s.coord.session_psbt(&s.actor, *id)?;
+            if status != "open" {
+                bail!("session {id} is {status}: only open sessions need signatures");
+            }
+            let bytes = psbt.serialize();
+            if let Some(path) = out {
+                write_atomic(path, &bytes)?;
+                outln!(
+                    "Session {id}: PSBT written to {} ({} bytes).",
+                    path.display(),
+                    bytes.len()
+                );
+            }
+            if let Some(dir) = out_qr {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                let frames = ur_psbt::frames_for(&bytes);
+                for (i, text) in frames.iter().enumerate() {
+                    let png = qr::render_png(text, MODULE_PX)?;
+                    write_atomic(&dir.join(format!("session-{id}-frame-{:03}.png", i + 1)), &png)?;
+                }
+                outln!(
+                    "Session {id}: {} QR frame(s) written to {}.",
+                    frames.len(),
+                    dir.display()
+                );
+            }
+        }
+        SessionCommand::Import { id, input, in_qr } => {
+            let psbt = match input {
+                Some(path) => sd_card::parse_psbt(&read_bounded(path)?, &path.display().to_string())?,
+                None => {
+                    let mut decoder = PsbtPartDecoder::new();
+                    for path in in_qr {
+                        let texts = qr_scan::scan_bytes(&read_bounded(path)?)
+                            .with_context(|| format!("scanning {}", path.display()))?;
+                        for text in texts {
+                            decoder.receive(&text).with_context(|| {
+                                format!("the QR code in {} is not part of a PSBT", path.display())
+                            })?;
+                        }
+                    }
+                    let bytes = decoder.psbt_bytes().context("the scanned QR codes")?;
+                    sd_card::parse_psbt(&bytes, "the scanned QR codes")?
+                }
+            };
+            let receipt = s
+                .coord
+                .submit_signatures(*id, &psbt, Submitter::Import(&s.actor), clock::now())?;
+            outln!(
+                "Session {id}: {} new signature(s) stored, {} already known; {}.",
+                receipt.stored,
+                receipt.already_stored,
+                if receipt.session_signed {
+                    "the session is fully signed"
+                } else {
+                    "more signatures are needed"
+                }
+            );
+        }
+    }
+    Ok(())
+}
