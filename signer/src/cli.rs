@@ -53,6 +53,19 @@ pub enum Command {
     /// Check or show the hash-chained journal of decisions.
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// Sign online: dial out to the coordinator, fetch the sessions that need this
+    /// signer's key, check and sign each within the limits, post the signatures.
+    Online {
+        /// The coordinator's API, http://HOST:PORT.
+        #[arg(long, value_name = "URL")]
+        coordinator: String,
+        /// Seconds between polls.
+        #[arg(long, default_value_t = 5.0)]
+        poll_seconds: f64,
+        /// Poll once and exit.
+        #[arg(long)]
+        once: bool,
+    },
     /// Walk through the cold signer end to end in a throwaway home (keys are demo keys).
     Demo {
         /// Keep the demo's directory (signer home, PSBTs, QR frames) instead of deleting it.

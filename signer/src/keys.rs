@@ -342,6 +342,25 @@ impl KeyMaterial {
         Ok(self.xpub_at(&path)?.public_key.x_only_public_key().0)
     }
 
+    /// The identity key pair, to sign online requests. Held only while the online loop
+    /// runs; the keystore's master key is the secret that matters, and it is erased with
+    /// this `KeyMaterial`.
+    pub fn identity_keypair(&self) -> Result<bitcoin::secp256k1::Keypair, KeyError> {
+        let path = DerivationPath::from_str(SIGNER_IDENTITY_PATH).map_err(|e| KeyError::Derivation {
+            path: SIGNER_IDENTITY_PATH.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let secp = bitcoin::secp256k1::Secp256k1::new();
+        let child = self
+            .master
+            .derive_priv(&secp, &path)
+            .map_err(|e| KeyError::Derivation {
+                path: SIGNER_IDENTITY_PATH.to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok(child.to_keypair(&secp))
+    }
+
     pub fn signer_id(&self) -> Result<SignerId, KeyError> {
         Ok(SignerId::from_identity_key(&self.identity_key()?))
     }

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod commands;
 pub mod home;
 pub mod keys;
+pub mod online;
 pub mod passphrase;
 pub mod qr_io;
 pub mod reservation;

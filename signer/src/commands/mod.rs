@@ -4,7 +4,7 @@ mod demo;
 mod journal;
 mod limits;
 mod setup;
-mod sign;
+pub(crate) mod sign;
 mod wallet;
 
 use anyhow::Result;
@@ -48,5 +48,19 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Journal(JournalCommand::Verify) => journal::verify(&home),
         Command::Journal(JournalCommand::Show) => journal::show(&home),
         Command::Demo { keep } => demo::run(keep),
+        Command::Online {
+            coordinator,
+            poll_seconds,
+            once,
+        } => {
+            if !(0.05..=3600.0).contains(&poll_seconds) {
+                anyhow::bail!("--poll-seconds must be between 0.05 and 3600");
+            }
+            let options = crate::online::OnlineOptions {
+                poll: std::time::Duration::from_secs_f64(poll_seconds),
+                once,
+            };
+            crate::online::run(&home, passphrase_file, &coordinator, &options)
+        }
     }
 }

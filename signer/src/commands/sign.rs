@@ -48,7 +48,13 @@ fn claimed_wallets<'a>(psbt: &Psbt, wallets: &'a [RegisteredWallet]) -> Vec<&'a 
 }
 
 /// Journals a refusal (its own transaction) and returns the error to show.
-fn refuse(state: &mut State, txid: &str, wallet: &str, rule: &str, reason: String) -> Result<anyhow::Error> {
+pub(crate) fn refuse(
+    state: &mut State,
+    txid: &str,
+    wallet: &str,
+    rule: &str,
+    reason: String,
+) -> Result<anyhow::Error> {
     let tx = state.begin()?;
     state::journal(
         &tx,
@@ -122,16 +128,28 @@ fn limits_now(state: &State) -> Result<AssetLimits> {
     Ok(limits)
 }
 
+/// Inspection, signing plan and the limits' verdict, with nothing printed or reserved.
+/// Inspection and plan refusals are journaled; a limits refusal is the caller's to
+/// journal (an online signer journals a repeated one only once).
+pub(crate) fn decide(
+    state: &mut State,
+    psbt: Psbt,
+    wanted: Option<&str>,
+) -> Result<(RegisteredWallet, SigningPlan, Decision, AssetLimits)> {
+    let limits = limits_now(state)?;
+    let (wallet, plan) = check(state, psbt, wanted, &limits)?;
+    let already = state.has_reservation(&plan.review().txid.to_string())?;
+    let decision = Decision::for_limits(&limits.limiter, plan.review().outflow, already);
+    Ok((wallet, plan, decision, limits))
+}
+
 /// Reviews and prints; returns what the signer would decide.
 fn review_and_print(
     state: &mut State,
     psbt: Psbt,
     wanted: Option<&str>,
 ) -> Result<(RegisteredWallet, SigningPlan, Decision)> {
-    let limits = limits_now(state)?;
-    let (wallet, plan) = check(state, psbt, wanted, &limits)?;
-    let already = state.has_reservation(&plan.review().txid.to_string())?;
-    let decision = Decision::for_limits(&limits.limiter, plan.review().outflow, already);
+    let (wallet, plan, decision, limits) = decide(state, psbt, wanted)?;
     print!(
         "{}",
         review::render(
@@ -143,6 +161,53 @@ fn review_and_print(
         )
     );
     Ok((wallet, plan, decision))
+}
+
+/// A PSBT signed after its outflow was reserved.
+pub(crate) struct Signed {
+    pub psbt: Psbt,
+    pub txid: String,
+    pub outflow: bitcoin::Amount,
+    pub newly_reserved: bool,
+}
+
+/// Reserves the plan's outflow durably, then signs. The keys must be this signer's.
+pub(crate) fn reserve_and_sign(
+    state: &mut State,
+    keys: &keys::KeyMaterial,
+    plan: SigningPlan,
+) -> Result<Signed> {
+    if keys.network() != state.network()? || keys.fingerprint() != state.own_fingerprint()? {
+        bail!("the keystore and the state database belong to different signers: refusing to sign");
+    }
+    let reserved = reservation::reserve(state, plan)?;
+    let newly_reserved = reserved.newly_reserved();
+    let txid = reserved.review().txid.to_string();
+    let outflow = reserved.review().outflow;
+    let psbt = signing::sign(reserved, keys, &signing::signing_context())?;
+    Ok(Signed {
+        psbt,
+        txid,
+        outflow,
+        newly_reserved,
+    })
+}
+
+/// Journals a released signature.
+pub(crate) fn journal_signed(
+    state: &mut State,
+    signed: &Signed,
+    wallet: &str,
+    written_to: &str,
+) -> Result<()> {
+    let tx = state.begin()?;
+    state::journal(
+        &tx,
+        "signed",
+        json!({ "txid": signed.txid, "wallet": wallet, "outflow_sat": signed.outflow.to_sat(), "written_to": written_to }),
+    )?;
+    tx.commit().map_err(StateError::from)?;
+    Ok(())
 }
 
 pub fn inspect(home: &Home, input: &PsbtInput) -> Result<()> {
@@ -214,18 +279,12 @@ pub fn sign(home: &Home, passphrase_file: Option<&Path>, args: &SignArgs) -> Res
     }
     // Unlock before reserving, so a mistyped passphrase consumes no allowance.
     let keys = keys::unlock(home, &passphrase::read(passphrase_file, false)?)?;
-    if keys.network() != state.network()? || keys.fingerprint() != state.own_fingerprint()? {
-        bail!("the keystore and the state database belong to different signers: refusing to sign");
-    }
-    let reserved = reservation::reserve(&mut state, plan)?;
-    if !reserved.newly_reserved() {
+    let signed = reserve_and_sign(&mut state, &keys, plan)?;
+    drop(keys);
+    if !signed.newly_reserved {
         println!("This transaction was reserved before; signing it again consumes no further allowance.");
     }
-    let txid = reserved.review().txid.to_string();
-    let outflow = reserved.review().outflow;
-    let signed = signing::sign(reserved, &keys, &signing::signing_context())?;
-    drop(keys);
-    let written_to = match write_output(&destination, &signed) {
+    let written_to = match write_output(&destination, &signed.psbt) {
         Ok(place) => place,
         Err(error) => {
             // The reservation stands (fail closed); signing the same PSBT again writes it
@@ -234,18 +293,11 @@ pub fn sign(home: &Home, passphrase_file: Option<&Path>, args: &SignArgs) -> Res
             state::journal(
                 &tx,
                 "output-failed",
-                json!({ "txid": txid, "wallet": wallet.name, "error": format!("{error:#}") }),
+                json!({ "txid": signed.txid, "wallet": wallet.name, "error": format!("{error:#}") }),
             )?;
             tx.commit().map_err(StateError::from)?;
             return Err(error.context("signed, but the signed PSBT could not be written; sign the same PSBT again to write it (the allowance is not consumed twice)"));
         }
     };
-    let tx = state.begin()?;
-    state::journal(
-        &tx,
-        "signed",
-        json!({ "txid": txid, "wallet": wallet.name, "outflow_sat": outflow.to_sat(), "written_to": written_to }),
-    )?;
-    tx.commit().map_err(StateError::from)?;
-    Ok(())
+    journal_signed(&mut state, &signed, &wallet.name, &written_to)
 }

@@ -1,0 +1,223 @@
+//! `sluice-signer online`: the signer dials out to the coordinator, fetches the signing
+//! sessions that need its key, and treats each PSBT exactly as an offline `sign` does
+//! (inspection against the registered wallet, signing plan, limits, a durable
+//! reservation before the signature exists, the journal), then posts the signed PSBT.
+//! It opens no port. Every request is signed with the signer's identity key.
+//!
+//! A PSBT refused by inspection or the plan is refused for good (the same bytes always
+//! fail the same way): it is journaled once and skipped afterwards. One refused by the
+//! limits is tried again on each poll, since the bucket refills and limit commands raise
+//! the total, but journaled again only when the reason changes.
+
+pub mod transport;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use bitcoin::psbt::Psbt;
+use bitcoin::secp256k1::{Keypair, Secp256k1};
+use rand::RngCore;
+use serde::de::DeserializeOwned;
+use sluice_shared::signer_api::{sign_request, RequestParts, SessionList, SignatureReceipt, SignedSession};
+
+use self::transport::{OutgoingRequest, Transport};
+use crate::commands::sign::{decide, journal_signed, refuse, reserve_and_sign};
+use crate::home::Home;
+use crate::keys::{self, KeyMaterial};
+use crate::review::Decision;
+use crate::state::State;
+use crate::{clock, passphrase};
+
+/// How the online loop runs.
+#[derive(Debug, Clone)]
+pub struct OnlineOptions {
+    pub poll: Duration,
+    /// One poll, then exit (for scripts and tests).
+    pub once: bool,
+}
+
+/// The coordinator's signer API over some transport.
+pub struct CoordinatorClient<T: Transport> {
+    transport: T,
+    identity: Keypair,
+}
+
+impl<T: Transport> std::fmt::Debug for CoordinatorClient<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoordinatorClient")
+            .field("coordinator", &self.transport.describe())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Transport> CoordinatorClient<T> {
+    pub fn new(transport: T, identity: Keypair) -> Self {
+        CoordinatorClient { transport, identity }
+    }
+
+    fn call<R: DeserializeOwned>(&self, method: &'static str, path: &str, body: Vec<u8>) -> Result<R> {
+        let secp = Secp256k1::signing_only();
+        let mut nonce = [0u8; 16];
+        let mut aux = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        rand::rngs::OsRng.fill_bytes(&mut aux);
+        let parts = RequestParts {
+            method,
+            path_and_query: path,
+            body: &body,
+        };
+        let auth = sign_request(&secp, &self.identity, &parts, clock::unix_now(), nonce, aux);
+        let reply = self.transport.send(OutgoingRequest {
+            method,
+            path: path.to_owned(),
+            headers: auth.header_values().to_vec(),
+            body,
+        })?;
+        if !(200..300).contains(&reply.status) {
+            let value: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+            let message = value["error"]["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| String::from_utf8_lossy(&reply.body).into_owned());
+            bail!(
+                "{method} {path}: the coordinator answered {}: {message}",
+                reply.status
+            );
+        }
+        serde_json::from_slice(&reply.body).with_context(|| {
+            format!("{method} {path}: the coordinator's reply is not what this signer expects")
+        })
+    }
+
+    pub fn sessions(&self) -> Result<SessionList> {
+        self.call("GET", "/v1/signer/sessions", Vec::new())
+    }
+
+    pub fn post_signatures(&self, session: u64, signed: &Psbt) -> Result<SignatureReceipt> {
+        let body = serde_json::to_vec(&SignedSession {
+            psbt: signed.to_string(),
+        })?;
+        self.call("POST", &format!("/v1/signer/sessions/{session}/signatures"), body)
+    }
+}
+
+/// What the loop remembers between polls.
+#[derive(Debug, Default)]
+struct Memory {
+    /// txid → the reason it was refused for good.
+    refused_for_good: HashMap<String, String>,
+    /// txid → the last limits refusal journaled.
+    waiting_on_limits: HashMap<String, String>,
+}
+
+fn say(text: &str) {
+    println!("[{}] {text}", clock::utc_text(clock::unix_now()));
+}
+
+/// Runs the online signer until killed (or one poll with `once`).
+pub fn run(
+    home: &Home,
+    passphrase_file: Option<&Path>,
+    coordinator: &str,
+    options: &OnlineOptions,
+) -> Result<()> {
+    home.require_initialized()?;
+    let keys = keys::unlock(home, &passphrase::read(passphrase_file, false)?)?;
+    let transport = transport::HttpTransport::new(coordinator)?;
+    let client = CoordinatorClient::new(transport, keys.identity_keypair()?);
+    let mut state = State::open(&home.state())?;
+    say(&format!(
+        "signer {} online: polling {coordinator} every {} s",
+        keys.signer_id()?,
+        options.poll.as_secs_f64()
+    ));
+    let mut memory = Memory::default();
+    let mut backoff = options.poll;
+    loop {
+        match poll_once(&client, &mut state, &keys, &mut memory) {
+            Ok(()) => backoff = options.poll,
+            Err(error) => {
+                if options.once {
+                    return Err(error);
+                }
+                say(&format!("{error:#}; retrying in {} s", backoff.as_secs_f64()));
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+                continue;
+            }
+        }
+        if options.once {
+            return Ok(());
+        }
+        std::thread::sleep(options.poll);
+    }
+}
+
+/// Fetches the sessions and answers each one.
+fn poll_once<T: Transport>(
+    client: &CoordinatorClient<T>,
+    state: &mut State,
+    keys: &KeyMaterial,
+    memory: &mut Memory,
+) -> Result<()> {
+    for offer in client.sessions()?.sessions {
+        let psbt = match Psbt::from_str(offer.psbt.trim()) {
+            Ok(psbt) => psbt,
+            Err(e) => {
+                say(&format!(
+                    "session {}: the coordinator sent a PSBT that does not parse: {e}",
+                    offer.id
+                ));
+                continue;
+            }
+        };
+        let txid = psbt.unsigned_tx.compute_txid().to_string();
+        if memory.refused_for_good.contains_key(&txid) {
+            continue;
+        }
+        let (wallet, plan, decision) = match decide(state, psbt, None) {
+            Ok((wallet, plan, decision, _)) => (wallet, plan, decision),
+            Err(refusal) => {
+                // Inspection and plan refusals were journaled by `decide`.
+                say(&format!("session {} ({txid}): {refusal:#}", offer.id));
+                memory.refused_for_good.insert(txid, format!("{refusal:#}"));
+                continue;
+            }
+        };
+        if let Decision::Refused(reason) = decision {
+            if memory.waiting_on_limits.get(&txid) != Some(&reason) {
+                let error = refuse(state, &txid, &wallet.name, "limits", reason.clone())?;
+                say(&format!("session {} ({txid}): {error}; waiting", offer.id));
+                memory.waiting_on_limits.insert(txid, reason);
+            }
+            continue;
+        }
+        memory.waiting_on_limits.remove(&txid);
+        let signed = reserve_and_sign(state, keys, plan)?;
+        let receipt = client.post_signatures(offer.id, &signed.psbt);
+        // The signature has left (or may have left) the signer: journal it either way.
+        journal_signed(
+            state,
+            &signed,
+            &wallet.name,
+            &format!("coordinator session {}", offer.id),
+        )?;
+        let receipt = receipt?;
+        say(&format!(
+            "session {} ({txid}): signed {} BTC outflow for wallet {}; coordinator stored {} signature(s){}",
+            offer.id,
+            sluice_shared::asset::format_btc(signed.outflow),
+            wallet.name,
+            receipt.stored,
+            if receipt.session_signed {
+                ", session complete"
+            } else {
+                ""
+            }
+        ));
+    }
+    Ok(())
+}
