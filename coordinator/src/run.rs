@@ -3,9 +3,8 @@
 //! Process layout: api, processor, sender and monitor each run as their own process (or
 //! together with `all`), share nothing but the database, and can be stopped and restarted
 //! independently. Work is claimed inside database transactions, so two copies of a
-//! component can run for redundancy. Today only `api` exists; the others say so and exit
-//! with status 3 rather than pretend to process withdrawals. `api` and `processor` exist;
-//! the sender and monitor (and so `all`) do not yet.
+//! component can run for redundancy; `all` runs the four in one process. A component whose
+//! chain node is down logs it and retries; none of them fails because another is stopped.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -18,12 +17,14 @@ use bitcoin::Network;
 use clap::ValueEnum;
 use std::io::Write;
 
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
 use crate::api::{self, CoordinatorPool};
+use crate::chain::{Broadcast, ChainBackend, CoreRpcClient, RpcAuth};
 use crate::clock;
 use crate::service::{BatchOutcome, Coordinator, ProcessorConfig};
-
-/// Exit status of a component that is not built yet.
-pub const NOT_IMPLEMENTED_EXIT: u8 = 3;
+use crate::time::UnixTime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Component {
@@ -85,8 +86,29 @@ async fn shutdown_signal() {
 pub struct RunOptions {
     pub listen: String,
     pub processor: ProcessorConfig,
-    /// Pause between processor steps when there was nothing to do.
+    /// Pause between processor, sender and monitor passes when there was nothing to do.
     pub interval: Duration,
+    /// The chain node (sender, monitor).
+    pub chain: Option<ChainOptions>,
+    /// Confirmations after which a withdrawal is `confirmed`.
+    pub min_confirmations: u32,
+    /// Send an unconfirmed transaction again after this long.
+    pub resend_after: Duration,
+    /// The monitor's first block when it has applied none.
+    pub start_height: u32,
+}
+
+/// Where the Bitcoin Core JSON-RPC (or simnet) is, and how to log in.
+#[derive(Debug, Clone)]
+pub struct ChainOptions {
+    pub url: String,
+    pub auth: RpcAuth,
+}
+
+impl ChainOptions {
+    fn client(&self) -> CoreRpcClient {
+        CoreRpcClient::new(&self.url, self.auth.clone())
+    }
 }
 
 pub fn run(
@@ -95,18 +117,95 @@ pub fn run(
     component: Component,
     options: &RunOptions,
 ) -> Result<ExitCode> {
-    match component {
-        Component::Api => run_api(db, network, &options.listen),
-        Component::Processor => run_processor(db, network, options),
-        Component::Sender | Component::Monitor | Component::All => {
-            eprintln!(
-                "sluice-coordinator run {}: not implemented yet (the sender and monitor are still being built). \
-                 `run api` serves the HTTP API and `run processor` batches approved withdrawals.",
-                component.name()
-            );
-            Ok(ExitCode::from(NOT_IMPLEMENTED_EXIT))
+    init_logging();
+    let needs_chain = matches!(component, Component::Sender | Component::Monitor | Component::All);
+    if needs_chain && options.chain.is_none() {
+        anyhow::bail!(
+            "run {} needs the chain node: give --chain-url http://HOST:PORT (and --rpc-cookie-file or credentials in the URL)",
+            component.name()
+        );
+    }
+    // Open once up front so a missing or foreign database fails now, not in a loop.
+    drop(Coordinator::open(db, network)?);
+    runtime()?.block_on(async {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let mut tasks = JoinSet::new();
+        let wants = |c: Component| component == c || component == Component::All;
+        if wants(Component::Api) {
+            tasks.spawn(api_task(
+                db.to_owned(),
+                network,
+                options.listen.clone(),
+                stop_rx.clone(),
+            ));
+        }
+        if wants(Component::Processor) {
+            tasks.spawn(processor_task(
+                db.to_owned(),
+                network,
+                options.clone(),
+                stop_rx.clone(),
+            ));
+        }
+        if wants(Component::Sender) {
+            tasks.spawn(sender_task(
+                db.to_owned(),
+                network,
+                options.clone(),
+                stop_rx.clone(),
+            ));
+        }
+        if wants(Component::Monitor) {
+            tasks.spawn(monitor_task(
+                db.to_owned(),
+                network,
+                options.clone(),
+                stop_rx.clone(),
+            ));
+        }
+        while let Some(finished) = tasks.join_next().await {
+            match finished {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tasks.abort_all();
+                    return Err(e);
+                }
+                Err(join) => {
+                    tasks.abort_all();
+                    anyhow::bail!("a component panicked: {join}");
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Completes when the shutdown flag is raised.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            return;
         }
     }
+}
+
+/// Sleeps for `pause`; returns true if asked to stop meanwhile.
+async fn pause_or_stop(stop: &watch::Receiver<bool>, pause: Duration) -> bool {
+    tokio::select! {
+        () = stopped(stop.clone()) => true,
+        () = tokio::time::sleep(pause) => false,
+    }
+}
+
+fn announce(line: &str) -> Result<()> {
+    // Tests and supervisors read these lines to know a component is up.
+    println!("{line}");
+    std::io::stdout().flush()?;
+    Ok(())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -116,24 +215,24 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-fn run_api(db: &Path, network: Option<Network>, listen: &str) -> Result<ExitCode> {
-    init_logging();
+async fn api_task(
+    db: std::path::PathBuf,
+    network: Option<Network>,
+    listen: String,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
     let listen: SocketAddr = listen
         .parse()
         .with_context(|| format!("--listen {listen:?} is not an address like 127.0.0.1:8080"))?;
-    let pool = CoordinatorPool::open(db.to_owned(), network)?;
-    runtime()?.block_on(async {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("listening on {listen}"))?;
-        let local = listener.local_addr()?;
-        // Tests and supervisors read this line to learn the port (with --listen ...:0).
-        println!("sluice-coordinator api listening on http://{local}");
-        std::io::stdout().flush()?;
-        tracing::info!(network = %pool.network(), "api listening on {local}");
-        api::serve(listener, Arc::new(pool), shutdown_signal()).await?;
-        Ok(ExitCode::SUCCESS)
-    })
+    let pool = CoordinatorPool::open(db, network)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let local = listener.local_addr()?;
+    announce(&format!("sluice-coordinator api listening on http://{local}"))?;
+    tracing::info!(network = %pool.network(), "api listening on {local}");
+    api::serve(listener, Arc::new(pool), stopped(stop)).await?;
+    Ok(())
 }
 
 /// One pass over every wallet with approved withdrawals. Returns whether anything was
@@ -165,41 +264,236 @@ fn processor_pass(coord: &mut Coordinator, config: &ProcessorConfig) -> Result<b
     Ok(batched)
 }
 
-fn run_processor(db: &Path, network: Option<Network>, options: &RunOptions) -> Result<ExitCode> {
-    init_logging();
-    let mut coord = Coordinator::open(db, network)?;
+async fn processor_task(
+    db: std::path::PathBuf,
+    network: Option<Network>,
+    options: RunOptions,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
+    let mut coord = Coordinator::open(&db, network)?;
     let config = options.processor.clone();
-    let interval = options.interval;
-    println!("sluice-coordinator processor {} running", config.instance);
-    std::io::stdout().flush()?;
-    runtime()?.block_on(async move {
-        let shutdown = shutdown_signal();
-        tokio::pin!(shutdown);
-        loop {
-            // Each pass is a few short transactions; run it off the async threads.
-            let (returned, busy) = tokio::task::spawn_blocking({
-                let config = config.clone();
-                move || {
-                    let busy = processor_pass(&mut coord, &config);
-                    (coord, busy)
+    announce(&format!(
+        "sluice-coordinator processor {} running",
+        config.instance
+    ))?;
+    loop {
+        // Each pass is a few short transactions on the database.
+        let busy = tokio::task::block_in_place(|| processor_pass(&mut coord, &config));
+        let pause = match busy {
+            Ok(true) => Duration::ZERO,
+            Ok(false) => options.interval,
+            Err(e) => {
+                tracing::error!("processor pass failed: {e:#}");
+                options.interval
+            }
+        };
+        if pause_or_stop(&stop, pause).await {
+            return Ok(());
+        }
+    }
+}
+
+/// Sends `tx` and notes the outcome. Returns whether the node has it.
+async fn send(
+    coord: &mut Coordinator,
+    chain: &CoreRpcClient,
+    session: u64,
+    tx: &bitcoin::Transaction,
+) -> Result<bool> {
+    let txid = tx.compute_txid();
+    let outcome = chain.broadcast(tx).await;
+    let error = match &outcome {
+        Ok(Broadcast::InMempool(_)) => {
+            tracing::info!(session, %txid, "transaction sent");
+            None
+        }
+        Ok(Broadcast::AlreadyInChain(_)) => None,
+        Err(e) if e.is_transient() => {
+            tracing::warn!(session, %txid, "chain node unavailable, will resend: {e}");
+            Some(e.to_string())
+        }
+        Err(e) => {
+            // Rejected (e.g. an input already spent elsewhere): the transaction stays on
+            // record and is retried; it is never replaced by another paying the same
+            // withdrawals, so it can never pay twice.
+            tracing::error!(session, %txid, "the node rejected the transaction: {e}");
+            Some(e.to_string())
+        }
+    };
+    tokio::task::block_in_place(|| coord.note_send(session, error.as_deref(), clock::now()))?;
+    Ok(error.is_none())
+}
+
+async fn sender_pass(
+    coord: &mut Coordinator,
+    chain: &CoreRpcClient,
+    options: &RunOptions,
+    instance: &str,
+) -> Result<bool> {
+    let mut busy = false;
+    for id in tokio::task::block_in_place(|| coord.signed_sessions())? {
+        match tokio::task::block_in_place(|| coord.finalize_session(id, instance, clock::now())) {
+            Ok(Some(final_tx)) => {
+                busy = true;
+                tracing::info!(session = id, txid = %final_tx.txid, "finalized; every input verified by Bitcoin Core's interpreter");
+                send(coord, chain, id, &final_tx.tx).await?;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(session = id, "cannot finalize: {e}"),
+        }
+    }
+    let resend_before = UnixTime::from_secs(
+        clock::now().secs() - i64::try_from(options.resend_after.as_secs()).unwrap_or(i64::MAX),
+    );
+    for record in tokio::task::block_in_place(|| coord.transactions_to_send(resend_before))? {
+        send(coord, chain, record.session_id, &record.tx).await?;
+    }
+    Ok(busy)
+}
+
+async fn sender_task(
+    db: std::path::PathBuf,
+    network: Option<Network>,
+    options: RunOptions,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
+    let mut coord = Coordinator::open(&db, network)?;
+    let chain = options
+        .chain
+        .as_ref()
+        .context("the sender needs --chain-url")?
+        .client();
+    let instance = format!("sender-{}", std::process::id());
+    announce(&format!(
+        "sluice-coordinator sender {instance} running, chain {}",
+        chain.url()
+    ))?;
+    loop {
+        let pause = match sender_pass(&mut coord, &chain, &options, &instance).await {
+            Ok(true) => Duration::ZERO,
+            Ok(false) => options.interval,
+            Err(e) => {
+                tracing::error!("sender pass failed: {e:#}");
+                options.interval
+            }
+        };
+        if pause_or_stop(&stop, pause).await {
+            return Ok(());
+        }
+    }
+}
+
+/// Finds the last block the applied chain shares with the node's, walking down from
+/// `height`.
+async fn fork_point(coord: &mut Coordinator, chain: &CoreRpcClient, height: u32) -> Result<Option<u32>> {
+    let mut h = height;
+    loop {
+        let ours = tokio::task::block_in_place(|| coord.monitor_block_at(h))?;
+        let theirs = chain.block_hash_at(h).await?;
+        if ours.is_some() && ours == theirs {
+            return Ok(Some(h));
+        }
+        match h.checked_sub(1) {
+            Some(lower) => h = lower,
+            None => return Ok(None),
+        }
+    }
+}
+
+async fn monitor_pass(
+    coord: &mut Coordinator,
+    chain: &CoreRpcClient,
+    options: &RunOptions,
+    instance: &str,
+) -> Result<bool> {
+    let tip = chain.tip().await?;
+    let mut next = match tokio::task::block_in_place(|| coord.monitor_tip())? {
+        None => options.start_height,
+        Some((height, hash)) => {
+            if chain.block_hash_at(height).await? == Some(hash) {
+                height + 1
+            } else {
+                let fork = fork_point(coord, chain, height).await?;
+                let keep = fork.unwrap_or(0);
+                let reverted =
+                    tokio::task::block_in_place(|| coord.roll_back_to(keep, instance, clock::now()))?;
+                tracing::warn!(
+                    "reorg: blocks above height {keep} left the chain; {} transaction(s) go back to broadcast",
+                    reverted.len()
+                );
+                if fork.is_some() {
+                    keep + 1
+                } else {
+                    options.start_height
                 }
-            })
-            .await
-            .context("processor step panicked")?;
-            coord = returned;
-            let pause = match busy {
-                Ok(true) => Duration::ZERO,
-                Ok(false) => interval,
-                Err(e) => {
-                    tracing::error!("processor pass failed: {e:#}");
-                    interval
-                }
-            };
-            tokio::select! {
-                () = &mut shutdown => break,
-                () = tokio::time::sleep(pause) => {}
             }
         }
-        Ok(ExitCode::SUCCESS)
-    })
+    };
+    let mut busy = false;
+    while next <= tip.height {
+        let Some(hash) = chain.block_hash_at(next).await? else {
+            break;
+        };
+        let block = chain.block(&hash).await?;
+        let applied = tokio::task::block_in_place(|| coord.apply_block(next, &block, clock::now()))?;
+        if applied.coins_received > 0 || applied.coins_spent > 0 || !applied.our_transactions.is_empty() {
+            tracing::info!(
+                height = next,
+                "block {hash}: {} coin(s) received, {} spent, our transaction(s) for session(s) {:?}",
+                applied.coins_received,
+                applied.coins_spent,
+                applied.our_transactions
+            );
+        }
+        next += 1;
+        busy = true;
+    }
+    let confirmed = tokio::task::block_in_place(|| {
+        coord.confirm_buried(tip.height, options.min_confirmations, instance, clock::now())
+    })?;
+    for id in confirmed {
+        tracing::info!(session = id, "confirmed");
+    }
+    Ok(busy)
+}
+
+async fn monitor_task(
+    db: std::path::PathBuf,
+    network: Option<Network>,
+    options: RunOptions,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
+    let mut coord = Coordinator::open(&db, network)?;
+    let chain = options
+        .chain
+        .as_ref()
+        .context("the monitor needs --chain-url")?
+        .client();
+    let instance = format!("monitor-{}", std::process::id());
+    announce(&format!(
+        "sluice-coordinator monitor {instance} running, chain {}",
+        chain.url()
+    ))?;
+    let mut backoff = options.interval;
+    loop {
+        let pause = match monitor_pass(&mut coord, &chain, &options, &instance).await {
+            Ok(busy) => {
+                backoff = options.interval;
+                if busy {
+                    Duration::ZERO
+                } else {
+                    options.interval
+                }
+            }
+            Err(e) => {
+                tracing::warn!("monitor pass failed (retrying in {backoff:?}): {e:#}");
+                let pause = backoff;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                pause
+            }
+        };
+        if pause_or_stop(&stop, pause).await {
+            return Ok(());
+        }
+    }
 }

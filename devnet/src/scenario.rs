@@ -213,7 +213,7 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
     )?;
     devnet.say(&format!("wallet {WALLET}: {}", created.multipath_descriptor));
     devnet.say(&format!(
-        "approval: automatic up to {} BTC to registered beneficiaries, one approver above",
+        "approval: automatic up to {} to registered beneficiaries, one approver above",
         format_btc(AUTO_APPROVAL_CEILING)
     ));
     for signer in &signers {
@@ -271,15 +271,14 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
         ));
     }
 
-    devnet.step("5. Fund the wallet: three mined coins of 50 BTC, matured by 100 more blocks");
+    devnet.step("5. Fund the wallet: a miner pays three coins of 10 BTC to its receive addresses");
+    let mut addresses = Vec::new();
     for _ in 0..3 {
-        let (_, address) = coord.next_receive_address(&admin, WALLET, now)?;
-        chain.generate_to_address(1, &address).await?;
+        addresses.push(coord.next_receive_address(&admin, WALLET, now)?.1);
     }
-    chain
-        .generate_to_address(100, &customer_address("miner")?)
-        .await?;
     drop(coord);
+    let funding = fund(&chain, &addresses, Amount::from_int_btc(10)).await?;
+    devnet.say(&format!("funding transaction {funding} confirmed"));
 
     devnet.step("6. Start the coordinator's services and the online signers A and B (C stays cold)");
     let mut services = Component::start(
@@ -293,6 +292,8 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
                 "127.0.0.1:0",
                 "--chain-url",
                 &simnet.url,
+                "--resend-seconds",
+                "5",
                 "--max-batch",
                 "4",
                 "--interval-ms",
@@ -346,7 +347,7 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
                 let status = reply["withdrawal"]["status"].as_str().unwrap_or("?").to_owned();
                 let id = reply["withdrawal"]["id"].as_u64().unwrap_or(0);
                 devnet.say(&format!(
-                    "withdrawal {id}: {} BTC to {customer}: {status}",
+                    "withdrawal {id}: {} to {customer}: {status}",
                     format_btc(*amount)
                 ));
                 if status == "pending_approval" {
@@ -361,7 +362,7 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
             }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let list: WithdrawalList = serde_json::from_value(backend.get("/v1/withdrawals?limit=1000").await?)
+        let list: WithdrawalList = serde_json::from_value(backend.get("/v1/withdrawals?limit=500").await?)
             .context("reading the withdrawal list")?;
         let counts = status_counts(&list.withdrawals);
         if counts != last_counts {
@@ -412,10 +413,7 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
 }
 
 fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    sluice_coordinator::clock::now().secs()
 }
 
 /// Amounts between 0.2 and 0.45 BTC, and one above the automatic-approval ceiling.
@@ -495,7 +493,7 @@ fn raise_total(devnet: &Devnet, signer: &SignerSetup, officers: &[Keypair]) -> R
     let limits = devnet.signer_step(&signer.home, &["limits", "show"])?;
     let remaining = line_value(&limits, "Total remaining")?;
     devnet.say(&format!(
-        "progress stopped: signer {} has {remaining} BTC of its total left, less than the next transaction pays out",
+        "progress stopped: signer {} has {remaining} of its total left, less than the next transaction pays out",
         signer.name
     ));
     devnet.say("the coordinator cannot change that; only a paper command signed by two officers can");
@@ -520,7 +518,11 @@ fn raise_total(devnet: &Devnet, signer: &SignerSetup, officers: &[Keypair]) -> R
     let text = command.encode_text()?;
     devnet.say(&format!("officers 1 and 2 sign: {}", command.command.describe()));
     let applied = devnet.signer_step(&signer.home, &["limits", "apply", "--text", &text])?;
-    devnet.say(applied.lines().last().unwrap_or("applied").trim());
+    let line = applied
+        .lines()
+        .find(|l| l.starts_with("Applied"))
+        .unwrap_or("limit command applied");
+    devnet.say(&format!("signer {}: {}", signer.name, line.trim()));
     Ok(())
 }
 
@@ -531,14 +533,14 @@ fn print_summary(devnet: &Devnet, withdrawals: &[Withdrawal], signers: &[SignerS
     devnet.step("Summary");
     let total: Amount = withdrawals.iter().map(|w| w.amount_sat).sum();
     println!(
-        "{} withdrawals, {} BTC, all confirmed in {:.1} s",
+        "{} withdrawals, {}, all confirmed in {:.1} s",
         withdrawals.len(),
         format_btc(total),
         devnet.started.elapsed().as_secs_f64()
     );
     for w in withdrawals.iter().rev() {
         println!(
-            "  #{:<3} {:>12} BTC  {:<11} -> {}",
+            "  #{:<3} {:>16}  {:<11} -> {}",
             w.id,
             format_btc(w.amount_sat),
             w.customer_id,
@@ -548,7 +550,7 @@ fn print_summary(devnet: &Devnet, withdrawals: &[Withdrawal], signers: &[SignerS
     for signer in signers {
         let limits = devnet.signer_step(&signer.home, &["limits", "show"])?;
         println!(
-            "signer {}: spent {} BTC, {} BTC of its total left",
+            "signer {}: spent {}, {} of its total left",
             signer.name,
             line_value(&limits, "Total spent")?,
             line_value(&limits, "Total remaining")?
@@ -556,4 +558,72 @@ fn print_summary(devnet: &Devnet, withdrawals: &[Withdrawal], signers: &[SignerS
     }
     println!("Logs and state: {}", devnet.options.dir.display());
     Ok(())
+}
+
+/// Mines 101 blocks to a throwaway miner key, then spends the first coinbase (50 BTC,
+/// mature now) to `addresses`, `amount` each, and mines it. Returns the funding txid.
+async fn fund(chain: &CoreRpcClient, addresses: &[Address], amount: Amount) -> Result<bitcoin::Txid> {
+    use bitcoin::sighash::{EcdsaSighashType, SighashCache};
+    use bitcoin::{transaction, CompressedPublicKey, OutPoint, Sequence, Transaction, TxIn, TxOut, Witness};
+
+    let secp = Secp256k1::new();
+    let miner = Keypair::new(&secp, &mut rand::rngs::OsRng);
+    let miner_key = CompressedPublicKey(miner.public_key());
+    let miner_address = Address::p2wpkh(&miner_key, NETWORK);
+    let hashes = chain.generate_to_address(101, &miner_address).await?;
+    let first = hashes.first().ok_or_else(|| anyhow!("simnet mined no block"))?;
+    let block = chain.get_block(first).await?;
+    let coinbase = block
+        .txdata
+        .first()
+        .ok_or_else(|| anyhow!("block without coinbase"))?;
+    let coin = coinbase
+        .output
+        .first()
+        .ok_or_else(|| anyhow!("coinbase without outputs"))?
+        .clone();
+    let fee = Amount::from_sat(10_000);
+    let paid = amount * u64::try_from(addresses.len())?;
+    let change = coin
+        .value
+        .checked_sub(paid + fee)
+        .ok_or_else(|| anyhow!("the coinbase cannot pay {paid}"))?;
+    let mut outputs: Vec<TxOut> = addresses
+        .iter()
+        .map(|a| TxOut {
+            value: amount,
+            script_pubkey: a.script_pubkey(),
+        })
+        .collect();
+    outputs.push(TxOut {
+        value: change,
+        script_pubkey: miner_address.script_pubkey(),
+    });
+    let mut tx = Transaction {
+        version: transaction::Version::TWO,
+        lock_time: bitcoin::absolute::LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: OutPoint {
+                txid: coinbase.compute_txid(),
+                vout: 0,
+            },
+            script_sig: ScriptBuf::new(),
+            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+            witness: Witness::new(),
+        }],
+        output: outputs,
+    };
+    let sighash = SighashCache::new(&tx).p2wpkh_signature_hash(
+        0,
+        &coin.script_pubkey,
+        coin.value,
+        EcdsaSighashType::All,
+    )?;
+    let signature = bitcoin::ecdsa::Signature::sighash_all(
+        secp.sign_ecdsa(&bitcoin::secp256k1::Message::from(sighash), &miner.secret_key()),
+    );
+    tx.input[0].witness = Witness::p2wpkh(&signature, &miner.public_key());
+    let txid = chain.send_raw_transaction(&tx).await?;
+    chain.generate_to_address(1, &miner_address).await?;
+    Ok(txid)
 }

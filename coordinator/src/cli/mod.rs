@@ -153,6 +153,24 @@ pub struct RunArgs {
     /// Processor: this instance's name in withdrawal histories (default processor-PID).
     #[arg(long)]
     pub instance: Option<String>,
+    /// Sender and monitor: the Bitcoin Core JSON-RPC (or simnet) URL, http://HOST:PORT.
+    /// Credentials may be written into it (http://USER:PASSWORD@HOST:PORT) but are then
+    /// visible to other users of the machine: prefer --rpc-cookie-file.
+    #[arg(long, value_name = "URL", env = "SLUICE_CHAIN_URL")]
+    pub chain_url: Option<String>,
+    /// Bitcoin Core's `.cookie` file (re-read on every call, so a restarted node works).
+    #[arg(long, value_name = "FILE")]
+    pub rpc_cookie_file: Option<PathBuf>,
+    /// Monitor: confirmations after which a withdrawal is `confirmed`.
+    #[arg(long, default_value_t = 1)]
+    pub min_confirmations: u32,
+    /// Sender: send an unconfirmed transaction again after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    pub resend_seconds: u64,
+    /// Monitor: the first block height to read when it has read none (e.g. the wallets'
+    /// birth height on mainnet).
+    #[arg(long, default_value_t = 0)]
+    pub start_height: u32,
 }
 
 impl RunArgs {
@@ -173,6 +191,16 @@ impl RunArgs {
                     .unwrap_or_else(|| format!("processor-{}", std::process::id())),
             },
             interval: std::time::Duration::from_millis(self.interval_ms),
+            chain: self.chain_url.as_ref().map(|url| crate::run::ChainOptions {
+                url: url.clone(),
+                auth: match &self.rpc_cookie_file {
+                    Some(file) => crate::chain::RpcAuth::cookie_file(file),
+                    None => crate::chain::RpcAuth::None,
+                },
+            }),
+            min_confirmations: self.min_confirmations.max(1),
+            resend_after: std::time::Duration::from_secs(self.resend_seconds.max(1)),
+            start_height: self.start_height,
         })
     }
 }

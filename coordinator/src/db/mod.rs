@@ -8,6 +8,8 @@
 //! two services cannot interleave between them.
 
 pub mod audit;
+pub mod broadcasts;
+pub mod chain_blocks;
 pub mod customers;
 pub mod schema;
 pub mod sessions;

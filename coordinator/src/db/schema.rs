@@ -9,7 +9,7 @@
 //! the guard that catches a bug or a hand-edited database.
 
 /// Each entry is one migration, run in its own transaction.
-pub const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3];
+pub const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
 
 const MIGRATION_1: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -310,4 +310,35 @@ CREATE TRIGGER partial_signatures_no_delete BEFORE DELETE ON partial_signatures
     BEGIN SELECT RAISE(ABORT, 'signatures are never deleted'); END;
 CREATE TRIGGER partial_signatures_no_update BEFORE UPDATE ON partial_signatures
     BEGIN SELECT RAISE(ABORT, 'signatures are never changed'); END;
+"#;
+
+/// The sender and the monitor: the one transaction each signed session became, and the
+/// blocks the monitor has applied (to notice a reorg and undo what it recorded above the
+/// fork).
+const MIGRATION_4: &str = r#"
+CREATE TABLE broadcasts (
+    session_id INTEGER PRIMARY KEY REFERENCES signing_sessions(id),
+    txid TEXT NOT NULL UNIQUE,
+    raw_tx TEXT NOT NULL,
+    first_sent_at INTEGER NOT NULL,
+    last_sent_at INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    last_error TEXT,
+    block_height INTEGER,
+    block_hash TEXT
+);
+CREATE INDEX broadcasts_unconfirmed ON broadcasts(block_height) WHERE block_height IS NULL;
+
+-- The active chain as the monitor applied it. Rows above a fork are removed when the
+-- monitor rolls back a reorg: this is a cache of the chain, not a financial record.
+CREATE TABLE chain_blocks (
+    height INTEGER PRIMARY KEY CHECK (height >= 0),
+    hash TEXT NOT NULL UNIQUE,
+    applied_at INTEGER NOT NULL
+);
+
+CREATE TRIGGER broadcasts_no_delete BEFORE DELETE ON broadcasts
+    BEGIN SELECT RAISE(ABORT, 'broadcast transactions are never deleted'); END;
+CREATE TRIGGER broadcasts_tx_fixed BEFORE UPDATE OF session_id, txid, raw_tx ON broadcasts
+    BEGIN SELECT RAISE(ABORT, 'a session''s transaction never changes'); END;
 "#;

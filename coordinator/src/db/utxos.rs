@@ -135,3 +135,20 @@ pub fn reserve(conn: &Connection, outpoint: &OutPoint, session_id: u64) -> Resul
     }
     Ok(())
 }
+
+/// Marks a known coin spent by `txid`. Returns false if the outpoint is not ours.
+pub fn mark_spent(conn: &Connection, outpoint: &OutPoint, txid: &Txid) -> Result<bool, DbError> {
+    Ok(conn.execute(
+        "UPDATE utxos SET spent_by_txid = ?3 WHERE txid = ?1 AND vout = ?2 AND spent_by_txid IS NULL",
+        params![outpoint.txid.to_string(), outpoint.vout, txid.to_string()],
+    )? == 1)
+}
+
+/// Coins whose funding transaction was in a block at `height` or above become
+/// unconfirmed again (a reorg); they are spendable once they confirm anew.
+pub fn unconfirm_from(conn: &Connection, height: u32) -> Result<usize, DbError> {
+    Ok(conn.execute(
+        "UPDATE utxos SET block_height = NULL WHERE block_height >= ?1",
+        [height],
+    )?)
+}

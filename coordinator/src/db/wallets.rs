@@ -186,3 +186,23 @@ pub fn insert_address(
     )?;
     Ok(())
 }
+
+/// The wallet address with this script: (wallet, branch, index).
+pub fn address_by_script(
+    conn: &Connection,
+    script_pubkey: &bitcoin::Script,
+) -> Result<Option<(String, Branch, u32)>, DbError> {
+    let row: Option<(String, u32, u32)> = conn
+        .query_row(
+            "SELECT wallet, branch, derivation_index FROM wallet_addresses WHERE script_pubkey = ?1",
+            [hex::encode(script_pubkey.as_bytes())],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    row.map(|(wallet, branch, index)| {
+        let branch = Branch::from_number(branch)
+            .ok_or_else(|| DbError::Corrupt(format!("wallet {wallet}: address branch {branch}")))?;
+        Ok((wallet, branch, index))
+    })
+    .transpose()
+}

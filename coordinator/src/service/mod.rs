@@ -6,8 +6,10 @@ mod admin;
 mod approval;
 mod auth;
 mod intake;
+mod monitor;
 mod processor;
 mod queries;
+mod sender;
 mod signing;
 mod wallets;
 
@@ -23,8 +25,10 @@ use rusqlite::Connection;
 
 pub use self::auth::{Actor, ApiToken, InvalidToken};
 pub use self::intake::Intake;
+pub use self::monitor::AppliedBlock;
 pub use self::processor::{BatchOutcome, BatchSummary, ProcessorConfig};
 pub use self::queries::WithdrawalQuery;
+pub use self::sender::FinalTransaction;
 pub use self::signing::{SessionOffer, SignatureReceipt, Submitter};
 pub use self::wallets::{CreatedWallet, NewWalletRequest, WalletSummary};
 use crate::db::{self, Database, DbError};

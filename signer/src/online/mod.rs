@@ -207,7 +207,7 @@ fn poll_once<T: Transport>(
         )?;
         let receipt = receipt?;
         say(&format!(
-            "session {} ({txid}): signed {} BTC outflow for wallet {}; coordinator stored {} signature(s){}",
+            "session {} ({txid}): signed {} outflow for wallet {}; coordinator stored {} signature(s){}",
             offer.id,
             sluice_shared::asset::format_btc(signed.outflow),
             wallet.name,

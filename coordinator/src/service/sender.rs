@@ -1,0 +1,115 @@
+//! The sender's database side: turn a fully signed session into its final transaction
+//! (stored signatures put back into the PSBT, finalized, every input checked with Bitcoin
+//! Core's interpreter), record it, and keep track of sending it.
+//!
+//! Paid at most once: a withdrawal belongs to exactly one session, a session's unsigned
+//! transaction is fixed when it is opened (a trigger refuses changes), and so every
+//! transaction that can ever pay it has the same txid. Recording happens in one
+//! transaction with the `signed → broadcast` moves, claimed by compare-and-set, so two
+//! senders never both record; both may send, which is harmless (the same transaction).
+
+use bitcoin::{Transaction, Txid};
+use sluice_shared::api::{EventKind, WithdrawalStatus};
+use sluice_shared::finalize::finalize;
+
+use super::{Coordinator, ServiceError};
+use crate::db::broadcasts::{self, BroadcastRecord};
+use crate::db::{sessions, signatures, withdrawals, DbError};
+use crate::time::UnixTime;
+
+/// A session's final transaction, ready to send.
+#[derive(Debug, Clone)]
+pub struct FinalTransaction {
+    pub session_id: u64,
+    pub txid: Txid,
+    pub tx: Transaction,
+}
+
+impl Coordinator {
+    /// Sessions with every signature they need, oldest first.
+    pub fn signed_sessions(&mut self) -> Result<Vec<u64>, ServiceError> {
+        let tx = self.db.read()?;
+        Ok(sessions::ids_with_status(&tx, "signed")?)
+    }
+
+    /// Finalizes session `id` and records its transaction, moving the session and its
+    /// withdrawals to `broadcast`. `None` if another sender got there first. A session
+    /// whose signatures do not make a valid transaction stays `signed` and the error says
+    /// why: nothing is marked failed that might still be paid by this transaction.
+    pub fn finalize_session(
+        &mut self,
+        id: u64,
+        instance: &str,
+        now: UnixTime,
+    ) -> Result<Option<FinalTransaction>, ServiceError> {
+        let tx = self.db.write()?;
+        let session =
+            sessions::find(&tx, id)?.ok_or_else(|| ServiceError::NotFound(format!("session {id}")))?;
+        if session.status != "signed" {
+            return Ok(None);
+        }
+        let mut psbt = session.psbt.clone();
+        for sig in signatures::for_session(&tx, id)? {
+            let input = usize::try_from(sig.input_index)
+                .ok()
+                .and_then(|i| psbt.inputs.get_mut(i))
+                .ok_or_else(|| DbError::Corrupt(format!("session {id}: signature for a missing input")))?;
+            input.partial_sigs.insert(sig.pubkey, sig.signature);
+        }
+        let final_tx = finalize(&psbt).map_err(|e| {
+            ServiceError::Invalid(format!(
+                "session {id}: its signatures do not make a valid transaction ({e}); it stays signed, not sent"
+            ))
+        })?;
+        let txid = final_tx.compute_txid();
+        if txid != session.unsigned_txid {
+            return Err(ServiceError::Invalid(format!(
+                "session {id}: the finalized transaction {txid} is not the session's {}",
+                session.unsigned_txid
+            )));
+        }
+        if !sessions::transition(&tx, id, "signed", "broadcast", now)? {
+            return Ok(None);
+        }
+        broadcasts::insert(&tx, id, &final_tx, now)?;
+        let note = format!("transaction {txid}");
+        for (withdrawal, _) in &session.withdrawals {
+            withdrawals::set_status(
+                &tx,
+                *withdrawal,
+                WithdrawalStatus::Signed,
+                WithdrawalStatus::Broadcast,
+                now,
+            )?;
+            withdrawals::insert_event(&tx, *withdrawal, EventKind::Broadcast, instance, Some(&note), now)?;
+        }
+        tx.commit()?;
+        Ok(Some(FinalTransaction {
+            session_id: id,
+            txid,
+            tx: final_tx,
+        }))
+    }
+
+    /// Transactions not yet in a block and not sent since `resend_before`.
+    pub fn transactions_to_send(
+        &mut self,
+        resend_before: UnixTime,
+    ) -> Result<Vec<BroadcastRecord>, ServiceError> {
+        let tx = self.db.read()?;
+        Ok(broadcasts::due_for_sending(&tx, resend_before)?)
+    }
+
+    /// Notes an attempt to send a session's transaction.
+    pub fn note_send(
+        &mut self,
+        session_id: u64,
+        error: Option<&str>,
+        now: UnixTime,
+    ) -> Result<(), ServiceError> {
+        let tx = self.db.write()?;
+        broadcasts::note_attempt(&tx, session_id, error, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+}
