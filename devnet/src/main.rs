@@ -32,6 +32,13 @@ struct Args {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
     deadline_seconds: u64,
+    /// Run two full coordinator instances on one database (every service twice).
+    #[arg(long)]
+    redundant: bool,
+    /// Kill coordinator instance 0 and signer A mid-run, then restart them (implies
+    /// --redundant).
+    #[arg(long)]
+    crash_and_restart: bool,
 }
 
 fn main() -> ExitCode {
@@ -80,6 +87,8 @@ fn devnet(args: Args) -> anyhow::Result<()> {
         withdrawals: args.withdrawals,
         deadline: Duration::from_secs(args.deadline_seconds),
         verbose: true,
+        redundant: args.redundant || args.crash_and_restart,
+        crash_and_restart: args.crash_and_restart,
     }));
     if let (true, Some(temp)) = (args.keep, temp) {
         println!("Kept {}", temp.keep().display());

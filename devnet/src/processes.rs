@@ -86,6 +86,8 @@ pub fn run_step(mut command: Command, what: &str) -> Result<String> {
 pub struct Component {
     pub name: String,
     pub log: PathBuf,
+    /// Where this run's output starts in the log (a restarted component appends).
+    log_start: usize,
     child: Child,
 }
 
@@ -98,6 +100,7 @@ impl Component {
             .open(&log)
             .with_context(|| format!("opening {}", log.display()))?;
         let err = out.try_clone().context("duplicating a log file handle")?;
+        let log_start = usize::try_from(out.metadata().map(|m| m.len()).unwrap_or(0)).unwrap_or(0);
         let child = command
             .stdout(out)
             .stderr(err)
@@ -106,6 +109,7 @@ impl Component {
         Ok(Component {
             name: name.to_owned(),
             log,
+            log_start,
             child,
         })
     }
@@ -115,7 +119,7 @@ impl Component {
     pub fn wait_for_line(&mut self, prefix: &str, timeout: Duration) -> Result<String> {
         let deadline = Instant::now() + timeout;
         loop {
-            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let text = self.own_log();
             if let Some(line) = text.lines().find_map(|l| l.strip_prefix(prefix)) {
                 return Ok(line.trim().to_owned());
             }
@@ -137,6 +141,12 @@ impl Component {
         }
     }
 
+    /// This run's part of the log.
+    fn own_log(&self) -> String {
+        let bytes = std::fs::read(&self.log).unwrap_or_default();
+        String::from_utf8_lossy(bytes.get(self.log_start..).unwrap_or_default()).into_owned()
+    }
+
     /// Whether the process is still running.
     pub fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -144,7 +154,7 @@ impl Component {
 
     /// The last `lines` lines of its log.
     pub fn log_tail(&self, lines: usize) -> String {
-        tail(&std::fs::read_to_string(&self.log).unwrap_or_default(), lines)
+        tail(&self.own_log(), lines)
     }
 
     /// Stops it at once (SIGKILL), as a crash or power loss would.

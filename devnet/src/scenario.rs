@@ -47,6 +47,11 @@ pub struct DevnetOptions {
     pub deadline: Duration,
     /// Print progress (the tests turn it off).
     pub verbose: bool,
+    /// Run two full coordinator instances on the one database.
+    pub redundant: bool,
+    /// Kill coordinator instance 0 and signer A with SIGKILL while withdrawals are in
+    /// flight, then restart them.
+    pub crash_and_restart: bool,
 }
 
 /// What happened.
@@ -281,46 +286,31 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
     devnet.say(&format!("funding transaction {funding} confirmed"));
 
     devnet.step("6. Start the coordinator's services and the online signers A and B (C stays cold)");
-    let mut services = Component::start(
-        "coordinator",
-        devnet.coordinator_command(
-            None,
-            &[
-                "run",
-                "all",
-                "--listen",
-                "127.0.0.1:0",
-                "--chain-url",
-                &simnet.url,
-                "--resend-seconds",
-                "5",
-                "--max-batch",
-                "4",
-                "--interval-ms",
-                "200",
-            ],
-        ),
-        devnet.path("coordinator.log"),
-    )?;
-    let api = services.wait_for_line("sluice-coordinator api listening on ", Duration::from_secs(30))?;
-    devnet.say(&format!("coordinator services running; API at {api}"));
+    let instances = if devnet.options.redundant { 2 } else { 1 };
+    let mut services = Vec::new();
+    let mut apis = Vec::new();
+    for index in 0..instances {
+        let (component, api) = start_coordinator(&devnet, &simnet.url, index)?;
+        devnet.say(&format!(
+            "coordinator instance {index} (api, processor, sender, monitor) running; API at {api}"
+        ));
+        services.push(component);
+        apis.push(api);
+    }
+    if instances > 1 {
+        devnet.say("two full coordinator instances share one database: every service runs twice");
+    }
     let mut online = Vec::new();
-    for signer in signers.iter().filter(|s| s.name != "C") {
-        let component = Component::start(
-            &format!("signer {}", signer.name),
-            devnet.signer_command(
-                &signer.home,
-                &["online", "--coordinator", &api, "--poll-seconds", "1"],
-            ),
-            devnet.path(&format!("signer-{}.log", signer.name)),
-        )?;
-        online.push(component);
+    for (i, signer) in signers.iter().filter(|s| s.name != "C").enumerate() {
+        online.push(start_signer(&devnet, signer, &apis[i % apis.len()])?);
     }
     devnet.say("signers A and B dial out to the coordinator and poll for signing sessions");
 
     devnet.step("7. Withdrawals: the exchange backend requests, the policy approves, the system pays");
+    let api = apis.last().cloned().unwrap_or_default();
     let backend = StaffClient::new(&api, &backend_token.reveal());
     let approver = StaffClient::new(&api, &approver_token.reveal());
+    let mut crashed = false;
     let amounts = withdrawal_amounts(devnet.options.withdrawals);
     let mut waited = false;
     let mut last_counts = String::new();
@@ -377,6 +367,10 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
                 .all(|w| w.status == WithdrawalStatus::Confirmed);
         if all_confirmed {
             let elapsed = devnet.started.elapsed();
+            check_paid_exactly_once(&chain, &list.withdrawals).await?;
+            devnet.say(
+                "checked on the chain: every destination received exactly what was withdrawn to it, once",
+            );
             print_summary(&devnet, &list.withdrawals, &signers)?;
             return Ok(Outcome {
                 withdrawals: list.withdrawals,
@@ -393,7 +387,26 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
             raise_total(&devnet, &signers[0], &officers)?;
             last_change = Instant::now();
         }
-        for component in std::iter::once(&mut services).chain(online.iter_mut()) {
+        let in_flight = list.withdrawals.iter().any(|w| {
+            matches!(
+                w.status,
+                WithdrawalStatus::Signing | WithdrawalStatus::Signed | WithdrawalStatus::Broadcast
+            )
+        });
+        if devnet.options.crash_and_restart && !crashed && in_flight {
+            crashed = true;
+            devnet.say("SIGKILL: coordinator instance 0 and signer A, mid-run");
+            services[0].kill();
+            online[0].kill();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let (component, new_api) = start_coordinator(&devnet, &simnet.url, 0)?;
+            services[0] = component;
+            online[0] = start_signer(&devnet, &signers[0], &new_api)?;
+            devnet.say(&format!(
+                "restarted both (coordinator instance 0 now at {new_api})"
+            ));
+        }
+        for component in services.iter_mut().chain(online.iter_mut()) {
             if !component.running() {
                 bail!(
                     "{} stopped unexpectedly; its log ends:\n{}",
@@ -410,6 +423,79 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
             );
         }
     }
+}
+
+/// Reads every block of the chain and checks that each destination received exactly the
+/// sum of the withdrawals to it: nothing paid twice, nothing missing.
+async fn check_paid_exactly_once(chain: &CoreRpcClient, withdrawals: &[Withdrawal]) -> Result<()> {
+    let mut expected: BTreeMap<String, Amount> = BTreeMap::new();
+    for w in withdrawals {
+        *expected.entry(w.destination.clone()).or_default() += w.amount_sat;
+    }
+    let scripts: BTreeMap<ScriptBuf, String> = expected
+        .keys()
+        .map(|a| {
+            let address = a.parse::<Address<_>>()?.require_network(NETWORK)?;
+            Ok((address.script_pubkey(), a.clone()))
+        })
+        .collect::<Result<_>>()?;
+    let mut paid: BTreeMap<String, Amount> = BTreeMap::new();
+    let tip = chain.get_block_count().await?;
+    for height in 0..=tip {
+        let block = chain.get_block(&chain.get_block_hash(height).await?).await?;
+        for tx in &block.txdata {
+            for output in &tx.output {
+                if let Some(address) = scripts.get(&output.script_pubkey) {
+                    *paid.entry(address.clone()).or_default() += output.value;
+                }
+            }
+        }
+    }
+    if paid != expected {
+        bail!("the chain does not pay what was withdrawn: expected {expected:?}, paid {paid:?}");
+    }
+    Ok(())
+}
+
+/// Starts `sluice-coordinator run all` (instance `index`) and waits for its API.
+fn start_coordinator(devnet: &Devnet, chain_url: &str, index: usize) -> Result<(Component, String)> {
+    let mut component = Component::start(
+        &format!("coordinator instance {index}"),
+        devnet.coordinator_command(
+            None,
+            &[
+                "run",
+                "all",
+                "--listen",
+                "127.0.0.1:0",
+                "--chain-url",
+                chain_url,
+                "--resend-seconds",
+                "5",
+                "--max-batch",
+                "4",
+                "--interval-ms",
+                "200",
+                "--instance",
+                &format!("processor-{index}"),
+            ],
+        ),
+        devnet.path(&format!("coordinator-{index}.log")),
+    )?;
+    let api = component.wait_for_line("sluice-coordinator api listening on ", Duration::from_secs(30))?;
+    Ok((component, api))
+}
+
+/// Starts `sluice-signer online` for `signer` against `api`.
+fn start_signer(devnet: &Devnet, signer: &SignerSetup, api: &str) -> Result<Component> {
+    Component::start(
+        &format!("signer {}", signer.name),
+        devnet.signer_command(
+            &signer.home,
+            &["online", "--coordinator", api, "--poll-seconds", "1"],
+        ),
+        devnet.path(&format!("signer-{}.log", signer.name)),
+    )
 }
 
 fn unix_now() -> i64 {

@@ -145,7 +145,7 @@ pub fn run(
                 }
                 say(&format!("{error:#}; retrying in {} s", backoff.as_secs_f64()));
                 std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(60));
+                backoff = (backoff * 2).min(Duration::from_secs(30));
                 continue;
             }
         }
