@@ -1,0 +1,322 @@
+//! A compromised coordinator: an attacker with the coordinator's database rewrites a
+//! signing session's PSBT (dropping the trigger that forbids it) and serves it to a real
+//! online signer over the real API. The signer refuses every tampered PSBT, releases no
+//! signature and spends none of its limits; the untouched PSBT is then signed.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure report
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use bitcoin::hashes::Hash;
+use bitcoin::psbt::Psbt;
+use bitcoin::{Address, Amount, Network, OutPoint, ScriptBuf, TxIn, WPubkeyHash, WScriptHash};
+use rusqlite::Connection;
+use sluice_coordinator::db::utxos::ObservedCoin;
+use sluice_coordinator::rules::fees::FeeSchedule;
+use sluice_coordinator::rules::policy::ApprovalPolicy;
+use sluice_coordinator::rules::roles::Role;
+use sluice_coordinator::service::{BatchOutcome, Coordinator, NewWalletRequest, ProcessorConfig};
+use sluice_coordinator::time::UnixTime;
+use sluice_coordinator::wallet_spec::WalletKindArg;
+use sluice_e2e::binaries::binary;
+use sluice_shared::api::NewWithdrawal;
+use sluice_shared::asset::Asset;
+use sluice_shared::descriptor::{Branch, WalletDescriptor};
+use sluice_shared::psbt_builder::fake_funding_tx;
+
+struct Signer {
+    home: PathBuf,
+    passphrase: PathBuf,
+}
+
+impl Signer {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(binary("sluice-signer"))
+            .arg("--home")
+            .arg(&self.home)
+            .arg("--passphrase-file")
+            .arg(&self.passphrase)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "sluice-signer {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn line_value(text: &str, label: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(label))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+fn start_api(db: &Path) -> (Child, String) {
+    let log = db.with_file_name("api.log");
+    let mut child = Command::new(binary("sluice-coordinator"))
+        .arg("--db")
+        .arg(db)
+        .args(["run", "api", "--listen", "127.0.0.1:0"])
+        .env_remove("SLUICE_DB")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(url) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("sluice-coordinator api listening on "))
+        {
+            return (child, url.trim().to_owned());
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the API exited");
+        assert!(start.elapsed() < Duration::from_secs(30), "the API did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn count(db: &Path, sql: &str) -> i64 {
+    Connection::open(db)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+/// What an attacker with the database does: drop the guard, rewrite the session.
+fn rewrite_session(db: &Path, psbt: &Psbt) {
+    let conn = Connection::open(db).unwrap();
+    conn.execute_batch("DROP TRIGGER IF EXISTS signing_sessions_psbt_fixed")
+        .unwrap();
+    conn.execute(
+        "UPDATE signing_sessions SET psbt = ?1 WHERE id = 1",
+        [psbt.to_string()],
+    )
+    .unwrap();
+}
+
+#[test]
+fn tampered_sessions_get_refusals_and_no_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let passphrase = dir.path().join("passphrase");
+    std::fs::write(&passphrase, "test passphrase\n").unwrap();
+    let signers: Vec<Signer> = ["a", "b"]
+        .iter()
+        .map(|n| Signer {
+            home: dir.path().join(n),
+            passphrase: passphrase.clone(),
+        })
+        .collect();
+    let mut keys = Vec::new();
+    for s in &signers {
+        s.ok(&["init", "--network", "regtest", "--dangerous-weak-kdf"]);
+        keys.push(s.ok(&["xpub", "--path", "84h/1h/0h"]).trim().to_owned());
+    }
+    // The third cosigner is cold and plays no part here.
+    keys.push("[3429876a/84h/1h/0h]tpubDCRy5oJLbB3etWH8sirNRUhtdp5GqhNPChRnpe8GMuze9NbgQeagn6icEf1moF2xpxiE2b5V5w2PQyBiifkjLQmfGfqbgSAXDbpegWj9V3s".to_owned());
+
+    let db = dir.path().join("coordinator.sqlite");
+    let now = UnixTime::from_secs(1_790_000_000);
+    let mut rng = rand::thread_rng();
+    let (mut coord, token) = Coordinator::initialise(&db, Network::Regtest, "root", &mut rng, now).unwrap();
+    let admin = coord.authenticate(&token).unwrap();
+    let requester = coord
+        .add_staff(&admin, "backend", Role::Requester, &mut rng, now)
+        .unwrap();
+    let requester = coord.authenticate(&requester).unwrap();
+    coord.add_customer(&admin, "c1", now).unwrap();
+    let destination = Address::from_script(
+        &ScriptBuf::new_p2wpkh(&WPubkeyHash::from_byte_array([1; 20])),
+        Network::Regtest,
+    )
+    .unwrap()
+    .to_string();
+    coord
+        .add_beneficiary(&admin, "c1", &destination, "main", now)
+        .unwrap();
+    coord
+        .set_fee_schedule(&admin, Asset::Btc, FeeSchedule::Flat(Amount::ZERO), now)
+        .unwrap();
+    let created = coord
+        .create_wallet(
+            &admin,
+            &NewWalletRequest {
+                name: "hot".into(),
+                kind: WalletKindArg::WshSortedMulti,
+                threshold: Some(2),
+                keys,
+                policy: ApprovalPolicy::Auto {
+                    max_amount_sat: Amount::ONE_BTC,
+                    registered_destination_only: true,
+                },
+                daily_limit: Amount::from_int_btc(100),
+            },
+            now,
+        )
+        .unwrap();
+    for (i, s) in signers.iter().enumerate() {
+        let id = s.ok(&["id"]);
+        coord
+            .add_signer(
+                &admin,
+                &format!("signer-{i}"),
+                &line_value(&id, "Identity key:"),
+                &line_value(&id, "Master fingerprint:"),
+                now,
+            )
+            .unwrap();
+        s.ok(&[
+            "wallet",
+            "register",
+            "--name",
+            "hot",
+            "--descriptor",
+            &created.multipath_descriptor,
+        ]);
+        s.ok(&[
+            "limits",
+            "init",
+            "--rate",
+            "10",
+            "--per-seconds",
+            "60",
+            "--burst",
+            "10",
+            "--total",
+            "10",
+        ]);
+    }
+    let descriptor = WalletDescriptor::parse(&created.multipath_descriptor, None).unwrap();
+    for index in 0..2 {
+        let script = descriptor.script_pubkey(Branch::Receive, index).unwrap();
+        let prev_tx = fake_funding_tx(script, &[Amount::ONE_BTC], index);
+        coord
+            .record_coin(
+                &ObservedCoin {
+                    wallet: "hot",
+                    prev_tx: &prev_tx,
+                    vout: 0,
+                    branch: Branch::Receive,
+                    index,
+                    block_height: Some(101),
+                },
+                now,
+            )
+            .unwrap();
+    }
+    let request = NewWithdrawal {
+        customer_id: "c1".into(),
+        wallet: "hot".into(),
+        destination,
+        amount_sat: Amount::from_sat(10_000_000),
+    };
+    coord.request_withdrawal(&requester, "w1", &request, now).unwrap();
+    let config = ProcessorConfig {
+        sat_per_vbyte: 2,
+        max_batch: 10,
+        max_inputs: 10,
+        max_fee: Amount::from_sat(100_000),
+        instance: "test".into(),
+    };
+    assert!(matches!(
+        coord.batch_wallet("hot", &config, now).unwrap(),
+        BatchOutcome::Batched(_)
+    ));
+    let original = coord.session(1).unwrap().unwrap().psbt;
+    drop(coord);
+
+    let (mut api, url) = start_api(&db);
+    let attacker = ScriptBuf::new_p2wsh(&WScriptHash::from_byte_array([0xaa; 32]));
+    let change = original
+        .outputs
+        .iter()
+        .position(|o| !o.bip32_derivation.is_empty())
+        .expect("the session pays change");
+
+    // 1. The change output now pays the attacker, still dressed as change.
+    let mut swapped = original.clone();
+    swapped.unsigned_tx.output[change].script_pubkey = attacker.clone();
+    // 2. An input claims more than it holds (the segwit fee attack).
+    let mut inflated = original.clone();
+    let utxo = inflated.inputs[0].witness_utxo.as_mut().unwrap();
+    utxo.value += Amount::from_int_btc(5);
+    // 3. Someone else's coin slipped in among ours.
+    let mut foreign = original.clone();
+    let stranger_tx = fake_funding_tx(attacker.clone(), &[Amount::ONE_BTC], 99);
+    foreign.unsigned_tx.input.push(TxIn {
+        previous_output: OutPoint {
+            txid: stranger_tx.compute_txid(),
+            vout: 0,
+        },
+        ..TxIn::default()
+    });
+    let mut input = bitcoin::psbt::Input {
+        non_witness_utxo: Some(stranger_tx.clone()),
+        witness_utxo: Some(stranger_tx.output[0].clone()),
+        ..Default::default()
+    };
+    input.witness_script = original.inputs[0].witness_script.clone();
+    foreign.inputs.push(input);
+
+    for (what, tampered, reason) in [
+        (
+            "swapped change address",
+            swapped,
+            "claims to be change but its script does not derive from the wallet's change branch",
+        ),
+        (
+            "inflated input amount",
+            inflated,
+            "input 0: witness_utxo disagrees with the output in non_witness_utxo",
+        ),
+        ("foreign input", foreign, "input 1 is not the wallet's own"),
+    ] {
+        rewrite_session(&db, &tampered);
+        let out = signers[0].ok(&["online", "--coordinator", &url, "--once"]);
+        assert!(
+            out.contains("refused (inspection)") && out.contains(reason),
+            "{what}: the signer should refuse with {reason:?}: {out}"
+        );
+        assert_eq!(
+            count(&db, "SELECT COUNT(*) FROM partial_signatures"),
+            0,
+            "{what}: no signature may reach the coordinator"
+        );
+        let limits = signers[0].ok(&["limits", "show"]);
+        assert_eq!(
+            line_value(&limits, "Total spent"),
+            "0 BTC",
+            "{what}: nothing spent"
+        );
+    }
+    let journal = signers[0].ok(&["journal", "show"]);
+    assert_eq!(journal.matches("refused").count(), 3, "{journal}");
+    signers[0].ok(&["journal", "verify"]);
+
+    // The untouched session is signed by both, and becomes fully signed.
+    rewrite_session(&db, &original);
+    for s in &signers {
+        s.ok(&["online", "--coordinator", &url, "--once"]);
+    }
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM signing_sessions WHERE status = 'signed'"
+        ),
+        1
+    );
+    api.kill().unwrap();
+    api.wait().unwrap();
+}
