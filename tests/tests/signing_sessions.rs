@@ -1,4 +1,4 @@
-//! A compromised coordinator: an attacker with the coordinator's database rewrites a
+//! Signing sessions as signers see them. A compromised coordinator: an attacker with the coordinator's database rewrites a
 //! signing session's PSBT (dropping the trigger that forbids it) and serves it to a real
 //! online signer over the real API. The signer refuses every tampered PSBT, releases no
 //! signature and spends none of its limits; the untouched PSBT is then signed.
@@ -107,8 +107,16 @@ fn rewrite_session(db: &Path, psbt: &Psbt) {
     .unwrap();
 }
 
-#[test]
-fn tampered_sessions_get_refusals_and_no_signature() {
+/// Two signers (A, B) of a 2-of-3 wallet registered on a coordinator database with two
+/// coins, and one signing session (id 1) paying one withdrawal.
+struct Setup {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+    signers: Vec<Signer>,
+    original: Psbt,
+}
+
+fn set_up() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let passphrase = dir.path().join("passphrase");
     std::fs::write(&passphrase, "test passphrase\n").unwrap();
@@ -132,6 +140,7 @@ fn tampered_sessions_get_refusals_and_no_signature() {
     let mut rng = rand::thread_rng();
     let (mut coord, token) = Coordinator::initialise(&db, Network::Regtest, "root", &mut rng, now).unwrap();
     let admin = coord.authenticate(&token).unwrap();
+    std::fs::write(dir.path().join("root.token"), token.reveal().as_bytes()).unwrap();
     let requester = coord
         .add_staff(&admin, "backend", Role::Requester, &mut rng, now)
         .unwrap();
@@ -237,6 +246,22 @@ fn tampered_sessions_get_refusals_and_no_signature() {
     let original = coord.session(1).unwrap().unwrap().psbt;
     drop(coord);
 
+    Setup {
+        dir,
+        db,
+        signers,
+        original,
+    }
+}
+
+#[test]
+fn tampered_sessions_get_refusals_and_no_signature() {
+    let Setup {
+        dir: _dir,
+        db,
+        signers,
+        original,
+    } = set_up();
     let (mut api, url) = start_api(&db);
     let attacker = ScriptBuf::new_p2wsh(&WScriptHash::from_byte_array([0xaa; 32]));
     let change = original
@@ -319,4 +344,110 @@ fn tampered_sessions_get_refusals_and_no_signature() {
     );
     api.kill().unwrap();
     api.wait().unwrap();
+}
+
+/// An offline signer takes part through `session export` / `session import`: A signs from
+/// an SD-card file, B from QR frames; the coordinator verifies both and the session is
+/// fully signed.
+#[test]
+fn offline_signers_sign_a_session_by_sd_card_and_by_qr() {
+    let Setup {
+        dir,
+        db,
+        signers,
+        original: _,
+    } = set_up();
+    let coordinator = |args: &[&str]| {
+        let out = Command::new(binary("sluice-coordinator"))
+            .arg("--db")
+            .arg(&db)
+            .arg("--token-file")
+            .arg(dir.path().join("root.token"))
+            .args(args)
+            .env_remove("SLUICE_DB")
+            .env_remove("SLUICE_TOKEN")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "sluice-coordinator {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let path = |name: &str| dir.path().join(name).display().to_string();
+
+    // SD card: a BIP174 file out, the signed file back.
+    coordinator(&["session", "export", "--id", "1", "--out", &path("session-1.psbt")]);
+    signers[0].ok(&[
+        "sign",
+        "--in",
+        &path("session-1.psbt"),
+        "--out",
+        &path("session-1-signed.psbt"),
+        "--yes",
+    ]);
+    let out = coordinator(&[
+        "session",
+        "import",
+        "--id",
+        "1",
+        "--in",
+        &path("session-1-signed.psbt"),
+    ]);
+    assert!(
+        out.contains("1 new signature(s)") && out.contains("more signatures are needed"),
+        "{out}"
+    );
+
+    // A file that is not a PSBT, and the same signatures again, change nothing.
+    std::fs::write(path("junk.psbt"), b"not a psbt").unwrap();
+    let junk = Command::new(binary("sluice-coordinator"))
+        .arg("--db")
+        .arg(&db)
+        .arg("--token-file")
+        .arg(dir.path().join("root.token"))
+        .args(["session", "import", "--id", "1", "--in", &path("junk.psbt")])
+        .env_remove("SLUICE_DB")
+        .output()
+        .unwrap();
+    assert!(!junk.status.success());
+    assert!(String::from_utf8_lossy(&junk.stderr).contains("not a valid PSBT"));
+    let again = coordinator(&[
+        "session",
+        "import",
+        "--id",
+        "1",
+        "--in",
+        &path("session-1-signed.psbt"),
+    ]);
+    assert!(again.contains("0 new signature(s)"), "{again}");
+
+    // QR: frames out, the signer reads them and answers with frames.
+    coordinator(&["session", "export", "--id", "1", "--out-qr", &path("qr-out")]);
+    let frames: Vec<String> = std::fs::read_dir(dir.path().join("qr-out"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    let mut sign = vec!["sign", "--yes", "--out-qr"];
+    let qr_back = path("qr-back");
+    sign.push(&qr_back);
+    sign.push("--in-qr");
+    sign.extend(frames.iter().map(String::as_str));
+    signers[1].ok(&sign);
+    let answers: Vec<String> = std::fs::read_dir(dir.path().join("qr-back"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    let mut import = vec!["session", "import", "--id", "1", "--in-qr"];
+    import.extend(answers.iter().map(String::as_str));
+    let out = coordinator(&import);
+    assert!(out.contains("the session is fully signed"), "{out}");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM signing_sessions WHERE status = 'signed'"
+        ),
+        1
+    );
 }
