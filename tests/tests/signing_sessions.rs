@@ -1,7 +1,10 @@
-//! Signing sessions as signers see them. A compromised coordinator: an attacker with the coordinator's database rewrites a
-//! signing session's PSBT (dropping the trigger that forbids it) and serves it to a real
-//! online signer over the real API. The signer refuses every tampered PSBT, releases no
-//! signature and spends none of its limits; the untouched PSBT is then signed.
+//! Signing sessions as signers see them, with the real binaries over the real API.
+//!
+//! A compromised coordinator: an attacker with the coordinator's database rewrites a
+//! session's PSBT (dropping the trigger that forbids it) and serves it to an online
+//! signer. The signer refuses every tampered PSBT, releases no signature and spends none
+//! of its limits; the untouched PSBT is then signed. And an offline signer takes part in
+//! a session through `session export` / `session import`, by SD card or QR.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 use std::path::{Path, PathBuf};
