@@ -39,6 +39,9 @@ struct Args {
     /// --redundant).
     #[arg(long)]
     crash_and_restart: bool,
+    /// Once all are confirmed, reorg the top blocks and watch them confirm again.
+    #[arg(long)]
+    reorg: bool,
 }
 
 fn main() -> ExitCode {
@@ -89,6 +92,7 @@ fn devnet(args: Args) -> anyhow::Result<()> {
         verbose: true,
         redundant: args.redundant || args.crash_and_restart,
         crash_and_restart: args.crash_and_restart,
+        reorg: args.reorg,
     }));
     if let (true, Some(temp)) = (args.keep, temp) {
         println!("Kept {}", temp.keep().display());

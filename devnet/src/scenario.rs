@@ -21,7 +21,7 @@ use sluice_coordinator::service::{Coordinator, NewWalletRequest};
 use sluice_coordinator::simnet::{spawn, SimnetOptions};
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
-use sluice_shared::api::{Withdrawal, WithdrawalList, WithdrawalStatus};
+use sluice_shared::api::{Withdrawal, WithdrawalDetail, WithdrawalList, WithdrawalStatus};
 use sluice_shared::asset::{format_btc, Asset};
 use sluice_shared::identity::SignerId;
 use sluice_shared::limit_command::{CommandId, LimitAction, LimitCommand, SignedLimitCommand};
@@ -52,6 +52,9 @@ pub struct DevnetOptions {
     /// Kill coordinator instance 0 and signer A with SIGKILL while withdrawals are in
     /// flight, then restart them.
     pub crash_and_restart: bool,
+    /// Once everything is confirmed, replace the top blocks (`simnet_reorg`): the
+    /// transactions there go back to the mempool and must confirm again.
+    pub reorg: bool,
 }
 
 /// What happened.
@@ -60,6 +63,8 @@ pub struct Outcome {
     pub withdrawals: Vec<Withdrawal>,
     /// Whether a signer's total stopped the flow until a signed limit command raised it.
     pub waited_for_limit_command: bool,
+    /// Withdrawals whose history shows a reorg sent them back to `broadcast`.
+    pub reorged_and_confirmed_again: usize,
     pub elapsed: Duration,
 }
 
@@ -311,6 +316,7 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
     let backend = StaffClient::new(&api, &backend_token.reveal());
     let approver = StaffClient::new(&api, &approver_token.reveal());
     let mut crashed = false;
+    let mut reorged = false;
     let amounts = withdrawal_amounts(devnet.options.withdrawals);
     let mut waited = false;
     let mut last_counts = String::new();
@@ -365,8 +371,35 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
                 .withdrawals
                 .iter()
                 .all(|w| w.status == WithdrawalStatus::Confirmed);
+        if all_confirmed && devnet.options.reorg && !reorged {
+            reorged = true;
+            let reply: serde_json::Value = chain.call("simnet_reorg", json!([3])).await?;
+            let replaced = reply["disconnected"].as_array().map_or(0, Vec::len);
+            devnet.say(&format!(
+                "reorg: simnet replaced the top {replaced} blocks; their transactions are back in the mempool"
+            ));
+            last_change = Instant::now();
+            continue;
+        }
         if all_confirmed {
             let elapsed = devnet.started.elapsed();
+            let mut reorged_and_confirmed_again = 0;
+            for w in &list.withdrawals {
+                let detail: WithdrawalDetail =
+                    serde_json::from_value(backend.get(&format!("/v1/withdrawals/{}", w.id)).await?)?;
+                if detail
+                    .history
+                    .iter()
+                    .any(|e| e.reason.as_deref().is_some_and(|r| r.starts_with("reorg:")))
+                {
+                    reorged_and_confirmed_again += 1;
+                }
+            }
+            if devnet.options.reorg {
+                devnet.say(&format!(
+                    "{reorged_and_confirmed_again} withdrawal(s) went back to broadcast in the reorg and confirmed again"
+                ));
+            }
             check_paid_exactly_once(&chain, &list.withdrawals).await?;
             devnet.say(
                 "checked on the chain: every destination received exactly what was withdrawn to it, once",
@@ -375,6 +408,7 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
             return Ok(Outcome {
                 withdrawals: list.withdrawals,
                 waited_for_limit_command: waited,
+                reorged_and_confirmed_again,
                 elapsed,
             });
         }

@@ -9,7 +9,7 @@ use sluice_devnet::scenario::{self, DevnetOptions, Outcome};
 use sluice_e2e::binaries::binary;
 use sluice_shared::api::WithdrawalStatus;
 
-fn run(redundant: bool, crash_and_restart: bool) -> Outcome {
+fn run(redundant: bool, crash_and_restart: bool, reorg: bool) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let bin_dir = binary("sluice-coordinator").parent().unwrap().to_path_buf();
     let options = DevnetOptions {
@@ -20,6 +20,7 @@ fn run(redundant: bool, crash_and_restart: bool) -> Outcome {
         verbose: false,
         redundant,
         crash_and_restart,
+        reorg,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -48,11 +49,13 @@ fn run(redundant: bool, crash_and_restart: bool) -> Outcome {
 }
 
 /// Withdrawals go from request to confirmed; signer A reaches its total, the flow
-/// waits, and resumes only after a 2-of-3 signed `raise-total` is applied. The chain
-/// pays every destination exactly what was withdrawn to it.
+/// waits, and resumes only after a 2-of-3 signed `raise-total` is applied. A reorg then
+/// sends the last transactions back to the mempool: the monitor returns their withdrawals
+/// to `broadcast` and confirms them again. The chain pays every destination exactly what
+/// was withdrawn to it.
 #[test]
 fn withdrawals_confirm_and_a_spent_signer_waits_for_a_signed_raise() {
-    let outcome = run(false, false);
+    let outcome = run(false, false, true);
     assert_eq!(outcome.withdrawals.len(), 12);
     assert!(outcome
         .withdrawals
@@ -62,6 +65,10 @@ fn withdrawals_confirm_and_a_spent_signer_waits_for_a_signed_raise() {
         outcome.waited_for_limit_command,
         "signer A's total should have stopped the flow until the raise"
     );
+    assert!(
+        outcome.reorged_and_confirmed_again > 0,
+        "the reorg should have sent a confirmed withdrawal back to broadcast"
+    );
 }
 
 /// Two coordinator instances (every service twice) on one database; one of them and one
@@ -69,7 +76,7 @@ fn withdrawals_confirm_and_a_spent_signer_waits_for_a_signed_raise() {
 /// paid twice (checked against the chain itself).
 #[test]
 fn killing_components_mid_run_loses_nothing_and_pays_once() {
-    let outcome = run(true, true);
+    let outcome = run(true, true, false);
     assert!(outcome
         .withdrawals
         .iter()
