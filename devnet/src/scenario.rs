@@ -17,8 +17,8 @@ use sluice_coordinator::chain::{CoreRpcClient, RpcAuth};
 use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
-use sluice_coordinator::service::{Coordinator, NewWalletRequest};
-use sluice_coordinator::simnet::{spawn, SimnetOptions};
+use sluice_coordinator::service::{ApiToken, Coordinator, NewWalletRequest};
+use sluice_coordinator::simnet::{spawn, SimnetHandle, SimnetOptions};
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_shared::api::{Withdrawal, WithdrawalDetail, WithdrawalList, WithdrawalStatus};
@@ -68,14 +68,14 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
-struct Devnet {
+pub(crate) struct Devnet {
     options: DevnetOptions,
     started: Instant,
     passphrase: PathBuf,
 }
 
 /// One signer's home and what the coordinator needs to know about it.
-struct SignerSetup {
+pub(crate) struct SignerSetup {
     name: &'static str,
     home: PathBuf,
     key_expression: String,
@@ -144,8 +144,31 @@ fn line_value<'a>(text: &'a str, label: &str) -> Result<&'a str> {
         .ok_or_else(|| anyhow!("no {label:?} line in:\n{text}"))
 }
 
-/// Runs the whole scenario. Every process it starts is stopped when it returns.
-pub async fn run(options: DevnetOptions) -> Result<Outcome> {
+/// The system before its services start: chain, officers, signers with limits, the
+/// coordinator's database with staff, customers and the wallet, and funded coins.
+pub(crate) struct System {
+    pub(crate) devnet: Devnet,
+    pub(crate) simnet: SimnetHandle,
+    pub(crate) chain: CoreRpcClient,
+    pub(crate) officers: Vec<Keypair>,
+    pub(crate) signers: Vec<SignerSetup>,
+    pub(crate) backend_token: ApiToken,
+    pub(crate) approver_token: ApiToken,
+    pub(crate) destinations: Vec<(&'static str, String)>,
+}
+
+/// What `build` sets up.
+pub(crate) struct Build {
+    /// Each signer's total allowance, BTC (A, B, C).
+    pub(crate) totals: [&'static str; 3],
+    /// Coins funded to the wallet, and their value.
+    pub(crate) coins: usize,
+    pub(crate) coin_value: Amount,
+    /// Let simnet mine a block every this often.
+    pub(crate) block_interval: Duration,
+}
+
+pub(crate) async fn build(options: DevnetOptions, plan: &Build) -> Result<System> {
     std::fs::create_dir_all(&options.dir).with_context(|| format!("creating {}", options.dir.display()))?;
     let passphrase = options.dir.join("passphrase");
     std::fs::write(&passphrase, "devnet passphrase\n")?;
@@ -155,16 +178,18 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
         passphrase,
     };
     let mut rng = rand::rngs::OsRng;
-
     devnet.step("1. The chain: simnet, a regtest-like chain speaking Bitcoin Core's JSON-RPC");
     let simnet = spawn(SimnetOptions {
-        block_interval: Some(Duration::from_secs(1)),
+        block_interval: Some(plan.block_interval),
         ..SimnetOptions::local()
     })
     .await
     .context("starting simnet")?;
     let chain = CoreRpcClient::new(&simnet.url, RpcAuth::None);
-    devnet.say(&format!("simnet at {} mines a block every second", simnet.url));
+    devnet.say(&format!(
+        "simnet at {} mines a block every {:?}",
+        simnet.url, plan.block_interval
+    ));
 
     devnet.step("2. Security officers: three keys, any two sign a limit command");
     let secp = Secp256k1::new();
@@ -257,8 +282,8 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
     }
     devnet.say("each signer registered the wallet; the coordinator knows each signer's identity key");
     // A spends at most 2.5 BTC before it needs a signed command; B has room for the run.
-    let limits = [("A", "2.5"), ("B", "100"), ("C", "100")];
-    for (signer, (name, total)) in signers.iter().zip(limits) {
+    for (signer, total) in signers.iter().zip(plan.totals) {
+        let name = signer.name;
         devnet.signer_step(
             &signer.home,
             &[
@@ -281,14 +306,52 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
         ));
     }
 
-    devnet.step("5. Fund the wallet: a miner pays three coins of 10 BTC to its receive addresses");
+    devnet.step("5. Fund the wallet: a miner pays coins to its receive addresses");
     let mut addresses = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..plan.coins {
         addresses.push(coord.next_receive_address(&admin, WALLET, now)?.1);
     }
     drop(coord);
-    let funding = fund(&chain, &addresses, Amount::from_int_btc(10)).await?;
-    devnet.say(&format!("funding transaction {funding} confirmed"));
+    let funding = fund(&chain, &addresses, plan.coin_value).await?;
+    devnet.say(&format!(
+        "funding transaction {funding} ({} coins of {}) confirmed",
+        plan.coins,
+        format_btc(plan.coin_value)
+    ));
+    Ok(System {
+        devnet,
+        simnet,
+        chain,
+        officers,
+        signers,
+        backend_token,
+        approver_token,
+        destinations,
+    })
+}
+
+/// Runs the whole scenario. Every process it starts is stopped when it returns.
+pub async fn run(options: DevnetOptions) -> Result<Outcome> {
+    let System {
+        devnet,
+        simnet,
+        chain,
+        officers,
+        signers,
+        backend_token,
+        approver_token,
+        destinations,
+    } = build(
+        options,
+        &Build {
+            // A spends at most 2.5 BTC before it needs a signed command; B has room.
+            totals: ["2.5", "100", "100"],
+            coins: 3,
+            coin_value: Amount::from_int_btc(10),
+            block_interval: Duration::from_secs(1),
+        },
+    )
+    .await?;
 
     devnet.step("6. Start the coordinator's services and the online signers A and B (C stays cold)");
     let instances = if devnet.options.redundant { 2 } else { 1 };
