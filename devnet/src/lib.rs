@@ -7,3 +7,4 @@
 pub mod api_client;
 pub mod processes;
 pub mod scenario;
+pub mod throughput;

@@ -22,10 +22,15 @@ impl Programs {
     /// sluice-devnet` needs nothing else built.
     pub fn this_executable() -> Result<Programs> {
         let exe = std::env::current_exe().context("finding the sluice-devnet executable")?;
-        Ok(Programs {
-            coordinator: vec![exe.clone().into(), "coordinator".into()],
+        Ok(Programs::multi_call(&exe))
+    }
+
+    /// A `sluice-devnet` executable at `exe`, in its multi-call role.
+    pub fn multi_call(exe: &Path) -> Programs {
+        Programs {
+            coordinator: vec![exe.into(), "coordinator".into()],
             signer: vec![exe.into(), "signer".into()],
-        })
+        }
     }
 
     /// `sluice-coordinator` and `sluice-signer` from `dir` (e.g. `target/debug`).

@@ -555,7 +555,22 @@ async fn check_paid_exactly_once(chain: &CoreRpcClient, withdrawals: &[Withdrawa
 }
 
 /// Starts `sluice-coordinator run all` (instance `index`) and waits for its API.
-fn start_coordinator(devnet: &Devnet, chain_url: &str, index: usize) -> Result<(Component, String)> {
+pub(crate) fn start_coordinator(
+    devnet: &Devnet,
+    chain_url: &str,
+    index: usize,
+) -> Result<(Component, String)> {
+    start_coordinator_with(devnet, chain_url, index, 4, 200)
+}
+
+/// `start_coordinator` with the processor's batch size and the services' idle interval.
+pub(crate) fn start_coordinator_with(
+    devnet: &Devnet,
+    chain_url: &str,
+    index: usize,
+    max_batch: usize,
+    interval_ms: u64,
+) -> Result<(Component, String)> {
     let mut component = Component::start(
         &format!("coordinator instance {index}"),
         devnet.coordinator_command(
@@ -570,9 +585,11 @@ fn start_coordinator(devnet: &Devnet, chain_url: &str, index: usize) -> Result<(
                 "--resend-seconds",
                 "5",
                 "--max-batch",
-                "4",
+                &max_batch.to_string(),
+                "--max-inputs",
+                "50",
                 "--interval-ms",
-                "200",
+                &interval_ms.to_string(),
                 "--instance",
                 &format!("processor-{index}"),
             ],
@@ -584,12 +601,22 @@ fn start_coordinator(devnet: &Devnet, chain_url: &str, index: usize) -> Result<(
 }
 
 /// Starts `sluice-signer online` for `signer` against `api`.
-fn start_signer(devnet: &Devnet, signer: &SignerSetup, api: &str) -> Result<Component> {
+pub(crate) fn start_signer(devnet: &Devnet, signer: &SignerSetup, api: &str) -> Result<Component> {
+    start_signer_polling(devnet, signer, api, "1")
+}
+
+/// `start_signer` polling every `poll_seconds`.
+pub(crate) fn start_signer_polling(
+    devnet: &Devnet,
+    signer: &SignerSetup,
+    api: &str,
+    poll_seconds: &str,
+) -> Result<Component> {
     Component::start(
         &format!("signer {}", signer.name),
         devnet.signer_command(
             &signer.home,
-            &["online", "--coordinator", api, "--poll-seconds", "1"],
+            &["online", "--coordinator", api, "--poll-seconds", poll_seconds],
         ),
         devnet.path(&format!("signer-{}.log", signer.name)),
     )

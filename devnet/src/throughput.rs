@@ -1,0 +1,169 @@
+//! Throughput from approval to broadcast, with two online signers on simnet: the numbers
+//! behind `docs/benchmarks.md` (`cargo bench -p sluice-devnet`). Withdrawals are
+//! requested over the staff API as fast as a few concurrent clients can; each is approved
+//! by the automatic rule at intake, so its approval time is when its request returned.
+//! Its broadcast time is when the database first shows it `broadcast`, polled every few
+//! milliseconds from a read-only connection.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use bitcoin::Amount;
+use serde_json::json;
+
+use crate::api_client::StaffClient;
+use crate::processes::Programs;
+use crate::scenario::{build, start_coordinator_with, start_signer_polling, Build, DevnetOptions, System};
+
+/// One measured run.
+#[derive(Debug, Clone)]
+pub struct Throughput {
+    pub batch: usize,
+    pub withdrawals: usize,
+    /// From the first approval to the last broadcast.
+    pub elapsed: Duration,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+impl Throughput {
+    pub fn per_second(&self) -> f64 {
+        self.withdrawals as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// What each withdrawal pays: small, so a whole batch fits a few coins.
+const AMOUNT: Amount = Amount::from_sat(30_000);
+
+/// Requests `count` withdrawals with the processor batching up to `batch` per
+/// transaction, and measures approval → broadcast.
+pub async fn measure(programs: Programs, dir: PathBuf, batch: usize, count: usize) -> Result<Throughput> {
+    let sessions = count.div_ceil(batch);
+    let system = build(
+        DevnetOptions {
+            dir: dir.clone(),
+            programs,
+            withdrawals: count,
+            deadline: Duration::from_secs(600),
+            verbose: false,
+            redundant: false,
+            crash_and_restart: false,
+            reorg: false,
+        },
+        &Build {
+            totals: ["1000", "1000", "1000"],
+            // One coin per session is enough, plus room.
+            coins: (sessions + 5).min(120),
+            coin_value: Amount::from_sat(35_000_000),
+            block_interval: Duration::from_secs(1),
+        },
+    )
+    .await?;
+    let System {
+        devnet,
+        simnet,
+        signers,
+        backend_token,
+        destinations,
+        ..
+    } = system;
+    let (_services, api) = start_coordinator_with(&devnet, &simnet.url, 0, batch, 10)?;
+    let _online = [
+        start_signer_polling(&devnet, &signers[0], &api, "0.05")?,
+        start_signer_polling(&devnet, &signers[1], &api, "0.05")?,
+    ];
+    let backend = StaffClient::new(&api, &backend_token.reveal());
+
+    let db = rusqlite::Connection::open_with_flags(
+        dir.join("coordinator.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    db.busy_timeout(Duration::from_secs(5))?;
+
+    // Request with a few concurrent clients, as an exchange backend would.
+    let started = Instant::now();
+    let clients = 8;
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in 0..clients {
+        let backend = backend.clone();
+        let destinations = destinations.clone();
+        tasks.spawn(async move {
+            let mut approved = Vec::new();
+            for i in (client..count).step_by(clients) {
+                let (customer, destination) = &destinations[i % destinations.len()];
+                let reply = backend
+                    .post(
+                        "/v1/withdrawals",
+                        &json!({
+                            "customer_id": customer,
+                            "wallet": "treasury",
+                            "destination": destination,
+                            "amount_sat": AMOUNT.to_sat(),
+                        }),
+                        Some(&format!("bench-{i}")),
+                    )
+                    .await?;
+                let at = Instant::now();
+                if reply["withdrawal"]["status"] != "approved" {
+                    bail!("withdrawal {i} was not approved at intake: {reply}");
+                }
+                let id = reply["withdrawal"]["id"].as_u64().context("withdrawal id")?;
+                approved.push((id, at));
+            }
+            Ok::<_, anyhow::Error>(approved)
+        });
+    }
+    let mut approved_at: HashMap<u64, Instant> = HashMap::new();
+    let mut broadcast_at: HashMap<u64, Instant> = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        while let Some(done) = tasks.try_join_next() {
+            approved_at.extend(done??);
+        }
+        let mut stmt =
+            db.prepare_cached("SELECT id FROM withdrawals WHERE status IN ('broadcast', 'confirmed')")?;
+        let ids = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+        let now = Instant::now();
+        for id in ids {
+            let id = u64::try_from(id?)?;
+            broadcast_at.entry(id).or_insert(now);
+        }
+        if tasks.is_empty() && broadcast_at.len() >= count {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "only {} of {count} withdrawals broadcast within 10 minutes; logs in {}",
+                broadcast_at.len(),
+                dir.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut latencies: Vec<Duration> = approved_at
+        .iter()
+        .map(|(id, at)| {
+            broadcast_at
+                .get(id)
+                .map_or(Duration::ZERO, |b| b.saturating_duration_since(*at))
+        })
+        .collect();
+    latencies.sort();
+    let first = approved_at.values().min().copied().unwrap_or(started);
+    let last = broadcast_at.values().max().copied().unwrap_or(started);
+    let quantile = |q: f64| {
+        let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+        latencies.get(index).copied().unwrap_or_default()
+    };
+    Ok(Throughput {
+        batch,
+        withdrawals: count,
+        elapsed: last.saturating_duration_since(first),
+        p50: quantile(0.5),
+        p99: quantile(0.99),
+        max: latencies.last().copied().unwrap_or_default(),
+    })
+}
