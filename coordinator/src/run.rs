@@ -351,38 +351,6 @@ async fn sender_pass(
     Ok(busy)
 }
 
-async fn sender_task(
-    db: std::path::PathBuf,
-    network: Option<Network>,
-    options: RunOptions,
-    stop: watch::Receiver<bool>,
-) -> Result<()> {
-    let mut coord = Coordinator::open(&db, network)?;
-    let chain = options
-        .chain
-        .as_ref()
-        .context("the sender needs --chain-url")?
-        .client();
-    let instance = format!("sender-{}", std::process::id());
-    announce(&format!(
-        "sluice-coordinator sender {instance} running, chain {}",
-        chain.url()
-    ))?;
-    loop {
-        let pause = match sender_pass(&mut coord, &chain, &options, &instance).await {
-            Ok(true) => Duration::ZERO,
-            Ok(false) => options.interval,
-            Err(e) => {
-                tracing::error!("sender pass failed: {e:#}");
-                options.interval
-            }
-        };
-        if pause_or_stop(&stop, pause).await {
-            return Ok(());
-        }
-    }
-}
-
 /// Finds the last block the applied chain shares with the node's, walking down from
 /// `height`.
 async fn fork_point(coord: &mut Coordinator, chain: &CoreRpcClient, height: u32) -> Result<Option<u32>> {
@@ -457,7 +425,44 @@ async fn monitor_pass(
     Ok(busy)
 }
 
-async fn monitor_task(
+/// The two components that talk to the chain node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChainWork {
+    Sender,
+    Monitor,
+}
+
+impl ChainWork {
+    fn name(self) -> &'static str {
+        match self {
+            ChainWork::Sender => "sender",
+            ChainWork::Monitor => "monitor",
+        }
+    }
+}
+
+fn sender_task(
+    db: std::path::PathBuf,
+    network: Option<Network>,
+    options: RunOptions,
+    stop: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = Result<()>> {
+    chain_task(ChainWork::Sender, db, network, options, stop)
+}
+
+fn monitor_task(
+    db: std::path::PathBuf,
+    network: Option<Network>,
+    options: RunOptions,
+    stop: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = Result<()>> {
+    chain_task(ChainWork::Monitor, db, network, options, stop)
+}
+
+/// Runs the sender or the monitor until stopped: a pass, then at once another if it did
+/// something, else a pause; a failing pass (a dead node, say) is retried with backoff.
+async fn chain_task(
+    work: ChainWork,
     db: std::path::PathBuf,
     network: Option<Network>,
     options: RunOptions,
@@ -467,16 +472,21 @@ async fn monitor_task(
     let chain = options
         .chain
         .as_ref()
-        .context("the monitor needs --chain-url")?
+        .with_context(|| format!("the {} needs --chain-url", work.name()))?
         .client();
-    let instance = format!("monitor-{}", std::process::id());
+    let instance = format!("{}-{}", work.name(), std::process::id());
     announce(&format!(
-        "sluice-coordinator monitor {instance} running, chain {}",
+        "sluice-coordinator {} {instance} running, chain {}",
+        work.name(),
         chain.url()
     ))?;
     let mut backoff = options.interval;
     loop {
-        let pause = match monitor_pass(&mut coord, &chain, &options, &instance).await {
+        let outcome = match work {
+            ChainWork::Sender => sender_pass(&mut coord, &chain, &options, &instance).await,
+            ChainWork::Monitor => monitor_pass(&mut coord, &chain, &options, &instance).await,
+        };
+        let pause = match outcome {
             Ok(busy) => {
                 backoff = options.interval;
                 if busy {
@@ -486,7 +496,7 @@ async fn monitor_task(
                 }
             }
             Err(e) => {
-                tracing::warn!("monitor pass failed (retrying in {backoff:?}): {e:#}");
+                tracing::warn!("{} pass failed (retrying in {backoff:?}): {e:#}", work.name());
                 let pause = backoff;
                 backoff = (backoff * 2).min(Duration::from_secs(30));
                 pause

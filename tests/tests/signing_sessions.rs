@@ -360,8 +360,8 @@ fn offline_signers_sign_a_session_by_sd_card_and_by_qr() {
         signers,
         original: _,
     } = set_up();
-    let coordinator = |args: &[&str]| {
-        let out = Command::new(binary("sluice-coordinator"))
+    let run_coordinator = |args: &[&str]| {
+        Command::new(binary("sluice-coordinator"))
             .arg("--db")
             .arg(&db)
             .arg("--token-file")
@@ -370,7 +370,10 @@ fn offline_signers_sign_a_session_by_sd_card_and_by_qr() {
             .env_remove("SLUICE_DB")
             .env_remove("SLUICE_TOKEN")
             .output()
-            .unwrap();
+            .unwrap()
+    };
+    let coordinator = |args: &[&str]| {
+        let out = run_coordinator(args);
         assert!(
             out.status.success(),
             "sluice-coordinator {args:?}: {}",
@@ -405,15 +408,7 @@ fn offline_signers_sign_a_session_by_sd_card_and_by_qr() {
 
     // A file that is not a PSBT, and the same signatures again, change nothing.
     std::fs::write(path("junk.psbt"), b"not a psbt").unwrap();
-    let junk = Command::new(binary("sluice-coordinator"))
-        .arg("--db")
-        .arg(&db)
-        .arg("--token-file")
-        .arg(dir.path().join("root.token"))
-        .args(["session", "import", "--id", "1", "--in", &path("junk.psbt")])
-        .env_remove("SLUICE_DB")
-        .output()
-        .unwrap();
+    let junk = run_coordinator(&["session", "import", "--id", "1", "--in", &path("junk.psbt")]);
     assert!(!junk.status.success());
     assert!(String::from_utf8_lossy(&junk.stderr).contains("not a valid PSBT"));
     let again = coordinator(&[
