@@ -5,6 +5,7 @@
 //! | POST | /v1/withdrawals (header `Idempotency-Key`) | requester |
 //! | POST | /v1/withdrawals/{id}/approve | approver |
 //! | POST | /v1/withdrawals/{id}/reject (`{"reason": ...}`) | approver |
+//! | POST | /v1/withdrawals/{id}/cancel (`{"reason": ...}`): an approved one, not yet batched | approver |
 //! | GET | /v1/withdrawals[?status=&limit=&before=] | any |
 //! | GET | /v1/withdrawals/{id} | any |
 //!

@@ -27,6 +27,7 @@ enum Route {
     GetWithdrawal(u64),
     Approve(u64),
     Reject(u64),
+    Cancel(u64),
 }
 
 /// A refusal decided at the HTTP layer, turned into a reply at the end.
@@ -109,9 +110,10 @@ fn route(method: &Method, path: &str) -> Result<Route, HttpError> {
             Method::GET => Ok(Route::GetWithdrawal(id(w)?)),
             _ => Err(wrong_method("GET")),
         },
-        ["v1", "withdrawals", w, action @ ("approve" | "reject")] => match *method {
+        ["v1", "withdrawals", w, action @ ("approve" | "reject" | "cancel")] => match *method {
             Method::POST if *action == "approve" => Ok(Route::Approve(id(w)?)),
-            Method::POST => Ok(Route::Reject(id(w)?)),
+            Method::POST if *action == "reject" => Ok(Route::Reject(id(w)?)),
+            Method::POST => Ok(Route::Cancel(id(w)?)),
             _ => Err(wrong_method("POST")),
         },
         _ => Err(not_found()),
@@ -271,6 +273,11 @@ fn execute(coord: &mut Coordinator, actor: &Actor, parsed: Parsed) -> Result<Rep
             let RejectWithdrawal { reason } = parse_json(&body, None)?;
             Ok(json(StatusCode::OK, &coord.reject(actor, id, &reason, now)?))
         }
+        Route::Cancel(id) => {
+            let body = parsed.body?;
+            let RejectWithdrawal { reason } = parse_json(&body, None)?;
+            Ok(json(StatusCode::OK, &coord.cancel(actor, id, &reason, now)?))
+        }
     }
 }
 
@@ -292,7 +299,7 @@ pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> R
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let query = request.uri().query().map(str::to_owned);
     let body = match route {
-        Route::CreateWithdrawal | Route::Approve(_) | Route::Reject(_) => {
+        Route::CreateWithdrawal | Route::Approve(_) | Route::Reject(_) | Route::Cancel(_) => {
             read_body(request, MAX_BODY_BYTES).await
         }
         Route::ListWithdrawals | Route::GetWithdrawal(_) => Ok(Bytes::new()),
@@ -350,6 +357,10 @@ mod tests {
         assert_eq!(
             route(&Method::POST, "/v1/withdrawals/7/reject").unwrap(),
             Route::Reject(7)
+        );
+        assert_eq!(
+            route(&Method::POST, "/v1/withdrawals/7/cancel").unwrap(),
+            Route::Cancel(7)
         );
         assert_eq!(
             route(&Method::GET, "/v1/withdrawals/7/approve")

@@ -115,6 +115,14 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Cancel an approved withdrawal that no transaction pays yet; it ends `failed`
+    /// (approver).
+    Cancel {
+        id: u64,
+        /// Why, for the requester and auditors.
+        #[arg(long)]
+        reason: String,
+    },
     /// List withdrawals, newest first.
     List(withdrawals::ListArgs),
     /// Show one withdrawal with its approvals and history.
@@ -240,6 +248,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Withdraw(args) => withdrawals::withdraw(&mut session()?, args, json)?,
         Command::Approve { id } => withdrawals::approve(&mut session()?, *id, json)?,
         Command::Reject { id, reason } => withdrawals::reject(&mut session()?, *id, reason, json)?,
+        Command::Cancel { id, reason } => withdrawals::cancel(&mut session()?, *id, reason, json)?,
         Command::List(args) => withdrawals::list(&mut session()?, args, json)?,
         Command::Show { id } => withdrawals::show(&mut session()?, *id, json)?,
     }

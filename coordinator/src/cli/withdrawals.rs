@@ -81,6 +81,15 @@ pub fn reject(s: &mut Session, id: u64, reason: &str, json: bool) -> Result<()> 
     Ok(())
 }
 
+pub fn cancel(s: &mut Session, id: u64, reason: &str, json: bool) -> Result<()> {
+    let detail = s.coord.cancel(&s.actor, id, reason, clock::now())?;
+    if json {
+        return print_json(&detail);
+    }
+    print_detail(&detail)?;
+    Ok(())
+}
+
 pub fn list(s: &mut Session, args: &ListArgs, json: bool) -> Result<()> {
     let query = WithdrawalQuery {
         status: args.status,

@@ -24,6 +24,8 @@ pub enum ApprovalRefusal {
     CustomerSuspended,
     #[error("the destination is no longer an active beneficiary: it cannot be approved (reject it, or an admin reactivates the beneficiary)")]
     BeneficiaryInactive,
+    #[error("withdrawal is {0}: only an approved withdrawal not yet in a transaction can be cancelled (a pending one is rejected; once signers may have signed, it is paid or its coins are spent elsewhere)")]
+    NotCancellable(WithdrawalStatus),
 }
 
 impl ApprovalRefusal {
@@ -36,6 +38,7 @@ impl ApprovalRefusal {
             ApprovalRefusal::BadReason => "invalid_reason",
             ApprovalRefusal::CustomerSuspended => "customer_suspended",
             ApprovalRefusal::BeneficiaryInactive => "beneficiary_inactive",
+            ApprovalRefusal::NotCancellable(_) => "not_cancellable",
         }
     }
 }
@@ -93,6 +96,23 @@ pub fn check_reject<'r>(
     reason: &'r str,
 ) -> Result<&'r str, ApprovalRefusal> {
     check_common(actor, role, target)?;
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        return Err(ApprovalRefusal::BadReason);
+    }
+    Ok(reason)
+}
+
+/// May an approver cancel a withdrawal in `status` with `reason`? Only an approved one
+/// that no transaction pays yet: it ends `failed`, with the reason in its history.
+/// Returns the trimmed reason.
+pub fn check_cancel(role: Role, status: WithdrawalStatus, reason: &str) -> Result<&str, ApprovalRefusal> {
+    if !role.allows(Permission::ApproveWithdrawal) {
+        return Err(ApprovalRefusal::WrongRole(role));
+    }
+    if status != WithdrawalStatus::Approved {
+        return Err(ApprovalRefusal::NotCancellable(status));
+    }
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
         return Err(ApprovalRefusal::BadReason);

@@ -8,7 +8,7 @@ use super::queries::load_detail;
 use super::{require_current, Actor, Coordinator, ServiceError};
 use crate::db::withdrawals::{self, WithdrawalRecord};
 use crate::db::{customers, wallets, DbError};
-use crate::rules::approval::{check_approve, check_reject, ApprovalTarget};
+use crate::rules::approval::{check_approve, check_cancel, check_reject, ApprovalTarget};
 use crate::rules::intake::CustomerStatus;
 use crate::rules::policy::{ApprovalFacts, PolicyState, RecordedApproval};
 use crate::rules::roles::Permission;
@@ -142,6 +142,28 @@ impl Coordinator {
             now,
         )?;
         withdrawals::insert_event(&tx, id, EventKind::Rejected, actor.name(), Some(reason), now)?;
+        let detail = load_detail(&tx, id)?;
+        tx.commit()?;
+        Ok(detail)
+    }
+
+    /// Cancels an approved withdrawal that no transaction pays yet: it becomes `failed`
+    /// with the reason in its history (approver).
+    pub fn cancel(
+        &mut self,
+        actor: &Actor,
+        id: u64,
+        reason: &str,
+        now: UnixTime,
+    ) -> Result<WithdrawalDetail, ServiceError> {
+        let tx = self.db.write()?;
+        require_current(&tx, actor, Permission::ApproveWithdrawal)?;
+        let record =
+            withdrawals::find(&tx, id)?.ok_or_else(|| ServiceError::NotFound(format!("withdrawal {id}")))?;
+        let reason = check_cancel(actor.role(), record.status, reason)?;
+        withdrawals::set_status(&tx, id, WithdrawalStatus::Approved, WithdrawalStatus::Failed, now)?;
+        let note = format!("cancelled by {}: {reason}", actor.name());
+        withdrawals::insert_event(&tx, id, EventKind::Failed, actor.name(), Some(&note), now)?;
         let detail = load_detail(&tx, id)?;
         tx.commit()?;
         Ok(detail)

@@ -122,7 +122,11 @@ impl ServiceError {
                 ErrorKind::Forbidden
             }
             ServiceError::NotFound(_) => ErrorKind::NotFound,
-            ServiceError::Approval(ApprovalRefusal::AlreadyApproved | ApprovalRefusal::NotPending(_))
+            ServiceError::Approval(
+                ApprovalRefusal::AlreadyApproved
+                | ApprovalRefusal::NotPending(_)
+                | ApprovalRefusal::NotCancellable(_),
+            )
             | ServiceError::IdempotencyConflict { .. }
             | ServiceError::AlreadyExists(_) => ErrorKind::Conflict,
             ServiceError::Intake(IntakeRefusal::InvalidIdempotencyKey)

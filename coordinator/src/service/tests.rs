@@ -436,6 +436,55 @@ fn rejection_is_final_and_explained() {
 }
 
 #[test]
+fn an_approved_withdrawal_not_yet_batched_can_be_cancelled_and_ends_failed() {
+    let mut w = world(MANUAL_2, BIG);
+    let id = w
+        .coord
+        .request_withdrawal(&w.rita, "k", &request(1_000_000), NOW)
+        .unwrap()
+        .detail()
+        .withdrawal
+        .id;
+    assert_eq!(
+        w.coord
+            .cancel(&w.alice, id, "wrong amount", NOW)
+            .unwrap_err()
+            .code(),
+        "not_cancellable",
+        "a pending withdrawal is rejected, not cancelled"
+    );
+    w.coord.approve(&w.alice, id, NOW).unwrap();
+    w.coord.approve(&w.bob, id, NOW).unwrap();
+    assert_eq!(
+        w.coord
+            .cancel(&w.rita, id, "wrong amount", NOW)
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    assert_eq!(
+        w.coord.cancel(&w.carol, id, " ", NOW).unwrap_err().code(),
+        "invalid_reason"
+    );
+    let failed = w
+        .coord
+        .cancel(&w.carol, id, "customer asked to stop it", NOW)
+        .unwrap();
+    assert_eq!(failed.withdrawal.status, WithdrawalStatus::Failed);
+    let last = failed.history.last().unwrap();
+    assert_eq!((last.kind, last.actor.as_str()), (EventKind::Failed, "carol"));
+    assert_eq!(
+        last.reason.as_deref(),
+        Some("cancelled by carol: customer asked to stop it")
+    );
+    assert_eq!(
+        w.coord.cancel(&w.carol, id, "again", NOW).unwrap_err().code(),
+        "not_cancellable"
+    );
+    assert!(w.coord.wallets_with_approved_withdrawals().unwrap().is_empty());
+}
+
+#[test]
 fn compliance_changes_block_approval_of_pending_withdrawals() {
     let mut w = world(MANUAL_2, BIG);
     let id = w
