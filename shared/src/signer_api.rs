@@ -184,12 +184,15 @@ pub struct SignedSession {
     pub psbt: String,
 }
 
-/// The reply to a [`SignedSession`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The reply to a [`SignedSession`]: what storing the signatures did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignatureReceipt {
+    /// Signatures stored now.
     pub stored: usize,
+    /// Signatures that were already stored (a retried submission).
     pub already_stored: usize,
+    /// Whether the session now has every signature it needs.
     pub session_signed: bool,
 }
 

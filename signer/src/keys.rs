@@ -335,11 +335,7 @@ impl KeyMaterial {
 
     /// The identity key that names this signer (and authenticates it online).
     pub fn identity_key(&self) -> Result<XOnlyPublicKey, KeyError> {
-        let path = DerivationPath::from_str(SIGNER_IDENTITY_PATH).map_err(|e| KeyError::Derivation {
-            path: SIGNER_IDENTITY_PATH.to_owned(),
-            reason: e.to_string(),
-        })?;
-        Ok(self.xpub_at(&path)?.public_key.x_only_public_key().0)
+        Ok(self.identity_keypair()?.x_only_public_key().0)
     }
 
     /// The identity key pair, to sign online requests. Held only while the online loop

@@ -19,8 +19,8 @@ use bitcoin::secp256k1::Secp256k1;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use sluice_shared::signer_api::{
-    AuthRefusal, RequestAuth, RequestParts, SessionList, SessionOffer, SignatureReceipt, SignedSession,
-    MAX_CLOCK_SKEW_SECS, MAX_SIGNER_BODY_BYTES,
+    AuthRefusal, RequestAuth, RequestParts, SessionList, SessionOffer, SignedSession, MAX_CLOCK_SKEW_SECS,
+    MAX_SIGNER_BODY_BYTES,
 };
 
 use super::pool::CoordinatorPool;
@@ -170,14 +170,7 @@ pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> R
                         signed = receipt.session_signed,
                         "signatures accepted"
                     );
-                    Ok(json(
-                        StatusCode::OK,
-                        &SignatureReceipt {
-                            stored: receipt.stored,
-                            already_stored: receipt.already_stored,
-                            session_signed: receipt.session_signed,
-                        },
-                    ))
+                    Ok(json(StatusCode::OK, &receipt))
                 }
             }
         })

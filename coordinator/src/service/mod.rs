@@ -29,7 +29,7 @@ pub use self::monitor::AppliedBlock;
 pub use self::processor::{BatchOutcome, BatchSummary, ProcessorConfig};
 pub use self::queries::WithdrawalQuery;
 pub use self::sender::FinalTransaction;
-pub use self::signing::{SessionOffer, SignatureReceipt, Submitter};
+pub use self::signing::{SessionOffer, Submitter};
 pub use self::wallets::{CreatedWallet, NewWalletRequest, WalletSummary};
 use crate::db::{self, Database, DbError};
 use crate::rules::approval::ApprovalRefusal;

@@ -10,6 +10,7 @@ use bitcoin::secp256k1::{Secp256k1, XOnlyPublicKey};
 use serde_json::json;
 use sluice_shared::api::{EventKind, WithdrawalStatus};
 use sluice_shared::identity::SignerId;
+use sluice_shared::signer_api::SignatureReceipt;
 
 use super::{check_name, require, require_current, Actor, Coordinator, ServiceError};
 use crate::db::signatures::{self, Inserted, StoredSignature};
@@ -27,17 +28,6 @@ pub struct SessionOffer {
     pub id: u64,
     pub wallet: String,
     pub psbt: Psbt,
-}
-
-/// What a submission of signatures did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SignatureReceipt {
-    /// Signatures stored now.
-    pub stored: usize,
-    /// Signatures that were already stored (a retried submission).
-    pub already_stored: usize,
-    /// Whether the session now has every signature it needs.
-    pub session_signed: bool,
 }
 
 /// Who submitted signatures.
