@@ -94,8 +94,15 @@ fn devnet(args: Args) -> anyhow::Result<()> {
         crash_and_restart: args.crash_and_restart,
         reorg: args.reorg,
     }));
-    if let (true, Some(temp)) = (args.keep, temp) {
-        println!("Kept {}", temp.keep().display());
+    match (args.keep, temp) {
+        (true, Some(temp)) => println!("Kept {}", temp.keep().display()),
+        (false, Some(temp)) => {
+            println!(
+                "Removing {} (run with --keep to look at the logs and databases)",
+                temp.path().display()
+            );
+        }
+        _ => {}
     }
     outcome.map(|_| ())
 }
