@@ -412,6 +412,42 @@ mod tests {
         assert!(!format!("{again:?}").contains("tprv"));
     }
 
+    /// A keystore sealed with the weak test KDF for a real network (made by hand: `create`
+    /// refuses to make one) is refused when opened, even with the right passphrase.
+    #[test]
+    fn a_weak_kdf_keystore_for_a_real_network_is_refused_at_open() {
+        for (network, fine) in [("bitcoin", false), ("testnet", false), ("regtest", true)] {
+            let (_dir, home) = home();
+            let pass = SecretString::from("test passphrase".to_owned());
+            let contents = SealedContents {
+                network: network.to_owned(),
+                secret: SeedSecret::Mnemonic {
+                    words: "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about".to_owned(),
+                },
+                officer_keys: Vec::new(),
+                officer_threshold: 0,
+            };
+            let plaintext = serde_json::to_vec(&contents).unwrap();
+            let sealed = seal(
+                KEYSTORE_PURPOSE,
+                &plaintext,
+                &pass,
+                KdfParams::DANGEROUS_WEAK_FOR_TESTS,
+                [1; 16],
+                [2; 24],
+            )
+            .unwrap();
+            std::fs::write(home.keystore(), sealed.to_json()).unwrap();
+            match unlock(&home, &pass) {
+                Ok(_) => assert!(fine, "{network}: a weak-KDF keystore was opened"),
+                Err(e) => {
+                    assert!(!fine, "{network}: {e}");
+                    assert!(e.to_string().contains("regtest or signet"), "{network}: {e}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn restores_refuse_keys_that_do_not_fit() {
         let (_dir, home) = home();
