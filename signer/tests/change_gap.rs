@@ -115,7 +115,16 @@ fn the_gap_is_set_at_registration() {
     let within = psbt_with_change_at(&s, &wallet, 9, 2);
     s.ok(&["sign", "--yes", "--in", within.to_str().unwrap()]);
     let zero = s.fails(&[
-        "wallet", "register", "--name", "x", "--descriptor", &r, "--change-descriptor", &c, "--change-gap", "0",
+        "wallet",
+        "register",
+        "--name",
+        "x",
+        "--descriptor",
+        &r,
+        "--change-descriptor",
+        &c,
+        "--change-gap",
+        "0",
     ]);
     assert!(zero.contains("change-gap"), "{zero}");
 }

@@ -22,7 +22,13 @@ fn the_weak_kdf_is_refused_outside_regtest_and_signet() {
 
 #[test]
 fn a_weak_passphrase_is_refused_when_the_keystore_is_created() {
-    for weak in ["short", "aaaaaaaaaaaaaaaa", "abcdefghijklm", "123456789012", "aaaaaaaaaaa1"] {
+    for weak in [
+        "short",
+        "aaaaaaaaaaaaaaaa",
+        "abcdefghijklm",
+        "123456789012",
+        "aaaaaaaaaaa1",
+    ] {
         let s = TestSigner::new();
         std::fs::write(s.path("pass"), format!("{weak}\n")).unwrap();
         let err = s.fails(&["init", "--network", "regtest", "--dangerous-weak-kdf"]);
