@@ -103,7 +103,7 @@ mod tests {
     fn trivially_guessed_passphrases_are_refused_and_the_error_does_not_show_them() {
         for weak in [
             "",
-            "pass",
+            "qwert",
             "short1!",
             "aaaaaaaaaaaaaaaa",
             "abcdefghijklm",
