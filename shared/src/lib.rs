@@ -23,6 +23,7 @@ pub mod psbt_builder;
 pub mod qr;
 pub mod qr_scan;
 pub mod sd_card;
+pub mod self_pause;
 pub mod signer_api;
 pub mod ur_psbt;
 

@@ -19,5 +19,6 @@ pub mod qr_io;
 pub mod reservation;
 pub mod review;
 pub mod sd;
+pub mod self_pause;
 pub mod signing;
 pub mod state;

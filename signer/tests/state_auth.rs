@@ -23,7 +23,12 @@ fn signer() -> (TestSigner, sluice_shared::descriptor::WalletDescriptor, String)
     (s, d, id)
 }
 
-fn psbt(s: &TestSigner, wallet: &sluice_shared::descriptor::WalletDescriptor, name: &str, salt: u32) -> String {
+fn psbt(
+    s: &TestSigner,
+    wallet: &sluice_shared::descriptor::WalletDescriptor,
+    name: &str,
+    salt: u32,
+) -> String {
     let path = s.path(name);
     write_psbt(
         &path,

@@ -62,7 +62,10 @@ pub(crate) fn refuse(
         json!({ "txid": txid, "wallet": wallet, "rule": rule, "reason": reason }),
     )?;
     tx.commit().map_err(StateError::from)?;
-    Ok(anyhow::anyhow!("refused ({rule}): {reason}"))
+    Ok(anyhow::Error::new(crate::self_pause::Refused {
+        rule: rule.to_owned(),
+        reason,
+    }))
 }
 
 /// Inspects against the chosen (or claimed) wallet and fixes the signing plan. A refusal
@@ -138,7 +141,14 @@ pub(crate) fn decide(
 ) -> Result<(RegisteredWallet, SigningPlan, Decision, AssetLimits)> {
     let limits = limits_now(state)?;
     let (wallet, plan) = check(state, psbt, wanted, &limits)?;
-    let already = state.has_reservation(&plan.review().txid.to_string())?;
+    let already = match reservation::prior(state, &wallet.name, plan.review())? {
+        reservation::Repeat::New => false,
+        reservation::Repeat::Same => true,
+        reservation::Repeat::Differs(reason) => {
+            let txid = plan.review().txid.to_string();
+            return Err(refuse(state, &txid, &wallet.name, "repeat", reason)?);
+        }
+    };
     let decision = Decision::for_limits(&limits.limiter, plan.review().outflow, already);
     Ok((wallet, plan, decision, limits))
 }
@@ -180,6 +190,8 @@ pub(crate) fn reserve_and_sign(
     if keys.network() != state.network()? || keys.fingerprint() != state.own_fingerprint()? {
         bail!("the keystore and the state database belong to different signers: refusing to sign");
     }
+    // The state must be this signer's, unedited and not rolled back (issue 8 item 3).
+    state.authenticate(keys.state_key())?;
     let reserved = reservation::reserve(state, plan)?;
     let newly_reserved = reserved.newly_reserved();
     let txid = reserved.review().txid.to_string();
