@@ -219,7 +219,7 @@ pub fn reserve(state: &mut State, plan: SigningPlan) -> Result<ReservedOutflow, 
             )?;
         }
     }
-    tx.commit().map_err(StateError::from)?;
+    tx.commit()?;
     verdict.map(|()| ReservedOutflow {
         plan,
         newly_reserved: !already,

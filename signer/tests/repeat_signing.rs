@@ -36,7 +36,7 @@ fn true_and_lowered(wallet: &sluice_shared::descriptor::WalletDescriptor) -> (Ps
     }
     let mut lowered = truth.clone();
     let utxo = lowered.inputs[0].witness_utxo.as_mut().unwrap();
-    utxo.value = utxo.value - btc("0.0089");
+    utxo.value -= btc("0.0089");
     assert_eq!(
         truth.unsigned_tx.compute_txid(),
         lowered.unsigned_tx.compute_txid()

@@ -63,7 +63,7 @@ pub fn init(home: &Home, passphrase_file: Option<&std::path::Path>, args: &InitA
             "refusal_window_seconds": args.self_pause.window.as_secs(),
         }),
     )?;
-    tx.commit().map_err(StateError::from)?;
+    tx.commit()?;
     print!(
         "{}",
         review::render_limits(asset.ticker(), &limiter.status(), max_fee)
@@ -136,7 +136,7 @@ pub fn apply(
         Err(refusal) => {
             let tx = state.begin()?;
             state::journal(&tx, "command-refused", json!({ "reason": refusal.to_string() }))?;
-            tx.commit().map_err(StateError::from)?;
+            tx.commit()?;
             bail!("limit command refused: {refusal}");
         }
     };
@@ -152,7 +152,7 @@ pub fn apply(
             "command-refused",
             json!({ "command_id": id, "reason": "replayed: already applied" }),
         )?;
-        tx.commit().map_err(StateError::from)?;
+        tx.commit()?;
         bail!("limit command refused: command {id} was already applied on this signer (a replay)");
     }
     let kind = OrderedKind::of(&command.action).map(OrderedKind::name);
@@ -168,7 +168,7 @@ pub fn apply(
             "command-refused",
             json!({ "command_id": id, "reason": refusal.to_string() }),
         )?;
-        tx.commit().map_err(StateError::from)?;
+        tx.commit()?;
         bail!("limit command refused: {refusal}");
     }
     let mut limits = state::limits_in(&tx, command.asset)?.ok_or(StateError::NoLimits(command.asset))?;
@@ -197,7 +197,7 @@ pub fn apply(
             "command-refused",
             json!({ "command_id": id, "reason": refusal.to_string() }),
         )?;
-        tx.commit().map_err(StateError::from)?;
+        tx.commit()?;
         bail!("limit command refused: {refusal}");
     }
     let after = limits.limiter.status();
@@ -218,7 +218,7 @@ pub fn apply(
             "paused_after": after.paused,
         }),
     )?;
-    tx.commit().map_err(StateError::from)?;
+    tx.commit()?;
     println!("Applied limit command {id}: {description}");
     print!(
         "{}",

@@ -13,7 +13,7 @@ use crate::cli::{PsbtInput, SignArgs};
 use crate::home::Home;
 use crate::review::{self, Decision};
 use crate::signing::{self, SigningPlan};
-use crate::state::{self, AssetLimits, RegisteredWallet, State, StateError};
+use crate::state::{self, AssetLimits, RegisteredWallet, State};
 use crate::{clock, keys, passphrase, qr_io, reservation, sd};
 
 fn read_psbt(input: &PsbtInput) -> Result<Psbt> {
@@ -61,7 +61,7 @@ pub(crate) fn refuse(
         "refused",
         json!({ "txid": txid, "wallet": wallet, "rule": rule, "reason": reason }),
     )?;
-    tx.commit().map_err(StateError::from)?;
+    tx.commit()?;
     Ok(anyhow::Error::new(crate::self_pause::Refused {
         rule: rule.to_owned(),
         reason,
@@ -218,7 +218,7 @@ pub(crate) fn journal_signed(
         "signed",
         json!({ "txid": signed.txid, "wallet": wallet, "outflow_sat": signed.outflow.to_sat(), "written_to": written_to }),
     )?;
-    tx.commit().map_err(StateError::from)?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -307,7 +307,7 @@ pub fn sign(home: &Home, passphrase_file: Option<&Path>, args: &SignArgs) -> Res
                 "output-failed",
                 json!({ "txid": signed.txid, "wallet": wallet.name, "error": format!("{error:#}") }),
             )?;
-            tx.commit().map_err(StateError::from)?;
+            tx.commit()?;
             return Err(error.context("signed, but the signed PSBT could not be written; sign the same PSBT again to write it (the allowance is not consumed twice)"));
         }
     };
