@@ -304,4 +304,18 @@ mod tests {
             Err(AuthRefusal::MalformedHeader(SIGNER_ID_HEADER))
         );
     }
+
+    #[test]
+    fn extreme_timestamps_are_refused_not_panicked_on() {
+        let (secp, identity, mut auth) = signed(b"{}");
+        let key = identity.x_only_public_key().0;
+        let path = "/v1/signer/sessions/7/signatures";
+        for timestamp in [i64::MIN, i64::MIN + 1, i64::MAX] {
+            auth.timestamp = timestamp;
+            assert!(matches!(
+                auth.verify(&secp, &key, &req("POST", path, b"{}"), 1_000),
+                Err(AuthRefusal::StaleTimestamp { .. })
+            ));
+        }
+    }
 }
