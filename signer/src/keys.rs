@@ -20,7 +20,7 @@ use sluice_shared::limit_command::{OfficerSet, OfficerSetError};
 use sluice_shared::network::{network_name, parse_network};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::home::{write_new, Home, HomeError};
+use crate::home::{Home, HomeError};
 
 /// Purpose label authenticated inside the keystore file.
 pub const KEYSTORE_PURPOSE: &str = "sluice-signer-seed";
@@ -233,7 +233,13 @@ pub fn create(
             source,
         }
     })?;
-    write_new(&path, sealed.to_json().as_bytes())?;
+    sluice_fsutil::write_file(
+        &path,
+        sealed.to_json().as_bytes(),
+        sluice_fsutil::Access::OwnerOnly,
+        sluice_fsutil::Existing::Refuse,
+    )
+    .map_err(HomeError::from)?;
     Ok((
         KeyMaterial {
             master,
