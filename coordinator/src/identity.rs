@@ -62,9 +62,9 @@ impl CoordinatorIdentity {
         let secp = Secp256k1::signing_only();
         loop {
             let mut bytes = Zeroizing::new([0u8; 32]);
-            rng.fill_bytes(bytes.as_mut());
+            rng.fill_bytes(&mut bytes[..]);
             // Fails only for zero or a value above the curve order: about 2^-128.
-            if let Ok(secret) = SecretKey::from_slice(bytes.as_ref()) {
+            if let Ok(secret) = SecretKey::from_slice(&bytes[..]) {
                 return CoordinatorIdentity {
                     keypair: Keypair::from_secret_key(&secp, &secret),
                 };

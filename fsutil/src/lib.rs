@@ -120,11 +120,11 @@ pub fn write_file(path: &Path, bytes: &[u8], access: Access, existing: Existing)
     temp.write_all(bytes).map_err(io_error("writing", temp.path()))?;
     temp.as_file().sync_all().map_err(io_error("flushing", temp.path()))?;
     // On failure `PersistError` hands the temporary file back; dropping it deletes it.
-    match existing {
+    let persisted = match existing {
         Existing::Replace => temp.persist(path).map(drop).map_err(|e| e.error),
         Existing::Refuse => temp.persist_noclobber(path).map(drop).map_err(|e| e.error),
-    }
-    .map_err(|e| match e.kind() {
+    };
+    persisted.map_err(|e| match e.kind() {
         io::ErrorKind::AlreadyExists => already_exists(),
         _ => io_error("moving into place", path)(e),
     })?;

@@ -8,7 +8,7 @@ use std::os::unix::fs::symlink;
 
 use support::*;
 
-fn signer_and_psbt(seed: u8) -> (TestSigner, std::path::PathBuf) {
+fn signer_and_psbt(seed: u32) -> (TestSigner, std::path::PathBuf) {
     let fx = fixtures();
     let s = TestSigner::new();
     s.init_from_tprv(fx["keys"]["A"]["master_tprv"].as_str().unwrap(), &[]);

@@ -101,7 +101,8 @@ mod tests {
             Err(CoordinatorKeyError::AlreadySet { .. })
         ));
         store(&home, &key, true).unwrap();
-        for bad in ["", "02", &format!("02{KEY}"), &KEY.replace('7', "g")] {
+        let (longer, not_hex) = (format!("02{KEY}"), KEY.replace('7', "g"));
+        for bad in ["", "02", longer.as_str(), not_hex.as_str()] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }
