@@ -24,7 +24,9 @@ pub enum IdentityError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is readable by others (mode {mode:o}): the identity key must be 0600; run `chmod 600 {path}`")]
+    #[error(
+        "{path} is readable by others (mode {mode:o}): the identity key must be 0600; run `chmod 600 {path}`"
+    )]
     TooOpen { path: String, mode: u32 },
     #[error("{path} does not hold a coordinator identity key (64 hex digits)")]
     Malformed { path: String },
@@ -88,15 +90,24 @@ impl CoordinatorIdentity {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(IdentityError::Missing { path: shown() })
             }
-            Err(source) => return Err(IdentityError::Read { path: shown(), source }),
+            Err(source) => {
+                return Err(IdentityError::Read {
+                    path: shown(),
+                    source,
+                })
+            }
         };
         if mode & 0o077 != 0 {
             return Err(IdentityError::TooOpen { path: shown(), mode });
         }
         let text = Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|source| IdentityError::Read { path: shown(), source })?,
+            std::fs::read_to_string(path).map_err(|source| IdentityError::Read {
+                path: shown(),
+                source,
+            })?,
         );
-        let bytes = Zeroizing::new(hex::decode(text.trim()).map_err(|_| IdentityError::Malformed { path: shown() })?);
+        let bytes =
+            Zeroizing::new(hex::decode(text.trim()).map_err(|_| IdentityError::Malformed { path: shown() })?);
         let secret = SecretKey::from_slice(&bytes).map_err(|_| IdentityError::Malformed { path: shown() })?;
         Ok(CoordinatorIdentity {
             keypair: Keypair::from_secret_key(&Secp256k1::signing_only(), &secret),
@@ -112,7 +123,14 @@ impl CoordinatorIdentity {
     pub fn sign_reply(&self, request: &ReplyContext<'_>, status: u16, body: &[u8]) -> String {
         let mut aux = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut aux);
-        sign_reply(&Secp256k1::signing_only(), &self.keypair, request, status, body, aux)
+        sign_reply(
+            &Secp256k1::signing_only(),
+            &self.keypair,
+            request,
+            status,
+            body,
+            aux,
+        )
     }
 }
 

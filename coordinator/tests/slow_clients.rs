@@ -101,7 +101,10 @@ async fn a_client_dribbling_its_headers_is_cut_off() {
         b"a",
     )
     .await;
-    assert!(closed.is_some(), "the server kept a dribbling client's connection open");
+    assert!(
+        closed.is_some(),
+        "the server kept a dribbling client's connection open"
+    );
 }
 
 #[tokio::test]
@@ -120,7 +123,10 @@ async fn an_unauthenticated_signer_request_is_refused_before_its_body_is_read() 
     let reply = dribble(server.addr, head, b"{").await;
     let reply = reply.expect("the server waited for the body of an unauthenticated request");
     assert!(reply.starts_with("HTTP/1.1 401"), "{reply}");
-    assert!(!reply.to_ascii_lowercase().contains(COORDINATOR_SIGNATURE_HEADER), "{reply}");
+    assert!(
+        !reply.to_ascii_lowercase().contains(COORDINATOR_SIGNATURE_HEADER),
+        "{reply}"
+    );
 }
 
 #[tokio::test]
@@ -148,5 +154,8 @@ async fn an_authenticated_signer_dribbling_its_body_is_cut_off() {
     let reply = reply.expect("the server kept a dribbling body's connection open");
     assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
     // The signer is authenticated: even the refusal is signed for it.
-    assert!(reply.to_ascii_lowercase().contains(COORDINATOR_SIGNATURE_HEADER), "{reply}");
+    assert!(
+        reply.to_ascii_lowercase().contains(COORDINATOR_SIGNATURE_HEADER),
+        "{reply}"
+    );
 }

@@ -82,7 +82,9 @@ fn checked_directory(path: &Path) -> Result<&Path, WriteError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let meta = dir.symlink_metadata().map_err(io_error("opening the directory", dir))?;
+    let meta = dir
+        .symlink_metadata()
+        .map_err(io_error("opening the directory", dir))?;
     if meta.file_type().is_symlink() {
         return Err(WriteError::SymlinkDirectory {
             dir: dir.display().to_string(),
@@ -107,10 +109,7 @@ pub fn write_file(path: &Path, bytes: &[u8], access: Access, existing: Existing)
     if existing == Existing::Refuse && path.symlink_metadata().is_ok() {
         return Err(already_exists());
     }
-    let prefix = format!(
-        ".{}.",
-        path.file_name().unwrap_or_default().to_string_lossy()
-    );
+    let prefix = format!(".{}.", path.file_name().unwrap_or_default().to_string_lossy());
     let mut temp = tempfile::Builder::new()
         .prefix(&prefix)
         .suffix(".tmp")
@@ -118,7 +117,9 @@ pub fn write_file(path: &Path, bytes: &[u8], access: Access, existing: Existing)
         .tempfile_in(dir)
         .map_err(io_error("creating a temporary file in", dir))?;
     temp.write_all(bytes).map_err(io_error("writing", temp.path()))?;
-    temp.as_file().sync_all().map_err(io_error("flushing", temp.path()))?;
+    temp.as_file()
+        .sync_all()
+        .map_err(io_error("flushing", temp.path()))?;
     // On failure `PersistError` hands the temporary file back; dropping it deletes it.
     let persisted = match existing {
         Existing::Replace => temp.persist(path).map(drop).map_err(|e| e.error),

@@ -281,8 +281,16 @@ fn command_files_and_printed_sheets_are_owner_only() {
     use std::os::unix::fs::PermissionsExt;
     let (dir, _, _) = printed_sheet();
     let d = dir.path();
-    for file in ["cmd", "sheet/command.png", "sheet/command.svg", "sheet/command.pdf"] {
+    for file in [
+        "cmd",
+        "sheet/command.png",
+        "sheet/command.svg",
+        "sheet/command.pdf",
+    ] {
         let mode = std::fs::metadata(d.join(file)).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600, "{file} is {mode:o}: as good as the paper, it must be 0600");
+        assert_eq!(
+            mode, 0o600,
+            "{file} is {mode:o}: as good as the paper, it must be 0600"
+        );
     }
 }

@@ -447,18 +447,36 @@ mod tests {
         };
         assert_eq!(refused(&request, 200, b"ok", None), ReplyRefusal::Unsigned);
         assert_eq!(refused(&request, 200, b"ok", Some("zz")), ReplyRefusal::Malformed);
-        assert_eq!(refused(&request, 201, b"ok", Some(&sig)), ReplyRefusal::BadSignature);
-        assert_eq!(refused(&request, 200, b"ok!", Some(&sig)), ReplyRefusal::BadSignature);
+        assert_eq!(
+            refused(&request, 201, b"ok", Some(&sig)),
+            ReplyRefusal::BadSignature
+        );
+        assert_eq!(
+            refused(&request, 200, b"ok!", Some(&sig)),
+            ReplyRefusal::BadSignature
+        );
         let mut other = request;
         other.nonce[0] ^= 1;
-        assert_eq!(refused(&other, 200, b"ok", Some(&sig)), ReplyRefusal::BadSignature);
+        assert_eq!(
+            refused(&other, 200, b"ok", Some(&sig)),
+            ReplyRefusal::BadSignature
+        );
         let mut other = request;
         other.timestamp += 1;
-        assert_eq!(refused(&other, 200, b"ok", Some(&sig)), ReplyRefusal::BadSignature);
+        assert_eq!(
+            refused(&other, 200, b"ok", Some(&sig)),
+            ReplyRefusal::BadSignature
+        );
         let other = auth.reply_context("GET", PATH);
-        assert_eq!(refused(&other, 200, b"ok", Some(&sig)), ReplyRefusal::BadSignature);
+        assert_eq!(
+            refused(&other, 200, b"ok", Some(&sig)),
+            ReplyRefusal::BadSignature
+        );
         let stranger = Keypair::from_seckey_slice(&secp, &[8; 32]).unwrap();
         let forged = sign_reply(&secp, &stranger, &request, 200, b"ok", [5; 32]);
-        assert_eq!(refused(&request, 200, b"ok", Some(&forged)), ReplyRefusal::BadSignature);
+        assert_eq!(
+            refused(&request, 200, b"ok", Some(&forged)),
+            ReplyRefusal::BadSignature
+        );
     }
 }

@@ -7,8 +7,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use bitcoin::psbt::Psbt;
-use sluice_shared::qr::{self, QrError};
 use sluice_fsutil::{write_file, Access, Existing, WriteError};
+use sluice_shared::qr::{self, QrError};
 use sluice_shared::ur_psbt::{PsbtPartDecoder, UrError};
 
 use crate::sd::{parse_psbt, SdError};

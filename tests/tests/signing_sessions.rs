@@ -482,11 +482,17 @@ fn a_signer_refuses_replies_not_signed_by_its_coordinator() {
     let out = signers[0].run(&["online", "--coordinator", &url, "--once"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("refused the reply") && err.contains("does not verify"), "{err}");
+    assert!(
+        err.contains("refused the reply") && err.contains("does not verify"),
+        "{err}"
+    );
     assert_eq!(count(&db, "SELECT COUNT(*) FROM partial_signatures"), 0);
     let journal = signers[0].ok(&["journal", "show"]);
     assert!(journal.contains("reply-refused"), "{journal}");
-    assert_eq!(line_value(&signers[0].ok(&["limits", "show"]), "Total spent"), "0 BTC");
+    assert_eq!(
+        line_value(&signers[0].ok(&["limits", "show"]), "Total spent"),
+        "0 BTC"
+    );
 
     let out = signers[1].run(&["online", "--coordinator", "http://10.0.0.1:9", "--once"]);
     assert!(!out.status.success());

@@ -125,7 +125,8 @@ pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> R
     let signer = {
         let (pool, auth, method, path_and_query) =
             (pool.clone(), auth.clone(), method.clone(), path_and_query.clone());
-        tokio::task::spawn_blocking(move || authenticate(&pool, &auth, method.as_str(), &path_and_query)).await
+        tokio::task::spawn_blocking(move || authenticate(&pool, &auth, method.as_str(), &path_and_query))
+            .await
     };
     let signer = match signer {
         Ok(Ok(signer)) => signer,

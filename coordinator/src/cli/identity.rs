@@ -22,7 +22,10 @@ pub fn identity(cli: &Cli, command: &IdentityCommand) -> Result<()> {
     let identity = match command {
         IdentityCommand::Create => {
             let identity = CoordinatorIdentity::create(&path, &mut OsRng)?;
-            outln!("Created the coordinator identity key {} (0600; back it up with the database).", path.display());
+            outln!(
+                "Created the coordinator identity key {} (0600; back it up with the database).",
+                path.display()
+            );
             identity
         }
         IdentityCommand::Show => CoordinatorIdentity::load(&path)?,
@@ -39,7 +42,10 @@ pub fn create_at_init(cli: &Cli) -> Result<()> {
         CoordinatorIdentity::load(&path)?
     } else {
         let identity = CoordinatorIdentity::create(&path, &mut OsRng)?;
-        outln!("Created the coordinator identity key {} (0600; back it up with the database).", path.display());
+        outln!(
+            "Created the coordinator identity key {} (0600; back it up with the database).",
+            path.display()
+        );
         identity
     };
     print_public_key(&identity)

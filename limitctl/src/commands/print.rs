@@ -14,9 +14,24 @@ pub fn print(args: &PrintArgs) -> Result<()> {
     let png_path = args.out.join("command.png");
     let svg_path = args.out.join("command.svg");
     let pdf_path = args.out.join("command.pdf");
-    write_file(&png_path, &png::render_png(&sheet)?, Access::OwnerOnly, Existing::Replace)?;
-    write_file(&svg_path, svg::render(&sheet).as_bytes(), Access::OwnerOnly, Existing::Replace)?;
-    write_file(&pdf_path, &pdf::render(&sheet), Access::OwnerOnly, Existing::Replace)?;
+    write_file(
+        &png_path,
+        &png::render_png(&sheet)?,
+        Access::OwnerOnly,
+        Existing::Replace,
+    )?;
+    write_file(
+        &svg_path,
+        svg::render(&sheet).as_bytes(),
+        Access::OwnerOnly,
+        Existing::Replace,
+    )?;
+    write_file(
+        &pdf_path,
+        &pdf::render(&sheet),
+        Access::OwnerOnly,
+        Existing::Replace,
+    )?;
     println!("{}", sheet.headline);
     for line in sheet.detail_lines() {
         println!("  {line}");

@@ -214,7 +214,11 @@ mod tests {
 
     #[test]
     fn only_replies_signed_by_the_trusted_coordinator_for_this_request_are_accepted() {
-        assert!(client(Some(key(2)), false).sessions().unwrap().sessions.is_empty());
+        assert!(client(Some(key(2)), false)
+            .sessions()
+            .unwrap()
+            .sessions
+            .is_empty());
         assert_eq!(refusal(client(None, false).sessions()), ReplyRefusal::Unsigned);
         assert_eq!(
             refusal(client(Some(key(3)), false).sessions()),

@@ -14,7 +14,9 @@ use crate::home::Home;
 pub enum CoordinatorKeyError {
     #[error("this signer has not been given its coordinator's key: run `sluice-signer --home {home} coordinator trust KEY` with the key `sluice-coordinator identity show` prints")]
     NotSet { home: String },
-    #[error("{0:?} is not a coordinator key: give the 64 hex digits `sluice-coordinator identity show` prints")]
+    #[error(
+        "{0:?} is not a coordinator key: give the 64 hex digits `sluice-coordinator identity show` prints"
+    )]
     Malformed(String),
     #[error("{path} does not hold a coordinator key: set it again with `sluice-signer coordinator trust KEY --replace`")]
     Corrupt { path: String },

@@ -105,9 +105,7 @@ impl HttpTransport {
 fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Transport for HttpTransport {
@@ -193,10 +191,18 @@ mod tests {
                 "{url}"
             );
         }
-        let message = HttpTransport::new("http://10.0.0.1:8080").unwrap_err().to_string();
-        assert!(message.contains("not a loopback address") && message.contains("Tor"), "{message}");
+        let message = HttpTransport::new("http://10.0.0.1:8080")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("not a loopback address") && message.contains("Tor"),
+            "{message}"
+        );
         for url in ["https://127.0.0.1", "127.0.0.1:80", "http://127.0.0.1/v1"] {
-            assert!(matches!(HttpTransport::new(url), Err(TransportError::BadUrl(_))), "{url}");
+            assert!(
+                matches!(HttpTransport::new(url), Err(TransportError::BadUrl(_))),
+                "{url}"
+            );
         }
     }
 }
