@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 use crate::api::{self, CoordinatorPool};
 use crate::chain::{Broadcast, ChainBackend, CoreRpcClient, RpcAuth};
 use crate::clock;
+use crate::identity::CoordinatorIdentity;
 use crate::service::{BatchOutcome, Coordinator, ProcessorConfig};
 use crate::time::UnixTime;
 
@@ -224,13 +225,19 @@ async fn api_task(
     let listen: SocketAddr = listen
         .parse()
         .with_context(|| format!("--listen {listen:?} is not an address like 127.0.0.1:8080"))?;
-    let pool = CoordinatorPool::open(db, network)?;
+    let identity_path = CoordinatorIdentity::path_for(&db);
+    let identity = CoordinatorIdentity::load(&identity_path)?;
+    let pool = CoordinatorPool::open(db, network, identity)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let local = listener.local_addr()?;
     announce(&format!("sluice-coordinator api listening on http://{local}"))?;
-    tracing::info!(network = %pool.network(), "api listening on {local}");
+    tracing::info!(
+        network = %pool.network(),
+        identity = %pool.identity().public_key(),
+        "api listening on {local}"
+    );
     api::serve(listener, Arc::new(pool), stopped(stop)).await?;
     Ok(())
 }

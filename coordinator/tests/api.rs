@@ -18,6 +18,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 use sluice_coordinator::api::{serve, CoordinatorPool};
+use sluice_coordinator::identity::CoordinatorIdentity;
 use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
@@ -108,7 +109,8 @@ async fn start(wallet_limit: Amount) -> Server {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let pool = Arc::new(CoordinatorPool::open(path, Some(Network::Regtest)).unwrap());
+    let identity = CoordinatorIdentity::generate(&mut rand::thread_rng());
+    let pool = Arc::new(CoordinatorPool::open(path, Some(Network::Regtest), identity).unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(serve(listener, pool, async {
         let _ = stopped.await;

@@ -280,7 +280,23 @@ pub(crate) async fn build(options: DevnetOptions, plan: &Build) -> Result<System
             ],
         )?;
     }
+    let identity = run_step(
+        devnet.coordinator_command(None, &["identity", "create"]),
+        "sluice-coordinator identity create",
+    )?;
+    let coordinator_key = identity
+        .lines()
+        .last()
+        .map(str::trim)
+        .ok_or_else(|| anyhow!("sluice-coordinator identity create printed nothing"))?
+        .to_owned();
+    for signer in &signers {
+        devnet.signer_step(&signer.home, &["coordinator", "trust", &coordinator_key])?;
+    }
     devnet.say("each signer registered the wallet; the coordinator knows each signer's identity key");
+    devnet.say(&format!(
+        "each signer trusts coordinator key {coordinator_key}: it acts only on replies that key signed"
+    ));
     // A spends at most 2.5 BTC before it needs a signed command; B has room for the run.
     for (signer, total) in signers.iter().zip(plan.totals) {
         let name = signer.name;

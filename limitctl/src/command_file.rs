@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use sluice_fsutil::{write_file, Access, Existing};
 use sluice_shared::limit_command::{decode_text, SignedLimitCommand, TEXT_PREFIX};
 
 /// No command file or sheet image an officer handles comes near this.
@@ -18,14 +19,12 @@ pub fn read(path: &Path) -> Result<SignedLimitCommand> {
     decode_text(&text).with_context(|| format!("reading {}", path.display()))
 }
 
-/// Writes a command file atomically; `new` refuses to replace an existing file.
+/// Writes a command file atomically, owner-only (a signed command is as good as the
+/// paper); `new` refuses to replace an existing file.
 pub fn write(path: &Path, command: &SignedLimitCommand, new: bool) -> Result<()> {
     let text = format!("{}\n", command.encode_text()?);
-    if new {
-        crate::files::write_new(path, text.as_bytes(), 0o644)
-    } else {
-        crate::files::write_atomic(path, text.as_bytes(), 0o644)
-    }
+    let existing = if new { Existing::Refuse } else { Existing::Replace };
+    Ok(write_file(path, text.as_bytes(), Access::OwnerOnly, existing)?)
 }
 
 /// What `inspect` was given.

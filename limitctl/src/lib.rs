@@ -10,7 +10,6 @@ pub mod cli;
 pub mod clock;
 pub mod command_file;
 pub mod commands;
-pub mod files;
 pub mod officer_key;
 pub mod passphrase;
 pub mod sheet;

@@ -115,7 +115,12 @@ pub fn generate(home: &Home, passphrase: &SecretString, kdf: KdfParams) -> Resul
     let sealed = seal(PURPOSE, secret.as_ref(), passphrase, kdf, random(), random())
         .context("sealing the officer key")?;
     home.create()?;
-    crate::files::write_new(&path, sealed.to_json().as_bytes(), 0o600)?;
+    sluice_fsutil::write_file(
+        &path,
+        sealed.to_json().as_bytes(),
+        sluice_fsutil::Access::OwnerOnly,
+        sluice_fsutil::Existing::Refuse,
+    )?;
     Ok(key)
 }
 

@@ -275,3 +275,22 @@ fn the_png_scans_back_as_rendered_and_as_a_poor_photo() {
         assert_eq!(out.stdout.matches(": valid").count(), 2, "{}", out.stdout);
     }
 }
+
+#[test]
+fn command_files_and_printed_sheets_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, _, _) = printed_sheet();
+    let d = dir.path();
+    for file in [
+        "cmd",
+        "sheet/command.png",
+        "sheet/command.svg",
+        "sheet/command.pdf",
+    ] {
+        let mode = std::fs::metadata(d.join(file)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode, 0o600,
+            "{file} is {mode:o}: as good as the paper, it must be 0600"
+        );
+    }
+}

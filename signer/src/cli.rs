@@ -53,10 +53,16 @@ pub enum Command {
     /// Check or show the hash-chained journal of decisions.
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// The coordinator this signer trusts when online (its identity key, from
+    /// `sluice-coordinator identity show`).
+    #[command(subcommand)]
+    Coordinator(CoordinatorCommand),
     /// Sign online: dial out to the coordinator, fetch the sessions that need this
     /// signer's key, check and sign each within the limits, post the signatures.
     Online {
-        /// The coordinator's API, http://HOST:PORT.
+        /// The coordinator's API, http://HOST:PORT on a loopback address (plain HTTP
+        /// elsewhere is refused: use a tunnel whose local end is here). Replies count only
+        /// if signed by the key set with `coordinator trust`.
         #[arg(long, value_name = "URL")]
         coordinator: String,
         /// Seconds between polls.
@@ -187,6 +193,20 @@ pub struct SignArgs {
     /// Sign without asking for confirmation.
     #[arg(long)]
     pub yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CoordinatorCommand {
+    /// Trust this coordinator identity key (64 hex digits): the online signer acts only
+    /// on replies it signed.
+    Trust {
+        key: String,
+        /// Replace the key trusted so far.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Show the coordinator key this signer trusts.
+    Show,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,13 +1,14 @@
 //! The signer's home directory (`--home DIR`) and how files are written.
 //!
 //! The directory is readable only by its owner (0700) and every file in it 0600. Files are
-//! written atomically (temporary file, fsync, rename, fsync of the directory): a crash
-//! leaves either the old file or the new one, never half of one.
+//! written with `sluice_fsutil::write_file`: atomically, never through a symlink.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+use sluice_fsutil::WriteError;
 
 /// What went wrong with the home directory or a file write.
 #[derive(Debug, thiserror::Error)]
@@ -18,8 +19,8 @@ pub enum HomeError {
     StateMissing { path: String },
     #[error("{path} already exists: refusing to overwrite it")]
     AlreadyExists { path: String },
-    #[error("{path} is not a file path")]
-    NotAFilePath { path: String },
+    #[error(transparent)]
+    Write(#[from] WriteError),
     #[error("{action} {path}: {source}")]
     Io {
         action: &'static str,
@@ -60,6 +61,12 @@ impl Home {
         self.dir.join("state.sqlite")
     }
 
+    /// The coordinator's identity key, given at setup (`coordinator trust`): the online
+    /// signer acts only on replies it signed.
+    pub fn coordinator_key(&self) -> PathBuf {
+        self.dir.join("coordinator-key")
+    }
+
     pub fn is_initialized(&self) -> bool {
         self.keystore().exists()
     }
@@ -92,62 +99,13 @@ impl Home {
     }
 }
 
-/// Creates an empty file readable only by its owner, failing if it exists. SQLite then
-/// opens it and gives its `-wal` and `-shm` files the same permissions.
+/// Creates an empty file readable only by its owner, failing if it (or a symlink) exists.
+/// SQLite then opens it and gives its `-wal` and `-shm` files the same permissions.
 pub fn create_private_file(path: &Path) -> Result<(), HomeError> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map(drop)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => HomeError::AlreadyExists {
-                path: path.display().to_string(),
-            },
-            _ => io_error("creating", path)(e),
-        })
-}
-
-/// Writes `bytes` to `path` atomically, with owner-only permissions.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HomeError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| HomeError::NotAFilePath {
-        path: path.display().to_string(),
-    })?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io_error("creating", &tmp))?;
-        file.write_all(bytes).map_err(io_error("writing", &tmp))?;
-        file.sync_all().map_err(io_error("flushing", &tmp))?;
-        fs::rename(&tmp, path).map_err(io_error("moving into place", path))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_error("flushing", dir))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// Writes a new file that must not exist yet (never overwrites).
-pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), HomeError> {
-    if path.exists() {
-        return Err(HomeError::AlreadyExists {
-            path: path.display().to_string(),
-        });
-    }
-    write_atomic(path, bytes)
+    sluice_fsutil::create_private_empty(path).map_err(|e| match e {
+        WriteError::AlreadyExists { path } => HomeError::AlreadyExists { path },
+        e => HomeError::Write(e),
+    })
 }
 
 #[cfg(test)]
@@ -155,27 +113,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn files_are_private_and_never_overwritten_by_write_new() {
+    fn the_home_is_private_and_its_state_file_created_once() {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path().join("home"));
         home.create().unwrap();
         let mode = fs::metadata(home.dir()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
         let file = home.dir().join("a");
-        write_new(&file, b"one").unwrap();
+        create_private_file(&file).unwrap();
         assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
         assert!(matches!(
-            write_new(&file, b"two"),
+            create_private_file(&file),
             Err(HomeError::AlreadyExists { .. })
         ));
-        write_atomic(&file, b"three").unwrap();
-        assert_eq!(fs::read(&file).unwrap(), b"three");
-        let leftovers: Vec<_> = fs::read_dir(home.dir())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
-            .collect();
-        assert!(leftovers.is_empty());
         assert!(matches!(
             home.require_initialized(),
             Err(HomeError::NotInitialized { .. })

@@ -21,7 +21,7 @@ use sluice_shared::limit_command::{OfficerSet, OfficerSetError};
 use sluice_shared::network::{network_name, parse_network};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::home::{write_new, Home, HomeError};
+use crate::home::{Home, HomeError};
 use crate::secret_xpriv::SecretXpriv;
 
 /// Purpose label authenticated inside the keystore file.
@@ -242,7 +242,13 @@ pub fn create(
             source,
         }
     })?;
-    write_new(&path, sealed.to_json().as_bytes())?;
+    sluice_fsutil::write_file(
+        &path,
+        sealed.to_json().as_bytes(),
+        sluice_fsutil::Access::OwnerOnly,
+        sluice_fsutil::Existing::Refuse,
+    )
+    .map_err(HomeError::from)?;
     Ok((
         KeyMaterial {
             master,

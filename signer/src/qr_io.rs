@@ -7,10 +7,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use bitcoin::psbt::Psbt;
+use sluice_fsutil::{write_file, Access, Existing, WriteError};
 use sluice_shared::qr::{self, QrError};
 use sluice_shared::ur_psbt::{PsbtPartDecoder, UrError};
 
-use crate::home::{write_atomic, HomeError};
 use crate::sd::{parse_psbt, SdError};
 
 pub use sluice_shared::ur_psbt::MAX_SINGLE_CODE_VERSION;
@@ -53,7 +53,7 @@ pub enum QrIoError {
     #[error("rendering a QR frame: {0}")]
     Render(#[source] QrError),
     #[error(transparent)]
-    Write(#[from] HomeError),
+    Write(#[from] WriteError),
 }
 
 fn read_image(path: &Path) -> Result<Vec<u8>, QrIoError> {
@@ -122,7 +122,7 @@ pub fn write_psbt_frames(dir: &Path, psbt: &Psbt) -> Result<Vec<PathBuf>, QrIoEr
     for (i, text) in frames.iter().enumerate() {
         let png = qr::render_png(text, MODULE_PX).map_err(QrIoError::Render)?;
         let path = dir.join(format!("frame-{:03}.png", i + 1));
-        write_atomic(&path, &png)?;
+        write_file(&path, &png, Access::OwnerOnly, Existing::Replace)?;
         written.push(path);
     }
     Ok(written)

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use bitcoin::psbt::Psbt;
 
-use crate::home::{write_atomic, HomeError};
+use sluice_fsutil::{write_file, Access, Existing, WriteError};
 
 /// Largest PSBT file accepted (a 100-input 2-of-3 PSBT with full previous transactions is
 /// well under 1 MiB).
@@ -27,7 +27,7 @@ pub enum SdError {
     #[error(transparent)]
     NotPsbt(#[from] sluice_shared::sd_card::PsbtBytesError),
     #[error(transparent)]
-    Write(#[from] HomeError),
+    Write(#[from] WriteError),
 }
 
 /// Parses BIP174 binary, or base64 text, from `origin` (named in errors).
@@ -52,9 +52,15 @@ pub fn read_psbt_file(path: &Path) -> Result<Psbt, SdError> {
     parse_psbt(&bytes, &path.display().to_string())
 }
 
-/// Writes a PSBT in BIP174 binary, atomically.
+/// Writes a PSBT in BIP174 binary, atomically, owner-only, never through a symlink (a
+/// re-signed PSBT replaces the earlier output).
 pub fn write_psbt_file(path: &Path, psbt: &Psbt) -> Result<(), SdError> {
-    Ok(write_atomic(path, &psbt.serialize())?)
+    Ok(write_file(
+        path,
+        &psbt.serialize(),
+        Access::OwnerOnly,
+        Existing::Replace,
+    )?)
 }
 
 /// `NAME.psbt` → `NAME-signed.psbt`, beside it.

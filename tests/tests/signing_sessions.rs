@@ -248,6 +248,20 @@ fn set_up() -> Setup {
     ));
     let original = coord.session(1).unwrap().unwrap().psbt;
     drop(coord);
+    // Each signer is given the coordinator's identity key at setup.
+    let identity = Command::new(binary("sluice-coordinator"))
+        .arg("--db")
+        .arg(&db)
+        .args(["identity", "create"])
+        .env_remove("SLUICE_DB")
+        .output()
+        .unwrap();
+    assert!(identity.status.success(), "{identity:?}");
+    let identity = String::from_utf8_lossy(&identity.stdout).into_owned();
+    let coordinator_key = identity.lines().last().unwrap().trim();
+    for s in &signers {
+        s.ok(&["coordinator", "trust", coordinator_key]);
+    }
 
     Setup {
         dir,
@@ -448,4 +462,42 @@ fn offline_signers_sign_a_session_by_sd_card_and_by_qr() {
         ),
         1
     );
+}
+
+/// A signer acts only on replies signed by the coordinator key it was given at setup: one
+/// set up with another coordinator's key refuses the real coordinator's replies, signs
+/// nothing and journals the refusal; plain http to a non-loopback host is refused before
+/// any connection.
+#[test]
+fn a_signer_refuses_replies_not_signed_by_its_coordinator() {
+    let Setup {
+        dir: _dir,
+        db,
+        signers,
+        original: _,
+    } = set_up();
+    let (mut api, url) = start_api(&db);
+    let other = "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+    signers[0].ok(&["coordinator", "trust", other, "--replace"]);
+    let out = signers[0].run(&["online", "--coordinator", &url, "--once"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refused the reply") && err.contains("does not verify"),
+        "{err}"
+    );
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM partial_signatures"), 0);
+    let journal = signers[0].ok(&["journal", "show"]);
+    assert!(journal.contains("reply-refused"), "{journal}");
+    assert_eq!(
+        line_value(&signers[0].ok(&["limits", "show"]), "Total spent"),
+        "0 BTC"
+    );
+
+    let out = signers[1].run(&["online", "--coordinator", "http://10.0.0.1:9", "--once"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a loopback address"), "{err}");
+    api.kill().unwrap();
+    api.wait().unwrap();
 }

@@ -40,6 +40,8 @@ pub use self::signer_routes::NonceCache;
 const MAX_CONNECTIONS: usize = 256;
 /// A client that has not sent its headers by then is dropped (slow-loris).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request body not received in full by then is refused (slow-loris on the body).
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(20);
 /// On shutdown, in-flight requests get this long to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 

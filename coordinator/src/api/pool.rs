@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use bitcoin::Network;
 
+use crate::identity::CoordinatorIdentity;
 use crate::service::{Coordinator, ServiceError};
 
 /// Idle connections kept for reuse; more are opened under load and closed afterwards.
@@ -17,19 +18,30 @@ pub struct CoordinatorPool {
     network: Network,
     idle: Mutex<Vec<Coordinator>>,
     nonces: super::NonceCache,
+    identity: CoordinatorIdentity,
 }
 
 impl CoordinatorPool {
     /// Opens one connection at once, so a missing or foreign database fails at start-up
-    /// rather than on the first request.
-    pub fn open(db_path: PathBuf, network: Option<Network>) -> Result<CoordinatorPool, ServiceError> {
+    /// rather than on the first request. `identity` signs the replies to online signers.
+    pub fn open(
+        db_path: PathBuf,
+        network: Option<Network>,
+        identity: CoordinatorIdentity,
+    ) -> Result<CoordinatorPool, ServiceError> {
         let first = Coordinator::open(&db_path, network)?;
         Ok(CoordinatorPool {
             network: first.network(),
             db_path,
             idle: Mutex::new(vec![first]),
             nonces: super::NonceCache::default(),
+            identity,
         })
+    }
+
+    /// The coordinator's identity key, which signs every reply to an online signer.
+    pub fn identity(&self) -> &CoordinatorIdentity {
+        &self.identity
     }
 
     pub fn network(&self) -> Network {

@@ -158,7 +158,19 @@ pub(super) async fn read_body(request: Request<Incoming>, limit: usize) -> Resul
                 .trim()
                 .eq_ignore_ascii_case("application/json")
         });
-    let body = match Limited::new(request.into_body(), limit).collect().await {
+    let collect = Limited::new(request.into_body(), limit).collect();
+    // A client that dribbles its body is cut off like one that dribbles its headers.
+    let Ok(collected) = tokio::time::timeout(super::BODY_READ_TIMEOUT, collect).await else {
+        return Err(Failure::Http(HttpError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the body did not arrive within {} s",
+                super::BODY_READ_TIMEOUT.as_secs()
+            ),
+        )));
+    };
+    let body = match collected {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
         Err(e) => {

@@ -6,9 +6,13 @@
 //! | GET | /v1/signer/sessions | open sessions that need this signer's signature |
 //! | POST | /v1/signer/sessions/{id}/signatures | the signer's signed PSBT (`{"psbt": base64}`) |
 //!
-//! The signature check runs before anything else, so an unauthenticated caller learns
-//! nothing. Every partial signature is verified against the session's own transaction
-//! before it is stored (`rules::signatures`).
+//! The signature check runs before anything else, on the headers alone (they sign the
+//! body's SHA-256), so an unauthenticated caller learns nothing and has no byte of its
+//! body read; the body is then read (bounded in size and time) and checked against the
+//! signed hash. Every reply to an authenticated request carries the coordinator's
+//! signature (`CoordinatorIdentity::sign_reply`), bound to that request. Every partial
+//! signature is verified against the session's own transaction before it is stored
+//! (`rules::signatures`).
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -16,17 +20,21 @@ use std::sync::{Arc, Mutex};
 
 use bitcoin::psbt::Psbt;
 use bitcoin::secp256k1::Secp256k1;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use hyper::header::HeaderValue;
 use hyper::{Method, Request, StatusCode};
 use sluice_shared::signer_api::{
-    AuthRefusal, RequestAuth, RequestParts, SessionList, SessionOffer, SignedSession, MAX_CLOCK_SKEW_SECS,
-    MAX_SIGNER_BODY_BYTES,
+    AuthRefusal, ReplyContext, RequestAuth, SessionList, SessionOffer, SignedSession,
+    COORDINATOR_SIGNATURE_HEADER, MAX_CLOCK_SKEW_SECS, MAX_SIGNER_BODY_BYTES,
 };
 
 use super::pool::CoordinatorPool;
 use super::reply::{error, json, service_error, Reply};
 use super::routes::{parse_json, read_body, Failure, HttpError};
 use crate::clock;
+use crate::db::signers::SignerRecord;
 use crate::service::{ServiceError, Submitter};
 
 /// Nonces seen within the clock-skew window, per API process.
@@ -112,33 +120,71 @@ pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> R
             Ok(auth) => auth,
             Err(refusal) => return unauthorized(&refusal),
         };
-    let body = match read_body(request, MAX_SIGNER_BODY_BYTES).await {
-        Ok(body) => body,
-        Err(Failure::Http(e)) => return e.into_reply(),
-        Err(Failure::Service(e)) => return service_error(&e),
+    // Authenticate on the headers alone (they sign the body's hash): an unauthenticated
+    // caller gets no byte of its body read.
+    let signer = {
+        let (pool, auth, method, path_and_query) =
+            (pool.clone(), auth.clone(), method.clone(), path_and_query.clone());
+        tokio::task::spawn_blocking(move || authenticate(&pool, &auth, method.as_str(), &path_and_query))
+            .await
     };
+    let signer = match signer {
+        Ok(Ok(signer)) => signer,
+        Ok(Err(Failure::Http(refusal))) => return refusal.into_reply(),
+        Ok(Err(Failure::Service(e))) => return service_error(&e),
+        Err(join) => return internal(&join),
+    };
+    // From here on the request is the signer's: every reply is signed for it.
+    let context = auth.reply_context(method.as_str(), &path_and_query);
+    let reply = match read_body(request, MAX_SIGNER_BODY_BYTES).await {
+        Ok(body) => match auth.check_body(&body) {
+            Ok(()) => answer(pool.clone(), signer, route, body).await,
+            Err(refusal) => unauthorized(&refusal),
+        },
+        Err(Failure::Http(e)) => e.into_reply(),
+        Err(Failure::Service(e)) => service_error(&e),
+    };
+    sign(&pool, &context, reply).await
+}
+
+/// Checks the request's signature (over the declared body hash), its timestamp and nonce;
+/// the registered, active signer it comes from.
+fn authenticate(
+    pool: &CoordinatorPool,
+    auth: &RequestAuth,
+    method: &str,
+    path_and_query: &str,
+) -> Result<SignerRecord, Failure> {
+    pool.with(|coord| -> Result<Result<SignerRecord, AuthRefusal>, Failure> {
+        let now = clock::now().secs();
+        let signer = match coord.active_signer(&auth.signer) {
+            Ok(signer) => signer,
+            Err(ServiceError::Unauthenticated) => return Ok(Err(AuthRefusal::UnknownSigner(auth.signer))),
+            Err(e) => return Err(e.into()),
+        };
+        let secp = Secp256k1::verification_only();
+        if let Err(refusal) = auth.verify(&secp, &signer.identity_key, method, path_and_query, now) {
+            return Ok(Err(refusal));
+        }
+        if !pool.nonces().first_use(auth.nonce, now) {
+            return Ok(Err(AuthRefusal::ReplayedNonce));
+        }
+        Ok(Ok(signer))
+    })?
+    .map_err(|refusal| {
+        tracing::warn!("signer request refused: {refusal}");
+        Failure::Http(HttpError::new(
+            StatusCode::UNAUTHORIZED,
+            "signer_unauthenticated",
+            refusal.to_string(),
+        ))
+    })
+}
+
+/// The authenticated request's answer.
+async fn answer(pool: Arc<CoordinatorPool>, signer: SignerRecord, route: SignerRoute, body: Bytes) -> Reply {
     let outcome = tokio::task::spawn_blocking(move || {
         pool.with(|coord| -> Result<Reply, Failure> {
-            let now = clock::now().secs();
-            let signer = match coord.active_signer(&auth.signer) {
-                Ok(signer) => signer,
-                Err(ServiceError::Unauthenticated) => {
-                    return Ok(unauthorized(&AuthRefusal::UnknownSigner(auth.signer)))
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let parts = RequestParts {
-                method: method.as_str(),
-                path_and_query: &path_and_query,
-                body: &body,
-            };
-            let secp = Secp256k1::verification_only();
-            if let Err(refusal) = auth.verify(&secp, &signer.identity_key, &parts, now) {
-                return Ok(unauthorized(&refusal));
-            }
-            if !pool.nonces().first_use(auth.nonce, now) {
-                return Ok(unauthorized(&AuthRefusal::ReplayedNonce));
-            }
             match route {
                 SignerRoute::Sessions => {
                     let sessions = coord
@@ -185,13 +231,33 @@ pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> R
             }
             service_error(&e)
         }
-        Err(join) => {
-            tracing::error!("signer request task failed: {join}");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal error; retry later",
-            )
-        }
+        Err(join) => internal(&join),
     }
+}
+
+fn internal(join: &tokio::task::JoinError) -> Reply {
+    tracing::error!("signer request task failed: {join}");
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error; retry later",
+    )
+}
+
+/// Adds the coordinator's signature over `reply`, bound to the request it answers.
+async fn sign(pool: &CoordinatorPool, request: &ReplyContext<'_>, reply: Reply) -> Reply {
+    let (mut parts, body) = reply.into_parts();
+    // A `Full` body is already in memory: collecting it cannot fail or wait.
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(never) => match never {},
+    };
+    let signature = pool.identity().sign_reply(request, parts.status.as_u16(), &body);
+    match HeaderValue::from_str(&signature) {
+        Ok(value) => {
+            parts.headers.insert(COORDINATOR_SIGNATURE_HEADER, value);
+        }
+        Err(e) => tracing::error!("the reply signature is not a header value: {e}"),
+    }
+    Reply::from_parts(parts, Full::new(body))
 }

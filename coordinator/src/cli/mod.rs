@@ -12,6 +12,7 @@ macro_rules! outln {
 }
 
 mod admin;
+mod identity;
 mod output;
 mod signing;
 mod wallet;
@@ -80,6 +81,9 @@ pub enum Command {
         #[arg(long)]
         admin: String,
     },
+    /// The coordinator's identity key, which online signers are given at setup.
+    #[command(subcommand)]
+    Identity(identity::IdentityCommand),
     /// Staff members and their tokens (admin).
     #[command(subcommand)]
     Staff(admin::StaffCommand),
@@ -234,7 +238,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     let session = || Session::open(&cli);
     let json = cli.json;
     match &cli.command {
-        Command::Init { admin } => admin::init(&cli, admin)?,
+        Command::Init { admin } => {
+            // The identity first, so the admin's token stays the last line printed.
+            if cli.network.is_some() && !cli.db.exists() {
+                identity::create_at_init(&cli)?;
+            }
+            admin::init(&cli, admin)?;
+        }
+        Command::Identity(c) => identity::identity(&cli, c)?,
         Command::Run(args) => return crate::run::run(&cli.db, cli.network, args.component, &args.options()?),
         Command::Staff(c) => admin::staff(&mut session()?, c)?,
         Command::Customer(c) => admin::customer(&mut session()?, c)?,

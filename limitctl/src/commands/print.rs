@@ -1,6 +1,8 @@
-//! `print`: write the sheet as PNG, SVG and PDF.
+//! `print`: write the sheet as PNG, SVG and PDF, owner-only (the sheet is as good as the
+//! paper it is printed on).
 
 use anyhow::{Context, Result};
+use sluice_fsutil::{write_file, Access, Existing};
 
 use crate::cli::PrintArgs;
 use crate::sheet::{pdf, png, svg, Sheet};
@@ -12,9 +14,24 @@ pub fn print(args: &PrintArgs) -> Result<()> {
     let png_path = args.out.join("command.png");
     let svg_path = args.out.join("command.svg");
     let pdf_path = args.out.join("command.pdf");
-    crate::files::write_atomic(&png_path, &png::render_png(&sheet)?, 0o644)?;
-    crate::files::write_atomic(&svg_path, svg::render(&sheet).as_bytes(), 0o644)?;
-    crate::files::write_atomic(&pdf_path, &pdf::render(&sheet), 0o644)?;
+    write_file(
+        &png_path,
+        &png::render_png(&sheet)?,
+        Access::OwnerOnly,
+        Existing::Replace,
+    )?;
+    write_file(
+        &svg_path,
+        svg::render(&sheet).as_bytes(),
+        Access::OwnerOnly,
+        Existing::Replace,
+    )?;
+    write_file(
+        &pdf_path,
+        &pdf::render(&sheet),
+        Access::OwnerOnly,
+        Existing::Replace,
+    )?;
     println!("{}", sheet.headline);
     for line in sheet.detail_lines() {
         println!("  {line}");

@@ -1,5 +1,6 @@
 //! One module per group of commands; `run` dispatches.
 
+mod coordinator;
 mod demo;
 mod journal;
 mod limits;
@@ -9,7 +10,7 @@ mod wallet;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, JournalCommand, LimitsCommand, WalletCommand};
+use crate::cli::{Cli, Command, CoordinatorCommand, JournalCommand, LimitsCommand, WalletCommand};
 use crate::home::Home;
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -67,6 +68,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Journal(JournalCommand::Verify) => journal::verify(&home),
         Command::Journal(JournalCommand::Show) => journal::show(&home),
         Command::Demo { keep } => demo::run(keep),
+        Command::Coordinator(CoordinatorCommand::Trust { key, replace }) => {
+            coordinator::trust(&home, &key, replace)
+        }
+        Command::Coordinator(CoordinatorCommand::Show) => coordinator::show(&home),
         Command::Online {
             coordinator,
             poll_seconds,

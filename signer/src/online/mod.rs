@@ -9,6 +9,8 @@
 //! limits is tried again on each poll, since the bucket refills and limit commands raise
 //! the total, but journaled again only when the reason changes.
 
+pub mod client;
+pub mod coordinator_key;
 pub mod transport;
 
 use std::collections::HashMap;
@@ -16,14 +18,11 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use bitcoin::psbt::Psbt;
-use bitcoin::secp256k1::{Keypair, Secp256k1};
-use rand::RngCore;
-use serde::de::DeserializeOwned;
-use sluice_shared::signer_api::{sign_request, RequestParts, SessionList, SignatureReceipt, SignedSession};
 
-use self::transport::{OutgoingRequest, Transport};
+use self::client::CoordinatorClient;
+use self::transport::Transport;
 use crate::home::Home;
 use crate::keys::{self, KeyMaterial};
 use crate::pipeline::{self, Decided, PipelineError, Rule};
@@ -37,77 +36,6 @@ pub struct OnlineOptions {
     pub poll: Duration,
     /// One poll, then exit (for scripts and tests).
     pub once: bool,
-}
-
-/// The coordinator's signer API over some transport.
-pub struct CoordinatorClient<T: Transport> {
-    transport: T,
-    identity: Keypair,
-}
-
-impl<T: Transport> std::fmt::Debug for CoordinatorClient<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CoordinatorClient")
-            .field("coordinator", &self.transport.describe())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<T: Transport> Drop for CoordinatorClient<T> {
-    fn drop(&mut self) {
-        self.identity.non_secure_erase();
-    }
-}
-
-impl<T: Transport> CoordinatorClient<T> {
-    pub fn new(transport: T, identity: Keypair) -> Self {
-        CoordinatorClient { transport, identity }
-    }
-
-    fn call<R: DeserializeOwned>(&self, method: &'static str, path: &str, body: Vec<u8>) -> Result<R> {
-        let secp = Secp256k1::signing_only();
-        let mut nonce = [0u8; 16];
-        let mut aux = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        rand::rngs::OsRng.fill_bytes(&mut aux);
-        let parts = RequestParts {
-            method,
-            path_and_query: path,
-            body: &body,
-        };
-        let auth = sign_request(&secp, &self.identity, &parts, clock::unix_now(), nonce, aux);
-        let reply = self.transport.send(OutgoingRequest {
-            method,
-            path: path.to_owned(),
-            headers: auth.header_values().to_vec(),
-            body,
-        })?;
-        if !(200..300).contains(&reply.status) {
-            let value: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
-            let message = value["error"]["message"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| String::from_utf8_lossy(&reply.body).into_owned());
-            bail!(
-                "{method} {path}: the coordinator answered {}: {message}",
-                reply.status
-            );
-        }
-        serde_json::from_slice(&reply.body).with_context(|| {
-            format!("{method} {path}: the coordinator's reply is not what this signer expects")
-        })
-    }
-
-    pub fn sessions(&self) -> Result<SessionList> {
-        self.call("GET", "/v1/signer/sessions", Vec::new())
-    }
-
-    pub fn post_signatures(&self, session: u64, signed: &Psbt) -> Result<SignatureReceipt> {
-        let body = serde_json::to_vec(&SignedSession {
-            psbt: signed.to_string(),
-        })?;
-        self.call("POST", &format!("/v1/signer/sessions/{session}/signatures"), body)
-    }
 }
 
 /// What the loop remembers between polls.
@@ -133,9 +61,11 @@ pub fn run(
     options: &OnlineOptions,
 ) -> Result<()> {
     home.require_initialized()?;
-    let keys = keys::unlock(home, &passphrase::read(passphrase_file, false)?)?;
+    // Refuse an unusable coordinator before the passphrase is asked for.
     let transport = transport::HttpTransport::new(coordinator)?;
-    let client = CoordinatorClient::new(transport, keys.identity_keypair()?);
+    let coordinator_key = coordinator_key::load(home)?;
+    let keys = keys::unlock(home, &passphrase::read(passphrase_file, false)?)?;
+    let client = CoordinatorClient::new(transport, keys.identity_keypair()?, coordinator_key);
     let mut state = State::open_keyed(&home.state(), keys.state_key())?;
     say(&format!(
         "signer {} online: polling {coordinator} every {} s",
@@ -148,6 +78,7 @@ pub fn run(
         match poll_once(&client, &mut state, &keys, &mut memory) {
             Ok(()) => backoff = options.poll,
             Err(error) => {
+                client::journal_if_unauthenticated(&mut state, &error)?;
                 if options.once {
                     return Err(error);
                 }

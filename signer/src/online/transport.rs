@@ -1,7 +1,10 @@
 //! How the online signer reaches the coordinator. Signing code sees only [`Transport`]:
-//! one request, one reply. [`HttpTransport`] speaks HTTP/1.1 directly (loopback, a LAN);
-//! a Tor transport (an onion service with client authorization) plugs in here without
-//! touching anything else.
+//! one request, one reply. [`HttpTransport`] speaks plain HTTP/1.1, to a loopback address
+//! only (the coordinator on the same machine, or a tunnel whose local end is here: SSH, a
+//! local Tor client); anything else would cross a network in clear text and is refused
+//! before any connection. A Tor transport (an onion service with client authorization) or
+//! TLS with a pinned key plugs in here without touching anything else. Replies are
+//! authenticated above this layer (`client`), whatever the transport.
 
 use std::time::Duration;
 
@@ -11,6 +14,7 @@ use hyper::Request;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use sluice_shared::signer_api::COORDINATOR_SIGNATURE_HEADER;
 
 /// The largest reply read (a page of sessions with full PSBTs).
 const MAX_REPLY_BYTES: usize = 64 * 1024 * 1024;
@@ -28,6 +32,8 @@ pub struct OutgoingRequest {
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: u16,
+    /// The `sluice-coordinator-signature` header, if any.
+    pub coordinator_signature: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -35,6 +41,8 @@ pub struct Reply {
 pub enum TransportError {
     #[error("coordinator URL {0:?} is not usable: give http://HOST:PORT")]
     BadUrl(String),
+    #[error("refusing plain http:// to {0:?}, which is not a loopback address: requests and replies would cross the network in clear text. Reach the coordinator through a tunnel whose local end is on this machine (e.g. `ssh -L 8080:127.0.0.1:8080 coordinator-host`, then --coordinator http://127.0.0.1:8080) until the Tor transport or TLS with a pinned key is available")]
+    PlainHttpToRemote(String),
     #[error("cannot reach the coordinator at {url}: {reason}")]
     Unreachable { url: String, reason: String },
     #[error("the coordinator at {url} did not answer within {seconds} s")]
@@ -62,8 +70,15 @@ impl HttpTransport {
     pub fn new(base: &str) -> Result<HttpTransport, TransportError> {
         let base = base.trim().trim_end_matches('/').to_owned();
         let uri: hyper::Uri = base.parse().map_err(|_| TransportError::BadUrl(base.clone()))?;
-        if uri.scheme_str() != Some("http") || uri.host().is_none() || uri.path() != "/" {
+        if uri.scheme_str() != Some("http") || uri.path() != "/" {
             return Err(TransportError::BadUrl(base));
+        }
+        match uri.host() {
+            None => return Err(TransportError::BadUrl(base)),
+            Some(host) if !is_loopback(host) => {
+                return Err(TransportError::PlainHttpToRemote(host.to_owned()))
+            }
+            Some(_) => {}
         }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -83,6 +98,14 @@ impl HttpTransport {
             timeout: Duration::from_secs(30),
         })
     }
+}
+
+/// `localhost`, 127.0.0.0/8 or ::1 (as a URL writes it, `[::1]`). Names other than
+/// `localhost` are not resolved: DNS could point them anywhere.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Transport for HttpTransport {
@@ -110,13 +133,22 @@ impl Transport for HttpTransport {
                     .await
                     .map_err(|e| unreachable(e.to_string()))?;
                 let status = response.status().as_u16();
+                let coordinator_signature = response
+                    .headers()
+                    .get(COORDINATOR_SIGNATURE_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
                 let body = Limited::new(response.into_body(), MAX_REPLY_BYTES)
                     .collect()
                     .await
                     .map_err(|e| unreachable(format!("reading the reply: {e}")))?
                     .to_bytes()
                     .to_vec();
-                Ok(Reply { status, body })
+                Ok(Reply {
+                    status,
+                    coordinator_signature,
+                    body,
+                })
             };
             tokio::time::timeout(self.timeout, exchange)
                 .await
@@ -129,5 +161,48 @@ impl Transport for HttpTransport {
 
     fn describe(&self) -> String {
         self.base.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback_and_refused_before_dialing() {
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://127.5.6.7:1",
+            "http://localhost:8080/",
+            "http://[::1]:8080",
+        ] {
+            assert!(HttpTransport::new(url).is_ok(), "{url}");
+        }
+        // `new` opens no connection: a refusal here is a refusal before dialing.
+        for url in [
+            "http://10.0.0.1:8080",
+            "http://192.168.1.2",
+            "http://coordinator.example:8080",
+            "http://[2001:db8::1]:80",
+            "http://127.0.0.1.nip.io:80",
+        ] {
+            assert!(
+                matches!(HttpTransport::new(url), Err(TransportError::PlainHttpToRemote(_))),
+                "{url}"
+            );
+        }
+        let message = HttpTransport::new("http://10.0.0.1:8080")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("not a loopback address") && message.contains("Tor"),
+            "{message}"
+        );
+        for url in ["https://127.0.0.1", "127.0.0.1:80", "http://127.0.0.1/v1"] {
+            assert!(
+                matches!(HttpTransport::new(url), Err(TransportError::BadUrl(_))),
+                "{url}"
+            );
+        }
     }
 }

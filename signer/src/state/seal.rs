@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::{journal, meta, set_meta, StateError};
-use crate::home::write_atomic;
+use crate::home::HomeError;
 
 /// Tables whose every row the MAC covers, each ordered by its primary key (column 1).
 const COVERED_TABLES: &[&str] = &["wallets", "limiters", "reservations", "applied_commands"];
@@ -181,7 +181,13 @@ impl Anchor {
             mac: key.mac("sluice/state-anchor/v1", &self.data()),
         };
         let text = serde_json::to_string_pretty(&file).map_err(|e| StateError::Corrupt(e.to_string()))?;
-        write_atomic(path, text.as_bytes())?;
+        sluice_fsutil::write_file(
+            path,
+            text.as_bytes(),
+            sluice_fsutil::Access::OwnerOnly,
+            sluice_fsutil::Existing::Replace,
+        )
+        .map_err(HomeError::from)?;
         Ok(())
     }
 
