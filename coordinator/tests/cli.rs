@@ -411,3 +411,79 @@ fn the_api_runs_as_a_process_and_stops_on_sigterm() {
     let exit = child.wait().unwrap();
     assert!(exit.success(), "SIGTERM is a clean stop: {exit:?}");
 }
+
+/// Every money-moving change one admin makes alone, with their own token; none may take
+/// effect, and no output may be a working token of someone else.
+#[test]
+fn one_admin_alone_changes_nothing_that_moves_money() {
+    let desk = Desk::new();
+    let out = desk.ok(None, &["--network", "regtest", "init", "--admin", "root"]);
+    let admin = last_line(&out);
+    let a = Some(admin.as_str());
+    desk.ok(a, &["customer", "add", "--id", "c1"]);
+    let address = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+    let attempts: Vec<Vec<&str>> = vec![
+        vec!["staff", "add", "--name", "eve", "--role", "approver"],
+        vec!["staff", "add", "--name", "mallory", "--role", "admin"],
+        vec!["beneficiary", "add", "--customer", "c1", "--address", address, "--label", "x"],
+        vec!["fees", "set", "--flat", "0"],
+        vec!["limits", "set", "--customer", "c1", "--daily", "21000000"],
+        vec![
+            "wallet", "create", "--name", "hot", "--kind", "wpkh", "--key", KEYS[0],
+            "--daily-limit", "21000000", "--approval", "auto", "--auto-max", "21000000",
+        ],
+        vec!["wallet", "set-policy", "--name", "hot", "--approval", "auto", "--auto-max", "100"],
+        vec!["limits", "set", "--wallet", "hot", "--daily", "21000000"],
+        vec![
+            "signer", "add", "--name", "s1", "--identity-key",
+            "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798",
+            "--fingerprint", "1bbaa5fe",
+        ],
+    ];
+    let mut printed = String::new();
+    for args in &attempts {
+        let run = desk.run(a, args);
+        printed.push_str(&String::from_utf8_lossy(&run.stdout));
+    }
+    let staff = desk.ok(a, &["staff", "list"]);
+    assert!(!staff.contains("eve") && !staff.contains("mallory"), "{staff}");
+    let beneficiaries = desk.ok(a, &["beneficiary", "list", "--customer", "c1"]);
+    assert!(!beneficiaries.contains(address), "{beneficiaries}");
+    let fees = desk.ok(a, &["fees", "show"]);
+    assert!(fees.contains("No BTC fee schedule"), "{fees}");
+    let wallets = desk.ok(a, &["wallet", "list"]);
+    assert!(!wallets.contains("hot"), "{wallets}");
+    let signers = desk.ok(a, &["signer", "list"]);
+    assert!(!signers.contains("s1"), "{signers}");
+    for word in printed.split_whitespace().filter(|w| w.starts_with("sluice_")) {
+        let out = desk.run(Some(word), &["list"]);
+        assert!(!out.status.success(), "the admin saw a working token: {word}");
+    }
+}
+
+#[test]
+fn the_database_and_its_directory_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("coordinator-home");
+    let db = home.join("coordinator.sqlite");
+    let out = Command::new(BIN)
+        .arg("--db")
+        .arg(&db)
+        .args(["--network", "regtest", "init", "--admin", "root"])
+        .env_remove("SLUICE_TOKEN")
+        .env_remove("SLUICE_DB")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&home), 0o700, "the home directory");
+    assert_eq!(mode(&db), 0o600, "the database");
+    // The write-ahead log and shared-memory files exist while the database is open.
+    let open = sluice_coordinator::service::Coordinator::open(&db, None).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let side = db.with_file_name(format!("coordinator.sqlite{suffix}"));
+        assert_eq!(mode(&side), 0o600, "{}", side.display());
+    }
+    drop(open);
+}

@@ -719,3 +719,22 @@ fn listing_pages_newest_first() {
     );
     assert_eq!(w.coord.withdrawal(&w.alice, 99).unwrap_err().code(), "not_found");
 }
+
+#[test]
+fn approvals_by_since_deactivated_approvers_do_not_count() {
+    let mut w = world(MANUAL_2, BIG);
+    let id = w
+        .coord
+        .request_withdrawal(&w.rita, "k", &request(1_000_000), NOW)
+        .unwrap()
+        .detail()
+        .withdrawal
+        .id;
+    w.coord.approve(&w.alice, id, NOW).unwrap();
+    w.coord.set_staff_active(&w.admin, "alice", false, NOW).unwrap();
+    // Alice's approval is on record but she is no longer active: bob's alone is one of two.
+    let after_bob = w.coord.approve(&w.bob, id, NOW).unwrap();
+    assert_eq!(after_bob.withdrawal.status, WithdrawalStatus::PendingApproval);
+    let after_carol = w.coord.approve(&w.carol, id, NOW).unwrap();
+    assert_eq!(after_carol.withdrawal.status, WithdrawalStatus::Approved);
+}
