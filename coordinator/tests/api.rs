@@ -21,7 +21,7 @@ use sluice_coordinator::api::{serve, CoordinatorPool};
 use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
-use sluice_coordinator::service::{Coordinator, NewWalletRequest};
+use sluice_coordinator::service::{Change, Coordinator, NewWalletRequest};
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_shared::asset::Asset;
@@ -49,6 +49,7 @@ struct Server {
     requester: String,
     approvers: [String; 2],
     admin: String,
+    admin2: String,
 }
 
 struct Reply {
@@ -64,46 +65,63 @@ async fn start(wallet_limit: Amount) -> Server {
     let path: PathBuf = dir.path().join("coordinator.sqlite");
     let now = UnixTime::from_secs(1_735_700_000);
     let mut rng = rand::thread_rng();
-    let (mut coord, admin_token) =
-        Coordinator::initialise(&path, Network::Regtest, "root", &mut rng, now).unwrap();
+    let (mut coord, secrets) =
+        Coordinator::initialise(&path, Network::Regtest, ["root", "ops"], &mut rng, now).unwrap();
+    let [admin_token, ops_token] = secrets.map(|secret| coord.enroll(&secret, &mut rng, now).unwrap().1);
     let admin = coord.authenticate(&admin_token).unwrap();
-    let mut token = |name: &str, role: Role| {
+    let ops = coord.authenticate(&ops_token).unwrap();
+    let mut agree = |coord: &mut Coordinator, change: Change| {
         coord
-            .add_staff(&admin, name, role, &mut rng, now)
+            .propose_and_approve(&admin, &ops, &change, &mut rand::thread_rng(), now)
             .unwrap()
-            .reveal()
-            .to_string()
     };
-    let requester = token("backend", Role::Requester);
-    let approvers = [token("alice", Role::Approver), token("bob", Role::Approver)];
-    coord.add_customer(&admin, "c1", now).unwrap();
-    coord
-        .add_beneficiary(&admin, "c1", &address(1), "c1 main", now)
-        .unwrap();
-    coord
-        .set_fee_schedule(
-            &admin,
-            Asset::Btc,
-            FeeSchedule::Flat(Amount::from_sat(2_000)),
-            now,
-        )
-        .unwrap();
-    coord
-        .create_wallet(
-            &admin,
-            &NewWalletRequest {
-                name: "hot".into(),
-                kind: WalletKindArg::WshSortedMulti,
-                threshold: Some(2),
-                keys: KEYS.iter().map(|k| k.to_string()).collect(),
-                policy: ApprovalPolicy::Manual {
-                    approvers_required: 2,
-                },
-                daily_limit: wallet_limit,
+    let mut token = |coord: &mut Coordinator, name: &str, role: Role| {
+        let secret = agree(
+            coord,
+            Change::StaffAdd {
+                name: name.into(),
+                role,
             },
-            now,
         )
+        .into_enrollment_secret()
         .unwrap();
+        let (_, token) = coord.enroll(&secret, &mut rand::thread_rng(), now).unwrap();
+        token.reveal().to_string()
+    };
+    let requester = token(&mut coord, "backend", Role::Requester);
+    let approvers = [
+        token(&mut coord, "alice", Role::Approver),
+        token(&mut coord, "bob", Role::Approver),
+    ];
+    coord.add_customer(&admin, "c1", now).unwrap();
+    agree(
+        &mut coord,
+        Change::BeneficiaryAdd {
+            customer_id: "c1".into(),
+            address: address(1),
+            label: "c1 main".into(),
+        },
+    );
+    agree(
+        &mut coord,
+        Change::FeesSet {
+            asset: Asset::Btc,
+            schedule: FeeSchedule::Flat(Amount::from_sat(2_000)),
+        },
+    );
+    agree(
+        &mut coord,
+        Change::WalletCreate(NewWalletRequest {
+            name: "hot".into(),
+            kind: WalletKindArg::WshSortedMulti,
+            threshold: Some(2),
+            keys: KEYS.iter().map(|k| k.to_string()).collect(),
+            policy: ApprovalPolicy::Manual {
+                approvers_required: 2,
+            },
+            daily_limit: wallet_limit,
+        }),
+    );
     drop(coord);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -122,6 +140,7 @@ async fn start(wallet_limit: Amount) -> Server {
         requester,
         approvers,
         admin: admin_token.reveal().to_string(),
+        admin2: ops_token.reveal().to_string(),
     }
 }
 

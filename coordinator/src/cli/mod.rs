@@ -13,6 +13,7 @@ macro_rules! outln {
 
 mod admin;
 mod output;
+mod proposals;
 mod signing;
 mod wallet;
 mod withdrawals;
@@ -61,7 +62,7 @@ pub struct Cli {
     /// Read your staff token from this file (takes precedence over --token and SLUICE_TOKEN).
     #[arg(long, global = true, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
-    /// Print results as JSON (withdrawal commands).
+    /// Print results as JSON (withdrawal and proposal commands).
     #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
@@ -74,13 +75,14 @@ fn parse_network_arg(text: &str) -> Result<Network, String> {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create the database for --network with its first admin (prints the admin's token once).
+    /// Create the database for --network with its first two admins (every change that can
+    /// move money needs two). Prints each admin's enrollment secret once.
     Init {
-        /// The first admin's name.
-        #[arg(long)]
-        admin: String,
+        /// An admin's name; give exactly two.
+        #[arg(long = "admin", required = true, num_args = 1, action = clap::ArgAction::Append)]
+        admins: Vec<String>,
     },
-    /// Staff members and their tokens (admin).
+    /// Staff members and their tokens (admin; `staff enroll` for anyone with a secret).
     #[command(subcommand)]
     Staff(admin::StaffCommand),
     /// Customers (admin).
@@ -127,6 +129,9 @@ pub enum Command {
     List(withdrawals::ListArgs),
     /// Show one withdrawal with its approvals and history.
     Show { id: u64 },
+    /// Proposed configuration changes: list, show, approve or reject (admin).
+    #[command(subcommand)]
+    Proposal(proposals::ProposalCommand),
     /// The admin log: who changed which configuration (admin).
     Log {
         #[arg(long, default_value_t = 50)]
@@ -234,7 +239,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     let session = || Session::open(&cli);
     let json = cli.json;
     match &cli.command {
-        Command::Init { admin } => admin::init(&cli, admin)?,
+        Command::Init { admins } => admin::init(&cli, admins)?,
+        Command::Staff(admin::StaffCommand::Enroll { secret }) => admin::enroll(&cli, secret)?,
         Command::Run(args) => return crate::run::run(&cli.db, cli.network, args.component, &args.options()?),
         Command::Staff(c) => admin::staff(&mut session()?, c)?,
         Command::Customer(c) => admin::customer(&mut session()?, c)?,
@@ -242,6 +248,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Fees(c) => admin::fees(&mut session()?, c)?,
         Command::Limits(c) => admin::limits(&mut session()?, c)?,
         Command::Log { limit } => admin::log(&mut session()?, *limit)?,
+        Command::Proposal(c) => proposals::proposal(&mut session()?, c, json)?,
         Command::Wallet(c) => wallet::wallet(&mut session()?, c)?,
         Command::Signer(c) => signing::signer(&mut session()?, c)?,
         Command::Session(c) => signing::session(&mut session()?, c)?,

@@ -12,6 +12,7 @@ use crate::rules::intake::CustomerStatus;
 use crate::rules::policy::ApprovalPolicy;
 use crate::time::UnixTime;
 use crate::wallet_spec::WalletKindArg;
+use sluice_shared::identity::SignerId;
 
 pub(crate) const NOW: UnixTime = UnixTime::from_secs(1_735_700_000); // 2025-01-01T02:53:20Z
 
@@ -25,11 +26,13 @@ pub(crate) fn regtest_address(seed: u8) -> Address {
     Address::from_script(&script, Network::Regtest).unwrap()
 }
 
-/// A coordinator with an admin, requesters rita and rob, approvers alice, bob and carol,
-/// customer c1 with beneficiary `regtest_address(1)`, a 0.1% fee, and wallet "hot".
+/// A coordinator with admins root and ops, requesters rita and rob, approvers alice, bob
+/// and carol, customer c1 with beneficiary `regtest_address(1)`, a 0.1% fee, and wallet
+/// "hot". Configuration went through proposals root made and ops approved.
 pub(crate) struct World {
     pub coord: Coordinator,
     pub admin: Actor,
+    pub admin2: Actor,
     pub rita: Actor,
     pub rob: Actor,
     pub alice: Actor,
@@ -37,55 +40,84 @@ pub(crate) struct World {
     pub carol: Actor,
 }
 
+/// Two admins agree on `change`: `proposer` proposes, `approver` approves.
+pub(crate) fn agree(
+    coord: &mut Coordinator,
+    proposer: &Actor,
+    approver: &Actor,
+    change: Change,
+) -> Result<Applied, ServiceError> {
+    coord.propose_and_approve(proposer, approver, &change, &mut rand::thread_rng(), NOW)
+}
+
+/// Adds a staff member through a proposal and their own enrollment; returns them.
+pub(crate) fn enrolled(coord: &mut Coordinator, proposer: &Actor, approver: &Actor, name: &str, role: Role) -> Actor {
+    let secret = agree(
+        coord,
+        proposer,
+        approver,
+        Change::StaffAdd {
+            name: name.into(),
+            role,
+        },
+    )
+    .unwrap()
+    .into_enrollment_secret()
+    .unwrap();
+    let (enrolled_name, token) = coord.enroll(&secret, &mut rand::thread_rng(), NOW).unwrap();
+    assert_eq!(enrolled_name, name);
+    coord.authenticate(&token).unwrap()
+}
+
+impl World {
+    /// root proposes `change`, ops approves it.
+    pub(crate) fn change(&mut self, change: Change) -> Result<Applied, ServiceError> {
+        agree(&mut self.coord, &self.admin, &self.admin2, change)
+    }
+}
+
 pub(crate) fn world(policy: ApprovalPolicy, wallet_daily_limit: Amount) -> World {
-    let (mut coord, admin_token) = Coordinator::in_memory(Network::Regtest, "root");
-    let admin = coord.authenticate(&admin_token).unwrap();
-    let mut rng = rand::thread_rng();
-    let mut person = |coord: &mut Coordinator, name: &str, role: Role| {
-        let token = coord.add_staff(&admin, name, role, &mut rng, NOW).unwrap();
-        coord.authenticate(&token).unwrap()
-    };
+    let (mut coord, [root_token, ops_token]) = Coordinator::in_memory(Network::Regtest, ["root", "ops"]);
+    let admin = coord.authenticate(&root_token).unwrap();
+    let admin2 = coord.authenticate(&ops_token).unwrap();
+    let person = |coord: &mut Coordinator, name: &str, role: Role| enrolled(coord, &admin, &admin2, name, role);
     let rita = person(&mut coord, "rita", Role::Requester);
     let rob = person(&mut coord, "rob", Role::Requester);
     let alice = person(&mut coord, "alice", Role::Approver);
     let bob = person(&mut coord, "bob", Role::Approver);
     let carol = person(&mut coord, "carol", Role::Approver);
     coord.add_customer(&admin, "c1", NOW).unwrap();
-    coord
-        .add_beneficiary(
-            &admin,
-            "c1",
-            &regtest_address(1).to_string(),
-            "c1 cold storage",
-            NOW,
-        )
-        .unwrap();
-    coord
-        .set_fee_schedule(&admin, Asset::Btc, FeeSchedule::Percent { basis_points: 10 }, NOW)
-        .unwrap();
-    coord
-        .create_wallet(
-            &admin,
-            &NewWalletRequest {
-                name: "hot".into(),
-                kind: WalletKindArg::WshSortedMulti,
-                threshold: Some(2),
-                keys: vec![KEY_A.into(), KEY_B.into(), KEY_C.into()],
-                policy,
-                daily_limit: wallet_daily_limit,
-            },
-            NOW,
-        )
-        .unwrap();
-    World {
+    let mut w = World {
         coord,
         admin,
+        admin2,
         rita,
         rob,
         alice,
         bob,
         carol,
-    }
+    };
+    w.change(Change::BeneficiaryAdd {
+        customer_id: "c1".into(),
+        address: regtest_address(1).to_string(),
+        label: "c1 cold storage".into(),
+    })
+    .unwrap();
+    w.change(Change::FeesSet {
+        asset: Asset::Btc,
+        schedule: FeeSchedule::Percent { basis_points: 10 },
+    })
+    .unwrap();
+    w.change(Change::WalletCreate(NewWalletRequest {
+        name: "hot".into(),
+        kind: WalletKindArg::WshSortedMulti,
+        threshold: Some(2),
+        keys: vec![KEY_A.into(), KEY_B.into(), KEY_C.into()],
+        policy,
+        daily_limit: wallet_daily_limit,
+    }))
+    .unwrap();
+    w
 }
 
 pub(crate) fn request(sat: u64) -> NewWithdrawal {
@@ -298,9 +330,12 @@ fn a_refused_request_records_nothing_and_can_be_retried() {
     assert_eq!(err.code(), "not_a_beneficiary");
     assert_eq!(err.kind(), ErrorKind::Refused);
     assert_eq!(count(&w.coord, "withdrawals"), 0);
-    w.coord
-        .add_beneficiary(&w.admin, "c1", &regtest_address(2).to_string(), "new", NOW)
-        .unwrap();
+    w.change(Change::BeneficiaryAdd {
+        customer_id: "c1".into(),
+        address: regtest_address(2).to_string(),
+        label: "new".into(),
+    })
+    .unwrap();
     assert!(w.coord.request_withdrawal(&w.rita, "k", &bad, NOW).is_ok());
 }
 
@@ -364,9 +399,12 @@ fn intake_refusals_have_clear_codes() {
 #[test]
 fn daily_limits_count_the_utc_day_and_skip_rejected() {
     let mut w = world(MANUAL_2, Amount::from_sat(3_000_000));
-    w.coord
-        .set_customer_daily_limit(&w.admin, "c1", Asset::Btc, Amount::from_sat(2_000_000), NOW)
-        .unwrap();
+    w.change(Change::CustomerDailyLimit {
+        customer_id: "c1".into(),
+        asset: Asset::Btc,
+        daily_limit_sat: Amount::from_sat(2_000_000),
+    })
+    .unwrap();
     let first = w
         .coord
         .request_withdrawal(&w.rita, "1", &request(1_500_000), NOW)
@@ -386,9 +424,12 @@ fn daily_limits_count_the_utc_day_and_skip_rejected() {
         .unwrap();
     // The wallet's limit covers all customers.
     w.coord.add_customer(&w.admin, "c2", NOW).unwrap();
-    w.coord
-        .add_beneficiary(&w.admin, "c2", &regtest_address(3).to_string(), "c2", NOW)
-        .unwrap();
+    w.change(Change::BeneficiaryAdd {
+        customer_id: "c2".into(),
+        address: regtest_address(3).to_string(),
+        label: "c2".into(),
+    })
+    .unwrap();
     let mut other = request(1_000_001);
     other.customer_id = "c2".into();
     other.destination = regtest_address(3).to_string();
@@ -495,16 +536,22 @@ fn compliance_changes_block_approval_of_pending_withdrawals() {
         .withdrawal
         .id;
     w.coord.approve(&w.alice, id, NOW).unwrap();
-    w.coord
-        .set_beneficiary_active(&w.admin, "c1", &regtest_address(1).to_string(), false, NOW)
-        .unwrap();
+    w.change(Change::BeneficiarySetActive {
+        customer_id: "c1".into(),
+        address: regtest_address(1).to_string(),
+        active: false,
+    })
+    .unwrap();
     assert_eq!(
         w.coord.approve(&w.bob, id, NOW).unwrap_err().code(),
         "beneficiary_inactive"
     );
-    w.coord
-        .set_beneficiary_active(&w.admin, "c1", &regtest_address(1).to_string(), true, NOW)
-        .unwrap();
+    w.change(Change::BeneficiarySetActive {
+        customer_id: "c1".into(),
+        address: regtest_address(1).to_string(),
+        active: true,
+    })
+    .unwrap();
     w.coord
         .set_customer_status(&w.admin, "c1", CustomerStatus::Suspended, NOW)
         .unwrap();
@@ -531,31 +578,59 @@ fn a_deactivated_token_stops_working_at_once() {
         .detail()
         .withdrawal
         .id;
-    w.coord.set_staff_active(&w.admin, "alice", false, NOW).unwrap();
+    w.change(Change::StaffSetActive {
+        name: "alice".into(),
+        active: false,
+    })
+    .unwrap();
     // `alice` was authenticated before; the change re-checks inside its transaction.
     assert_eq!(
         w.coord.approve(&w.alice, id, NOW).unwrap_err().code(),
         "unauthenticated"
     );
     let err = w
-        .coord
-        .set_staff_active(&w.admin, "root", false, NOW)
+        .change(Change::StaffSetActive {
+            name: "root".into(),
+            active: false,
+        })
         .unwrap_err();
-    assert!(err.to_string().contains("last active admin"), "{err}");
+    assert!(err.to_string().contains("last active admins stay"), "{err}");
 }
 
 #[test]
 fn rotating_a_token_revokes_the_old_one() {
-    let (mut coord, token) = Coordinator::in_memory(Network::Regtest, "root");
-    let admin = coord.authenticate(&token).unwrap();
-    let old = coord
-        .add_staff(&admin, "rita", Role::Requester, &mut rand::thread_rng(), NOW)
-        .unwrap();
-    let new = coord
-        .rotate_staff_token(&admin, "rita", &mut rand::thread_rng(), NOW)
-        .unwrap();
-    assert_eq!(coord.authenticate(&old).unwrap_err().code(), "unauthenticated");
-    assert_eq!(coord.authenticate(&new).unwrap().name(), "rita");
+    let mut w = world(MANUAL_2, BIG);
+    let mut rng = rand::thread_rng();
+    let add = Change::StaffAdd {
+        name: "rhea".into(),
+        role: Role::Requester,
+    };
+    let first = w.change(add).unwrap().into_enrollment_secret().unwrap();
+    let (_, old) = w.coord.enroll(&first, &mut rng, NOW).unwrap();
+    assert_eq!(w.coord.authenticate(&old).unwrap().name(), "rhea");
+    // A secret works once.
+    assert_eq!(w.coord.enroll(&first, &mut rng, NOW).unwrap_err().code(), "enrollment_used");
+
+    let rotate = Change::StaffRotateToken { name: "rhea".into() };
+    let stale = w.change(rotate.clone()).unwrap().into_enrollment_secret().unwrap();
+    // The old token stopped working when the rotation was approved.
+    assert_eq!(w.coord.authenticate(&old).unwrap_err().code(), "unauthenticated");
+    let secret = w.change(rotate).unwrap().into_enrollment_secret().unwrap();
+    assert_eq!(
+        w.coord.enroll(&stale, &mut rng, NOW).unwrap_err().code(),
+        "enrollment_superseded"
+    );
+    let late = UnixTime::from_secs(NOW.secs() + 3 * 24 * 3600);
+    assert_eq!(
+        w.coord.enroll(&secret, &mut rng, late).unwrap_err().code(),
+        "enrollment_expired"
+    );
+    let (name, new) = w.coord.enroll(&secret, &mut rng, NOW).unwrap();
+    assert_eq!(name, "rhea");
+    assert_eq!(w.coord.authenticate(&new).unwrap().name(), "rhea");
+    let unknown = EnrollmentSecret::parse(&format!("sluice-enroll_{}", "0".repeat(64))).unwrap();
+    let err = w.coord.enroll(&unknown, &mut rng, NOW).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated);
 }
 
 #[test]
@@ -566,23 +641,28 @@ fn configuration_is_for_admins_and_logged() {
         w.coord.add_customer(&w.alice, "c3", NOW).unwrap_err().code(),
         "forbidden"
     );
+    let eve = Change::StaffAdd {
+        name: "eve".into(),
+        role: Role::Approver,
+    };
     assert_eq!(
-        w.coord
-            .add_staff(&w.rita, "eve", Role::Approver, &mut rng, NOW)
-            .unwrap_err()
-            .code(),
+        w.coord.propose(&w.rita, &eve, &mut rng, NOW).unwrap_err().code(),
         "forbidden"
     );
+    let policy = Change::WalletPolicy {
+        wallet: "hot".into(),
+        policy: ApprovalPolicy::Manual {
+            approvers_required: 1,
+        },
+    };
+    assert_eq!(
+        w.coord.propose(&w.bob, &policy, &mut rng, NOW).unwrap_err().code(),
+        "forbidden"
+    );
+    let proposed = w.coord.propose(&w.admin, &policy, &mut rng, NOW).unwrap();
     assert_eq!(
         w.coord
-            .set_wallet_policy(
-                &w.bob,
-                "hot",
-                &ApprovalPolicy::Manual {
-                    approvers_required: 1
-                },
-                NOW
-            )
+            .approve_proposal(&w.alice, proposed.proposal.id, &mut rng, NOW)
             .unwrap_err()
             .code(),
         "forbidden"
@@ -604,27 +684,22 @@ fn configuration_is_for_admins_and_logged() {
 fn beneficiaries_must_be_for_our_network() {
     let mut w = world(MANUAL_2, BIG);
     let err = w
-        .coord
-        .add_beneficiary(
-            &w.admin,
-            "c1",
-            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
-            "x",
-            NOW,
-        )
+        .change(Change::BeneficiaryAdd {
+            customer_id: "c1".into(),
+            address: "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4".into(),
+            label: "x".into(),
+        })
         .unwrap_err();
     assert_eq!(err.code(), "wrong_network");
     let err = w
-        .coord
-        .add_beneficiary(
-            &w.admin,
-            "c1",
-            &regtest_address(1).to_string().to_uppercase(),
-            "dup",
-            NOW,
-        )
+        .change(Change::BeneficiaryAdd {
+            customer_id: "c1".into(),
+            address: regtest_address(1).to_string().to_uppercase(),
+            label: "dup".into(),
+        })
         .unwrap_err();
     assert_eq!(err.code(), "already_exists");
+    assert_eq!(count(&w.coord, "proposals"), 8, "refused changes are not proposed");
 }
 
 #[test]
@@ -644,19 +719,14 @@ fn receive_addresses_are_new_each_time_and_recorded() {
 fn the_same_keys_make_one_wallet() {
     let mut w = world(MANUAL_2, BIG);
     let err = w
-        .coord
-        .create_wallet(
-            &w.admin,
-            &NewWalletRequest {
-                name: "hot2".into(),
-                kind: WalletKindArg::WshSortedMulti,
-                threshold: Some(2),
-                keys: vec![KEY_B.into(), KEY_A.into(), KEY_C.into()],
-                policy: MANUAL_2,
-                daily_limit: BIG,
-            },
-            NOW,
-        )
+        .change(Change::WalletCreate(NewWalletRequest {
+            name: "hot2".into(),
+            kind: WalletKindArg::WshSortedMulti,
+            threshold: Some(2),
+            keys: vec![KEY_B.into(), KEY_A.into(), KEY_C.into()],
+            policy: MANUAL_2,
+            daily_limit: BIG,
+        }))
         .unwrap_err();
     assert_eq!(err.code(), "already_exists", "{err}");
 }
@@ -731,10 +801,194 @@ fn approvals_by_since_deactivated_approvers_do_not_count() {
         .withdrawal
         .id;
     w.coord.approve(&w.alice, id, NOW).unwrap();
-    w.coord.set_staff_active(&w.admin, "alice", false, NOW).unwrap();
+    w.change(Change::StaffSetActive {
+        name: "alice".into(),
+        active: false,
+    })
+    .unwrap();
     // Alice's approval is on record but she is no longer active: bob's alone is one of two.
     let after_bob = w.coord.approve(&w.bob, id, NOW).unwrap();
     assert_eq!(after_bob.withdrawal.status, WithdrawalStatus::PendingApproval);
     let after_carol = w.coord.approve(&w.carol, id, NOW).unwrap();
     assert_eq!(after_carol.withdrawal.status, WithdrawalStatus::Approved);
+}
+
+/// Everything configuration that can move money, as one text (proposals and the logs
+/// excluded).
+fn configuration(coord: &Coordinator) -> String {
+    let mut all = String::new();
+    for table in [
+        "staff",
+        "beneficiaries",
+        "fee_schedules",
+        "customer_limits",
+        "wallets",
+        "signers",
+    ] {
+        let c = coord.connection();
+        let mut stmt = c.prepare(&format!("SELECT * FROM {table}")).unwrap();
+        let columns = stmt.column_count();
+        let rows = stmt
+            .query_map([], |r| {
+                (0..columns)
+                    .map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}")))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap();
+        for row in rows {
+            all.push_str(&format!("{table}: {}\n", row.unwrap().join(", ")));
+        }
+    }
+    all
+}
+
+#[test]
+fn every_money_moving_change_waits_for_a_second_admin() {
+    let mut w = world(MANUAL_2, BIG);
+    let mut rng = rand::thread_rng();
+    let generator_x = "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+    let signer_id = SignerId::from_identity_key(&generator_x.parse().unwrap()).to_string();
+    let changes = vec![
+        Change::StaffAdd {
+            name: "mallory".into(),
+            role: Role::Admin,
+        },
+        Change::StaffRotateToken { name: "rita".into() },
+        Change::StaffSetActive {
+            name: "rob".into(),
+            active: false,
+        },
+        Change::BeneficiaryAdd {
+            customer_id: "c1".into(),
+            address: regtest_address(5).to_string(),
+            label: "attacker".into(),
+        },
+        Change::BeneficiarySetActive {
+            customer_id: "c1".into(),
+            address: regtest_address(1).to_string(),
+            active: false,
+        },
+        Change::FeesSet {
+            asset: Asset::Btc,
+            schedule: FeeSchedule::Flat(Amount::ZERO),
+        },
+        Change::CustomerDailyLimit {
+            customer_id: "c1".into(),
+            asset: Asset::Btc,
+            daily_limit_sat: Amount::MAX_MONEY,
+        },
+        Change::WalletDailyLimit {
+            wallet: "hot".into(),
+            daily_limit_sat: Amount::MAX_MONEY,
+        },
+        Change::WalletPolicy {
+            wallet: "hot".into(),
+            policy: ApprovalPolicy::Auto {
+                max_amount_sat: Amount::MAX_MONEY,
+                registered_destination_only: false,
+            },
+        },
+        Change::WalletCreate(NewWalletRequest {
+            name: "drain".into(),
+            kind: WalletKindArg::Wpkh,
+            threshold: None,
+            keys: vec![KEY_A.into()],
+            policy: ApprovalPolicy::Auto {
+                max_amount_sat: Amount::MAX_MONEY,
+                registered_destination_only: false,
+            },
+            daily_limit: Amount::MAX_MONEY,
+        }),
+        Change::SignerAdd {
+            name: "rogue".into(),
+            identity_key: generator_x.into(),
+            fingerprint: "1bbaa5fe".into(),
+        },
+        Change::SignerSetActive {
+            signer_id,
+            active: false,
+        },
+    ];
+    for change in changes {
+        let before = configuration(&w.coord);
+        let id = w.coord.propose(&w.admin, &change, &mut rng, NOW).unwrap().proposal.id;
+        assert_eq!(configuration(&w.coord), before, "proposing {change:?} changed nothing");
+        let err = w.coord.approve_proposal(&w.admin, id, &mut rng, NOW).unwrap_err();
+        assert_eq!(err.code(), "own_proposal", "{change:?}");
+        assert_eq!(err.kind(), ErrorKind::Forbidden);
+        assert_eq!(configuration(&w.coord), before, "{change:?} took effect with one admin");
+        let (applied, _) = w.coord.approve_proposal(&w.admin2, id, &mut rng, NOW).unwrap();
+        assert_eq!(applied.status, "applied");
+        assert_eq!(applied.decided_by.as_deref(), Some("ops"));
+        assert_ne!(configuration(&w.coord), before, "{change:?} applied once approved");
+        let err = w.coord.approve_proposal(&w.admin2, id, &mut rng, NOW).unwrap_err();
+        assert_eq!(err.code(), "proposal_not_pending");
+    }
+}
+
+#[test]
+fn proposals_are_decided_once_in_time_by_active_admins() {
+    let mut w = world(MANUAL_2, BIG);
+    let mut rng = rand::thread_rng();
+    let zed = enrolled(&mut w.coord, &w.admin, &w.admin2, "zed", Role::Admin);
+    let fee = |bps| Change::FeesSet {
+        asset: Asset::Btc,
+        schedule: FeeSchedule::Percent { basis_points: bps },
+    };
+
+    // Rejected: cannot be approved afterwards; rejection needs a reason.
+    let id = w.coord.propose(&w.admin, &fee(1), &mut rng, NOW).unwrap().proposal.id;
+    assert_eq!(
+        w.coord.reject_proposal(&w.admin2, id, " ", NOW).unwrap_err().code(),
+        "invalid_reason"
+    );
+    let rejected = w.coord.reject_proposal(&w.admin2, id, "too low", NOW).unwrap();
+    assert_eq!(rejected.status, "rejected");
+    assert_eq!(
+        w.coord.approve_proposal(&zed, id, &mut rng, NOW).unwrap_err().code(),
+        "proposal_not_pending"
+    );
+
+    // Expired after seven days.
+    let id = w.coord.propose(&w.admin, &fee(2), &mut rng, NOW).unwrap().proposal.id;
+    let late = UnixTime::from_secs(NOW.secs() + 7 * 24 * 3600);
+    assert_eq!(
+        w.coord.approve_proposal(&w.admin2, id, &mut rng, late).unwrap_err().code(),
+        "proposal_expired"
+    );
+    assert_eq!(w.coord.proposal(&w.admin2, id, late).unwrap().status, "expired");
+
+    // A deactivated admin's approval does not count: their session is refused.
+    let id = w.coord.propose(&w.admin, &fee(3), &mut rng, NOW).unwrap().proposal.id;
+    w.change(Change::StaffSetActive {
+        name: "zed".into(),
+        active: false,
+    })
+    .unwrap();
+    assert_eq!(
+        w.coord.approve_proposal(&zed, id, &mut rng, NOW).unwrap_err().code(),
+        "unauthenticated"
+    );
+    assert_eq!(w.coord.fee_schedule(Asset::Btc).unwrap(), Some(FeeSchedule::Percent { basis_points: 10 }));
+
+    // A proposal by an admin deactivated since cannot be applied.
+    w.change(Change::StaffSetActive {
+        name: "zed".into(),
+        active: true,
+    })
+    .unwrap();
+    let by_zed = w.coord.propose(&zed, &fee(4), &mut rng, NOW).unwrap().proposal.id;
+    w.change(Change::StaffSetActive {
+        name: "zed".into(),
+        active: false,
+    })
+    .unwrap();
+    assert_eq!(
+        w.coord.approve_proposal(&w.admin, by_zed, &mut rng, NOW).unwrap_err().code(),
+        "proposer_inactive"
+    );
+    // Non-admins neither propose nor see proposals.
+    assert_eq!(w.coord.list_proposals(&w.alice, 10, NOW).unwrap_err().code(), "forbidden");
+    let listed = w.coord.list_proposals(&w.admin, 100, NOW).unwrap();
+    assert!(listed.iter().any(|p| p.id == id && p.status == "pending"));
 }
