@@ -613,7 +613,11 @@ async fn one_admin_alone_cannot_apply_a_proposal_over_http() {
     let server = start(Amount::from_sat(100_000_000)).await;
     let post = |path: String, token: Option<String>, body: Option<String>| {
         let server = &server;
-        async move { server.call(Method::POST, &path, token.as_deref(), &[], body).await }
+        async move {
+            server
+                .call(Method::POST, &path, token.as_deref(), &[], body)
+                .await
+        }
     };
     let admin = Some(server.admin.clone());
     let admin2 = Some(server.admin2.clone());
@@ -668,7 +672,10 @@ async fn one_admin_alone_cannot_apply_a_proposal_over_http() {
     assert_eq!(applied.status, StatusCode::OK, "{:?}", applied.body);
     assert_eq!(applied.body["proposal"]["status"], "applied");
     assert_eq!(applied.body["applied"]["kind"], "enrollment");
-    let secret = applied.body["applied"]["enrollment_secret"].as_str().unwrap().to_owned();
+    let secret = applied.body["applied"]["enrollment_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(secret.starts_with("sluice-enroll_"));
     let not_a_token = server
         .call(Method::GET, "/v1/withdrawals", Some(&secret), &[], None)
@@ -709,12 +716,24 @@ async fn one_admin_alone_cannot_apply_a_proposal_over_http() {
     assert_eq!(rejected.status, StatusCode::OK, "{:?}", rejected.body);
     assert_eq!(rejected.body["status"], "rejected");
     let shown = server
-        .call(Method::GET, &format!("/v1/proposals/{}", ids[2]), admin2.as_deref(), &[], None)
+        .call(
+            Method::GET,
+            &format!("/v1/proposals/{}", ids[2]),
+            admin2.as_deref(),
+            &[],
+            None,
+        )
         .await;
     assert_eq!(shown.body["change"]["change"], "beneficiary_add");
     assert_eq!(shown.body["proposed_by"], "root");
     let all = server
-        .call(Method::GET, "/v1/proposals?limit=100", admin.as_deref(), &[], None)
+        .call(
+            Method::GET,
+            "/v1/proposals?limit=100",
+            admin.as_deref(),
+            &[],
+            None,
+        )
         .await;
     // The set-up's six (staff, beneficiary, fee, wallet) and these.
     assert_eq!(all.body["proposals"].as_array().unwrap().len(), 6 + ids.len());

@@ -91,7 +91,11 @@ fn secrets(text: &str) -> Vec<String> {
 /// The proposal a command recorded ("Proposal N recorded: ...").
 fn proposal_id(text: &str) -> String {
     text.lines()
-        .find_map(|l| l.strip_prefix("Proposal ")?.split_once(" recorded").map(|(id, _)| id.to_owned()))
+        .find_map(|l| {
+            l.strip_prefix("Proposal ")?
+                .split_once(" recorded")
+                .map(|(id, _)| id.to_owned())
+        })
         .unwrap_or_else(|| panic!("no proposal in {text}"))
 }
 
@@ -111,7 +115,12 @@ fn agree(desk: &Desk, proposer: &str, approver: &str, args: &[&str]) -> String {
 
 /// A new staff member, proposed by one admin, approved by the other, enrolled by themself.
 fn add_staff(desk: &Desk, admins: (&str, &str), name: &str, role: &str) -> String {
-    let approved = agree(desk, admins.0, admins.1, &["staff", "add", "--name", name, "--role", role]);
+    let approved = agree(
+        desk,
+        admins.0,
+        admins.1,
+        &["staff", "add", "--name", name, "--role", role],
+    );
     let secret = secrets(&approved);
     assert_eq!(secret.len(), 1, "{approved}");
     enroll(desk, &secret[0])
@@ -123,7 +132,15 @@ fn add_staff(desk: &Desk, admins: (&str, &str), name: &str, role: &str) -> Strin
 fn set_up(desk: &Desk) -> (String, String, String, String, String, String) {
     let init = desk.ok(
         None,
-        &["--network", "regtest", "init", "--admin", "root", "--admin", "ops"],
+        &[
+            "--network",
+            "regtest",
+            "init",
+            "--admin",
+            "root",
+            "--admin",
+            "ops",
+        ],
     );
     let init_secrets = secrets(&init);
     assert_eq!(init_secrets.len(), 2, "{init}");
@@ -329,7 +346,15 @@ fn refusals_are_explained() {
     assert!(err.contains("two admins"), "{err}");
     let err = desk.fails(
         None,
-        &["--network", "regtest", "init", "--admin", "again", "--admin", "more"],
+        &[
+            "--network",
+            "regtest",
+            "init",
+            "--admin",
+            "again",
+            "--admin",
+            "more",
+        ],
     );
     assert!(err.contains("already initialised"), "{err}");
     let err = desk.fails(
@@ -475,7 +500,15 @@ fn one_admin_alone_changes_nothing_that_moves_money() {
     let desk = Desk::new();
     let out = desk.ok(
         None,
-        &["--network", "regtest", "init", "--admin", "root", "--admin", "ops"],
+        &[
+            "--network",
+            "regtest",
+            "init",
+            "--admin",
+            "root",
+            "--admin",
+            "ops",
+        ],
     );
     let admin = enroll(&desk, &secrets(&out)[0]);
     let a = Some(admin.as_str());
@@ -484,19 +517,54 @@ fn one_admin_alone_changes_nothing_that_moves_money() {
     let attempts: Vec<Vec<&str>> = vec![
         vec!["staff", "add", "--name", "eve", "--role", "approver"],
         vec!["staff", "add", "--name", "mallory", "--role", "admin"],
-        vec!["beneficiary", "add", "--customer", "c1", "--address", address, "--label", "x"],
+        vec![
+            "beneficiary",
+            "add",
+            "--customer",
+            "c1",
+            "--address",
+            address,
+            "--label",
+            "x",
+        ],
         vec!["fees", "set", "--flat", "0"],
         vec!["limits", "set", "--customer", "c1", "--daily", "21000000"],
         vec![
-            "wallet", "create", "--name", "hot", "--kind", "wpkh", "--key", KEYS[0],
-            "--daily-limit", "21000000", "--approval", "auto", "--auto-max", "21000000",
+            "wallet",
+            "create",
+            "--name",
+            "hot",
+            "--kind",
+            "wpkh",
+            "--key",
+            KEYS[0],
+            "--daily-limit",
+            "21000000",
+            "--approval",
+            "auto",
+            "--auto-max",
+            "21000000",
         ],
-        vec!["wallet", "set-policy", "--name", "hot", "--approval", "auto", "--auto-max", "100"],
+        vec![
+            "wallet",
+            "set-policy",
+            "--name",
+            "hot",
+            "--approval",
+            "auto",
+            "--auto-max",
+            "100",
+        ],
         vec!["limits", "set", "--wallet", "hot", "--daily", "21000000"],
         vec![
-            "signer", "add", "--name", "s1", "--identity-key",
+            "signer",
+            "add",
+            "--name",
+            "s1",
+            "--identity-key",
             "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798",
-            "--fingerprint", "1bbaa5fe",
+            "--fingerprint",
+            "1bbaa5fe",
         ],
     ];
     let mut printed = String::new();
@@ -537,7 +605,15 @@ fn the_database_and_its_directory_are_private() {
     let out = Command::new(BIN)
         .arg("--db")
         .arg(&db)
-        .args(["--network", "regtest", "init", "--admin", "root", "--admin", "ops"])
+        .args([
+            "--network",
+            "regtest",
+            "init",
+            "--admin",
+            "root",
+            "--admin",
+            "ops",
+        ])
         .env_remove("SLUICE_TOKEN")
         .env_remove("SLUICE_DB")
         .output()

@@ -17,7 +17,7 @@ use sluice_coordinator::chain::{CoreRpcClient, RpcAuth};
 use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
-use sluice_coordinator::service::{Applied, ApiToken, Change, Coordinator, NewWalletRequest};
+use sluice_coordinator::service::{ApiToken, Applied, Change, Coordinator, NewWalletRequest};
 use sluice_coordinator::simnet::{spawn, SimnetHandle, SimnetOptions};
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
@@ -213,7 +213,8 @@ pub(crate) async fn build(options: DevnetOptions, plan: &Build) -> Result<System
     // Two admins: every change that can move money is proposed by one and approved by the
     // other; each staff member collects their own token with an enrollment secret.
     let (mut coord, secrets) = Coordinator::initialise(&db_path, NETWORK, ["admin", "ops"], &mut rng, now)?;
-    let [admin_token, ops_token] = secrets.map(|secret| coord.enroll(&secret, &mut rng, now).map(|(_, token)| token));
+    let [admin_token, ops_token] =
+        secrets.map(|secret| coord.enroll(&secret, &mut rng, now).map(|(_, token)| token));
     let (admin_token, ops_token) = (admin_token?, ops_token?);
     let admin = coord.authenticate(&admin_token)?;
     let ops = coord.authenticate(&ops_token)?;
@@ -303,7 +304,11 @@ pub(crate) async fn build(options: DevnetOptions, plan: &Build) -> Result<System
         )?;
         let proposal = proposed
             .lines()
-            .find_map(|l| l.strip_prefix("Proposal ")?.split_once(' ').map(|(id, _)| id.to_owned()))
+            .find_map(|l| {
+                l.strip_prefix("Proposal ")?
+                    .split_once(' ')
+                    .map(|(id, _)| id.to_owned())
+            })
             .ok_or_else(|| anyhow!("signer add printed no proposal: {proposed}"))?;
         run_step(
             devnet.coordinator_command(Some(&ops_file), &["proposal", "approve", &proposal]),

@@ -155,10 +155,18 @@ fn parse_limit(query: Option<&str>) -> Result<u32, Failure> {
         match pair.split_once('=') {
             Some(("limit", value)) => {
                 limit = value.parse::<u32>().map_err(|_| {
-                    bad_request("invalid_query", &format!("limit must be a whole number, not {value:?}"))
+                    bad_request(
+                        "invalid_query",
+                        &format!("limit must be a whole number, not {value:?}"),
+                    )
                 })?;
             }
-            _ => return Err(bad_request("invalid_query", &format!("unknown query parameter {pair:?}: use limit"))),
+            _ => {
+                return Err(bad_request(
+                    "invalid_query",
+                    &format!("unknown query parameter {pair:?}: use limit"),
+                ))
+            }
         }
     }
     Ok(limit)

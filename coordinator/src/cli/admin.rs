@@ -47,7 +47,12 @@ pub enum StaffCommand {
     /// no token.
     Enroll {
         /// The secret an admin handed you (or SLUICE_ENROLL_SECRET).
-        #[arg(long, env = "SLUICE_ENROLL_SECRET", hide_env_values = true, value_name = "SECRET")]
+        #[arg(
+            long,
+            env = "SLUICE_ENROLL_SECRET",
+            hide_env_values = true,
+            value_name = "SECRET"
+        )]
         secret: String,
     },
 }

@@ -23,7 +23,9 @@ pub fn expiry(now: UnixTime, lifetime: Duration) -> UnixTime {
 pub enum ProposalRefusal {
     #[error("you proposed this change, so you cannot approve it: another admin must (four eyes)")]
     OwnProposal,
-    #[error("proposal is {0}, not pending: a decided proposal cannot be decided again (propose the change anew)")]
+    #[error(
+        "proposal is {0}, not pending: a decided proposal cannot be decided again (propose the change anew)"
+    )]
     NotPending(&'static str),
     #[error("proposal expired at {0}: propose the change anew")]
     Expired(UnixTime),
@@ -84,7 +86,10 @@ pub fn check_approve_proposal(
 
 /// Whether an admin may reject (or the proposer withdraw) it: any pending proposal, even
 /// an expired one, with a reason. Returns the trimmed reason.
-pub fn check_reject_proposal<'r>(facts: &ProposalFacts<'_>, reason: &'r str) -> Result<&'r str, ProposalRefusal> {
+pub fn check_reject_proposal<'r>(
+    facts: &ProposalFacts<'_>,
+    reason: &'r str,
+) -> Result<&'r str, ProposalRefusal> {
     check_pending(facts)?;
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {

@@ -173,7 +173,14 @@ pub(super) fn staff_add<R: RngCore + CryptoRng>(
     if staff::find(conn, name)?.is_some() {
         return Err(ServiceError::AlreadyExists(format!("staff member {name:?}")));
     }
-    staff::insert(conn, name, role, &unusable_token_hash(rng), ctx.now, Some(ctx.proposer))?;
+    staff::insert(
+        conn,
+        name,
+        role,
+        &unusable_token_hash(rng),
+        ctx.now,
+        Some(ctx.proposer),
+    )?;
     let secret = issue_enrollment(conn, name, rng, ctx.now)?;
     audit::record(
         conn,
@@ -197,7 +204,14 @@ pub(super) fn staff_rotate_token<R: RngCore + CryptoRng>(
         return Err(ServiceError::NotFound(format!("staff member {name:?}")));
     }
     let secret = issue_enrollment(conn, name, rng, ctx.now)?;
-    audit::record(conn, ctx.proposer, "staff rotate-token", name, &json!({}), ctx.now)?;
+    audit::record(
+        conn,
+        ctx.proposer,
+        "staff rotate-token",
+        name,
+        &json!({}),
+        ctx.now,
+    )?;
     Ok(secret)
 }
 

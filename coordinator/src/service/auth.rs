@@ -64,7 +64,9 @@ impl ApiToken {
     }
 
     pub fn parse(text: &str) -> Result<ApiToken, InvalidToken> {
-        RandomSecret::parse(text, PREFIX).map(ApiToken).ok_or(InvalidToken)
+        RandomSecret::parse(text, PREFIX)
+            .map(ApiToken)
+            .ok_or(InvalidToken)
     }
 
     /// The text to show the staff member, once. Erase it after printing.
@@ -166,10 +168,12 @@ mod tests {
         let secret = EnrollmentSecret::generate(&mut rand::thread_rng());
         let text = secret.reveal();
         assert!(text.starts_with("sluice-enroll_"));
-        assert_eq!(EnrollmentSecret::parse(&text).unwrap().hash_hex(), secret.hash_hex());
+        assert_eq!(
+            EnrollmentSecret::parse(&text).unwrap().hash_hex(),
+            secret.hash_hex()
+        );
         assert!(ApiToken::parse(&text).is_err(), "a secret is not a token");
         assert_eq!(format!("{secret:?}"), "EnrollmentSecret(<redacted>)");
-
     }
 
     #[test]

@@ -22,10 +22,18 @@ use crate::time::UnixTime;
 #[serde(tag = "change", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Change {
     /// A new staff member; approval yields their enrollment secret.
-    StaffAdd { name: String, role: Role },
+    StaffAdd {
+        name: String,
+        role: Role,
+    },
     /// Revokes a staff member's token at once; approval yields a new enrollment secret.
-    StaffRotateToken { name: String },
-    StaffSetActive { name: String, active: bool },
+    StaffRotateToken {
+        name: String,
+    },
+    StaffSetActive {
+        name: String,
+        active: bool,
+    },
     BeneficiaryAdd {
         customer_id: String,
         address: String,
@@ -53,14 +61,20 @@ pub enum Change {
         #[serde(with = "bitcoin::amount::serde::as_sat")]
         daily_limit_sat: Amount,
     },
-    WalletPolicy { wallet: String, policy: ApprovalPolicy },
+    WalletPolicy {
+        wallet: String,
+        policy: ApprovalPolicy,
+    },
     WalletCreate(NewWalletRequest),
     SignerAdd {
         name: String,
         identity_key: String,
         fingerprint: String,
     },
-    SignerSetActive { signer_id: String, active: bool },
+    SignerSetActive {
+        signer_id: String,
+        active: bool,
+    },
 }
 
 mod asset_ticker {
@@ -88,7 +102,8 @@ fn on_off(active: bool) -> &'static str {
 impl Change {
     /// The canonical JSON a proposal stores.
     pub fn canonical_json(&self) -> Result<String, ServiceError> {
-        serde_json::to_string(self).map_err(|e| ServiceError::Invalid(format!("cannot encode the change: {e}")))
+        serde_json::to_string(self)
+            .map_err(|e| ServiceError::Invalid(format!("cannot encode the change: {e}")))
     }
 
     /// The change in words, for the admin who approves it.
@@ -108,7 +123,10 @@ impl Change {
                 customer_id,
                 address,
                 active,
-            } => format!("{} beneficiary {address} of customer {customer_id}", on_off(*active)),
+            } => format!(
+                "{} beneficiary {address} of customer {customer_id}",
+                on_off(*active)
+            ),
             Change::FeesSet { asset, schedule } => {
                 format!("set the {asset} withdrawal fee to {}", schedule.describe())
             }
@@ -123,7 +141,10 @@ impl Change {
             Change::WalletDailyLimit {
                 wallet,
                 daily_limit_sat,
-            } => format!("set wallet {wallet}'s daily limit to {}", format_btc(*daily_limit_sat)),
+            } => format!(
+                "set wallet {wallet}'s daily limit to {}",
+                format_btc(*daily_limit_sat)
+            ),
             Change::WalletPolicy { wallet, policy } => {
                 format!("set wallet {wallet}'s approval policy to: {}", policy.describe())
             }
@@ -131,7 +152,10 @@ impl Change {
                 "create wallet {} ({}{}, {} key(s)), daily limit {}, approval: {}",
                 request.name,
                 request.kind,
-                request.threshold.map(|m| format!(" {m} of n")).unwrap_or_default(),
+                request
+                    .threshold
+                    .map(|m| format!(" {m} of n"))
+                    .unwrap_or_default(),
                 request.keys.len(),
                 format_btc(request.daily_limit),
                 request.policy.describe()
@@ -141,7 +165,9 @@ impl Change {
                 identity_key,
                 fingerprint,
             } => format!("register signer {name} (identity key {identity_key}, fingerprint {fingerprint})"),
-            Change::SignerSetActive { signer_id, active } => format!("{} signer {signer_id}", on_off(*active)),
+            Change::SignerSetActive { signer_id, active } => {
+                format!("{} signer {signer_id}", on_off(*active))
+            }
         }
     }
 }
@@ -150,7 +176,10 @@ impl Change {
 #[derive(Debug)]
 pub enum Applied {
     /// Hand the secret to `staff` over a safe channel; they exchange it for their token.
-    Enrollment { staff: String, secret: EnrollmentSecret },
+    Enrollment {
+        staff: String,
+        secret: EnrollmentSecret,
+    },
     Wallet(CreatedWallet),
     Signer(SignerId),
     /// The canonical address registered.
@@ -296,6 +325,9 @@ mod tests {
         .canonical_json()
         .unwrap();
         assert_eq!(json, r#"{"change":"staff_add","name":"eve","role":"admin"}"#);
-        assert!(serde_json::from_str::<Change>(r#"{"change":"staff_add","name":"e","role":"admin","x":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<Change>(r#"{"change":"staff_add","name":"e","role":"admin","x":1}"#)
+                .is_err()
+        );
     }
 }

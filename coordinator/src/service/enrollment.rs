@@ -48,7 +48,13 @@ pub(super) fn issue_enrollment<R: RngCore + CryptoRng>(
     now: UnixTime,
 ) -> Result<EnrollmentSecret, DbError> {
     let secret = EnrollmentSecret::generate(rng);
-    enrollments::insert(conn, &secret.hash_hex(), name, now, expiry(now, ENROLLMENT_LIFETIME))?;
+    enrollments::insert(
+        conn,
+        &secret.hash_hex(),
+        name,
+        now,
+        expiry(now, ENROLLMENT_LIFETIME),
+    )?;
     Ok(secret)
 }
 

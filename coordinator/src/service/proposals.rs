@@ -62,7 +62,10 @@ fn to_view(record: ProposalRecord, now: UnixTime) -> Result<Proposal, ServiceErr
     })
 }
 
-fn facts<'a>(conn: &rusqlite::Connection, record: &'a ProposalRecord) -> Result<ProposalFacts<'a>, ServiceError> {
+fn facts<'a>(
+    conn: &rusqlite::Connection,
+    record: &'a ProposalRecord,
+) -> Result<ProposalFacts<'a>, ServiceError> {
     let proposer_active_admin =
         staff::find(conn, &record.proposed_by)?.is_some_and(|s| s.active && s.role == Role::Admin);
     Ok(ProposalFacts {
@@ -153,7 +156,9 @@ impl Coordinator {
         };
         let applied = apply(&tx, &ctx, &change, rng)?;
         if !proposals::decide(&tx, id, ProposalStatus::Applied, actor.name(), None, now)? {
-            return Err(ServiceError::Invalid(format!("proposal {id} was decided meanwhile")));
+            return Err(ServiceError::Invalid(format!(
+                "proposal {id} was decided meanwhile"
+            )));
         }
         audit::record(
             &tx,
@@ -196,7 +201,12 @@ impl Coordinator {
     }
 
     /// The newest proposals, newest first (admin).
-    pub fn list_proposals(&mut self, actor: &Actor, limit: u32, now: UnixTime) -> Result<Vec<Proposal>, ServiceError> {
+    pub fn list_proposals(
+        &mut self,
+        actor: &Actor,
+        limit: u32,
+        now: UnixTime,
+    ) -> Result<Vec<Proposal>, ServiceError> {
         require(actor, Permission::Administer)?;
         let tx = self.db.read()?;
         proposals::list(&tx, limit)?

@@ -244,10 +244,11 @@ pub(super) fn signer_set_active(
     signer_id: &str,
     active: bool,
 ) -> Result<(), ServiceError> {
-    let id: SignerId = signer_id
-        .trim()
-        .parse()
-        .map_err(|_| ServiceError::Invalid(format!("{signer_id:?} is not a signer id (`signer list` shows them)")))?;
+    let id: SignerId = signer_id.trim().parse().map_err(|_| {
+        ServiceError::Invalid(format!(
+            "{signer_id:?} is not a signer id (`signer list` shows them)"
+        ))
+    })?;
     if !signers::set_active(conn, &id, active)? {
         return Err(ServiceError::NotFound(format!("signer {id}")));
     }

@@ -51,7 +51,13 @@ pub(crate) fn agree(
 }
 
 /// Adds a staff member through a proposal and their own enrollment; returns them.
-pub(crate) fn enrolled(coord: &mut Coordinator, proposer: &Actor, approver: &Actor, name: &str, role: Role) -> Actor {
+pub(crate) fn enrolled(
+    coord: &mut Coordinator,
+    proposer: &Actor,
+    approver: &Actor,
+    name: &str,
+    role: Role,
+) -> Actor {
     let secret = agree(
         coord,
         proposer,
@@ -80,7 +86,8 @@ pub(crate) fn world(policy: ApprovalPolicy, wallet_daily_limit: Amount) -> World
     let (mut coord, [root_token, ops_token]) = Coordinator::in_memory(Network::Regtest, ["root", "ops"]);
     let admin = coord.authenticate(&root_token).unwrap();
     let admin2 = coord.authenticate(&ops_token).unwrap();
-    let person = |coord: &mut Coordinator, name: &str, role: Role| enrolled(coord, &admin, &admin2, name, role);
+    let person =
+        |coord: &mut Coordinator, name: &str, role: Role| enrolled(coord, &admin, &admin2, name, role);
     let rita = person(&mut coord, "rita", Role::Requester);
     let rob = person(&mut coord, "rob", Role::Requester);
     let alice = person(&mut coord, "alice", Role::Approver);
@@ -609,10 +616,17 @@ fn rotating_a_token_revokes_the_old_one() {
     let (_, old) = w.coord.enroll(&first, &mut rng, NOW).unwrap();
     assert_eq!(w.coord.authenticate(&old).unwrap().name(), "rhea");
     // A secret works once.
-    assert_eq!(w.coord.enroll(&first, &mut rng, NOW).unwrap_err().code(), "enrollment_used");
+    assert_eq!(
+        w.coord.enroll(&first, &mut rng, NOW).unwrap_err().code(),
+        "enrollment_used"
+    );
 
     let rotate = Change::StaffRotateToken { name: "rhea".into() };
-    let stale = w.change(rotate.clone()).unwrap().into_enrollment_secret().unwrap();
+    let stale = w
+        .change(rotate.clone())
+        .unwrap()
+        .into_enrollment_secret()
+        .unwrap();
     // The old token stopped working when the rotation was approved.
     assert_eq!(w.coord.authenticate(&old).unwrap_err().code(), "unauthenticated");
     let secret = w.change(rotate).unwrap().into_enrollment_secret().unwrap();
@@ -656,7 +670,10 @@ fn configuration_is_for_admins_and_logged() {
         },
     };
     assert_eq!(
-        w.coord.propose(&w.bob, &policy, &mut rng, NOW).unwrap_err().code(),
+        w.coord
+            .propose(&w.bob, &policy, &mut rng, NOW)
+            .unwrap_err()
+            .code(),
         "forbidden"
     );
     let proposed = w.coord.propose(&w.admin, &policy, &mut rng, NOW).unwrap();
@@ -699,7 +716,11 @@ fn beneficiaries_must_be_for_our_network() {
         })
         .unwrap_err();
     assert_eq!(err.code(), "already_exists");
-    assert_eq!(count(&w.coord, "proposals"), 8, "refused changes are not proposed");
+    assert_eq!(
+        count(&w.coord, "proposals"),
+        8,
+        "refused changes are not proposed"
+    );
 }
 
 #[test]
@@ -911,17 +932,37 @@ fn every_money_moving_change_waits_for_a_second_admin() {
     ];
     for change in changes {
         let before = configuration(&w.coord);
-        let id = w.coord.propose(&w.admin, &change, &mut rng, NOW).unwrap().proposal.id;
-        assert_eq!(configuration(&w.coord), before, "proposing {change:?} changed nothing");
+        let id = w
+            .coord
+            .propose(&w.admin, &change, &mut rng, NOW)
+            .unwrap()
+            .proposal
+            .id;
+        assert_eq!(
+            configuration(&w.coord),
+            before,
+            "proposing {change:?} changed nothing"
+        );
         let err = w.coord.approve_proposal(&w.admin, id, &mut rng, NOW).unwrap_err();
         assert_eq!(err.code(), "own_proposal", "{change:?}");
         assert_eq!(err.kind(), ErrorKind::Forbidden);
-        assert_eq!(configuration(&w.coord), before, "{change:?} took effect with one admin");
+        assert_eq!(
+            configuration(&w.coord),
+            before,
+            "{change:?} took effect with one admin"
+        );
         let (applied, _) = w.coord.approve_proposal(&w.admin2, id, &mut rng, NOW).unwrap();
         assert_eq!(applied.status, "applied");
         assert_eq!(applied.decided_by.as_deref(), Some("ops"));
-        assert_ne!(configuration(&w.coord), before, "{change:?} applied once approved");
-        let err = w.coord.approve_proposal(&w.admin2, id, &mut rng, NOW).unwrap_err();
+        assert_ne!(
+            configuration(&w.coord),
+            before,
+            "{change:?} applied once approved"
+        );
+        let err = w
+            .coord
+            .approve_proposal(&w.admin2, id, &mut rng, NOW)
+            .unwrap_err();
         assert_eq!(err.code(), "proposal_not_pending");
     }
 }
@@ -937,39 +978,69 @@ fn proposals_are_decided_once_in_time_by_active_admins() {
     };
 
     // Rejected: cannot be approved afterwards; rejection needs a reason.
-    let id = w.coord.propose(&w.admin, &fee(1), &mut rng, NOW).unwrap().proposal.id;
+    let id = w
+        .coord
+        .propose(&w.admin, &fee(1), &mut rng, NOW)
+        .unwrap()
+        .proposal
+        .id;
     assert_eq!(
-        w.coord.reject_proposal(&w.admin2, id, " ", NOW).unwrap_err().code(),
+        w.coord
+            .reject_proposal(&w.admin2, id, " ", NOW)
+            .unwrap_err()
+            .code(),
         "invalid_reason"
     );
     let rejected = w.coord.reject_proposal(&w.admin2, id, "too low", NOW).unwrap();
     assert_eq!(rejected.status, "rejected");
     assert_eq!(
-        w.coord.approve_proposal(&zed, id, &mut rng, NOW).unwrap_err().code(),
+        w.coord
+            .approve_proposal(&zed, id, &mut rng, NOW)
+            .unwrap_err()
+            .code(),
         "proposal_not_pending"
     );
 
     // Expired after seven days.
-    let id = w.coord.propose(&w.admin, &fee(2), &mut rng, NOW).unwrap().proposal.id;
+    let id = w
+        .coord
+        .propose(&w.admin, &fee(2), &mut rng, NOW)
+        .unwrap()
+        .proposal
+        .id;
     let late = UnixTime::from_secs(NOW.secs() + 7 * 24 * 3600);
     assert_eq!(
-        w.coord.approve_proposal(&w.admin2, id, &mut rng, late).unwrap_err().code(),
+        w.coord
+            .approve_proposal(&w.admin2, id, &mut rng, late)
+            .unwrap_err()
+            .code(),
         "proposal_expired"
     );
     assert_eq!(w.coord.proposal(&w.admin2, id, late).unwrap().status, "expired");
 
     // A deactivated admin's approval does not count: their session is refused.
-    let id = w.coord.propose(&w.admin, &fee(3), &mut rng, NOW).unwrap().proposal.id;
+    let id = w
+        .coord
+        .propose(&w.admin, &fee(3), &mut rng, NOW)
+        .unwrap()
+        .proposal
+        .id;
     w.change(Change::StaffSetActive {
         name: "zed".into(),
         active: false,
     })
     .unwrap();
     assert_eq!(
-        w.coord.approve_proposal(&zed, id, &mut rng, NOW).unwrap_err().code(),
+        w.coord
+            .approve_proposal(&zed, id, &mut rng, NOW)
+            .unwrap_err()
+            .code(),
         "unauthenticated"
     );
-    assert_eq!(w.coord.fee_schedule(Asset::Btc).unwrap(), Some(FeeSchedule::Percent { basis_points: 10 }));
+    assert_eq!(
+        w.coord.fee_schedule(Asset::Btc).unwrap(),
+        Some(FeeSchedule::Percent { basis_points: 10 })
+    );
 
     // A proposal by an admin deactivated since cannot be applied.
     w.change(Change::StaffSetActive {
@@ -984,11 +1055,17 @@ fn proposals_are_decided_once_in_time_by_active_admins() {
     })
     .unwrap();
     assert_eq!(
-        w.coord.approve_proposal(&w.admin, by_zed, &mut rng, NOW).unwrap_err().code(),
+        w.coord
+            .approve_proposal(&w.admin, by_zed, &mut rng, NOW)
+            .unwrap_err()
+            .code(),
         "proposer_inactive"
     );
     // Non-admins neither propose nor see proposals.
-    assert_eq!(w.coord.list_proposals(&w.alice, 10, NOW).unwrap_err().code(), "forbidden");
+    assert_eq!(
+        w.coord.list_proposals(&w.alice, 10, NOW).unwrap_err().code(),
+        "forbidden"
+    );
     let listed = w.coord.list_proposals(&w.admin, 100, NOW).unwrap();
     assert!(listed.iter().any(|p| p.id == id && p.status == "pending"));
 }

@@ -150,8 +150,7 @@ pub(super) fn wallet_create(
         .map_err(|e| ServiceError::Invalid(e.to_string()))?;
     for existing in wallets::list(conn)? {
         let same = existing.wallet_id == wallet_id
-            || descriptor_of(&existing)?.script_pubkey(Branch::Receive, 0).ok()
-                == Some(first_script.clone());
+            || descriptor_of(&existing)?.script_pubkey(Branch::Receive, 0).ok() == Some(first_script.clone());
         if same {
             return Err(ServiceError::AlreadyExists(format!(
                 "a wallet with these keys ({:?})",

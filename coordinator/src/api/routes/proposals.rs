@@ -56,12 +56,22 @@ fn applied_json(applied: &Applied) -> Value {
     }
 }
 
-pub(super) fn list(coord: &mut Coordinator, actor: &Actor, limit: u32, now: UnixTime) -> Result<Reply, Failure> {
+pub(super) fn list(
+    coord: &mut Coordinator,
+    actor: &Actor,
+    limit: u32,
+    now: UnixTime,
+) -> Result<Reply, Failure> {
     let proposals = coord.list_proposals(actor, limit, now)?;
     Ok(json(StatusCode::OK, &json!({ "proposals": proposals })))
 }
 
-pub(super) fn create(coord: &mut Coordinator, actor: &Actor, body: &[u8], now: UnixTime) -> Result<Reply, Failure> {
+pub(super) fn create(
+    coord: &mut Coordinator,
+    actor: &Actor,
+    body: &[u8],
+    now: UnixTime,
+) -> Result<Reply, Failure> {
     let change: Change = parse_json(body, None)?;
     let proposed = coord.propose(actor, &change, &mut OsRng, now)?;
     Ok(json(StatusCode::CREATED, &proposed.proposal))
@@ -71,7 +81,13 @@ pub(super) fn get(coord: &mut Coordinator, actor: &Actor, id: u64, now: UnixTime
     Ok(json(StatusCode::OK, &coord.proposal(actor, id, now)?))
 }
 
-pub(super) fn approve(coord: &mut Coordinator, actor: &Actor, id: u64, body: &[u8], now: UnixTime) -> Result<Reply, Failure> {
+pub(super) fn approve(
+    coord: &mut Coordinator,
+    actor: &Actor,
+    id: u64,
+    body: &[u8],
+    now: UnixTime,
+) -> Result<Reply, Failure> {
     let Empty {} = parse_json(body, Some(Empty {}))?;
     let (proposal, applied) = coord.approve_proposal(actor, id, &mut OsRng, now)?;
     Ok(json(
@@ -80,13 +96,26 @@ pub(super) fn approve(coord: &mut Coordinator, actor: &Actor, id: u64, body: &[u
     ))
 }
 
-pub(super) fn reject(coord: &mut Coordinator, actor: &Actor, id: u64, body: &[u8], now: UnixTime) -> Result<Reply, Failure> {
+pub(super) fn reject(
+    coord: &mut Coordinator,
+    actor: &Actor,
+    id: u64,
+    body: &[u8],
+    now: UnixTime,
+) -> Result<Reply, Failure> {
     let RejectWithdrawal { reason } = parse_json(body, None)?;
-    Ok(json(StatusCode::OK, &coord.reject_proposal(actor, id, &reason, now)?))
+    Ok(json(
+        StatusCode::OK,
+        &coord.reject_proposal(actor, id, &reason, now)?,
+    ))
 }
 
 /// The secret is the credential here: an unknown one is answered 401.
-pub(super) fn enroll(coord: &mut Coordinator, request: &EnrollRequest, now: UnixTime) -> Result<Reply, Failure> {
+pub(super) fn enroll(
+    coord: &mut Coordinator,
+    request: &EnrollRequest,
+    now: UnixTime,
+) -> Result<Reply, Failure> {
     let secret = EnrollmentSecret::parse(&request.secret)
         .map_err(|e| super::bad_request("invalid_enrollment_secret", &e.to_string()))?;
     let (name, token) = coord.enroll(&secret, &mut OsRng, now)?;
