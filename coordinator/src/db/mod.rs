@@ -132,13 +132,19 @@ fn make_private(path: &Path) -> Result<(), DbError> {
                 .map_err(failed)?;
         }
     }
-    OpenOptions::new()
+    // Only a missing file is created here. Never open (and close) a descriptor of an
+    // existing database: closing any descriptor of the file drops every POSIX lock this
+    // process's other SQLite connections hold on it.
+    match OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(false)
+        .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(failed)?;
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(failed(e)),
+    }
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let mut name = path.as_os_str().to_owned();
         name.push(suffix);
