@@ -17,6 +17,8 @@ mod signing;
 mod wallets;
 
 #[cfg(test)]
+mod proposal_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
