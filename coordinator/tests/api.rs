@@ -22,7 +22,7 @@ use sluice_coordinator::identity::CoordinatorIdentity;
 use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
-use sluice_coordinator::service::{Coordinator, NewWalletRequest};
+use sluice_coordinator::service::{Change, Coordinator, NewWalletRequest};
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_shared::asset::Asset;
@@ -50,6 +50,7 @@ struct Server {
     requester: String,
     approvers: [String; 2],
     admin: String,
+    admin2: String,
 }
 
 struct Reply {
@@ -65,46 +66,63 @@ async fn start(wallet_limit: Amount) -> Server {
     let path: PathBuf = dir.path().join("coordinator.sqlite");
     let now = UnixTime::from_secs(1_735_700_000);
     let mut rng = rand::thread_rng();
-    let (mut coord, admin_token) =
-        Coordinator::initialise(&path, Network::Regtest, "root", &mut rng, now).unwrap();
+    let (mut coord, secrets) =
+        Coordinator::initialise(&path, Network::Regtest, ["root", "ops"], &mut rng, now).unwrap();
+    let [admin_token, ops_token] = secrets.map(|secret| coord.enroll(&secret, &mut rng, now).unwrap().1);
     let admin = coord.authenticate(&admin_token).unwrap();
-    let mut token = |name: &str, role: Role| {
+    let ops = coord.authenticate(&ops_token).unwrap();
+    let agree = |coord: &mut Coordinator, change: Change| {
         coord
-            .add_staff(&admin, name, role, &mut rng, now)
+            .propose_and_approve(&admin, &ops, &change, &mut rand::thread_rng(), now)
             .unwrap()
-            .reveal()
-            .to_string()
     };
-    let requester = token("backend", Role::Requester);
-    let approvers = [token("alice", Role::Approver), token("bob", Role::Approver)];
-    coord.add_customer(&admin, "c1", now).unwrap();
-    coord
-        .add_beneficiary(&admin, "c1", &address(1), "c1 main", now)
-        .unwrap();
-    coord
-        .set_fee_schedule(
-            &admin,
-            Asset::Btc,
-            FeeSchedule::Flat(Amount::from_sat(2_000)),
-            now,
-        )
-        .unwrap();
-    coord
-        .create_wallet(
-            &admin,
-            &NewWalletRequest {
-                name: "hot".into(),
-                kind: WalletKindArg::WshSortedMulti,
-                threshold: Some(2),
-                keys: KEYS.iter().map(|k| k.to_string()).collect(),
-                policy: ApprovalPolicy::Manual {
-                    approvers_required: 2,
-                },
-                daily_limit: wallet_limit,
+    let token = |coord: &mut Coordinator, name: &str, role: Role| {
+        let secret = agree(
+            coord,
+            Change::StaffAdd {
+                name: name.into(),
+                role,
             },
-            now,
         )
+        .into_enrollment_secret()
         .unwrap();
+        let (_, token) = coord.enroll(&secret, &mut rand::thread_rng(), now).unwrap();
+        token.reveal().to_string()
+    };
+    let requester = token(&mut coord, "backend", Role::Requester);
+    let approvers = [
+        token(&mut coord, "alice", Role::Approver),
+        token(&mut coord, "bob", Role::Approver),
+    ];
+    coord.add_customer(&admin, "c1", now).unwrap();
+    agree(
+        &mut coord,
+        Change::BeneficiaryAdd {
+            customer_id: "c1".into(),
+            address: address(1),
+            label: "c1 main".into(),
+        },
+    );
+    agree(
+        &mut coord,
+        Change::FeesSet {
+            asset: Asset::Btc,
+            schedule: FeeSchedule::Flat(Amount::from_sat(2_000)),
+        },
+    );
+    agree(
+        &mut coord,
+        Change::WalletCreate(NewWalletRequest {
+            name: "hot".into(),
+            kind: WalletKindArg::WshSortedMulti,
+            threshold: Some(2),
+            keys: KEYS.iter().map(|k| k.to_string()).collect(),
+            policy: ApprovalPolicy::Manual {
+                approvers_required: 2,
+            },
+            daily_limit: wallet_limit,
+        }),
+    );
     drop(coord);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -124,6 +142,7 @@ async fn start(wallet_limit: Amount) -> Server {
         requester,
         approvers,
         admin: admin_token.reveal().to_string(),
+        admin2: ops_token.reveal().to_string(),
     }
 }
 
@@ -585,5 +604,147 @@ async fn rejection_over_http() {
         (again.status, code(&again)),
         (StatusCode::CONFLICT, "not_pending")
     );
+    server.stop().await;
+}
+
+/// Four eyes over HTTP: one admin's token alone proposes but cannot apply; the second
+/// admin applies; the new staff member alone collects their token with the enrollment
+/// secret; non-admins get 403, strangers 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_admin_alone_cannot_apply_a_proposal_over_http() {
+    let server = start(Amount::from_sat(100_000_000)).await;
+    let post = |path: String, token: Option<String>, body: Option<String>| {
+        let server = &server;
+        async move {
+            server
+                .call(Method::POST, &path, token.as_deref(), &[], body)
+                .await
+        }
+    };
+    let admin = Some(server.admin.clone());
+    let admin2 = Some(server.admin2.clone());
+
+    // Strangers and non-admins.
+    let change = json!({"change": "staff_add", "name": "eve", "role": "approver"}).to_string();
+    let stranger = post("/v1/proposals".into(), None, Some(change.clone())).await;
+    assert_eq!(stranger.status, StatusCode::UNAUTHORIZED);
+    let approver = post(
+        "/v1/proposals".into(),
+        Some(server.approvers[0].clone()),
+        Some(change.clone()),
+    )
+    .await;
+    assert_eq!(approver.status, StatusCode::FORBIDDEN, "{:?}", approver.body);
+
+    // Every kind of change: proposed by one admin, refused to the same admin.
+    let changes = [
+        change.clone(),
+        json!({"change": "staff_rotate_token", "name": "alice"}).to_string(),
+        json!({"change": "beneficiary_add", "customer_id": "c1", "address": address(9), "label": "x"}).to_string(),
+        json!({"change": "fees_set", "asset": "BTC", "schedule": {"type": "flat", "flat_sat": 0}}).to_string(),
+        json!({"change": "customer_daily_limit", "customer_id": "c1", "asset": "BTC", "daily_limit_sat": 2_100_000_000_000_000u64}).to_string(),
+        json!({"change": "wallet_daily_limit", "wallet": "hot", "daily_limit_sat": 2_100_000_000_000_000u64}).to_string(),
+        json!({"change": "wallet_policy", "wallet": "hot", "policy": {"type": "auto", "max_amount_sat": 2_100_000_000_000_000u64, "registered_destination_only": false}}).to_string(),
+    ];
+    let mut ids = Vec::new();
+    for body in changes {
+        let created = post("/v1/proposals".into(), admin.clone(), Some(body.clone())).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{body}: {:?}", created.body);
+        assert_eq!(created.body["status"], "pending");
+        let id = created.body["id"].as_u64().unwrap();
+        let own = post(format!("/v1/proposals/{id}/approve"), admin.clone(), None).await;
+        assert_eq!(own.status, StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(code(&own), "own_proposal");
+        ids.push(id);
+    }
+    // Nothing took effect: the wallet still needs two approvers, alice's token works.
+    let w = server.withdraw("after", 1_000_000).await;
+    assert_eq!(w.body["withdrawal"]["status"], "pending_approval", "{:?}", w.body);
+    let wid = w.body["withdrawal"]["id"].as_u64().unwrap();
+    let by_alice = post(
+        format!("/v1/withdrawals/{wid}/approve"),
+        Some(server.approvers[0].clone()),
+        None,
+    )
+    .await;
+    assert_eq!(by_alice.status, StatusCode::OK, "{:?}", by_alice.body);
+
+    // The second admin applies the staff proposal and gets an enrollment secret, not a token.
+    let applied = post(format!("/v1/proposals/{}/approve", ids[0]), admin2.clone(), None).await;
+    assert_eq!(applied.status, StatusCode::OK, "{:?}", applied.body);
+    assert_eq!(applied.body["proposal"]["status"], "applied");
+    assert_eq!(applied.body["applied"]["kind"], "enrollment");
+    let secret = applied.body["applied"]["enrollment_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(secret.starts_with("sluice-enroll_"));
+    let not_a_token = server
+        .call(Method::GET, "/v1/withdrawals", Some(&secret), &[], None)
+        .await;
+    assert_eq!(not_a_token.status, StatusCode::UNAUTHORIZED);
+    let again = post(format!("/v1/proposals/{}/approve", ids[0]), admin2.clone(), None).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(code(&again), "proposal_not_pending");
+
+    // eve enrolls without a bearer token; the secret works once.
+    let enroll_body = json!({ "secret": secret }).to_string();
+    let enrolled = post("/v1/staff/enroll".into(), None, Some(enroll_body.clone())).await;
+    assert_eq!(enrolled.status, StatusCode::OK, "{:?}", enrolled.body);
+    assert_eq!(enrolled.body["staff"], "eve");
+    let eve = enrolled.body["token"].as_str().unwrap().to_owned();
+    let listed = server
+        .call(Method::GET, "/v1/withdrawals", Some(&eve), &[], None)
+        .await;
+    assert_eq!(listed.status, StatusCode::OK);
+    let reused = post("/v1/staff/enroll".into(), None, Some(enroll_body)).await;
+    assert_eq!(reused.status, StatusCode::CONFLICT);
+    assert_eq!(code(&reused), "enrollment_used");
+    let unknown = post(
+        "/v1/staff/enroll".into(),
+        None,
+        Some(json!({"secret": format!("sluice-enroll_{}", "0".repeat(64))}).to_string()),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+
+    // Reject, list and show.
+    let rejected = post(
+        format!("/v1/proposals/{}/reject", ids[1]),
+        admin2.clone(),
+        Some(json!({"reason": "not needed"}).to_string()),
+    )
+    .await;
+    assert_eq!(rejected.status, StatusCode::OK, "{:?}", rejected.body);
+    assert_eq!(rejected.body["status"], "rejected");
+    let shown = server
+        .call(
+            Method::GET,
+            &format!("/v1/proposals/{}", ids[2]),
+            admin2.as_deref(),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(shown.body["change"]["change"], "beneficiary_add");
+    assert_eq!(shown.body["proposed_by"], "root");
+    let all = server
+        .call(
+            Method::GET,
+            "/v1/proposals?limit=100",
+            admin.as_deref(),
+            &[],
+            None,
+        )
+        .await;
+    // The set-up's six (staff, beneficiary, fee, wallet) and these.
+    assert_eq!(all.body["proposals"].as_array().unwrap().len(), 6 + ids.len());
+    let unknown_field = post(
+        "/v1/proposals".into(),
+        admin,
+        Some(json!({"change": "fees_set", "asset": "BTC", "schedule": {"type": "flat", "flat_sat": 0}, "force": true}).to_string()),
+    )
+    .await;
+    assert_eq!(unknown_field.status, StatusCode::BAD_REQUEST);
     server.stop().await;
 }

@@ -79,19 +79,85 @@ fn last_line(text: &str) -> String {
     text.lines().last().unwrap().trim().to_owned()
 }
 
-/// init, staff, customer, fees and wallet "hot" (2 of 3, automatic up to 0.01 BTC, else 2
-/// approvers). Returns (admin, requester, approver1, approver2, beneficiary address).
-fn set_up(desk: &Desk) -> (String, String, String, String, String) {
-    let admin = last_line(&desk.ok(None, &["--network", "regtest", "init", "--admin", "root"]));
-    assert!(admin.starts_with("sluice_"));
+/// The `sluice-enroll_` secrets a command printed, in order.
+fn secrets(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("sluice-enroll_"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The proposal a command recorded ("Proposal N recorded: ...").
+fn proposal_id(text: &str) -> String {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("Proposal ")?
+                .split_once(" recorded")
+                .map(|(id, _)| id.to_owned())
+        })
+        .unwrap_or_else(|| panic!("no proposal in {text}"))
+}
+
+/// The holder of `secret` collects their token.
+fn enroll(desk: &Desk, secret: &str) -> String {
+    let token = last_line(&desk.ok(None, &["staff", "enroll", "--secret", secret]));
+    assert!(token.starts_with("sluice_"), "{token}");
+    token
+}
+
+/// `proposer` runs a configuration command (a proposal), `approver` approves it; returns
+/// the approval's output.
+fn agree(desk: &Desk, proposer: &str, approver: &str, args: &[&str]) -> String {
+    let proposed = desk.ok(Some(proposer), args);
+    desk.ok(Some(approver), &["proposal", "approve", &proposal_id(&proposed)])
+}
+
+/// A new staff member, proposed by one admin, approved by the other, enrolled by themself.
+fn add_staff(desk: &Desk, admins: (&str, &str), name: &str, role: &str) -> String {
+    let approved = agree(
+        desk,
+        admins.0,
+        admins.1,
+        &["staff", "add", "--name", name, "--role", role],
+    );
+    let secret = secrets(&approved);
+    assert_eq!(secret.len(), 1, "{approved}");
+    enroll(desk, &secret[0])
+}
+
+/// init (admins root and ops), staff, customer, fees and wallet "hot" (2 of 3, automatic up
+/// to 0.01 BTC, else 2 approvers), every change proposed by root and approved by ops.
+/// Returns (admin, requester, approver1, approver2, beneficiary address, second admin).
+fn set_up(desk: &Desk) -> (String, String, String, String, String, String) {
+    let init = desk.ok(
+        None,
+        &[
+            "--network",
+            "regtest",
+            "init",
+            "--admin",
+            "root",
+            "--admin",
+            "ops",
+        ],
+    );
+    let init_secrets = secrets(&init);
+    assert_eq!(init_secrets.len(), 2, "{init}");
+    let admin = enroll(desk, &init_secrets[0]);
+    let ops = enroll(desk, &init_secrets[1]);
+    let admins = (admin.as_str(), ops.as_str());
     let a = Some(admin.as_str());
-    let requester = last_line(&desk.ok(a, &["staff", "add", "--name", "backend", "--role", "requester"]));
-    let alice = last_line(&desk.ok(a, &["staff", "add", "--name", "alice", "--role", "approver"]));
-    let bob = last_line(&desk.ok(a, &["staff", "add", "--name", "bob", "--role", "approver"]));
-    desk.ok(a, &["customer", "add", "--id", "c1", "--daily-limit", "2"]);
-    desk.ok(a, &["fees", "set", "--flat", "0.0001"]);
-    let created = desk.ok(
-        a,
+    let requester = add_staff(desk, admins, "backend", "requester");
+    let alice = add_staff(desk, admins, "alice", "approver");
+    let bob = add_staff(desk, admins, "bob", "approver");
+    let customer = desk.ok(a, &["customer", "add", "--id", "c1", "--daily-limit", "2"]);
+    desk.ok(Some(&ops), &["proposal", "approve", &proposal_id(&customer)]);
+    agree(desk, &admin, &ops, &["fees", "set", "--flat", "0.0001"]);
+    let created = agree(
+        desk,
+        &admin,
+        &ops,
         &[
             "wallet",
             "create",
@@ -127,8 +193,10 @@ fn set_up(desk: &Desk) -> (String, String, String, String, String) {
     assert!(address.starts_with("bcrt1q"), "{address}");
     let second = last_line(&desk.ok(a, &["wallet", "address", "--name", "hot"]));
     assert_ne!(address, second, "every call hands out a new address");
-    desk.ok(
-        a,
+    agree(
+        desk,
+        &admin,
+        &ops,
         &[
             "beneficiary",
             "add",
@@ -140,13 +208,13 @@ fn set_up(desk: &Desk) -> (String, String, String, String, String) {
             "main",
         ],
     );
-    (admin, requester, alice, bob, address)
+    (admin, requester, alice, bob, address, ops)
 }
 
 #[test]
 fn staff_request_approve_and_reject_with_their_own_tokens() {
     let desk = Desk::new();
-    let (admin, requester, alice, bob, address) = set_up(&desk);
+    let (admin, requester, alice, bob, address, _ops) = set_up(&desk);
     let withdraw = |key: &str, amount: &str| {
         desk.json(
             &requester,
@@ -265,7 +333,7 @@ fn refusals_are_explained() {
     let err = desk.fails(None, &["init", "--admin", "root"]);
     assert!(err.contains("--network"), "{err}");
 
-    let (admin, requester, ..) = set_up(&desk);
+    let (admin, requester, _, _, _, ops) = set_up(&desk);
     let err = desk.fails(None, &["list"]);
     assert!(err.contains("SLUICE_TOKEN"), "{err}");
     let err = desk.fails(Some("sluice_00"), &["list"]);
@@ -275,6 +343,19 @@ fn refusals_are_explained() {
     let err = desk.fails(Some(&admin), &["--network", "bitcoin", "list"]);
     assert!(err.contains("is for regtest"), "{err}");
     let err = desk.fails(None, &["--network", "regtest", "init", "--admin", "again"]);
+    assert!(err.contains("two admins"), "{err}");
+    let err = desk.fails(
+        None,
+        &[
+            "--network",
+            "regtest",
+            "init",
+            "--admin",
+            "again",
+            "--admin",
+            "more",
+        ],
+    );
     assert!(err.contains("already initialised"), "{err}");
     let err = desk.fails(
         Some(&requester),
@@ -314,7 +395,7 @@ fn refusals_are_explained() {
         ],
     );
     assert!(err.contains("--approvers"), "{err}");
-    desk.ok(Some(&admin), &["staff", "deactivate", "--name", "backend"]);
+    agree(&desk, &admin, &ops, &["staff", "deactivate", "--name", "backend"]);
     let err = desk.fails(Some(&requester), &["list"]);
     assert!(err.contains("not authenticated"), "{err}");
 
@@ -376,7 +457,7 @@ fn spawn_api(db: &Path) -> (std::process::Child, String) {
 #[test]
 fn the_api_runs_as_a_process_and_stops_on_sigterm() {
     let desk = Desk::new();
-    let (_admin, requester, alice, _bob, address) = set_up(&desk);
+    let (_admin, requester, alice, _bob, address, _ops) = set_up(&desk);
     desk.ok(
         Some(&requester),
         &[
@@ -410,4 +491,142 @@ fn the_api_runs_as_a_process_and_stops_on_sigterm() {
     assert!(stopped.success());
     let exit = child.wait().unwrap();
     assert!(exit.success(), "SIGTERM is a clean stop: {exit:?}");
+}
+
+/// Every money-moving change one admin makes alone, with their own token; none may take
+/// effect, and no output may be a working token of someone else.
+#[test]
+fn one_admin_alone_changes_nothing_that_moves_money() {
+    let desk = Desk::new();
+    let out = desk.ok(
+        None,
+        &[
+            "--network",
+            "regtest",
+            "init",
+            "--admin",
+            "root",
+            "--admin",
+            "ops",
+        ],
+    );
+    let admin = enroll(&desk, &secrets(&out)[0]);
+    let a = Some(admin.as_str());
+    desk.ok(a, &["customer", "add", "--id", "c1"]);
+    let address = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+    let attempts: Vec<Vec<&str>> = vec![
+        vec!["staff", "add", "--name", "eve", "--role", "approver"],
+        vec!["staff", "add", "--name", "mallory", "--role", "admin"],
+        vec![
+            "beneficiary",
+            "add",
+            "--customer",
+            "c1",
+            "--address",
+            address,
+            "--label",
+            "x",
+        ],
+        vec!["fees", "set", "--flat", "0"],
+        vec!["limits", "set", "--customer", "c1", "--daily", "21000000"],
+        vec![
+            "wallet",
+            "create",
+            "--name",
+            "hot",
+            "--kind",
+            "wpkh",
+            "--key",
+            KEYS[0],
+            "--daily-limit",
+            "21000000",
+            "--approval",
+            "auto",
+            "--auto-max",
+            "21000000",
+        ],
+        vec![
+            "wallet",
+            "set-policy",
+            "--name",
+            "hot",
+            "--approval",
+            "auto",
+            "--auto-max",
+            "100",
+        ],
+        vec!["limits", "set", "--wallet", "hot", "--daily", "21000000"],
+        vec![
+            "signer",
+            "add",
+            "--name",
+            "s1",
+            "--identity-key",
+            "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798",
+            "--fingerprint",
+            "1bbaa5fe",
+        ],
+    ];
+    let mut printed = String::new();
+    for args in &attempts {
+        let run = desk.run(a, args);
+        let out = String::from_utf8_lossy(&run.stdout).into_owned();
+        // The same admin's approval of their own proposal is refused.
+        if run.status.success() {
+            let err = desk.fails(a, &["proposal", "approve", &proposal_id(&out)]);
+            assert!(err.contains("you proposed this change"), "{err}");
+        }
+        printed.push_str(&out);
+    }
+    let listed = desk.ok(a, &["proposal", "list"]);
+    assert!(listed.contains("pending"), "{listed}");
+    let staff = desk.ok(a, &["staff", "list"]);
+    assert!(!staff.contains("eve") && !staff.contains("mallory"), "{staff}");
+    let beneficiaries = desk.ok(a, &["beneficiary", "list", "--customer", "c1"]);
+    assert!(!beneficiaries.contains(address), "{beneficiaries}");
+    let fees = desk.ok(a, &["fees", "show"]);
+    assert!(fees.contains("No BTC fee schedule"), "{fees}");
+    let wallets = desk.ok(a, &["wallet", "list"]);
+    assert!(!wallets.contains("hot"), "{wallets}");
+    let signers = desk.ok(a, &["signer", "list"]);
+    assert!(!signers.contains("s1"), "{signers}");
+    for word in printed.split_whitespace().filter(|w| w.starts_with("sluice_")) {
+        let out = desk.run(Some(word), &["list"]);
+        assert!(!out.status.success(), "the admin saw a working token: {word}");
+    }
+}
+
+#[test]
+fn the_database_and_its_directory_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("coordinator-home");
+    let db = home.join("coordinator.sqlite");
+    let out = Command::new(BIN)
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "--network",
+            "regtest",
+            "init",
+            "--admin",
+            "root",
+            "--admin",
+            "ops",
+        ])
+        .env_remove("SLUICE_TOKEN")
+        .env_remove("SLUICE_DB")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&home), 0o700, "the home directory");
+    assert_eq!(mode(&db), 0o600, "the database");
+    // The write-ahead log and shared-memory files exist while the database is open.
+    let open = sluice_coordinator::service::Coordinator::open(&db, None).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let side = db.with_file_name(format!("coordinator.sqlite{suffix}"));
+        assert_eq!(mode(&side), 0o600, "{}", side.display());
+    }
+    drop(open);
 }

@@ -16,7 +16,7 @@ use sluice_coordinator::db::utxos::ObservedCoin;
 use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
-use sluice_coordinator::service::{Coordinator, NewWalletRequest};
+use sluice_coordinator::service::{Applied, Change, Coordinator, NewWalletRequest};
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_shared::api::NewWithdrawal;
@@ -38,42 +38,66 @@ const KEYS: [&str; 3] = [
 fn prepare(path: &Path) {
     let now = UnixTime::from_secs(1_735_700_000);
     let mut rng = rand::thread_rng();
-    let (mut coord, token) = Coordinator::initialise(path, Network::Regtest, "root", &mut rng, now).unwrap();
-    let admin = coord.authenticate(&token).unwrap();
-    let requester = coord
-        .add_staff(&admin, "backend", Role::Requester, &mut rng, now)
-        .unwrap();
+    let (mut coord, secrets) =
+        Coordinator::initialise(path, Network::Regtest, ["root", "ops"], &mut rng, now).unwrap();
+    let [root, ops] = secrets.map(|secret| {
+        let (_, token) = coord.enroll(&secret, &mut rng, now).unwrap();
+        coord.authenticate(&token).unwrap()
+    });
+    let mut agree = |coord: &mut Coordinator, change: Change| {
+        coord
+            .propose_and_approve(&root, &ops, &change, &mut rng, now)
+            .unwrap()
+    };
+    let secret = agree(
+        &mut coord,
+        Change::StaffAdd {
+            name: "backend".into(),
+            role: Role::Requester,
+        },
+    )
+    .into_enrollment_secret()
+    .unwrap();
+    let (_, requester) = coord.enroll(&secret, &mut rand::thread_rng(), now).unwrap();
     let requester = coord.authenticate(&requester).unwrap();
-    coord.add_customer(&admin, "c1", now).unwrap();
+    coord.add_customer(&root, "c1", now).unwrap();
     let destination = {
         let script = ScriptBuf::new_p2wpkh(&WPubkeyHash::from_byte_array([1; 20]));
         Address::from_script(&script, Network::Regtest)
             .unwrap()
             .to_string()
     };
-    coord
-        .add_beneficiary(&admin, "c1", &destination, "main", now)
-        .unwrap();
-    coord
-        .set_fee_schedule(&admin, Asset::Btc, FeeSchedule::Flat(Amount::ZERO), now)
-        .unwrap();
-    let created = coord
-        .create_wallet(
-            &admin,
-            &NewWalletRequest {
-                name: "hot".into(),
-                kind: WalletKindArg::WshSortedMulti,
-                threshold: Some(2),
-                keys: KEYS.iter().map(|k| k.to_string()).collect(),
-                policy: ApprovalPolicy::Auto {
-                    max_amount_sat: Amount::from_sat(100_000_000),
-                    registered_destination_only: true,
-                },
-                daily_limit: Amount::from_sat(100_000_000_000),
+    agree(
+        &mut coord,
+        Change::BeneficiaryAdd {
+            customer_id: "c1".into(),
+            address: destination.clone(),
+            label: "main".into(),
+        },
+    );
+    agree(
+        &mut coord,
+        Change::FeesSet {
+            asset: Asset::Btc,
+            schedule: FeeSchedule::Flat(Amount::ZERO),
+        },
+    );
+    let Applied::Wallet(created) = agree(
+        &mut coord,
+        Change::WalletCreate(NewWalletRequest {
+            name: "hot".into(),
+            kind: WalletKindArg::WshSortedMulti,
+            threshold: Some(2),
+            keys: KEYS.iter().map(|k| k.to_string()).collect(),
+            policy: ApprovalPolicy::Auto {
+                max_amount_sat: Amount::from_sat(100_000_000),
+                registered_destination_only: true,
             },
-            now,
-        )
-        .unwrap();
+            daily_limit: Amount::from_sat(100_000_000_000),
+        }),
+    ) else {
+        panic!("wallet create yields the wallet")
+    };
     let descriptor = WalletDescriptor::parse(&created.multipath_descriptor, None).unwrap();
     for index in 0..COINS {
         let script = descriptor.script_pubkey(Branch::Receive, index).unwrap();

@@ -14,7 +14,7 @@ use bitcoin::secp256k1::{Keypair, Secp256k1};
 use bitcoin::Network;
 use sluice_coordinator::api::{serve, CoordinatorPool};
 use sluice_coordinator::identity::CoordinatorIdentity;
-use sluice_coordinator::service::Coordinator;
+use sluice_coordinator::service::{Change, Coordinator};
 use sluice_coordinator::time::UnixTime;
 use sluice_shared::signer_api::{sign_request, RequestParts, COORDINATOR_SIGNATURE_HEADER};
 use tokio::sync::oneshot;
@@ -34,17 +34,19 @@ async fn start() -> Server {
     let path = dir.path().join("coordinator.sqlite");
     let now = UnixTime::from_secs(sluice_coordinator::clock::now().secs());
     let mut rng = rand::thread_rng();
-    let (mut coord, token) = Coordinator::initialise(&path, Network::Regtest, "root", &mut rng, now).unwrap();
-    let admin = coord.authenticate(&token).unwrap();
+    let (mut coord, secrets) =
+        Coordinator::initialise(&path, Network::Regtest, ["root", "ops"], &mut rng, now).unwrap();
+    let [root_token, ops_token] = secrets.map(|secret| coord.enroll(&secret, &mut rng, now).unwrap().1);
+    let root = coord.authenticate(&root_token).unwrap();
+    let ops = coord.authenticate(&ops_token).unwrap();
     let signer = Keypair::from_seckey_slice(&Secp256k1::new(), &[7; 32]).unwrap();
+    let add_signer = Change::SignerAdd {
+        name: "s1".into(),
+        identity_key: signer.x_only_public_key().0.to_string(),
+        fingerprint: "00000001".into(),
+    };
     coord
-        .add_signer(
-            &admin,
-            "s1",
-            &signer.x_only_public_key().0.to_string(),
-            "00000001",
-            now,
-        )
+        .propose_and_approve(&root, &ops, &add_signer, &mut rng, now)
         .unwrap();
     drop(coord);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -17,7 +17,7 @@ use sluice_coordinator::chain::{CoreRpcClient, RpcAuth};
 use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
-use sluice_coordinator::service::{ApiToken, Coordinator, NewWalletRequest};
+use sluice_coordinator::service::{ApiToken, Applied, Change, Coordinator, NewWalletRequest};
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_shared::api::{Withdrawal, WithdrawalDetail, WithdrawalList, WithdrawalStatus};
@@ -210,29 +210,60 @@ pub(crate) async fn build(options: DevnetOptions, plan: &Build) -> Result<System
         .step("4. The coordinator: staff, a customer, and the 2-of-3 wallet composed from the signers' keys");
     let db_path = devnet.path("coordinator.sqlite");
     let now = UnixTime::from_secs(unix_now());
-    let (mut coord, admin_token) = Coordinator::initialise(&db_path, NETWORK, "admin", &mut rng, now)?;
+    // Two admins: every change that can move money is proposed by one and approved by the
+    // other; each staff member collects their own token with an enrollment secret.
+    let (mut coord, secrets) = Coordinator::initialise(&db_path, NETWORK, ["admin", "ops"], &mut rng, now)?;
+    let [admin_token, ops_token] =
+        secrets.map(|secret| coord.enroll(&secret, &mut rng, now).map(|(_, token)| token));
+    let (admin_token, ops_token) = (admin_token?, ops_token?);
     let admin = coord.authenticate(&admin_token)?;
+    let ops = coord.authenticate(&ops_token)?;
     let admin_file = devnet.path("admin.token");
     std::fs::write(&admin_file, admin_token.reveal().as_bytes())?;
-    let backend_token = coord.add_staff(&admin, "exchange-backend", Role::Requester, &mut rng, now)?;
-    let approver_token = coord.add_staff(&admin, "alice", Role::Approver, &mut rng, now)?;
-    coord.set_fee_schedule(
-        &admin,
-        Asset::Btc,
-        FeeSchedule::Flat(Amount::from_sat(10_000)),
-        now,
+    let ops_file = devnet.path("ops.token");
+    std::fs::write(&ops_file, ops_token.reveal().as_bytes())?;
+    let agree = |coord: &mut Coordinator, change: Change| {
+        coord.propose_and_approve(&admin, &ops, &change, &mut rand::thread_rng(), now)
+    };
+    let staff = |coord: &mut Coordinator, name: &str, role: Role| -> Result<ApiToken> {
+        let secret = agree(
+            coord,
+            Change::StaffAdd {
+                name: name.into(),
+                role,
+            },
+        )?
+        .into_enrollment_secret()
+        .ok_or_else(|| anyhow!("adding {name} yielded no enrollment secret"))?;
+        Ok(coord.enroll(&secret, &mut rand::thread_rng(), now)?.1)
+    };
+    let backend_token = staff(&mut coord, "exchange-backend", Role::Requester)?;
+    let approver_token = staff(&mut coord, "alice", Role::Approver)?;
+    agree(
+        &mut coord,
+        Change::FeesSet {
+            asset: Asset::Btc,
+            schedule: FeeSchedule::Flat(Amount::from_sat(10_000)),
+        },
     )?;
     let customers = ["customer-1", "customer-2", "customer-3"];
     let mut destinations = Vec::new();
     for customer in customers {
         coord.add_customer(&admin, customer, now)?;
         let address = customer_address(customer)?.to_string();
-        coord.add_beneficiary(&admin, customer, &address, "own wallet", now)?;
+        agree(
+            &mut coord,
+            Change::BeneficiaryAdd {
+                customer_id: customer.into(),
+                address: address.clone(),
+                label: "own wallet".into(),
+            },
+        )?;
         destinations.push((customer, address));
     }
-    let created = coord.create_wallet(
-        &admin,
-        &NewWalletRequest {
+    let Applied::Wallet(created) = agree(
+        &mut coord,
+        Change::WalletCreate(NewWalletRequest {
             name: WALLET.into(),
             kind: WalletKindArg::WshSortedMulti,
             threshold: Some(2),
@@ -243,16 +274,19 @@ pub(crate) async fn build(options: DevnetOptions, plan: &Build) -> Result<System
                 approvers_required: 1,
             },
             daily_limit: Amount::from_int_btc(1_000),
-        },
-        now,
-    )?;
+        }),
+    )?
+    else {
+        bail!("wallet create yielded no wallet");
+    };
     devnet.say(&format!("wallet {WALLET}: {}", created.multipath_descriptor));
     devnet.say(&format!(
         "approval: automatic up to {} to registered beneficiaries, one approver above",
         format_btc(AUTO_APPROVAL_CEILING)
     ));
     for signer in &signers {
-        run_step(
+        // Through the CLI, as operators do: admin proposes, ops approves.
+        let proposed = run_step(
             devnet.coordinator_command(
                 Some(&admin_file),
                 &[
@@ -267,6 +301,18 @@ pub(crate) async fn build(options: DevnetOptions, plan: &Build) -> Result<System
                 ],
             ),
             "sluice-coordinator signer add",
+        )?;
+        let proposal = proposed
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("Proposal ")?
+                    .split_once(' ')
+                    .map(|(id, _)| id.to_owned())
+            })
+            .ok_or_else(|| anyhow!("signer add printed no proposal: {proposed}"))?;
+        run_step(
+            devnet.coordinator_command(Some(&ops_file), &["proposal", "approve", &proposal]),
+            "sluice-coordinator proposal approve",
         )?;
         devnet.signer_step(
             &signer.home,

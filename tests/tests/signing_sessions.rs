@@ -19,7 +19,9 @@ use sluice_coordinator::db::utxos::ObservedCoin;
 use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
-use sluice_coordinator::service::{BatchOutcome, Coordinator, NewWalletRequest, ProcessorConfig};
+use sluice_coordinator::service::{
+    Applied, BatchOutcome, Change, Coordinator, NewWalletRequest, ProcessorConfig,
+};
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_e2e::binaries::binary;
@@ -141,12 +143,27 @@ fn set_up() -> Setup {
     let db = dir.path().join("coordinator.sqlite");
     let now = UnixTime::from_secs(1_790_000_000);
     let mut rng = rand::thread_rng();
-    let (mut coord, token) = Coordinator::initialise(&db, Network::Regtest, "root", &mut rng, now).unwrap();
+    let (mut coord, secrets) =
+        Coordinator::initialise(&db, Network::Regtest, ["root", "ops"], &mut rng, now).unwrap();
+    let [token, ops_token] = secrets.map(|secret| coord.enroll(&secret, &mut rng, now).unwrap().1);
     let admin = coord.authenticate(&token).unwrap();
+    let ops = coord.authenticate(&ops_token).unwrap();
     std::fs::write(dir.path().join("root.token"), token.reveal().as_bytes()).unwrap();
-    let requester = coord
-        .add_staff(&admin, "backend", Role::Requester, &mut rng, now)
-        .unwrap();
+    let agree = |coord: &mut Coordinator, change: Change| {
+        coord
+            .propose_and_approve(&admin, &ops, &change, &mut rand::thread_rng(), now)
+            .unwrap()
+    };
+    let secret = agree(
+        &mut coord,
+        Change::StaffAdd {
+            name: "backend".into(),
+            role: Role::Requester,
+        },
+    )
+    .into_enrollment_secret()
+    .unwrap();
+    let (_, requester) = coord.enroll(&secret, &mut rng, now).unwrap();
     let requester = coord.authenticate(&requester).unwrap();
     coord.add_customer(&admin, "c1", now).unwrap();
     let destination = Address::from_script(
@@ -155,40 +172,47 @@ fn set_up() -> Setup {
     )
     .unwrap()
     .to_string();
-    coord
-        .add_beneficiary(&admin, "c1", &destination, "main", now)
-        .unwrap();
-    coord
-        .set_fee_schedule(&admin, Asset::Btc, FeeSchedule::Flat(Amount::ZERO), now)
-        .unwrap();
-    let created = coord
-        .create_wallet(
-            &admin,
-            &NewWalletRequest {
-                name: "hot".into(),
-                kind: WalletKindArg::WshSortedMulti,
-                threshold: Some(2),
-                keys,
-                policy: ApprovalPolicy::Auto {
-                    max_amount_sat: Amount::ONE_BTC,
-                    registered_destination_only: true,
-                },
-                daily_limit: Amount::from_int_btc(100),
+    agree(
+        &mut coord,
+        Change::BeneficiaryAdd {
+            customer_id: "c1".into(),
+            address: destination.clone(),
+            label: "main".into(),
+        },
+    );
+    agree(
+        &mut coord,
+        Change::FeesSet {
+            asset: Asset::Btc,
+            schedule: FeeSchedule::Flat(Amount::ZERO),
+        },
+    );
+    let Applied::Wallet(created) = agree(
+        &mut coord,
+        Change::WalletCreate(NewWalletRequest {
+            name: "hot".into(),
+            kind: WalletKindArg::WshSortedMulti,
+            threshold: Some(2),
+            keys,
+            policy: ApprovalPolicy::Auto {
+                max_amount_sat: Amount::ONE_BTC,
+                registered_destination_only: true,
             },
-            now,
-        )
-        .unwrap();
+            daily_limit: Amount::from_int_btc(100),
+        }),
+    ) else {
+        panic!("wallet create yields the wallet")
+    };
     for (i, s) in signers.iter().enumerate() {
         let id = s.ok(&["id"]);
-        coord
-            .add_signer(
-                &admin,
-                &format!("signer-{i}"),
-                &line_value(&id, "Identity key:"),
-                &line_value(&id, "Master fingerprint:"),
-                now,
-            )
-            .unwrap();
+        agree(
+            &mut coord,
+            Change::SignerAdd {
+                name: format!("signer-{i}"),
+                identity_key: line_value(&id, "Identity key:"),
+                fingerprint: line_value(&id, "Master fingerprint:"),
+            },
+        );
         s.ok(&[
             "wallet",
             "register",

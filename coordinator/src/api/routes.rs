@@ -1,6 +1,9 @@
 //! The `/v1` routes: parse the request at the edge, then authenticate and run the service
 //! operation on the blocking pool. Authentication comes before any other verdict, so an
 //! unauthenticated caller learns nothing about what the request would have done.
+//! Admin changes are proposals a second admin approves (`proposals`).
+
+mod proposals;
 
 use std::sync::Arc;
 
@@ -28,6 +31,13 @@ enum Route {
     Approve(u64),
     Reject(u64),
     Cancel(u64),
+    ListProposals,
+    CreateProposal,
+    GetProposal(u64),
+    ApproveProposal(u64),
+    RejectProposal(u64),
+    /// The one route without a bearer token: the enrollment secret is the credential.
+    Enroll,
 }
 
 /// A refusal decided at the HTTP layer, turned into a reply at the end.
@@ -96,7 +106,7 @@ fn route(method: &Method, path: &str) -> Result<Route, HttpError> {
             HttpError::new(
                 StatusCode::NOT_FOUND,
                 "not_found",
-                format!("{text:?} is not a withdrawal id (ids are numbers)"),
+                format!("{text:?} is not an id (ids are numbers)"),
             )
         })
     };
@@ -116,8 +126,50 @@ fn route(method: &Method, path: &str) -> Result<Route, HttpError> {
             Method::POST => Ok(Route::Cancel(id(w)?)),
             _ => Err(wrong_method("POST")),
         },
+        ["v1", "proposals"] => match *method {
+            Method::POST => Ok(Route::CreateProposal),
+            Method::GET => Ok(Route::ListProposals),
+            _ => Err(wrong_method("GET, POST")),
+        },
+        ["v1", "proposals", p] => match *method {
+            Method::GET => Ok(Route::GetProposal(id(p)?)),
+            _ => Err(wrong_method("GET")),
+        },
+        ["v1", "proposals", p, action @ ("approve" | "reject")] => match *method {
+            Method::POST if *action == "approve" => Ok(Route::ApproveProposal(id(p)?)),
+            Method::POST => Ok(Route::RejectProposal(id(p)?)),
+            _ => Err(wrong_method("POST")),
+        },
+        ["v1", "staff", "enroll"] => match *method {
+            Method::POST => Ok(Route::Enroll),
+            _ => Err(wrong_method("POST")),
+        },
         _ => Err(not_found()),
     }
+}
+
+/// `?limit=N` (the only parameter of `GET /v1/proposals`).
+fn parse_limit(query: Option<&str>) -> Result<u32, Failure> {
+    let mut limit = 50;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("limit", value)) => {
+                limit = value.parse::<u32>().map_err(|_| {
+                    bad_request(
+                        "invalid_query",
+                        &format!("limit must be a whole number, not {value:?}"),
+                    )
+                })?;
+            }
+            _ => {
+                return Err(bad_request(
+                    "invalid_query",
+                    &format!("unknown query parameter {pair:?}: use limit"),
+                ))
+            }
+        }
+    }
+    Ok(limit)
 }
 
 /// The bearer token, if the header holds one in the right form.
@@ -290,6 +342,12 @@ fn execute(coord: &mut Coordinator, actor: &Actor, parsed: Parsed) -> Result<Rep
             let RejectWithdrawal { reason } = parse_json(&body, None)?;
             Ok(json(StatusCode::OK, &coord.cancel(actor, id, &reason, now)?))
         }
+        Route::ListProposals => proposals::list(coord, actor, parse_limit(parsed.query.as_deref())?, now),
+        Route::CreateProposal => proposals::create(coord, actor, &parsed.body?, now),
+        Route::GetProposal(id) => proposals::get(coord, actor, id, now),
+        Route::ApproveProposal(id) => proposals::approve(coord, actor, id, &parsed.body?, now),
+        Route::RejectProposal(id) => proposals::reject(coord, actor, id, &parsed.body?, now),
+        Route::Enroll => Err(bad_request("invalid_request", "enrollment takes no bearer token")),
     }
 }
 
@@ -302,6 +360,9 @@ pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> R
         Ok(route) => route,
         Err(refusal) => return refusal.into_reply(),
     };
+    if route == Route::Enroll {
+        return enroll(pool, request).await;
+    }
     let Some(token) = bearer_token(&request) else {
         return service_error(&ServiceError::Unauthenticated);
     };
@@ -311,10 +372,17 @@ pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> R
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let query = request.uri().query().map(str::to_owned);
     let body = match route {
-        Route::CreateWithdrawal | Route::Approve(_) | Route::Reject(_) | Route::Cancel(_) => {
-            read_body(request, MAX_BODY_BYTES).await
+        Route::CreateWithdrawal
+        | Route::Approve(_)
+        | Route::Reject(_)
+        | Route::Cancel(_)
+        | Route::CreateProposal
+        | Route::ApproveProposal(_)
+        | Route::RejectProposal(_)
+        | Route::Enroll => read_body(request, MAX_BODY_BYTES).await,
+        Route::ListWithdrawals | Route::GetWithdrawal(_) | Route::ListProposals | Route::GetProposal(_) => {
+            Ok(Bytes::new())
         }
-        Route::ListWithdrawals | Route::GetWithdrawal(_) => Ok(Bytes::new()),
     };
     let parsed = Parsed {
         route,
@@ -329,6 +397,25 @@ pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> R
         })
     })
     .await;
+    finish(outcome)
+}
+
+/// `POST /v1/staff/enroll`: the secret in the body is the credential.
+async fn enroll(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> Reply {
+    let body = match read_body(request, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(Failure::Http(refusal)) => return refusal.into_reply(),
+        Err(Failure::Service(e)) => return service_error(&e),
+    };
+    let outcome = tokio::task::spawn_blocking(move || {
+        let request: proposals::EnrollRequest = parse_json(&body, None)?;
+        pool.with(|coord| proposals::enroll(coord, &request, clock::now()))
+    })
+    .await;
+    finish(outcome)
+}
+
+fn finish(outcome: Result<Result<Reply, Failure>, tokio::task::JoinError>) -> Reply {
     match outcome {
         Ok(Ok(reply)) => reply,
         Ok(Err(Failure::Http(refusal))) => refusal.into_reply(),

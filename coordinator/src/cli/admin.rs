@@ -1,4 +1,6 @@
 //! Admin commands: init, staff, customers, beneficiaries, fees, limits, the admin log.
+//! Every change that can move money is proposed here and takes effect when a second admin
+//! approves it (`proposal approve`).
 
 use anyhow::{bail, Result};
 use clap::{ArgGroup, Args, Subcommand};
@@ -6,16 +8,18 @@ use rand::rngs::OsRng;
 use sluice_shared::asset::{format_btc, parse_btc, Asset};
 use sluice_shared::network::network_name;
 
+use super::proposals::propose;
 use super::{Cli, Session};
 use crate::clock;
 use crate::rules::fees::FeeSchedule;
 use crate::rules::intake::CustomerStatus;
 use crate::rules::roles::Role;
-use crate::service::{ApiToken, Coordinator};
+use crate::service::{Change, Coordinator, EnrollmentSecret};
 
 #[derive(Debug, Subcommand)]
 pub enum StaffCommand {
-    /// Add a staff member and print their token once.
+    /// Propose a new staff member. Once another admin approves, they get an enrollment
+    /// secret to hand over; the new member exchanges it for their token (`staff enroll`).
     Add {
         #[arg(long)]
         name: String,
@@ -24,7 +28,7 @@ pub enum StaffCommand {
         role: Role,
     },
     List,
-    /// Revoke a staff member's access (their token stops working at once).
+    /// Propose revoking a staff member's access (their token stops working once approved).
     Deactivate {
         #[arg(long)]
         name: String,
@@ -33,10 +37,23 @@ pub enum StaffCommand {
         #[arg(long)]
         name: String,
     },
-    /// Issue a new token for a staff member; the old one stops working.
+    /// Propose a new token for a staff member: once approved, the old one stops working and
+    /// the approver gets an enrollment secret to hand over.
     RotateToken {
         #[arg(long)]
         name: String,
+    },
+    /// Exchange your enrollment secret for your token (printed once, only to you). Needs
+    /// no token.
+    Enroll {
+        /// The secret an admin handed you (or SLUICE_ENROLL_SECRET).
+        #[arg(
+            long,
+            env = "SLUICE_ENROLL_SECRET",
+            hide_env_values = true,
+            value_name = "SECRET"
+        )]
+        secret: String,
     },
 }
 
@@ -64,7 +81,7 @@ pub enum CustomerCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BeneficiaryCommand {
-    /// Register an address a customer may withdraw to.
+    /// Propose an address a customer may withdraw to.
     Add {
         #[arg(long)]
         customer: String,
@@ -93,7 +110,7 @@ pub enum BeneficiaryCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum FeesCommand {
-    /// Set the fee: a flat amount or a percentage in basis points (25 = 0.25%).
+    /// Propose the fee: a flat amount or a percentage in basis points (25 = 0.25%).
     #[command(group(ArgGroup::new("fee").required(true).args(["flat", "percent_bps"])))]
     Set {
         #[arg(long, default_value = "BTC")]
@@ -111,7 +128,7 @@ pub enum FeesCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum LimitsCommand {
-    /// Set a customer's or a wallet's daily limit (UTC day).
+    /// Propose a customer's or a wallet's daily limit (UTC day).
     Set(LimitsSetArgs),
 }
 
@@ -129,30 +146,54 @@ pub struct LimitsSetArgs {
     asset: Asset,
 }
 
-fn print_token(name: &str, role: Role, token: &ApiToken) -> Result<()> {
-    outln!("Token for {name} ({role}). It is shown once: give it to {name} over a safe channel now.");
+/// Shows an enrollment secret once, to the admin who hands it over.
+pub(super) fn print_enrollment(name: &str, secret: &EnrollmentSecret) -> Result<()> {
+    outln!(
+        "Enrollment secret for {name}: give it to {name} alone, over a safe channel. They run \
+         `sluice-coordinator staff enroll --secret SECRET` within 3 days to get their token; \
+         it works once."
+    );
+    outln!("{}", secret.reveal().as_str());
+    Ok(())
+}
+
+pub fn init(cli: &Cli, admins: &[String]) -> Result<()> {
+    let Some(network) = cli.network else {
+        bail!("init needs --network (bitcoin, testnet, testnet4, signet or regtest)");
+    };
+    let [first, second] = admins else {
+        bail!("init needs two admins (--admin NAME --admin NAME): every change that can move money needs one admin to propose it and another to approve it");
+    };
+    let (_coord, secrets) = Coordinator::initialise(
+        &cli.db,
+        network,
+        [first.as_str(), second.as_str()],
+        &mut OsRng,
+        clock::now(),
+    )?;
+    outln!("Initialised {} for {}.", cli.db.display(), network_name(network));
+    for (name, secret) in [first, second].into_iter().zip(&secrets) {
+        print_enrollment(name, secret)?;
+    }
+    Ok(())
+}
+
+/// `staff enroll`: the holder's own command; the token is printed to them alone.
+pub fn enroll(cli: &Cli, secret: &str) -> Result<()> {
+    let secret = EnrollmentSecret::parse(secret)?;
+    let mut coord = super::open_database(&cli.db, cli.network)?;
+    let (name, token) = coord.enroll(&secret, &mut OsRng, clock::now())?;
+    outln!("Your token, {name}. It is shown once: keep it secret (e.g. in a file for --token-file).");
     outln!("{}", token.reveal().as_str());
     Ok(())
 }
 
-pub fn init(cli: &Cli, admin: &str) -> Result<()> {
-    let Some(network) = cli.network else {
-        bail!("init needs --network (bitcoin, testnet, testnet4, signet or regtest)");
-    };
-    let (_coord, token): (Coordinator, ApiToken) =
-        Coordinator::initialise(&cli.db, network, admin, &mut OsRng, clock::now())?;
-    outln!("Initialised {} for {}.", cli.db.display(), network_name(network));
-    print_token(admin, Role::Admin, &token)?;
-    Ok(())
-}
-
 pub fn staff(s: &mut Session, command: &StaffCommand) -> Result<()> {
-    let now = clock::now();
-    match command {
-        StaffCommand::Add { name, role } => {
-            let token = s.coord.add_staff(&s.actor, name, *role, &mut OsRng, now)?;
-            print_token(name, *role, &token)?;
-        }
+    let change = match command {
+        StaffCommand::Add { name, role } => Change::StaffAdd {
+            name: name.clone(),
+            role: *role,
+        },
         StaffCommand::List => {
             for member in s.coord.list_staff(&s.actor)? {
                 outln!(
@@ -164,28 +205,20 @@ pub fn staff(s: &mut Session, command: &StaffCommand) -> Result<()> {
                     member.created_by.as_deref().unwrap_or("init")
                 );
             }
+            return Ok(());
         }
-        StaffCommand::Deactivate { name } => {
-            s.coord.set_staff_active(&s.actor, name, false, now)?;
-            outln!("{name} deactivated: their token no longer works.");
-        }
-        StaffCommand::Activate { name } => {
-            s.coord.set_staff_active(&s.actor, name, true, now)?;
-            outln!("{name} reactivated.");
-        }
-        StaffCommand::RotateToken { name } => {
-            let token = s.coord.rotate_staff_token(&s.actor, name, &mut OsRng, now)?;
-            let role = s
-                .coord
-                .list_staff(&s.actor)?
-                .into_iter()
-                .find(|m| &m.name == name)
-                .map_or(Role::Requester, |m| m.role);
-            outln!("{name}'s old token no longer works.");
-            print_token(name, role, &token)?;
-        }
-    }
-    Ok(())
+        StaffCommand::Deactivate { name } => Change::StaffSetActive {
+            name: name.clone(),
+            active: false,
+        },
+        StaffCommand::Activate { name } => Change::StaffSetActive {
+            name: name.clone(),
+            active: true,
+        },
+        StaffCommand::RotateToken { name } => Change::StaffRotateToken { name: name.clone() },
+        StaffCommand::Enroll { .. } => bail!("`staff enroll` needs no token: run it without one"),
+    };
+    propose(s, &change)
 }
 
 pub fn customer(s: &mut Session, command: &CustomerCommand) -> Result<()> {
@@ -194,12 +227,21 @@ pub fn customer(s: &mut Session, command: &CustomerCommand) -> Result<()> {
         CustomerCommand::Add { id, daily_limit } => {
             let limit = daily_limit.as_deref().map(parse_btc).transpose()?;
             s.coord.add_customer(&s.actor, id, now)?;
-            if let Some(limit) = limit {
-                s.coord
-                    .set_customer_daily_limit(&s.actor, id, Asset::Btc, limit, now)?;
-            }
             match limit {
-                Some(limit) => outln!("Customer {id} added, daily limit {}.", format_btc(limit)),
+                Some(limit) => {
+                    outln!(
+                        "Customer {id} added; its daily limit of {} is a proposal:",
+                        format_btc(limit)
+                    );
+                    propose(
+                        s,
+                        &Change::CustomerDailyLimit {
+                            customer_id: id.clone(),
+                            asset: Asset::Btc,
+                            daily_limit_sat: limit,
+                        },
+                    )?;
+                }
                 None => outln!("Customer {id} added (no customer limit; the wallet's daily limit applies)."),
             }
         }
@@ -223,26 +265,26 @@ pub fn customer(s: &mut Session, command: &CustomerCommand) -> Result<()> {
 }
 
 pub fn beneficiary(s: &mut Session, command: &BeneficiaryCommand) -> Result<()> {
-    let now = clock::now();
-    match command {
+    let change = match command {
         BeneficiaryCommand::Add {
             customer,
             address,
             label,
-        } => {
-            let stored = s.coord.add_beneficiary(&s.actor, customer, address, label, now)?;
-            outln!("{stored} registered for customer {customer} ({label}).");
-        }
-        BeneficiaryCommand::Deactivate { customer, address } => {
-            s.coord
-                .set_beneficiary_active(&s.actor, customer, address, false, now)?;
-            outln!("{address} deactivated for customer {customer}.");
-        }
-        BeneficiaryCommand::Activate { customer, address } => {
-            s.coord
-                .set_beneficiary_active(&s.actor, customer, address, true, now)?;
-            outln!("{address} active for customer {customer}.");
-        }
+        } => Change::BeneficiaryAdd {
+            customer_id: customer.clone(),
+            address: address.clone(),
+            label: label.clone(),
+        },
+        BeneficiaryCommand::Deactivate { customer, address } => Change::BeneficiarySetActive {
+            customer_id: customer.clone(),
+            address: address.clone(),
+            active: false,
+        },
+        BeneficiaryCommand::Activate { customer, address } => Change::BeneficiarySetActive {
+            customer_id: customer.clone(),
+            address: address.clone(),
+            active: true,
+        },
         BeneficiaryCommand::List { customer } => {
             for b in s.coord.list_beneficiaries(&s.actor, customer)? {
                 outln!(
@@ -252,9 +294,10 @@ pub fn beneficiary(s: &mut Session, command: &BeneficiaryCommand) -> Result<()> 
                     b.label
                 );
             }
+            return Ok(());
         }
-    }
-    Ok(())
+    };
+    propose(s, &change)
 }
 
 pub fn fees(s: &mut Session, command: &FeesCommand) -> Result<()> {
@@ -269,9 +312,13 @@ pub fn fees(s: &mut Session, command: &FeesCommand) -> Result<()> {
                 (None, Some(bps)) => FeeSchedule::Percent { basis_points: *bps },
                 _ => bail!("give exactly one of --flat BTC or --percent-bps N"),
             };
-            s.coord
-                .set_fee_schedule(&s.actor, *asset, schedule, clock::now())?;
-            outln!("{asset} withdrawal fee: {}.", schedule.describe());
+            propose(
+                s,
+                &Change::FeesSet {
+                    asset: *asset,
+                    schedule,
+                },
+            )?;
         }
         FeesCommand::Show { asset } => match s.coord.fee_schedule(*asset)? {
             Some(schedule) => outln!("{asset} withdrawal fee: {}.", schedule.describe()),
@@ -286,20 +333,19 @@ pub fn fees(s: &mut Session, command: &FeesCommand) -> Result<()> {
 pub fn limits(s: &mut Session, command: &LimitsCommand) -> Result<()> {
     let LimitsCommand::Set(args) = command;
     let limit = parse_btc(&args.daily)?;
-    let now = clock::now();
-    match (&args.customer, &args.wallet) {
-        (Some(customer), None) => {
-            s.coord
-                .set_customer_daily_limit(&s.actor, customer, args.asset, limit, now)?;
-            outln!("Customer {customer}: daily limit {}.", format_btc(limit));
-        }
-        (None, Some(wallet)) => {
-            s.coord.set_wallet_daily_limit(&s.actor, wallet, limit, now)?;
-            outln!("Wallet {wallet}: daily limit {}.", format_btc(limit));
-        }
+    let change = match (&args.customer, &args.wallet) {
+        (Some(customer), None) => Change::CustomerDailyLimit {
+            customer_id: customer.clone(),
+            asset: args.asset,
+            daily_limit_sat: limit,
+        },
+        (None, Some(wallet)) => Change::WalletDailyLimit {
+            wallet: wallet.clone(),
+            daily_limit_sat: limit,
+        },
         _ => bail!("give exactly one of --customer ID or --wallet NAME"),
-    }
-    Ok(())
+    };
+    propose(s, &change)
 }
 
 pub fn log(s: &mut Session, limit: u32) -> Result<()> {

@@ -14,6 +14,7 @@ macro_rules! outln {
 mod admin;
 mod identity;
 mod output;
+mod proposals;
 mod signing;
 mod wallet;
 mod withdrawals;
@@ -62,7 +63,7 @@ pub struct Cli {
     /// Read your staff token from this file (takes precedence over --token and SLUICE_TOKEN).
     #[arg(long, global = true, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
-    /// Print results as JSON (withdrawal commands).
+    /// Print results as JSON (withdrawal and proposal commands).
     #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
@@ -75,16 +76,17 @@ fn parse_network_arg(text: &str) -> Result<Network, String> {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create the database for --network with its first admin (prints the admin's token once).
+    /// Create the database for --network with its first two admins (every change that can
+    /// move money needs two). Prints each admin's enrollment secret once.
     Init {
-        /// The first admin's name.
-        #[arg(long)]
-        admin: String,
+        /// An admin's name; give exactly two.
+        #[arg(long = "admin", required = true, num_args = 1, action = clap::ArgAction::Append)]
+        admins: Vec<String>,
     },
     /// The coordinator's identity key, which online signers are given at setup.
     #[command(subcommand)]
     Identity(identity::IdentityCommand),
-    /// Staff members and their tokens (admin).
+    /// Staff members and their tokens (admin; `staff enroll` for anyone with a secret).
     #[command(subcommand)]
     Staff(admin::StaffCommand),
     /// Customers (admin).
@@ -131,6 +133,9 @@ pub enum Command {
     List(withdrawals::ListArgs),
     /// Show one withdrawal with its approvals and history.
     Show { id: u64 },
+    /// Proposed configuration changes: list, show, approve or reject (admin).
+    #[command(subcommand)]
+    Proposal(proposals::ProposalCommand),
     /// The admin log: who changed which configuration (admin).
     Log {
         #[arg(long, default_value_t = 50)]
@@ -238,14 +243,15 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     let session = || Session::open(&cli);
     let json = cli.json;
     match &cli.command {
-        Command::Init { admin } => {
-            // The identity first, so the admin's token stays the last line printed.
+        Command::Init { admins } => {
+            // The identity first, so the admins' enrollment secrets stay the last lines printed.
             if cli.network.is_some() && !cli.db.exists() {
                 identity::create_at_init(&cli)?;
             }
-            admin::init(&cli, admin)?;
+            admin::init(&cli, admins)?;
         }
         Command::Identity(c) => identity::identity(&cli, c)?,
+        Command::Staff(admin::StaffCommand::Enroll { secret }) => admin::enroll(&cli, secret)?,
         Command::Run(args) => return crate::run::run(&cli.db, cli.network, args.component, &args.options()?),
         Command::Staff(c) => admin::staff(&mut session()?, c)?,
         Command::Customer(c) => admin::customer(&mut session()?, c)?,
@@ -253,6 +259,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Fees(c) => admin::fees(&mut session()?, c)?,
         Command::Limits(c) => admin::limits(&mut session()?, c)?,
         Command::Log { limit } => admin::log(&mut session()?, *limit)?,
+        Command::Proposal(c) => proposals::proposal(&mut session()?, c, json)?,
         Command::Wallet(c) => wallet::wallet(&mut session()?, c)?,
         Command::Signer(c) => signing::signer(&mut session()?, c)?,
         Command::Session(c) => signing::session(&mut session()?, c)?,

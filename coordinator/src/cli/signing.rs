@@ -10,9 +10,10 @@ use sluice_shared::identity::SignerId;
 use sluice_shared::ur_psbt::PsbtPartDecoder;
 use sluice_shared::{qr, qr_scan, sd_card, ur_psbt};
 
+use super::proposals::propose;
 use super::Session;
 use crate::clock;
-use crate::service::Submitter;
+use crate::service::{Change, Submitter};
 
 /// No PSBT file or QR image a session needs comes near this.
 const MAX_INPUT_FILE: u64 = 64 * 1024 * 1024;
@@ -21,7 +22,7 @@ const MODULE_PX: u32 = 4;
 
 #[derive(Debug, Subcommand)]
 pub enum SignerCommand {
-    /// Register a signer by what `sluice-signer id` prints (admin). Only registered,
+    /// Propose a signer, by what `sluice-signer id` prints (admin). Only registered,
     /// active signers can fetch sessions and post signatures.
     Add {
         #[arg(long)]
@@ -34,7 +35,7 @@ pub enum SignerCommand {
         fingerprint: String,
     },
     List,
-    /// Cut a signer off at once (its requests are refused).
+    /// Propose cutting a signer off (its requests are refused once approved).
     Deactivate {
         #[arg(long, value_name = "SIGNER_ID")]
         id: SignerId,
@@ -75,18 +76,16 @@ pub enum SessionCommand {
 }
 
 pub fn signer(s: &mut Session, command: &SignerCommand) -> Result<()> {
-    let now = clock::now();
-    match command {
+    let change = match command {
         SignerCommand::Add {
             name,
             identity_key,
             fingerprint,
-        } => {
-            let id = s
-                .coord
-                .add_signer(&s.actor, name, identity_key, fingerprint, now)?;
-            outln!("Signer {name} registered with id {id}.");
-        }
+        } => Change::SignerAdd {
+            name: name.clone(),
+            identity_key: identity_key.clone(),
+            fingerprint: fingerprint.clone(),
+        },
         SignerCommand::List => {
             for signer in s.coord.list_signers(&s.actor)? {
                 outln!(
@@ -97,17 +96,18 @@ pub fn signer(s: &mut Session, command: &SignerCommand) -> Result<()> {
                     if signer.active { "active" } else { "deactivated" }
                 );
             }
+            return Ok(());
         }
-        SignerCommand::Deactivate { id } => {
-            s.coord.set_signer_active(&s.actor, id, false, now)?;
-            outln!("Signer {id} deactivated: its requests are refused from now on.");
-        }
-        SignerCommand::Activate { id } => {
-            s.coord.set_signer_active(&s.actor, id, true, now)?;
-            outln!("Signer {id} reactivated.");
-        }
-    }
-    Ok(())
+        SignerCommand::Deactivate { id } => Change::SignerSetActive {
+            signer_id: id.to_string(),
+            active: false,
+        },
+        SignerCommand::Activate { id } => Change::SignerSetActive {
+            signer_id: id.to_string(),
+            active: true,
+        },
+    };
+    propose(s, &change)
 }
 
 fn read_bounded(path: &Path) -> Result<Vec<u8>> {

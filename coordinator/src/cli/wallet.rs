@@ -4,16 +4,17 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use sluice_shared::asset::{format_btc, parse_btc};
 
+use super::proposals::propose;
 use super::Session;
 use crate::clock;
 use crate::rules::policy::ApprovalPolicy;
-use crate::service::NewWalletRequest;
+use crate::service::{Change, CreatedWallet, NewWalletRequest};
 use crate::wallet_spec::WalletKindArg;
 
 #[derive(Debug, Subcommand)]
 pub enum WalletCommand {
-    /// Compose a wallet from the signers' `[fingerprint/path]xpub` keys (admin). Prints the
-    /// descriptor to register on every signer.
+    /// Propose a wallet composed from the signers' `[fingerprint/path]xpub` keys (admin).
+    /// Prints the descriptor to register on every signer once it is approved.
     Create(CreateArgs),
     List,
     /// Derive and record the next receive address (admin), e.g. to fund the wallet.
@@ -21,7 +22,7 @@ pub enum WalletCommand {
         #[arg(long)]
         name: String,
     },
-    /// Replace a wallet's approval policy (admin).
+    /// Propose a new approval policy for a wallet (admin).
     SetPolicy {
         #[arg(long)]
         name: String,
@@ -130,29 +131,7 @@ pub fn wallet(s: &mut Session, command: &WalletCommand) -> Result<()> {
                 policy: args.policy.policy()?,
                 daily_limit: parse_btc(&args.daily_limit)?,
             };
-            let created = s.coord.create_wallet(&s.actor, &request, now)?;
-            outln!(
-                "Wallet {} ({}) created, id {}.",
-                created.name,
-                created.kind,
-                created.wallet_id
-            );
-            outln!(
-                "Approval: {}. Daily limit {}.",
-                request.policy.describe(),
-                format_btc(request.daily_limit)
-            );
-            outln!();
-            outln!("Register this descriptor on every signer of the wallet:");
-            outln!(
-                "  sluice-signer wallet register --name {} --descriptor '{}'",
-                created.name,
-                created.multipath_descriptor
-            );
-            outln!();
-            outln!("receive: {}", created.receive_descriptor);
-            outln!("change:  {}", created.change_descriptor);
-            outln!("{}", created.multipath_descriptor);
+            propose(s, &Change::WalletCreate(request))?;
         }
         WalletCommand::List => {
             for w in s.coord.list_wallets(&s.actor)? {
@@ -174,10 +153,33 @@ pub fn wallet(s: &mut Session, command: &WalletCommand) -> Result<()> {
             outln!("{address}");
         }
         WalletCommand::SetPolicy { name, policy } => {
-            let policy = policy.policy()?;
-            s.coord.set_wallet_policy(&s.actor, name, &policy, now)?;
-            outln!("Wallet {name}: {}.", policy.describe());
+            let change = Change::WalletPolicy {
+                wallet: name.clone(),
+                policy: policy.policy()?,
+            };
+            propose(s, &change)?;
         }
     }
+    Ok(())
+}
+
+/// A wallet's descriptors, to register on every signer (the multipath descriptor last).
+pub(super) fn print_created_wallet(created: &CreatedWallet) -> Result<()> {
+    outln!(
+        "Wallet {} ({}), id {}.",
+        created.name,
+        created.kind,
+        created.wallet_id
+    );
+    outln!("Register this descriptor on every signer of the wallet:");
+    outln!(
+        "  sluice-signer wallet register --name {} --descriptor '{}'",
+        created.name,
+        created.multipath_descriptor
+    );
+    outln!();
+    outln!("receive: {}", created.receive_descriptor);
+    outln!("change:  {}", created.change_descriptor);
+    outln!("{}", created.multipath_descriptor);
     Ok(())
 }

@@ -11,6 +11,8 @@ pub mod audit;
 pub mod broadcasts;
 pub mod chain_blocks;
 pub mod customers;
+pub mod enrollments;
+pub mod proposals;
 pub mod schema;
 pub mod sessions;
 pub mod settings;
@@ -49,6 +51,8 @@ pub enum DbError {
     Corrupt(String),
     #[error("database: {0}")]
     Sqlite(rusqlite::Error),
+    #[error("cannot make {} private (owner-only): {error}", .path.display())]
+    Private { path: PathBuf, error: std::io::Error },
 }
 
 impl From<rusqlite::Error> for DbError {
@@ -107,7 +111,58 @@ fn stored_network(conn: &Connection) -> Result<Option<Network>, DbError> {
         .transpose()
 }
 
+/// The database holds staff token hashes, enrollment and proposal records and the whole
+/// withdrawal history: only its owner reads it. A missing directory is created 0700; the
+/// file (and the `-wal`/`-shm` files SQLite creates beside it, which take the file's mode)
+/// is created 0600, and an existing one readable by others is narrowed to 0600.
+fn make_private(path: &Path) -> Result<(), DbError> {
+    use std::fs::{DirBuilder, OpenOptions, Permissions};
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+
+    let failed = |error: std::io::Error| DbError::Private {
+        path: path.to_owned(),
+        error,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(failed)?;
+        }
+    }
+    // Only a missing file is created here. Never open (and close) a descriptor of an
+    // existing database: closing any descriptor of the file drops every POSIX lock this
+    // process's other SQLite connections hold on it.
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(failed(e)),
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = Path::new(&name);
+        match std::fs::metadata(file) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(file, Permissions::from_mode(0o600)).map_err(failed)?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    Ok(())
+}
+
 fn open_connection(path: &Path) -> Result<Connection, DbError> {
+    make_private(path)?;
     let mut conn = Connection::open(path).map_err(|error| DbError::Open {
         path: path.to_owned(),
         error,

@@ -9,7 +9,7 @@
 //! the guard that catches a bug or a hand-edited database.
 
 /// Each entry is one migration, run in its own transaction.
-pub const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
+pub const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5];
 
 const MIGRATION_1: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -341,4 +341,50 @@ CREATE TRIGGER broadcasts_no_delete BEFORE DELETE ON broadcasts
     BEGIN SELECT RAISE(ABORT, 'broadcast transactions are never deleted'); END;
 CREATE TRIGGER broadcasts_tx_fixed BEFORE UPDATE OF session_id, txid, raw_tx ON broadcasts
     BEGIN SELECT RAISE(ABORT, 'a session''s transaction never changes'); END;
+"#;
+
+/// Four eyes on configuration: every change that can move money is a proposal one admin
+/// makes and another approves (`service::proposals`), and a staff member's token is
+/// collected by its holder with a single-use enrollment secret (only hashes stored).
+const MIGRATION_5: &str = r#"
+CREATE TABLE proposals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- The exact change, as canonical JSON (`service::Change`).
+    change TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    proposed_by TEXT NOT NULL REFERENCES staff(name),
+    proposed_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL CHECK (expires_at > proposed_at),
+    status TEXT NOT NULL CHECK (status IN ('pending', 'applied', 'rejected')),
+    decided_by TEXT REFERENCES staff(name),
+    decided_at INTEGER,
+    reason TEXT,
+    CHECK ((status = 'pending') = (decided_by IS NULL)),
+    CHECK (status != 'applied' OR decided_by != proposed_by)
+);
+CREATE INDEX proposals_by_status ON proposals(status, id);
+
+CREATE TABLE enrollments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    secret_hash TEXT NOT NULL UNIQUE CHECK (length(secret_hash) = 64),
+    staff_name TEXT NOT NULL REFERENCES staff(name),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL CHECK (expires_at > created_at),
+    redeemed_at INTEGER
+);
+
+CREATE TRIGGER proposals_no_delete BEFORE DELETE ON proposals
+    BEGIN SELECT RAISE(ABORT, 'proposals are decided, never deleted'); END;
+CREATE TRIGGER proposals_change_fixed
+    BEFORE UPDATE OF id, change, summary, proposed_by, proposed_at, expires_at ON proposals
+    BEGIN SELECT RAISE(ABORT, 'a proposal''s change never changes'); END;
+CREATE TRIGGER proposals_decided_once BEFORE UPDATE OF status ON proposals
+    WHEN OLD.status != 'pending'
+    BEGIN SELECT RAISE(ABORT, 'a proposal is decided once'); END;
+CREATE TRIGGER enrollments_no_delete BEFORE DELETE ON enrollments
+    BEGIN SELECT RAISE(ABORT, 'enrollments are redeemed, never deleted'); END;
+CREATE TRIGGER enrollments_used_once BEFORE UPDATE ON enrollments
+    WHEN OLD.redeemed_at IS NOT NULL OR NEW.secret_hash != OLD.secret_hash
+        OR NEW.staff_name != OLD.staff_name
+    BEGIN SELECT RAISE(ABORT, 'an enrollment secret is used once'); END;
 "#;

@@ -3,12 +3,14 @@
 //! separate matter the processor settles when it builds the transaction.
 
 use bitcoin::Amount;
+use serde::{Deserialize, Serialize};
 use sluice_shared::asset::format_btc;
 
 /// 100% in basis points.
 pub const BASIS_POINTS_PER_WHOLE: u32 = 10_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "FeeScheduleJson", from = "FeeScheduleJson")]
 pub enum FeeSchedule {
     Flat(Amount),
     /// `basis_points` / 10,000 of the amount, rounded up to the next satoshi so the
@@ -16,6 +18,38 @@ pub enum FeeSchedule {
     Percent {
         basis_points: u32,
     },
+}
+
+/// How a fee schedule is written in JSON (proposals): `{"type": "flat", "flat_sat": N}`
+/// or `{"type": "percent", "basis_points": N}`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum FeeScheduleJson {
+    Flat {
+        #[serde(with = "bitcoin::amount::serde::as_sat")]
+        flat_sat: Amount,
+    },
+    Percent {
+        basis_points: u32,
+    },
+}
+
+impl From<FeeSchedule> for FeeScheduleJson {
+    fn from(schedule: FeeSchedule) -> Self {
+        match schedule {
+            FeeSchedule::Flat(flat_sat) => FeeScheduleJson::Flat { flat_sat },
+            FeeSchedule::Percent { basis_points } => FeeScheduleJson::Percent { basis_points },
+        }
+    }
+}
+
+impl From<FeeScheduleJson> for FeeSchedule {
+    fn from(json: FeeScheduleJson) -> Self {
+        match json {
+            FeeScheduleJson::Flat { flat_sat } => FeeSchedule::Flat(flat_sat),
+            FeeScheduleJson::Percent { basis_points } => FeeSchedule::Percent { basis_points },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,6 +7,7 @@ pub mod coin_selection;
 pub mod fees;
 pub mod intake;
 pub mod policy;
+pub mod proposals;
 pub mod roles;
 pub mod signatures;
 pub mod status;

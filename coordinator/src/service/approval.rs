@@ -7,11 +7,11 @@ use sluice_shared::api::{EventKind, WithdrawalDetail, WithdrawalStatus};
 use super::queries::load_detail;
 use super::{require_current, Actor, Coordinator, ServiceError};
 use crate::db::withdrawals::{self, WithdrawalRecord};
-use crate::db::{customers, wallets, DbError};
+use crate::db::{customers, staff, wallets, DbError};
 use crate::rules::approval::{check_approve, check_cancel, check_reject, ApprovalTarget};
 use crate::rules::intake::CustomerStatus;
 use crate::rules::policy::{ApprovalFacts, PolicyState, RecordedApproval};
-use crate::rules::roles::Permission;
+use crate::rules::roles::{Permission, Role};
 use crate::time::UnixTime;
 
 /// Whether the customer is active and the destination an active beneficiary of theirs.
@@ -21,6 +21,27 @@ fn compliance(conn: &Connection, record: &WithdrawalRecord) -> Result<(bool, boo
     let beneficiary_active = customers::find_beneficiary(conn, &record.customer_id, &record.destination)?
         .is_some_and(|b| b.active);
     Ok((customer_active, beneficiary_active))
+}
+
+/// The approvals on record that count now: the automatic rule's, and manual ones by staff
+/// who are still active approvers. An approval by someone deactivated (or moved to
+/// another role) since stops counting, so revoking a compromised approver also revokes
+/// the approvals they left on pending withdrawals.
+fn counting_approvals(conn: &Connection, id: u64) -> Result<Vec<RecordedApproval>, ServiceError> {
+    let mut counting = Vec::new();
+    for a in withdrawals::approvals(conn, id)? {
+        let counts = match &a.approver {
+            None => true,
+            Some(name) => staff::find(conn, name)?.is_some_and(|s| s.active && s.role == Role::Approver),
+        };
+        if counts {
+            counting.push(RecordedApproval {
+                approver: a.approver,
+                method: a.method,
+            });
+        }
+    }
+    Ok(counting)
 }
 
 /// Moves a pending withdrawal to `approved` if, and only if, its wallet's policy is met by
@@ -37,13 +58,7 @@ pub(super) fn settle(conn: &Connection, id: u64, now: UnixTime) -> Result<bool, 
     if !customer_active {
         return Ok(false);
     }
-    let approvals: Vec<RecordedApproval> = withdrawals::approvals(conn, id)?
-        .into_iter()
-        .map(|a| RecordedApproval {
-            approver: a.approver,
-            method: a.method,
-        })
-        .collect();
+    let approvals = counting_approvals(conn, id)?;
     let facts = ApprovalFacts {
         amount: record.amount,
         destination_registered: beneficiary_active,

@@ -13,12 +13,40 @@ use crate::db;
 use crate::rules::roles::Role;
 
 const PREFIX: &str = "sluice_";
-const TOKEN_BYTES: usize = 32;
+const ENROLL_PREFIX: &str = "sluice-enroll_";
+const SECRET_BYTES: usize = 32;
+
+/// 32 random bytes written `PREFIX` + 64 hex digits, of which the database keeps only the
+/// SHA-256. The one helper behind staff tokens and enrollment secrets.
+struct RandomSecret {
+    raw: Zeroizing<[u8; SECRET_BYTES]>,
+}
+
+impl RandomSecret {
+    fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> RandomSecret {
+        let mut raw = Zeroizing::new([0u8; SECRET_BYTES]);
+        rng.fill_bytes(&mut raw[..]);
+        RandomSecret { raw }
+    }
+
+    fn parse(text: &str, prefix: &str) -> Option<RandomSecret> {
+        let hex_part = text.trim().strip_prefix(prefix)?;
+        let mut raw = Zeroizing::new([0u8; SECRET_BYTES]);
+        hex::decode_to_slice(hex_part, &mut raw[..]).ok()?;
+        Some(RandomSecret { raw })
+    }
+
+    fn reveal(&self, prefix: &str) -> Zeroizing<String> {
+        Zeroizing::new(format!("{prefix}{}", hex::encode(&self.raw[..])))
+    }
+
+    fn hash_hex(&self) -> String {
+        hex::encode(Sha256::digest(&self.raw[..]))
+    }
+}
 
 /// A staff member's bearer token. Its `Debug` never shows it; the text is erased on drop.
-pub struct ApiToken {
-    raw: Zeroizing<[u8; TOKEN_BYTES]>,
-}
+pub struct ApiToken(RandomSecret);
 
 impl fmt::Debug for ApiToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -27,32 +55,70 @@ impl fmt::Debug for ApiToken {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a staff token is `sluice_` followed by 64 hex digits, as printed when the staff member was added")]
+#[error("a staff token is `sluice_` followed by 64 hex digits, as `staff enroll` printed it")]
 pub struct InvalidToken;
 
 impl ApiToken {
     pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> ApiToken {
-        let mut raw = Zeroizing::new([0u8; TOKEN_BYTES]);
-        rng.fill_bytes(&mut raw[..]);
-        ApiToken { raw }
+        ApiToken(RandomSecret::generate(rng))
     }
 
     pub fn parse(text: &str) -> Result<ApiToken, InvalidToken> {
-        let hex_part = text.trim().strip_prefix(PREFIX).ok_or(InvalidToken)?;
-        let mut raw = Zeroizing::new([0u8; TOKEN_BYTES]);
-        hex::decode_to_slice(hex_part, &mut raw[..]).map_err(|_| InvalidToken)?;
-        Ok(ApiToken { raw })
+        RandomSecret::parse(text, PREFIX)
+            .map(ApiToken)
+            .ok_or(InvalidToken)
     }
 
     /// The text to show the staff member, once. Erase it after printing.
     pub fn reveal(&self) -> Zeroizing<String> {
-        Zeroizing::new(format!("{PREFIX}{}", hex::encode(&self.raw[..])))
+        self.0.reveal(PREFIX)
     }
 
     /// What the database stores and looks tokens up by.
     pub(crate) fn hash_hex(&self) -> String {
-        hex::encode(Sha256::digest(&self.raw[..]))
+        self.0.hash_hex()
     }
+}
+
+/// A single-use secret that lets one staff member collect their token (`staff enroll`).
+/// An admin passes it on; only its holder ever sees the token it is exchanged for.
+pub struct EnrollmentSecret(RandomSecret);
+
+impl fmt::Debug for EnrollmentSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EnrollmentSecret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an enrollment secret is `sluice-enroll_` followed by 64 hex digits, as printed when the change was approved")]
+pub struct InvalidEnrollmentSecret;
+
+impl EnrollmentSecret {
+    pub(crate) fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> EnrollmentSecret {
+        EnrollmentSecret(RandomSecret::generate(rng))
+    }
+
+    pub fn parse(text: &str) -> Result<EnrollmentSecret, InvalidEnrollmentSecret> {
+        RandomSecret::parse(text, ENROLL_PREFIX)
+            .map(EnrollmentSecret)
+            .ok_or(InvalidEnrollmentSecret)
+    }
+
+    /// The text to hand to the staff member, once. Erase it after printing.
+    pub fn reveal(&self) -> Zeroizing<String> {
+        self.0.reveal(ENROLL_PREFIX)
+    }
+
+    pub(crate) fn hash_hex(&self) -> String {
+        self.0.hash_hex()
+    }
+}
+
+/// A token hash nobody holds the token of: what a staff member's row carries until they
+/// enroll (the column is NOT NULL UNIQUE). Nothing authenticates against it.
+pub(crate) fn unusable_token_hash<R: RngCore + CryptoRng>(rng: &mut R) -> String {
+    ApiToken::generate(rng).hash_hex()
 }
 
 /// An authenticated staff member. Only `Coordinator::authenticate` makes one, so every
@@ -99,7 +165,15 @@ mod tests {
         let parsed = ApiToken::parse(&text).unwrap();
         assert_eq!(parsed.hash_hex(), token.hash_hex());
         assert_eq!(format!("{token:?}"), "ApiToken(<redacted>)");
-        assert!(!token.hash_hex().contains(&text[7..]));
+        let secret = EnrollmentSecret::generate(&mut rand::thread_rng());
+        let text = secret.reveal();
+        assert!(text.starts_with("sluice-enroll_"));
+        assert_eq!(
+            EnrollmentSecret::parse(&text).unwrap().hash_hex(),
+            secret.hash_hex()
+        );
+        assert!(ApiToken::parse(&text).is_err(), "a secret is not a token");
+        assert_eq!(format!("{secret:?}"), "EnrollmentSecret(<redacted>)");
     }
 
     #[test]

@@ -5,14 +5,19 @@
 mod admin;
 mod approval;
 mod auth;
+mod changes;
+mod enrollment;
 mod intake;
 mod monitor;
 mod processor;
+mod proposals;
 mod queries;
 mod sender;
 mod signing;
 mod wallets;
 
+#[cfg(test)]
+mod proposal_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -23,10 +28,13 @@ use std::path::Path;
 use bitcoin::Network;
 use rusqlite::Connection;
 
-pub use self::auth::{Actor, ApiToken, InvalidToken};
+pub use self::auth::{Actor, ApiToken, EnrollmentSecret, InvalidEnrollmentSecret, InvalidToken};
+pub use self::changes::{Applied, Change, Preview};
+pub use self::enrollment::EnrollmentRefusal;
 pub use self::intake::Intake;
 pub use self::monitor::AppliedBlock;
 pub use self::processor::{BatchOutcome, BatchSummary, ProcessorConfig};
+pub use self::proposals::{Proposal, Proposed};
 pub use self::queries::WithdrawalQuery;
 pub use self::sender::FinalTransaction;
 pub use self::signing::{SessionOffer, Submitter};
@@ -34,6 +42,7 @@ pub use self::wallets::{CreatedWallet, NewWalletRequest, WalletSummary};
 use crate::db::{self, Database, DbError};
 use crate::rules::approval::ApprovalRefusal;
 use crate::rules::intake::IntakeRefusal;
+use crate::rules::proposals::ProposalRefusal;
 use crate::rules::roles::{Permission, Role};
 use crate::rules::signatures::SignatureRefusal;
 use crate::wallet_spec::WalletSpecError;
@@ -79,6 +88,10 @@ pub enum ServiceError {
     Intake(#[from] IntakeRefusal),
     #[error(transparent)]
     Approval(#[from] ApprovalRefusal),
+    #[error(transparent)]
+    Proposal(#[from] ProposalRefusal),
+    #[error(transparent)]
+    Enrollment(#[from] EnrollmentRefusal),
     #[error("idempotency key {key:?} was already used for a different request (withdrawal {existing_id}): use a new key for a new withdrawal")]
     IdempotencyConflict { key: String, existing_id: u64 },
     #[error("unknown wallet {0:?}: `wallet list` shows the wallets")]
@@ -104,6 +117,8 @@ impl ServiceError {
             ServiceError::NotFound(_) => "not_found",
             ServiceError::Intake(refusal) => refusal.code(),
             ServiceError::Approval(refusal) => refusal.code(),
+            ServiceError::Proposal(refusal) => refusal.code(),
+            ServiceError::Enrollment(refusal) => refusal.code(),
             ServiceError::IdempotencyConflict { .. } => "idempotency_conflict",
             ServiceError::UnknownWallet(_) => "unknown_wallet",
             ServiceError::AlreadyExists(_) => "already_exists",
@@ -121,19 +136,26 @@ impl ServiceError {
             ServiceError::Approval(ApprovalRefusal::WrongRole(_) | ApprovalRefusal::OwnWithdrawal) => {
                 ErrorKind::Forbidden
             }
+            ServiceError::Proposal(ProposalRefusal::OwnProposal) => ErrorKind::Forbidden,
+            ServiceError::Enrollment(EnrollmentRefusal::Unknown) => ErrorKind::Unauthenticated,
             ServiceError::NotFound(_) => ErrorKind::NotFound,
             ServiceError::Approval(
                 ApprovalRefusal::AlreadyApproved
                 | ApprovalRefusal::NotPending(_)
                 | ApprovalRefusal::NotCancellable(_),
             )
+            | ServiceError::Proposal(ProposalRefusal::NotPending(_))
+            | ServiceError::Enrollment(EnrollmentRefusal::AlreadyUsed | EnrollmentRefusal::Superseded(_))
             | ServiceError::IdempotencyConflict { .. }
             | ServiceError::AlreadyExists(_) => ErrorKind::Conflict,
             ServiceError::Intake(IntakeRefusal::InvalidIdempotencyKey)
             | ServiceError::Approval(ApprovalRefusal::BadReason)
+            | ServiceError::Proposal(ProposalRefusal::BadReason)
             | ServiceError::Invalid(_) => ErrorKind::BadRequest,
             ServiceError::Intake(_)
             | ServiceError::Approval(_)
+            | ServiceError::Proposal(_)
+            | ServiceError::Enrollment(_)
             | ServiceError::UnknownWallet(_)
             | ServiceError::Wallet(_)
             | ServiceError::Signatures(_) => ErrorKind::Refused,

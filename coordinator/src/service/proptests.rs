@@ -1,6 +1,7 @@
 //! Property: no sequence of operations (requests, approvals, rejections by anyone, policy
 //! changes, suspensions, deactivations) moves a withdrawal into the queue unless the
-//! wallet's policy in force at that moment is met. The check below re-derives "met" from
+//! wallet's policy in force at that moment is met, counting only approvals by approvers
+//! still active at that moment. The check below re-derives "met" from
 //! the raw tables with its own logic rather than calling `ApprovalPolicy::evaluate`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -146,6 +147,7 @@ fn run(initial: ApprovalPolicy, ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut customer_active = true;
     let mut beneficiary_active = true;
     let mut seen: BTreeMap<u64, String> = BTreeMap::new();
+    let mut active_staff: BTreeSet<String> = APPROVERS.iter().map(|a| a.to_string()).collect();
     for op in ops {
         match op {
             Op::Request {
@@ -172,8 +174,11 @@ fn run(initial: ApprovalPolicy, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let _ = w.coord.reject(&actor, withdrawal, "no", NOW);
             }
             Op::SetPolicy(p) => {
-                let admin = w.admin.clone();
-                w.coord.set_wallet_policy(&admin, "hot", &p, NOW).unwrap();
+                w.change(Change::WalletPolicy {
+                    wallet: "hot".into(),
+                    policy: p.clone(),
+                })
+                .unwrap();
                 policy = p;
             }
             Op::SetCustomer(active) => {
@@ -187,16 +192,26 @@ fn run(initial: ApprovalPolicy, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 customer_active = active;
             }
             Op::SetBeneficiary(active) => {
-                let admin = w.admin.clone();
-                w.coord
-                    .set_beneficiary_active(&admin, "c1", &regtest_address(1).to_string(), active, NOW)
-                    .unwrap();
+                w.change(Change::BeneficiarySetActive {
+                    customer_id: "c1".into(),
+                    address: regtest_address(1).to_string(),
+                    active,
+                })
+                .unwrap();
                 beneficiary_active = active;
             }
             Op::SetStaffActive { staff, active } => {
-                let admin = w.admin.clone();
                 let name = actor(&w, staff).name().to_owned();
-                w.coord.set_staff_active(&admin, &name, active, NOW).unwrap();
+                w.change(Change::StaffSetActive {
+                    name: name.clone(),
+                    active,
+                })
+                .unwrap();
+                if active {
+                    active_staff.insert(name);
+                } else {
+                    active_staff.remove(&name);
+                }
             }
         }
         let ids: Vec<u64> = {
@@ -225,6 +240,8 @@ fn run(initial: ApprovalPolicy, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 && before.as_deref() != Some(WithdrawalStatus::Approved.as_str());
             if became_approved {
                 let registered = destination == regtest_address(1).to_string() && beneficiary_active;
+                // Only approvals by approvers active now count (issue 8 item 6).
+                let manual: Vec<String> = manual.into_iter().filter(|a| active_staff.contains(a)).collect();
                 prop_assert!(customer_active, "{id} approved for a suspended customer");
                 prop_assert!(
                     policy_met(&policy, amount, &requester, &manual, auto, registered),

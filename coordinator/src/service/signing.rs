@@ -7,11 +7,13 @@
 use bitcoin::bip32::Fingerprint;
 use bitcoin::psbt::Psbt;
 use bitcoin::secp256k1::{Secp256k1, XOnlyPublicKey};
+use rusqlite::Connection;
 use serde_json::json;
 use sluice_shared::api::{EventKind, WithdrawalStatus};
 use sluice_shared::identity::SignerId;
 use sluice_shared::signer_api::SignatureReceipt;
 
+use super::changes::ChangeContext;
 use super::{check_name, require, require_current, Actor, Coordinator, ServiceError};
 use crate::db::signatures::{self, Inserted, StoredSignature};
 use crate::db::signers::{self, SignerRecord};
@@ -41,79 +43,6 @@ pub enum Submitter<'a> {
 }
 
 impl Coordinator {
-    /// Registers a signer by the identity key and master fingerprint `sluice-signer id`
-    /// prints (admin).
-    pub fn add_signer(
-        &mut self,
-        actor: &Actor,
-        name: &str,
-        identity_key: &str,
-        fingerprint: &str,
-        now: UnixTime,
-    ) -> Result<SignerId, ServiceError> {
-        require(actor, Permission::Administer)?;
-        check_name("signer name", name, MAX_SIGNER_NAME)?;
-        let key: XOnlyPublicKey = identity_key.trim().parse().map_err(|_| {
-            ServiceError::Invalid(format!(
-                "identity key {identity_key:?} is not a 32-byte x-only public key in hex (`sluice-signer id` prints it)"
-            ))
-        })?;
-        let fingerprint: Fingerprint = fingerprint.trim().parse().map_err(|_| {
-            ServiceError::Invalid(format!(
-                "master fingerprint {fingerprint:?} is not 8 hex digits (`sluice-signer id` prints it)"
-            ))
-        })?;
-        let tx = self.db.write()?;
-        require_current(&tx, actor, Permission::Administer)?;
-        let id = SignerId::from_identity_key(&key);
-        if signers::find(&tx, &id)?.is_some() {
-            return Err(ServiceError::AlreadyExists(format!("signer {id}")));
-        }
-        if signers::list(&tx)?.iter().any(|s| s.name == name) {
-            return Err(ServiceError::AlreadyExists(format!("signer named {name:?}")));
-        }
-        if signers::find_by_fingerprint(&tx, fingerprint)?.is_some() {
-            return Err(ServiceError::AlreadyExists(format!(
-                "an active signer with master fingerprint {fingerprint}"
-            )));
-        }
-        signers::insert(&tx, &key, fingerprint, name, actor.name(), now)?;
-        audit::record(
-            &tx,
-            actor.name(),
-            "signer add",
-            name,
-            &json!({"signer_id": id.to_string(), "identity_key": key.to_string(), "fingerprint": fingerprint.to_string()}),
-            now,
-        )?;
-        tx.commit()?;
-        Ok(id)
-    }
-
-    /// Turns a signer's online access off (or on again) at once (admin).
-    pub fn set_signer_active(
-        &mut self,
-        actor: &Actor,
-        id: &SignerId,
-        active: bool,
-        now: UnixTime,
-    ) -> Result<(), ServiceError> {
-        require(actor, Permission::Administer)?;
-        let tx = self.db.write()?;
-        require_current(&tx, actor, Permission::Administer)?;
-        if !signers::set_active(&tx, id, active)? {
-            return Err(ServiceError::NotFound(format!("signer {id}")));
-        }
-        let action = if active {
-            "signer activate"
-        } else {
-            "signer deactivate"
-        };
-        audit::record(&tx, actor.name(), action, &id.to_string(), &json!({}), now)?;
-        tx.commit()?;
-        Ok(())
-    }
-
     pub fn list_signers(&mut self, actor: &Actor) -> Result<Vec<SignerRecord>, ServiceError> {
         require(actor, Permission::Administer)?;
         let tx = self.db.read()?;
@@ -262,4 +191,72 @@ impl Coordinator {
         tx.commit()?;
         Ok(receipt)
     }
+}
+
+/// Registers a signer by the identity key and master fingerprint `sluice-signer id`
+/// prints (the approved `signer add`).
+pub(super) fn signer_add(
+    conn: &Connection,
+    ctx: &ChangeContext<'_>,
+    name: &str,
+    identity_key: &str,
+    fingerprint: &str,
+) -> Result<SignerId, ServiceError> {
+    check_name("signer name", name, MAX_SIGNER_NAME)?;
+    let key: XOnlyPublicKey = identity_key.trim().parse().map_err(|_| {
+        ServiceError::Invalid(format!(
+            "identity key {identity_key:?} is not a 32-byte x-only public key in hex (`sluice-signer id` prints it)"
+        ))
+    })?;
+    let fingerprint: Fingerprint = fingerprint.trim().parse().map_err(|_| {
+        ServiceError::Invalid(format!(
+            "master fingerprint {fingerprint:?} is not 8 hex digits (`sluice-signer id` prints it)"
+        ))
+    })?;
+    let id = SignerId::from_identity_key(&key);
+    if signers::find(conn, &id)?.is_some() {
+        return Err(ServiceError::AlreadyExists(format!("signer {id}")));
+    }
+    if signers::list(conn)?.iter().any(|s| s.name == name) {
+        return Err(ServiceError::AlreadyExists(format!("signer named {name:?}")));
+    }
+    if signers::find_by_fingerprint(conn, fingerprint)?.is_some() {
+        return Err(ServiceError::AlreadyExists(format!(
+            "an active signer with master fingerprint {fingerprint}"
+        )));
+    }
+    signers::insert(conn, &key, fingerprint, name, ctx.proposer, ctx.now)?;
+    audit::record(
+        conn,
+        ctx.proposer,
+        "signer add",
+        name,
+        &json!({"signer_id": id.to_string(), "identity_key": key.to_string(), "fingerprint": fingerprint.to_string()}),
+        ctx.now,
+    )?;
+    Ok(id)
+}
+
+/// Turns a signer's online access off (or on again) at once (the approved change).
+pub(super) fn signer_set_active(
+    conn: &Connection,
+    ctx: &ChangeContext<'_>,
+    signer_id: &str,
+    active: bool,
+) -> Result<(), ServiceError> {
+    let id: SignerId = signer_id.trim().parse().map_err(|_| {
+        ServiceError::Invalid(format!(
+            "{signer_id:?} is not a signer id (`signer list` shows them)"
+        ))
+    })?;
+    if !signers::set_active(conn, &id, active)? {
+        return Err(ServiceError::NotFound(format!("signer {id}")));
+    }
+    let action = if active {
+        "signer activate"
+    } else {
+        "signer deactivate"
+    };
+    audit::record(conn, ctx.proposer, action, &id.to_string(), &json!({}), ctx.now)?;
+    Ok(())
 }

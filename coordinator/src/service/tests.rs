@@ -25,11 +25,13 @@ pub(crate) fn regtest_address(seed: u8) -> Address {
     Address::from_script(&script, Network::Regtest).unwrap()
 }
 
-/// A coordinator with an admin, requesters rita and rob, approvers alice, bob and carol,
-/// customer c1 with beneficiary `regtest_address(1)`, a 0.1% fee, and wallet "hot".
+/// A coordinator with admins root and ops, requesters rita and rob, approvers alice, bob
+/// and carol, customer c1 with beneficiary `regtest_address(1)`, a 0.1% fee, and wallet
+/// "hot". Configuration went through proposals root made and ops approved.
 pub(crate) struct World {
     pub coord: Coordinator,
     pub admin: Actor,
+    pub admin2: Actor,
     pub rita: Actor,
     pub rob: Actor,
     pub alice: Actor,
@@ -37,55 +39,91 @@ pub(crate) struct World {
     pub carol: Actor,
 }
 
+/// Two admins agree on `change`: `proposer` proposes, `approver` approves.
+pub(crate) fn agree(
+    coord: &mut Coordinator,
+    proposer: &Actor,
+    approver: &Actor,
+    change: Change,
+) -> Result<Applied, ServiceError> {
+    coord.propose_and_approve(proposer, approver, &change, &mut rand::thread_rng(), NOW)
+}
+
+/// Adds a staff member through a proposal and their own enrollment; returns them.
+pub(crate) fn enrolled(
+    coord: &mut Coordinator,
+    proposer: &Actor,
+    approver: &Actor,
+    name: &str,
+    role: Role,
+) -> Actor {
+    let secret = agree(
+        coord,
+        proposer,
+        approver,
+        Change::StaffAdd {
+            name: name.into(),
+            role,
+        },
+    )
+    .unwrap()
+    .into_enrollment_secret()
+    .unwrap();
+    let (enrolled_name, token) = coord.enroll(&secret, &mut rand::thread_rng(), NOW).unwrap();
+    assert_eq!(enrolled_name, name);
+    coord.authenticate(&token).unwrap()
+}
+
+impl World {
+    /// root proposes `change`, ops approves it.
+    pub(crate) fn change(&mut self, change: Change) -> Result<Applied, ServiceError> {
+        agree(&mut self.coord, &self.admin, &self.admin2, change)
+    }
+}
+
 pub(crate) fn world(policy: ApprovalPolicy, wallet_daily_limit: Amount) -> World {
-    let (mut coord, admin_token) = Coordinator::in_memory(Network::Regtest, "root");
-    let admin = coord.authenticate(&admin_token).unwrap();
-    let mut rng = rand::thread_rng();
-    let mut person = |coord: &mut Coordinator, name: &str, role: Role| {
-        let token = coord.add_staff(&admin, name, role, &mut rng, NOW).unwrap();
-        coord.authenticate(&token).unwrap()
-    };
+    let (mut coord, [root_token, ops_token]) = Coordinator::in_memory(Network::Regtest, ["root", "ops"]);
+    let admin = coord.authenticate(&root_token).unwrap();
+    let admin2 = coord.authenticate(&ops_token).unwrap();
+    let person =
+        |coord: &mut Coordinator, name: &str, role: Role| enrolled(coord, &admin, &admin2, name, role);
     let rita = person(&mut coord, "rita", Role::Requester);
     let rob = person(&mut coord, "rob", Role::Requester);
     let alice = person(&mut coord, "alice", Role::Approver);
     let bob = person(&mut coord, "bob", Role::Approver);
     let carol = person(&mut coord, "carol", Role::Approver);
     coord.add_customer(&admin, "c1", NOW).unwrap();
-    coord
-        .add_beneficiary(
-            &admin,
-            "c1",
-            &regtest_address(1).to_string(),
-            "c1 cold storage",
-            NOW,
-        )
-        .unwrap();
-    coord
-        .set_fee_schedule(&admin, Asset::Btc, FeeSchedule::Percent { basis_points: 10 }, NOW)
-        .unwrap();
-    coord
-        .create_wallet(
-            &admin,
-            &NewWalletRequest {
-                name: "hot".into(),
-                kind: WalletKindArg::WshSortedMulti,
-                threshold: Some(2),
-                keys: vec![KEY_A.into(), KEY_B.into(), KEY_C.into()],
-                policy,
-                daily_limit: wallet_daily_limit,
-            },
-            NOW,
-        )
-        .unwrap();
-    World {
+    let mut w = World {
         coord,
         admin,
+        admin2,
         rita,
         rob,
         alice,
         bob,
         carol,
-    }
+    };
+    w.change(Change::BeneficiaryAdd {
+        customer_id: "c1".into(),
+        address: regtest_address(1).to_string(),
+        label: "c1 cold storage".into(),
+    })
+    .unwrap();
+    w.change(Change::FeesSet {
+        asset: Asset::Btc,
+        schedule: FeeSchedule::Percent { basis_points: 10 },
+    })
+    .unwrap();
+    w.change(Change::WalletCreate(NewWalletRequest {
+        name: "hot".into(),
+        kind: WalletKindArg::WshSortedMulti,
+        threshold: Some(2),
+        keys: vec![KEY_A.into(), KEY_B.into(), KEY_C.into()],
+        policy,
+        daily_limit: wallet_daily_limit,
+    }))
+    .unwrap();
+    w
 }
 
 pub(crate) fn request(sat: u64) -> NewWithdrawal {
@@ -298,9 +336,12 @@ fn a_refused_request_records_nothing_and_can_be_retried() {
     assert_eq!(err.code(), "not_a_beneficiary");
     assert_eq!(err.kind(), ErrorKind::Refused);
     assert_eq!(count(&w.coord, "withdrawals"), 0);
-    w.coord
-        .add_beneficiary(&w.admin, "c1", &regtest_address(2).to_string(), "new", NOW)
-        .unwrap();
+    w.change(Change::BeneficiaryAdd {
+        customer_id: "c1".into(),
+        address: regtest_address(2).to_string(),
+        label: "new".into(),
+    })
+    .unwrap();
     assert!(w.coord.request_withdrawal(&w.rita, "k", &bad, NOW).is_ok());
 }
 
@@ -364,9 +405,12 @@ fn intake_refusals_have_clear_codes() {
 #[test]
 fn daily_limits_count_the_utc_day_and_skip_rejected() {
     let mut w = world(MANUAL_2, Amount::from_sat(3_000_000));
-    w.coord
-        .set_customer_daily_limit(&w.admin, "c1", Asset::Btc, Amount::from_sat(2_000_000), NOW)
-        .unwrap();
+    w.change(Change::CustomerDailyLimit {
+        customer_id: "c1".into(),
+        asset: Asset::Btc,
+        daily_limit_sat: Amount::from_sat(2_000_000),
+    })
+    .unwrap();
     let first = w
         .coord
         .request_withdrawal(&w.rita, "1", &request(1_500_000), NOW)
@@ -386,9 +430,12 @@ fn daily_limits_count_the_utc_day_and_skip_rejected() {
         .unwrap();
     // The wallet's limit covers all customers.
     w.coord.add_customer(&w.admin, "c2", NOW).unwrap();
-    w.coord
-        .add_beneficiary(&w.admin, "c2", &regtest_address(3).to_string(), "c2", NOW)
-        .unwrap();
+    w.change(Change::BeneficiaryAdd {
+        customer_id: "c2".into(),
+        address: regtest_address(3).to_string(),
+        label: "c2".into(),
+    })
+    .unwrap();
     let mut other = request(1_000_001);
     other.customer_id = "c2".into();
     other.destination = regtest_address(3).to_string();
@@ -495,16 +542,22 @@ fn compliance_changes_block_approval_of_pending_withdrawals() {
         .withdrawal
         .id;
     w.coord.approve(&w.alice, id, NOW).unwrap();
-    w.coord
-        .set_beneficiary_active(&w.admin, "c1", &regtest_address(1).to_string(), false, NOW)
-        .unwrap();
+    w.change(Change::BeneficiarySetActive {
+        customer_id: "c1".into(),
+        address: regtest_address(1).to_string(),
+        active: false,
+    })
+    .unwrap();
     assert_eq!(
         w.coord.approve(&w.bob, id, NOW).unwrap_err().code(),
         "beneficiary_inactive"
     );
-    w.coord
-        .set_beneficiary_active(&w.admin, "c1", &regtest_address(1).to_string(), true, NOW)
-        .unwrap();
+    w.change(Change::BeneficiarySetActive {
+        customer_id: "c1".into(),
+        address: regtest_address(1).to_string(),
+        active: true,
+    })
+    .unwrap();
     w.coord
         .set_customer_status(&w.admin, "c1", CustomerStatus::Suspended, NOW)
         .unwrap();
@@ -531,31 +584,66 @@ fn a_deactivated_token_stops_working_at_once() {
         .detail()
         .withdrawal
         .id;
-    w.coord.set_staff_active(&w.admin, "alice", false, NOW).unwrap();
+    w.change(Change::StaffSetActive {
+        name: "alice".into(),
+        active: false,
+    })
+    .unwrap();
     // `alice` was authenticated before; the change re-checks inside its transaction.
     assert_eq!(
         w.coord.approve(&w.alice, id, NOW).unwrap_err().code(),
         "unauthenticated"
     );
     let err = w
-        .coord
-        .set_staff_active(&w.admin, "root", false, NOW)
+        .change(Change::StaffSetActive {
+            name: "root".into(),
+            active: false,
+        })
         .unwrap_err();
-    assert!(err.to_string().contains("last active admin"), "{err}");
+    assert!(err.to_string().contains("last active admins stay"), "{err}");
 }
 
 #[test]
 fn rotating_a_token_revokes_the_old_one() {
-    let (mut coord, token) = Coordinator::in_memory(Network::Regtest, "root");
-    let admin = coord.authenticate(&token).unwrap();
-    let old = coord
-        .add_staff(&admin, "rita", Role::Requester, &mut rand::thread_rng(), NOW)
+    let mut w = world(MANUAL_2, BIG);
+    let mut rng = rand::thread_rng();
+    let add = Change::StaffAdd {
+        name: "rhea".into(),
+        role: Role::Requester,
+    };
+    let first = w.change(add).unwrap().into_enrollment_secret().unwrap();
+    let (_, old) = w.coord.enroll(&first, &mut rng, NOW).unwrap();
+    assert_eq!(w.coord.authenticate(&old).unwrap().name(), "rhea");
+    // A secret works once.
+    assert_eq!(
+        w.coord.enroll(&first, &mut rng, NOW).unwrap_err().code(),
+        "enrollment_used"
+    );
+
+    let rotate = Change::StaffRotateToken { name: "rhea".into() };
+    let stale = w
+        .change(rotate.clone())
+        .unwrap()
+        .into_enrollment_secret()
         .unwrap();
-    let new = coord
-        .rotate_staff_token(&admin, "rita", &mut rand::thread_rng(), NOW)
-        .unwrap();
-    assert_eq!(coord.authenticate(&old).unwrap_err().code(), "unauthenticated");
-    assert_eq!(coord.authenticate(&new).unwrap().name(), "rita");
+    // The old token stopped working when the rotation was approved.
+    assert_eq!(w.coord.authenticate(&old).unwrap_err().code(), "unauthenticated");
+    let secret = w.change(rotate).unwrap().into_enrollment_secret().unwrap();
+    assert_eq!(
+        w.coord.enroll(&stale, &mut rng, NOW).unwrap_err().code(),
+        "enrollment_superseded"
+    );
+    let late = UnixTime::from_secs(NOW.secs() + 3 * 24 * 3600);
+    assert_eq!(
+        w.coord.enroll(&secret, &mut rng, late).unwrap_err().code(),
+        "enrollment_expired"
+    );
+    let (name, new) = w.coord.enroll(&secret, &mut rng, NOW).unwrap();
+    assert_eq!(name, "rhea");
+    assert_eq!(w.coord.authenticate(&new).unwrap().name(), "rhea");
+    let unknown = EnrollmentSecret::parse(&format!("sluice-enroll_{}", "0".repeat(64))).unwrap();
+    let err = w.coord.enroll(&unknown, &mut rng, NOW).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated);
 }
 
 #[test]
@@ -566,23 +654,31 @@ fn configuration_is_for_admins_and_logged() {
         w.coord.add_customer(&w.alice, "c3", NOW).unwrap_err().code(),
         "forbidden"
     );
+    let eve = Change::StaffAdd {
+        name: "eve".into(),
+        role: Role::Approver,
+    };
+    assert_eq!(
+        w.coord.propose(&w.rita, &eve, &mut rng, NOW).unwrap_err().code(),
+        "forbidden"
+    );
+    let policy = Change::WalletPolicy {
+        wallet: "hot".into(),
+        policy: ApprovalPolicy::Manual {
+            approvers_required: 1,
+        },
+    };
     assert_eq!(
         w.coord
-            .add_staff(&w.rita, "eve", Role::Approver, &mut rng, NOW)
+            .propose(&w.bob, &policy, &mut rng, NOW)
             .unwrap_err()
             .code(),
         "forbidden"
     );
+    let proposed = w.coord.propose(&w.admin, &policy, &mut rng, NOW).unwrap();
     assert_eq!(
         w.coord
-            .set_wallet_policy(
-                &w.bob,
-                "hot",
-                &ApprovalPolicy::Manual {
-                    approvers_required: 1
-                },
-                NOW
-            )
+            .approve_proposal(&w.alice, proposed.proposal.id, &mut rng, NOW)
             .unwrap_err()
             .code(),
         "forbidden"
@@ -604,27 +700,26 @@ fn configuration_is_for_admins_and_logged() {
 fn beneficiaries_must_be_for_our_network() {
     let mut w = world(MANUAL_2, BIG);
     let err = w
-        .coord
-        .add_beneficiary(
-            &w.admin,
-            "c1",
-            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
-            "x",
-            NOW,
-        )
+        .change(Change::BeneficiaryAdd {
+            customer_id: "c1".into(),
+            address: "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4".into(),
+            label: "x".into(),
+        })
         .unwrap_err();
     assert_eq!(err.code(), "wrong_network");
     let err = w
-        .coord
-        .add_beneficiary(
-            &w.admin,
-            "c1",
-            &regtest_address(1).to_string().to_uppercase(),
-            "dup",
-            NOW,
-        )
+        .change(Change::BeneficiaryAdd {
+            customer_id: "c1".into(),
+            address: regtest_address(1).to_string().to_uppercase(),
+            label: "dup".into(),
+        })
         .unwrap_err();
     assert_eq!(err.code(), "already_exists");
+    assert_eq!(
+        count(&w.coord, "proposals"),
+        8,
+        "refused changes are not proposed"
+    );
 }
 
 #[test]
@@ -644,19 +739,14 @@ fn receive_addresses_are_new_each_time_and_recorded() {
 fn the_same_keys_make_one_wallet() {
     let mut w = world(MANUAL_2, BIG);
     let err = w
-        .coord
-        .create_wallet(
-            &w.admin,
-            &NewWalletRequest {
-                name: "hot2".into(),
-                kind: WalletKindArg::WshSortedMulti,
-                threshold: Some(2),
-                keys: vec![KEY_B.into(), KEY_A.into(), KEY_C.into()],
-                policy: MANUAL_2,
-                daily_limit: BIG,
-            },
-            NOW,
-        )
+        .change(Change::WalletCreate(NewWalletRequest {
+            name: "hot2".into(),
+            kind: WalletKindArg::WshSortedMulti,
+            threshold: Some(2),
+            keys: vec![KEY_B.into(), KEY_A.into(), KEY_C.into()],
+            policy: MANUAL_2,
+            daily_limit: BIG,
+        }))
         .unwrap_err();
     assert_eq!(err.code(), "already_exists", "{err}");
 }
@@ -718,4 +808,27 @@ fn listing_pages_newest_first() {
         "invalid_request"
     );
     assert_eq!(w.coord.withdrawal(&w.alice, 99).unwrap_err().code(), "not_found");
+}
+
+#[test]
+fn approvals_by_since_deactivated_approvers_do_not_count() {
+    let mut w = world(MANUAL_2, BIG);
+    let id = w
+        .coord
+        .request_withdrawal(&w.rita, "k", &request(1_000_000), NOW)
+        .unwrap()
+        .detail()
+        .withdrawal
+        .id;
+    w.coord.approve(&w.alice, id, NOW).unwrap();
+    w.change(Change::StaffSetActive {
+        name: "alice".into(),
+        active: false,
+    })
+    .unwrap();
+    // Alice's approval is on record but she is no longer active: bob's alone is one of two.
+    let after_bob = w.coord.approve(&w.bob, id, NOW).unwrap();
+    assert_eq!(after_bob.withdrawal.status, WithdrawalStatus::PendingApproval);
+    let after_carol = w.coord.approve(&w.carol, id, NOW).unwrap();
+    assert_eq!(after_carol.withdrawal.status, WithdrawalStatus::Approved);
 }

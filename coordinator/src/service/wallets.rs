@@ -1,9 +1,12 @@
 //! Wallets: composing one from signers' keys, listing them, handing out receive addresses.
 
 use bitcoin::{Address, Amount};
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sluice_shared::descriptor::{Branch, WalletDescriptor};
 
+use super::changes::ChangeContext;
 use super::{check_name, require, require_current, Actor, Coordinator, ServiceError};
 use crate::db::wallets::{self, NewWallet, WalletRecord};
 use crate::db::{audit, DbError};
@@ -12,16 +15,35 @@ use crate::rules::roles::Permission;
 use crate::time::UnixTime;
 use crate::wallet_spec::{compose, core_notation, WalletKindArg};
 
-/// `wallet create`: what an admin asks for.
-#[derive(Debug, Clone)]
+/// `wallet create`: what an admin proposes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewWalletRequest {
     pub name: String,
+    #[serde(with = "kind_text")]
     pub kind: WalletKindArg,
     pub threshold: Option<u32>,
     /// `[fingerprint/path]xpub` of each signer.
     pub keys: Vec<String>,
     pub policy: ApprovalPolicy,
+    #[serde(rename = "daily_limit_sat", with = "bitcoin::amount::serde::as_sat")]
     pub daily_limit: Amount,
+}
+
+/// `wpkh` or `wsh-sortedmulti`, as on the command line.
+mod kind_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::wallet_spec::WalletKindArg;
+
+    pub fn serialize<S: Serializer>(kind: &WalletKindArg, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(kind)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<WalletKindArg, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// A wallet just created: the descriptors to register on each signer.
@@ -56,82 +78,6 @@ pub(crate) fn descriptor_of(record: &WalletRecord) -> Result<WalletDescriptor, S
 }
 
 impl Coordinator {
-    pub fn create_wallet(
-        &mut self,
-        actor: &Actor,
-        request: &NewWalletRequest,
-        now: UnixTime,
-    ) -> Result<CreatedWallet, ServiceError> {
-        require(actor, Permission::Administer)?;
-        check_name("wallet name", &request.name, 64)?;
-        request
-            .policy
-            .validate()
-            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
-        let composed = compose(request.kind, request.threshold, &request.keys, self.network())?;
-        let wallet_id = composed.descriptor.wallet_id();
-        let receive = core_notation(composed.descriptor.receive())?;
-        let change = core_notation(composed.descriptor.change())?;
-
-        let tx = self.db.write()?;
-        require_current(&tx, actor, Permission::Administer)?;
-        if wallets::find(&tx, &request.name)?.is_some() {
-            return Err(ServiceError::AlreadyExists(format!("wallet {:?}", request.name)));
-        }
-        // Two wallets over the same scripts would confuse coin tracking. sortedmulti
-        // ignores key order, so compare scripts, not descriptor text.
-        let first_script = composed
-            .descriptor
-            .script_pubkey(Branch::Receive, 0)
-            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
-        for existing in wallets::list(&tx)? {
-            let same = existing.wallet_id == wallet_id
-                || descriptor_of(&existing)?.script_pubkey(Branch::Receive, 0).ok()
-                    == Some(first_script.clone());
-            if same {
-                return Err(ServiceError::AlreadyExists(format!(
-                    "a wallet with these keys ({:?})",
-                    existing.name
-                )));
-            }
-        }
-        wallets::insert(
-            &tx,
-            &NewWallet {
-                name: &request.name,
-                wallet_id: &wallet_id,
-                kind: &composed.kind_label,
-                receive_descriptor: &receive,
-                change_descriptor: &change,
-                policy: &request.policy,
-                daily_limit: request.daily_limit,
-            },
-            now,
-        )?;
-        audit::record(
-            &tx,
-            actor.name(),
-            "wallet create",
-            &request.name,
-            &json!({
-                "wallet_id": wallet_id,
-                "descriptor": composed.multipath,
-                "policy": request.policy.describe(),
-                "daily_limit_sat": request.daily_limit.to_sat(),
-            }),
-            now,
-        )?;
-        tx.commit()?;
-        Ok(CreatedWallet {
-            name: request.name.clone(),
-            wallet_id,
-            kind: composed.kind_label,
-            multipath_descriptor: composed.multipath,
-            receive_descriptor: receive,
-            change_descriptor: change,
-        })
-    }
-
     pub fn list_wallets(&mut self, actor: &Actor) -> Result<Vec<WalletSummary>, ServiceError> {
         require(actor, Permission::ReadWithdrawals)?;
         let tx = self.db.read()?;
@@ -175,4 +121,75 @@ impl Coordinator {
         tx.commit()?;
         Ok((index, address))
     }
+}
+
+/// Composes and records a wallet (the approved `wallet create`).
+pub(super) fn wallet_create(
+    conn: &Connection,
+    ctx: &ChangeContext<'_>,
+    request: &NewWalletRequest,
+) -> Result<CreatedWallet, ServiceError> {
+    check_name("wallet name", &request.name, 64)?;
+    request
+        .policy
+        .validate()
+        .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+    let composed = compose(request.kind, request.threshold, &request.keys, ctx.network)?;
+    let wallet_id = composed.descriptor.wallet_id();
+    let receive = core_notation(composed.descriptor.receive())?;
+    let change = core_notation(composed.descriptor.change())?;
+
+    if wallets::find(conn, &request.name)?.is_some() {
+        return Err(ServiceError::AlreadyExists(format!("wallet {:?}", request.name)));
+    }
+    // Two wallets over the same scripts would confuse coin tracking. sortedmulti
+    // ignores key order, so compare scripts, not descriptor text.
+    let first_script = composed
+        .descriptor
+        .script_pubkey(Branch::Receive, 0)
+        .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+    for existing in wallets::list(conn)? {
+        let same = existing.wallet_id == wallet_id
+            || descriptor_of(&existing)?.script_pubkey(Branch::Receive, 0).ok() == Some(first_script.clone());
+        if same {
+            return Err(ServiceError::AlreadyExists(format!(
+                "a wallet with these keys ({:?})",
+                existing.name
+            )));
+        }
+    }
+    wallets::insert(
+        conn,
+        &NewWallet {
+            name: &request.name,
+            wallet_id: &wallet_id,
+            kind: &composed.kind_label,
+            receive_descriptor: &receive,
+            change_descriptor: &change,
+            policy: &request.policy,
+            daily_limit: request.daily_limit,
+        },
+        ctx.now,
+    )?;
+    audit::record(
+        conn,
+        ctx.proposer,
+        "wallet create",
+        &request.name,
+        &json!({
+            "wallet_id": wallet_id,
+            "descriptor": composed.multipath,
+            "policy": request.policy.describe(),
+            "daily_limit_sat": request.daily_limit.to_sat(),
+        }),
+        ctx.now,
+    )?;
+    Ok(CreatedWallet {
+        name: request.name.clone(),
+        wallet_id,
+        kind: composed.kind_label,
+        multipath_descriptor: composed.multipath,
+        receive_descriptor: receive,
+        change_descriptor: change,
+    })
 }
