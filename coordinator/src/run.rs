@@ -483,8 +483,9 @@ async fn wait_for_node(
                 return Ok(Some(info));
             }
             Readiness::Refuse(refused) => {
-                return Err(anyhow::Error::new(refused)
-                    .context(format!("the {} does not start", work.name())));
+                return Err(
+                    anyhow::Error::new(refused).context(format!("the {} does not start", work.name()))
+                );
             }
             Readiness::Wait(reason) => {
                 waited = true;

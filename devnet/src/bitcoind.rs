@@ -110,7 +110,8 @@ impl Bitcoind {
             .with_context(|| format!("starting {}", bitcoind.display()))?;
         let url = format!("http://127.0.0.1:{rpc_port}");
         let cookie = datadir.path().join("regtest").join(".cookie");
-        let client = CoreRpcClient::new(&url, RpcAuth::cookie_file(&cookie)).with_timeout(Duration::from_secs(60));
+        let client =
+            CoreRpcClient::new(&url, RpcAuth::cookie_file(&cookie)).with_timeout(Duration::from_secs(60));
         let mut node = Bitcoind {
             child,
             datadir,
@@ -127,7 +128,10 @@ impl Bitcoind {
         let deadline = Instant::now() + READY_WITHIN;
         loop {
             if let Some(status) = self.child.try_wait()? {
-                bail!("bitcoind exited ({status}) while starting:\n{}", self.log_tail(15));
+                bail!(
+                    "bitcoind exited ({status}) while starting:\n{}",
+                    self.log_tail(15)
+                );
             }
             let error = match self.client.get_blockchain_info().await {
                 Ok(_) => return Ok(()),

@@ -127,7 +127,9 @@ pub async fn fund(chain: &CoreRpcClient, addresses: &[Address], amount: Amount) 
     let miner_key = CompressedPublicKey(miner.public_key());
     let miner_address = Address::p2wpkh(&miner_key, Network::Regtest);
     let hashes = chain.generate_to_address(101, &miner_address).await?;
-    let first = hashes.first().ok_or_else(|| anyhow!("the chain mined no block"))?;
+    let first = hashes
+        .first()
+        .ok_or_else(|| anyhow!("the chain mined no block"))?;
     let block = chain.get_block(first).await?;
     let coinbase = block
         .txdata

@@ -99,16 +99,19 @@ fn devnet(args: Args) -> anyhow::Result<()> {
         }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let outcome = runtime.block_on(scenario::run_on(DevnetOptions {
-        dir: dir.clone(),
-        programs: Programs::this_executable()?,
-        withdrawals: args.withdrawals,
-        deadline: Duration::from_secs(args.deadline_seconds),
-        verbose: true,
-        redundant: args.redundant || args.crash_and_restart,
-        crash_and_restart: args.crash_and_restart,
-        reorg: args.reorg,
-    }, &chain));
+    let outcome = runtime.block_on(scenario::run_on(
+        DevnetOptions {
+            dir: dir.clone(),
+            programs: Programs::this_executable()?,
+            withdrawals: args.withdrawals,
+            deadline: Duration::from_secs(args.deadline_seconds),
+            verbose: true,
+            redundant: args.redundant || args.crash_and_restart,
+            crash_and_restart: args.crash_and_restart,
+            reorg: args.reorg,
+        },
+        &chain,
+    ));
     match (args.keep, temp) {
         (true, Some(temp)) => println!("Kept {}", temp.keep().display()),
         (false, Some(temp)) => {

@@ -176,7 +176,11 @@ pub(crate) async fn build(options: DevnetOptions, plan: &Build) -> Result<System
     build_on(options, plan, &ChainChoice::Simnet).await
 }
 
-pub(crate) async fn build_on(options: DevnetOptions, plan: &Build, chain_choice: &ChainChoice) -> Result<System> {
+pub(crate) async fn build_on(
+    options: DevnetOptions,
+    plan: &Build,
+    chain_choice: &ChainChoice,
+) -> Result<System> {
     std::fs::create_dir_all(&options.dir).with_context(|| format!("creating {}", options.dir.display()))?;
     let passphrase = options.dir.join("passphrase");
     std::fs::write(&passphrase, "devnet passphrase\n")?;
@@ -595,23 +599,23 @@ pub(crate) fn start_coordinator_with(
     let mut command = devnet.coordinator_command(
         None,
         &[
-                "run",
-                "all",
-                "--listen",
-                "127.0.0.1:0",
-                "--chain-url",
-                chain_url,
-                "--resend-seconds",
-                "5",
-                "--max-batch",
-                &max_batch.to_string(),
-                "--max-inputs",
-                "50",
-                "--interval-ms",
-                &interval_ms.to_string(),
-                "--instance",
-                &format!("processor-{index}"),
-            ],
+            "run",
+            "all",
+            "--listen",
+            "127.0.0.1:0",
+            "--chain-url",
+            chain_url,
+            "--resend-seconds",
+            "5",
+            "--max-batch",
+            &max_batch.to_string(),
+            "--max-inputs",
+            "50",
+            "--interval-ms",
+            &interval_ms.to_string(),
+            "--instance",
+            &format!("processor-{index}"),
+        ],
     );
     if let Some(cookie) = &devnet.rpc_cookie_file {
         command.arg("--rpc-cookie-file").arg(cookie);

@@ -47,7 +47,14 @@ impl Running {
         let child = Command::new(binary("sluice-coordinator"))
             .arg("--db")
             .arg(db)
-            .args(["run", component, "--listen", "127.0.0.1:0", "--interval-ms", "100"])
+            .args([
+                "run",
+                component,
+                "--listen",
+                "127.0.0.1:0",
+                "--interval-ms",
+                "100",
+            ])
             .args(args)
             .env_remove("SLUICE_DB")
             .env_remove("SLUICE_CHAIN_URL")
@@ -71,7 +78,11 @@ impl Running {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("exited ({status}) before logging {text:?}:\n{}", self.log());
             }
-            assert!(Instant::now() < deadline, "no {text:?} within {within:?}:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} within {within:?}:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -162,7 +173,10 @@ fn wrong_credentials_are_refused_at_start() {
         assert!(!status.success());
         let log = run.log();
         assert!(log.contains("refused access"), "{log}");
-        assert!(!log.contains("not-the-password") && !log.contains("wrong@"), "{log}");
+        assert!(
+            !log.contains("not-the-password") && !log.contains("wrong@"),
+            "{log}"
+        );
     }
 }
 
@@ -217,7 +231,10 @@ fn an_unreachable_node_is_retried_and_the_log_says_so() {
         run.wait_for("cannot reach", Duration::from_secs(30));
         run.wait_for("retrying in", Duration::from_secs(30));
         std::thread::sleep(Duration::from_millis(500));
-        assert!(run.child.try_wait().unwrap().is_none(), "run {component} must keep trying");
+        assert!(
+            run.child.try_wait().unwrap().is_none(),
+            "run {component} must keep trying"
+        );
     }
 }
 

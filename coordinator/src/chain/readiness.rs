@@ -125,7 +125,10 @@ mod tests {
                 panic!("{chain} for {expected}");
             };
             let text = refused.to_string();
-            assert!(text.contains(chain) && text.contains(&expected.to_string()), "{text}");
+            assert!(
+                text.contains(chain) && text.contains(&expected.to_string()),
+                "{text}"
+            );
         }
     }
 
@@ -134,7 +137,10 @@ mod tests {
         let Readiness::Wait(reason) = assess(URL, Ok(info("regtest", true)), Network::Regtest) else {
             panic!("a node in IBD is not ready");
         };
-        assert!(reason.contains("initial block download") && reason.contains("10 of 900"), "{reason}");
+        assert!(
+            reason.contains("initial block download") && reason.contains("10 of 900"),
+            "{reason}"
+        );
     }
 
     #[test]
@@ -153,14 +159,19 @@ mod tests {
             method: "getblockchaininfo".into(),
             reason: "connection refused".into(),
         };
-        assert!(matches!(assess(URL, Err(down), Network::Regtest), Readiness::Wait(_)));
+        assert!(matches!(
+            assess(URL, Err(down), Network::Regtest),
+            Readiness::Wait(_)
+        ));
         let warmup = RpcError::Rpc {
             url: URL.into(),
             method: "getblockchaininfo".into(),
             code: codes::IN_WARMUP,
             message: "Loading block index...".into(),
         };
-        assert!(matches!(assess(URL, Err(warmup), Network::Regtest), Readiness::Wait(r) if r.contains("starting")));
+        assert!(
+            matches!(assess(URL, Err(warmup), Network::Regtest), Readiness::Wait(r) if r.contains("starting"))
+        );
         let not_core = RpcError::Rpc {
             url: URL.into(),
             method: "getblockchaininfo".into(),

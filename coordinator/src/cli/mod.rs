@@ -191,11 +191,13 @@ pub struct RunArgs {
 impl RunArgs {
     fn rpc_auth(&self) -> Result<crate::chain::RpcAuth> {
         use crate::chain::RpcAuth;
-        Ok(match (&self.rpc_cookie_file, &self.rpc_user, &self.rpc_password_file) {
-            (Some(file), _, _) => RpcAuth::cookie_file(file),
-            (None, Some(user), Some(file)) => RpcAuth::user_password_file(user, file)?,
-            _ => RpcAuth::None,
-        })
+        Ok(
+            match (&self.rpc_cookie_file, &self.rpc_user, &self.rpc_password_file) {
+                (Some(file), _, _) => RpcAuth::cookie_file(file),
+                (None, Some(user), Some(file)) => RpcAuth::user_password_file(user, file)?,
+                _ => RpcAuth::None,
+            },
+        )
     }
 
     fn options(&self) -> Result<crate::run::RunOptions> {
