@@ -29,7 +29,7 @@ pub enum ChainChoice {
 pub enum ChainNode {
     Simnet(SimnetHandle),
     Core {
-        node: Bitcoind,
+        node: Box<Bitcoind>,
         /// Mines a block every interval, as simnet does; aborted on drop.
         miner: tokio::task::JoinHandle<()>,
     },
@@ -49,7 +49,7 @@ impl ChainNode {
                 Ok(ChainNode::Simnet(simnet))
             }
             ChainChoice::Core { bitcoind_dir } => {
-                let node = Bitcoind::start(bitcoind_dir, &[]).await?;
+                let node = Box::new(Bitcoind::start(bitcoind_dir, &[]).await?);
                 let client = node.client();
                 let address = node.miner_address();
                 let miner = tokio::spawn(async move {
