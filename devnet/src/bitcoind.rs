@@ -47,7 +47,7 @@ pub fn locate(dir: &Path) -> Result<PathBuf> {
     let bitcoind = dir.join("bitcoind");
     if !bitcoind.is_file() {
         bail!(
-            "no bitcoind in {}: build it with `{BUILD_SCRIPT}` (about 10 minutes, once per machine), or set {DIR_VARIABLE} to a directory holding bitcoind",
+            "no bitcoind in {}: build it with `{BUILD_SCRIPT}` (once per machine; 10-20 minutes on two cores), or set {DIR_VARIABLE} to a directory holding bitcoind",
             dir.display()
         );
     }
