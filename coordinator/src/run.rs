@@ -21,6 +21,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::api::{self, CoordinatorPool};
+use crate::chain::readiness::{assess, Readiness};
+use crate::chain::types::BlockchainInfo;
 use crate::chain::{Broadcast, ChainBackend, CoreRpcClient, RpcAuth};
 use crate::clock;
 use crate::identity::CoordinatorIdentity;
@@ -466,6 +468,47 @@ fn monitor_task(
     chain_task(ChainWork::Monitor, db, network, options, stop)
 }
 
+/// Waits until the node at `chain` is on `network` and past initial block download,
+/// saying in the log why it waits; an unreachable node is retried with backoff. A node on
+/// another network or one that refuses our credentials is an error: the process stops
+/// with the reason. `None` when asked to stop meanwhile.
+async fn wait_for_node(
+    work: ChainWork,
+    chain: &CoreRpcClient,
+    network: Network,
+    options: &RunOptions,
+    stop: &watch::Receiver<bool>,
+) -> Result<Option<BlockchainInfo>> {
+    let mut backoff = options.interval.max(Duration::from_millis(100));
+    let mut waited = false;
+    loop {
+        match assess(chain.url(), chain.get_blockchain_info().await, network) {
+            Readiness::Ready(info) => {
+                if waited {
+                    tracing::info!("{}: the chain node is ready", work.name());
+                }
+                return Ok(Some(info));
+            }
+            Readiness::Refuse(refused) => {
+                return Err(
+                    anyhow::Error::new(refused).context(format!("the {} does not start", work.name()))
+                );
+            }
+            Readiness::Wait(reason) => {
+                waited = true;
+                tracing::warn!(
+                    "{}: waiting for the chain node (retrying in {backoff:?}): {reason}",
+                    work.name()
+                );
+            }
+        }
+        if pause_or_stop(stop, backoff).await {
+            return Ok(None);
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
 /// Runs the sender or the monitor until stopped: a pass, then at once another if it did
 /// something, else a pause; a failing pass (a dead node, say) is retried with backoff.
 async fn chain_task(
@@ -482,10 +525,15 @@ async fn chain_task(
         .with_context(|| format!("the {} needs --chain-url", work.name()))?
         .client();
     let instance = format!("{}-{}", work.name(), std::process::id());
+    let Some(node) = wait_for_node(work, &chain, coord.network(), &options, &stop).await? else {
+        return Ok(());
+    };
     announce(&format!(
-        "sluice-coordinator {} {instance} running, chain {}",
+        "sluice-coordinator {} {instance} running, chain {} ({} at height {})",
         work.name(),
-        chain.url()
+        chain.url(),
+        node.chain,
+        node.blocks
     ))?;
     let mut backoff = options.interval;
     loop {

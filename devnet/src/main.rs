@@ -10,13 +10,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use sluice_devnet::bitcoind;
+use sluice_devnet::chain::ChainChoice;
 use sluice_devnet::processes::Programs;
 use sluice_devnet::scenario::{self, DevnetOptions};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "sluice-devnet",
-    about = "Run the whole Sluice system on this machine (simnet, coordinator, online signers) and feed it withdrawals"
+    about = "Run the whole Sluice system on this machine (simnet or Bitcoin Core, coordinator, online signers) and feed it withdrawals"
 )]
 struct Args {
     /// Keep state and logs here (default: a new temporary directory, removed at the end
@@ -42,6 +44,11 @@ struct Args {
     /// Once all are confirmed, reorg the top blocks and watch them confirm again.
     #[arg(long)]
     reorg: bool,
+    /// Run on a real Bitcoin Core node (bitcoind -regtest, started and stopped by the
+    /// devnet) instead of simnet. DIR holds bitcoind; without DIR, $SLUICE_BITCOIND_DIR or
+    /// the cache that scripts/build-bitcoind.sh fills (~/.cache/sluice/bitcoin-core-*/bin).
+    #[arg(long, value_name = "DIR")]
+    bitcoind: Option<Option<PathBuf>>,
 }
 
 fn main() -> ExitCode {
@@ -83,17 +90,28 @@ fn devnet(args: Args) -> anyhow::Result<()> {
     };
     println!("Sluice devnet in {}", dir.display());
     println!("DEVNET ONLY: regtest coins, throwaway keys sealed with --dangerous-weak-kdf.");
+    let chain = match args.bitcoind {
+        None => ChainChoice::Simnet,
+        Some(dir) => {
+            let bitcoind_dir = dir.unwrap_or_else(bitcoind::default_dir);
+            bitcoind::locate(&bitcoind_dir)?;
+            ChainChoice::Core { bitcoind_dir }
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let outcome = runtime.block_on(scenario::run(DevnetOptions {
-        dir: dir.clone(),
-        programs: Programs::this_executable()?,
-        withdrawals: args.withdrawals,
-        deadline: Duration::from_secs(args.deadline_seconds),
-        verbose: true,
-        redundant: args.redundant || args.crash_and_restart,
-        crash_and_restart: args.crash_and_restart,
-        reorg: args.reorg,
-    }));
+    let outcome = runtime.block_on(scenario::run_on(
+        DevnetOptions {
+            dir: dir.clone(),
+            programs: Programs::this_executable()?,
+            withdrawals: args.withdrawals,
+            deadline: Duration::from_secs(args.deadline_seconds),
+            verbose: true,
+            redundant: args.redundant || args.crash_and_restart,
+            crash_and_restart: args.crash_and_restart,
+            reorg: args.reorg,
+        },
+        &chain,
+    ));
     match (args.keep, temp) {
         (true, Some(temp)) => println!("Kept {}", temp.keep().display()),
         (false, Some(temp)) => {

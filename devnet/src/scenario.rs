@@ -1,6 +1,6 @@
-//! The devnet scenario: simnet, a coordinator with its four services, a 2-of-3 wallet of
-//! three signers (two online, one cold) with outflow limits, and a stream of withdrawals
-//! from request to confirmation. When a signer's total limit stops the flow, two security
+//! The devnet scenario: a chain (simnet, or a real Bitcoin Core node), a coordinator with
+//! its four services, a 2-of-3 wallet of three signers (two online, one cold) with outflow
+//! limits, and a stream of withdrawals from request to confirmation. When a signer's total limit stops the flow, two security
 //! officers sign a `raise-total` command and the signer applies it, as on paper.
 
 use std::collections::BTreeMap;
@@ -13,7 +13,7 @@ use bitcoin::secp256k1::{Keypair, Secp256k1};
 use bitcoin::{Address, Amount, Network, ScriptBuf, WPubkeyHash};
 use rand::RngCore;
 use serde_json::json;
-use sluice_coordinator::chain::{CoreRpcClient, RpcAuth};
+use sluice_coordinator::chain::CoreRpcClient;
 use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
@@ -24,9 +24,9 @@ use sluice_shared::api::{Withdrawal, WithdrawalDetail, WithdrawalList, Withdrawa
 use sluice_shared::asset::{format_btc, Asset};
 use sluice_shared::identity::SignerId;
 use sluice_shared::limit_command::{CommandId, LimitAction, LimitCommand, SignedLimitCommand};
-use sluice_simnet::{spawn, SimnetHandle, SimnetOptions};
 
 use crate::api_client::StaffClient;
+use crate::chain::{fund, ChainChoice, ChainNode};
 use crate::processes::{run_step, Component, Programs};
 
 const NETWORK: Network = Network::Regtest;
@@ -52,8 +52,9 @@ pub struct DevnetOptions {
     /// Kill coordinator instance 0 and signer A with SIGKILL while withdrawals are in
     /// flight, then restart them.
     pub crash_and_restart: bool,
-    /// Once everything is confirmed, replace the top blocks (`simnet_reorg`): the
-    /// transactions there go back to the mempool and must confirm again.
+    /// Once everything is confirmed, replace the top blocks (`simnet_reorg`, or
+    /// `invalidateblock` and a longer branch on Core): the transactions there leave the
+    /// chain and must confirm again.
     pub reorg: bool,
 }
 
@@ -72,6 +73,8 @@ pub(crate) struct Devnet {
     options: DevnetOptions,
     started: Instant,
     passphrase: PathBuf,
+    /// How the coordinator logs in to the chain node, when it must.
+    rpc_cookie_file: Option<PathBuf>,
 }
 
 /// One signer's home and what the coordinator needs to know about it.
@@ -148,7 +151,7 @@ fn line_value<'a>(text: &'a str, label: &str) -> Result<&'a str> {
 /// coordinator's database with staff, customers and the wallet, and funded coins.
 pub(crate) struct System {
     pub(crate) devnet: Devnet,
-    pub(crate) simnet: SimnetHandle,
+    pub(crate) node: ChainNode,
     pub(crate) chain: CoreRpcClient,
     pub(crate) officers: Vec<Keypair>,
     pub(crate) signers: Vec<SignerSetup>,
@@ -164,31 +167,46 @@ pub(crate) struct Build {
     /// Coins funded to the wallet, and their value.
     pub(crate) coins: usize,
     pub(crate) coin_value: Amount,
-    /// Let simnet mine a block every this often.
+    /// Let the chain mine a block every this often.
     pub(crate) block_interval: Duration,
 }
 
+/// `build` on simnet.
 pub(crate) async fn build(options: DevnetOptions, plan: &Build) -> Result<System> {
+    build_on(options, plan, &ChainChoice::Simnet).await
+}
+
+pub(crate) async fn build_on(
+    options: DevnetOptions,
+    plan: &Build,
+    chain_choice: &ChainChoice,
+) -> Result<System> {
     std::fs::create_dir_all(&options.dir).with_context(|| format!("creating {}", options.dir.display()))?;
     let passphrase = options.dir.join("passphrase");
     std::fs::write(&passphrase, "devnet passphrase\n")?;
-    let devnet = Devnet {
+    let mut devnet = Devnet {
         options,
         started: Instant::now(),
         passphrase,
+        rpc_cookie_file: None,
     };
     let mut rng = rand::rngs::OsRng;
-    devnet.step("1. The chain: simnet, a regtest-like chain speaking Bitcoin Core's JSON-RPC");
-    let simnet = spawn(SimnetOptions {
-        block_interval: Some(plan.block_interval),
-        ..SimnetOptions::local()
-    })
-    .await
-    .context("starting simnet")?;
-    let chain = CoreRpcClient::new(&simnet.url, RpcAuth::None);
+    match chain_choice {
+        ChainChoice::Simnet => {
+            devnet.step("1. The chain: simnet, a regtest-like chain speaking Bitcoin Core's JSON-RPC")
+        }
+        ChainChoice::Core { .. } => {
+            devnet.step("1. The chain: Bitcoin Core (bitcoind -regtest), started for this run")
+        }
+    }
+    let node = ChainNode::start(chain_choice, plan.block_interval).await?;
+    let chain = node.client();
+    devnet.rpc_cookie_file = node.cookie_file().map(Path::to_path_buf);
     devnet.say(&format!(
-        "simnet at {} mines a block every {:?}",
-        simnet.url, plan.block_interval
+        "{} at {} mines a block every {:?}",
+        node.name(),
+        node.url(),
+        plan.block_interval
     ));
 
     devnet.step("2. Security officers: three keys, any two sign a limit command");
@@ -382,7 +400,7 @@ pub(crate) async fn build(options: DevnetOptions, plan: &Build) -> Result<System
     ));
     Ok(System {
         devnet,
-        simnet,
+        node,
         chain,
         officers,
         signers,
@@ -392,18 +410,24 @@ pub(crate) async fn build(options: DevnetOptions, plan: &Build) -> Result<System
     })
 }
 
-/// Runs the whole scenario. Every process it starts is stopped when it returns.
+/// Runs the whole scenario on simnet. Every process it starts is stopped when it returns.
 pub async fn run(options: DevnetOptions) -> Result<Outcome> {
+    run_on(options, &ChainChoice::Simnet).await
+}
+
+/// Runs the whole scenario on the chosen chain. Every process it starts (a `bitcoind`
+/// too) is stopped when it returns.
+pub async fn run_on(options: DevnetOptions, chain_choice: &ChainChoice) -> Result<Outcome> {
     let System {
         devnet,
-        simnet,
+        node,
         chain,
         officers,
         signers,
         backend_token,
         approver_token,
         destinations,
-    } = build(
+    } = build_on(
         options,
         &Build {
             // A spends at most 2.5 BTC before it needs a signed command; B has room.
@@ -412,6 +436,7 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
             coin_value: Amount::from_int_btc(10),
             block_interval: Duration::from_secs(1),
         },
+        chain_choice,
     )
     .await?;
 
@@ -420,7 +445,7 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
     let mut services = Vec::new();
     let mut apis = Vec::new();
     for index in 0..instances {
-        let (component, api) = start_coordinator(&devnet, &simnet.url, index)?;
+        let (component, api) = start_coordinator(&devnet, node.url(), index)?;
         devnet.say(&format!(
             "coordinator instance {index} (api, processor, sender, monitor) running; API at {api}"
         ));
@@ -498,10 +523,10 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
                 .all(|w| w.status == WithdrawalStatus::Confirmed);
         if all_confirmed && devnet.options.reorg && !reorged {
             reorged = true;
-            let reply: serde_json::Value = chain.call("simnet_reorg", json!([3])).await?;
-            let replaced = reply["disconnected"].as_array().map_or(0, Vec::len);
+            let replaced = node.reorg(3).await?;
             devnet.say(&format!(
-                "reorg: simnet replaced the top {replaced} blocks; their transactions are back in the mempool"
+                "reorg: {} replaced the top {replaced} blocks; their transactions are back in the mempool",
+                node.name()
             ));
             last_change = Instant::now();
             continue;
@@ -558,7 +583,7 @@ pub async fn run(options: DevnetOptions) -> Result<Outcome> {
             services[0].kill();
             online[0].kill();
             tokio::time::sleep(Duration::from_millis(500)).await;
-            let (component, new_api) = start_coordinator(&devnet, &simnet.url, 0)?;
+            let (component, new_api) = start_coordinator(&devnet, node.url(), 0)?;
             services[0] = component;
             online[0] = start_signer(&devnet, &signers[0], &new_api)?;
             devnet.say(&format!(
@@ -633,29 +658,33 @@ pub(crate) fn start_coordinator_with(
     max_batch: usize,
     interval_ms: u64,
 ) -> Result<(Component, String)> {
+    let mut command = devnet.coordinator_command(
+        None,
+        &[
+            "run",
+            "all",
+            "--listen",
+            "127.0.0.1:0",
+            "--chain-url",
+            chain_url,
+            "--resend-seconds",
+            "5",
+            "--max-batch",
+            &max_batch.to_string(),
+            "--max-inputs",
+            "50",
+            "--interval-ms",
+            &interval_ms.to_string(),
+            "--instance",
+            &format!("processor-{index}"),
+        ],
+    );
+    if let Some(cookie) = &devnet.rpc_cookie_file {
+        command.arg("--rpc-cookie-file").arg(cookie);
+    }
     let mut component = Component::start(
         &format!("coordinator instance {index}"),
-        devnet.coordinator_command(
-            None,
-            &[
-                "run",
-                "all",
-                "--listen",
-                "127.0.0.1:0",
-                "--chain-url",
-                chain_url,
-                "--resend-seconds",
-                "5",
-                "--max-batch",
-                &max_batch.to_string(),
-                "--max-inputs",
-                "50",
-                "--interval-ms",
-                &interval_ms.to_string(),
-                "--instance",
-                &format!("processor-{index}"),
-            ],
-        ),
+        command,
         devnet.path(&format!("coordinator-{index}.log")),
     )?;
     let api = component.wait_for_line("sluice-coordinator api listening on ", Duration::from_secs(30))?;
@@ -830,72 +859,4 @@ fn print_summary(devnet: &Devnet, withdrawals: &[Withdrawal], signers: &[SignerS
     }
     println!("Logs and state: {}", devnet.options.dir.display());
     Ok(())
-}
-
-/// Mines 101 blocks to a throwaway miner key, then spends the first coinbase (50 BTC,
-/// mature now) to `addresses`, `amount` each, and mines it. Returns the funding txid.
-async fn fund(chain: &CoreRpcClient, addresses: &[Address], amount: Amount) -> Result<bitcoin::Txid> {
-    use bitcoin::sighash::{EcdsaSighashType, SighashCache};
-    use bitcoin::{transaction, CompressedPublicKey, OutPoint, Sequence, Transaction, TxIn, TxOut, Witness};
-
-    let secp = Secp256k1::new();
-    let miner = Keypair::new(&secp, &mut rand::rngs::OsRng);
-    let miner_key = CompressedPublicKey(miner.public_key());
-    let miner_address = Address::p2wpkh(&miner_key, NETWORK);
-    let hashes = chain.generate_to_address(101, &miner_address).await?;
-    let first = hashes.first().ok_or_else(|| anyhow!("simnet mined no block"))?;
-    let block = chain.get_block(first).await?;
-    let coinbase = block
-        .txdata
-        .first()
-        .ok_or_else(|| anyhow!("block without coinbase"))?;
-    let coin = coinbase
-        .output
-        .first()
-        .ok_or_else(|| anyhow!("coinbase without outputs"))?
-        .clone();
-    let fee = Amount::from_sat(10_000);
-    let paid = amount * u64::try_from(addresses.len())?;
-    let change = coin
-        .value
-        .checked_sub(paid + fee)
-        .ok_or_else(|| anyhow!("the coinbase cannot pay {paid}"))?;
-    let mut outputs: Vec<TxOut> = addresses
-        .iter()
-        .map(|a| TxOut {
-            value: amount,
-            script_pubkey: a.script_pubkey(),
-        })
-        .collect();
-    outputs.push(TxOut {
-        value: change,
-        script_pubkey: miner_address.script_pubkey(),
-    });
-    let mut tx = Transaction {
-        version: transaction::Version::TWO,
-        lock_time: bitcoin::absolute::LockTime::ZERO,
-        input: vec![TxIn {
-            previous_output: OutPoint {
-                txid: coinbase.compute_txid(),
-                vout: 0,
-            },
-            script_sig: ScriptBuf::new(),
-            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-            witness: Witness::new(),
-        }],
-        output: outputs,
-    };
-    let sighash = SighashCache::new(&tx).p2wpkh_signature_hash(
-        0,
-        &coin.script_pubkey,
-        coin.value,
-        EcdsaSighashType::All,
-    )?;
-    let signature = bitcoin::ecdsa::Signature::sighash_all(
-        secp.sign_ecdsa(&bitcoin::secp256k1::Message::from(sighash), &miner.secret_key()),
-    );
-    tx.input[0].witness = Witness::p2wpkh(&signature, &miner.public_key());
-    let txid = chain.send_raw_transaction(&tx).await?;
-    chain.generate_to_address(1, &miner_address).await?;
-    Ok(txid)
 }

@@ -64,13 +64,13 @@ pub async fn measure(programs: Programs, dir: PathBuf, batch: usize, count: usiz
     .await?;
     let System {
         devnet,
-        simnet,
+        node,
         signers,
         backend_token,
         destinations,
         ..
     } = system;
-    let (_services, api) = start_coordinator_with(&devnet, &simnet.url, 0, batch, 10)?;
+    let (_services, api) = start_coordinator_with(&devnet, node.url(), 0, batch, 10)?;
     let _online = [
         start_signer_polling(&devnet, &signers[0], &api, "0.05")?,
         start_signer_polling(&devnet, &signers[1], &api, "0.05")?,

@@ -18,6 +18,8 @@ use sluice_shared::rpc_codes as codes;
 
 /// Core's default `maxfeerate` for `sendrawtransaction`/`testmempoolaccept`: 0.10 BTC/kvB.
 const DEFAULT_MAX_FEE_SAT_PER_KVB: u64 = 10_000_000;
+/// Core's default `-maxtipage`: 24 hours.
+const MAX_TIP_AGE_SECS: u64 = 24 * 60 * 60;
 const NOT_FOUND_TX: &str =
     "No such mempool or blockchain transaction. Use gettransaction for wallet transactions.";
 
@@ -82,7 +84,10 @@ pub fn dispatch(
                 "time": chain.tip().header.time,
                 "mediantime": chain.tip_mtp(),
                 "verificationprogress": 1,
-                "initialblockdownload": false,
+                // Core's rule: in initial block download while the tip is more than a day
+                // old (`-maxtipage`), so a fresh regtest chain is until a block is mined.
+                // (Core latches "done"; simnet asks again each time.)
+                "initialblockdownload": u64::from(chain.tip().header.time) + MAX_TIP_AGE_SECS < now,
                 "chainwork": json::chainwork(chain.height()),
                 "size_on_disk": chain.stored_bytes(),
                 "pruned": false,

@@ -1,15 +1,18 @@
-//! The whole system as separate processes of the real binaries on loopback: simnet, the
-//! coordinator's services, two online signers of a 2-of-3 wallet (the third is cold).
+//! The whole system as separate processes of the real binaries on loopback: a chain
+//! (simnet, or a real `bitcoind -regtest`), the coordinator's services, two online signers
+//! of a 2-of-3 wallet (the third is cold).
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 use std::time::Duration;
 
+use sluice_devnet::chain::ChainChoice;
 use sluice_devnet::processes::Programs;
 use sluice_devnet::scenario::{self, DevnetOptions, Outcome};
 use sluice_e2e::binaries::binary;
+use sluice_e2e::bitcoind::bitcoind_dir;
 use sluice_shared::api::WithdrawalStatus;
 
-fn run(redundant: bool, crash_and_restart: bool, reorg: bool) -> Outcome {
+fn run(chain: &ChainChoice, redundant: bool, crash_and_restart: bool, reorg: bool) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let bin_dir = binary("sluice-coordinator").parent().unwrap().to_path_buf();
     let options = DevnetOptions {
@@ -26,7 +29,7 @@ fn run(redundant: bool, crash_and_restart: bool, reorg: bool) -> Outcome {
         .enable_all()
         .build()
         .unwrap();
-    match runtime.block_on(scenario::run(options)) {
+    match runtime.block_on(scenario::run_on(options, chain)) {
         Ok(outcome) => outcome,
         Err(e) => {
             let logs: Vec<String> = std::fs::read_dir(dir.path())
@@ -53,9 +56,8 @@ fn run(redundant: bool, crash_and_restart: bool, reorg: bool) -> Outcome {
 /// sends the last transactions back to the mempool: the monitor returns their withdrawals
 /// to `broadcast` and confirms them again. The chain pays every destination exactly what
 /// was withdrawn to it.
-#[test]
-fn withdrawals_confirm_and_a_spent_signer_waits_for_a_signed_raise() {
-    let outcome = run(false, false, true);
+fn flow_with_limit_wait_and_reorg(chain: &ChainChoice) {
+    let outcome = run(chain, false, false, true);
     assert_eq!(outcome.withdrawals.len(), 12);
     assert!(outcome
         .withdrawals
@@ -71,12 +73,26 @@ fn withdrawals_confirm_and_a_spent_signer_waits_for_a_signed_raise() {
     );
 }
 
+#[test]
+fn withdrawals_confirm_and_a_spent_signer_waits_for_a_signed_raise() {
+    flow_with_limit_wait_and_reorg(&ChainChoice::Simnet);
+}
+
+/// The same flow on a real Bitcoin Core node (the reorg is `invalidateblock` and a longer
+/// branch), and the exactly-once check reads Core's own chain.
+#[test]
+fn on_bitcoin_core_withdrawals_confirm_and_a_spent_signer_waits_for_a_signed_raise() {
+    flow_with_limit_wait_and_reorg(&ChainChoice::Core {
+        bitcoind_dir: bitcoind_dir(),
+    });
+}
+
 /// Two coordinator instances (every service twice) on one database; one of them and one
 /// signer are killed with SIGKILL mid-run and restarted. Nothing is lost and nothing is
 /// paid twice (checked against the chain itself).
 #[test]
 fn killing_components_mid_run_loses_nothing_and_pays_once() {
-    let outcome = run(true, true, false);
+    let outcome = run(&ChainChoice::Simnet, true, true, false);
     assert!(outcome
         .withdrawals
         .iter()

@@ -32,6 +32,10 @@ pub enum CredentialError {
     CookieMalformed { path: PathBuf },
     #[error("the RPC user name contains ':', which HTTP Basic authentication cannot carry")]
     ColonInUser,
+    #[error("cannot read the RPC password file {path}: {reason}")]
+    PasswordUnreadable { path: PathBuf, reason: String },
+    #[error("the RPC password file {path} is empty: write the password on its first line")]
+    PasswordEmpty { path: PathBuf },
 }
 
 impl RpcAuth {
@@ -40,6 +44,24 @@ impl RpcAuth {
             user: user.into(),
             password: password.into(),
         }
+    }
+
+    /// `user` with the password on the first line of `path` (read once, here: unlike the
+    /// cookie, an operator's password does not change when the node restarts).
+    pub fn user_password_file(user: impl Into<String>, path: &Path) -> Result<RpcAuth, CredentialError> {
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+            CredentialError::PasswordUnreadable {
+                path: path.to_owned(),
+                reason: e.kind().to_string(),
+            }
+        })?);
+        let password = text.lines().next().unwrap_or_default();
+        if password.is_empty() {
+            return Err(CredentialError::PasswordEmpty {
+                path: path.to_owned(),
+            });
+        }
+        Ok(RpcAuth::user_pass(user, password))
     }
 
     pub fn cookie_file(path: impl Into<PathBuf>) -> RpcAuth {
@@ -128,6 +150,27 @@ mod tests {
         assert!(matches!(
             auth.header(),
             Err(CredentialError::CookieMalformed { .. })
+        ));
+    }
+
+    #[test]
+    fn a_password_file_gives_its_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rpc-password");
+        assert!(matches!(
+            RpcAuth::user_password_file("op", &path),
+            Err(CredentialError::PasswordUnreadable { .. })
+        ));
+        std::fs::write(&path, "open sesame\nignored\n").unwrap();
+        let auth = RpcAuth::user_password_file("Aladdin", &path).unwrap();
+        assert_eq!(
+            auth.header().unwrap().unwrap().to_str().unwrap(),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        std::fs::write(&path, "\n").unwrap();
+        assert!(matches!(
+            RpcAuth::user_password_file("op", &path),
+            Err(CredentialError::PasswordEmpty { .. })
         ));
     }
 

@@ -4,11 +4,13 @@
 
 pub mod auth;
 pub mod backend;
+pub mod readiness;
 pub mod reply;
 pub mod rpc_client;
 pub mod types;
 
 pub use auth::RpcAuth;
 pub use backend::{AcceptTest, Broadcast, ChainBackend, ChainFuture, ChainTip, TxStatus};
+pub use readiness::{NodeRefused, Readiness};
 pub use reply::{codes, RpcError};
 pub use rpc_client::CoreRpcClient;

@@ -176,8 +176,15 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL", env = "SLUICE_CHAIN_URL")]
     pub chain_url: Option<String>,
     /// Bitcoin Core's `.cookie` file (re-read on every call, so a restarted node works).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "rpc_user")]
     pub rpc_cookie_file: Option<PathBuf>,
+    /// The RPC user set with `rpcauth` (or `rpcuser`) in the node's bitcoin.conf; the
+    /// password comes from --rpc-password-file.
+    #[arg(long, value_name = "USER", requires = "rpc_password_file")]
+    pub rpc_user: Option<String>,
+    /// A file whose first line is the RPC password of --rpc-user.
+    #[arg(long, value_name = "FILE", requires = "rpc_user")]
+    pub rpc_password_file: Option<PathBuf>,
     /// Monitor: confirmations after which a withdrawal is `confirmed`.
     #[arg(long, default_value_t = 1)]
     pub min_confirmations: u32,
@@ -191,6 +198,17 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    fn rpc_auth(&self) -> Result<crate::chain::RpcAuth> {
+        use crate::chain::RpcAuth;
+        Ok(
+            match (&self.rpc_cookie_file, &self.rpc_user, &self.rpc_password_file) {
+                (Some(file), _, _) => RpcAuth::cookie_file(file),
+                (None, Some(user), Some(file)) => RpcAuth::user_password_file(user, file)?,
+                _ => RpcAuth::None,
+            },
+        )
+    }
+
     fn options(&self) -> Result<crate::run::RunOptions> {
         if self.fee_rate == 0 || self.max_batch == 0 || self.max_inputs == 0 {
             bail!("--fee-rate, --max-batch and --max-inputs must be at least 1");
@@ -208,13 +226,13 @@ impl RunArgs {
                     .unwrap_or_else(|| format!("processor-{}", std::process::id())),
             },
             interval: std::time::Duration::from_millis(self.interval_ms),
-            chain: self.chain_url.as_ref().map(|url| crate::run::ChainOptions {
-                url: url.clone(),
-                auth: match &self.rpc_cookie_file {
-                    Some(file) => crate::chain::RpcAuth::cookie_file(file),
-                    None => crate::chain::RpcAuth::None,
-                },
-            }),
+            chain: match &self.chain_url {
+                Some(url) => Some(crate::run::ChainOptions {
+                    url: url.clone(),
+                    auth: self.rpc_auth()?,
+                }),
+                None => None,
+            },
             min_confirmations: self.min_confirmations.max(1),
             resend_after: std::time::Duration::from_secs(self.resend_seconds.max(1)),
             start_height: self.start_height,

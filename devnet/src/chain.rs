@@ -1,0 +1,187 @@
+//! The devnet's chain: the embedded simnet (the default) or a real Bitcoin Core node the
+//! devnet spawns. Both speak Core's JSON-RPC; this is the little that differs: how the
+//! coordinator logs in, who mines, and how a reorg is made.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use bitcoin::secp256k1::{Keypair, Secp256k1};
+use bitcoin::{Address, Amount, CompressedPublicKey, Network, ScriptBuf, Txid};
+use serde_json::json;
+use sluice_coordinator::chain::{CoreRpcClient, RpcAuth};
+use sluice_simnet::{spawn, SimnetHandle, SimnetOptions};
+
+use crate::bitcoind::Bitcoind;
+
+/// Which chain to run on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ChainChoice {
+    /// simnet, in this process.
+    #[default]
+    Simnet,
+    /// `bitcoind -regtest` from this directory (see [`crate::bitcoind`]).
+    Core { bitcoind_dir: PathBuf },
+}
+
+/// A running chain.
+#[derive(Debug)]
+pub enum ChainNode {
+    Simnet(SimnetHandle),
+    Core {
+        node: Box<Bitcoind>,
+        /// Mines a block every interval, as simnet does; aborted on drop.
+        miner: tokio::task::JoinHandle<()>,
+    },
+}
+
+impl ChainNode {
+    /// Starts the chosen chain, producing a block every `block_interval`.
+    pub async fn start(choice: &ChainChoice, block_interval: Duration) -> Result<ChainNode> {
+        match choice {
+            ChainChoice::Simnet => {
+                let simnet = spawn(SimnetOptions {
+                    block_interval: Some(block_interval),
+                    ..SimnetOptions::local()
+                })
+                .await
+                .context("starting simnet")?;
+                Ok(ChainNode::Simnet(simnet))
+            }
+            ChainChoice::Core { bitcoind_dir } => {
+                let node = Box::new(Bitcoind::start(bitcoind_dir, &[]).await?);
+                let client = node.client();
+                let address = node.miner_address();
+                let miner = tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(block_interval).await;
+                        // A failed block is simply the next one's job.
+                        let _ = client.generate_to_address(1, &address).await;
+                    }
+                });
+                Ok(ChainNode::Core { node, miner })
+            }
+        }
+    }
+
+    /// "simnet" or "Bitcoin Core".
+    pub fn name(&self) -> &'static str {
+        match self {
+            ChainNode::Simnet(_) => "simnet",
+            ChainNode::Core { .. } => "Bitcoin Core",
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            ChainNode::Simnet(simnet) => &simnet.url,
+            ChainNode::Core { node, .. } => node.url(),
+        }
+    }
+
+    /// The cookie file the coordinator logs in with (simnet needs none).
+    pub fn cookie_file(&self) -> Option<&Path> {
+        match self {
+            ChainNode::Simnet(_) => None,
+            ChainNode::Core { node, .. } => Some(node.cookie_file()),
+        }
+    }
+
+    pub fn client(&self) -> CoreRpcClient {
+        match self {
+            ChainNode::Simnet(simnet) => CoreRpcClient::new(&simnet.url, RpcAuth::None),
+            ChainNode::Core { node, .. } => node.client(),
+        }
+    }
+
+    /// Replaces the top `depth` blocks by a longer branch. Returns how many left the chain.
+    pub async fn reorg(&self, depth: u32) -> Result<usize> {
+        match self {
+            ChainNode::Simnet(simnet) => {
+                let client = CoreRpcClient::new(&simnet.url, RpcAuth::None);
+                let reply: serde_json::Value = client.call("simnet_reorg", json!([depth])).await?;
+                Ok(reply["disconnected"].as_array().map_or(0, Vec::len))
+            }
+            ChainNode::Core { node, .. } => Ok(node.reorg(depth).await?.len()),
+        }
+    }
+}
+
+impl Drop for ChainNode {
+    fn drop(&mut self) {
+        if let ChainNode::Core { miner, .. } = self {
+            miner.abort();
+        }
+    }
+}
+
+/// Mines 101 blocks to a throwaway miner key, then spends the first coinbase (50 BTC,
+/// mature now) to `addresses`, `amount` each, and mines it. Returns the funding txid.
+/// Works on any regtest chain that has `generatetoaddress`.
+pub async fn fund(chain: &CoreRpcClient, addresses: &[Address], amount: Amount) -> Result<Txid> {
+    use bitcoin::sighash::{EcdsaSighashType, SighashCache};
+    use bitcoin::{transaction, OutPoint, Sequence, Transaction, TxIn, TxOut, Witness};
+
+    let secp = Secp256k1::new();
+    let miner = Keypair::new(&secp, &mut rand::rngs::OsRng);
+    let miner_key = CompressedPublicKey(miner.public_key());
+    let miner_address = Address::p2wpkh(&miner_key, Network::Regtest);
+    let hashes = chain.generate_to_address(101, &miner_address).await?;
+    let first = hashes
+        .first()
+        .ok_or_else(|| anyhow!("the chain mined no block"))?;
+    let block = chain.get_block(first).await?;
+    let coinbase = block
+        .txdata
+        .first()
+        .ok_or_else(|| anyhow!("block without coinbase"))?;
+    let coin = coinbase
+        .output
+        .first()
+        .ok_or_else(|| anyhow!("coinbase without outputs"))?
+        .clone();
+    let fee = Amount::from_sat(10_000);
+    let paid = amount * u64::try_from(addresses.len())?;
+    let change = coin
+        .value
+        .checked_sub(paid + fee)
+        .ok_or_else(|| anyhow!("the coinbase cannot pay {paid}"))?;
+    let mut outputs: Vec<TxOut> = addresses
+        .iter()
+        .map(|a| TxOut {
+            value: amount,
+            script_pubkey: a.script_pubkey(),
+        })
+        .collect();
+    outputs.push(TxOut {
+        value: change,
+        script_pubkey: miner_address.script_pubkey(),
+    });
+    let mut tx = Transaction {
+        version: transaction::Version::TWO,
+        lock_time: bitcoin::absolute::LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: OutPoint {
+                txid: coinbase.compute_txid(),
+                vout: 0,
+            },
+            script_sig: ScriptBuf::new(),
+            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+            witness: Witness::new(),
+        }],
+        output: outputs,
+    };
+    let sighash = SighashCache::new(&tx).p2wpkh_signature_hash(
+        0,
+        &coin.script_pubkey,
+        coin.value,
+        EcdsaSighashType::All,
+    )?;
+    let signature = bitcoin::ecdsa::Signature::sighash_all(
+        secp.sign_ecdsa(&bitcoin::secp256k1::Message::from(sighash), &miner.secret_key()),
+    );
+    tx.input[0].witness = Witness::p2wpkh(&signature, &miner.public_key());
+    let txid = chain.send_raw_transaction(&tx).await?;
+    chain.generate_to_address(1, &miner_address).await?;
+    Ok(txid)
+}

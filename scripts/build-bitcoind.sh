@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Builds bitcoind and bitcoin-cli (Bitcoin Core, no wallet) for the tests and the devnet.
+#
+# Source: the Bitcoin Core tree bundled in the crates.io crate libbitcoinkernel-sys, pinned
+# below by version and by the SHA-256 of the .crate file (the checksum crates.io publishes
+# and Cargo.lock records). Cargo downloads it; this script checks the hash itself before
+# unpacking it. Nothing of Core's source enters the checkout.
+#
+# Output: $SLUICE_CACHE/bitcoin-core-<crate version>/bin/{bitcoind,bitcoin-cli}, where
+# SLUICE_CACHE defaults to ~/.cache/sluice. The tests look there unless SLUICE_BITCOIND_DIR
+# names another directory holding both binaries. Idempotent: when both binaries exist and
+# report the expected version it does nothing. The first build takes about 8-15 minutes on
+# two cores.
+#
+# Needs: cargo, a C++20 compiler, and the Debian packages below (installed with apt-get when
+# missing and this runs as root; otherwise it says which to install).
+set -euo pipefail
+
+CRATE=libbitcoinkernel-sys
+CRATE_VERSION=0.4.1
+CRATE_SHA256=345d18a1ce19a1becfcaaa066e3a60e9c7813ef5c23ea8c20704ca4ba1a46339
+# What `bitcoind -version` prints first for this tree (CMakeLists.txt: 31.99.0, not a
+# release, so Core appends "-unk" when built outside a git checkout).
+EXPECTED_VERSION="Bitcoin Core daemon version v31.99.0"
+DEBIAN_PACKAGES=(cmake g++ make pkg-config libboost-dev libevent-dev libsqlite3-dev)
+
+cache="${SLUICE_CACHE:-$HOME/.cache/sluice}"
+root="$cache/bitcoin-core-$CRATE_VERSION"
+bin="$root/bin"
+
+installed_version() {
+  "$bin/bitcoind" -version 2>/dev/null | head -n 1 || true
+}
+
+has_expected_version() {
+  case "$(installed_version)" in
+    "$EXPECTED_VERSION" | "$EXPECTED_VERSION"-*) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+
+if [ -x "$bin/bitcoind" ] && [ -x "$bin/bitcoin-cli" ]; then
+  if has_expected_version; then
+    echo "bitcoind already built: $bin ($(installed_version))"
+    exit 0
+  fi
+  echo "$bin/bitcoind reports '$(installed_version)', expected '$EXPECTED_VERSION': rebuilding"
+fi
+
+# Build dependencies.
+missing=()
+for package in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' \
+    || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+    echo "building Bitcoin Core needs these packages: ${missing[*]}"
+    echo "install them (Debian/Ubuntu: sudo apt-get install ${missing[*]}) and run $0 again"
+    exit 1
+  fi
+  echo "== installing Bitcoin Core build packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The pinned source, downloaded by Cargo into its registry cache.
+work="$root/work"
+mkdir -p "$work/fetch/src"
+cat > "$work/fetch/Cargo.toml" <<EOF
+[package]
+name = "sluice-bitcoin-core-source"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[workspace]
+
+[dependencies]
+$CRATE = "=$CRATE_VERSION"
+EOF
+echo 'fn main() {}' > "$work/fetch/src/main.rs"
+echo "== fetching $CRATE $CRATE_VERSION"
+(cd "$work/fetch" && cargo fetch --quiet)
+cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+crate_file=""
+for candidate in "$cargo_home"/registry/cache/*/"$CRATE-$CRATE_VERSION.crate"; do
+  if [ -f "$candidate" ] && [ "$(sha256sum "$candidate" | cut -d' ' -f1)" = "$CRATE_SHA256" ]; then
+    crate_file="$candidate"
+    break
+  fi
+done
+if [ -z "$crate_file" ]; then
+  echo "no $CRATE-$CRATE_VERSION.crate with SHA-256 $CRATE_SHA256 under $cargo_home/registry/cache:"
+  echo "the download is not the pinned source; refusing to build it"
+  exit 1
+fi
+
+src="$work/src"
+rm -rf "$src"
+mkdir -p "$src"
+tar -xzf "$crate_file" -C "$src" --strip-components=1 "$CRATE-$CRATE_VERSION/bitcoin"
+
+echo "== building bitcoind and bitcoin-cli (no wallet, no GUI, no tests) into $bin"
+jobs="$(nproc 2>/dev/null || echo 2)"
+cmake -S "$src/bitcoin" -B "$work/build" \
+  -DCMAKE_BUILD_TYPE=Release \
+  -DENABLE_WALLET=OFF -DWITH_EMBEDDED_ASMAP=OFF \
+  -DBUILD_DAEMON=ON -DBUILD_CLI=ON -DBUILD_BITCOIN_BIN=OFF \
+  -DBUILD_TESTS=OFF -DBUILD_BENCH=OFF -DBUILD_GUI=OFF -DBUILD_TX=OFF -DBUILD_UTIL=OFF \
+  -DBUILD_KERNEL_LIB=OFF -DENABLE_IPC=OFF -DWITH_ZMQ=OFF -DENABLE_EXTERNAL_SIGNER=OFF \
+  -DWITH_CCACHE=OFF -DINSTALL_MAN=OFF >"$work/cmake.log" 2>&1 \
+  || { tail -n 40 "$work/cmake.log"; echo "cmake configure failed (full log: $work/cmake.log)"; exit 1; }
+cmake --build "$work/build" --target bitcoind bitcoin-cli -j "$jobs" >"$work/build.log" 2>&1 \
+  || { tail -n 40 "$work/build.log"; echo "build failed (full log: $work/build.log)"; exit 1; }
+
+mkdir -p "$bin"
+install -m 0755 "$work/build/bin/bitcoind" "$work/build/bin/bitcoin-cli" "$bin/"
+if ! has_expected_version; then
+  echo "built bitcoind reports '$(installed_version)', expected '$EXPECTED_VERSION'"
+  exit 1
+fi
+rm -rf "$src" "$work/build" "$work/fetch"
+echo "bitcoind built: $bin ($(installed_version))"
