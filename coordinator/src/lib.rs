@@ -10,6 +10,7 @@ pub mod chain;
 pub mod cli;
 pub mod clock;
 pub mod db;
+pub mod fuzz_entry;
 pub mod rules;
 pub mod run;
 pub mod service;
