@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 
 pub mod api_client;
+pub mod chaos;
+pub mod multi_call;
 pub mod processes;
 pub mod scenario;
 pub mod throughput;
