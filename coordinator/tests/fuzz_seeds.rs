@@ -38,7 +38,10 @@ fn core_rpc_reply_seeds() {
         verbose_blocks += usize::from(parse_reply::<VerboseBlock>(url, "m", status, body).is_ok());
         if let Ok(hex) = parse_reply::<String>(url, "m", status, body) {
             if let Ok(block) = deserialize_hex::<Block>(&hex) {
-                assert_eq!(block, bitcoin::blockdata::constants::genesis_block(Network::Regtest));
+                assert_eq!(
+                    block,
+                    bitcoin::blockdata::constants::genesis_block(Network::Regtest)
+                );
                 raw_blocks += 1;
             }
         }

@@ -12,12 +12,12 @@ use std::str::FromStr;
 use bitcoin::psbt::Psbt;
 use bitcoin::Amount;
 use sluice_shared::asset::Asset;
-use sluice_shared::{api, signer_api};
 use sluice_shared::fuzz_entry::{self, FUZZ_NOW, FUZZ_SIGNER};
 use sluice_shared::inspect::inspect_psbt;
 use sluice_shared::limit_command::*;
 use sluice_shared::limiter::RateLimit;
 use sluice_shared::ur_psbt::PsbtPartDecoder;
+use sluice_shared::{api, signer_api};
 
 fn seeds_dir(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -188,13 +188,14 @@ fn signer_request_seeds() {
             signer_api::SIGNATURE_HEADER,
         ];
         let auth = signer_api::RequestAuth::from_headers(|name| {
-            names.iter().position(|n| *n == name).and_then(|i| fields.get(i).copied())
+            names
+                .iter()
+                .position(|n| *n == name)
+                .and_then(|i| fields.get(i).copied())
         });
-        let (Ok(auth), Some((method, path)), Some(body)) = (
-            auth,
-            fields.get(4).and_then(|l| l.split_once(' ')),
-            fields.get(5),
-        ) else {
+        let (Ok(auth), Some((method, path)), Some(body)) =
+            (auth, fields.get(4).and_then(|l| l.split_once(' ')), fields.get(5))
+        else {
             continue;
         };
         let parts = signer_api::RequestParts {
@@ -221,7 +222,10 @@ fn signer_reply_seeds() {
             }
         }
     }
-    assert!(accepted >= 1, "the corpus should hold offers the fixture wallet accepts");
+    assert!(
+        accepted >= 1,
+        "the corpus should hold offers the fixture wallet accepts"
+    );
 }
 
 #[test]
@@ -252,7 +256,10 @@ fn sd_card_psbt_seeds() {
             accepted += usize::from(review.is_ok());
         }
     }
-    assert!(accepted >= 2, "the corpus should hold binary and base64 PSBTs the wallet accepts");
+    assert!(
+        accepted >= 2,
+        "the corpus should hold binary and base64 PSBTs the wallet accepts"
+    );
 }
 
 /// One signed signer-API request in the request target's layout.
@@ -263,7 +270,14 @@ fn signed_request(method: &str, path: &str, body: &[u8], timestamp: i64, nonce: 
         path_and_query: path,
         body,
     };
-    let auth = signer_api::sign_request(&secp, &fuzz_entry::fuzz_identity(), &parts, timestamp, [nonce; 16], [0; 32]);
+    let auth = signer_api::sign_request(
+        &secp,
+        &fuzz_entry::fuzz_identity(),
+        &parts,
+        timestamp,
+        [nonce; 16],
+        [0; 32],
+    );
     let mut out = Vec::new();
     for (_, value) in auth.header_values() {
         out.extend_from_slice(value.as_bytes());
@@ -287,7 +301,11 @@ fn regenerate_api_seeds() {
     })
     .unwrap();
     let path = fuzz_entry::SIGNER_REQUEST_PATH;
-    write_seed(t, "post_signatures.txt", &signed_request("POST", path, &body, FUZZ_NOW, 1));
+    write_seed(
+        t,
+        "post_signatures.txt",
+        &signed_request("POST", path, &body, FUZZ_NOW, 1),
+    );
     write_seed(
         t,
         "get_sessions.txt",
@@ -378,6 +396,10 @@ fn regenerate_api_seeds() {
     let t = "sd_card_psbt";
     write_seed(t, "binary.psbt", &unsigned.serialize());
     write_seed(t, "base64.psbt", format!("{unsigned}\n").as_bytes());
-    write_seed(t, "signed_by_a_base64.psbt", format!("  {signed_by_a}\r\n").as_bytes());
+    write_seed(
+        t,
+        "signed_by_a_base64.psbt",
+        format!("  {signed_by_a}\r\n").as_bytes(),
+    );
     write_seed(t, "not_a_psbt.psbt", b"psbt\xff\x00garbage");
 }

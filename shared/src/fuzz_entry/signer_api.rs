@@ -54,12 +54,7 @@ fn lines(data: &[u8], n: usize) -> (Vec<&[u8]>, &[u8]) {
 pub fn signer_request(data: &[u8]) {
     let (fields, body) = lines(data, 5);
     let value = |i: usize| fields.get(i).and_then(|f| std::str::from_utf8(f).ok());
-    let names = [
-        SIGNER_ID_HEADER,
-        TIMESTAMP_HEADER,
-        NONCE_HEADER,
-        SIGNATURE_HEADER,
-    ];
+    let names = [SIGNER_ID_HEADER, TIMESTAMP_HEADER, NONCE_HEADER, SIGNATURE_HEADER];
     let header = |name: &'static str| names.iter().position(|n| *n == name).and_then(value);
     let (method, path) = value(4)
         .and_then(|line| line.split_once(' '))
