@@ -11,6 +11,7 @@ pub mod chain;
 pub mod cli;
 pub mod clock;
 pub mod db;
+pub mod fuzz_entry;
 pub mod identity;
 pub mod rules;
 pub mod run;

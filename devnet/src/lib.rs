@@ -7,6 +7,8 @@
 pub mod api_client;
 pub mod bitcoind;
 pub mod chain;
+pub mod chaos;
+pub mod multi_call;
 pub mod processes;
 pub mod scenario;
 pub mod throughput;

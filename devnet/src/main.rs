@@ -4,7 +4,6 @@
 //! separate processes without building the other binaries first.
 #![forbid(unsafe_code)]
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -52,31 +51,15 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let mut argv: Vec<OsString> = std::env::args_os().collect();
-    match argv.get(1).and_then(|a| a.to_str()) {
-        Some("coordinator") => {
-            argv.remove(1);
-            argv[0] = "sluice-coordinator".into();
-            sluice_coordinator::cli::main(sluice_coordinator::cli::Cli::parse_from(argv))
+    if let Some(code) = sluice_devnet::multi_call::dispatch() {
+        return code;
+    }
+    match devnet(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
         }
-        Some("signer") => {
-            argv.remove(1);
-            argv[0] = "sluice-signer".into();
-            match sluice_signer::commands::run(sluice_signer::cli::Cli::parse_from(argv)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    eprintln!("error: {error:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        _ => match devnet(Args::parse()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("error: {error:#}");
-                ExitCode::FAILURE
-            }
-        },
     }
 }
 

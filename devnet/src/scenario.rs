@@ -29,8 +29,8 @@ use crate::api_client::StaffClient;
 use crate::chain::{fund, ChainChoice, ChainNode};
 use crate::processes::{run_step, Component, Programs};
 
-const NETWORK: Network = Network::Regtest;
-const WALLET: &str = "treasury";
+pub(crate) const NETWORK: Network = Network::Regtest;
+pub(crate) const WALLET: &str = "treasury";
 const ACCOUNT: &str = "84h/1h/0h";
 /// Withdrawals above this need a person's approval; below it the rule approves them.
 const AUTO_APPROVAL_CEILING: Amount = Amount::from_sat(50_000_000);
@@ -70,7 +70,7 @@ pub struct Outcome {
 }
 
 pub(crate) struct Devnet {
-    options: DevnetOptions,
+    pub(crate) options: DevnetOptions,
     started: Instant,
     passphrase: PathBuf,
     /// How the coordinator logs in to the chain node, when it must.
@@ -79,8 +79,8 @@ pub(crate) struct Devnet {
 
 /// One signer's home and what the coordinator needs to know about it.
 pub(crate) struct SignerSetup {
-    name: &'static str,
-    home: PathBuf,
+    pub(crate) name: &'static str,
+    pub(crate) home: PathBuf,
     key_expression: String,
     identity_key: String,
     fingerprint: String,
@@ -88,19 +88,19 @@ pub(crate) struct SignerSetup {
 }
 
 impl Devnet {
-    fn say(&self, text: &str) {
+    pub(crate) fn say(&self, text: &str) {
         if self.options.verbose {
             println!("[{:>6.1}s] {text}", self.started.elapsed().as_secs_f64());
         }
     }
 
-    fn step(&self, title: &str) {
+    pub(crate) fn step(&self, title: &str) {
         if self.options.verbose {
             println!("\n== {title}");
         }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.options.dir.join(name)
     }
 
@@ -115,14 +115,18 @@ impl Devnet {
         command
     }
 
-    fn signer_step(&self, home: &Path, args: &[&str]) -> Result<String> {
+    pub(crate) fn signer_step(&self, home: &Path, args: &[&str]) -> Result<String> {
         run_step(
             self.signer_command(home, args),
             &format!("sluice-signer {}", args.join(" ")),
         )
     }
 
-    fn coordinator_command(&self, token_file: Option<&Path>, args: &[&str]) -> std::process::Command {
+    pub(crate) fn coordinator_command(
+        &self,
+        token_file: Option<&Path>,
+        args: &[&str],
+    ) -> std::process::Command {
         let mut command = self.options.programs.coordinator();
         command.arg("--db").arg(self.path("coordinator.sqlite"));
         command.env_remove("SLUICE_DB").env_remove("SLUICE_TOKEN");
@@ -611,7 +615,7 @@ pub async fn run_on(options: DevnetOptions, chain_choice: &ChainChoice) -> Resul
 
 /// Reads every block of the chain and checks that each destination received exactly the
 /// sum of the withdrawals to it: nothing paid twice, nothing missing.
-async fn check_paid_exactly_once(chain: &CoreRpcClient, withdrawals: &[Withdrawal]) -> Result<()> {
+pub(crate) async fn check_paid_exactly_once(chain: &CoreRpcClient, withdrawals: &[Withdrawal]) -> Result<()> {
     let mut expected: BTreeMap<String, Amount> = BTreeMap::new();
     for w in withdrawals {
         *expected.entry(w.destination.clone()).or_default() += w.amount_sat;

@@ -15,6 +15,14 @@ use crate::inspect::{inspect_psbt, ChangeIndexBound, InspectionPolicy};
 use crate::limit_command::{decode_text, text_from_bytes, verify, OfficerSet, SignedLimitCommand};
 use crate::ur_psbt::PsbtPartDecoder;
 
+mod sd_card;
+mod signer_api;
+mod staff_api;
+
+pub use self::sd_card::sd_card_psbt;
+pub use self::signer_api::{fuzz_identity, signer_reply, signer_request, SIGNER_REQUEST_PATH};
+pub use self::staff_api::staff_api_body;
+
 /// The signer the limit-command target verifies for; the seeds target it, so mutations
 /// reach the signature checks instead of stopping at "wrong signer".
 pub const FUZZ_SIGNER: SignerId = SignerId([7; 8]);
@@ -104,12 +112,18 @@ pub fn fuzz_policy() -> InspectionPolicy {
     }
 }
 
-/// Parses and inspects: an accepted PSBT's numbers add up (inputs = change + external +
-/// fee, outflow = external + fee, fee within the cap, every input owned).
+/// Parses and inspects: see [`check_inspection`].
 pub fn psbt_inspect(data: &[u8]) {
     let Ok(psbt) = Psbt::deserialize(data) else { return };
+    check_inspection(&psbt);
+}
+
+/// Inspects `psbt` for the fuzz wallet: an accepted PSBT's numbers add up (inputs =
+/// change + external + fee, outflow = external + fee, fee within the cap, every input
+/// owned). Every target that reaches a PSBT ends here.
+pub fn check_inspection(psbt: &Psbt) {
     let policy = fuzz_policy();
-    if let Ok(inspected) = inspect_psbt(&psbt, fuzz_wallet(), &policy) {
+    if let Ok(inspected) = inspect_psbt(psbt, fuzz_wallet(), &policy) {
         let review = inspected.review();
         assert_eq!(
             review.total_in(),
@@ -119,6 +133,12 @@ pub fn psbt_inspect(data: &[u8]) {
         assert!(review.outflow() <= review.total_in());
         assert!(review.fee() <= policy.max_fee);
         assert_eq!(review.inputs().len(), psbt.inputs.len());
-        assert_eq!(inspected.psbt(), &psbt);
+        assert_eq!(inspected.psbt(), psbt);
     }
+}
+
+/// A PSBT that parsed re-serializes into bytes that parse to the same PSBT.
+pub fn check_psbt_round_trip(psbt: &Psbt) {
+    let again = Psbt::deserialize(&psbt.serialize()).expect("a parsed PSBT re-parses");
+    assert_eq!(&again, psbt, "a PSBT changed in a serialize round trip");
 }
