@@ -1,6 +1,10 @@
-//! Support for the end-to-end tests in `tests/tests/`: locating the built binaries and
-//! making images look like phone photos or webcam frames.
+//! Support for the end-to-end tests in `tests/tests/`: locating the built binaries,
+//! driving a signer home, the Bitcoin Core fixtures, the hostile coordinator, and making
+//! images look like phone photos or webcam frames.
 #![forbid(unsafe_code)]
 
 pub mod binaries;
 pub mod degrade;
+pub mod fixtures;
+pub mod hostile;
+pub mod signer;

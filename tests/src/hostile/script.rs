@@ -1,0 +1,59 @@
+//! What the hostile coordinator serves and what it records: the file formats shared by
+//! the `hostile-coordinator` binary and the tests that drive it.
+
+use serde::{Deserialize, Serialize};
+use sluice_shared::signer_api::SessionOffer;
+
+/// The replies to `GET /v1/signer/sessions`, one per request, in order. After the last
+/// step every further request gets an empty session list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Script {
+    pub steps: Vec<Step>,
+}
+
+/// One reply to a session poll.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// A well-formed session list holding these offers (the real message type).
+    Sessions(Vec<SessionOffer>),
+    /// A 200 reply whose body is exactly this text (garbage JSON and the like).
+    Raw { body: String },
+    /// A 200 reply of this many bytes, larger than any signer should read.
+    Oversized { bytes: usize },
+    /// The reply served at an earlier step, byte for byte and with its original headers,
+    /// as a network attacker who recorded it would send it to a later request.
+    Replay { step: usize },
+}
+
+/// One request the hostile coordinator received, as a line of its record file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    /// The `sluice-*` headers (the signer's request authentication).
+    pub headers: Vec<(String, String)>,
+    /// The body as text (lossy UTF-8; signer bodies are JSON).
+    pub body: String,
+    /// For a session poll: the index of the step served, `None` past the script's end.
+    pub served_step: Option<usize>,
+}
+
+impl RecordedRequest {
+    pub fn is_poll(&self) -> bool {
+        self.method == "GET" && self.path == "/v1/signer/sessions"
+    }
+
+    /// The session id of a `POST /v1/signer/sessions/{id}/signatures`.
+    pub fn posted_session(&self) -> Option<u64> {
+        if self.method != "POST" {
+            return None;
+        }
+        self.path
+            .strip_prefix("/v1/signer/sessions/")?
+            .strip_suffix("/signatures")?
+            .parse()
+            .ok()
+    }
+}
