@@ -389,10 +389,11 @@ fn journaled_refusals<'a>(journal: &'a [JournalEntry], txid: &str) -> Vec<&'a Jo
         .collect()
 }
 
-/// Serves `attacks` in one session list to a signer with only `wallet` registered;
-/// what went wrong, per attack.
-fn refusal_failures(wallet: &str, attacks: &[&Attack]) -> Vec<String> {
-    let bench = bench_with(&[wallet], &[]);
+/// Serves `attacks` in one session list to a signer with `wallets` registered; what went
+/// wrong, per attack.
+fn refusal_failures(wallets: &[&str], attacks: &[&Attack]) -> Vec<String> {
+    let wallet = wallets.join("+");
+    let bench = bench_with(wallets, &[]);
     let limits_before = bench.signer.limits();
     let journal_before = bench.signer.verified_journal().len();
     let script = Script {
@@ -418,10 +419,17 @@ fn refusal_failures(wallet: &str, attacks: &[&Attack]) -> Vec<String> {
         match journaled_refusals(new, &txid).as_slice() {
             [entry] => {
                 let reason = entry.details["reason"].as_str().unwrap_or_default();
-                if entry.details["rule"] != attack.rule || !reason.contains(attack.reason) {
+                if entry.details["rule"] != attack.rule
+                    || !reason.contains(attack.reason)
+                    || entry.details["wallet"] != attack.wallet
+                {
                     failures.push(format!(
-                        "{}: journaled as {} ({reason}); expected {} ({})",
-                        attack.what, entry.details["rule"], attack.rule, attack.reason
+                        "{}: journaled as {} ({reason}) for wallet {}; expected {} ({})",
+                        attack.what,
+                        entry.details["rule"],
+                        entry.details["wallet"],
+                        attack.rule,
+                        attack.reason
                     ));
                 }
             }
@@ -453,9 +461,21 @@ fn every_tampered_psbt_is_refused_unsigned_unspent_and_journaled() {
         .iter()
         .flat_map(|wallet| {
             let group: Vec<&Attack> = attacks.iter().filter(|a| a.wallet == *wallet).collect();
-            refusal_failures(wallet, &group)
+            refusal_failures(&[wallet], &group)
         })
         .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The same attacks against one signer holding all three wallets (its key is in each):
+/// the journal must name the wallet the inputs belong to and the rule that refused, not
+/// another wallet's "not mine".
+#[test]
+fn with_several_wallets_a_refusal_names_the_right_wallet_and_rule() {
+    let fx = fixtures::fixtures();
+    let attacks = content_attacks(&fx);
+    let all: Vec<&Attack> = attacks.iter().collect();
+    let failures = refusal_failures(&WALLETS, &all);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
