@@ -56,7 +56,10 @@ impl Signer {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(!out.status.success(), "sluice-signer {args:?} should fail: {text}");
+        assert!(
+            !out.status.success(),
+            "sluice-signer {args:?} should fail: {text}"
+        );
         text
     }
 
@@ -80,7 +83,13 @@ impl Signer {
     /// its output in `log`.
     pub fn start_online(&self, coordinator: &str, poll_seconds: &str, log: &Path) -> Result<OnlineSigner> {
         let child = self
-            .command(&["online", "--coordinator", coordinator, "--poll-seconds", poll_seconds])
+            .command(&[
+                "online",
+                "--coordinator",
+                coordinator,
+                "--poll-seconds",
+                poll_seconds,
+            ])
             .stdout(std::fs::File::create(log)?)
             .stderr(std::fs::File::create(log.with_extension("err"))?)
             .spawn()

@@ -236,9 +236,7 @@ fn content_attacks(fx: &Value) -> Vec<Attack> {
             wallet,
             "inspection",
             "witness_utxo disagrees with the output in non_witness_utxo",
-            Box::new(|p| {
-                p.inputs[0].witness_utxo.as_mut().unwrap().value += Amount::from_int_btc(5)
-            }),
+            Box::new(|p| p.inputs[0].witness_utxo.as_mut().unwrap().value += Amount::from_int_btc(5)),
         );
         add(
             format!("{wallet}: non_witness_utxo edited to agree with a lie"),
@@ -602,10 +600,7 @@ fn taproot_repeat(lie_first: bool) {
     .unwrap();
     let mut lie = truth.clone();
     lie.inputs[0].witness_utxo.as_mut().unwrap().value -= fee;
-    assert_eq!(
-        lie.unsigned_tx.compute_txid(),
-        truth.unsigned_tx.compute_txid()
-    );
+    assert_eq!(lie.unsigned_tx.compute_txid(), truth.unsigned_tx.compute_txid());
     let versions = if lie_first {
         [(1, &lie, payment), (2, &truth, payment + fee)]
     } else {
@@ -732,14 +727,7 @@ fn limit_command(
 fn an_older_resume_does_not_undo_a_later_pause() {
     use sluice_shared::limit_command::LimitAction;
     let bench = bench_with(&["wpkh_single"], &officer_args());
-    let signer_id = bench
-        .signer
-        .ok(&["id"])
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_owned();
+    let signer_id = bench.signer.ok(&["id"]).lines().last().unwrap().trim().to_owned();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

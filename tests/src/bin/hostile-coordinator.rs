@@ -40,7 +40,10 @@ fn main() -> Result<()> {
         .build()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        println!("hostile-coordinator listening on http://{}", listener.local_addr()?);
+        println!(
+            "hostile-coordinator listening on http://{}",
+            listener.local_addr()?
+        );
         serve(listener, script, record).await?;
         Ok(())
     })

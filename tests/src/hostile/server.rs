@@ -161,7 +161,10 @@ async fn handle(stage: Arc<Mutex<Stage>>, request: Request<Incoming>) -> Respons
             })
             .collect(),
     };
-    let body = match Limited::new(request.into_body(), MAX_SIGNER_BODY_BYTES).collect().await {
+    let body = match Limited::new(request.into_body(), MAX_SIGNER_BODY_BYTES)
+        .collect()
+        .await
+    {
         Ok(collected) => collected.to_bytes(),
         Err(e) => Bytes::from(format!("<unreadable body: {e}>")),
     };
