@@ -696,8 +696,8 @@ fn officer_args() -> Vec<String> {
     args
 }
 
-/// A limit command for `signer`, issued (valid from) at `issued`, signed by officers 1
-/// and 2, in its text form.
+/// A limit command for `signer`, issued (valid from) at `issued` until 2096, signed by
+/// officers 1 and 2, in its text form.
 fn limit_command(
     signer: &str,
     action: sluice_shared::limit_command::LimitAction,
@@ -711,7 +711,7 @@ fn limit_command(
         asset: sluice_shared::asset::Asset::Btc,
         action,
         not_before: issued,
-        not_after: issued + 30 * 24 * 3600,
+        not_after: 4_000_000_000,
     });
     for (i, officer) in officers().iter().take(2).enumerate() {
         signed.sign(officer, [i as u8; 32]).unwrap();
@@ -728,12 +728,10 @@ fn an_older_resume_does_not_undo_a_later_pause() {
     use sluice_shared::limit_command::LimitAction;
     let bench = bench_with(&["wpkh_single"], &officer_args());
     let signer_id = bench.signer.ok(&["id"]).lines().last().unwrap().trim().to_owned();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let resume = limit_command(&signer_id, LimitAction::Resume, 1, now - 7200);
-    let pause = limit_command(&signer_id, LimitAction::Pause, 2, now - 3600);
+    // Issue times long past; every command stays valid until 2096.
+    let issued = 1_790_000_000;
+    let resume = limit_command(&signer_id, LimitAction::Resume, 1, issued);
+    let pause = limit_command(&signer_id, LimitAction::Pause, 2, issued + 3600);
 
     bench.signer.ok(&["limits", "apply", "--text", &pause]);
     let paused = bench.signer.limits();
@@ -751,7 +749,7 @@ fn an_older_resume_does_not_undo_a_later_pause() {
     );
 
     // A resume issued after the pause does apply.
-    let later = limit_command(&signer_id, LimitAction::Resume, 3, now - 60);
+    let later = limit_command(&signer_id, LimitAction::Resume, 3, issued + 7200);
     bench.signer.ok(&["limits", "apply", "--text", &later]);
     assert!(bench.signer.limits().contains("Paused           no"));
 }
