@@ -1,5 +1,5 @@
-//! The hostile-coordinator suite: a fake coordinator process (`hostile-coordinator`) that
-//! speaks the real signer API serves crafted sessions to a real `sluice-signer online`,
+//! The hostile-coordinator suite: a fake coordinator process (`hostile-coordinator`)
+//! speaking the real signer API serves crafted sessions to a real `sluice-signer online`,
 //! one attack per session (docs/threat-model.md's table and issue 8). For every attack:
 //! the signer refuses, no signature reaches the coordinator, the limits are unchanged, and
 //! the refusal is in the signer's verified journal under the rule that refused it.
