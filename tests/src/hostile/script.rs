@@ -57,3 +57,50 @@ impl RecordedRequest {
             .ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
+    use super::*;
+
+    fn request(method: &str, path: &str) -> RecordedRequest {
+        RecordedRequest {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            headers: Vec::new(),
+            body: String::new(),
+            served_step: None,
+        }
+    }
+
+    #[test]
+    fn only_a_signature_post_names_a_session() {
+        assert_eq!(
+            request("POST", "/v1/signer/sessions/42/signatures").posted_session(),
+            Some(42)
+        );
+        assert_eq!(
+            request("GET", "/v1/signer/sessions/42/signatures").posted_session(),
+            None
+        );
+        assert_eq!(
+            request("POST", "/v1/signer/sessions/x/signatures").posted_session(),
+            None
+        );
+        assert_eq!(request("POST", "/v1/signer/sessions").posted_session(), None);
+        assert!(request("GET", "/v1/signer/sessions").is_poll());
+    }
+
+    #[test]
+    fn a_script_survives_json() {
+        let script = Script {
+            steps: vec![
+                Step::Raw { body: "{".to_owned() },
+                Step::Oversized { bytes: 10 },
+                Step::Replay { step: 0 },
+            ],
+        };
+        let text = serde_json::to_string(&script).unwrap();
+        assert_eq!(serde_json::from_str::<Script>(&text).unwrap(), script);
+    }
+}
