@@ -47,15 +47,19 @@ impl RecordedRequest {
 
     /// The session id of a `POST /v1/signer/sessions/{id}/signatures`.
     pub fn posted_session(&self) -> Option<u64> {
-        if self.method != "POST" {
-            return None;
-        }
-        self.path
-            .strip_prefix("/v1/signer/sessions/")?
-            .strip_suffix("/signatures")?
-            .parse()
-            .ok()
+        posted_session(&self.method, &self.path)
     }
+}
+
+/// The session id if `method` and `path` are a `POST /v1/signer/sessions/{id}/signatures`.
+pub fn posted_session(method: &str, path: &str) -> Option<u64> {
+    if method != "POST" {
+        return None;
+    }
+    path.strip_prefix("/v1/signer/sessions/")?
+        .strip_suffix("/signatures")?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use hyper_util::rt::TokioIo;
 use sluice_shared::signer_api::{SessionList, SignatureReceipt, MAX_SIGNER_BODY_BYTES};
 use tokio::net::TcpListener;
 
-use super::script::{RecordedRequest, Script, Step};
+use super::script::{posted_session, RecordedRequest, Script, Step};
 
 /// A reply as it went on the wire, kept so that a later step can replay it.
 #[derive(Debug, Clone)]
@@ -102,14 +102,7 @@ impl Stage {
         if request.method == "GET" && request.path == "/v1/signer/sessions" {
             return self.answer_poll(request);
         }
-        let posted = RecordedRequest {
-            method: request.method.clone(),
-            path: request.path.clone(),
-            headers: Vec::new(),
-            body: String::new(),
-            served_step: None,
-        }
-        .posted_session();
+        let posted = posted_session(&request.method, &request.path);
         match posted {
             Some(_) => {
                 let stored = serde_json::from_slice::<serde_json::Value>(body)
