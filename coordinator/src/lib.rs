@@ -1,5 +1,6 @@
 //! The Sluice coordinator: withdrawal intake and approval, batching, signing sessions,
-//! broadcasting, chain monitoring, and the simnet chain used for development and tests.
+//! broadcasting and chain monitoring. The simnet chain used for development and tests is its
+//! own crate, `sluice-simnet`.
 //!
 //! Layout: `rules` decides (pure), `db` stores, `service` joins them in transactions for
 //! both front ends, `api` (HTTP) and `cli`.
@@ -13,6 +14,5 @@ pub mod db;
 pub mod rules;
 pub mod run;
 pub mod service;
-pub mod simnet;
 pub mod time;
 pub mod wallet_spec;

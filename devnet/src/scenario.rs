@@ -18,13 +18,13 @@ use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
 use sluice_coordinator::service::{ApiToken, Coordinator, NewWalletRequest};
-use sluice_coordinator::simnet::{spawn, SimnetHandle, SimnetOptions};
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_shared::api::{Withdrawal, WithdrawalDetail, WithdrawalList, WithdrawalStatus};
 use sluice_shared::asset::{format_btc, Asset};
 use sluice_shared::identity::SignerId;
 use sluice_shared::limit_command::{CommandId, LimitAction, LimitCommand, SignedLimitCommand};
+use sluice_simnet::{spawn, SimnetHandle, SimnetOptions};
 
 use crate::api_client::StaffClient;
 use crate::processes::{run_step, Component, Programs};

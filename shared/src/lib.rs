@@ -22,6 +22,7 @@ pub mod network;
 pub mod psbt_builder;
 pub mod qr;
 pub mod qr_scan;
+pub mod rpc_codes;
 pub mod sd_card;
 pub mod signer_api;
 pub mod ur_psbt;

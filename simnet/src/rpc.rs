@@ -14,7 +14,7 @@ use super::node::Node;
 use super::params::Params;
 use super::rules::Rejection;
 use super::scan;
-use crate::chain::codes;
+use sluice_shared::rpc_codes as codes;
 
 /// Core's default `maxfeerate` for `sendrawtransaction`/`testmempoolaccept`: 0.10 BTC/kvB.
 const DEFAULT_MAX_FEE_SAT_PER_KVB: u64 = 10_000_000;

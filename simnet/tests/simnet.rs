@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use sluice_coordinator::chain::{
     AcceptTest, Broadcast, ChainBackend, CoreRpcClient, RpcAuth, RpcError, TxStatus,
 };
-use sluice_coordinator::simnet::{spawn, SimnetHandle, SimnetOptions};
+use sluice_simnet::{spawn, SimnetHandle, SimnetOptions};
 
 struct Key {
     secret: SecretKey,

@@ -12,7 +12,7 @@ use anyhow::Context;
 use bitcoin::{Address, FeeRate, Network};
 use clap::Parser;
 use secrecy::SecretString;
-use sluice_coordinator::simnet::{spawn, SimnetOptions};
+use sluice_simnet::{spawn, SimnetOptions};
 
 #[derive(Debug, Parser)]
 #[command(

@@ -14,7 +14,7 @@ use super::chainstate::ChainState;
 use super::mempool::{Mempool, MempoolEntry};
 use super::rules::{self, Rejection, COINBASE_MATURITY};
 use super::script_text::output_type;
-use crate::chain::codes;
+use sluice_shared::rpc_codes as codes;
 
 /// Core 30's defaults (`-minrelaytxfee`, `-incrementalrelayfee`: 100 sat/kvB).
 pub const MIN_RELAY_SAT_PER_KVB: u64 = 100;

@@ -109,7 +109,7 @@ fn solve(header: &mut Header) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simnet::rules::{check_block, check_block_in_context};
+    use crate::rules::{check_block, check_block_in_context};
     use bitcoin::blockdata::constants::genesis_block;
     use bitcoin::Network;
 

@@ -27,7 +27,7 @@ use super::node::Node;
 use super::rpc::{dispatch, RpcSettings};
 use super::rules::Rejection;
 use super::store::StoreError;
-use crate::chain::codes;
+use sluice_shared::rpc_codes as codes;
 
 /// Core's limit on a request body.
 const MAX_REQUEST_BYTES: usize = 32 << 20;

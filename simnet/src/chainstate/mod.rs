@@ -15,7 +15,7 @@ use bitcoin::blockdata::constants::genesis_block;
 use bitcoin::{Block, BlockHash, Network, OutPoint, Transaction, TxOut, Txid};
 
 use super::rules::{self, Rejection};
-use crate::chain::codes;
+use sluice_shared::rpc_codes as codes;
 
 /// An unspent output and where it was created.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use super::mempool::Mempool;
 use super::mining::{build_block, Parent};
 use super::rules::{Rejection, MAX_BLOCK_WEIGHT};
 use super::store::{Store, StoreError};
-use crate::chain::codes;
+use sluice_shared::rpc_codes as codes;
 
 /// Weight kept free for the coinbase, as Core's default `-blockmaxweight` does.
 const COINBASE_RESERVE: u64 = 4_000;

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::rules::Rejection;
 use super::script_text::{inferred_descriptor, with_checksum};
-use crate::chain::codes;
+use sluice_shared::rpc_codes as codes;
 
 const DEFAULT_RANGE_END: u32 = 999;
 const MAX_RANGE: u32 = 1_000_000;

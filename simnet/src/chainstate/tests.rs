@@ -7,7 +7,7 @@ use bitcoin::{
 };
 
 use super::ChainState;
-use crate::simnet::mining::{build_block, Parent};
+use crate::mining::{build_block, Parent};
 
 fn anyone() -> ScriptBuf {
     ScriptBuf::from_bytes(vec![0x51])

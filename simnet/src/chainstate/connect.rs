@@ -10,7 +10,7 @@ use bitcoin::{Amount, Block, BlockHash, OutPoint, Transaction, TxOut};
 use sluice_shared::consensus::verify_transaction;
 
 use super::{ChainState, Coin};
-use crate::simnet::rules::{self, COINBASE_MATURITY};
+use crate::rules::{self, COINBASE_MATURITY};
 
 impl ChainState {
     /// Connects `hash`, a child of the tip, checking every rule; on failure nothing changes.

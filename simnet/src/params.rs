@@ -8,7 +8,7 @@ use bitcoin::Amount;
 use serde_json::Value;
 
 use super::rules::Rejection;
-use crate::chain::codes;
+use sluice_shared::rpc_codes as codes;
 
 /// Parameter names per method, for named-parameter calls.
 fn names(method: &str) -> &'static [&'static str] {
