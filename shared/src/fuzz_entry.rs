@@ -11,7 +11,7 @@ use bitcoin::{Amount, Network};
 
 use crate::descriptor::WalletDescriptor;
 use crate::identity::SignerId;
-use crate::inspect::{inspect_psbt, InspectionPolicy};
+use crate::inspect::{inspect_psbt, ChangeIndexBound, InspectionPolicy};
 use crate::limit_command::{decode_text, text_from_bytes, verify, OfficerSet, SignedLimitCommand};
 use crate::ur_psbt::PsbtPartDecoder;
 
@@ -100,6 +100,7 @@ pub fn fuzz_policy() -> InspectionPolicy {
     InspectionPolicy {
         network: Network::Regtest,
         max_fee: Amount::from_sat(10_000_000),
+        change_bound: ChangeIndexBound::with_default_gap(None),
     }
 }
 
@@ -108,14 +109,16 @@ pub fn fuzz_policy() -> InspectionPolicy {
 pub fn psbt_inspect(data: &[u8]) {
     let Ok(psbt) = Psbt::deserialize(data) else { return };
     let policy = fuzz_policy();
-    if let Ok(review) = inspect_psbt(&psbt, fuzz_wallet(), &policy) {
+    if let Ok(inspected) = inspect_psbt(&psbt, fuzz_wallet(), &policy) {
+        let review = inspected.review();
         assert_eq!(
             review.total_in(),
-            review.total_change() + review.total_external() + review.fee
+            review.total_change() + review.total_external() + review.fee()
         );
-        assert_eq!(review.outflow, review.total_external() + review.fee);
-        assert!(review.outflow <= review.total_in());
-        assert!(review.fee <= policy.max_fee);
-        assert_eq!(review.inputs.len(), psbt.inputs.len());
+        assert_eq!(review.outflow(), review.total_external() + review.fee());
+        assert!(review.outflow() <= review.total_in());
+        assert!(review.fee() <= policy.max_fee);
+        assert_eq!(review.inputs().len(), psbt.inputs.len());
+        assert_eq!(inspected.psbt(), &psbt);
     }
 }

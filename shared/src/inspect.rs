@@ -21,6 +21,50 @@ pub struct InspectionPolicy {
     pub network: Network,
     /// Largest absolute fee the signer will sign.
     pub max_fee: Amount,
+    /// How far above the highest known change index change may sit.
+    pub change_bound: ChangeIndexBound,
+}
+
+/// How far up the change branch change may go. Change parked far above every index the
+/// wallet has used is the wallet's in name only: wallet software scanning with a gap
+/// limit never finds it, so the funds are as good as gone until someone searches for
+/// them (a coordinator could park change at index 2^31−1). Change is allowed up to
+/// `gap` indices above the highest change index known: the higher of `highest_known`
+/// and the change indices the PSBT's own inputs spend from (those coins exist, so the
+/// wallet knows them); with nothing known, indices `0..gap`. Change beyond is refused
+/// ([`Refusal::ChangeBeyondGap`]), not counted as outflow: refusing signs nothing, where
+/// counting it as outflow would still hide the coins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeIndexBound {
+    /// The highest change index already known to be used (for a signer: the highest it
+    /// signed change for), if any.
+    pub highest_known: Option<u32>,
+    /// How many indices above it change may sit (Coldcard-style fixed gap); a gap of 0
+    /// counts as 1, so the next index is always allowed.
+    pub gap: u32,
+}
+
+impl ChangeIndexBound {
+    /// The gap a wallet gets unless it was registered with another.
+    pub const DEFAULT_GAP: u32 = 1000;
+
+    /// The default gap above `highest_known`.
+    pub fn with_default_gap(highest_known: Option<u32>) -> ChangeIndexBound {
+        ChangeIndexBound {
+            highest_known,
+            gap: ChangeIndexBound::DEFAULT_GAP,
+        }
+    }
+
+    /// The highest change index allowed, when the PSBT's inputs spend change up to
+    /// `highest_input`.
+    pub fn highest_allowed(&self, highest_input: Option<u32>) -> u32 {
+        let gap = self.gap.max(1);
+        match self.highest_known.max(highest_input) {
+            Some(highest) => highest.saturating_add(gap),
+            None => gap - 1,
+        }
+    }
 }
 
 /// An input the wallet owns, with its proven amount.
@@ -52,19 +96,63 @@ pub struct ExternalOutput {
     pub script_pubkey: ScriptBuf,
 }
 
-/// The result of a successful inspection: what a person reviews before signing.
+/// What inspection found: what a person reviews before signing. Read-only: only
+/// [`inspect_psbt`] fills one in, so a review cannot be made up by hand:
+///
+/// ```compile_fail,E0451
+/// use sluice_shared::bitcoin::hashes::Hash;
+/// use sluice_shared::bitcoin::{Amount, Txid};
+/// use sluice_shared::inspect::PsbtReview;
+///
+/// let made_up = PsbtReview {
+///     txid: Txid::all_zeros(),
+///     inputs: Vec::new(),
+///     change: Vec::new(),
+///     external: Vec::new(),
+///     fee: Amount::ZERO,
+///     outflow: Amount::ZERO,
+/// };
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PsbtReview {
-    pub txid: Txid,
-    pub inputs: Vec<OwnedInput>,
-    pub change: Vec<ChangeOutput>,
-    pub external: Vec<ExternalOutput>,
-    pub fee: Amount,
-    /// External outputs plus fee: what the wallet loses if this is broadcast.
-    pub outflow: Amount,
+    txid: Txid,
+    inputs: Vec<OwnedInput>,
+    change: Vec<ChangeOutput>,
+    external: Vec<ExternalOutput>,
+    fee: Amount,
+    outflow: Amount,
 }
 
 impl PsbtReview {
+    /// The unsigned transaction's id.
+    pub fn txid(&self) -> Txid {
+        self.txid
+    }
+
+    /// Every input, each verified as the wallet's own with its proven amount.
+    pub fn inputs(&self) -> &[OwnedInput] {
+        &self.inputs
+    }
+
+    /// The outputs verified as the wallet's change.
+    pub fn change(&self) -> &[ChangeOutput] {
+        &self.change
+    }
+
+    /// Every other output: it leaves the wallet.
+    pub fn external(&self) -> &[ExternalOutput] {
+        &self.external
+    }
+
+    pub fn fee(&self) -> Amount {
+        self.fee
+    }
+
+    /// External outputs plus fee: what the wallet loses if this is broadcast.
+    pub fn outflow(&self) -> Amount {
+        self.outflow
+    }
+
     pub fn total_in(&self) -> Amount {
         self.inputs.iter().map(|i| i.amount).sum()
     }
@@ -75,6 +163,50 @@ impl PsbtReview {
 
     pub fn total_external(&self) -> Amount {
         self.external.iter().map(|e| e.amount).sum()
+    }
+}
+
+/// A PSBT that passed inspection for one wallet, together with its review and the wallet
+/// it was inspected against. The first proof on the way to a signature: only
+/// [`inspect_psbt`] makes one, so the review always describes exactly this PSBT, and a
+/// signer's plan accepts nothing else. It cannot be put together by hand:
+///
+/// ```compile_fail,E0451
+/// use sluice_shared::bitcoin::psbt::Psbt;
+/// use sluice_shared::descriptor::WalletDescriptor;
+/// use sluice_shared::inspect::{InspectedPsbt, PsbtReview};
+///
+/// fn forge(psbt: Psbt, wallet: WalletDescriptor, review: PsbtReview) -> InspectedPsbt {
+///     InspectedPsbt { psbt, wallet, review }
+/// }
+/// ```
+#[derive(Debug)]
+pub struct InspectedPsbt {
+    psbt: Psbt,
+    wallet: WalletDescriptor,
+    review: PsbtReview,
+}
+
+impl InspectedPsbt {
+    /// The PSBT as inspected.
+    pub fn psbt(&self) -> &Psbt {
+        &self.psbt
+    }
+
+    /// The wallet it was inspected against.
+    pub fn wallet(&self) -> &WalletDescriptor {
+        &self.wallet
+    }
+
+    /// What inspection found.
+    pub fn review(&self) -> &PsbtReview {
+        &self.review
+    }
+
+    /// Takes the proof apart (for the signing plan, which consumes it). The parts are
+    /// plain values again: nothing accepts them in place of an [`InspectedPsbt`].
+    pub fn into_parts(self) -> (Psbt, WalletDescriptor, PsbtReview) {
+        (self.psbt, self.wallet, self.review)
     }
 }
 
@@ -107,6 +239,12 @@ pub enum Refusal {
         "output {vout} claims to be change but its script does not derive from the wallet's change branch"
     )]
     FalseChange { vout: usize },
+    #[error("output {vout} pays change to change index {index}, beyond the highest allowed {highest_allowed} (the wallet's gap above the highest change index known): wallet software scanning with a gap limit would not find it; build the PSBT with the wallet's next change index")]
+    ChangeBeyondGap {
+        vout: usize,
+        index: u32,
+        highest_allowed: u32,
+    },
     #[error("outputs ({outputs}) exceed inputs ({inputs})")]
     OutputsExceedInputs { inputs: Amount, outputs: Amount },
     #[error("the PSBT has no inputs")]
@@ -253,8 +391,22 @@ fn sum(mut amounts: impl Iterator<Item = Amount>) -> Result<Amount, Refusal> {
 }
 
 /// Inspects `psbt` for `wallet` under `policy`; see the module documentation for the
-/// rules. Pure: the same PSBT, wallet and policy always give the same answer.
+/// rules. Pure: the same PSBT, wallet and policy always give the same answer. What passes
+/// comes back as an [`InspectedPsbt`] owning a copy of the PSBT and the wallet.
 pub fn inspect_psbt(
+    psbt: &Psbt,
+    wallet: &WalletDescriptor,
+    policy: &InspectionPolicy,
+) -> Result<InspectedPsbt, Refusal> {
+    let review = review_psbt(psbt, wallet, policy)?;
+    Ok(InspectedPsbt {
+        psbt: psbt.clone(),
+        wallet: wallet.clone(),
+        review,
+    })
+}
+
+fn review_psbt(
     psbt: &Psbt,
     wallet: &WalletDescriptor,
     policy: &InspectionPolicy,
@@ -300,6 +452,12 @@ pub fn inspect_psbt(
         });
     }
 
+    let highest_change_input = inputs
+        .iter()
+        .filter(|i| i.branch == Branch::Change)
+        .map(|i| i.derivation_index)
+        .max();
+    let highest_allowed = policy.change_bound.highest_allowed(highest_change_input);
     let mut change = Vec::new();
     let mut external = Vec::new();
     for (vout, (txout, output)) in tx.output.iter().zip(&psbt.outputs).enumerate() {
@@ -317,6 +475,13 @@ pub fn inspect_psbt(
             }
         });
         match verified {
+            Some(derivation_index) if derivation_index > highest_allowed => {
+                return Err(Refusal::ChangeBeyondGap {
+                    vout,
+                    index: derivation_index,
+                    highest_allowed,
+                })
+            }
             Some(derivation_index) => {
                 let address = Address::from_script(&txout.script_pubkey, policy.network)
                     .map_err(|e| Refusal::Malformed(format!("change output {vout}: {e}")))?;

@@ -16,6 +16,7 @@ pub mod identity;
 pub mod inspect;
 pub mod journal;
 pub mod keystore;
+pub mod keystore_policy;
 pub mod limit_command;
 pub mod limiter;
 pub mod network;

@@ -225,7 +225,7 @@ mod tests {
     use crate::consensus::verify_transaction;
     use crate::descriptor::WalletKind;
     use crate::finalize::{combine, finalize, spent_outputs};
-    use crate::inspect::{inspect_psbt, InspectionPolicy};
+    use crate::inspect::{inspect_psbt, ChangeIndexBound, InspectionPolicy};
 
     const FIXTURES: &str = include_str!(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -306,14 +306,16 @@ mod tests {
             let policy = InspectionPolicy {
                 network: Network::Regtest,
                 max_fee: sats(10_000),
+                change_bound: ChangeIndexBound::with_default_gap(None),
             };
-            let review = inspect_psbt(&psbt, &wallet, &policy).unwrap();
-            assert_eq!(review.inputs.len(), 3);
-            assert_eq!(review.fee, sats(10_000), "{name}");
-            assert_eq!(review.outflow, sats(95_010_000), "{name}");
-            assert_eq!(review.change.len(), 1);
+            let inspected = inspect_psbt(&psbt, &wallet, &policy).unwrap();
+            let review = inspected.review();
+            assert_eq!(review.inputs().len(), 3);
+            assert_eq!(review.fee(), sats(10_000), "{name}");
+            assert_eq!(review.outflow(), sats(95_010_000), "{name}");
+            assert_eq!(review.change().len(), 1);
             assert_eq!(
-                (review.change[0].amount, review.change[0].derivation_index),
+                (review.change()[0].amount, review.change()[0].derivation_index),
                 (change, 2)
             );
 

@@ -17,23 +17,28 @@ fn outflow_fee_and_outputs_match_core_exactly() {
     let fx = fixtures();
     for name in WALLETS {
         let w = &fx["wallets"][name];
-        let review = inspect_psbt(&psbt(&fx, name, "unsigned_psbt"), &wallet(&fx, name), &policy())
+        let inspected = inspect_psbt(&psbt(&fx, name, "unsigned_psbt"), &wallet(&fx, name), &policy())
             .unwrap_or_else(|r| panic!("{name}: refused: {r}"));
-        assert_eq!(review.fee, btc(&w["fee_btc"]), "{name} fee");
+        let review = inspected.review();
+        assert_eq!(review.fee(), btc(&w["fee_btc"]), "{name} fee");
         assert_eq!(
             review.total_external(),
             btc(&w["external_outputs_btc"]),
             "{name} external"
         );
-        assert_eq!(review.outflow, btc(&w["expected_outflow_btc"]), "{name} outflow");
         assert_eq!(
-            review.change.len(),
+            review.outflow(),
+            btc(&w["expected_outflow_btc"]),
+            "{name} outflow"
+        );
+        assert_eq!(
+            review.change().len(),
             1,
             "{name}: Core's change output is verified change"
         );
-        assert_eq!(review.external.len(), 1, "{name}: one payment");
+        assert_eq!(review.external().len(), 1, "{name}: one payment");
         assert_eq!(
-            review.external[0].address.as_ref().unwrap().to_string(),
+            review.external()[0].address.as_ref().unwrap().to_string(),
             w["destination"].as_str().unwrap(),
             "{name} destination"
         );

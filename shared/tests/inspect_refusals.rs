@@ -10,7 +10,7 @@ use bitcoin::bip32::{DerivationPath, Fingerprint};
 use bitcoin::psbt::PsbtSighashType;
 use bitcoin::{Amount, EcdsaSighashType, Network, ScriptBuf, TapSighashType};
 use common::*;
-use sluice_shared::inspect::{inspect_psbt, InspectionPolicy, Refusal};
+use sluice_shared::inspect::{inspect_psbt, ChangeIndexBound, InspectionPolicy, Refusal};
 
 fn refusal(name: &str, tamper: impl Fn(&mut bitcoin::psbt::Psbt)) -> Refusal {
     let fx = fixtures();
@@ -21,8 +21,8 @@ fn refusal(name: &str, tamper: impl Fn(&mut bitcoin::psbt::Psbt)) -> Refusal {
 
 fn change_vout(name: &str) -> usize {
     let fx = fixtures();
-    let review = inspect_psbt(&psbt(&fx, name, "unsigned_psbt"), &wallet(&fx, name), &policy()).unwrap();
-    review.change[0].vout
+    let inspected = inspect_psbt(&psbt(&fx, name, "unsigned_psbt"), &wallet(&fx, name), &policy()).unwrap();
+    inspected.review().change()[0].vout
 }
 
 #[test]
@@ -211,9 +211,10 @@ fn unclaimed_output_is_outflow_not_change() {
     let vout = change_vout("wpkh_single");
     let mut p = psbt(&fx, "wpkh_single", "unsigned_psbt");
     p.outputs[vout].bip32_derivation.clear();
-    let review = inspect_psbt(&p, &wallet(&fx, "wpkh_single"), &policy()).unwrap();
-    assert!(review.change.is_empty());
-    assert_eq!(review.outflow, review.total_in());
+    let inspected = inspect_psbt(&p, &wallet(&fx, "wpkh_single"), &policy()).unwrap();
+    let review = inspected.review();
+    assert!(review.change().is_empty());
+    assert_eq!(review.outflow(), review.total_in());
 }
 
 #[test]
@@ -273,13 +274,15 @@ fn payment_to_our_own_receive_branch_is_outflow() {
     let fx = fixtures();
     let mut p = psbt(&fx, "wpkh_single", "unsigned_psbt");
     let honest = inspect_psbt(&p, &wallet(&fx, "wpkh_single"), &policy()).unwrap();
-    let vout = honest.change[0].vout;
+    let honest = honest.review();
+    let vout = honest.change()[0].vout;
     p.outputs[vout].bip32_derivation = p.inputs[0].bip32_derivation.clone();
     p.unsigned_tx.output[vout].script_pubkey =
         p.inputs[0].witness_utxo.as_ref().unwrap().script_pubkey.clone();
-    let review = inspect_psbt(&p, &wallet(&fx, "wpkh_single"), &policy()).unwrap();
-    assert!(review.change.is_empty());
-    assert_eq!(review.outflow, honest.outflow + honest.change[0].amount);
+    let inspected = inspect_psbt(&p, &wallet(&fx, "wpkh_single"), &policy()).unwrap();
+    let review = inspected.review();
+    assert!(review.change().is_empty());
+    assert_eq!(review.outflow(), honest.outflow() + honest.change()[0].amount);
 }
 
 #[test]
@@ -349,7 +352,7 @@ fn the_fee_cap_is_inclusive() {
     for name in WALLETS {
         let p = psbt(&fx, name, "unsigned_psbt");
         let w = wallet(&fx, name);
-        let fee = inspect_psbt(&p, &w, &policy()).unwrap().fee;
+        let fee = inspect_psbt(&p, &w, &policy()).unwrap().review().fee();
         let at_cap = InspectionPolicy {
             max_fee: fee,
             ..policy()
@@ -360,12 +363,58 @@ fn the_fee_cap_is_inclusive() {
             ..policy()
         };
         assert_eq!(
-            inspect_psbt(&p, &w, &below),
-            Err(Refusal::FeeAboveCap {
+            inspect_psbt(&p, &w, &below).unwrap_err(),
+            Refusal::FeeAboveCap {
                 fee,
                 cap: fee - Amount::from_sat(1)
-            }),
+            },
             "{name}"
+        );
+    }
+}
+
+#[test]
+fn change_beyond_the_gap_above_the_highest_known_index_is_refused() {
+    let fx = fixtures();
+    for name in WALLETS {
+        let p = psbt(&fx, name, "unsigned_psbt");
+        let w = wallet(&fx, name);
+        let honest = inspect_psbt(&p, &w, &policy()).unwrap();
+        let change = honest.review().change()[0].clone();
+        let with = |highest_known, gap| InspectionPolicy {
+            change_bound: ChangeIndexBound { highest_known, gap },
+            ..policy()
+        };
+        // Nothing known: change may sit at 0..gap.
+        assert!(
+            inspect_psbt(&p, &w, &with(None, change.derivation_index + 1)).is_ok(),
+            "{name}"
+        );
+        if change.derivation_index > 0 {
+            assert_eq!(
+                inspect_psbt(&p, &w, &with(None, change.derivation_index)).unwrap_err(),
+                Refusal::ChangeBeyondGap {
+                    vout: change.vout,
+                    index: change.derivation_index,
+                    highest_allowed: change.derivation_index - 1,
+                },
+                "{name}"
+            );
+        }
+        // Known up to k: change may sit at k + gap at most.
+        assert!(
+            inspect_psbt(&p, &w, &with(Some(change.derivation_index), 1)).is_ok(),
+            "{name}"
+        );
+        assert!(
+            inspect_psbt(&p, &w, &with(Some(0), change.derivation_index)).is_ok(),
+            "{name}"
+        );
+        let r = inspect_psbt(&p, &w, &with(Some(0), 0)).map(|_| ());
+        assert_eq!(
+            r.is_ok(),
+            change.derivation_index <= 1,
+            "{name}: a gap of 0 counts as 1"
         );
     }
 }

@@ -14,7 +14,7 @@ use bitcoin::secp256k1::Secp256k1;
 use bitcoin::{Amount, Network, ScriptBuf};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use sluice_shared::descriptor::WalletDescriptor;
-use sluice_shared::inspect::{inspect_psbt, InspectionPolicy};
+use sluice_shared::inspect::{inspect_psbt, ChangeIndexBound, InspectionPolicy};
 use sluice_shared::psbt_builder::{build_psbt, fake_coins};
 use sluice_signer::signing;
 
@@ -63,6 +63,7 @@ fn signing(c: &mut Criterion) {
     let policy = InspectionPolicy {
         network: Network::Regtest,
         max_fee: Amount::from_btc(1.0).unwrap(),
+        change_bound: ChangeIndexBound::with_default_gap(None),
     };
     let mut group = c.benchmark_group("inspect+sign");
     group
@@ -79,8 +80,8 @@ fn signing(c: &mut Criterion) {
                     |p| {
                         // What `sign` does in memory: inspection, the signing plan, the
                         // account keys for the planned paths, and the signatures.
-                        let review = inspect_psbt(&p, &wallet, &policy).unwrap();
-                        let plan = signing::plan(p, name, &wallet, review, fingerprint).unwrap();
+                        let inspected = inspect_psbt(&p, &wallet, &policy).unwrap();
+                        let plan = signing::plan(inspected, name, fingerprint).unwrap();
                         let keys = signing::AccountKeys::new(&key, plan.key_paths(), &secp).unwrap();
                         let mut p = plan.into_psbt();
                         signing::sign_inputs(&mut p, &keys, &secp).unwrap();

@@ -106,6 +106,11 @@ pub enum WalletCommand {
         descriptor: String,
         #[arg(long)]
         change_descriptor: Option<String>,
+        /// How many change indices above the highest this signer has signed for (or
+        /// above 0) change may sit; change beyond is refused.
+        #[arg(long, default_value_t = sluice_shared::inspect::ChangeIndexBound::DEFAULT_GAP,
+              value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        change_gap: u32,
     },
     /// List registered wallets.
     List,

@@ -16,11 +16,13 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sluice_shared::identity::{SignerId, SIGNER_IDENTITY_PATH};
 use sluice_shared::keystore::{seal, KdfParams, KeystoreError, SealedSecret};
+use sluice_shared::keystore_policy::{check_kdf, check_new_passphrase, KeystorePolicyError};
 use sluice_shared::limit_command::{OfficerSet, OfficerSetError};
 use sluice_shared::network::{network_name, parse_network};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::home::{write_new, Home, HomeError};
+use crate::secret_xpriv::SecretXpriv;
 
 /// Purpose label authenticated inside the keystore file.
 pub const KEYSTORE_PURPOSE: &str = "sluice-signer-seed";
@@ -61,6 +63,8 @@ pub enum KeyError {
     #[error("cannot derive the key at {path}: {reason}")]
     Derivation { path: String, reason: String },
     #[error(transparent)]
+    Policy(#[from] KeystorePolicyError),
+    #[error(transparent)]
     Home(#[from] HomeError),
 }
 
@@ -94,7 +98,7 @@ pub enum SeedSource {
 
 /// The unlocked signer: master key and the sealed settings.
 pub struct KeyMaterial {
-    master: Xpriv,
+    master: SecretXpriv,
     network: Network,
     officers: OfficerSet,
 }
@@ -106,15 +110,6 @@ impl fmt::Debug for KeyMaterial {
             .field("network", &self.network)
             .field("officers", &self.officers.keys.len())
             .finish()
-    }
-}
-
-impl Drop for KeyMaterial {
-    // `Xpriv` does not implement `Zeroize`, so it cannot sit in a `Zeroizing`; erase its
-    // secret parts by hand instead.
-    fn drop(&mut self) {
-        self.master.private_key.non_secure_erase();
-        self.master.chain_code = bitcoin::bip32::ChainCode::from([0u8; 32]);
     }
 }
 
@@ -180,6 +175,19 @@ fn fresh_mnemonic() -> Result<Zeroizing<String>, KeyError> {
     Ok(Zeroizing::new(mnemonic.to_string()))
 }
 
+/// What a new keystore must meet: the weak test KDF only on regtest or signet, and a
+/// passphrase that is not trivially guessed. `create` checks it; `init` checks it first,
+/// before anything is written.
+pub fn check_new_keystore(
+    network: Network,
+    kdf: &KdfParams,
+    passphrase: &SecretString,
+) -> Result<(), KeyError> {
+    check_kdf(kdf, network)?;
+    check_new_passphrase(passphrase)?;
+    Ok(())
+}
+
 /// Creates and seals a new keystore. Returns the unlocked keys and, for a generated seed,
 /// the mnemonic to show once.
 pub fn create(
@@ -191,6 +199,7 @@ pub fn create(
     passphrase: &SecretString,
     kdf: KdfParams,
 ) -> Result<(KeyMaterial, Option<Zeroizing<String>>), KeyError> {
+    check_new_keystore(network, &kdf, passphrase)?;
     let officers = parse_officers(officer_keys, officer_threshold)?;
     let (secret, shown) = match source {
         SeedSource::Generate => {
@@ -211,7 +220,7 @@ pub fn create(
             None,
         ),
     };
-    let master = master_from(&secret, network)?;
+    let master = SecretXpriv::new(master_from(&secret, network)?);
     let contents = SealedContents {
         network: network_name(network).to_owned(),
         secret,
@@ -268,7 +277,10 @@ pub fn unlock(home: &Home, passphrase: &SecretString) -> Result<KeyMaterial, Key
         path: shown.clone(),
         reason: e.to_string(),
     })?;
-    let master = master_from(&contents.secret, network)?;
+    // The KDF parameters are authenticated with the contents: this is the KDF that sealed
+    // this network's keys.
+    check_kdf(&sealed.kdf, network)?;
+    let master = SecretXpriv::new(master_from(&contents.secret, network)?);
     let officers = parse_officers(&contents.officer_keys, contents.officer_threshold)?;
     Ok(KeyMaterial {
         master,
@@ -307,7 +319,7 @@ impl KeyMaterial {
     }
 
     pub fn fingerprint(&self) -> Fingerprint {
-        self.master.fingerprint(&Secp256k1::signing_only())
+        self.master.expose().fingerprint(&Secp256k1::signing_only())
     }
 
     /// The extended public key at `path` below the master key.
@@ -315,12 +327,12 @@ impl KeyMaterial {
         let secp = Secp256k1::signing_only();
         let child = self
             .master
-            .derive_priv(&secp, path)
+            .derive(&secp, path)
             .map_err(|e| KeyError::Derivation {
                 path: path.to_string(),
                 reason: e.to_string(),
             })?;
-        Ok(Xpub::from_priv(&secp, &child))
+        Ok(Xpub::from_priv(&secp, child.expose()))
     }
 
     /// `[fingerprint/path]xpub`, what the coordinator composes wallets from.
@@ -349,12 +361,12 @@ impl KeyMaterial {
         let secp = bitcoin::secp256k1::Secp256k1::new();
         let child = self
             .master
-            .derive_priv(&secp, &path)
+            .derive(&secp, &path)
             .map_err(|e| KeyError::Derivation {
                 path: SIGNER_IDENTITY_PATH.to_owned(),
                 reason: e.to_string(),
             })?;
-        Ok(child.to_keypair(&secp))
+        Ok(child.expose().to_keypair(&secp))
     }
 
     pub fn signer_id(&self) -> Result<SignerId, KeyError> {
@@ -363,7 +375,7 @@ impl KeyMaterial {
 
     /// The master key, for the signing module only.
     pub(crate) fn master(&self) -> &Xpriv {
-        &self.master
+        self.master.expose()
     }
 }
 
@@ -388,7 +400,7 @@ mod tests {
     #[test]
     fn sealed_keys_reopen_only_with_the_passphrase_and_paths_print_as_descriptors_do() {
         let (_dir, home) = home();
-        let pass = SecretString::from("pass".to_owned());
+        let pass = SecretString::from("test passphrase".to_owned());
         let source = SeedSource::Xprv(Zeroizing::new(tprv()));
         let (keys, shown) = create(
             &home,
@@ -412,10 +424,46 @@ mod tests {
         assert!(!format!("{again:?}").contains("tprv"));
     }
 
+    /// A keystore sealed with the weak test KDF for a real network (made by hand: `create`
+    /// refuses to make one) is refused when opened, even with the right passphrase.
+    #[test]
+    fn a_weak_kdf_keystore_for_a_real_network_is_refused_at_open() {
+        for (network, fine) in [("bitcoin", false), ("testnet", false), ("regtest", true)] {
+            let (_dir, home) = home();
+            let pass = SecretString::from("test passphrase".to_owned());
+            let contents = SealedContents {
+                network: network.to_owned(),
+                secret: SeedSecret::Mnemonic {
+                    words: "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about".to_owned(),
+                },
+                officer_keys: Vec::new(),
+                officer_threshold: 0,
+            };
+            let plaintext = serde_json::to_vec(&contents).unwrap();
+            let sealed = seal(
+                KEYSTORE_PURPOSE,
+                &plaintext,
+                &pass,
+                KdfParams::DANGEROUS_WEAK_FOR_TESTS,
+                [1; 16],
+                [2; 24],
+            )
+            .unwrap();
+            std::fs::write(home.keystore(), sealed.to_json()).unwrap();
+            match unlock(&home, &pass) {
+                Ok(_) => assert!(fine, "{network}: a weak-KDF keystore was opened"),
+                Err(e) => {
+                    assert!(!fine, "{network}: {e}");
+                    assert!(e.to_string().contains("regtest or signet"), "{network}: {e}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn restores_refuse_keys_that_do_not_fit() {
         let (_dir, home) = home();
-        let pass = SecretString::from("pass".to_owned());
+        let pass = SecretString::from("test passphrase".to_owned());
         let mainnet = create(
             &home,
             Network::Bitcoin,
@@ -423,7 +471,7 @@ mod tests {
             &[],
             0,
             &pass,
-            KdfParams::DANGEROUS_WEAK_FOR_TESTS,
+            KdfParams::RECOMMENDED,
         );
         assert!(matches!(mainnet, Err(KeyError::XprvWrongNetwork { .. })));
         let words = create(

@@ -59,9 +59,9 @@ const ASSET: Asset = Asset::Btc;
 /// before is not reserved again, but a pause stops even its re-signing.
 pub fn reserve(state: &mut State, plan: SigningPlan) -> Result<ReservedOutflow, ReservationError> {
     let review = plan.review();
-    let txid = review.txid.to_string();
+    let txid = review.txid().to_string();
     let wallet = plan.wallet().to_owned();
-    let outflow = review.outflow;
+    let outflow = review.outflow();
     let tx = state.begin()?;
     let mut limits = state::limits_in(&tx, ASSET)?.ok_or(StateError::NoLimits(ASSET))?;
     limits.limiter.observe(clock::monotonic_now());
@@ -93,7 +93,7 @@ pub fn reserve(state: &mut State, plan: SigningPlan) -> Result<ReservedOutflow, 
                     "wallet": wallet,
                     "asset": ASSET.ticker(),
                     "outflow_sat": outflow.to_sat(),
-                    "fee_sat": review.fee.to_sat(),
+                    "fee_sat": review.fee().to_sat(),
                     "external_sat": review.total_external().to_sat(),
                     "boot_id": limits.limiter.anchor().boot_id,
                     "since_boot_ms": u64::try_from(limits.limiter.anchor().since_boot.as_millis()).unwrap_or(u64::MAX),

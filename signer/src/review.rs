@@ -68,14 +68,14 @@ pub fn render(
     decision: &Decision,
 ) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Transaction {}", review.txid);
+    let _ = writeln!(out, "Transaction {}", review.txid());
     let _ = writeln!(out, "Wallet      {wallet} ({})", kind_name(kind));
     let _ = writeln!(
         out,
         "Inputs ({}), all verified as the wallet's own:",
-        review.inputs.len()
+        review.inputs().len()
     );
-    for input in &review.inputs {
+    for input in review.inputs() {
         let _ = writeln!(
             out,
             "  #{:<3} {}  {:>16}  ({}/{})",
@@ -88,7 +88,7 @@ pub fn render(
     }
     let _ = writeln!(out, "Outputs:");
     let mut rows: Vec<(usize, String)> = review
-        .external
+        .external()
         .iter()
         .map(|e| {
             let to = e
@@ -98,7 +98,7 @@ pub fn render(
             let row = format!("  #{:<3} {to}  {:>16}  OUTFLOW", e.vout, format_btc(e.amount));
             (e.vout, row)
         })
-        .chain(review.change.iter().map(|c| {
+        .chain(review.change().iter().map(|c| {
             let row = format!(
                 "  #{:<3} {}  {:>16}  verified change (change/{})",
                 c.vout,
@@ -113,17 +113,17 @@ pub fn render(
     for (_, row) in rows {
         let _ = writeln!(out, "{row}");
     }
-    let _ = writeln!(out, "Fee         {}", format_btc(review.fee));
+    let _ = writeln!(out, "Fee         {}", format_btc(review.fee()));
     let _ = writeln!(
         out,
         "Outflow     {}  (external outputs + fee)",
-        format_btc(review.outflow)
+        format_btc(review.outflow())
     );
     let now = limiter.status();
     let after = match decision {
         Decision::Sign => {
             let mut after = limiter.clone();
-            after.reserve(review.outflow).ok().map(|()| after.status())
+            after.reserve(review.outflow()).ok().map(|()| after.status())
         }
         Decision::SignAgain => Some(now.clone()),
         Decision::Refused(_) => None,

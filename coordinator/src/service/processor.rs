@@ -11,7 +11,7 @@ use bitcoin::absolute::LockTime;
 use bitcoin::{Amount, OutPoint, ScriptBuf, TxIn, TxOut, Txid, Weight};
 use sluice_shared::api::{EventKind, WithdrawalStatus};
 use sluice_shared::descriptor::Branch;
-use sluice_shared::inspect::{inspect_psbt, InspectionPolicy};
+use sluice_shared::inspect::{inspect_psbt, ChangeIndexBound, InspectionPolicy};
 use sluice_shared::psbt_builder::{build_psbt, SpendableCoin};
 
 use super::wallets::descriptor_of;
@@ -276,17 +276,20 @@ impl Coordinator {
             build_psbt(&descriptor, &spend, &payments[..count], change, LockTime::ZERO).map_err(internal)?;
 
         // Check our own work the way every signer will before anyone sees it.
-        let review = inspect_psbt(
+        let inspected = inspect_psbt(
             &psbt,
             &descriptor,
             &InspectionPolicy {
                 network,
                 max_fee: config.max_fee,
+                // The index just taken is the wallet's highest: change sits at it.
+                change_bound: ChangeIndexBound::with_default_gap(change.map(|(index, _)| index)),
             },
         )
         .map_err(|e| internal(format!("the processor built a PSBT a signer would refuse: {e}")))?;
+        let review = inspected.review();
         let paid: Amount = batch.iter().map(|w| w.amount).sum();
-        if review.fee != selection.fee
+        if review.fee() != selection.fee
             || review.total_external() != paid
             || review.total_change() != selection.change.unwrap_or(Amount::ZERO)
         {

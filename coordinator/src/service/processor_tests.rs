@@ -1,7 +1,7 @@
 use bitcoin::{Amount, OutPoint};
 use sluice_shared::api::{EventKind, WithdrawalStatus};
 use sluice_shared::descriptor::{Branch, WalletDescriptor};
-use sluice_shared::inspect::{inspect_psbt, InspectionPolicy};
+use sluice_shared::inspect::{inspect_psbt, ChangeIndexBound, InspectionPolicy};
 use sluice_shared::psbt_builder::fake_funding_tx;
 
 use super::*;
@@ -108,19 +108,21 @@ fn batches_approved_withdrawals_into_a_psbt_signers_accept() {
         3,
         "change carries every cosigner's origin"
     );
-    let review = inspect_psbt(
+    let inspected = inspect_psbt(
         psbt,
         &hot(&w),
         &InspectionPolicy {
             network: bitcoin::Network::Regtest,
             max_fee: Amount::from_sat(100_000),
+            change_bound: ChangeIndexBound::with_default_gap(None),
         },
     )
     .unwrap();
+    let review = inspected.review();
     assert_eq!(review.total_external(), Amount::from_sat(16_000_000));
-    assert_eq!(review.fee, batch.fee);
-    assert_eq!(review.outflow, Amount::from_sat(16_000_000) + batch.fee);
-    assert_eq!(review.change[0].derivation_index, 0);
+    assert_eq!(review.fee(), batch.fee);
+    assert_eq!(review.outflow(), Amount::from_sat(16_000_000) + batch.fee);
+    assert_eq!(review.change()[0].derivation_index, 0);
     // At least the target rate with maximal signatures.
     let vsize_upper = psbt.unsigned_tx.weight().to_vbytes_ceil() + 3 * 100;
     assert!(

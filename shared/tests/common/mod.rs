@@ -51,6 +51,7 @@ pub fn policy() -> InspectionPolicy {
     InspectionPolicy {
         network: Network::Regtest,
         max_fee: Amount::from_sat(100_000),
+        change_bound: sluice_shared::inspect::ChangeIndexBound::with_default_gap(None),
     }
 }
 

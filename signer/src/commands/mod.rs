@@ -4,7 +4,7 @@ mod demo;
 mod journal;
 mod limits;
 mod setup;
-pub(crate) mod sign;
+mod sign;
 mod wallet;
 
 use anyhow::Result;
@@ -23,12 +23,14 @@ pub fn run(cli: Cli) -> Result<()> {
             name,
             descriptor,
             change_descriptor,
+            change_gap,
         }) => wallet::register(
             &home,
             passphrase_file,
             &name,
             &descriptor,
             change_descriptor.as_deref(),
+            change_gap,
         ),
         Command::Wallet(WalletCommand::List) => wallet::list(&home),
         Command::Limits(LimitsCommand::Init {

@@ -39,6 +39,8 @@ pub fn init(home: &Home, passphrase_file: Option<&Path>, args: &InitArgs) -> Res
     } else {
         KdfParams::RECOMMENDED
     };
+    // Before anything is written: a refused keystore leaves no home behind.
+    keys::check_new_keystore(network, &kdf, &passphrase)?;
     home.create()?;
     let (keys, mnemonic) = keys::create(
         home,

@@ -4,11 +4,12 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 use sluice_shared::descriptor::WalletDescriptor;
+use sluice_shared::inspect::ChangeIndexBound;
 
 use crate::home::Home;
 use crate::keys::{self, path_text};
 use crate::passphrase;
-use crate::state::State;
+use crate::state::{self, State};
 
 /// Registers a wallet only if it holds this signer's own key: a key with this signer's
 /// master fingerprint whose xpub is the one this signer derives at that origin path. A
@@ -20,6 +21,7 @@ pub fn register(
     name: &str,
     descriptor: &str,
     change: Option<&str>,
+    change_gap: u32,
 ) -> Result<()> {
     home.require_initialized()?;
     let name = name.trim();
@@ -48,9 +50,15 @@ pub fn register(
         }
     }
     state.add_wallet(name, &wallet)?;
+    if change_gap != ChangeIndexBound::DEFAULT_GAP {
+        let tx = state.begin()?;
+        state::set_change_gap(&tx, name, change_gap)?;
+        tx.commit()?;
+    }
     println!("Registered wallet {name} ({})", wallet.wallet_id());
     println!("  receive: {}", wallet.receive());
     println!("  change:  {}", wallet.change());
+    println!("  change may sit up to {change_gap} indices above the highest change index signed");
     Ok(())
 }
 

@@ -33,9 +33,9 @@ use serde_json::json;
 use sluice_shared::signer_api::{sign_request, RequestParts, SessionList, SignatureReceipt, SignedSession};
 
 use self::transport::{OutgoingRequest, Transport};
-use crate::commands::sign::{decide, journal_signed, refuse, reserve_and_sign};
 use crate::home::Home;
 use crate::keys::{self, KeyMaterial};
+use crate::pipeline::{self, Decided, Rule};
 use crate::review::Decision;
 use crate::state::{self, State, StateError};
 use crate::{clock, passphrase};
@@ -59,6 +59,12 @@ impl<T: Transport> std::fmt::Debug for CoordinatorClient<T> {
         f.debug_struct("CoordinatorClient")
             .field("coordinator", &self.transport.describe())
             .finish_non_exhaustive()
+    }
+}
+
+impl<T: Transport> Drop for CoordinatorClient<T> {
+    fn drop(&mut self) {
+        self.identity.non_secure_erase();
     }
 }
 
@@ -228,8 +234,13 @@ fn poll_once<T: Transport>(
         if memory.refused_for_good.contains_key(&txid) {
             continue;
         }
-        let (wallet, plan, decision) = match decide(state, psbt, None) {
-            Ok((wallet, plan, decision, _)) => (wallet, plan, decision),
+        let Decided {
+            wallet,
+            plan,
+            decision,
+            ..
+        } = match pipeline::decide(state, psbt, None) {
+            Ok(decided) => decided,
             Err(refusal) => {
                 // Inspection and plan refusals were journaled by `decide`.
                 say(&format!("session {} ({txid}): {refusal:#}", offer.id));
@@ -239,17 +250,17 @@ fn poll_once<T: Transport>(
         };
         if let Decision::Refused(reason) = decision {
             if memory.waiting_on_limits.get(&txid) != Some(&reason) {
-                let error = refuse(state, &txid, &wallet.name, "limits", reason.clone())?;
+                let error = pipeline::refuse(state, &txid, &wallet.name, Rule::Limits, reason.clone())?;
                 say(&format!("session {} ({txid}): {error}; waiting", offer.id));
                 memory.waiting_on_limits.insert(txid, reason);
             }
             continue;
         }
         memory.waiting_on_limits.remove(&txid);
-        let signed = reserve_and_sign(state, keys, plan)?;
+        let signed = pipeline::reserve_and_sign(state, keys, plan)?;
         let receipt = client.post_signatures(offer.id, &signed.psbt);
         // The signature has left (or may have left) the signer: journal it either way.
-        journal_signed(
+        pipeline::journal_signed(
             state,
             &signed,
             &wallet.name,

@@ -4,6 +4,34 @@
 //! inspection, the signing plan ([`plan`]) and a durable reservation against the limits,
 //! so nothing can be signed that skipped one of them. It signs with exactly the key paths
 //! the plan fixed, and nothing else.
+//!
+//! The chain starts from a value only inspection makes: [`plan`] takes an
+//! `InspectedPsbt`, never a PSBT and a review that nobody checked belong together.
+//! Skipping inspection does not compile:
+//!
+//! ```compile_fail,E0308
+//! use sluice_shared::bitcoin::bip32::Fingerprint;
+//! use sluice_shared::bitcoin::psbt::Psbt;
+//! use sluice_signer::signing;
+//!
+//! fn skip_inspection(psbt: Psbt, own: Fingerprint) {
+//!     let _ = signing::plan(psbt, "hot", own);
+//! }
+//! ```
+//!
+//! and neither does signing a plan that was not reserved:
+//!
+//! ```compile_fail,E0308
+//! use sluice_shared::bitcoin::secp256k1::{All, Secp256k1};
+//! use sluice_signer::keys::KeyMaterial;
+//! use sluice_signer::signing::{self, SigningPlan};
+//!
+//! fn skip_the_limits(plan: SigningPlan, keys: &KeyMaterial, secp: &Secp256k1<All>) {
+//!     let _ = signing::sign(plan, keys, secp);
+//! }
+//! ```
+//!
+//! Private keys derived here live in [`SecretXpriv`]s, erased when the signing is done.
 
 mod plan;
 
@@ -17,6 +45,7 @@ use bitcoin::PrivateKey;
 pub use self::plan::{plan, SigningPlan, SigningRefusal};
 use crate::keys::KeyMaterial;
 use crate::reservation::ReservedOutflow;
+use crate::secret_xpriv::SecretXpriv;
 
 /// Why signing failed after the reservation (the reservation stands: fail closed).
 #[derive(Debug, thiserror::Error)]
@@ -36,20 +65,13 @@ pub enum SigningError {
 
 /// This signer's keys for one signing: each account (the key's origin path, e.g.
 /// `84h/1h/0h`) derived from the master once, so each input needs only its last two
-/// derivation steps; and only the full paths the signing plan allowed. Erased on drop.
-#[allow(missing_debug_implementations)] // holds private keys: no Debug at all
+/// derivation steps; and only the full paths the signing plan allowed. This is the key
+/// map `Psbt::sign` asks; each account key is a [`SecretXpriv`], erased on drop.
+#[derive(Debug)]
 pub struct AccountKeys {
     fingerprint: Fingerprint,
     allowed: BTreeSet<DerivationPath>,
-    accounts: BTreeMap<DerivationPath, Xpriv>,
-}
-
-impl Drop for AccountKeys {
-    fn drop(&mut self) {
-        for key in self.accounts.values_mut() {
-            key.private_key.non_secure_erase();
-        }
-    }
+    accounts: BTreeMap<DerivationPath, SecretXpriv>,
 }
 
 /// Splits `m/ACCOUNT/BRANCH/INDEX` into the account path and the last two steps.
@@ -74,9 +96,11 @@ impl AccountKeys {
             let (account, _) = split_account(path)
                 .ok_or_else(|| SigningError::Derivation(format!("{path} is not ACCOUNT/BRANCH/INDEX")))?;
             if let std::collections::btree_map::Entry::Vacant(slot) = accounts.entry(account) {
-                let key = master
-                    .derive_priv(secp, slot.key())
-                    .map_err(|e| SigningError::Derivation(e.to_string()))?;
+                let key = SecretXpriv::new(
+                    master
+                        .derive_priv(secp, slot.key())
+                        .map_err(|e| SigningError::Derivation(e.to_string()))?,
+                );
                 slot.insert(key);
             }
         }
@@ -107,11 +131,12 @@ impl GetKey for AccountKeys {
             return Ok(None);
         };
         match self.accounts.get(&account) {
-            Some(key) => Ok(Some(
-                key.derive_priv(secp, &rest)
-                    .map_err(GetKeyError::Bip32)?
-                    .to_priv(),
-            )),
+            // The derived key is erased when `leaf` drops; the `PrivateKey` handed to the
+            // library is a copy it uses for one signature and drops.
+            Some(key) => {
+                let leaf = key.derive(secp, &rest).map_err(GetKeyError::Bip32)?;
+                Ok(Some(leaf.expose().to_priv()))
+            }
             None => Ok(None),
         }
     }
@@ -152,7 +177,10 @@ pub fn sign(
     }
     let account_keys = AccountKeys::new(keys.master(), &plan.key_paths, secp)?;
     let mut psbt = plan.psbt;
-    sign_inputs(&mut psbt, &account_keys, secp)?;
+    let signed = sign_inputs(&mut psbt, &account_keys, secp);
+    // Erase the derived keys now, not when the caller is done with the signed PSBT.
+    drop(account_keys);
+    signed?;
     Ok(psbt)
 }
 

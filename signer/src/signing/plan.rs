@@ -13,7 +13,7 @@ use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint};
 use bitcoin::psbt::Psbt;
 use bitcoin::ScriptBuf;
 use sluice_shared::descriptor::{Branch, WalletDescriptor, WalletKind};
-use sluice_shared::inspect::PsbtReview;
+use sluice_shared::inspect::{InspectedPsbt, PsbtReview};
 
 /// What a taproot key origin of this signer asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +47,8 @@ pub enum SigningRefusal {
 }
 
 /// A PSBT that passed inspection, with the exact key paths this signer will sign with.
-/// Only [`plan`] makes one; reservation takes it, and signing takes what reservation
-/// returns.
+/// Only [`plan`] makes one, from an [`InspectedPsbt`] (which only inspection makes);
+/// reservation takes it, and signing takes what reservation returns.
 #[derive(Debug)]
 pub struct SigningPlan {
     pub(super) psbt: Psbt,
@@ -95,17 +95,28 @@ fn path_list(paths: &[DerivationPath]) -> String {
         .join(" or ")
 }
 
-/// Checks, for every input of `psbt` (already inspected into `review` against
-/// `wallet_descriptor`), which of this signer's keys signs it and what the signature
-/// commits to; see the module documentation.
+/// Checks, for every input of the inspected PSBT, which of this signer's keys (master
+/// fingerprint `own`) signs it and what the signature commits to; see the module
+/// documentation. `wallet_name` is the name the wallet is registered under.
 pub fn plan(
-    psbt: Psbt,
+    inspected: InspectedPsbt,
+    wallet_name: &str,
+    own: Fingerprint,
+) -> Result<SigningPlan, SigningRefusal> {
+    let (psbt, wallet_descriptor, review) = inspected.into_parts();
+    plan_parts(psbt, wallet_name, &wallet_descriptor, review, own)
+}
+
+/// [`plan`] on the parts of an inspection. Private: a review and a PSBT are only known
+/// to belong together inside an [`InspectedPsbt`] (the tests hand it tampered PSBTs to
+/// test the plan as a second line of defence).
+fn plan_parts(
+    mut psbt: Psbt,
     wallet_name: &str,
     wallet_descriptor: &WalletDescriptor,
     review: PsbtReview,
     own: Fingerprint,
 ) -> Result<SigningPlan, SigningRefusal> {
-    let mut psbt = psbt;
     let origins: Vec<DerivationPath> = wallet_descriptor
         .keys()
         .into_iter()
@@ -114,13 +125,13 @@ pub fn plan(
         .collect();
     let taproot = matches!(wallet_descriptor.kind(), WalletKind::TrSingle);
     let mut key_paths = BTreeSet::new();
-    if review.inputs.len() != psbt.inputs.len() {
+    if review.inputs().len() != psbt.inputs.len() {
         return Err(SigningRefusal::Inconsistent {
             index: 0,
             reason: "input count".to_owned(),
         });
     }
-    for owned in &review.inputs {
+    for owned in review.inputs() {
         let index = owned.index;
         let inconsistent = |reason: &str| SigningRefusal::Inconsistent {
             index,
@@ -222,7 +233,7 @@ mod tests {
     use bitcoin::bip32::Fingerprint;
     use bitcoin::hashes::Hash;
     use bitcoin::{Amount, Network, TapNodeHash};
-    use sluice_shared::inspect::{inspect_psbt, InspectionPolicy};
+    use sluice_shared::inspect::{inspect_psbt, ChangeIndexBound, InspectionPolicy};
     use std::str::FromStr;
 
     fn fixtures() -> serde_json::Value {
@@ -251,6 +262,7 @@ mod tests {
         InspectionPolicy {
             network: Network::Regtest,
             max_fee: Amount::from_sat(100_000),
+            change_bound: ChangeIndexBound::with_default_gap(None),
         }
     }
 
@@ -260,8 +272,8 @@ mod tests {
         own: Fingerprint,
     ) -> Result<SigningPlan, SigningRefusal> {
         let policy = test_policy();
-        let review = inspect_psbt(&psbt, wallet, &policy).expect("inspection passes");
-        plan(psbt, "w", wallet, review, own)
+        let inspected = inspect_psbt(&psbt, wallet, &policy).expect("inspection passes");
+        plan(inspected, "w", own)
     }
 
     /// The plan is a second line of defence: inspection already refuses most PSBTs whose
@@ -274,8 +286,9 @@ mod tests {
         own: Fingerprint,
     ) -> Result<SigningPlan, SigningRefusal> {
         let policy = test_policy();
-        let review = inspect_psbt(original, wallet, &policy).expect("the untouched PSBT passes");
-        plan(tampered, "w", wallet, review, own)
+        let inspected = inspect_psbt(original, wallet, &policy).expect("the untouched PSBT passes");
+        let (_, _, review) = inspected.into_parts();
+        plan_parts(tampered, "w", wallet, review, own)
     }
 
     #[test]

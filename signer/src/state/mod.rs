@@ -6,6 +6,7 @@
 //! Write transactions take the database lock at their start (`BEGIN IMMEDIATE`), so two
 //! signer processes never interleave a read-modify-write of the limits.
 
+mod change_index;
 mod journal;
 mod records;
 
@@ -20,6 +21,7 @@ use sluice_shared::journal::{JournalEntry, JournalError};
 use sluice_shared::limiter::FlowLimiter;
 use sluice_shared::network::{network_name, parse_network};
 
+pub use self::change_index::{change_bound, record_signed_change, set_change_gap};
 pub use self::journal::append as journal;
 pub use self::records::{
     any_reservation, command_applied, insert_limiter, insert_reservation, limits_in, record_command,
