@@ -96,7 +96,10 @@ fn derives_an_input(psbt: &Psbt, wallet: &RegisteredWallet) -> bool {
     })
 }
 
-fn wallets_named_by_fingerprint<'a>(psbt: &Psbt, wallets: &'a [RegisteredWallet]) -> Vec<&'a RegisteredWallet> {
+fn wallets_named_by_fingerprint<'a>(
+    psbt: &Psbt,
+    wallets: &'a [RegisteredWallet],
+) -> Vec<&'a RegisteredWallet> {
     let fingerprints: Vec<_> = psbt
         .inputs
         .iter()
