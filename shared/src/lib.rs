@@ -25,6 +25,7 @@ pub mod qr;
 pub mod qr_scan;
 pub mod rpc_codes;
 pub mod sd_card;
+pub mod self_pause;
 pub mod signer_api;
 pub mod ur_psbt;
 

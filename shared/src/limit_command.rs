@@ -28,7 +28,10 @@
 //! `docs/limit-command-format.md` is the full reference, including the verification order.
 
 mod base32;
+mod order;
 mod wire;
+
+pub use self::order::{check_order, OrderedKind, OutOfOrder};
 
 use bitcoin::secp256k1::schnorr::Signature;
 use bitcoin::secp256k1::{Keypair, Message, Secp256k1, Verification, XOnlyPublicKey};

@@ -137,6 +137,13 @@ pub enum LimitsCommand {
         /// Largest fee this signer signs, in BTC.
         #[arg(long, default_value = "0.01")]
         max_fee: String,
+        /// An online signer pauses itself after this many refused sessions (inspection,
+        /// signing plan, changed repeat) within --refusal-window-seconds; 0 turns it off.
+        #[arg(long, default_value_t = 3)]
+        pause_after_refusals: u32,
+        /// The window for --pause-after-refusals, in seconds.
+        #[arg(long, default_value_t = 600)]
+        refusal_window_seconds: u64,
     },
     /// Show rate, bucket level now, remaining total.
     Show {

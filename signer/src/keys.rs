@@ -373,6 +373,15 @@ impl KeyMaterial {
         Ok(SignerId::from_identity_key(&self.identity_key()?))
     }
 
+    /// The key that authenticates this signer's state (issue 8 item 3): derived from the
+    /// master private key and chain code, so only the unlocked keystore gives it.
+    pub fn state_key(&self) -> crate::state::StateKey {
+        let mut material = Zeroizing::new([0u8; 64]);
+        material[..32].copy_from_slice(&self.master.expose().private_key.secret_bytes());
+        material[32..].copy_from_slice(self.master.expose().chain_code.as_bytes());
+        crate::state::StateKey::derive(material.as_ref())
+    }
+
     /// The master key, for the signing module only.
     pub(crate) fn master(&self) -> &Xpriv {
         self.master.expose()

@@ -23,5 +23,6 @@ pub mod reservation;
 pub mod review;
 pub mod sd;
 pub mod secret_xpriv;
+pub mod self_pause;
 pub mod signing;
 pub mod state;

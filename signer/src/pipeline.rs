@@ -27,6 +27,8 @@ pub enum Rule {
     Inspection,
     Signing,
     Limits,
+    /// A known transaction offered again with a different outflow (issue 8 item 1).
+    Repeat,
 }
 
 impl Rule {
@@ -35,7 +37,15 @@ impl Rule {
             Rule::Inspection => "inspection",
             Rule::Signing => "signing",
             Rule::Limits => "limits",
+            Rule::Repeat => "repeat",
         }
+    }
+
+    /// Whether a refusal by this rule shows a coordinator sending what it must not (and so
+    /// counts toward the self-pause, issue 8 item 7). A refusal by the limits does not:
+    /// that is the limits working, not a lie.
+    pub fn counts_toward_self_pause(self) -> bool {
+        matches!(self, Rule::Inspection | Rule::Signing | Rule::Repeat)
     }
 }
 
@@ -135,7 +145,7 @@ pub fn refuse(
         "refused",
         json!({ "txid": txid, "wallet": wallet, "rule": rule.name(), "reason": reason }),
     )?;
-    tx.commit().map_err(StateError::from)?;
+    tx.commit()?;
     Ok(PipelineError::Refused { rule, reason })
 }
 
@@ -219,7 +229,14 @@ pub struct Decided {
 pub fn decide(state: &mut State, psbt: Psbt, wanted: Option<&str>) -> Result<Decided, PipelineError> {
     let limits = limits_now(state)?;
     let (wallet, plan) = check(state, psbt, wanted, &limits)?;
-    let already = state.has_reservation(&plan.review().txid().to_string())?;
+    let already = match reservation::prior(state, &wallet.name, plan.review())? {
+        reservation::Repeat::New => false,
+        reservation::Repeat::Same => true,
+        reservation::Repeat::Differs(reason) => {
+            let txid = plan.review().txid().to_string();
+            return Err(refuse(state, &txid, &wallet.name, Rule::Repeat, reason)?);
+        }
+    };
     let decision = Decision::for_limits(&limits.limiter, plan.review().outflow(), already);
     Ok(Decided {
         wallet,
@@ -248,6 +265,8 @@ pub fn reserve_and_sign(
     if keys.network() != state.network()? || keys.fingerprint() != state.own_fingerprint()? {
         return Err(PipelineError::OtherSigner);
     }
+    // The state must be this signer's, unedited and not rolled back (issue 8 item 3).
+    state.authenticate(keys.state_key())?;
     let reserved = reservation::reserve(state, plan)?;
     let newly_reserved = reserved.newly_reserved();
     let txid = reserved.review().txid().to_string();
@@ -263,7 +282,7 @@ pub fn reserve_and_sign(
         // higher, than what was signed.
         let tx = state.begin()?;
         state::record_signed_change(&tx, reserved.wallet(), highest)?;
-        tx.commit().map_err(StateError::from)?;
+        tx.commit()?;
     }
     let psbt = signing::sign(reserved, keys, &signing::signing_context())?;
     Ok(Signed {
@@ -287,7 +306,7 @@ pub fn journal_signed(
         "signed",
         json!({ "txid": signed.txid, "wallet": wallet, "outflow_sat": signed.outflow.to_sat(), "written_to": written_to }),
     )?;
-    tx.commit().map_err(StateError::from)?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -304,6 +323,6 @@ pub fn journal_output_failed(
         "output-failed",
         json!({ "txid": signed.txid, "wallet": wallet, "error": error }),
     )?;
-    tx.commit().map_err(StateError::from)?;
+    tx.commit()?;
     Ok(())
 }

@@ -4,7 +4,17 @@
 //! the limits and committed to disk together with its journal entry; the signing module
 //! accepts nothing else. A crash after the commit keeps the reservation (fail closed): the
 //! allowance is spent whether or not the signature got out.
+//!
+//! A reservation keeps what it reserved: the wallet, the outflow, the fee and a digest of
+//! the external outputs ([`OutflowRecord`]). Signing the same transaction again reserves
+//! nothing more only if the repeat claims exactly the same; any difference is refused
+//! ([`Repeat::Differs`]). The txid fixes the outputs, but not the input amounts a taproot
+//! input's `witness_utxo` claims: without this check a coordinator could have a lowered
+//! fee reserved, then the true amounts signed for free (issue 8 item 1).
 
+use bitcoin::hashes::{sha256, Hash, HashEngine};
+use bitcoin::Amount;
+use rusqlite::Connection;
 use serde_json::json;
 use sluice_shared::asset::{format_btc, Asset};
 use sluice_shared::inspect::PsbtReview;
@@ -12,7 +22,87 @@ use sluice_shared::limiter::LimitRefusal;
 
 use crate::clock;
 use crate::signing::SigningPlan;
-use crate::state::{self, State, StateError};
+use crate::state::{self, State, StateError, StoredReservation};
+
+/// What a reservation reserves: compared in full when the same txid comes again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutflowRecord {
+    pub wallet: String,
+    pub outflow: Amount,
+    pub fee: Amount,
+    /// SHA-256 (hex) over the wallet name, the fee and each external output (vout, amount,
+    /// script), length-prefixed.
+    pub digest: String,
+}
+
+impl OutflowRecord {
+    pub fn of(wallet: &str, review: &PsbtReview) -> OutflowRecord {
+        let mut engine = sha256::Hash::engine();
+        let mut field = |bytes: &[u8]| {
+            engine.input(&(bytes.len() as u64).to_be_bytes());
+            engine.input(bytes);
+        };
+        field(b"sluice/outflow/v1");
+        field(wallet.as_bytes());
+        field(&review.fee().to_sat().to_be_bytes());
+        for output in review.external() {
+            field(&(output.vout as u64).to_be_bytes());
+            field(&output.amount.to_sat().to_be_bytes());
+            field(output.script_pubkey.as_bytes());
+        }
+        OutflowRecord {
+            wallet: wallet.to_owned(),
+            outflow: review.outflow(),
+            fee: review.fee(),
+            digest: sha256::Hash::from_engine(engine).to_string(),
+        }
+    }
+}
+
+/// How a transaction relates to what was reserved before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Repeat {
+    /// Never reserved.
+    New,
+    /// Reserved before with exactly this outflow: signing again authorizes nothing new.
+    Same,
+    /// Reserved before with another outflow: refused, with the reason.
+    Differs(String),
+}
+
+/// Compares a new request with the stored reservation of its txid. A reservation from
+/// before schema 2 has no fee or digest: its wallet and outflow must match.
+pub fn compare(stored: Option<&StoredReservation>, record: &OutflowRecord) -> Repeat {
+    let Some(stored) = stored else {
+        return Repeat::New;
+    };
+    let same = stored.wallet == record.wallet
+        && stored.outflow == record.outflow
+        && stored.fee.is_none_or(|fee| fee == record.fee)
+        && stored.digest.as_ref().is_none_or(|d| *d == record.digest);
+    if same {
+        return Repeat::Same;
+    }
+    Repeat::Differs(format!(
+        "this transaction was reserved before with outflow {} (fee {}, wallet {}), but this request claims outflow {} (fee {}, wallet {}): the same transaction with other input amounts or outputs means one of the two requests lies; signing it again is refused (a repeat must match exactly)",
+        format_btc(stored.outflow),
+        stored.fee.map(format_btc).unwrap_or_else(|| "not recorded".to_owned()),
+        stored.wallet,
+        format_btc(record.outflow),
+        format_btc(record.fee),
+        record.wallet,
+    ))
+}
+
+/// How `review` (for `wallet`) relates to this signer's reservations.
+pub fn prior(state: &State, wallet: &str, review: &PsbtReview) -> Result<Repeat, StateError> {
+    let stored = state.reservation(&review.txid().to_string())?;
+    Ok(compare(stored.as_ref(), &OutflowRecord::of(wallet, review)))
+}
+
+fn prior_in(conn: &Connection, txid: &str, record: &OutflowRecord) -> Result<Repeat, StateError> {
+    Ok(compare(state::reservation_of(conn, txid)?.as_ref(), record))
+}
 
 /// A checked PSBT whose outflow is durably reserved against this signer's limits.
 #[derive(Debug)]
@@ -47,6 +137,8 @@ impl ReservedOutflow {
 pub enum ReservationError {
     #[error("refused by the limits: {0}")]
     Refused(#[source] LimitRefusal),
+    #[error("refused (repeat): {0}")]
+    RepeatDiffers(String),
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -61,17 +153,20 @@ pub fn reserve(state: &mut State, plan: SigningPlan) -> Result<ReservedOutflow, 
     let review = plan.review();
     let txid = review.txid().to_string();
     let wallet = plan.wallet().to_owned();
+    let record = OutflowRecord::of(&wallet, review);
     let outflow = review.outflow();
     let tx = state.begin()?;
     let mut limits = state::limits_in(&tx, ASSET)?.ok_or(StateError::NoLimits(ASSET))?;
     limits.limiter.observe(clock::monotonic_now());
     let before = limits.limiter.status();
-    let already = state::reservation_exists(&tx, &txid)?;
-    let verdict = match (already, before.paused) {
-        (_, true) => Err(LimitRefusal::Paused),
-        (true, false) => Ok(()),
-        (false, false) => limits.limiter.reserve(outflow),
+    let repeat = prior_in(&tx, &txid, &record)?;
+    let verdict = match (&repeat, before.paused) {
+        (Repeat::Differs(reason), _) => Err(ReservationError::RepeatDiffers(reason.clone())),
+        (_, true) => Err(ReservationError::Refused(LimitRefusal::Paused)),
+        (Repeat::Same, false) => Ok(()),
+        (Repeat::New, false) => limits.limiter.reserve(outflow).map_err(ReservationError::Refused),
     };
+    let already = repeat == Repeat::Same;
     // The clock reading is stored whatever the verdict: it credits nothing it should not.
     state::store_limiter(&tx, ASSET, &limits.limiter)?;
     match verdict {
@@ -84,7 +179,7 @@ pub fn reserve(state: &mut State, plan: SigningPlan) -> Result<ReservedOutflow, 
         }
         Ok(()) => {
             let after = limits.limiter.status();
-            state::insert_reservation(&tx, &txid, &wallet, ASSET, outflow)?;
+            state::insert_reservation(&tx, &txid, &wallet, ASSET, outflow, record.fee, &record.digest)?;
             state::journal(
                 &tx,
                 "reserved",
@@ -95,6 +190,7 @@ pub fn reserve(state: &mut State, plan: SigningPlan) -> Result<ReservedOutflow, 
                     "outflow_sat": outflow.to_sat(),
                     "fee_sat": review.fee().to_sat(),
                     "external_sat": review.total_external().to_sat(),
+                    "outflow_digest": record.digest,
                     "boot_id": limits.limiter.anchor().boot_id,
                     "since_boot_ms": u64::try_from(limits.limiter.anchor().since_boot.as_millis()).unwrap_or(u64::MAX),
                     "bucket_before_sat": before.bucket_available.to_sat(),
@@ -104,26 +200,28 @@ pub fn reserve(state: &mut State, plan: SigningPlan) -> Result<ReservedOutflow, 
             )?;
         }
         Err(ref refusal) => {
+            let rule = match refusal {
+                ReservationError::RepeatDiffers(_) => "repeat",
+                _ => "limits",
+            };
             state::journal(
                 &tx,
                 "refused",
                 json!({
                     "txid": txid,
                     "wallet": wallet,
-                    "rule": "limits",
+                    "rule": rule,
                     "reason": refusal.to_string(),
                     "outflow_sat": outflow.to_sat(),
+                    "fee_sat": record.fee.to_sat(),
                     "outflow": format_btc(outflow),
                 }),
             )?;
         }
     }
-    tx.commit().map_err(StateError::from)?;
-    match verdict {
-        Ok(()) => Ok(ReservedOutflow {
-            plan,
-            newly_reserved: !already,
-        }),
-        Err(refusal) => Err(ReservationError::Refused(refusal)),
-    }
+    tx.commit()?;
+    verdict.map(|()| ReservedOutflow {
+        plan,
+        newly_reserved: !already,
+    })
 }

@@ -354,3 +354,82 @@ fn pause_stops_all_signing_until_resume() {
     World::ok(w.signer(&["limits", "apply", "--text", &World::command_text(&resume)]));
     World::ok(w.sign("0.01"));
 }
+
+/// Issue 8 item 6: commands of one kind apply in the order the officers issued them
+/// (`not_before`): an older `resume` scanned after a newer `pause`, or an older generous
+/// `set-rate` scanned after a newer rate cut, is refused and changes nothing.
+#[test]
+fn an_older_resume_or_set_rate_cannot_undo_a_newer_pause_or_rate_cut() {
+    let mut w = world();
+    let me = w.signer_id.clone();
+    let old_resume = w.command(
+        "old-resume.json",
+        &[1, 2],
+        &[
+            "--signer",
+            &me,
+            "--resume",
+            "--not-before",
+            "2026-01-01",
+            "--not-after",
+            "2099-01-01",
+        ],
+    );
+    let old_rate = w.command(
+        "old-rate.json",
+        &[1, 2],
+        &[
+            "--signer",
+            &me,
+            "--set-rate",
+            "10",
+            "--per-seconds",
+            "1",
+            "--burst",
+            "1",
+            "--not-before",
+            "2026-01-01",
+            "--not-after",
+            "2099-01-01",
+        ],
+    );
+    let pause = w.command("pause.json", &[2, 3], &["--signer", &me, "--pause"]);
+    World::ok(w.signer(&["limits", "apply", "--text", &World::command_text(&pause)]));
+    let out = w.signer(&["limits", "apply", "--text", &World::command_text(&old_resume)]);
+    assert!(
+        !out.status.success() && text(&out).contains("older than"),
+        "an older resume undid a newer pause: {}",
+        text(&out)
+    );
+    let refused = w.sign("0.01");
+    assert!(
+        !refused.status.success() && text(&refused).contains("paused"),
+        "{}",
+        text(&refused)
+    );
+
+    let cut = w.command(
+        "cut.json",
+        &[1, 3],
+        &[
+            "--signer",
+            &me,
+            "--set-rate",
+            "0.001",
+            "--per-seconds",
+            "3600",
+            "--burst",
+            "0.001",
+        ],
+    );
+    World::ok(w.signer(&["limits", "apply", "--text", &World::command_text(&cut)]));
+    let out = w.signer(&["limits", "apply", "--text", &World::command_text(&old_rate)]);
+    assert!(
+        !out.status.success() && text(&out).contains("older than"),
+        "an older set-rate undid a newer rate cut: {}",
+        text(&out)
+    );
+    let shown = World::ok(w.signer(&["limits", "show"]));
+    assert!(shown.contains("0.001 BTC"), "{shown}");
+    World::ok(w.signer(&["journal", "verify"]));
+}

@@ -6,37 +6,49 @@ use anyhow::{bail, Result};
 use serde_json::json;
 use sluice_shared::asset::{parse_btc, Asset};
 use sluice_shared::limiter::{FlowLimiter, RateLimit};
+use sluice_shared::self_pause::SelfPauseRule;
 
 use crate::clock;
 use crate::home::Home;
 use crate::review;
 use crate::state::{self, State, StateError};
 
-pub fn init(
-    home: &Home,
-    asset: &str,
-    rate: &str,
-    per_seconds: u64,
-    burst: &str,
-    total: &str,
-    max_fee: &str,
-) -> Result<()> {
+/// What `limits init` sets.
+#[derive(Debug)]
+pub struct InitArgs<'a> {
+    pub asset: &'a str,
+    pub rate: &'a str,
+    pub per_seconds: u64,
+    pub burst: &'a str,
+    pub total: &'a str,
+    pub max_fee: &'a str,
+    pub self_pause: SelfPauseRule,
+}
+
+pub fn init(home: &Home, passphrase_file: Option<&std::path::Path>, args: &InitArgs<'_>) -> Result<()> {
     home.require_initialized()?;
-    let asset: Asset = asset.parse()?;
+    let asset: Asset = args.asset.parse()?;
+    let per_seconds = args.per_seconds;
     let rate = RateLimit {
-        amount: parse_btc(rate)?,
+        amount: parse_btc(args.rate)?,
         per: Duration::from_secs(per_seconds),
-        burst: parse_btc(burst)?,
+        burst: parse_btc(args.burst)?,
     };
-    let total = parse_btc(total)?;
-    let max_fee = parse_btc(max_fee)?;
+    let total = parse_btc(args.total)?;
+    let max_fee = parse_btc(args.max_fee)?;
+    if args.self_pause.refusals > 0 && args.self_pause.window.is_zero() {
+        bail!("--refusal-window-seconds must be more than 0 (or turn self-pausing off with --pause-after-refusals 0)");
+    }
     let limiter = FlowLimiter::new(rate, total, clock::monotonic_now())?;
-    let mut state = State::open(&home.state())?;
+    // Setting the limits is a change of the sealed state: it needs the keys.
+    let keys = crate::keys::unlock(home, &crate::passphrase::read(passphrase_file, false)?)?;
+    let mut state = State::open_keyed(&home.state(), keys.state_key())?;
+    drop(keys);
     let tx = state.begin()?;
     if state::limits_in(&tx, asset)?.is_some() || state::any_reservation(&tx)? {
         bail!("limits are already set: after setup they change only through signed limit commands from the security officers");
     }
-    state::insert_limiter(&tx, asset, &limiter, max_fee)?;
+    state::insert_limiter(&tx, asset, &limiter, max_fee, args.self_pause)?;
     state::journal(
         &tx,
         "limits-initialized",
@@ -47,13 +59,16 @@ pub fn init(
             "burst_sat": rate.burst.to_sat(),
             "total_sat": total.to_sat(),
             "max_fee_sat": max_fee.to_sat(),
+            "pause_after_refusals": args.self_pause.refusals,
+            "refusal_window_seconds": args.self_pause.window.as_secs(),
         }),
     )?;
-    tx.commit().map_err(StateError::from)?;
+    tx.commit()?;
     print!(
         "{}",
         review::render_limits(asset.ticker(), &limiter.status(), max_fee)
     );
+    println!("Self-pause       {}", args.self_pause.describe());
     Ok(())
 }
 
@@ -70,6 +85,10 @@ pub fn show(home: &Home, asset: &str) -> Result<()> {
         "{}",
         review::render_limits(asset.ticker(), &limits.limiter.status(), limits.max_fee)
     );
+    println!("Self-pause       {}", limits.self_pause.describe());
+    if let Some(why) = state.self_paused(asset)? {
+        println!("SELF-PAUSED      {why}; a signed resume command lifts it");
+    }
     Ok(())
 }
 
@@ -104,20 +123,20 @@ pub fn apply(
     scans: &[std::path::PathBuf],
     text: Option<&str>,
 ) -> Result<()> {
-    use sluice_shared::limit_command::{verify, LimitAction};
+    use sluice_shared::limit_command::{check_order, verify, LimitAction, OrderedKind};
 
     home.require_initialized()?;
     let text = command_text(scans, text)?;
     // The officer set lives in the sealed keystore, so nobody can swap it on disk.
     let keys = crate::keys::unlock(home, &crate::passphrase::read(passphrase_file, false)?)?;
     let me = keys.signer_id()?;
-    let mut state = State::open(&home.state())?;
+    let mut state = State::open_keyed(&home.state(), keys.state_key())?;
     let verified = match verify(&text, keys.officers(), me, clock::unix_now()) {
         Ok(v) => v,
         Err(refusal) => {
             let tx = state.begin()?;
             state::journal(&tx, "command-refused", json!({ "reason": refusal.to_string() }))?;
-            tx.commit().map_err(StateError::from)?;
+            tx.commit()?;
             bail!("limit command refused: {refusal}");
         }
     };
@@ -133,8 +152,24 @@ pub fn apply(
             "command-refused",
             json!({ "command_id": id, "reason": "replayed: already applied" }),
         )?;
-        tx.commit().map_err(StateError::from)?;
+        tx.commit()?;
         bail!("limit command refused: command {id} was already applied on this signer (a replay)");
+    }
+    let kind = OrderedKind::of(&command.action).map(OrderedKind::name);
+    let last = match kind {
+        Some(kind) => state::last_issued(&tx, command.asset, kind)?,
+        None => None,
+    };
+    if let Err(refusal) = check_order(command, last) {
+        drop(tx);
+        let tx = state.begin()?;
+        state::journal(
+            &tx,
+            "command-refused",
+            json!({ "command_id": id, "reason": refusal.to_string() }),
+        )?;
+        tx.commit()?;
+        bail!("limit command refused: {refusal}");
     }
     let mut limits = state::limits_in(&tx, command.asset)?.ok_or(StateError::NoLimits(command.asset))?;
     limits.limiter.observe(clock::monotonic_now());
@@ -162,12 +197,15 @@ pub fn apply(
             "command-refused",
             json!({ "command_id": id, "reason": refusal.to_string() }),
         )?;
-        tx.commit().map_err(StateError::from)?;
+        tx.commit()?;
         bail!("limit command refused: {refusal}");
     }
     let after = limits.limiter.status();
     state::store_limiter(&tx, command.asset, &limits.limiter)?;
-    state::record_command(&tx, &id, &description)?;
+    if command.action == LimitAction::Resume {
+        state::set_self_paused(&tx, command.asset, None)?;
+    }
+    state::record_command(&tx, &id, &description, command.asset, kind, command.not_before)?;
     state::journal(
         &tx,
         "command-applied",
@@ -180,7 +218,7 @@ pub fn apply(
             "paused_after": after.paused,
         }),
     )?;
-    tx.commit().map_err(StateError::from)?;
+    tx.commit()?;
     println!("Applied limit command {id}: {description}");
     print!(
         "{}",

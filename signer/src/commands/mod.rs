@@ -40,7 +40,24 @@ pub fn run(cli: Cli) -> Result<()> {
             burst,
             total,
             max_fee,
-        }) => limits::init(&home, &asset, &rate, per_seconds, &burst, &total, &max_fee),
+            pause_after_refusals,
+            refusal_window_seconds,
+        }) => limits::init(
+            &home,
+            passphrase_file,
+            &limits::InitArgs {
+                asset: &asset,
+                rate: &rate,
+                per_seconds,
+                burst: &burst,
+                total: &total,
+                max_fee: &max_fee,
+                self_pause: sluice_shared::self_pause::SelfPauseRule {
+                    refusals: pause_after_refusals,
+                    window: std::time::Duration::from_secs(refusal_window_seconds),
+                },
+            },
+        ),
         Command::Limits(LimitsCommand::Show { asset }) => limits::show(&home, &asset),
         Command::Limits(LimitsCommand::Apply { scan, text }) => {
             limits::apply(&home, passphrase_file, &scan, text.as_deref())

@@ -51,9 +51,10 @@ pub fn init(home: &Home, passphrase_file: Option<&Path>, args: &InitArgs) -> Res
         &passphrase,
         kdf,
     )?;
-    if let Err(e) = State::create(&home.state(), network, keys.fingerprint()) {
+    if let Err(e) = State::create(&home.state(), network, keys.fingerprint(), keys.state_key()) {
         // Leave no keystore without its state: `init` can then simply be run again.
         let _ = std::fs::remove_file(home.keystore());
+        let _ = std::fs::remove_file(crate::state::anchor_path(&home.state()));
         return Err(e.into());
     }
     println!(

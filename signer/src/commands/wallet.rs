@@ -28,10 +28,10 @@ pub fn register(
     if name.is_empty() {
         bail!("the wallet name must not be empty");
     }
-    let mut state = State::open(&home.state())?;
     let wallet = WalletDescriptor::parse(descriptor, change)?;
-    wallet.check_network(state.network()?)?;
     let keys = keys::unlock(home, &passphrase::read(passphrase_file, false)?)?;
+    let mut state = State::open_keyed(&home.state(), keys.state_key())?;
+    wallet.check_network(state.network()?)?;
     let own = keys.fingerprint();
     let mine: Vec<_> = wallet
         .keys()

@@ -35,7 +35,7 @@ use sluice_shared::signer_api::{sign_request, RequestParts, SessionList, Signatu
 use self::transport::{OutgoingRequest, Transport};
 use crate::home::Home;
 use crate::keys::{self, KeyMaterial};
-use crate::pipeline::{self, Decided, Rule};
+use crate::pipeline::{self, Decided, PipelineError, Rule};
 use crate::review::Decision;
 use crate::state::{self, State, StateError};
 use crate::{clock, passphrase};
@@ -130,6 +130,8 @@ struct Memory {
     undecodable: HashSet<[u8; 32]>,
     /// The last unreadable reply journaled, while it repeats.
     unreadable_reply: Option<String>,
+    /// Refused sessions counted toward pausing this signer (issue 8 item 7).
+    refusals: Option<sluice_shared::self_pause::RefusalWindow>,
 }
 
 /// Journals what the signer could not read (its own transaction).
@@ -178,7 +180,7 @@ pub fn run(
     let keys = keys::unlock(home, &passphrase::read(passphrase_file, false)?)?;
     let transport = transport::HttpTransport::new(coordinator)?;
     let client = CoordinatorClient::new(transport, keys.identity_keypair()?);
-    let mut state = State::open(&home.state())?;
+    let mut state = State::open_keyed(&home.state(), keys.state_key())?;
     say(&format!(
         "signer {} online: polling {coordinator} every {} s",
         keys.signer_id()?,
@@ -244,6 +246,14 @@ fn poll_once<T: Transport>(
             Err(refusal) => {
                 // Inspection and plan refusals were journaled by `decide`.
                 say(&format!("session {} ({txid}): {refusal:#}", offer.id));
+                if let PipelineError::Refused { rule, reason } = &refusal {
+                    let now = clock::monotonic_now();
+                    if let Some(why) =
+                        crate::self_pause::count_refusal(state, &mut memory.refusals, now, *rule, reason)?
+                    {
+                        say(&format!("PAUSED: {why}"));
+                    }
+                }
                 memory.refused_for_good.insert(txid, format!("{refusal:#}"));
                 continue;
             }

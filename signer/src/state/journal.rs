@@ -116,3 +116,8 @@ pub(super) fn verify(conn: &Connection) -> Result<usize, StateError> {
     verify_chain(&entries, head)?;
     Ok(entries.len())
 }
+
+/// Whether the journal holds `head` (its seq with its hash).
+pub(super) fn holds(conn: &Connection, head: &JournalHead) -> Result<bool, StateError> {
+    Ok(read_entry(conn, head.seq)?.is_some_and(|e| e.hash == head.hash))
+}

@@ -9,8 +9,9 @@
 mod change_index;
 mod journal;
 mod records;
+mod seal;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bitcoin::bip32::Fingerprint;
 use bitcoin::{Amount, Network};
@@ -24,14 +25,16 @@ use sluice_shared::network::{network_name, parse_network};
 pub use self::change_index::{change_bound, record_signed_change, set_change_gap};
 pub use self::journal::append as journal;
 pub use self::records::{
-    any_reservation, command_applied, insert_limiter, insert_reservation, limits_in, record_command,
-    reservation_exists, store_limiter,
+    any_reservation, command_applied, insert_limiter, insert_reservation, last_issued, limits_in,
+    record_command, reservation_of, self_paused, set_self_paused, store_limiter, StoredReservation,
 };
+pub use self::seal::{anchor_path, StateKey};
 use crate::clock;
 use crate::home::{create_private_file, HomeError};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records the last applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE wallets (
         name TEXT PRIMARY KEY,
@@ -65,7 +68,22 @@ const MIGRATIONS: &[&str] = &[r#"
         prev_hash TEXT NOT NULL,
         hash TEXT NOT NULL
     );
-"#];
+"#,
+    // 2: a reservation keeps what it reserved (issue 8 item 1), so a repeat of its txid
+    // with another outflow is refused; an applied command keeps its kind and issue time
+    // (item 6), so an older command of the same kind is refused; an asset's limits say
+    // after how many inspection refusals within how long an online signer pauses itself
+    // (item 7).
+    r#"
+    ALTER TABLE reservations ADD COLUMN fee_sat INTEGER;
+    ALTER TABLE reservations ADD COLUMN outflow_digest TEXT;
+    ALTER TABLE applied_commands ADD COLUMN asset TEXT;
+    ALTER TABLE applied_commands ADD COLUMN kind TEXT;
+    ALTER TABLE applied_commands ADD COLUMN issued_at INTEGER;
+    ALTER TABLE limiters ADD COLUMN refusals_before_pause INTEGER NOT NULL DEFAULT 3;
+    ALTER TABLE limiters ADD COLUMN refusal_window_s INTEGER NOT NULL DEFAULT 600;
+"#,
+];
 
 /// What went wrong with the state database.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +108,24 @@ pub enum StateError {
     JournalEmptied,
     #[error("JOURNAL VERIFICATION FAILED: the journal's recorded head is missing: it was deleted")]
     JournalHeadMissing,
+    #[error("the signer's state has no MAC: it was not created by this version of sluice-signer, or its MAC was removed; refusing to sign. Restore state.sqlite and state.anchor from a backup, or set the signer up again")]
+    Unsealed,
+    #[error("the signer's state fails its authentication: {0}. Refusing to sign or change limits: restore state.sqlite and state.anchor from a backup and find out who changed them")]
+    Tampered(String),
+    #[error("the state's anchor {path} is missing: the state cannot be checked against rollback; refusing to sign. Restore it from the backup made with state.sqlite")]
+    AnchorMissing { path: String },
+    #[error("the state's anchor {path} cannot be read: {reason}")]
+    AnchorUnreadable { path: String, reason: String },
+    #[error("the state's anchor {path} fails its authentication: it was edited or made by another signer; refusing to sign")]
+    AnchorForged { path: String },
+    #[error("STATE ROLLED BACK: the state file is at version {state}, but its anchor records version {anchor}: an older (or another) copy of state.sqlite was put back, which would forget reservations and applied commands. Refusing to sign or change limits")]
+    RolledBack { state: u64, anchor: u64 },
+    #[error("the state's anchor is at version {anchor}, more than one version behind the state ({state}): the anchor file was put back from an older copy. Refusing to sign; restore the current state.anchor")]
+    AnchorBehind { state: u64, anchor: u64 },
+    #[error("this change of the signer's state needs the keys: run it with the passphrase")]
+    NeedsKeys,
+    #[error("locking the signer's state: {0}")]
+    Lock(String),
     #[error(transparent)]
     Home(#[from] HomeError),
 }
@@ -156,22 +192,72 @@ pub struct RegisteredWallet {
 pub struct AssetLimits {
     pub limiter: FlowLimiter,
     pub max_fee: Amount,
+    /// When an online signer pauses itself (issue 8 item 7).
+    pub self_pause: sluice_shared::self_pause::SelfPauseRule,
 }
 
-/// An open state database.
+/// An open state database; keyed (after [`State::authenticate`]) when its changes are
+/// sealed with the state key.
 #[derive(Debug)]
 pub struct State {
     conn: Connection,
+    path: PathBuf,
+    key: Option<StateKey>,
+}
+
+/// One write transaction. With the keys, its commit seals the state and writes the
+/// anchor (see [`seal`]); without them, only journal entries may be written
+/// ([`Change::require_keys`] guards every other table).
+#[derive(Debug)]
+pub struct Change<'a> {
+    tx: Transaction<'a>,
+    key: Option<&'a StateKey>,
+    path: &'a Path,
+    _lock: Option<seal::WriteLock>,
+}
+
+impl<'a> std::ops::Deref for Change<'a> {
+    type Target = Transaction<'a>;
+    fn deref(&self) -> &Transaction<'a> {
+        &self.tx
+    }
+}
+
+impl Change<'_> {
+    /// Fails unless this change will be sealed: limits, reservations, applied commands
+    /// and wallets change only with the keys.
+    pub fn require_keys(&self) -> Result<(), StateError> {
+        self.key.map(|_| ()).ok_or(StateError::NeedsKeys)
+    }
+
+    /// Commits; with the keys, seals first and writes the anchor after.
+    pub fn commit(self) -> Result<(), StateError> {
+        match self.key {
+            Some(key) => {
+                let anchor = seal::seal(&self.tx, key)?;
+                self.tx.commit()?;
+                seal::write_anchor(&anchor, key, self.path)
+            }
+            None => Ok(self.tx.commit()?),
+        }
+    }
 }
 
 impl State {
-    /// Creates the state database of a new signer (owner-only permissions).
-    pub fn create(path: &Path, network: Network, own_fingerprint: Fingerprint) -> Result<State, StateError> {
+    /// Creates the state database of a new signer (owner-only permissions), sealed with
+    /// `key`.
+    pub fn create(
+        path: &Path,
+        network: Network,
+        own_fingerprint: Fingerprint,
+        key: StateKey,
+    ) -> Result<State, StateError> {
         create_private_file(path).map_err(|e| match e {
             HomeError::AlreadyExists { path } => StateError::AlreadyExists { path },
             other => other.into(),
         })?;
         let mut state = State::open_unchecked(path)?;
+        state.key = Some(key);
         let tx = state.begin()?;
         set_meta(&tx, "network", network_name(network))?;
         // Public: lets `inspect` tell this signer's key apart without the passphrase.
@@ -188,7 +274,8 @@ impl State {
         Ok(state)
     }
 
-    /// Opens an existing state database.
+    /// Opens an existing state database, unchecked: for reading and journaling only.
+    /// Everything that signs or changes limits opens it with [`State::open_keyed`].
     pub fn open(path: &Path) -> Result<State, StateError> {
         if !path.exists() {
             return Err(StateError::Missing {
@@ -200,18 +287,49 @@ impl State {
         Ok(state)
     }
 
+    /// Opens the state and checks it against the state key and its anchor.
+    pub fn open_keyed(path: &Path, key: StateKey) -> Result<State, StateError> {
+        let mut state = State::open(path)?;
+        state.authenticate(key)?;
+        Ok(state)
+    }
+
+    /// Checks the state against `key` and its anchor (MAC over the records, journal,
+    /// rollback); from then on every change is sealed. Checked again on every call.
+    pub fn authenticate(&mut self, key: StateKey) -> Result<(), StateError> {
+        let _lock = seal::lock(&self.path)?;
+        seal::verify(&self.conn, &key, &self.path)?;
+        self.key = Some(key);
+        Ok(())
+    }
+
     fn open_unchecked(path: &Path) -> Result<State, StateError> {
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
         migrate(&mut conn)?;
-        Ok(State { conn })
+        Ok(State {
+            conn,
+            path: path.to_owned(),
+            key: None,
+        })
     }
 
-    /// Starts a write transaction that holds the database lock from its start.
-    pub fn begin(&mut self) -> Result<Transaction<'_>, StateError> {
-        Ok(self
+    /// Starts a write transaction that holds the database lock from its start (and, when
+    /// keyed, the state's lock until the anchor is written).
+    pub fn begin(&mut self) -> Result<Change<'_>, StateError> {
+        let lock = match self.key {
+            Some(_) => Some(seal::lock(&self.path)?),
+            None => None,
+        };
+        let tx = self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        Ok(Change {
+            tx,
+            key: self.key.as_ref(),
+            path: &self.path,
+            _lock: lock,
+        })
     }
 
     pub fn network(&self) -> Result<Network, StateError> {
@@ -249,6 +367,7 @@ impl State {
     /// Registers a wallet, journaled. Names and descriptors are unique.
     pub fn add_wallet(&mut self, name: &str, descriptor: &WalletDescriptor) -> Result<(), StateError> {
         let tx = self.begin()?;
+        tx.require_keys()?;
         let existing: Option<String> = tx
             .query_row(
                 "SELECT name FROM wallets WHERE name = ?1 OR wallet_id = ?2",
@@ -287,6 +406,11 @@ impl State {
         limits_in(&self.conn, asset)
     }
 
+    /// Why `asset` is self-paused, if it is (issue 8 item 7).
+    pub fn self_paused(&self, asset: Asset) -> Result<Option<String>, StateError> {
+        self_paused(&self.conn, asset)
+    }
+
     pub fn journal_entries(&self) -> Result<Vec<JournalEntry>, StateError> {
         journal::entries(&self.conn)
     }
@@ -308,7 +432,12 @@ impl State {
 
     /// Whether an unsigned transaction (by txid) was reserved before.
     pub fn has_reservation(&self, txid: &str) -> Result<bool, StateError> {
-        reservation_exists(&self.conn, txid)
+        Ok(reservation_of(&self.conn, txid)?.is_some())
+    }
+
+    /// What an unsigned transaction (by txid) reserved before, if it was.
+    pub fn reservation(&self, txid: &str) -> Result<Option<StoredReservation>, StateError> {
+        reservation_of(&self.conn, txid)
     }
 
     /// How many transactions were ever reserved.
@@ -330,7 +459,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.sqlite");
         let fingerprint: Fingerprint = "1bbaa5fe".parse().unwrap();
-        let state = State::create(&path, Network::Regtest, fingerprint).unwrap();
+        let state = State::create(&path, Network::Regtest, fingerprint, StateKey::derive(b"test")).unwrap();
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
@@ -350,7 +479,7 @@ mod tests {
         assert_eq!(mode, "wal");
         drop(state);
         assert!(matches!(
-            State::create(&path, Network::Regtest, fingerprint),
+            State::create(&path, Network::Regtest, fingerprint, StateKey::derive(b"test")),
             Err(StateError::AlreadyExists { .. })
         ));
     }
@@ -359,7 +488,13 @@ mod tests {
     fn an_emptied_journal_or_a_removed_head_fails_verification() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.sqlite");
-        let state = State::create(&path, Network::Regtest, Fingerprint::default()).unwrap();
+        let state = State::create(
+            &path,
+            Network::Regtest,
+            Fingerprint::default(),
+            StateKey::derive(b"test"),
+        )
+        .unwrap();
         state
             .conn
             .execute("DELETE FROM meta WHERE key = 'journal_head'", [])
@@ -370,5 +505,51 @@ mod tests {
         ));
         state.conn.execute("DELETE FROM journal", []).unwrap();
         assert!(matches!(state.verify_journal(), Err(StateError::JournalEmptied)));
+    }
+
+    #[test]
+    fn a_sealed_state_refuses_edits_and_rollbacks_and_repairs_an_anchor_one_step_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite");
+        let anchor = anchor_path(&path);
+        let key = || StateKey::derive(b"test");
+        drop(State::create(&path, Network::Regtest, Fingerprint::default(), key()).unwrap());
+        assert!(matches!(
+            State::open_keyed(&path, StateKey::derive(b"another seed")),
+            Err(StateError::Tampered(_))
+        ));
+        let mut state = State::open_keyed(&path, key()).unwrap();
+        let one_behind = std::fs::read(&anchor).unwrap();
+        let tx = state.begin().unwrap();
+        journal(&tx, "test", serde_json::json!({})).unwrap();
+        tx.commit().unwrap();
+        let current = std::fs::read(&anchor).unwrap();
+        let tx = state.begin().unwrap();
+        journal(&tx, "test", serde_json::json!({})).unwrap();
+        tx.commit().unwrap();
+        // A crash after the commit, before the anchor: accepted, and the anchor repaired.
+        std::fs::write(&anchor, &current).unwrap();
+        state.authenticate(key()).unwrap();
+        assert_ne!(std::fs::read(&anchor).unwrap(), current);
+        // An anchor two versions behind was put back: refused.
+        std::fs::write(&anchor, &one_behind).unwrap();
+        assert!(matches!(
+            state.authenticate(key()),
+            Err(StateError::AnchorBehind { .. })
+        ));
+        // Without the keys, only the journal may change.
+        let mut unkeyed = State::open(&path).unwrap();
+        let tx = unkeyed.begin().unwrap();
+        assert!(matches!(tx.require_keys(), Err(StateError::NeedsKeys)));
+        drop(tx);
+        unkeyed
+            .conn
+            .execute("UPDATE meta SET value = 'signet' WHERE key = 'network'", [])
+            .unwrap();
+        std::fs::write(&anchor, &current).unwrap();
+        assert!(matches!(
+            State::open_keyed(&path, key()),
+            Err(StateError::Tampered(_))
+        ));
     }
 }
