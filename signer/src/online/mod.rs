@@ -37,7 +37,7 @@ use crate::home::Home;
 use crate::keys::{self, KeyMaterial};
 use crate::pipeline::{self, Decided, PipelineError, Rule};
 use crate::review::Decision;
-use crate::state::{self, State, StateError};
+use crate::state::{self, State};
 use crate::{clock, passphrase};
 
 /// How the online loop runs.
@@ -138,7 +138,7 @@ struct Memory {
 fn journal_unreadable(state: &mut State, event: &str, details: serde_json::Value) -> Result<()> {
     let tx = state.begin()?;
     state::journal(&tx, event, details)?;
-    tx.commit().map_err(StateError::from)?;
+    tx.commit()?;
     Ok(())
 }
 
