@@ -214,5 +214,9 @@ pub enum JournalCommand {
     /// Check that no entry was edited or deleted.
     Verify,
     /// Print every entry.
-    Show,
+    Show {
+        /// Print the entries as a JSON array (seq, recorded_at, event, details, hashes).
+        #[arg(long)]
+        json: bool,
+    },
 }

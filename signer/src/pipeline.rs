@@ -75,9 +75,41 @@ pub enum PipelineError {
     State(#[from] StateError),
 }
 
-/// The registered wallets whose keys the PSBT's inputs name (by master fingerprint). Only
-/// a hint for which wallet to inspect against: inspection decides.
+/// The registered wallets whose keys the PSBT's inputs name (by master fingerprint),
+/// those that derive the script of an input they are claimed for first: when every one
+/// refuses, the first refusal is journaled, and the inputs' own wallet explains why
+/// (another wallet holding the same key would only say "input 0 is not mine"). Only a
+/// hint for which wallet to inspect against: inspection decides.
 fn claimed_wallets<'a>(psbt: &Psbt, wallets: &'a [RegisteredWallet]) -> Vec<&'a RegisteredWallet> {
+    let mut claimed = wallets_named_by_fingerprint(psbt, wallets);
+    claimed.sort_by_key(|wallet| !derives_an_input(psbt, wallet));
+    claimed
+}
+
+/// Whether some input's claim for `wallet` derives the script that input spends.
+fn derives_an_input(psbt: &Psbt, wallet: &RegisteredWallet) -> bool {
+    psbt.inputs.iter().any(|input| {
+        let Some(spent) = &input.witness_utxo else {
+            return false;
+        };
+        input
+            .bip32_derivation
+            .values()
+            .chain(input.tap_key_origins.values().map(|(_, origin)| origin))
+            .filter_map(|(fingerprint, path)| wallet.descriptor.match_derivation(*fingerprint, path))
+            .any(|(branch, index)| {
+                wallet
+                    .descriptor
+                    .script_pubkey(branch, index)
+                    .is_ok_and(|script| script == spent.script_pubkey)
+            })
+    })
+}
+
+fn wallets_named_by_fingerprint<'a>(
+    psbt: &Psbt,
+    wallets: &'a [RegisteredWallet],
+) -> Vec<&'a RegisteredWallet> {
     let fingerprints: Vec<_> = psbt
         .inputs
         .iter()

@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bitcoin::hashes::Hash;
@@ -25,39 +25,11 @@ use sluice_coordinator::service::{
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_e2e::binaries::binary;
+use sluice_e2e::signer::Signer;
 use sluice_shared::api::NewWithdrawal;
 use sluice_shared::asset::Asset;
 use sluice_shared::descriptor::{Branch, WalletDescriptor};
 use sluice_shared::psbt_builder::fake_funding_tx;
-
-struct Signer {
-    home: PathBuf,
-    passphrase: PathBuf,
-}
-
-impl Signer {
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(binary("sluice-signer"))
-            .arg("--home")
-            .arg(&self.home)
-            .arg("--passphrase-file")
-            .arg(&self.passphrase)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "sluice-signer {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
 
 fn line_value(text: &str, label: &str) -> String {
     text.lines()

@@ -13,10 +13,17 @@ pub fn verify(home: &Home) -> Result<()> {
     Ok(())
 }
 
-pub fn show(home: &Home) -> Result<()> {
+/// Prints every entry, as lines for a person or (`json`) as one JSON array for a program.
+/// Read-only: it checks nothing; `journal verify` does.
+pub fn show(home: &Home, json: bool) -> Result<()> {
     home.require_initialized()?;
     let state = State::open(&home.state())?;
-    for e in state.journal_entries()? {
+    let entries = state.journal_entries()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(());
+    }
+    for e in entries {
         println!(
             "{:>6}  {}  {:<18} {}",
             e.seq,

@@ -66,7 +66,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(input) => sign::inspect(&home, &input),
         Command::Sign(args) => sign::sign(&home, passphrase_file, &args),
         Command::Journal(JournalCommand::Verify) => journal::verify(&home),
-        Command::Journal(JournalCommand::Show) => journal::show(&home),
+        Command::Journal(JournalCommand::Show { json }) => journal::show(&home, json),
         Command::Demo { keep } => demo::run(keep),
         Command::Coordinator(CoordinatorCommand::Trust { key, replace }) => {
             coordinator::trust(&home, &key, replace)

@@ -8,18 +8,28 @@
 //! fail the same way): it is journaled once and skipped afterwards. One refused by the
 //! limits is tried again on each poll, since the bucket refills and limit commands raise
 //! the total, but journaled again only when the reason changes.
+//!
+//! What the signer cannot read is journaled too, once while it repeats: a session whose
+//! PSBT does not decode (a refusal, rule `decoding`), and a 2xx reply that is not a
+//! session list (`coordinator-reply-refused`). A coordinator that sends either is
+//! broken or hostile, and the journal is where an auditor looks for that. Replies that
+//! never arrive whole (unreachable, timeouts, a body over the size limit) are transport
+//! failures, printed and retried but not journaled, as the network can cause them.
 
 pub mod client;
 pub mod coordinator_key;
 pub mod transport;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Result;
+use bitcoin::hashes::{sha256, Hash};
 use bitcoin::psbt::Psbt;
+use serde_json::json;
+use sluice_shared::signer_api::SessionList;
 
 use self::client::CoordinatorClient;
 use self::transport::Transport;
@@ -27,7 +37,7 @@ use crate::home::Home;
 use crate::keys::{self, KeyMaterial};
 use crate::pipeline::{self, Decided, PipelineError, Rule};
 use crate::review::Decision;
-use crate::state::State;
+use crate::state::{self, State};
 use crate::{clock, passphrase};
 
 /// How the online loop runs.
@@ -45,8 +55,43 @@ struct Memory {
     refused_for_good: HashMap<String, String>,
     /// txid → the last limits refusal journaled.
     waiting_on_limits: HashMap<String, String>,
+    /// SHA-256 of each undecodable PSBT text already journaled.
+    undecodable: HashSet<[u8; 32]>,
+    /// The last unreadable reply journaled, while it repeats.
+    unreadable_reply: Option<String>,
     /// Refused sessions counted toward pausing this signer (issue 8 item 7).
     refusals: Option<sluice_shared::self_pause::RefusalWindow>,
+}
+
+/// Journals what the signer could not read (its own transaction).
+fn journal_unreadable(state: &mut State, event: &str, details: serde_json::Value) -> Result<()> {
+    let tx = state.begin()?;
+    state::journal(&tx, event, details)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// The session list, journaling a reply that arrived but is not one.
+fn fetch_sessions<T: Transport>(
+    client: &CoordinatorClient<T>,
+    state: &mut State,
+    memory: &mut Memory,
+) -> Result<SessionList> {
+    match client.sessions() {
+        Ok(list) => {
+            memory.unreadable_reply = None;
+            Ok(list)
+        }
+        Err(error) if error.downcast_ref::<serde_json::Error>().is_some() => {
+            let reason = format!("{error:#}");
+            if memory.unreadable_reply.as_ref() != Some(&reason) {
+                journal_unreadable(state, "coordinator-reply-refused", json!({ "reason": reason }))?;
+                memory.unreadable_reply = Some(reason);
+            }
+            Err(error)
+        }
+        Err(error) => Err(error),
+    }
 }
 
 fn say(text: &str) {
@@ -102,14 +147,20 @@ fn poll_once<T: Transport>(
     keys: &KeyMaterial,
     memory: &mut Memory,
 ) -> Result<()> {
-    for offer in client.sessions()?.sessions {
+    for offer in fetch_sessions(client, state, memory)?.sessions {
         let psbt = match Psbt::from_str(offer.psbt.trim()) {
             Ok(psbt) => psbt,
             Err(e) => {
-                say(&format!(
-                    "session {}: the coordinator sent a PSBT that does not parse: {e}",
-                    offer.id
-                ));
+                let reason = format!("the coordinator sent a PSBT that does not parse: {e}");
+                say(&format!("session {}: refused (decoding): {reason}", offer.id));
+                let digest = sha256::Hash::hash(offer.psbt.as_bytes()).to_byte_array();
+                if memory.undecodable.insert(digest) {
+                    journal_unreadable(
+                        state,
+                        "refused",
+                        json!({ "session": offer.id, "wallet": offer.wallet, "rule": "decoding", "reason": reason }),
+                    )?;
+                }
                 continue;
             }
         };
