@@ -78,6 +78,9 @@ impl CoordinatorIdentity {
     pub fn create(path: &Path, rng: &mut impl RngCore) -> Result<CoordinatorIdentity, IdentityError> {
         let identity = CoordinatorIdentity::generate(rng);
         let text = Zeroizing::new(format!("{}\n", hex::encode(identity.keypair.secret_bytes())));
+        // At `init` the identity is made before the database, so its directory may not
+        // exist yet: create it private, as the database would.
+        sluice_fsutil::create_private_parent(path)?;
         write_file(path, text.as_bytes(), Access::OwnerOnly, Existing::Refuse)?;
         Ok(identity)
     }

@@ -154,6 +154,23 @@ pub fn create_private_empty(path: &Path) -> Result<(), WriteError> {
     sync_directory(dir)
 }
 
+/// Creates the directory that will hold `path` (and its parents) with mode 0700 if it is
+/// missing; an existing one is left as it is. For homes that hold keys and databases.
+pub fn create_private_parent(path: &Path) -> Result<(), WriteError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if dir.symlink_metadata().is_ok() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_error("creating the directory", dir))
+}
+
 fn sync_directory(dir: &Path) -> Result<(), WriteError> {
     File::open(dir)
         .and_then(|d| d.sync_all())

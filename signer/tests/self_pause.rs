@@ -9,11 +9,19 @@ mod support;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 
+use bitcoin::secp256k1::{Keypair, Secp256k1};
 use sluice_shared::limit_command::LimitAction;
+use sluice_shared::signer_api::{sign_reply, RequestAuth, COORDINATOR_SIGNATURE_HEADER};
 use support::*;
 
+/// The fake coordinator's identity key; the signer is told to trust it at setup.
+fn coordinator_key() -> Keypair {
+    Keypair::from_seckey_slice(&Secp256k1::new(), &[0x42; 32]).unwrap()
+}
+
 /// Serves `body` for `GET /v1/signer/sessions` (and 404 for anything else) on a loopback
-/// port chosen by the OS; the thread ends with the test process.
+/// port chosen by the OS, each reply signed for the request it answers as the real
+/// coordinator signs it; the thread ends with the test process.
 fn fake_coordinator(body: String) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -28,15 +36,39 @@ fn fake_coordinator(body: String) -> String {
                     Ok(n) => request.extend_from_slice(&buf[..n]),
                 }
             }
-            let head = String::from_utf8_lossy(&request);
-            let (status, reply) = if head.starts_with("GET /v1/signer/sessions ") {
-                ("200 OK", body.clone())
+            let head = String::from_utf8_lossy(&request).into_owned();
+            let (status, code, reply) = if head.starts_with("GET /v1/signer/sessions ") {
+                ("200 OK", 200, body.clone())
             } else {
-                ("404 Not Found", "{}".to_owned())
+                ("404 Not Found", 404, "{}".to_owned())
             };
+            let mut lines = head.lines();
+            let mut request_line = lines.next().unwrap_or_default().split(' ');
+            let (method, path) = (
+                request_line.next().unwrap_or_default().to_owned(),
+                request_line.next().unwrap_or_default().to_owned(),
+            );
+            let headers: Vec<(String, String)> = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                .collect();
+            let signature = RequestAuth::from_headers(|name| {
+                headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+            })
+            .map(|auth| {
+                sign_reply(
+                    &Secp256k1::new(),
+                    &coordinator_key(),
+                    &auth.reply_context(&method, &path),
+                    code,
+                    reply.as_bytes(),
+                    [0; 32],
+                )
+            })
+            .unwrap_or_default();
             let _ = write!(
                 stream,
-                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{COORDINATOR_SIGNATURE_HEADER}: {signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
                 reply.len()
             );
         }
@@ -55,6 +87,8 @@ fn three_tampered_sessions_pause_the_online_signer_until_a_signed_resume() {
     s.register("hot", &r, &c);
     s.limits("1", "1", "1", "10");
     let id = s.ok(&["id"]).lines().last().unwrap().to_owned();
+    let trusted = coordinator_key().x_only_public_key().0.to_string();
+    s.ok(&["coordinator", "trust", &trusted]);
 
     // Three fee lies: segwit v0 inputs without the previous transaction.
     let sessions: Vec<serde_json::Value> = (0..3u32)

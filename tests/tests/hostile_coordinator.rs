@@ -19,7 +19,7 @@ use bitcoin::taproot::{LeafVersion, TapLeafHash};
 use bitcoin::{Amount, EcdsaSighashType, OutPoint, ScriptBuf, TapSighashType, TxIn, WScriptHash};
 use serde_json::Value;
 use sluice_e2e::fixtures::{self, WALLETS};
-use sluice_e2e::hostile::{HostileCoordinator, Script, Step};
+use sluice_e2e::hostile::{self, HostileCoordinator, Script, Step};
 use sluice_e2e::signer::Signer;
 use sluice_shared::journal::JournalEntry;
 use sluice_shared::psbt_builder::{build_psbt, fake_coins, fake_funding_tx};
@@ -53,6 +53,8 @@ fn bench_with(wallets: &[&str], init_extra: &[String]) -> Bench {
     ];
     init.extend(init_extra.iter().map(String::as_str));
     signer.ok(&init);
+    let coordinator_key = hostile::coordinator_identity().x_only_public_key().0.to_string();
+    signer.ok(&["coordinator", "trust", &coordinator_key]);
     for name in wallets {
         let (receive, change) = fixtures::descriptors(&fx, name);
         signer.ok(&[
@@ -681,7 +683,6 @@ fn taproot_repeat_with_true_then_lower_amounts_never_signs_an_unreserved_fee() {
 /// A network attacker replays a reply the coordinator sent to an earlier request. The
 /// signer must act only on replies to its own requests: the offer is signed once.
 #[test]
-#[ignore = "needs transport's fix (issue 8 item 5): coordinator replies are not authenticated"]
 fn a_replayed_reply_is_not_acted_on() {
     let bench = bench();
     let psbt = fixtures::unsigned_psbt(&bench.fx, "wpkh_single");

@@ -26,7 +26,7 @@ fn database(dir: &Path, network: &str) -> PathBuf {
     let out = Command::new(binary("sluice-coordinator"))
         .arg("--db")
         .arg(&db)
-        .args(["--network", network, "init", "--admin", "admin"])
+        .args(["--network", network, "init", "--admin", "admin", "--admin", "ops"])
         .env_remove("SLUICE_DB")
         .output()
         .unwrap();

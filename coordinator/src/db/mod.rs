@@ -53,6 +53,8 @@ pub enum DbError {
     Sqlite(rusqlite::Error),
     #[error("cannot make {} private (owner-only): {error}", .path.display())]
     Private { path: PathBuf, error: std::io::Error },
+    #[error(transparent)]
+    Directory(#[from] sluice_fsutil::WriteError),
 }
 
 impl From<rusqlite::Error> for DbError {
@@ -116,22 +118,14 @@ fn stored_network(conn: &Connection) -> Result<Option<Network>, DbError> {
 /// file (and the `-wal`/`-shm` files SQLite creates beside it, which take the file's mode)
 /// is created 0600, and an existing one readable by others is narrowed to 0600.
 fn make_private(path: &Path) -> Result<(), DbError> {
-    use std::fs::{DirBuilder, OpenOptions, Permissions};
-    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+    use std::fs::{OpenOptions, Permissions};
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 
     let failed = |error: std::io::Error| DbError::Private {
         path: path.to_owned(),
         error,
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(failed)?;
-        }
-    }
+    sluice_fsutil::create_private_parent(path)?;
     // Only a missing file is created here. Never open (and close) a descriptor of an
     // existing database: closing any descriptor of the file drops every POSIX lock this
     // process's other SQLite connections hold on it.

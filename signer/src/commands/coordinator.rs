@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::home::Home;
 use crate::online::coordinator_key;
-use crate::state::{self, State, StateError};
+use crate::state::{self, State};
 
 pub fn trust(home: &Home, key: &str, replace: bool) -> Result<()> {
     home.require_initialized()?;
@@ -23,7 +23,7 @@ pub fn trust(home: &Home, key: &str, replace: bool) -> Result<()> {
             "replaces": before.map(|k| k.to_string()),
         }),
     )?;
-    tx.commit().map_err(StateError::from)?;
+    tx.commit()?;
     println!("This signer now trusts coordinator key {key}.");
     Ok(())
 }

@@ -135,7 +135,7 @@ pub fn journal_if_unauthenticated(state: &mut State, error: &anyhow::Error) -> R
             "reason": refused.refusal.to_string(),
         }),
     )?;
-    tx.commit().map_err(StateError::from)
+    tx.commit()
 }
 
 #[cfg(test)]

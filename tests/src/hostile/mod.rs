@@ -14,6 +14,14 @@ use anyhow::{bail, Context, Result};
 pub use self::script::{RecordedRequest, Script, Step};
 pub use self::server::serve;
 
+/// The hostile coordinator's identity key, fixed so the test side can make the signer
+/// trust it (`sluice-signer coordinator trust`): a compromised coordinator holds the real
+/// coordinator's key, so its replies carry valid signatures.
+pub fn coordinator_identity() -> bitcoin::secp256k1::Keypair {
+    let secp = bitcoin::secp256k1::Secp256k1::new();
+    bitcoin::secp256k1::Keypair::from_seckey_slice(&secp, &[0x42; 32]).expect("0x42.. is a valid secret key")
+}
+
 /// How long any wait on the fake coordinator or the signer may take.
 pub const WAIT: Duration = Duration::from_secs(60);
 

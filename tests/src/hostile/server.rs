@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use bitcoin::secp256k1::Secp256k1;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -15,7 +16,10 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use sluice_shared::signer_api::{SessionList, SignatureReceipt, MAX_SIGNER_BODY_BYTES};
+use sluice_shared::signer_api::{
+    sign_reply, RequestAuth, SessionList, SignatureReceipt, COORDINATOR_SIGNATURE_HEADER,
+    MAX_SIGNER_BODY_BYTES,
+};
 use tokio::net::TcpListener;
 
 use super::script::{posted_session, RecordedRequest, Script, Step};
@@ -46,13 +50,36 @@ struct RequestContext {
     headers: Vec<(String, String)>,
 }
 
-/// Builds every reply the coordinator sends: the one place where a reply gets whatever
-/// authentication the real coordinator gives it (a compromised coordinator holds its
-/// keys, so the hostile one signs its lies exactly as the honest one signs the truth).
-fn reply(_request: &RequestContext, status: u16, body: Vec<u8>) -> Served {
+/// Builds every reply the coordinator sends: the one place where a reply gets the
+/// authentication the real coordinator gives it — a BIP340 signature by the coordinator
+/// identity key over the request it answers (a compromised coordinator holds its keys,
+/// so the hostile one signs its lies exactly as the honest one signs the truth).
+fn reply(request: &RequestContext, status: u16, body: Vec<u8>) -> Served {
+    let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+    let header = |name: &'static str| {
+        request
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    // A request whose authentication headers do not parse gets an unsigned reply, as the
+    // real coordinator's refusal would be useless to sign for it.
+    if let Ok(auth) = RequestAuth::from_headers(header) {
+        let context = auth.reply_context(&request.method, &request.path);
+        let signature = sign_reply(
+            &Secp256k1::signing_only(),
+            &super::coordinator_identity(),
+            &context,
+            status,
+            &body,
+            [0; 32],
+        );
+        headers.push((COORDINATOR_SIGNATURE_HEADER.to_owned(), signature));
+    }
     Served {
         status,
-        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+        headers,
         body: Bytes::from(body),
     }
 }
