@@ -190,3 +190,37 @@ pub fn signing_context() -> Secp256k1<All> {
     secp.randomize(&mut rand::thread_rng());
     secp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::Network;
+    use std::str::FromStr;
+
+    #[test]
+    fn the_key_map_signs_only_planned_paths_and_prints_no_key() {
+        let secp = Secp256k1::new();
+        let master = Xpriv::new_master(Network::Regtest, &[3u8; 32]).unwrap();
+        let planned = DerivationPath::from_str("m/84'/1'/0'/1/5").unwrap();
+        let keys = AccountKeys::new(&master, &BTreeSet::from([planned.clone()]), &secp).unwrap();
+        let shown = format!("{keys:?}");
+        assert!(shown.contains("<secret>"), "{shown}");
+        let account = master
+            .derive_priv(&secp, &DerivationPath::from_str("m/84'/1'/0'").unwrap())
+            .unwrap();
+        assert!(!shown.contains(&account.to_string()), "{shown}");
+        assert!(!shown.contains(&hex::encode(account.private_key.secret_bytes())));
+        let fingerprint = master.fingerprint(&secp);
+        let leaf = keys
+            .get_key(KeyRequest::Bip32((fingerprint, planned.clone())), &secp)
+            .unwrap()
+            .unwrap();
+        assert_eq!(leaf, master.derive_priv(&secp, &planned).unwrap().to_priv());
+        let unplanned = DerivationPath::from_str("m/84'/1'/0'/1/6").unwrap();
+        assert_eq!(
+            keys.get_key(KeyRequest::Bip32((fingerprint, unplanned)), &secp)
+                .unwrap(),
+            None
+        );
+    }
+}
