@@ -4,6 +4,7 @@
 //! no coin is spent by two sessions, and nothing is lost.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use sluice_coordinator::db::utxos::ObservedCoin;
 use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
-use sluice_coordinator::service::{Applied, Change, Coordinator, NewWalletRequest};
+use sluice_coordinator::service::{Actor, Applied, Change, Coordinator, NewWalletRequest};
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_shared::api::NewWithdrawal;
@@ -33,9 +34,36 @@ const KEYS: [&str; 3] = [
     "[3429876a/84h/1h/0h]tpubDCRy5oJLbB3etWH8sirNRUhtdp5GqhNPChRnpe8GMuze9NbgQeagn6icEf1moF2xpxiE2b5V5w2PQyBiifkjLQmfGfqbgSAXDbpegWj9V3s",
 ];
 
-/// A database with wallet "hot" (automatic approval), `COINS` confirmed coins of 0.1 BTC
-/// and `WITHDRAWALS` approved withdrawals of 0.01 BTC.
-fn prepare(path: &Path) {
+/// Requests withdrawals of 0.01 BTC on wallet "hot", which approves them at once.
+struct Queue {
+    coord: Coordinator,
+    requester: Actor,
+    destination: String,
+    requested: usize,
+}
+
+impl Queue {
+    fn request(&mut self, n: usize) {
+        let now = UnixTime::from_secs(1_735_700_000);
+        for _ in 0..n {
+            let request = NewWithdrawal {
+                customer_id: "c1".into(),
+                wallet: "hot".into(),
+                destination: self.destination.clone(),
+                amount_sat: Amount::from_sat(1_000_000),
+            };
+            let key = format!("w{}", self.requested);
+            self.coord
+                .request_withdrawal(&self.requester, &key, &request, now)
+                .unwrap();
+            self.requested += 1;
+        }
+    }
+}
+
+/// A database with wallet "hot" (automatic approval) and `COINS` confirmed coins of
+/// 0.1 BTC, and the queue to request withdrawals from it.
+fn prepare(path: &Path) -> Queue {
     let now = UnixTime::from_secs(1_735_700_000);
     let mut rng = rand::thread_rng();
     let (mut coord, secrets) =
@@ -112,21 +140,17 @@ fn prepare(path: &Path) {
         };
         coord.record_coin(&coin, now).unwrap();
     }
-    for i in 0..WITHDRAWALS {
-        let request = NewWithdrawal {
-            customer_id: "c1".into(),
-            wallet: "hot".into(),
-            destination: destination.clone(),
-            amount_sat: Amount::from_sat(1_000_000),
-        };
-        coord
-            .request_withdrawal(&requester, &format!("w{i}"), &request, now)
-            .unwrap();
+    Queue {
+        coord,
+        requester,
+        destination,
+        requested: 0,
     }
 }
 
+/// A processor process, returned once it has opened the database and said it is running.
 fn processor(path: &Path, instance: &str) -> Child {
-    Command::new(BIN)
+    let mut child = Command::new(BIN)
         .arg("--db")
         .arg(path)
         .args([
@@ -141,10 +165,57 @@ fn processor(path: &Path, instance: &str) -> Child {
         ])
         .args(["--instance", instance])
         .env_remove("SLUICE_DB")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert!(line.contains("running"), "{instance} did not start: {line:?}");
+    // Keep reading, so that a later line never meets a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    child
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name} failed");
+}
+
+/// Stops `child` (SIGSTOP) at a moment it holds no write transaction, proven by taking
+/// the write lock on `gate` while it is stopped; returns with that lock held. Quick while
+/// the processor is idle, as it then spends nearly all its time asleep.
+fn stop_outside_a_write(child: &Child, gate: &Connection) {
+    let start = Instant::now();
+    loop {
+        signal(child, "STOP");
+        if gate.execute_batch("BEGIN IMMEDIATE").is_ok() {
+            return;
+        }
+        signal(child, "CONT");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "never caught the processor outside a write transaction"
+        );
+        std::thread::sleep(Duration::from_millis(3));
+    }
+}
+
+/// Polls `sql` until it counts at least `at_least`, at most `limit`.
+fn wait_for(conn: &Connection, sql: &str, at_least: i64, limit: Duration) {
+    let start = Instant::now();
+    while count(conn, sql) < at_least {
+        assert!(
+            start.elapsed() < limit,
+            "waited {limit:?} for {sql} to reach {at_least}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 fn count(conn: &Connection, sql: &str) -> i64 {
@@ -164,11 +235,7 @@ fn wait_until_drained(conn: &Connection, limit: Duration) {
 }
 
 fn terminate(mut child: Child) {
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
+    signal(&child, "TERM");
     let status = child.wait().unwrap();
     assert!(status.success(), "processor did not stop cleanly: {status:?}");
 }
@@ -177,26 +244,30 @@ fn terminate(mut child: Child) {
 fn two_processors_and_a_crash_never_batch_a_withdrawal_twice() {
     let dir = tempfile::tempdir().unwrap();
     let path: PathBuf = dir.path().join("coordinator.sqlite");
-    prepare(&path);
+    let mut queue = prepare(&path);
     let conn = Connection::open(&path).unwrap();
     conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    let gate = Connection::open(&path).unwrap();
 
+    // Both start on an empty queue. Each first batches alone (the other stopped outside a
+    // write), so both have certainly done work whatever the scheduler favours.
     let mut a = processor(&path, "processor-a");
     let b = processor(&path, "processor-b");
-    // Let both work at once for a while, then kill one without warning.
-    let both_busy = "SELECT COUNT(DISTINCT created_by) FROM signing_sessions";
-    let start = Instant::now();
-    let sessions = "SELECT COUNT(*) FROM signing_sessions";
-    while (count(&conn, both_busy) < 2 || count(&conn, sessions) < 40)
-        && start.elapsed() < Duration::from_secs(30)
-    {
-        std::thread::sleep(Duration::from_millis(5));
+    let sessions_by =
+        |instance: &str| format!("SELECT COUNT(*) FROM signing_sessions WHERE created_by = '{instance}'");
+    let limit = Duration::from_secs(60);
+    for stopped in [&a, &b] {
+        stop_outside_a_write(stopped, &gate);
+        gate.execute_batch("COMMIT").unwrap();
+        queue.request(1);
+        wait_until_drained(&conn, limit);
+        signal(stopped, "CONT");
     }
-    assert_eq!(
-        count(&conn, both_busy),
-        2,
-        "both processors should have batched something"
-    );
+    assert_eq!(count(&conn, &sessions_by("processor-a")), 1);
+    assert_eq!(count(&conn, &sessions_by("processor-b")), 1);
+    // Then both at once on the rest, and one killed without warning mid-run.
+    queue.request(WITHDRAWALS - 2);
+    wait_for(&conn, "SELECT COUNT(*) FROM signing_sessions", 30, limit);
     a.kill().unwrap();
     a.wait().unwrap();
     wait_until_drained(&conn, Duration::from_secs(60));
