@@ -132,6 +132,28 @@ impl Mempool {
         found
     }
 
+    /// The transactions connected to `start` through spends in either direction (its
+    /// cluster, as Core's cluster mempool groups them), not passing through `excluded`.
+    pub fn connected(
+        &self,
+        start: impl IntoIterator<Item = Txid>,
+        excluded: &HashSet<Txid>,
+    ) -> HashSet<Txid> {
+        let mut found = HashSet::new();
+        let mut queue: Vec<Txid> = start
+            .into_iter()
+            .filter(|t| self.entries.contains_key(t) && !excluded.contains(t))
+            .collect();
+        while let Some(txid) = queue.pop() {
+            if excluded.contains(&txid) || !found.insert(txid) {
+                continue;
+            }
+            queue.extend(self.parents(&txid));
+            queue.extend(self.children(&txid));
+        }
+        found
+    }
+
     /// Adds an entry whose inputs were checked; its sequence number is assigned here.
     pub fn insert(&mut self, mut entry: MempoolEntry) {
         entry.seq = self.next_seq;

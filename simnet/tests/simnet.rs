@@ -233,15 +233,16 @@ async fn double_spends_bad_signatures_and_immature_coinbases_are_refused() {
     let first = pay(&net.alice, coin, &script(2), Amount::from_sat(1410));
     rpc.send_raw_transaction(&first).await.unwrap();
 
-    // A double spend of a mempool coin that does not pay more: refused (-26). Core 30
-    // replaces without BIP125 signalling, so the reason is the fee rule.
+    // A double spend of a mempool coin that does not pay more: refused (-26). Core
+    // replaces without BIP125 signalling, so the reason is the fee rule (rule 4: the
+    // replacement pays for its own relay on top of what it evicts).
     let same_fee = pay(&net.alice, coin, &script(3), Amount::from_sat(1410));
     let err = rpc.send_raw_transaction(&same_fee).await.unwrap_err();
     assert!(err.is_rejected(), "{err}");
     let message = err.rpc_message().unwrap();
     assert!(
         message.starts_with(&format!(
-            "insufficient fee, rejecting replacement {}; new feerate",
+            "insufficient fee, rejecting replacement {}, not enough additional fees to relay",
             same_fee.compute_txid()
         )),
         "{message}"

@@ -25,9 +25,9 @@ use sluice_e2e::bitcoind::start_bitcoind;
 use sluice_e2e::fixtures::{self, WALLETS};
 use sluice_e2e::hostile::{self, HostileCoordinator, Script, Step};
 use sluice_e2e::signer::Signer;
-use sluice_shared::journal::JournalEntry;
 use sluice_shared::descriptor::{Branch, WalletDescriptor};
 use sluice_shared::finalize::finalize;
+use sluice_shared::journal::JournalEntry;
 use sluice_shared::psbt_builder::{build_psbt, fake_coins, fake_funding_tx, SpendableCoin};
 use sluice_shared::signer_api::{SessionOffer, SignedSession};
 
@@ -555,7 +555,9 @@ fn on_bitcoin_core_the_untouched_psbts_the_signer_signs_are_accepted_and_mined()
     let wallets: Vec<WalletDescriptor> = WALLETS.iter().map(|w| fixtures::wallet(&bench.fx, w)).collect();
     let addresses: Vec<Address> = wallets
         .iter()
-        .map(|w| Address::from_script(&w.script_pubkey(Branch::Receive, 0).unwrap(), Network::Regtest).unwrap())
+        .map(|w| {
+            Address::from_script(&w.script_pubkey(Branch::Receive, 0).unwrap(), Network::Regtest).unwrap()
+        })
         .collect();
     let funding_txid = runtime
         .block_on(fund(&core, &addresses, Amount::ONE_BTC))
@@ -608,9 +610,7 @@ fn on_bitcoin_core_the_untouched_psbts_the_signer_signs_are_accepted_and_mined()
         }
         transactions.push(finalize(&signed).unwrap_or_else(|e| panic!("{wallet}: {e}")));
     }
-    let verdicts = runtime
-        .block_on(core.test_mempool_accept(&transactions))
-        .unwrap();
+    let verdicts = runtime.block_on(core.test_mempool_accept(&transactions)).unwrap();
     for (wallet, verdict) in WALLETS.iter().zip(&verdicts) {
         assert!(verdict.allowed, "{wallet}: Bitcoin Core refuses it: {verdict:?}");
     }

@@ -402,9 +402,7 @@ fn tampered_sessions_get_refusals_and_no_signature() {
 /// fully signed.
 #[test]
 fn offline_signers_sign_a_session_by_sd_card_and_by_qr() {
-    let Setup {
-        dir, db, signers, ..
-    } = set_up();
+    let Setup { dir, db, signers, .. } = set_up();
     sign_session_1_offline(dir.path(), &db, &signers);
     assert_eq!(
         count(
@@ -523,15 +521,26 @@ fn offline_signers_complete_a_withdrawal_on(choice: &ChainChoice) {
     command
         .arg("--db")
         .arg(&db)
-        .args(["run", "all", "--listen", "127.0.0.1:0", "--chain-url", chain.url()])
+        .args([
+            "run",
+            "all",
+            "--listen",
+            "127.0.0.1:0",
+            "--chain-url",
+            chain.url(),
+        ])
         .args(["--resend-seconds", "5", "--interval-ms", "200"])
         .env_remove("SLUICE_DB")
         .env_remove("SLUICE_CHAIN_URL");
     if let Some(cookie) = chain.cookie_file() {
         command.arg("--rpc-cookie-file").arg(cookie);
     }
-    let mut services =
-        Component::start("sluice-coordinator run all", command, dir.path().join("run-all.log")).unwrap();
+    let mut services = Component::start(
+        "sluice-coordinator run all",
+        command,
+        dir.path().join("run-all.log"),
+    )
+    .unwrap();
     services
         .wait_for_line("sluice-coordinator api listening on ", Duration::from_secs(30))
         .unwrap();
@@ -546,9 +555,7 @@ fn offline_signers_complete_a_withdrawal_on(choice: &ChainChoice) {
         ) == 1
     });
     let script = destination.script_pubkey();
-    let paid = runtime
-        .block_on(paid_to(&chain.client(), [&script]))
-        .unwrap();
+    let paid = runtime.block_on(paid_to(&chain.client(), [&script])).unwrap();
     assert_eq!(
         paid.get(&script).copied(),
         Some(Amount::from_sat(10_000_000)),

@@ -188,8 +188,12 @@ async fn replay(chain: &CoreRpcClient) -> Transcript {
 
     r.record("malformed hex", "sendrawtransaction", json!(["00zz"]))
         .await;
-    r.record("hex that is no transaction", "sendrawtransaction", json!(["0200"]))
-        .await;
+    r.record(
+        "hex that is no transaction",
+        "sendrawtransaction",
+        json!(["0200"]),
+    )
+    .await;
     r.record("malformed hex", "testmempoolaccept", json!([["00zz"]]))
         .await;
 
@@ -205,10 +209,26 @@ async fn replay(chain: &CoreRpcClient) -> Transcript {
     r.offer("double spend paying less fee", &lower).await;
     // Higher fee rate, but the extra 5 sat do not pay the replacement's own relay.
     let thin = spender.pay_self(cb1, Amount::from_sat(10_005));
-    r.offer("replacement without enough additional fee", &thin)
-        .await;
+    r.offer("replacement without enough additional fee", &thin).await;
     let replacement = spender.pay_self(cb1, Amount::from_sat(20_000));
     r.offer("replacement paying enough", &replacement).await;
+    // More fee in total, at a lower feerate (ten more outputs): the mempool would be
+    // worse to mine.
+    let mut outputs: Vec<TxOut> = (0..10)
+        .map(|_| TxOut {
+            value: Amount::from_sat(1_000_000),
+            script_pubkey: spender.script(),
+        })
+        .collect();
+    outputs.push(TxOut {
+        value: cb1.1 - Amount::from_sat(10_000_000 + 30_000),
+        script_pubkey: spender.script(),
+    });
+    r.offer(
+        "replacement paying more at a lower feerate",
+        &spender.spend(&[cb1], outputs),
+    )
+    .await;
     r.record(
         "the replaced transaction",
         "getmempoolentry",
@@ -311,6 +331,20 @@ async fn replay(chain: &CoreRpcClient) -> Transcript {
     r.offer("parent", &parent).await;
     r.offer("child", &child).await;
 
+    // A chain of unconfirmed spends grows one cluster: Core allows 64 transactions.
+    let mut coin = coinbase(chain, &hashes[3]).await;
+    for link in 1..=65 {
+        let tx = spender.pay_self(coin, Amount::from_sat(1_000));
+        let answer = ask(chain, "sendrawtransaction", json!([serialize_hex(&tx)])).await;
+        if link == 65 || matches!(answer, Answer::Error { .. }) {
+            r.transcript.push((
+                format!("link {link} of an unconfirmed chain: sendrawtransaction"),
+                answer,
+            ));
+        }
+        coin = (OutPoint::new(tx.compute_txid(), 0), tx.output[0].value);
+    }
+
     chain.generate_to_address(1, &spender.address()).await.unwrap();
     r.offer("already in the chain, resent", &replacement).await;
     r.offer("the replaced original, its input now spent in a block", &original)
@@ -337,6 +371,9 @@ fn simnet_answers_every_transaction_as_bitcoin_core_does() {
         let on_simnet = replay(&CoreRpcClient::new(&simnet.url, RpcAuth::None)).await;
         let core = start_bitcoind(&[]).await;
         let on_core = replay(&core.client()).await;
+        for (what, answer) in &on_core {
+            eprintln!("{what}\n  {answer:?}");
+        }
         assert_eq!(on_simnet.len(), on_core.len());
         let differences: Vec<String> = on_simnet
             .iter()
