@@ -26,8 +26,8 @@ const MAX_SCRIPT_SIG_SIZE: usize = 1650;
 /// Core's `-limitclustercount` and `-limitclustersize` defaults (`DEFAULT_CLUSTER_LIMIT`,
 /// `DEFAULT_CLUSTER_SIZE_LIMIT_KVB`): no unconfirmed cluster above 64 transactions or
 /// 101 kvB.
-const CLUSTER_COUNT_LIMIT: usize = 64;
-const CLUSTER_VSIZE_LIMIT: u64 = 101_000;
+pub const CLUSTER_COUNT_LIMIT: usize = 64;
+pub const CLUSTER_VSIZE_LIMIT: u64 = 101_000;
 /// Core's `MAX_REPLACEMENT_CANDIDATES`: distinct clusters a replacement may conflict with.
 const MAX_REPLACEMENT_CLUSTERS: usize = 100;
 /// Core's `MAX_DUST_OUTPUTS_PER_TX`: one dust output is allowed (ephemeral dust) if the
@@ -232,6 +232,7 @@ pub fn check(
             time: now,
             height: chain.height(),
             seq: 0,
+            unbroadcast: !bypass_fee,
         },
         replaces,
     })

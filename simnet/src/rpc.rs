@@ -8,7 +8,10 @@ use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
 use bitcoin::{Address, Amount, BlockHash, OutPoint, ScriptBuf, Transaction, Txid};
 use serde_json::{json, Value};
 
-use super::accept::{INCREMENTAL_RELAY_SAT_PER_KVB, MIN_RELAY_SAT_PER_KVB, MISSING_INPUTS};
+use super::accept::{
+    CLUSTER_COUNT_LIMIT, CLUSTER_VSIZE_LIMIT, INCREMENTAL_RELAY_SAT_PER_KVB, MIN_RELAY_SAT_PER_KVB,
+    MISSING_INPUTS,
+};
 use super::json::{self, btc, btc_per_kvb};
 use super::node::Node;
 use super::node::MAX_FEE_EXCEEDED;
@@ -222,10 +225,14 @@ pub fn dispatch(
                 "mempoolminfee": btc_per_kvb(MIN_RELAY_SAT_PER_KVB),
                 "minrelaytxfee": btc_per_kvb(MIN_RELAY_SAT_PER_KVB),
                 "incrementalrelayfee": btc_per_kvb(INCREMENTAL_RELAY_SAT_PER_KVB),
-                "unbroadcastcount": 0,
-                "fullrbf": true,
+                "unbroadcastcount": pool.in_order().filter(|e| e.unbroadcast).count(),
                 "permitbaremultisig": true,
                 "maxdatacarriersize": 100_000,
+                "limitclustercount": CLUSTER_COUNT_LIMIT,
+                "limitclustersize": CLUSTER_VSIZE_LIMIT,
+                // Entry order is simnet's only linearization; Core reports whether its
+                // own is known optimal, as it is for small mempools.
+                "optimal": true,
             }))
         }
         "estimatesmartfee" => {

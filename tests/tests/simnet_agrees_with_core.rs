@@ -71,6 +71,26 @@ async fn ask(chain: &CoreRpcClient, method: &str, params: Value) -> Answer {
     }
 }
 
+/// The shape of a reply: its keys (recursively) and the JSON type of each value, for
+/// replies whose values differ between chains by nature (times, hashes, sizes on disk).
+fn shape(value: &Value) -> Value {
+    match value {
+        // Keyed by txid (`getrawmempool true`): one entry stands for all.
+        Value::Object(map) if map.keys().all(|k| mask_hashes(k) == "<hash>") => Value::Object(
+            map.values()
+                .take(1)
+                .map(|v| ("<hash>".to_owned(), shape(v)))
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+        Value::Array(items) => Value::Array(items.iter().take(1).map(shape).collect()),
+        Value::Null => json!("null"),
+        Value::Bool(_) => json!("bool"),
+        Value::Number(_) => json!("number"),
+        Value::String(_) => json!("string"),
+    }
+}
+
 /// A key that owns coinbases and signs spends of them (P2WPKH, low-R signatures so every
 /// transaction has the same size on both chains).
 struct Spender {
@@ -154,6 +174,38 @@ impl Replay<'_> {
     async fn record(&mut self, what: &str, method: &str, params: Value) {
         let answer = ask(self.chain, method, params).await;
         self.transcript.push((format!("{what}: {method}"), answer));
+    }
+
+    /// Records only the shape of a successful reply (errors in full).
+    async fn record_shape(&mut self, what: &str, method: &str, params: Value) {
+        let answer = match ask(self.chain, method, params).await {
+            Answer::Ok(mut value) => {
+                // A development build of Core warns that it is a pre-release; a release
+                // build, like simnet, has none.
+                if let Some(warnings) = value.get_mut("warnings") {
+                    *warnings = json!([]);
+                }
+                Answer::Ok(shape(&value))
+            }
+            error => error,
+        };
+        self.transcript
+            .push((format!("{what}: {method} (shape)"), answer));
+    }
+
+    /// Records a reply in full but for the entry time (each chain has its own clock).
+    async fn record_but_time(&mut self, what: &str, method: &str, params: Value) {
+        let answer = match ask(self.chain, method, params).await {
+            Answer::Ok(mut value) => {
+                if let Some(time) = value.get_mut("time") {
+                    *time = json!(0);
+                }
+                Answer::Ok(value)
+            }
+            error => error,
+        };
+        self.transcript
+            .push((format!("{what}: {method} (but time)"), answer));
     }
 
     /// `testmempoolaccept`, then `sendrawtransaction`.
@@ -330,6 +382,48 @@ async fn replay(chain: &CoreRpcClient) -> Transcript {
     .await;
     r.offer("parent", &parent).await;
     r.offer("child", &child).await;
+    r.record_but_time(
+        "a child in the mempool",
+        "getmempoolentry",
+        json!([child.compute_txid()]),
+    )
+    .await;
+    r.record_but_time(
+        "a parent in the mempool",
+        "getmempoolentry",
+        json!([parent.compute_txid()]),
+    )
+    .await;
+    r.record_shape("parent and child", "getrawmempool", json!([true]))
+        .await;
+    r.record_shape("parent and child", "getmempoolinfo", json!([]))
+        .await;
+    r.record_shape(
+        "an output spent in the mempool",
+        "gettxout",
+        json!([cb3.0.txid, 0]),
+    )
+    .await;
+    r.record_shape("a mempool output", "gettxout", json!([child.compute_txid(), 0]))
+        .await;
+    r.record(
+        "a mempool transaction",
+        "getrawtransaction",
+        json!([parent.compute_txid()]),
+    )
+    .await;
+    r.record_shape(
+        "a mempool transaction",
+        "getrawtransaction",
+        json!([parent.compute_txid(), 1]),
+    )
+    .await;
+    r.record(
+        "an unknown transaction",
+        "getrawtransaction",
+        json!([missing.0.txid]),
+    )
+    .await;
 
     // A chain of unconfirmed spends grows one cluster: Core allows 64 transactions.
     let mut coin = coinbase(chain, &hashes[3]).await;
@@ -350,6 +444,43 @@ async fn replay(chain: &CoreRpcClient) -> Transcript {
     r.offer("the replaced original, its input now spent in a block", &original)
         .await;
     r.record("after a block", "estimatesmartfee", json!([6])).await;
+    let tip = chain.get_best_block_hash().await.unwrap();
+    r.record(
+        "a confirmed transaction",
+        "getrawtransaction",
+        json!([parent.compute_txid()]),
+    )
+    .await;
+    r.record(
+        "a confirmed transaction, its block named",
+        "getrawtransaction",
+        json!([parent.compute_txid(), 0, tip]),
+    )
+    .await;
+    r.record_shape(
+        "a confirmed transaction, its block named",
+        "getrawtransaction",
+        json!([parent.compute_txid(), 1, tip]),
+    )
+    .await;
+    r.record(
+        "a transaction not in the block named",
+        "getrawtransaction",
+        json!([missing.0.txid, 0, tip]),
+    )
+    .await;
+    r.record_shape("a confirmed output", "gettxout", json!([child.compute_txid(), 0]))
+        .await;
+    r.record_shape("the tip", "getblock", json!([tip, 1])).await;
+    r.record_shape("the tip", "getblock", json!([tip, 2])).await;
+    r.record_shape("the tip", "getblockheader", json!([tip])).await;
+    r.record_shape("after a block", "getblockchaininfo", json!([]))
+        .await;
+    r.record_shape("after a block", "getnetworkinfo", json!([])).await;
+    r.record_shape("after a block", "getchaintips", json!([])).await;
+    r.record("above the tip", "getblockhash", json!([100_000])).await;
+    r.record("an unknown block", "getblock", json!([missing.0.txid]))
+        .await;
     r.transcript
 }
 
@@ -369,7 +500,9 @@ fn simnet_answers_every_transaction_as_bitcoin_core_does() {
         .await
         .unwrap();
         let on_simnet = replay(&CoreRpcClient::new(&simnet.url, RpcAuth::None)).await;
-        let core = start_bitcoind(&[]).await;
+        // simnet answers as a node with -txindex (getrawtransaction finds confirmed
+        // transactions); the coordinator needs no index, see docs/testing.md.
+        let core = start_bitcoind(&["-txindex=1"]).await;
         let on_core = replay(&core.client()).await;
         for (what, answer) in &on_core {
             eprintln!("{what}\n  {answer:?}");
