@@ -1,5 +1,5 @@
-//! simnet's RPC methods: the Bitcoin Core calls a coordinator makes, answered in Core 30's
-//! shapes with Core's error codes, plus regtest control (`generatetoaddress`,
+//! simnet's RPC methods: the Bitcoin Core calls a coordinator makes, answered in the shapes of
+//! the Core the tests run (v31.99) with Core's error codes, plus regtest control (`generatetoaddress`,
 //! `invalidateblock`, `reconsiderblock`) and the simnet-only `simnet_reorg`.
 
 use std::str::FromStr;
