@@ -425,6 +425,42 @@ async fn replay(chain: &CoreRpcClient) -> Transcript {
     )
     .await;
 
+    // Replacing a parent evicts its child too; a replacement may not spend what it replaces.
+    let cb5 = coinbase(chain, &hashes[4]).await;
+    let parent2 = spender.pay_self(cb5, Amount::from_sat(10_000));
+    let child2 = spender.pay_self(
+        (OutPoint::new(parent2.compute_txid(), 0), parent2.output[0].value),
+        Amount::from_sat(10_000),
+    );
+    r.offer("second parent", &parent2).await;
+    r.offer("second child", &child2).await;
+    let spends_its_conflict = spender.spend(
+        &[
+            cb5,
+            (OutPoint::new(parent2.compute_txid(), 0), parent2.output[0].value),
+        ],
+        vec![TxOut {
+            value: cb5.1 + parent2.output[0].value - Amount::from_sat(50_000),
+            script_pubkey: spender.script(),
+        }],
+    );
+    r.offer(
+        "replacement spending the transaction it replaces",
+        &spends_its_conflict,
+    )
+    .await;
+    r.offer(
+        "replacement paying for parent and child",
+        &spender.pay_self(cb5, Amount::from_sat(30_000)),
+    )
+    .await;
+    r.record(
+        "the evicted child",
+        "getmempoolentry",
+        json!([child2.compute_txid()]),
+    )
+    .await;
+
     // A chain of unconfirmed spends grows one cluster: Core allows 64 transactions.
     let mut coin = coinbase(chain, &hashes[3]).await;
     for link in 1..=65 {
