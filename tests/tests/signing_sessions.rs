@@ -71,10 +71,10 @@ fn start_api(db: &Path) -> (Child, String) {
 }
 
 fn count(db: &Path, sql: &str) -> i64 {
-    Connection::open(db)
-        .unwrap()
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap()
+    let conn = Connection::open(db).unwrap();
+    // The coordinator's services may be writing (on-chain tests): wait out their locks.
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
 /// What an attacker with the database does: drop the guard, rewrite the session.
