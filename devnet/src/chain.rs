@@ -2,6 +2,7 @@
 //! devnet spawns. Both speak Core's JSON-RPC; this is the little that differs: how the
 //! coordinator logs in, who mines, and how a reorg is made.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -184,4 +185,25 @@ pub async fn fund(chain: &CoreRpcClient, addresses: &[Address], amount: Amount) 
     let txid = chain.send_raw_transaction(&tx).await?;
     chain.generate_to_address(1, &miner_address).await?;
     Ok(txid)
+}
+
+/// What the chain's blocks pay to each of `scripts`, read block by block from genesis to
+/// the tip (the node's own chain, not the coordinator's view of it). A script never paid
+/// is absent. This is the exactly-once check's source of truth.
+pub async fn paid_to<'a>(
+    chain: &CoreRpcClient,
+    scripts: impl IntoIterator<Item = &'a ScriptBuf>,
+) -> Result<BTreeMap<ScriptBuf, Amount>> {
+    let wanted: std::collections::BTreeSet<&ScriptBuf> = scripts.into_iter().collect();
+    let mut paid: BTreeMap<ScriptBuf, Amount> = BTreeMap::new();
+    let tip = chain.get_block_count().await?;
+    for height in 0..=tip {
+        let block = chain.get_block(&chain.get_block_hash(height).await?).await?;
+        for output in block.txdata.iter().flat_map(|tx| &tx.output) {
+            if wanted.contains(&output.script_pubkey) {
+                *paid.entry(output.script_pubkey.clone()).or_default() += output.value;
+            }
+        }
+    }
+    Ok(paid)
 }

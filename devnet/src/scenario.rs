@@ -627,18 +627,11 @@ pub(crate) async fn check_paid_exactly_once(chain: &CoreRpcClient, withdrawals: 
             Ok((address.script_pubkey(), a.clone()))
         })
         .collect::<Result<_>>()?;
-    let mut paid: BTreeMap<String, Amount> = BTreeMap::new();
-    let tip = chain.get_block_count().await?;
-    for height in 0..=tip {
-        let block = chain.get_block(&chain.get_block_hash(height).await?).await?;
-        for tx in &block.txdata {
-            for output in &tx.output {
-                if let Some(address) = scripts.get(&output.script_pubkey) {
-                    *paid.entry(address.clone()).or_default() += output.value;
-                }
-            }
-        }
-    }
+    let paid: BTreeMap<String, Amount> = crate::chain::paid_to(chain, scripts.keys())
+        .await?
+        .into_iter()
+        .filter_map(|(script, amount)| Some((scripts.get(&script)?.clone(), amount)))
+        .collect();
     if paid != expected {
         bail!("the chain does not pay what was withdrawn: expected {expected:?}, paid {paid:?}");
     }

@@ -1,8 +1,10 @@
-//! Mempool admission, in the order and with the reject reasons of Bitcoin Core 30's
-//! `MemPoolAccept::PreChecks`/`ReplacementChecks`/`PolicyScriptChecks`: structure,
-//! standardness, finality, double spends (full replace-by-fee, as Core 30 always does),
-//! missing inputs, coinbase maturity, fee, chain limits, and every input's script through
-//! Bitcoin Core's interpreter.
+//! Mempool admission, in the order and with the reject reasons of the Bitcoin Core the
+//! tests run (v31.99, cluster mempool) `MemPoolAccept::PreChecks`/`ReplacementChecks`/
+//! `PolicyScriptChecks`: structure, standardness, finality, double spends (full
+//! replace-by-fee), missing inputs, coinbase maturity, ephemeral dust, fee, cluster
+//! limits, the feerate diagram of a replacement, and every input's script through Bitcoin
+//! Core's interpreter. `tests/tests/simnet_agrees_with_core.rs` replays the same
+//! transactions through both.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -21,8 +23,20 @@ pub const MIN_RELAY_SAT_PER_KVB: u64 = 100;
 pub const INCREMENTAL_RELAY_SAT_PER_KVB: u64 = 100;
 const MAX_STANDARD_TX_WEIGHT: u64 = 400_000;
 const MAX_SCRIPT_SIG_SIZE: usize = 1650;
-const CHAIN_LIMIT: usize = 25;
-const MAX_REPLACEMENTS: usize = 100;
+/// Core's `-limitclustercount` and `-limitclustersize` defaults (`DEFAULT_CLUSTER_LIMIT`,
+/// `DEFAULT_CLUSTER_SIZE_LIMIT_KVB`): no unconfirmed cluster above 64 transactions or
+/// 101 kvB.
+pub const CLUSTER_COUNT_LIMIT: usize = 64;
+pub const CLUSTER_VSIZE_LIMIT: u64 = 101_000;
+/// Core's `MAX_REPLACEMENT_CANDIDATES`: distinct clusters a replacement may conflict with.
+const MAX_REPLACEMENT_CLUSTERS: usize = 100;
+/// Core's `MAX_DUST_OUTPUTS_PER_TX`: one dust output is allowed (ephemeral dust) if the
+/// transaction pays no fee.
+const MAX_DUST_OUTPUTS: usize = 1;
+
+/// The reason of a spend of inputs that are neither unspent on the chain nor in the
+/// mempool (code -25).
+pub const MISSING_INPUTS: &str = "bad-txns-inputs-missingorspent";
 
 /// A transaction that may enter, and what it replaces (conflicts and their descendants).
 #[derive(Debug)]
@@ -40,12 +54,6 @@ pub fn fee_at(sat_per_kvb: u64, vsize: u64) -> Amount {
     Amount::from_sat((u128::from(sat_per_kvb) * u128::from(vsize)).div_ceil(1000) as u64)
 }
 
-/// Core's `CFeeRate::ToString`: `0.00001000 BTC/kvB`.
-fn rate_text(fee: Amount, vsize: u64) -> String {
-    let per_kvb = fee.to_sat().saturating_mul(1000) / vsize.max(1);
-    format!("{}.{:08} BTC/kvB", per_kvb / 100_000_000, per_kvb % 100_000_000)
-}
-
 /// Core's `FormatMoney`: trailing zeros trimmed down to two decimals.
 pub fn money_text(amount: Amount) -> String {
     let sat = amount.to_sat();
@@ -54,6 +62,11 @@ pub fn money_text(amount: Amount) -> String {
         text.pop();
     }
     text
+}
+
+/// Core's `IsDust` at the default dust relay fee (3 sat/vB); unspendable outputs never are.
+fn is_dust(out: &TxOut) -> bool {
+    !out.script_pubkey.is_op_return() && out.value < out.script_pubkey.minimal_non_dust()
 }
 
 /// `IsStandardTx` and the size floor of `PreChecks`.
@@ -77,11 +90,7 @@ fn check_standard(tx: &Transaction) -> Result<(), Rejection> {
             return Err(rejected("scriptpubkey"));
         }
     }
-    if tx
-        .output
-        .iter()
-        .any(|o| !o.script_pubkey.is_op_return() && o.value < o.script_pubkey.minimal_non_dust())
-    {
+    if tx.output.iter().filter(|o| is_dust(o)).count() > MAX_DUST_OUTPUTS {
         return Err(rejected("dust"));
     }
     if tx.base_size() < 65 {
@@ -149,10 +158,7 @@ pub fn check(
             if known {
                 return Err(rejected("txn-already-known"));
             }
-            return Err(Rejection::new(
-                codes::TRANSACTION_ERROR,
-                "bad-txns-inputs-missingorspent",
-            ));
+            return Err(Rejection::new(codes::TRANSACTION_ERROR, MISSING_INPUTS));
         }
     }
     if !rules::sequence_locks_met(&tx, &heights, next_height, chain.tip_mtp(), |h| chain.mtp_at(h)) {
@@ -173,6 +179,11 @@ pub fn check(
     })?;
     let weight = tx.weight().to_wu();
     let vsize = weight.div_ceil(4);
+    // Ephemeral dust (`PreCheckEphemeralTx`): a dust output only on a transaction with no
+    // incentive to be mined alone.
+    if fee != Amount::ZERO && tx.output.iter().any(is_dust) {
+        return Err(rejected("dust").with_details("tx with dust output must be 0-fee"));
+    }
     let min_fee = fee_at(MIN_RELAY_SAT_PER_KVB, vsize);
     if !bypass_fee && fee < min_fee {
         return Err(rejected("min relay fee not met").with_details(format!(
@@ -182,24 +193,21 @@ pub fn check(
         )));
     }
 
-    let ancestors = pool.ancestors_of_inputs(tx.input.iter().map(|i| &i.previous_output));
-    if ancestors.len() + 1 > CHAIN_LIMIT {
-        return Err(rejected("too-long-mempool-chain")
-            .with_details(format!("too many unconfirmed ancestors [limit: {CHAIN_LIMIT}]")));
-    }
-    for ancestor in &ancestors {
-        if pool.descendants(ancestor).len() + 2 > CHAIN_LIMIT {
-            return Err(rejected("too-long-mempool-chain").with_details(format!(
-                "too many descendants for tx {ancestor} [limit: {CHAIN_LIMIT}]"
-            )));
+    let evicted = if conflicts.is_empty() {
+        HashSet::new()
+    } else {
+        check_replacement_fees(pool, txid, fee, vsize, &conflicts)?
+    };
+    check_cluster_limits(pool, &tx, vsize, &evicted)?;
+    if !conflicts.is_empty() {
+        check_feerate_diagram(pool, fee, vsize, &evicted)?;
+        let ancestors = pool.ancestors_of_inputs(tx.input.iter().map(|i| &i.previous_output));
+        if let Some(spent_conflict) = conflicts.iter().find(|c| ancestors.contains(*c)) {
+            return Err(rejected("bad-txns-spends-conflicting-tx")
+                .with_details(format!("{txid} spends conflicting transaction {spent_conflict}")));
         }
     }
-
-    let replaces = if conflicts.is_empty() {
-        Vec::new()
-    } else {
-        check_replacement(pool, &tx, txid, fee, vsize, &conflicts, &ancestors)?
-    };
+    let replaces: Vec<Txid> = evicted.into_iter().collect();
 
     verify_transaction(&tx, &spent).map_err(|e| {
         let (index, reason) = match &e {
@@ -224,59 +232,39 @@ pub fn check(
             time: now,
             height: chain.height(),
             seq: 0,
+            unbroadcast: !bypass_fee,
         },
         replaces,
     })
 }
 
-/// Core 30's replacement rules (full RBF: no signalling needed). Returns every transaction
-/// the replacement evicts.
-fn check_replacement(
+/// Core's replacement rules 5, 3 and 4 (full RBF: no signalling needed): at most 100
+/// conflicting clusters; the replacement pays at least the fees of everything it evicts,
+/// plus its own size at the incremental relay fee. Returns every transaction it evicts
+/// (the conflicts and their descendants).
+fn check_replacement_fees(
     pool: &Mempool,
-    tx: &Transaction,
     txid: Txid,
     fee: Amount,
     vsize: u64,
     conflicts: &[Txid],
-    ancestors: &HashSet<Txid>,
-) -> Result<Vec<Txid>, Rejection> {
-    if let Some(spent_conflict) = conflicts.iter().find(|c| ancestors.contains(*c)) {
-        return Err(rejected("bad-txns-spends-conflicting-tx")
-            .with_details(format!("{txid} spends conflicting transaction {spent_conflict}")));
+) -> Result<HashSet<Txid>, Rejection> {
+    let mut clusters = 0;
+    let mut seen: HashSet<Txid> = HashSet::new();
+    for conflict in conflicts {
+        if !seen.contains(conflict) {
+            clusters += 1;
+            seen.extend(pool.connected([*conflict], &HashSet::new()));
+        }
+    }
+    if clusters > MAX_REPLACEMENT_CLUSTERS {
+        return Err(rejected("too many potential replacements").with_details(format!(
+            "rejecting replacement {txid}; too many conflicting clusters ({clusters} > {MAX_REPLACEMENT_CLUSTERS})"
+        )));
     }
     let mut evicted: HashSet<Txid> = conflicts.iter().copied().collect();
     for conflict in conflicts {
         evicted.extend(pool.descendants(conflict));
-    }
-    if evicted.len() > MAX_REPLACEMENTS {
-        return Err(rejected("too many potential replacements").with_details(format!(
-            "rejecting replacement {txid}; too many potential replacements ({} > {MAX_REPLACEMENTS})",
-            evicted.len()
-        )));
-    }
-    for conflict in conflicts.iter().filter_map(|c| pool.get(c)) {
-        // new fee / new vsize <= old fee / old vsize, without division.
-        let new = u128::from(fee.to_sat()) * u128::from(conflict.vsize);
-        let old = u128::from(conflict.fee.to_sat()) * u128::from(vsize);
-        if new <= old {
-            return Err(rejected("insufficient fee").with_details(format!(
-                "rejecting replacement {txid}; new feerate {} <= old feerate {}",
-                rate_text(fee, vsize),
-                rate_text(conflict.fee, conflict.vsize)
-            )));
-        }
-    }
-    let conflict_parents: HashSet<Txid> = conflicts
-        .iter()
-        .filter_map(|c| pool.get(c))
-        .flat_map(|e| e.tx.input.iter().map(|i| i.previous_output.txid))
-        .collect();
-    for (index, input) in tx.input.iter().enumerate() {
-        let parent = input.previous_output.txid;
-        if pool.contains(&parent) && !conflict_parents.contains(&parent) {
-            return Err(rejected("replacement-adds-unconfirmed")
-                .with_details(format!("replacement {txid} adds unconfirmed input, idx {index}")));
-        }
     }
     let original: Amount = evicted.iter().filter_map(|t| pool.get(t)).map(|e| e.fee).sum();
     if fee < original {
@@ -295,7 +283,105 @@ fn check_replacement(
             money_text(needed)
         )));
     }
-    Ok(evicted.into_iter().collect())
+    Ok(evicted)
+}
+
+/// Core's cluster limits (`CheckMemPoolPolicyLimits`): the cluster the transaction joins,
+/// once `evicted` is gone, stays within 64 transactions and 101 kvB.
+fn check_cluster_limits(
+    pool: &Mempool,
+    tx: &Transaction,
+    vsize: u64,
+    evicted: &HashSet<Txid>,
+) -> Result<(), Rejection> {
+    let cluster = pool.connected(tx.input.iter().map(|i| i.previous_output.txid), evicted);
+    let cluster_vsize: u64 = vsize
+        + cluster
+            .iter()
+            .filter_map(|t| pool.get(t))
+            .map(|e| e.vsize)
+            .sum::<u64>();
+    if cluster.len() + 1 > CLUSTER_COUNT_LIMIT || cluster_vsize > CLUSTER_VSIZE_LIMIT {
+        return Err(rejected("too-large-cluster"));
+    }
+    Ok(())
+}
+
+/// A feerate diagram: cumulative (vsize, fee) at the end of each chunk, from (0, 0).
+type Diagram = Vec<(u64, u64)>;
+
+/// Chunks `entries` (already in an order that puts parents first) as Core chunks a
+/// linearization: each chunk at a higher feerate than the one after it, merging a chunk
+/// into the one before while it pays a higher feerate.
+fn diagram(entries: &[(u64, u64)]) -> Diagram {
+    let mut chunks: Vec<(u64, u64)> = Vec::new();
+    for &(vsize, fee) in entries {
+        let mut chunk = (vsize, fee);
+        while let Some(&(last_vsize, last_fee)) = chunks.last() {
+            // chunk feerate > last feerate  ⇔  fee·last_vsize > last_fee·vsize
+            if u128::from(chunk.1) * u128::from(last_vsize) > u128::from(last_fee) * u128::from(chunk.0) {
+                chunks.pop();
+                chunk = (chunk.0 + last_vsize, chunk.1 + last_fee);
+            } else {
+                break;
+            }
+        }
+        chunks.push(chunk);
+    }
+    let mut points = vec![(0, 0)];
+    for (vsize, fee) in chunks {
+        let &(x, y) = points.last().unwrap_or(&(0, 0));
+        points.push((x + vsize, y + fee));
+    }
+    points
+}
+
+/// The diagram's fee at `x` vsize, as a fraction (numerator, denominator); flat after its end.
+fn fee_at_size(diagram: &Diagram, x: u64) -> (i128, i128) {
+    for pair in diagram.windows(2) {
+        let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
+        if x <= x1 {
+            let (x0, y0, x1, y1, x) = (x0 as i128, y0 as i128, x1 as i128, y1 as i128, x as i128);
+            let width = (x1 - x0).max(1);
+            return (y0 * width + (y1 - y0) * (x - x0), width);
+        }
+    }
+    (diagram.last().map_or(0, |&(_, y)| y as i128), 1)
+}
+
+/// Core's `ImprovesFeerateDiagram`: the mempool after the replacement must be strictly
+/// better to mine than before, at every size. Simnet compares the replaced transactions
+/// (chunked in entry order) with the replacement alone; the rest of their clusters is the
+/// same on both sides (exact while a replacement and what it evicts have no other
+/// unconfirmed relatives, as in every Sluice transaction).
+fn check_feerate_diagram(
+    pool: &Mempool,
+    fee: Amount,
+    vsize: u64,
+    evicted: &HashSet<Txid>,
+) -> Result<(), Rejection> {
+    let mut old: Vec<&MempoolEntry> = evicted.iter().filter_map(|t| pool.get(t)).collect();
+    old.sort_by_key(|e| e.seq);
+    let old = diagram(&old.iter().map(|e| (e.vsize, e.fee.to_sat())).collect::<Vec<_>>());
+    let new = diagram(&[(vsize, fee.to_sat())]);
+    let mut improves = false;
+    for x in old.iter().chain(&new).map(|&(x, _)| x) {
+        let (new_fee, new_den) = fee_at_size(&new, x);
+        let (old_fee, old_den) = fee_at_size(&old, x);
+        match (new_fee * old_den).cmp(&(old_fee * new_den)) {
+            std::cmp::Ordering::Less => {
+                improves = false;
+                break;
+            }
+            std::cmp::Ordering::Greater => improves = true,
+            std::cmp::Ordering::Equal => {}
+        }
+    }
+    if !improves {
+        return Err(rejected("replacement-failed")
+            .with_details("insufficient feerate: does not improve feerate diagram"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -308,8 +394,38 @@ mod tests {
         assert_eq!(money_text(Amount::from_sat(100_000_000)), "1.00");
         assert_eq!(money_text(Amount::from_sat(150_000_000)), "1.50");
         assert_eq!(money_text(Amount::ZERO), "0.00");
-        assert_eq!(rate_text(Amount::from_sat(141), 141), "0.00001000 BTC/kvB");
         assert_eq!(fee_at(100, 141), Amount::from_sat(15));
         assert_eq!(fee_at(100, 1000), Amount::from_sat(100));
+    }
+
+    #[test]
+    fn a_replacement_must_improve_the_feerate_diagram() {
+        // Chunks merge while a later transaction pays more (CPFP): 100 vB at 1 sat/vB then
+        // 100 vB at 3 sat/vB is one chunk of 200 vB at 2 sat/vB.
+        assert_eq!(diagram(&[(100, 100), (100, 300)]), vec![(0, 0), (200, 400)]);
+        assert_eq!(
+            diagram(&[(100, 300), (100, 100)]),
+            vec![(0, 0), (100, 300), (200, 400)]
+        );
+        let evicted = |entries: &[(u64, u64)]| diagram(entries);
+        let beats = |old: &Diagram, vsize: u64, fee: u64| {
+            let new = diagram(&[(vsize, fee)]);
+            let mut improves = false;
+            for x in old.iter().chain(&new).map(|&(x, _)| x) {
+                let (n, nd) = fee_at_size(&new, x);
+                let (o, od) = fee_at_size(old, x);
+                match (n * od).cmp(&(o * nd)) {
+                    std::cmp::Ordering::Less => return false,
+                    std::cmp::Ordering::Greater => improves = true,
+                    std::cmp::Ordering::Equal => {}
+                }
+            }
+            improves
+        };
+        let one = evicted(&[(110, 10_000)]);
+        assert!(beats(&one, 110, 10_012), "same size, more fee");
+        assert!(!beats(&one, 110, 10_000), "the same diagram is no improvement");
+        assert!(!beats(&one, 389, 30_000), "more fee at a lower feerate");
+        assert!(beats(&one, 220, 20_000), "the same feerate over more size");
     }
 }

@@ -158,6 +158,9 @@ pub fn block(chain: &ChainState, hash: &BlockHash, verbosity: u8) -> Value {
     value["strippedsize"] = json!(super::rules::stripped_size(block));
     value["size"] = json!(block.total_size());
     value["weight"] = json!(block.weight().to_wu());
+    if let Some(coinbase) = block.txdata.first() {
+        value["coinbase_tx"] = coinbase_tx(coinbase);
+    }
     value["tx"] = if verbosity >= 2 {
         let spent = chain.spent_coins(hash);
         json!(block
@@ -179,6 +182,23 @@ pub fn block(chain: &ChainState, hash: &BlockHash, verbosity: u8) -> Value {
             .map(Transaction::compute_txid)
             .collect::<Vec<_>>())
     };
+    value
+}
+
+/// `getblock`'s summary of the coinbase (Core v31): its version, lock time, the input's
+/// sequence, scriptSig and its one witness element.
+fn coinbase_tx(tx: &Transaction) -> Value {
+    let mut value = json!({
+        "version": tx.version.0,
+        "locktime": tx.lock_time.to_consensus_u32(),
+    });
+    if let Some(input) = tx.input.first() {
+        value["sequence"] = json!(input.sequence.0);
+        value["coinbase"] = json!(hex::encode(input.script_sig.as_bytes()));
+        if let Some(element) = input.witness.iter().next() {
+            value["witness"] = json!(hex::encode(element));
+        }
+    }
     value
 }
 
@@ -217,13 +237,7 @@ pub fn mempool_entry(pool: &Mempool, txid: &Txid) -> Value {
     };
     let (ancestor_size, ancestor_fee) = sum(&ancestors);
     let (descendant_size, descendant_fee) = sum(&descendants);
-    // BIP125 signalling, still reported by Core 30 though it replaces regardless.
-    let signals = |tx: &Transaction| tx.input.iter().any(|i| i.sequence.0 < 0xffff_fffe);
-    let replaceable = signals(&entry.tx)
-        || ancestors
-            .iter()
-            .filter_map(|t| pool.get(t))
-            .any(|e| signals(&e.tx));
+    let (chunk_fee, chunk_weight) = pool.chunk_of(txid).unwrap_or((entry.fee, entry.weight));
     json!({
         "vsize": entry.vsize,
         "weight": entry.weight,
@@ -233,17 +247,18 @@ pub fn mempool_entry(pool: &Mempool, txid: &Txid) -> Value {
         "descendantsize": descendant_size,
         "ancestorcount": ancestors.len() + 1,
         "ancestorsize": ancestor_size,
+        "chunkweight": chunk_weight,
         "wtxid": entry.wtxid,
         "fees": {
             "base": btc(entry.fee),
             "modified": btc(entry.fee),
             "ancestor": btc(ancestor_fee),
             "descendant": btc(descendant_fee),
+            "chunk": btc(chunk_fee),
         },
         "depends": pool.parents(txid),
         "spentby": pool.children(txid),
-        "bip125-replaceable": replaceable,
-        "unbroadcast": false,
+        "unbroadcast": entry.unbroadcast,
     })
 }
 

@@ -21,6 +21,10 @@ pub struct MempoolEntry {
     pub height: u32,
     /// Entry order; parents always enter before their children.
     pub seq: u64,
+    /// Core's "unbroadcast": submitted here and never asked for by a peer. Simnet has no
+    /// peers, so every transaction submitted to it stays so; transactions returning
+    /// from disconnected blocks are not (Core tracks only what it was asked to broadcast).
+    pub unbroadcast: bool,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -130,6 +134,61 @@ impl Mempool {
             }
         }
         found
+    }
+
+    /// The transactions connected to `start` through spends in either direction (its
+    /// cluster, as Core's cluster mempool groups them), not passing through `excluded`.
+    pub fn connected(
+        &self,
+        start: impl IntoIterator<Item = Txid>,
+        excluded: &HashSet<Txid>,
+    ) -> HashSet<Txid> {
+        let mut found = HashSet::new();
+        let mut queue: Vec<Txid> = start
+            .into_iter()
+            .filter(|t| self.entries.contains_key(t) && !excluded.contains(t))
+            .collect();
+        while let Some(txid) = queue.pop() {
+            if excluded.contains(&txid) || !found.insert(txid) {
+                continue;
+            }
+            queue.extend(self.parents(&txid));
+            queue.extend(self.children(&txid));
+        }
+        found
+    }
+
+    /// The chunk `txid` is mined in, as (fees, weight): its cluster linearized in entry
+    /// order (parents first) and chunked as Core chunks a linearization, a later
+    /// transaction joining the chunk before it while it pays a higher feerate. (Core
+    /// searches for the best linearization; entry order is it for the chains Sluice makes.)
+    pub fn chunk_of(&self, txid: &Txid) -> Option<(Amount, u64)> {
+        let mut cluster: Vec<&MempoolEntry> = self
+            .connected([*txid], &HashSet::new())
+            .iter()
+            .filter_map(|t| self.entries.get(t))
+            .collect();
+        cluster.sort_by_key(|e| e.seq);
+        // Each chunk: (fee, vsize, weight, members).
+        let mut chunks: Vec<(Amount, u64, u64, Vec<Txid>)> = Vec::new();
+        for entry in cluster {
+            let mut chunk = (entry.fee, entry.vsize, entry.weight, vec![entry.txid]);
+            while let Some(last) = chunks.last() {
+                let higher = u128::from(chunk.0.to_sat()) * u128::from(last.1)
+                    > u128::from(last.0.to_sat()) * u128::from(chunk.1);
+                if !higher {
+                    break;
+                }
+                let last = chunks.pop()?;
+                chunk.3.extend(last.3);
+                chunk = (chunk.0 + last.0, chunk.1 + last.1, chunk.2 + last.2, chunk.3);
+            }
+            chunks.push(chunk);
+        }
+        chunks
+            .into_iter()
+            .find(|c| c.3.contains(txid))
+            .map(|(fee, _, weight, _)| (fee, weight))
     }
 
     /// Adds an entry whose inputs were checked; its sequence number is assigned here.

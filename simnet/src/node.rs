@@ -13,6 +13,9 @@ use super::mempool::Mempool;
 use super::mining::{build_block, Parent};
 use super::rules::{Rejection, MAX_BLOCK_WEIGHT};
 use super::store::{Store, StoreError};
+
+/// `testmempoolaccept`'s reason when a transaction pays more than its `maxfeerate`.
+pub const MAX_FEE_EXCEEDED: &str = "max-fee-exceeded";
 use sluice_shared::rpc_codes as codes;
 
 /// Weight kept free for the coinbase, as Core's default `-blockmaxweight` does.
@@ -151,7 +154,7 @@ impl Node {
                     accept::check(&self.chain, &pool, Arc::new(tx), now, false).and_then(|admission| {
                         let (vsize, fee) = (admission.entry.vsize, admission.entry.fee);
                         if max_fee_per_kvb > 0 && fee > fee_at(max_fee_per_kvb, vsize) {
-                            return Err(Rejection::new(codes::TRANSACTION_REJECTED, "max-fee-exceeded"));
+                            return Err(Rejection::new(codes::TRANSACTION_REJECTED, MAX_FEE_EXCEEDED));
                         }
                         for evicted in &admission.replaces {
                             pool.remove(evicted);

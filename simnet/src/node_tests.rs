@@ -56,11 +56,11 @@ fn sat(n: u64) -> Amount {
 const COIN: u64 = 5_000_000_000;
 
 #[test]
-fn unconfirmed_chains_stop_at_25() {
+fn unconfirmed_clusters_stop_at_64() {
     let (mut node, coinbase) = funded();
     let mut outpoint = coinbase(&node, 1);
     let mut value = COIN;
-    for _ in 0..25 {
+    for _ in 0..64 {
         value -= 1000;
         let tx = spend(&[outpoint], &[sat(value)], u32::MAX);
         outpoint = OutPoint::new(node.submit(tx, NOW, 0).unwrap(), 0);
@@ -70,11 +70,11 @@ fn unconfirmed_chains_stop_at_25() {
         .unwrap_err();
     assert_eq!(
         (refused.code, refused.reason.as_str()),
-        (-26, "too-long-mempool-chain")
+        (-26, "too-large-cluster")
     );
-    // All 25 fit in one block, parents before children.
+    // All 64 fit in one block, parents before children.
     let hash = node.mine(1, &anyone_p2wsh(), NOW, true).unwrap()[0];
-    assert_eq!(node.chain().block(&hash).unwrap().0.txdata.len(), 26);
+    assert_eq!(node.chain().block(&hash).unwrap().0.txdata.len(), 65);
     assert!(node.mempool().is_empty());
 }
 
@@ -85,6 +85,10 @@ fn policy_refusals_carry_cores_reasons() {
     let reason = |node: &mut Node, tx| node.submit(tx, NOW, 0).unwrap_err().message();
     assert_eq!(
         reason(&mut node, spend(&[coin], &[sat(100)], u32::MAX)).as_str(),
+        "dust, tx with dust output must be 0-fee"
+    );
+    assert_eq!(
+        reason(&mut node, spend(&[coin], &[sat(100), sat(100)], u32::MAX)).as_str(),
         "dust"
     );
     assert_eq!(
@@ -105,7 +109,7 @@ fn policy_refusals_carry_cores_reasons() {
 }
 
 #[test]
-fn replacements_follow_core_30() {
+fn replacements_follow_cores_cluster_mempool_rules() {
     let (mut node, coinbase) = funded();
     let (coin, other) = (coinbase(&node, 1), coinbase(&node, 2));
     let parent = spend(&[coin], &[sat(COIN - 1000)], u32::MAX);
@@ -125,7 +129,18 @@ fn replacements_follow_core_30() {
         "{}",
         short.message()
     );
-    // Spending an unconfirmed output the replaced transaction did not spend: refused.
+    // Paying more in total but at a lower feerate (a much larger transaction): the
+    // mempool would be worse to mine, so the feerate diagram check refuses it.
+    let mut outputs = vec![sat(COIN / 100); 59];
+    outputs.push(sat(COIN - 59 * (COIN / 100) - 3000));
+    let big = spend(&[coin], &outputs, u32::MAX);
+    let refused = node.submit(big, NOW, 0).unwrap_err();
+    assert_eq!(
+        refused.message(),
+        "replacement-failed, insufficient feerate: does not improve feerate diagram"
+    );
+    // Spending an unconfirmed output the replaced transaction did not spend: allowed
+    // since Core's cluster mempool (v31 dropped BIP125's rule 2); parent and child go.
     let unrelated = node
         .submit(spend(&[other], &[sat(COIN - 1000)], u32::MAX), NOW, 0)
         .unwrap();
@@ -134,15 +149,8 @@ fn replacements_follow_core_30() {
         &[sat(2 * COIN - 10_000)],
         u32::MAX,
     );
-    assert_eq!(
-        node.submit(adds, NOW, 0).unwrap_err().reason,
-        "replacement-adds-unconfirmed"
-    );
-    // Enough: parent and child are both evicted.
-    let bump = node
-        .submit(spend(&[coin], &[sat(COIN - 3000)], u32::MAX), NOW, 0)
-        .unwrap();
-    assert!(node.mempool().contains(&bump));
+    let adds = node.submit(adds, NOW, 0).unwrap();
+    assert!(node.mempool().contains(&adds) && node.mempool().contains(&unrelated));
     assert!(!node.mempool().contains(&parent_id) && !node.mempool().contains(&child_id));
 }
 

@@ -1,5 +1,5 @@
-//! simnet's RPC methods: the Bitcoin Core calls a coordinator makes, answered in Core 30's
-//! shapes with Core's error codes, plus regtest control (`generatetoaddress`,
+//! simnet's RPC methods: the Bitcoin Core calls a coordinator makes, answered in the shapes of
+//! the Core the tests run (v31.99) with Core's error codes, plus regtest control (`generatetoaddress`,
 //! `invalidateblock`, `reconsiderblock`) and the simnet-only `simnet_reorg`.
 
 use std::str::FromStr;
@@ -8,9 +8,13 @@ use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
 use bitcoin::{Address, Amount, BlockHash, OutPoint, ScriptBuf, Transaction, Txid};
 use serde_json::{json, Value};
 
-use super::accept::{INCREMENTAL_RELAY_SAT_PER_KVB, MIN_RELAY_SAT_PER_KVB};
+use super::accept::{
+    CLUSTER_COUNT_LIMIT, CLUSTER_VSIZE_LIMIT, INCREMENTAL_RELAY_SAT_PER_KVB, MIN_RELAY_SAT_PER_KVB,
+    MISSING_INPUTS,
+};
 use super::json::{self, btc, btc_per_kvb};
 use super::node::Node;
+use super::node::MAX_FEE_EXCEEDED;
 use super::params::Params;
 use super::rules::Rejection;
 use super::scan;
@@ -149,7 +153,16 @@ pub fn dispatch(
                 })?;
             let txs = list
                 .iter()
-                .map(|v| decode_tx(v.as_str().unwrap_or_default()))
+                .map(|v| {
+                    let hex = v.as_str().unwrap_or_default();
+                    // Unlike sendrawtransaction, Core names the hex here.
+                    decode_tx(hex).map_err(|_| {
+                        Rejection::new(
+                            codes::DESERIALIZATION_ERROR,
+                            format!("TX decode failed: {hex} Make sure the tx has at least one input."),
+                        )
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let max_fee = p.fee_rate_or(1, DEFAULT_MAX_FEE_SAT_PER_KVB)?;
             let verdicts = node.test_accept(txs, now, max_fee);
@@ -163,6 +176,16 @@ pub fn dispatch(
                             "effective-feerate": btc(Amount::from_sat(fee.to_sat() * 1000 / vsize.max(1))),
                             "effective-includes": [v.wtxid],
                         },
+                    }),
+                    // Core reports missing inputs and its own maxfeerate check by a
+                    // reason alone, without details.
+                    Err(r) if r.code == codes::TRANSACTION_ERROR && r.reason == MISSING_INPUTS => json!({
+                        "txid": v.txid, "wtxid": v.wtxid, "allowed": false,
+                        "reject-reason": "missing-inputs",
+                    }),
+                    Err(r) if r.reason == MAX_FEE_EXCEEDED => json!({
+                        "txid": v.txid, "wtxid": v.wtxid, "allowed": false,
+                        "reject-reason": r.reason,
                     }),
                     Err(r) => json!({
                         "txid": v.txid, "wtxid": v.wtxid, "allowed": false,
@@ -202,10 +225,14 @@ pub fn dispatch(
                 "mempoolminfee": btc_per_kvb(MIN_RELAY_SAT_PER_KVB),
                 "minrelaytxfee": btc_per_kvb(MIN_RELAY_SAT_PER_KVB),
                 "incrementalrelayfee": btc_per_kvb(INCREMENTAL_RELAY_SAT_PER_KVB),
-                "unbroadcastcount": 0,
-                "fullrbf": true,
+                "unbroadcastcount": pool.in_order().filter(|e| e.unbroadcast).count(),
                 "permitbaremultisig": true,
                 "maxdatacarriersize": 100_000,
+                "limitclustercount": CLUSTER_COUNT_LIMIT,
+                "limitclustersize": CLUSTER_VSIZE_LIMIT,
+                // Entry order is simnet's only linearization; Core reports whether its
+                // own is known optimal, as it is for small mempools.
+                "optimal": true,
             }))
         }
         "estimatesmartfee" => {
@@ -218,7 +245,8 @@ pub fn dispatch(
             }
             Ok(match settings.fee_estimate_sat_per_kvb {
                 Some(rate) => json!({ "feerate": btc_per_kvb(rate), "blocks": target.max(2) }),
-                None => json!({ "errors": ["Insufficient data or no feerate found"], "blocks": target }),
+                // Core reports the target it found an estimate at: none, 0.
+                None => json!({ "errors": ["Insufficient data or no feerate found"], "blocks": 0 }),
             })
         }
         "scantxoutset" => scan_tx_out_set(node, &p),

@@ -1,6 +1,7 @@
 //! Support for the end-to-end tests in `tests/tests/`: locating the built binaries, a real
 //! Bitcoin Core node, driving a signer home, the Bitcoin Core fixtures, the hostile
-//! coordinator, and making images look like phone photos or webcam frames.
+//! coordinator, replaying calls through simnet and Core, and making images look like phone
+//! photos or webcam frames.
 #![forbid(unsafe_code)]
 
 pub mod binaries;
@@ -8,4 +9,5 @@ pub mod bitcoind;
 pub mod degrade;
 pub mod fixtures;
 pub mod hostile;
+pub mod replay;
 pub mod signer;

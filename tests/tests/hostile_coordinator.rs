@@ -11,18 +11,24 @@
 use std::str::FromStr;
 
 use bitcoin::absolute::LockTime;
-use bitcoin::bip32::{DerivationPath, Fingerprint};
+use bitcoin::bip32::{DerivationPath, Fingerprint, Xpriv};
 use bitcoin::hashes::Hash;
 use bitcoin::psbt::{Psbt, PsbtSighashType};
 use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
 use bitcoin::taproot::{LeafVersion, TapLeafHash};
-use bitcoin::{Amount, EcdsaSighashType, OutPoint, ScriptBuf, TapSighashType, TxIn, WScriptHash};
+use bitcoin::{
+    Address, Amount, EcdsaSighashType, Network, OutPoint, ScriptBuf, TapSighashType, TxIn, WScriptHash,
+};
 use serde_json::Value;
+use sluice_devnet::chain::fund;
+use sluice_e2e::bitcoind::start_bitcoind;
 use sluice_e2e::fixtures::{self, WALLETS};
 use sluice_e2e::hostile::{self, HostileCoordinator, Script, Step};
 use sluice_e2e::signer::Signer;
+use sluice_shared::descriptor::{Branch, WalletDescriptor};
+use sluice_shared::finalize::finalize;
 use sluice_shared::journal::JournalEntry;
-use sluice_shared::psbt_builder::{build_psbt, fake_coins, fake_funding_tx};
+use sluice_shared::psbt_builder::{build_psbt, fake_coins, fake_funding_tx, SpendableCoin};
 use sluice_shared::signer_api::{SessionOffer, SignedSession};
 
 /// A signer restored from fixture key A, regtest, with fixture wallets registered under
@@ -529,6 +535,96 @@ fn the_untouched_psbts_are_signed_and_posted() {
     }
     let journal = bench.signer.verified_journal();
     assert_eq!(journal.iter().filter(|e| e.event == "signed").count(), 3);
+}
+
+/// The control on a real Bitcoin Core node: what the signer under attack does sign is
+/// valid there. Fresh PSBTs of the three fixture wallets spend coins funded on Core (a
+/// mined coinbase paid to each wallet's first receive address); the same bench signs them
+/// untouched (fixture key B adds the 2-of-3's second signature), they finalize, Core's
+/// `testmempoolaccept` allows them, and a block mines them. The attacks themselves are on
+/// PSBT content the signer refuses before signing, so they need no chain.
+#[test]
+fn on_bitcoin_core_the_untouched_psbts_the_signer_signs_are_accepted_and_mined() {
+    let bench = bench();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let node = runtime.block_on(start_bitcoind(&[]));
+    let core = node.client();
+    let wallets: Vec<WalletDescriptor> = WALLETS.iter().map(|w| fixtures::wallet(&bench.fx, w)).collect();
+    let addresses: Vec<Address> = wallets
+        .iter()
+        .map(|w| {
+            Address::from_script(&w.script_pubkey(Branch::Receive, 0).unwrap(), Network::Regtest).unwrap()
+        })
+        .collect();
+    let funding_txid = runtime
+        .block_on(fund(&core, &addresses, Amount::ONE_BTC))
+        .unwrap();
+    let tip = runtime.block_on(core.get_best_block_hash()).unwrap();
+    let block = runtime.block_on(core.get_block(&tip)).unwrap();
+    let funding_tx = block
+        .txdata
+        .iter()
+        .find(|tx| tx.compute_txid() == funding_txid)
+        .expect("the funding transaction is in the tip block")
+        .clone();
+    let fee = Amount::from_sat(2_000);
+    let payment = Amount::from_sat(50_000_000);
+    let offers: Vec<SessionOffer> = WALLETS
+        .iter()
+        .zip(&wallets)
+        .zip(0u32..)
+        .map(|((name, wallet), vout)| {
+            let coin = SpendableCoin {
+                outpoint: OutPoint::new(funding_txid, vout),
+                prev_tx: funding_tx.clone(),
+                branch: Branch::Receive,
+                index: 0,
+            };
+            let psbt = build_psbt(
+                wallet,
+                &[coin],
+                &[(attacker_script(), payment)],
+                Some((0, Amount::ONE_BTC - payment - fee)),
+                LockTime::ZERO,
+            )
+            .unwrap();
+            offer(u64::from(vout) + 1, name, &psbt)
+        })
+        .collect();
+    let run = bench.run(Script {
+        steps: vec![Step::Sessions(offers)],
+    });
+    let secp = Secp256k1::new();
+    let key_b = Xpriv::from_str(&fixtures::master_tprv(&bench.fx, "B")).unwrap();
+    let mut transactions = Vec::new();
+    for (wallet, id) in WALLETS.iter().zip(1u64..) {
+        let posts = run.coordinator.posts_for(id).unwrap();
+        assert_eq!(posts.len(), 1, "{wallet}: {}", run.output);
+        let body: SignedSession = serde_json::from_str(&posts[0].body).unwrap();
+        let mut signed = Psbt::from_str(&body.psbt).unwrap();
+        if *wallet == "wsh_2of3" {
+            signed.sign(&key_b, &secp).unwrap();
+        }
+        transactions.push(finalize(&signed).unwrap_or_else(|e| panic!("{wallet}: {e}")));
+    }
+    let verdicts = runtime.block_on(core.test_mempool_accept(&transactions)).unwrap();
+    for (wallet, verdict) in WALLETS.iter().zip(&verdicts) {
+        assert!(verdict.allowed, "{wallet}: Bitcoin Core refuses it: {verdict:?}");
+    }
+    for tx in &transactions {
+        runtime.block_on(core.send_raw_transaction(tx)).unwrap();
+    }
+    let mined = runtime.block_on(node.mine(1)).unwrap();
+    let block = runtime.block_on(core.get_block(&mined[0])).unwrap();
+    for (wallet, tx) in WALLETS.iter().zip(&transactions) {
+        assert!(
+            block.txdata.iter().any(|t| t.compute_txid() == tx.compute_txid()),
+            "{wallet}: not mined"
+        );
+    }
 }
 
 /// Replies that are not what the signer API promises: garbage JSON, a session whose PSBT

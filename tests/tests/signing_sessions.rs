@@ -4,7 +4,9 @@
 //! session's PSBT (dropping the trigger that forbids it) and serves it to an online
 //! signer. The signer refuses every tampered PSBT, releases no signature and spends none
 //! of its limits; the untouched PSBT is then signed. And an offline signer takes part in
-//! a session through `session export` / `session import`, by SD card or QR.
+//! a session through `session export` / `session import`, by SD card or QR: on made-up
+//! coins, and to `confirmed` on simnet and on a real Bitcoin Core node with coins funded
+//! on that chain.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 use std::path::{Path, PathBuf};
@@ -24,7 +26,10 @@ use sluice_coordinator::service::{
 };
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
+use sluice_devnet::chain::{fund, paid_to, ChainChoice, ChainNode};
+use sluice_devnet::processes::Component;
 use sluice_e2e::binaries::binary;
+use sluice_e2e::bitcoind::bitcoind_dir;
 use sluice_e2e::signer::Signer;
 use sluice_shared::api::NewWithdrawal;
 use sluice_shared::asset::Asset;
@@ -66,10 +71,10 @@ fn start_api(db: &Path) -> (Child, String) {
 }
 
 fn count(db: &Path, sql: &str) -> i64 {
-    Connection::open(db)
-        .unwrap()
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap()
+    let conn = Connection::open(db).unwrap();
+    // The coordinator's services may be writing (on-chain tests): wait out their locks.
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
 /// What an attacker with the database does: drop the guard, rewrite the session.
@@ -85,15 +90,31 @@ fn rewrite_session(db: &Path, psbt: &Psbt) {
 }
 
 /// Two signers (A, B) of a 2-of-3 wallet registered on a coordinator database with two
-/// coins, and one signing session (id 1) paying one withdrawal.
+/// coins of 1 BTC, and one withdrawal of 0.1 BTC (`w1`). With made-up coins the session
+/// paying it (id 1) is built here; with coins funded on a chain, the coordinator's own
+/// processor finds them and builds it.
 struct Setup {
     dir: tempfile::TempDir,
     db: PathBuf,
     signers: Vec<Signer>,
-    original: Psbt,
+    /// Session 1's PSBT, when `set_up` built it (made-up coins).
+    original: Option<Psbt>,
+    destination: Address,
+}
+
+/// Where the wallet's two coins come from.
+enum Funding<'a> {
+    /// Transactions that exist on no chain, recorded straight into the database.
+    MadeUp,
+    /// Paid on this chain by a mined coinbase (devnet's `fund`) to two receive addresses.
+    OnChain(&'a tokio::runtime::Runtime, &'a ChainNode),
 }
 
 fn set_up() -> Setup {
+    set_up_with(Funding::MadeUp)
+}
+
+fn set_up_with(funding: Funding<'_>) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let passphrase = dir.path().join("passphrase");
     std::fs::write(&passphrase, "test passphrase\n").unwrap();
@@ -206,43 +227,57 @@ fn set_up() -> Setup {
             "10",
         ]);
     }
-    let descriptor = WalletDescriptor::parse(&created.multipath_descriptor, None).unwrap();
-    for index in 0..2 {
-        let script = descriptor.script_pubkey(Branch::Receive, index).unwrap();
-        let prev_tx = fake_funding_tx(script, &[Amount::ONE_BTC], index);
-        coord
-            .record_coin(
-                &ObservedCoin {
-                    wallet: "hot",
-                    prev_tx: &prev_tx,
-                    vout: 0,
-                    branch: Branch::Receive,
-                    index,
-                    block_height: Some(101),
-                },
-                now,
-            )
-            .unwrap();
-    }
     let request = NewWithdrawal {
         customer_id: "c1".into(),
         wallet: "hot".into(),
-        destination,
+        destination: destination.clone(),
         amount_sat: Amount::from_sat(10_000_000),
     };
-    coord.request_withdrawal(&requester, "w1", &request, now).unwrap();
-    let config = ProcessorConfig {
-        sat_per_vbyte: 2,
-        max_batch: 10,
-        max_inputs: 10,
-        max_fee: Amount::from_sat(100_000),
-        instance: "test".into(),
+    let original = match funding {
+        Funding::MadeUp => {
+            let descriptor = WalletDescriptor::parse(&created.multipath_descriptor, None).unwrap();
+            for index in 0..2 {
+                let script = descriptor.script_pubkey(Branch::Receive, index).unwrap();
+                let prev_tx = fake_funding_tx(script, &[Amount::ONE_BTC], index);
+                coord
+                    .record_coin(
+                        &ObservedCoin {
+                            wallet: "hot",
+                            prev_tx: &prev_tx,
+                            vout: 0,
+                            branch: Branch::Receive,
+                            index,
+                            block_height: Some(101),
+                        },
+                        now,
+                    )
+                    .unwrap();
+            }
+            coord.request_withdrawal(&requester, "w1", &request, now).unwrap();
+            let config = ProcessorConfig {
+                sat_per_vbyte: 2,
+                max_batch: 10,
+                max_inputs: 10,
+                max_fee: Amount::from_sat(100_000),
+                instance: "test".into(),
+            };
+            assert!(matches!(
+                coord.batch_wallet("hot", &config, now).unwrap(),
+                BatchOutcome::Batched(_)
+            ));
+            Some(coord.session(1).unwrap().unwrap().psbt)
+        }
+        Funding::OnChain(runtime, chain) => {
+            let addresses: Vec<Address> = (0..2)
+                .map(|_| coord.next_receive_address(&admin, "hot", now).unwrap().1)
+                .collect();
+            runtime
+                .block_on(fund(&chain.client(), &addresses, Amount::ONE_BTC))
+                .unwrap();
+            coord.request_withdrawal(&requester, "w1", &request, now).unwrap();
+            None
+        }
     };
-    assert!(matches!(
-        coord.batch_wallet("hot", &config, now).unwrap(),
-        BatchOutcome::Batched(_)
-    ));
-    let original = coord.session(1).unwrap().unwrap().psbt;
     drop(coord);
     // Each signer is given the coordinator's identity key at setup.
     let identity = Command::new(binary("sluice-coordinator"))
@@ -264,6 +299,7 @@ fn set_up() -> Setup {
         db,
         signers,
         original,
+        destination: destination.parse::<Address<_>>().unwrap().assume_checked(),
     }
 }
 
@@ -274,7 +310,9 @@ fn tampered_sessions_get_refusals_and_no_signature() {
         db,
         signers,
         original,
+        ..
     } = set_up();
+    let original = original.unwrap();
     let (mut api, url) = start_api(&db);
     let attacker = ScriptBuf::new_p2wsh(&WScriptHash::from_byte_array([0xaa; 32]));
     let change = original
@@ -364,18 +402,26 @@ fn tampered_sessions_get_refusals_and_no_signature() {
 /// fully signed.
 #[test]
 fn offline_signers_sign_a_session_by_sd_card_and_by_qr() {
-    let Setup {
-        dir,
-        db,
-        signers,
-        original: _,
-    } = set_up();
+    let Setup { dir, db, signers, .. } = set_up();
+    sign_session_1_offline(dir.path(), &db, &signers);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM signing_sessions WHERE status = 'signed'"
+        ),
+        1
+    );
+}
+
+/// Session 1 signed by A from an SD-card file and by B from QR frames, each imported
+/// with `session import`; junk and repeated imports change nothing.
+fn sign_session_1_offline(dir: &Path, db: &Path, signers: &[Signer]) {
     let run_coordinator = |args: &[&str]| {
         Command::new(binary("sluice-coordinator"))
             .arg("--db")
-            .arg(&db)
+            .arg(db)
             .arg("--token-file")
-            .arg(dir.path().join("root.token"))
+            .arg(dir.join("root.token"))
             .args(args)
             .env_remove("SLUICE_DB")
             .env_remove("SLUICE_TOKEN")
@@ -391,8 +437,7 @@ fn offline_signers_sign_a_session_by_sd_card_and_by_qr() {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    let path = |name: &str| dir.path().join(name).display().to_string();
-
+    let path = |name: &str| dir.join(name).display().to_string();
     // SD card: a BIP174 file out, the signed file back.
     coordinator(&["session", "export", "--id", "1", "--out", &path("session-1.psbt")]);
     signers[0].ok(&[
@@ -433,7 +478,7 @@ fn offline_signers_sign_a_session_by_sd_card_and_by_qr() {
 
     // QR: frames out, the signer reads them and answers with frames.
     coordinator(&["session", "export", "--id", "1", "--out-qr", &path("qr-out")]);
-    let frames: Vec<String> = std::fs::read_dir(dir.path().join("qr-out"))
+    let frames: Vec<String> = std::fs::read_dir(dir.join("qr-out"))
         .unwrap()
         .map(|e| e.unwrap().path().display().to_string())
         .collect();
@@ -443,7 +488,7 @@ fn offline_signers_sign_a_session_by_sd_card_and_by_qr() {
     sign.push("--in-qr");
     sign.extend(frames.iter().map(String::as_str));
     signers[1].ok(&sign);
-    let answers: Vec<String> = std::fs::read_dir(dir.path().join("qr-back"))
+    let answers: Vec<String> = std::fs::read_dir(dir.join("qr-back"))
         .unwrap()
         .map(|e| e.unwrap().path().display().to_string())
         .collect();
@@ -451,13 +496,103 @@ fn offline_signers_sign_a_session_by_sd_card_and_by_qr() {
     import.extend(answers.iter().map(String::as_str));
     let out = coordinator(&import);
     assert!(out.contains("the session is fully signed"), "{out}");
-    assert_eq!(
+}
+
+/// The offline participant on a real chain: the wallet's coins are paid by a mined
+/// coinbase, the coordinator's services (`run all`) find them and build the session, A and
+/// B sign it offline (SD card, QR), and the sender and monitor take it to `confirmed`.
+/// The chain itself (every block, read from the node) pays the destination exactly once.
+fn offline_signers_complete_a_withdrawal_on(choice: &ChainChoice) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let chain = runtime
+        .block_on(ChainNode::start(choice, Duration::from_secs(1)))
+        .unwrap();
+    let Setup {
+        dir,
+        db,
+        signers,
+        destination,
+        ..
+    } = set_up_with(Funding::OnChain(&runtime, &chain));
+    let mut command = Command::new(binary("sluice-coordinator"));
+    command
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "run",
+            "all",
+            "--listen",
+            "127.0.0.1:0",
+            "--chain-url",
+            chain.url(),
+        ])
+        .args(["--resend-seconds", "5", "--interval-ms", "200"])
+        .env_remove("SLUICE_DB")
+        .env_remove("SLUICE_CHAIN_URL");
+    if let Some(cookie) = chain.cookie_file() {
+        command.arg("--rpc-cookie-file").arg(cookie);
+    }
+    let mut services = Component::start(
+        "sluice-coordinator run all",
+        command,
+        dir.path().join("run-all.log"),
+    )
+    .unwrap();
+    services
+        .wait_for_line("sluice-coordinator api listening on ", Duration::from_secs(30))
+        .unwrap();
+    wait_for(&db, &mut services, "the processor's session for w1", |db| {
+        count(db, "SELECT COUNT(*) FROM signing_sessions WHERE id = 1") == 1
+    });
+    sign_session_1_offline(dir.path(), &db, &signers);
+    wait_for(&db, &mut services, "w1 confirmed", |db| {
         count(
-            &db,
-            "SELECT COUNT(*) FROM signing_sessions WHERE status = 'signed'"
-        ),
-        1
+            db,
+            "SELECT COUNT(*) FROM withdrawals WHERE idempotency_key = 'w1' AND status = 'confirmed'",
+        ) == 1
+    });
+    let script = destination.script_pubkey();
+    let paid = runtime.block_on(paid_to(&chain.client(), [&script])).unwrap();
+    assert_eq!(
+        paid.get(&script).copied(),
+        Some(Amount::from_sat(10_000_000)),
+        "the {} chain pays the destination exactly the withdrawal, once",
+        chain.name()
     );
+    services.kill();
+}
+
+/// Polls `done` on the database (bounded), failing if the services stop.
+fn wait_for(db: &Path, services: &mut Component, what: &str, done: impl Fn(&Path) -> bool) {
+    let start = Instant::now();
+    while !done(db) {
+        assert!(
+            services.running(),
+            "the coordinator stopped while waiting for {what}:\n{}",
+            services.log_tail(30)
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "{what} did not happen within 120 s; the coordinator's log ends:\n{}",
+            services.log_tail(30)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn offline_signers_complete_a_withdrawal_on_simnet() {
+    offline_signers_complete_a_withdrawal_on(&ChainChoice::Simnet);
+}
+
+#[test]
+fn on_bitcoin_core_offline_signers_complete_a_withdrawal() {
+    offline_signers_complete_a_withdrawal_on(&ChainChoice::Core {
+        bitcoind_dir: bitcoind_dir(),
+    });
 }
 
 /// A signer acts only on replies signed by the coordinator key it was given at setup: one
@@ -470,7 +605,7 @@ fn a_signer_refuses_replies_not_signed_by_its_coordinator() {
         dir: _dir,
         db,
         signers,
-        original: _,
+        ..
     } = set_up();
     let (mut api, url) = start_api(&db);
     let other = "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";

@@ -92,7 +92,20 @@ fn on_bitcoin_core_withdrawals_confirm_and_a_spent_signer_waits_for_a_signed_rai
 /// paid twice (checked against the chain itself).
 #[test]
 fn killing_components_mid_run_loses_nothing_and_pays_once() {
-    let outcome = run(&ChainChoice::Simnet, true, true, false);
+    killed_components_lose_nothing(&ChainChoice::Simnet);
+}
+
+/// The same two-instance SIGKILL run on a real Bitcoin Core node; the exactly-once check
+/// reads Core's own blocks.
+#[test]
+fn on_bitcoin_core_killing_components_mid_run_loses_nothing_and_pays_once() {
+    killed_components_lose_nothing(&ChainChoice::Core {
+        bitcoind_dir: bitcoind_dir(),
+    });
+}
+
+fn killed_components_lose_nothing(chain: &ChainChoice) {
+    let outcome = run(chain, true, true, false);
     assert!(outcome
         .withdrawals
         .iter()
