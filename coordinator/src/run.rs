@@ -26,7 +26,7 @@ use crate::chain::types::BlockchainInfo;
 use crate::chain::{Broadcast, ChainBackend, CoreRpcClient, RpcAuth};
 use crate::clock;
 use crate::identity::CoordinatorIdentity;
-use crate::service::{BatchOutcome, Coordinator, ProcessorConfig};
+use crate::service::{monitor_pass, BatchOutcome, Coordinator, MonitorSettings, ProcessorConfig};
 use crate::time::UnixTime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -360,80 +360,6 @@ async fn sender_pass(
     Ok(busy)
 }
 
-/// Finds the last block the applied chain shares with the node's, walking down from
-/// `height`.
-async fn fork_point(coord: &mut Coordinator, chain: &CoreRpcClient, height: u32) -> Result<Option<u32>> {
-    let mut h = height;
-    loop {
-        let ours = tokio::task::block_in_place(|| coord.monitor_block_at(h))?;
-        let theirs = chain.block_hash_at(h).await?;
-        if ours.is_some() && ours == theirs {
-            return Ok(Some(h));
-        }
-        match h.checked_sub(1) {
-            Some(lower) => h = lower,
-            None => return Ok(None),
-        }
-    }
-}
-
-async fn monitor_pass(
-    coord: &mut Coordinator,
-    chain: &CoreRpcClient,
-    options: &RunOptions,
-    instance: &str,
-) -> Result<bool> {
-    let tip = chain.tip().await?;
-    let mut next = match tokio::task::block_in_place(|| coord.monitor_tip())? {
-        None => options.start_height,
-        Some((height, hash)) => {
-            if chain.block_hash_at(height).await? == Some(hash) {
-                height + 1
-            } else {
-                let fork = fork_point(coord, chain, height).await?;
-                let keep = fork.unwrap_or(0);
-                let reverted =
-                    tokio::task::block_in_place(|| coord.roll_back_to(keep, instance, clock::now()))?;
-                tracing::warn!(
-                    "reorg: blocks above height {keep} left the chain; {} transaction(s) go back to broadcast",
-                    reverted.len()
-                );
-                if fork.is_some() {
-                    keep + 1
-                } else {
-                    options.start_height
-                }
-            }
-        }
-    };
-    let mut busy = false;
-    while next <= tip.height {
-        let Some(hash) = chain.block_hash_at(next).await? else {
-            break;
-        };
-        let block = chain.block(&hash).await?;
-        let applied = tokio::task::block_in_place(|| coord.apply_block(next, &block, clock::now()))?;
-        if applied.coins_received > 0 || applied.coins_spent > 0 || !applied.our_transactions.is_empty() {
-            tracing::info!(
-                height = next,
-                "block {hash}: {} coin(s) received, {} spent, our transaction(s) for session(s) {:?}",
-                applied.coins_received,
-                applied.coins_spent,
-                applied.our_transactions
-            );
-        }
-        next += 1;
-        busy = true;
-    }
-    let confirmed = tokio::task::block_in_place(|| {
-        coord.confirm_buried(tip.height, options.min_confirmations, instance, clock::now())
-    })?;
-    for id in confirmed {
-        tracing::info!(session = id, "confirmed");
-    }
-    Ok(busy)
-}
-
 /// The two components that talk to the chain node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ChainWork {
@@ -535,11 +461,18 @@ async fn chain_task(
         node.chain,
         node.blocks
     ))?;
+    let monitor = MonitorSettings {
+        min_confirmations: options.min_confirmations,
+        start_height: options.start_height,
+    };
     let mut backoff = options.interval;
     loop {
         let outcome = match work {
             ChainWork::Sender => sender_pass(&mut coord, &chain, &options, &instance).await,
-            ChainWork::Monitor => monitor_pass(&mut coord, &chain, &options, &instance).await,
+            ChainWork::Monitor => monitor_pass(&mut coord, &chain, &monitor, &instance)
+                .await
+                .map(|pass| pass.busy())
+                .map_err(anyhow::Error::from),
         };
         let pause = match outcome {
             Ok(busy) => {

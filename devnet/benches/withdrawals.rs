@@ -1,44 +1,82 @@
 //! `cargo bench -p sluice-devnet`: withdrawals per second from approval to broadcast with
-//! two online signers on simnet, and p50/p99 latency, at 10, 100 and 1,000 withdrawals
-//! per batch. The report is docs/benchmarks.md.
+//! two online signers, and p50/p99 latency, at 10, 100 and 1,000 withdrawals per batch,
+//! on simnet and on a real Bitcoin Core node side by side, with the CPU time each process
+//! used. The report is docs/benchmarks.md.
+//!
+//! Arguments after `--` narrow the run: a batch size (`100`) and/or a chain (`simnet`,
+//! `core`). Core comes from `scripts/build-bitcoind.sh` (or `SLUICE_BITCOIND_DIR`); when it
+//! is missing the benchmark stops and says how to build it rather than skip it.
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a report printer
 
 use std::path::Path;
 
+use sluice_devnet::bitcoind::{default_dir, locate};
+use sluice_devnet::chain::ChainChoice;
 use sluice_devnet::processes::Programs;
 use sluice_devnet::throughput::measure;
 
 fn main() {
-    // `cargo bench` passes --bench; a filter argument picks batch sizes.
-    let filter: Option<usize> = std::env::args().skip(1).find_map(|a| a.parse().ok());
+    // `cargo bench` passes --bench; other arguments pick batch sizes and chains.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let batch_filter: Option<usize> = args.iter().find_map(|a| a.parse().ok());
+    let only_simnet = args.iter().any(|a| a == "simnet");
+    let only_core = args.iter().any(|a| a == "core");
     let count: usize = std::env::var("SLUICE_BENCH_WITHDRAWALS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2_000);
+    let mut chains = Vec::new();
+    if !only_core {
+        chains.push(ChainChoice::Simnet);
+    }
+    if !only_simnet {
+        let bitcoind_dir = default_dir();
+        if let Err(e) = locate(&bitcoind_dir) {
+            panic!("the benchmark runs on Bitcoin Core too: {e:#} (or pass `-- simnet` to run simnet alone)");
+        }
+        chains.push(ChainChoice::Core { bitcoind_dir });
+    }
     let programs = Programs::multi_call(Path::new(env!("CARGO_BIN_EXE_sluice-devnet")));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    println!("withdrawals per batch | withdrawals | seconds | withdrawals/s | p50 | p99 | max");
-    println!("---|---|---|---|---|---|---");
+    println!(
+        "chain | withdrawals per batch | withdrawals | seconds | withdrawals/s | p50 | p99 | max | \
+         CPU s: coordinator | signers | bitcoind | bench process"
+    );
+    println!("---|---|---|---|---|---|---|---|---|---|---|---");
     for batch in [10, 100, 1_000] {
-        if filter.is_some_and(|f| f != batch) {
+        if batch_filter.is_some_and(|f| f != batch) {
             continue;
         }
-        let dir = tempfile::tempdir().unwrap();
-        let result = runtime
-            .block_on(measure(programs.clone(), dir.path().to_path_buf(), batch, count))
-            .unwrap_or_else(|e| panic!("batch {batch}: {e:#}"));
-        println!(
-            "{} | {} | {:.2} | {:.0} | {:.0} ms | {:.0} ms | {:.0} ms",
-            result.batch,
-            result.withdrawals,
-            result.elapsed.as_secs_f64(),
-            result.per_second(),
-            result.p50.as_secs_f64() * 1e3,
-            result.p99.as_secs_f64() * 1e3,
-            result.max.as_secs_f64() * 1e3
-        );
+        for chain in &chains {
+            let dir = tempfile::tempdir().unwrap();
+            let result = runtime
+                .block_on(measure(
+                    programs.clone(),
+                    dir.path().to_path_buf(),
+                    chain,
+                    batch,
+                    count,
+                ))
+                .unwrap_or_else(|e| panic!("batch {batch} on {chain:?}: {e:#}"));
+            let seconds = |d: std::time::Duration| format!("{:.1}", d.as_secs_f64());
+            println!(
+                "{} | {} | {} | {:.2} | {:.0} | {:.0} ms | {:.0} ms | {:.0} ms | {} | {} | {} | {}",
+                result.chain,
+                result.batch,
+                result.withdrawals,
+                result.elapsed.as_secs_f64(),
+                result.per_second(),
+                result.p50.as_secs_f64() * 1e3,
+                result.p99.as_secs_f64() * 1e3,
+                result.max.as_secs_f64() * 1e3,
+                seconds(result.cpu.coordinator),
+                seconds(result.cpu.signers),
+                result.cpu.node.map_or("-".to_owned(), seconds),
+                seconds(result.cpu.this_process),
+            );
+        }
     }
 }

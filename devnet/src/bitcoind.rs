@@ -153,6 +153,11 @@ impl Bitcoind {
         }
     }
 
+    /// The `bitcoind` process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> &str {
         &self.url

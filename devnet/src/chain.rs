@@ -73,6 +73,14 @@ impl ChainNode {
         }
     }
 
+    /// The node's own process (Core); simnet runs inside this process.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            ChainNode::Simnet(_) => None,
+            ChainNode::Core { node, .. } => Some(node.pid()),
+        }
+    }
+
     pub fn url(&self) -> &str {
         match self {
             ChainNode::Simnet(simnet) => &simnet.url,

@@ -1,9 +1,10 @@
-//! Throughput from approval to broadcast, with two online signers on simnet: the numbers
-//! behind `docs/benchmarks.md` (`cargo bench -p sluice-devnet`). Withdrawals are
-//! requested over the staff API as fast as a few concurrent clients can; each is approved
-//! by the automatic rule at intake, so its approval time is when its request returned.
-//! Its broadcast time is when the database first shows it `broadcast`, polled every few
-//! milliseconds from a read-only connection.
+//! Throughput from approval to broadcast, with two online signers, on simnet or on a real
+//! Bitcoin Core node: the numbers behind `docs/benchmarks.md` (`cargo bench -p
+//! sluice-devnet`). Withdrawals are requested over the staff API as fast as a few
+//! concurrent clients can; each is approved by the automatic rule at intake, so its
+//! approval time is when its request returned. Its broadcast time is when the database
+//! first shows it `broadcast`, polled every few milliseconds from a read-only connection.
+//! Beside the times, the CPU time each process used during the run says where it went.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -14,12 +15,15 @@ use bitcoin::Amount;
 use serde_json::json;
 
 use crate::api_client::StaffClient;
+use crate::chain::ChainChoice;
 use crate::processes::Programs;
-use crate::scenario::{build, start_coordinator_with, start_signer_polling, Build, DevnetOptions, System};
+use crate::scenario::{build_on, start_coordinator_with, start_signer_polling, Build, DevnetOptions, System};
 
 /// One measured run.
 #[derive(Debug, Clone)]
 pub struct Throughput {
+    /// "simnet" or "Bitcoin Core".
+    pub chain: &'static str,
     pub batch: usize,
     pub withdrawals: usize,
     /// From the first approval to the last broadcast.
@@ -27,6 +31,73 @@ pub struct Throughput {
     pub p50: Duration,
     pub p99: Duration,
     pub max: Duration,
+    /// CPU time used from the first request to the last broadcast.
+    pub cpu: CpuUse,
+}
+
+/// CPU time (user + system) per process over a run, from `/proc/PID/stat`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuUse {
+    /// `sluice-coordinator run all`: API, processor, sender, monitor.
+    pub coordinator: Duration,
+    /// Both online signers together.
+    pub signers: Duration,
+    /// `bitcoind`; `None` on simnet, which runs inside this process.
+    pub node: Option<Duration>,
+    /// This process: the load generator, the database poller, and simnet when it is the
+    /// chain.
+    pub this_process: Duration,
+}
+
+/// A process's CPU time so far (user + system, all threads); zero if it cannot be read.
+fn cpu_time(pid: Option<u32>) -> Duration {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return Duration::ZERO;
+    };
+    // The fields after the command name (which may hold spaces) in parentheses: utime
+    // and stime are the 14th and 15th of the line, in USER_HZ (100 per second on Linux).
+    let Some((_, after_name)) = stat.rsplit_once(')') else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// The processes of one run whose CPU time is counted.
+struct Processes {
+    coordinator: u32,
+    signers: [u32; 2],
+    node: Option<u32>,
+}
+
+impl Processes {
+    fn read(&self) -> CpuUse {
+        CpuUse {
+            coordinator: cpu_time(Some(self.coordinator)),
+            signers: self.signers.iter().map(|pid| cpu_time(Some(*pid))).sum(),
+            node: self.node.map(|pid| cpu_time(Some(pid))),
+            this_process: cpu_time(None),
+        }
+    }
+}
+
+impl CpuUse {
+    fn since(self, start: CpuUse) -> CpuUse {
+        CpuUse {
+            coordinator: self.coordinator.saturating_sub(start.coordinator),
+            signers: self.signers.saturating_sub(start.signers),
+            node: self
+                .node
+                .zip(start.node)
+                .map(|(end, start)| end.saturating_sub(start)),
+            this_process: self.this_process.saturating_sub(start.this_process),
+        }
+    }
 }
 
 impl Throughput {
@@ -39,10 +110,16 @@ impl Throughput {
 const AMOUNT: Amount = Amount::from_sat(30_000);
 
 /// Requests `count` withdrawals with the processor batching up to `batch` per
-/// transaction, and measures approval → broadcast.
-pub async fn measure(programs: Programs, dir: PathBuf, batch: usize, count: usize) -> Result<Throughput> {
+/// transaction on `chain`, and measures approval → broadcast.
+pub async fn measure(
+    programs: Programs,
+    dir: PathBuf,
+    chain: &ChainChoice,
+    batch: usize,
+    count: usize,
+) -> Result<Throughput> {
     let sessions = count.div_ceil(batch);
-    let system = build(
+    let system = build_on(
         DevnetOptions {
             dir: dir.clone(),
             programs,
@@ -60,6 +137,7 @@ pub async fn measure(programs: Programs, dir: PathBuf, batch: usize, count: usiz
             coin_value: Amount::from_sat(35_000_000),
             block_interval: Duration::from_secs(1),
         },
+        chain,
     )
     .await?;
     let System {
@@ -70,11 +148,16 @@ pub async fn measure(programs: Programs, dir: PathBuf, batch: usize, count: usiz
         destinations,
         ..
     } = system;
-    let (_services, api) = start_coordinator_with(&devnet, node.url(), 0, batch, 10)?;
-    let _online = [
+    let (services, api) = start_coordinator_with(&devnet, node.url(), 0, batch, 10)?;
+    let online = [
         start_signer_polling(&devnet, &signers[0], &api, "0.05")?,
         start_signer_polling(&devnet, &signers[1], &api, "0.05")?,
     ];
+    let processes = Processes {
+        coordinator: services.pid(),
+        signers: [online[0].pid(), online[1].pid()],
+        node: node.pid(),
+    };
     let backend = StaffClient::new(&api, &backend_token.reveal());
 
     let db = rusqlite::Connection::open_with_flags(
@@ -84,6 +167,7 @@ pub async fn measure(programs: Programs, dir: PathBuf, batch: usize, count: usiz
     db.busy_timeout(Duration::from_secs(5))?;
 
     // Request with a few concurrent clients, as an exchange backend would.
+    let cpu_at_start = processes.read();
     let started = Instant::now();
     let clients = 8;
     let mut tasks = tokio::task::JoinSet::new();
@@ -143,6 +227,7 @@ pub async fn measure(programs: Programs, dir: PathBuf, batch: usize, count: usiz
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let cpu = processes.read().since(cpu_at_start);
     let mut latencies: Vec<Duration> = approved_at
         .iter()
         .map(|(id, at)| {
@@ -159,11 +244,13 @@ pub async fn measure(programs: Programs, dir: PathBuf, batch: usize, count: usiz
         latencies.get(index).copied().unwrap_or_default()
     };
     Ok(Throughput {
+        chain: node.name(),
         batch,
         withdrawals: count,
         elapsed: last.saturating_duration_since(first),
         p50: quantile(0.5),
         p99: quantile(0.99),
         max: latencies.last().copied().unwrap_or_default(),
+        cpu,
     })
 }
