@@ -403,9 +403,9 @@ async fn on_bitcoin_core_a_stuck_transaction_is_bumped_or_abandoned_and_paid_onc
     let bump = w.coord.bump_session(&approver, session, 20, NOW).unwrap();
     let charged_original: Vec<Amount> = (0..2).map(|i| spent(&w, i)).collect();
     sign_session(&mut w, bump.session_id);
-    for i in 0..2 {
+    for (i, before) in charged_original.iter().enumerate() {
         assert_eq!(
-            spent(&w, i) - charged_original[i],
+            spent(&w, i) - *before,
             bump.fee - bump.old_fee,
             "signer {i} is charged only the fee increase"
         );
