@@ -229,6 +229,12 @@ pub fn check(
     })
 }
 
+/// A signed satoshi amount as Core prints money (`-0.00001000`).
+fn sat_text(sats: i64) -> String {
+    let sign = if sats < 0 { "-" } else { "" };
+    format!("{sign}{}", money_text(Amount::from_sat(sats.unsigned_abs())))
+}
+
 /// Core 30's replacement rules (full RBF: no signalling needed). Returns every transaction
 /// the replacement evicts.
 fn check_replacement(
@@ -254,10 +260,13 @@ fn check_replacement(
             evicted.len()
         )));
     }
+    // Core compares modified fees (with `prioritisetransaction` deltas) throughout.
+    let modified = pool.modified_fee(&txid, fee);
     for conflict in conflicts.iter().filter_map(|c| pool.get(c)) {
+        let conflict_fee = pool.modified_fee(&conflict.txid, conflict.fee);
         // new fee / new vsize <= old fee / old vsize, without division.
-        let new = u128::from(fee.to_sat()) * u128::from(conflict.vsize);
-        let old = u128::from(conflict.fee.to_sat()) * u128::from(vsize);
+        let new = i128::from(modified) * i128::from(conflict.vsize);
+        let old = i128::from(conflict_fee) * i128::from(vsize);
         if new <= old {
             return Err(rejected("insufficient fee").with_details(format!(
                 "rejecting replacement {txid}; new feerate {} <= old feerate {}",
@@ -278,20 +287,24 @@ fn check_replacement(
                 .with_details(format!("replacement {txid} adds unconfirmed input, idx {index}")));
         }
     }
-    let original: Amount = evicted.iter().filter_map(|t| pool.get(t)).map(|e| e.fee).sum();
-    if fee < original {
+    let original: i64 = evicted
+        .iter()
+        .filter_map(|t| pool.get(t))
+        .map(|e| pool.modified_fee(&e.txid, e.fee))
+        .fold(0i64, i64::saturating_add);
+    if modified < original {
         return Err(rejected("insufficient fee").with_details(format!(
             "rejecting replacement {txid}, less fees than conflicting txs; {} < {}",
-            money_text(fee),
-            money_text(original)
+            sat_text(modified),
+            sat_text(original)
         )));
     }
-    let additional = fee - original;
+    let additional = modified.saturating_sub(original);
     let needed = fee_at(INCREMENTAL_RELAY_SAT_PER_KVB, vsize);
-    if additional < needed {
+    if additional < i64::try_from(needed.to_sat()).unwrap_or(i64::MAX) {
         return Err(rejected("insufficient fee").with_details(format!(
             "rejecting replacement {txid}, not enough additional fees to relay; {} < {}",
-            money_text(additional),
+            sat_text(additional),
             money_text(needed)
         )));
     }

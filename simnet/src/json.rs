@@ -13,6 +13,12 @@ pub fn btc(amount: Amount) -> Value {
     json!(amount.to_btc())
 }
 
+/// A signed satoshi amount in BTC (a modified fee can be negative).
+pub fn btc_signed(sats: i64) -> Value {
+    let magnitude = Amount::from_sat(sats.unsigned_abs()).to_btc();
+    json!(if sats < 0 { -magnitude } else { magnitude })
+}
+
 /// A fee rate of `sat_per_kvb` as Core prints it (BTC per kvB).
 pub fn btc_per_kvb(sat_per_kvb: u64) -> Value {
     btc(Amount::from_sat(sat_per_kvb))
@@ -236,7 +242,7 @@ pub fn mempool_entry(pool: &Mempool, txid: &Txid) -> Value {
         "wtxid": entry.wtxid,
         "fees": {
             "base": btc(entry.fee),
-            "modified": btc(entry.fee),
+            "modified": btc_signed(pool.modified_fee(&entry.txid, entry.fee)),
             "ancestor": btc(ancestor_fee),
             "descendant": btc(descendant_fee),
         },
