@@ -214,12 +214,18 @@ pub fn mempool_entry(pool: &Mempool, txid: &Txid) -> Value {
     };
     let ancestors = pool.ancestors(txid);
     let descendants = pool.descendants(txid);
+    // Core reports ancestor and descendant fees as modified fees (with
+    // `prioritisetransaction` deltas).
     let sum = |set: &std::collections::HashSet<Txid>| {
-        set.iter()
-            .filter_map(|t| pool.get(t))
-            .fold((entry.vsize, entry.fee), |(size, fee), e| {
-                (size + e.vsize, fee + e.fee)
-            })
+        set.iter().filter_map(|t| pool.get(t)).fold(
+            (entry.vsize, pool.modified_fee(txid, entry.fee)),
+            |(size, fee), e| {
+                (
+                    size + e.vsize,
+                    fee.saturating_add(pool.modified_fee(&e.txid, e.fee)),
+                )
+            },
+        )
     };
     let (ancestor_size, ancestor_fee) = sum(&ancestors);
     let (descendant_size, descendant_fee) = sum(&descendants);
@@ -243,8 +249,8 @@ pub fn mempool_entry(pool: &Mempool, txid: &Txid) -> Value {
         "fees": {
             "base": btc(entry.fee),
             "modified": btc_signed(pool.modified_fee(&entry.txid, entry.fee)),
-            "ancestor": btc(ancestor_fee),
-            "descendant": btc(descendant_fee),
+            "ancestor": btc_signed(ancestor_fee),
+            "descendant": btc_signed(descendant_fee),
         },
         "depends": pool.parents(txid),
         "spentby": pool.children(txid),
