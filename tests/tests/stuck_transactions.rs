@@ -17,6 +17,8 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use bitcoin::psbt::Psbt;
 use bitcoin::{Address, Amount, Network, ScriptBuf, Transaction, Txid};
@@ -27,11 +29,12 @@ use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
 use sluice_coordinator::service::{
-    Actor, Applied, BatchOutcome, Change, Coordinator, NewWalletRequest, ProcessorConfig, Submitter,
+    Actor, Applied, BatchOutcome, Change, Coordinator, NewWalletRequest, ProcessorConfig,
 };
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_devnet::bitcoind::Bitcoind;
+use sluice_e2e::binaries::binary;
 use sluice_e2e::bitcoind::start_bitcoind;
 use sluice_e2e::signer::Signer;
 use sluice_shared::api::{NewWithdrawal, WithdrawalStatus};
@@ -76,6 +79,8 @@ impl Chain {
 }
 
 struct World {
+    /// The coordinator's API (the real binary), for the online signers; killed on drop.
+    api: ApiProcess,
     _dir: tempfile::TempDir,
     dir: PathBuf,
     node: Chain,
@@ -89,6 +94,47 @@ struct World {
     destination: Address,
     applied: u32,
     files: u32,
+}
+
+struct ApiProcess {
+    child: Child,
+    url: String,
+}
+
+impl Drop for ApiProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_api(db: &std::path::Path) -> ApiProcess {
+    let log = db.with_file_name("api.log");
+    let mut child = Command::new(binary("sluice-coordinator"))
+        .arg("--db")
+        .arg(db)
+        .args(["run", "api", "--listen", "127.0.0.1:0"])
+        .env_remove("SLUICE_DB")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(url) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("sluice-coordinator api listening on "))
+        {
+            return ApiProcess {
+                child,
+                url: url.trim().to_owned(),
+            };
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the API exited");
+        assert!(start.elapsed() < Duration::from_secs(30), "the API did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn config() -> ProcessorConfig {
@@ -183,7 +229,16 @@ async fn set_up(core: bool) -> World {
     ) else {
         panic!("wallet create yields the wallet")
     };
-    for s in &signers {
+    for (i, s) in signers.iter().enumerate() {
+        let id = s.ok(&["id"]);
+        agree(
+            &mut coord,
+            Change::SignerAdd {
+                name: format!("signer-{i}"),
+                identity_key: line_value(&id, "Identity key:"),
+                fingerprint: line_value(&id, "Master fingerprint:"),
+            },
+        );
         s.ok(&[
             "wallet",
             "register",
@@ -205,6 +260,20 @@ async fn set_up(core: bool) -> World {
             "10",
         ]);
     }
+    let identity = Command::new(binary("sluice-coordinator"))
+        .arg("--db")
+        .arg(&db)
+        .args(["identity", "create"])
+        .env_remove("SLUICE_DB")
+        .output()
+        .unwrap();
+    assert!(identity.status.success(), "{identity:?}");
+    let identity = String::from_utf8_lossy(&identity.stdout).into_owned();
+    let coordinator_key = identity.lines().last().unwrap().trim().to_owned();
+    for s in &signers {
+        s.ok(&["coordinator", "trust", &coordinator_key]);
+    }
+    let api = start_api(&db);
     let descriptor = WalletDescriptor::parse(&created.multipath_descriptor, None).unwrap();
     let mut addresses = Vec::new();
     for _ in 0..3 {
@@ -214,6 +283,7 @@ async fn set_up(core: bool) -> World {
         .await
         .unwrap();
     let mut w = World {
+        api,
         _dir: tmp,
         dir,
         node,
@@ -272,16 +342,15 @@ fn sign(w: &mut World, i: usize, psbt: &Psbt) -> Psbt {
     Psbt::deserialize(&std::fs::read(out).unwrap()).unwrap()
 }
 
-/// Both online signers sign session `id` and the coordinator stores the signatures.
+/// Both online signers poll the API once: each fetches the open session `id`, checks it,
+/// reserves within its limits, signs and posts; the session is then fully signed.
 fn sign_session(w: &mut World, id: u64) {
-    let psbt = w.coord.session(id).unwrap().unwrap().psbt;
-    for i in 0..2 {
-        let signed = sign(w, i, &psbt);
-        let admin = w.admin.clone();
-        w.coord
-            .submit_signatures(id, &signed, Submitter::Import(&admin), NOW)
-            .unwrap();
+    for signer in &w.signers {
+        let out = signer.ok(&["online", "--coordinator", &w.api.url, "--once"]);
+        assert!(!out.contains("refused"), "{out}");
     }
+    let status = w.coord.session(id).unwrap().unwrap().status;
+    assert_eq!(status, "signed", "session {id} after both online signers");
 }
 
 /// The sender's step for session `id`: finalize, record, send.
@@ -501,6 +570,17 @@ async fn stuck_transactions(core: bool) {
     mine(&mut w, CONFIRMATIONS).await;
     assert_eq!(status(&mut w, third), WithdrawalStatus::Confirmed);
 
-    // Core's chain paid each withdrawal exactly once.
+    // Each signer journaled the bump as a replacement of the original, and its journal and
+    // sealed state verify.
+    for signer in &w.signers {
+        let journal = signer.ok(&["journal", "show"]);
+        assert!(
+            journal.contains(&format!("\"replaces_txid\":\"{original_txid}\"")),
+            "{journal}"
+        );
+        signer.ok(&["journal", "verify"]);
+    }
+
+    // The chain paid each withdrawal exactly once.
     assert_eq!(paid_on_chain(&w).await, vec![5_000_000, 7_000_000, 10_000_000]);
 }
