@@ -28,10 +28,18 @@ pub struct FinalTransaction {
 }
 
 impl Coordinator {
-    /// Sessions with every signature they need, oldest first.
+    /// Sessions with every signature they need, oldest first; not those of a group being
+    /// abandoned (the operator wants a conflicting transaction to win: nothing of the
+    /// group is sent any more).
     pub fn signed_sessions(&mut self) -> Result<Vec<u64>, ServiceError> {
         let tx = self.db.read()?;
-        Ok(sessions::ids_with_status(&tx, "signed")?)
+        let mut ready = Vec::new();
+        for id in sessions::ids_with_status(&tx, "signed")? {
+            if session_groups::abandon_of(&tx, session_groups::root_of(&tx, id)?)?.is_none() {
+                ready.push(id);
+            }
+        }
+        Ok(ready)
     }
 
     /// Finalizes session `id` and records its transaction, moving the session and its

@@ -472,6 +472,27 @@ fn a_conflicting_spend_undone_by_a_reorg_releases_nothing() {
 }
 
 #[test]
+fn nothing_of_an_abandoned_group_is_finalized_and_a_release_abandons_it_all() {
+    let mut s = stuck();
+    let bump = s.w.coord.bump_session(&s.w.alice, s.session, 50, NOW).unwrap();
+    let conn = s.w.coord.connection();
+    assert!(sessions::transition(conn, bump.session_id, "open", "signed", NOW).unwrap());
+    assert_eq!(s.w.coord.signed_sessions().unwrap(), vec![bump.session_id]);
+    s.w.coord
+        .abandon_session(&s.w.alice, s.session, "stuck", NOW)
+        .unwrap();
+    assert!(s.w.coord.signed_sessions().unwrap().is_empty());
+    // Released: every session of the group is abandoned, the signed bump included.
+    let conflict = conflicting(&s);
+    mine(&mut s, vec![conflict], 1);
+    assert_eq!(session_status(&s, bump.session_id), "abandoned");
+    assert_eq!(session_status(&s, s.session), "abandoned");
+    for id in s.withdrawals.clone() {
+        assert_eq!(status(&mut s, id), WithdrawalStatus::Approved);
+    }
+}
+
+#[test]
 fn a_spend_by_the_groups_own_bump_is_not_a_conflict() {
     let mut s = stuck();
     let bump = s.w.coord.bump_session(&s.w.alice, s.session, 50, NOW).unwrap();
