@@ -306,6 +306,7 @@ impl Coordinator {
     ) -> Result<Vec<session_groups::SessionEvent>, ServiceError> {
         require(actor, Permission::ReadWithdrawals)?;
         let tx = self.db.read()?;
+        sessions::find(&tx, id)?.ok_or_else(|| ServiceError::NotFound(format!("session {id}")))?;
         Ok(session_groups::events(&tx, id)?)
     }
 }
