@@ -530,6 +530,69 @@ mod tests {
         assert!(matches!(state.verify_journal(), Err(StateError::JournalEmptied)));
     }
 
+    /// Schema 3 adds `reservation_spends`. A state sealed by a schema-2 signer, with
+    /// reservations, still verifies after the upgrade (the new table enters the MAC only
+    /// once it holds a row); once it does, deleting its rows is caught.
+    #[test]
+    fn a_state_sealed_before_schema_3_verifies_after_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite");
+        let key = || StateKey::derive(b"test");
+        let mut state = State::create(&path, Network::Regtest, Fingerprint::default(), key()).unwrap();
+        let tx = state.begin().unwrap();
+        insert_reservation(
+            &tx,
+            "aa",
+            "hot",
+            Asset::Btc,
+            Amount::from_sat(500),
+            Amount::from_sat(10),
+            "d",
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        drop(state);
+        // What a schema-2 signer left: the same rows, no reservation_spends table.
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("DROP TABLE reservation_spends; PRAGMA user_version = 2;")
+                .unwrap();
+        }
+        let mut state = State::open_keyed(&path, key()).unwrap();
+        let version: usize = state
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+        let spend = crate::reservation::SpendKey {
+            inputs_digest: "i".into(),
+            externals_digest: "e".into(),
+        };
+        let tx = state.begin().unwrap();
+        insert_reservation(
+            &tx,
+            "bb",
+            "hot",
+            Asset::Btc,
+            Amount::from_sat(600),
+            Amount::from_sat(20),
+            "d2",
+        )
+        .unwrap();
+        insert_spend_key(&tx, "bb", &spend, Amount::from_sat(10), Some("aa")).unwrap();
+        tx.commit().unwrap();
+        drop(state);
+        assert!(State::open_keyed(&path, key()).is_ok());
+        Connection::open(&path)
+            .unwrap()
+            .execute("DELETE FROM reservation_spends", [])
+            .unwrap();
+        assert!(matches!(
+            State::open_keyed(&path, key()),
+            Err(StateError::Tampered(_))
+        ));
+    }
+
     #[test]
     fn a_sealed_state_refuses_edits_and_rollbacks_and_repairs_an_anchor_one_step_behind() {
         let dir = tempfile::tempdir().unwrap();
