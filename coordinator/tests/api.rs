@@ -748,3 +748,66 @@ async fn one_admin_alone_cannot_apply_a_proposal_over_http() {
     assert_eq!(unknown_field.status, StatusCode::BAD_REQUEST);
     server.stop().await;
 }
+
+/// Stuck transactions over HTTP: bump and abandon are for approvers (403 otherwise), an
+/// unknown session is 404 (its history too), a malformed body is 400. (The bump and abandon themselves: the service tests and
+/// `tests/tests/stuck_transactions.rs`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_bump_and_abandon_over_http() {
+    let server = start(Amount::from_sat(100_000_000)).await;
+    let bump = |token: &str, body: Value| {
+        let token = token.to_owned();
+        let server = &server;
+        async move {
+            server
+                .call(
+                    Method::POST,
+                    "/v1/sessions/7/bump",
+                    Some(&token),
+                    &[],
+                    Some(body.to_string()),
+                )
+                .await
+        }
+    };
+    let reply = bump(&server.requester, json!({"fee_rate_sat_vb": 20})).await;
+    assert_eq!((reply.status, code(&reply)), (StatusCode::FORBIDDEN, "forbidden"));
+    let reply = bump(&server.approvers[0], json!({"fee_rate_sat_vb": 20})).await;
+    assert_eq!((reply.status, code(&reply)), (StatusCode::NOT_FOUND, "not_found"));
+    let reply = bump(&server.approvers[0], json!({"fee_rate": 20})).await;
+    assert_eq!(
+        (reply.status, code(&reply)),
+        (StatusCode::BAD_REQUEST, "invalid_json")
+    );
+    let reply = server
+        .call(
+            Method::POST,
+            "/v1/sessions/7/abandon",
+            Some(&server.requester),
+            &[],
+            Some(json!({"reason": "stuck"}).to_string()),
+        )
+        .await;
+    assert_eq!((reply.status, code(&reply)), (StatusCode::FORBIDDEN, "forbidden"));
+    let reply = server
+        .call(
+            Method::POST,
+            "/v1/sessions/7/abandon",
+            Some(&server.approvers[1]),
+            &[],
+            Some(json!({"reason": "stuck"}).to_string()),
+        )
+        .await;
+    assert_eq!((reply.status, code(&reply)), (StatusCode::NOT_FOUND, "not_found"));
+    let reply = server
+        .call(
+            Method::GET,
+            "/v1/sessions/7/history",
+            Some(&server.requester),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!((reply.status, code(&reply)), (StatusCode::NOT_FOUND, "not_found"));
+    server.stop().await;
+}

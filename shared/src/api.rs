@@ -144,10 +144,18 @@ pub enum EventKind {
     Broadcast,
     Confirmed,
     Failed,
+    /// A fee bump of the withdrawal's session was approved: a new session pays it from
+    /// the same inputs (its status does not change).
+    FeeBump,
+    /// An approver asked to abandon the withdrawal's session.
+    AbandonRequested,
+    /// Back in the queue: a confirmed transaction outside its session's group spent the
+    /// group's inputs, so nothing that paid it can confirm.
+    Returned,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::Requested,
         EventKind::ApprovalRecorded,
         EventKind::Approved,
@@ -158,6 +166,9 @@ impl EventKind {
         EventKind::Broadcast,
         EventKind::Confirmed,
         EventKind::Failed,
+        EventKind::FeeBump,
+        EventKind::AbandonRequested,
+        EventKind::Returned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -172,6 +183,9 @@ impl EventKind {
             EventKind::Broadcast => "broadcast",
             EventKind::Confirmed => "confirmed",
             EventKind::Failed => "failed",
+            EventKind::FeeBump => "fee_bump",
+            EventKind::AbandonRequested => "abandon_requested",
+            EventKind::Returned => "returned",
         }
     }
 

@@ -229,15 +229,19 @@ pub struct Decided {
 pub fn decide(state: &mut State, psbt: Psbt, wanted: Option<&str>) -> Result<Decided, PipelineError> {
     let limits = limits_now(state)?;
     let (wallet, plan) = check(state, psbt, wanted, &limits)?;
-    let already = match reservation::prior(state, &wallet.name, plan.review())? {
-        reservation::Repeat::New => false,
-        reservation::Repeat::Same => true,
+    let decision = match reservation::prior(state, &wallet.name, plan.review())? {
+        reservation::Repeat::New => Decision::for_limits(&limits.limiter, plan.review().outflow(), false),
+        reservation::Repeat::Same => Decision::for_limits(&limits.limiter, plan.review().outflow(), true),
+        reservation::Repeat::Replaces {
+            txid,
+            prior_fee,
+            charge,
+        } => Decision::for_replacement(&limits.limiter, txid, prior_fee, charge),
         reservation::Repeat::Differs(reason) => {
             let txid = plan.review().txid().to_string();
             return Err(refuse(state, &txid, &wallet.name, Rule::Repeat, reason)?);
         }
     };
-    let decision = Decision::for_limits(&limits.limiter, plan.review().outflow(), already);
     Ok(Decided {
         wallet,
         plan,

@@ -59,15 +59,90 @@ impl OutflowRecord {
     }
 }
 
+/// What makes two transactions replacements of each other: the inputs they spend (as a
+/// set) and the external outputs they pay (script and amount, as a multiset), each as a
+/// SHA-256 digest (hex). The order of inputs and outputs and the change do not matter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpendKey {
+    pub inputs_digest: String,
+    pub externals_digest: String,
+}
+
+impl SpendKey {
+    /// `None` for a transaction without inputs (inspection never passes one).
+    pub fn of(review: &PsbtReview) -> Option<SpendKey> {
+        if review.inputs().is_empty() {
+            return None;
+        }
+        let mut inputs: Vec<Vec<u8>> = review
+            .inputs()
+            .iter()
+            .map(|input| {
+                let mut bytes = input.outpoint.txid.to_byte_array().to_vec();
+                bytes.extend_from_slice(&input.outpoint.vout.to_be_bytes());
+                bytes
+            })
+            .collect();
+        inputs.sort();
+        let mut externals: Vec<Vec<u8>> = review
+            .external()
+            .iter()
+            .map(|output| {
+                let mut bytes = output.amount.to_sat().to_be_bytes().to_vec();
+                bytes.extend_from_slice(output.script_pubkey.as_bytes());
+                bytes
+            })
+            .collect();
+        externals.sort();
+        Some(SpendKey {
+            inputs_digest: digest(b"sluice/spend-inputs/v1", &inputs),
+            externals_digest: digest(b"sluice/spend-externals/v1", &externals),
+        })
+    }
+}
+
+fn digest(tag: &[u8], items: &[Vec<u8>]) -> String {
+    let mut engine = sha256::Hash::engine();
+    let mut field = |bytes: &[u8]| {
+        engine.input(&(bytes.len() as u64).to_be_bytes());
+        engine.input(bytes);
+    };
+    field(tag);
+    field(&(items.len() as u64).to_be_bytes());
+    for item in items {
+        field(item);
+    }
+    sha256::Hash::from_engine(engine).to_string()
+}
+
 /// How a transaction relates to what was reserved before.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Repeat {
-    /// Never reserved.
+    /// Never reserved, and no replacement of anything reserved: the full outflow.
     New,
     /// Reserved before with exactly this outflow: signing again authorizes nothing new.
     Same,
     /// Reserved before with another outflow: refused, with the reason.
     Differs(String),
+    /// A fee bump of `txid`, which reserved the highest fee (`prior_fee`) among the
+    /// transactions with the same inputs and external outputs: only `charge` (this fee
+    /// minus `prior_fee`, more than zero) is reserved.
+    Replaces {
+        txid: String,
+        prior_fee: Amount,
+        charge: Amount,
+    },
+}
+
+impl Repeat {
+    /// What reserving this transaction takes from the limits (`None`: nothing, a repeat).
+    pub fn charge(&self, outflow: Amount) -> Option<Amount> {
+        match self {
+            Repeat::New => Some(outflow),
+            Repeat::Replaces { charge, .. } => Some(*charge),
+            Repeat::Same | Repeat::Differs(_) => None,
+        }
+    }
 }
 
 /// Compares a new request with the stored reservation of its txid. A reservation from
@@ -94,14 +169,51 @@ pub fn compare(stored: Option<&StoredReservation>, record: &OutflowRecord) -> Re
     ))
 }
 
-/// How `review` (for `wallet`) relates to this signer's reservations.
-pub fn prior(state: &State, wallet: &str, review: &PsbtReview) -> Result<Repeat, StateError> {
-    let stored = state.reservation(&review.txid().to_string())?;
-    Ok(compare(stored.as_ref(), &OutflowRecord::of(wallet, review)))
+/// A transaction never reserved: is it a replacement? Only when a reservation of the
+/// same wallet has the same [`SpendKey`] and this fee is higher than the highest fee
+/// reserved for that key; otherwise it is new (full outflow), never less.
+pub fn replacement(
+    conn: &Connection,
+    wallet: &str,
+    key: Option<&SpendKey>,
+    fee: Amount,
+) -> Result<Repeat, StateError> {
+    let Some(key) = key else {
+        return Ok(Repeat::New);
+    };
+    let Some((txid, prior_fee)) = state::highest_fee_with_key(conn, wallet, key)? else {
+        return Ok(Repeat::New);
+    };
+    Ok(match fee.checked_sub(prior_fee) {
+        Some(charge) if charge > Amount::ZERO => Repeat::Replaces {
+            txid,
+            prior_fee,
+            charge,
+        },
+        _ => Repeat::New,
+    })
 }
 
-fn prior_in(conn: &Connection, txid: &str, record: &OutflowRecord) -> Result<Repeat, StateError> {
-    Ok(compare(state::reservation_of(conn, txid)?.as_ref(), record))
+/// How `review` (for `wallet`) relates to this signer's reservations.
+pub fn prior(state: &State, wallet: &str, review: &PsbtReview) -> Result<Repeat, StateError> {
+    prior_in(
+        state.connection(),
+        &review.txid().to_string(),
+        &OutflowRecord::of(wallet, review),
+        SpendKey::of(review).as_ref(),
+    )
+}
+
+fn prior_in(
+    conn: &Connection,
+    txid: &str,
+    record: &OutflowRecord,
+    key: Option<&SpendKey>,
+) -> Result<Repeat, StateError> {
+    match compare(state::reservation_of(conn, txid)?.as_ref(), record) {
+        Repeat::New => replacement(conn, &record.wallet, key, record.fee),
+        known => Ok(known),
+    }
 }
 
 /// A checked PSBT whose outflow is durably reserved against this signer's limits.
@@ -154,17 +266,19 @@ pub fn reserve(state: &mut State, plan: SigningPlan) -> Result<ReservedOutflow, 
     let txid = review.txid().to_string();
     let wallet = plan.wallet().to_owned();
     let record = OutflowRecord::of(&wallet, review);
+    let key = SpendKey::of(review);
     let outflow = review.outflow();
     let tx = state.begin()?;
     let mut limits = state::limits_in(&tx, ASSET)?.ok_or(StateError::NoLimits(ASSET))?;
     limits.limiter.observe(clock::monotonic_now());
     let before = limits.limiter.status();
-    let repeat = prior_in(&tx, &txid, &record)?;
-    let verdict = match (&repeat, before.paused) {
-        (Repeat::Differs(reason), _) => Err(ReservationError::RepeatDiffers(reason.clone())),
-        (_, true) => Err(ReservationError::Refused(LimitRefusal::Paused)),
-        (Repeat::Same, false) => Ok(()),
-        (Repeat::New, false) => limits.limiter.reserve(outflow).map_err(ReservationError::Refused),
+    let repeat = prior_in(&tx, &txid, &record, key.as_ref())?;
+    let charge = repeat.charge(outflow);
+    let verdict = match (&repeat, before.paused, charge) {
+        (Repeat::Differs(reason), _, _) => Err(ReservationError::RepeatDiffers(reason.clone())),
+        (_, true, _) => Err(ReservationError::Refused(LimitRefusal::Paused)),
+        (_, false, None) => Ok(()),
+        (_, false, Some(charge)) => limits.limiter.reserve(charge).map_err(ReservationError::Refused),
     };
     let already = repeat == Repeat::Same;
     // The clock reading is stored whatever the verdict: it credits nothing it should not.
@@ -179,7 +293,15 @@ pub fn reserve(state: &mut State, plan: SigningPlan) -> Result<ReservedOutflow, 
         }
         Ok(()) => {
             let after = limits.limiter.status();
+            let charged = charge.unwrap_or(outflow);
+            let replaces = match &repeat {
+                Repeat::Replaces { txid, .. } => Some(txid.as_str()),
+                _ => None,
+            };
             state::insert_reservation(&tx, &txid, &wallet, ASSET, outflow, record.fee, &record.digest)?;
+            if let Some(key) = &key {
+                state::insert_spend_key(&tx, &txid, key, charged, replaces)?;
+            }
             state::journal(
                 &tx,
                 "reserved",
@@ -191,6 +313,8 @@ pub fn reserve(state: &mut State, plan: SigningPlan) -> Result<ReservedOutflow, 
                     "fee_sat": review.fee().to_sat(),
                     "external_sat": review.total_external().to_sat(),
                     "outflow_digest": record.digest,
+                    "charged_sat": charged.to_sat(),
+                    "replaces_txid": replaces,
                     "boot_id": limits.limiter.anchor().boot_id,
                     "since_boot_ms": u64::try_from(limits.limiter.anchor().since_boot.as_millis()).unwrap_or(u64::MAX),
                     "bucket_before_sat": before.bucket_available.to_sat(),

@@ -17,6 +17,13 @@ pub enum Decision {
     Sign,
     /// Reserved before: signing again consumes nothing.
     SignAgain,
+    /// A fee bump of `replaces` (same inputs, same external outputs, higher fee): signing
+    /// reserves only `charge`, the fee above `prior_fee`.
+    Replace {
+        replaces: String,
+        prior_fee: Amount,
+        charge: Amount,
+    },
     /// Not signed, and why (the rule is named in the text).
     Refused(String),
 }
@@ -34,6 +41,23 @@ impl Decision {
         match limiter.check(outflow) {
             Ok(()) => Decision::Sign,
             Err(refusal) => Decision::Refused(refusal.to_string()),
+        }
+    }
+
+    /// The decision for a fee bump that is charged only `charge`.
+    pub fn for_replacement(
+        limiter: &FlowLimiter,
+        replaces: String,
+        prior_fee: Amount,
+        charge: Amount,
+    ) -> Decision {
+        match Decision::for_limits(limiter, charge, false) {
+            Decision::Sign => Decision::Replace {
+                replaces,
+                prior_fee,
+                charge,
+            },
+            other => other,
         }
     }
 
@@ -125,6 +149,10 @@ pub fn render(
             let mut after = limiter.clone();
             after.reserve(review.outflow()).ok().map(|()| after.status())
         }
+        Decision::Replace { charge, .. } => {
+            let mut after = limiter.clone();
+            after.reserve(*charge).ok().map(|()| after.status())
+        }
         Decision::SignAgain => Some(now.clone()),
         Decision::Refused(_) => None,
     };
@@ -151,6 +179,16 @@ pub fn render(
         Decision::SignAgain => writeln!(
             out,
             "Decision    reserved before: would be signed again, consuming nothing"
+        ),
+        Decision::Replace {
+            replaces,
+            prior_fee,
+            charge,
+        } => writeln!(
+            out,
+            "Decision    fee bump: replaces {replaces} (same inputs, same external outputs, fee {} before): charged only the fee increase {}, would be signed",
+            format_btc(*prior_fee),
+            format_btc(*charge)
         ),
         Decision::Refused(reason) => writeln!(out, "Decision    REFUSED: {reason}"),
     };

@@ -200,7 +200,7 @@ pub fn check(
     };
     check_cluster_limits(pool, &tx, vsize, &evicted)?;
     if !conflicts.is_empty() {
-        check_feerate_diagram(pool, fee, vsize, &evicted)?;
+        check_feerate_diagram(pool, txid, fee, vsize, &evicted)?;
         let ancestors = pool.ancestors_of_inputs(tx.input.iter().map(|i| &i.previous_output));
         if let Some(spent_conflict) = conflicts.iter().find(|c| ancestors.contains(*c)) {
             return Err(rejected("bad-txns-spends-conflicting-tx")
@@ -238,6 +238,12 @@ pub fn check(
     })
 }
 
+/// A signed satoshi amount as Core prints money (`-0.00001000`).
+fn sat_text(sats: i64) -> String {
+    let sign = if sats < 0 { "-" } else { "" };
+    format!("{sign}{}", money_text(Amount::from_sat(sats.unsigned_abs())))
+}
+
 /// Core's replacement rules 5, 3 and 4 (full RBF: no signalling needed): at most 100
 /// conflicting clusters; the replacement pays at least the fees of everything it evicts,
 /// plus its own size at the incremental relay fee. Returns every transaction it evicts
@@ -266,20 +272,26 @@ fn check_replacement_fees(
     for conflict in conflicts {
         evicted.extend(pool.descendants(conflict));
     }
-    let original: Amount = evicted.iter().filter_map(|t| pool.get(t)).map(|e| e.fee).sum();
-    if fee < original {
+    // Core compares modified fees (with `prioritisetransaction` deltas) throughout.
+    let modified = pool.modified_fee(&txid, fee);
+    let original: i64 = evicted
+        .iter()
+        .filter_map(|t| pool.get(t))
+        .map(|e| pool.modified_fee(&e.txid, e.fee))
+        .fold(0i64, i64::saturating_add);
+    if modified < original {
         return Err(rejected("insufficient fee").with_details(format!(
             "rejecting replacement {txid}, less fees than conflicting txs; {} < {}",
-            money_text(fee),
-            money_text(original)
+            sat_text(modified),
+            sat_text(original)
         )));
     }
-    let additional = fee - original;
+    let additional = modified.saturating_sub(original);
     let needed = fee_at(INCREMENTAL_RELAY_SAT_PER_KVB, vsize);
-    if additional < needed {
+    if additional < i64::try_from(needed.to_sat()).unwrap_or(i64::MAX) {
         return Err(rejected("insufficient fee").with_details(format!(
             "rejecting replacement {txid}, not enough additional fees to relay; {} < {}",
-            money_text(additional),
+            sat_text(additional),
             money_text(needed)
         )));
     }
@@ -307,19 +319,19 @@ fn check_cluster_limits(
     Ok(())
 }
 
-/// A feerate diagram: cumulative (vsize, fee) at the end of each chunk, from (0, 0).
-type Diagram = Vec<(u64, u64)>;
+/// A feerate diagram: cumulative (vsize, modified fee) at the end of each chunk, from (0, 0).
+type Diagram = Vec<(u64, i64)>;
 
 /// Chunks `entries` (already in an order that puts parents first) as Core chunks a
 /// linearization: each chunk at a higher feerate than the one after it, merging a chunk
 /// into the one before while it pays a higher feerate.
-fn diagram(entries: &[(u64, u64)]) -> Diagram {
-    let mut chunks: Vec<(u64, u64)> = Vec::new();
+fn diagram(entries: &[(u64, i64)]) -> Diagram {
+    let mut chunks: Vec<(u64, i64)> = Vec::new();
     for &(vsize, fee) in entries {
         let mut chunk = (vsize, fee);
         while let Some(&(last_vsize, last_fee)) = chunks.last() {
             // chunk feerate > last feerate  ⇔  fee·last_vsize > last_fee·vsize
-            if u128::from(chunk.1) * u128::from(last_vsize) > u128::from(last_fee) * u128::from(chunk.0) {
+            if i128::from(chunk.1) * i128::from(last_vsize) > i128::from(last_fee) * i128::from(chunk.0) {
                 chunks.pop();
                 chunk = (chunk.0 + last_vsize, chunk.1 + last_fee);
             } else {
@@ -330,8 +342,8 @@ fn diagram(entries: &[(u64, u64)]) -> Diagram {
     }
     let mut points = vec![(0, 0)];
     for (vsize, fee) in chunks {
-        let &(x, y) = points.last().unwrap_or(&(0, 0));
-        points.push((x + vsize, y + fee));
+        let &(x, y): &(u64, i64) = points.last().unwrap_or(&(0, 0));
+        points.push((x + vsize, y.saturating_add(fee)));
     }
     points
 }
@@ -356,14 +368,19 @@ fn fee_at_size(diagram: &Diagram, x: u64) -> (i128, i128) {
 /// unconfirmed relatives, as in every Sluice transaction).
 fn check_feerate_diagram(
     pool: &Mempool,
+    txid: Txid,
     fee: Amount,
     vsize: u64,
     evicted: &HashSet<Txid>,
 ) -> Result<(), Rejection> {
     let mut old: Vec<&MempoolEntry> = evicted.iter().filter_map(|t| pool.get(t)).collect();
     old.sort_by_key(|e| e.seq);
-    let old = diagram(&old.iter().map(|e| (e.vsize, e.fee.to_sat())).collect::<Vec<_>>());
-    let new = diagram(&[(vsize, fee.to_sat())]);
+    let old = diagram(
+        &old.iter()
+            .map(|e| (e.vsize, pool.modified_fee(&e.txid, e.fee)))
+            .collect::<Vec<_>>(),
+    );
+    let new = diagram(&[(vsize, pool.modified_fee(&txid, fee))]);
     let mut improves = false;
     for x in old.iter().chain(&new).map(|&(x, _)| x) {
         let (new_fee, new_den) = fee_at_size(&new, x);
@@ -407,8 +424,8 @@ mod tests {
             diagram(&[(100, 300), (100, 100)]),
             vec![(0, 0), (100, 300), (200, 400)]
         );
-        let evicted = |entries: &[(u64, u64)]| diagram(entries);
-        let beats = |old: &Diagram, vsize: u64, fee: u64| {
+        let evicted = |entries: &[(u64, i64)]| diagram(entries);
+        let beats = |old: &Diagram, vsize: u64, fee: i64| {
             let new = diagram(&[(vsize, fee)]);
             let mut improves = false;
             for x in old.iter().chain(&new).map(|&(x, _)| x) {

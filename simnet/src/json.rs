@@ -13,6 +13,12 @@ pub fn btc(amount: Amount) -> Value {
     json!(amount.to_btc())
 }
 
+/// A signed satoshi amount in BTC (a modified fee can be negative).
+pub fn btc_signed(sats: i64) -> Value {
+    let magnitude = Amount::from_sat(sats.unsigned_abs()).to_btc();
+    json!(if sats < 0 { -magnitude } else { magnitude })
+}
+
 /// A fee rate of `sat_per_kvb` as Core prints it (BTC per kvB).
 pub fn btc_per_kvb(sat_per_kvb: u64) -> Value {
     btc(Amount::from_sat(sat_per_kvb))
@@ -228,12 +234,18 @@ pub fn mempool_entry(pool: &Mempool, txid: &Txid) -> Value {
     };
     let ancestors = pool.ancestors(txid);
     let descendants = pool.descendants(txid);
+    // Core reports ancestor and descendant fees as modified fees (with
+    // `prioritisetransaction` deltas).
     let sum = |set: &std::collections::HashSet<Txid>| {
-        set.iter()
-            .filter_map(|t| pool.get(t))
-            .fold((entry.vsize, entry.fee), |(size, fee), e| {
-                (size + e.vsize, fee + e.fee)
-            })
+        set.iter().filter_map(|t| pool.get(t)).fold(
+            (entry.vsize, pool.modified_fee(txid, entry.fee)),
+            |(size, fee), e| {
+                (
+                    size + e.vsize,
+                    fee.saturating_add(pool.modified_fee(&e.txid, e.fee)),
+                )
+            },
+        )
     };
     let (ancestor_size, ancestor_fee) = sum(&ancestors);
     let (descendant_size, descendant_fee) = sum(&descendants);
@@ -251,9 +263,9 @@ pub fn mempool_entry(pool: &Mempool, txid: &Txid) -> Value {
         "wtxid": entry.wtxid,
         "fees": {
             "base": btc(entry.fee),
-            "modified": btc(entry.fee),
-            "ancestor": btc(ancestor_fee),
-            "descendant": btc(descendant_fee),
+            "modified": btc_signed(pool.modified_fee(&entry.txid, entry.fee)),
+            "ancestor": btc_signed(ancestor_fee),
+            "descendant": btc_signed(descendant_fee),
             "chunk": btc(chunk_fee),
         },
         "depends": pool.parents(txid),

@@ -7,6 +7,9 @@ use std::sync::Arc;
 
 use bitcoin::{Amount, OutPoint, Transaction, TxOut, Txid, Wtxid};
 
+/// Core's `-blockmintxfee` default (v30 and later): 1 sat/kvB.
+const BLOCK_MIN_TX_FEE_SAT_PER_KVB: i128 = 1;
+
 #[derive(Debug, Clone)]
 pub struct MempoolEntry {
     pub tx: Arc<Transaction>,
@@ -34,9 +37,33 @@ pub struct Mempool {
     /// Which mempool transaction spends each outpoint.
     spenders: HashMap<OutPoint, Txid>,
     next_seq: u64,
+    /// `prioritisetransaction` fee deltas (satoshis), kept like Core's `mapDeltas`: also
+    /// for transactions not (yet) in the mempool, until a block confirms them.
+    deltas: HashMap<Txid, i64>,
 }
 
 impl Mempool {
+    /// Adds `delta` satoshis to `txid`'s fee as block assembly and replacement see it.
+    pub fn prioritise(&mut self, txid: Txid, delta: i64) {
+        let total = self.deltas.entry(txid).or_insert(0);
+        *total = total.saturating_add(delta);
+        if *total == 0 {
+            self.deltas.remove(&txid);
+        }
+    }
+
+    /// The fee delta of `txid` (0 without one).
+    pub fn delta(&self, txid: &Txid) -> i64 {
+        self.deltas.get(txid).copied().unwrap_or(0)
+    }
+
+    /// A fee with `txid`'s delta: what Core calls the modified fee.
+    pub fn modified_fee(&self, txid: &Txid, fee: Amount) -> i64 {
+        i64::try_from(fee.to_sat())
+            .unwrap_or(i64::MAX)
+            .saturating_add(self.delta(txid))
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -227,6 +254,7 @@ impl Mempool {
         for tx in txs {
             let txid = tx.compute_txid();
             self.remove(&txid);
+            self.deltas.remove(&txid);
             for input in &tx.input {
                 if let Some(conflict) = self.spenders.get(&input.previous_output).copied() {
                     if conflict != txid {
@@ -254,14 +282,16 @@ impl Mempool {
         self.entries.values().map(|e| e.vsize).sum()
     }
 
-    /// Transactions for the next block: highest fee rate first, each after its unconfirmed
-    /// parents, within `max_weight`.
+    /// Transactions for the next block: highest modified fee rate first (fee plus any
+    /// `prioritisetransaction` delta), each after its unconfirmed parents, within
+    /// `max_weight`; a package whose modified fee rate is below Core's `-blockmintxfee`
+    /// (1 sat/kvB) is left out, as Core's block assembly leaves it out.
     pub fn block_template(&self, max_weight: u64) -> Vec<Arc<Transaction>> {
         let mut candidates: Vec<&MempoolEntry> = self.entries.values().collect();
         // fee/vsize compared without division: a/b > c/d ⇔ a·d > c·b.
         candidates.sort_by(|a, b| {
-            let left = u128::from(a.fee.to_sat()) * u128::from(b.vsize);
-            let right = u128::from(b.fee.to_sat()) * u128::from(a.vsize);
+            let left = i128::from(self.modified_fee(&a.txid, a.fee)) * i128::from(b.vsize);
+            let right = i128::from(self.modified_fee(&b.txid, b.fee)) * i128::from(a.vsize);
             right.cmp(&left).then(a.seq.cmp(&b.seq))
         });
         let mut chosen: HashSet<Txid> = HashSet::new();
@@ -282,7 +312,16 @@ impl Mempool {
             // Entry order puts parents first.
             package.sort_by_key(|e| e.seq);
             let package_weight: u64 = package.iter().map(|e| e.weight).sum();
-            if package.iter().any(|e| skipped.contains(&e.txid)) || weight + package_weight > max_weight {
+            let package_vsize: u64 = package.iter().map(|e| e.vsize).sum();
+            let package_fee: i128 = package
+                .iter()
+                .map(|e| i128::from(self.modified_fee(&e.txid, e.fee)))
+                .sum();
+            let below_min = package_fee * 1000 < i128::from(package_vsize) * BLOCK_MIN_TX_FEE_SAT_PER_KVB;
+            if below_min
+                || package.iter().any(|e| skipped.contains(&e.txid))
+                || weight + package_weight > max_weight
+            {
                 skipped.insert(candidate.txid);
                 continue;
             }

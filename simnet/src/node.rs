@@ -98,6 +98,12 @@ impl Node {
         &self.mempool
     }
 
+    /// `prioritisetransaction`: block assembly and replacement see `txid`'s fee changed
+    /// by `delta` satoshis (Core keeps the delta even before the transaction arrives).
+    pub fn prioritise(&mut self, txid: Txid, delta: i64) {
+        self.mempool.prioritise(txid, delta);
+    }
+
     /// Checks and admits `tx`, evicting what it replaces.
     fn admit(&mut self, tx: Arc<Transaction>, now: u64, bypass_fee: bool) -> Result<Txid, Rejection> {
         let admission = accept::check(&self.chain, &self.mempool, tx, now, bypass_fee)?;

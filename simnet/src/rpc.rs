@@ -303,6 +303,24 @@ pub fn dispatch(
             let reorg = node.reorg(depth, new_blocks, burn, now)?;
             Ok(json!({ "disconnected": reorg.disconnected, "connected": reorg.connected }))
         }
+        "prioritisetransaction" => {
+            let txid: Txid = p.hash(0, "txid")?;
+            let dummy = match p.get(1) {
+                None | Some(Value::Null) => 0.0,
+                Some(value) => value.as_f64().ok_or_else(|| {
+                    Rejection::new(codes::TYPE_ERROR, "JSON value of type string is not of expected type number")
+                })?,
+            };
+            if dummy != 0.0 {
+                return Err(Rejection::new(
+                    codes::INVALID_PARAMETER,
+                    "Priority is no longer supported, dummy argument to prioritisetransaction must be 0.",
+                ));
+            }
+            let delta = p.int(2, "fee_delta")?;
+            node.prioritise(txid, delta);
+            Ok(json!(true))
+        }
         "ping" => Ok(Value::Null),
         "stop" => Ok(json!("simnet stopping")),
         _ => Err(Rejection::new(codes::METHOD_NOT_FOUND, "Method not found")),

@@ -716,3 +716,51 @@ async fn the_binary_prints_its_url_and_stops_on_request() {
     let status = status.expect("sluice-simnet did not stop within 5 s");
     assert!(status.success(), "{status}");
 }
+
+/// `prioritisetransaction` as Core does it: a large negative delta keeps a transaction in
+/// the mempool but out of blocks, and the replacement rules compare modified fees; a
+/// positive delta can make a lower-paying replacement acceptable. The dummy must be 0.
+#[tokio::test]
+async fn prioritised_transactions_are_skipped_by_blocks_and_replaced_on_modified_fees() {
+    let net = Net::start(SimnetOptions::local()).await;
+    let rpc = &net.rpc;
+    let coin = net.mature(1);
+    let stuck = pay(&net.alice, coin, &script(2), Amount::from_sat(5000));
+    let txid = rpc.send_raw_transaction(&stuck).await.unwrap();
+    let ok: bool = rpc
+        .call(
+            "prioritisetransaction",
+            json!([txid.to_string(), 0, -100_000_000]),
+        )
+        .await
+        .unwrap();
+    assert!(ok);
+    let entry: Value = rpc
+        .call("getmempoolentry", json!([txid.to_string()]))
+        .await
+        .unwrap();
+    // As Core 31 reports it (checked with bitcoin-cli on the pinned node).
+    assert_eq!(entry["fees"]["base"], json!(0.00005));
+    assert_eq!(entry["fees"]["modified"], json!(-0.99995));
+    assert_eq!(entry["fees"]["ancestor"], json!(-0.99995));
+    rpc.generate_to_address(2, &address(&net.alice)).await.unwrap();
+    assert_eq!(
+        rpc.get_raw_mempool().await.unwrap(),
+        vec![txid],
+        "left out of blocks"
+    );
+
+    // A replacement paying less than the stuck one's real fee is enough: its modified fee
+    // is what counts (Core 31 accepts the same, checked by hand with bitcoin-cli).
+    let replacement = pay(&net.alice, coin, &script(3), Amount::from_sat(2000));
+    let replaced = rpc.send_raw_transaction(&replacement).await.unwrap();
+    assert_eq!(rpc.get_raw_mempool().await.unwrap(), vec![replaced]);
+    rpc.generate_to_address(1, &address(&net.alice)).await.unwrap();
+    assert!(rpc.get_raw_mempool().await.unwrap().is_empty());
+
+    let err = rpc
+        .call::<bool>("prioritisetransaction", json!([txid.to_string(), 1, 100]))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("dummy argument"), "{err}");
+}

@@ -36,6 +36,12 @@ enum Route {
     GetProposal(u64),
     ApproveProposal(u64),
     RejectProposal(u64),
+    /// `POST /v1/sessions/{id}/bump` `{"fee_rate_sat_vb": N}` (approver).
+    BumpSession(u64),
+    /// `POST /v1/sessions/{id}/abandon` `{"reason": "..."}` (approver).
+    AbandonSession(u64),
+    /// `GET /v1/sessions/{id}/history`.
+    SessionHistory(u64),
     /// The one route without a bearer token: the enrollment secret is the credential.
     Enroll,
 }
@@ -125,6 +131,15 @@ fn route(method: &Method, path: &str) -> Result<Route, HttpError> {
             Method::POST if *action == "reject" => Ok(Route::Reject(id(w)?)),
             Method::POST => Ok(Route::Cancel(id(w)?)),
             _ => Err(wrong_method("POST")),
+        },
+        ["v1", "sessions", id_text, action @ ("bump" | "abandon")] => match *method {
+            Method::POST if *action == "bump" => Ok(Route::BumpSession(id(id_text)?)),
+            Method::POST => Ok(Route::AbandonSession(id(id_text)?)),
+            _ => Err(wrong_method("POST")),
+        },
+        ["v1", "sessions", id_text, "history"] => match *method {
+            Method::GET => Ok(Route::SessionHistory(id(id_text)?)),
+            _ => Err(wrong_method("GET")),
         },
         ["v1", "proposals"] => match *method {
             Method::POST => Ok(Route::CreateProposal),
@@ -347,8 +362,58 @@ fn execute(coord: &mut Coordinator, actor: &Actor, parsed: Parsed) -> Result<Rep
         Route::GetProposal(id) => proposals::get(coord, actor, id, now),
         Route::ApproveProposal(id) => proposals::approve(coord, actor, id, &parsed.body?, now),
         Route::RejectProposal(id) => proposals::reject(coord, actor, id, &parsed.body?, now),
+        Route::BumpSession(id) => {
+            let BumpSession { fee_rate_sat_vb } = parse_json(&parsed.body?, None)?;
+            let bump = coord.bump_session(actor, id, fee_rate_sat_vb, now)?;
+            Ok(json(
+                StatusCode::CREATED,
+                &serde_json::json!({
+                    "session_id": bump.session_id,
+                    "replaces": bump.replaces,
+                    "root": bump.root,
+                    "txid": bump.txid.to_string(),
+                    "old_fee_sat": bump.old_fee.to_sat(),
+                    "fee_sat": bump.fee.to_sat(),
+                    "change_sat": bump.change.to_sat(),
+                    "vsize": bump.vsize,
+                }),
+            ))
+        }
+        Route::AbandonSession(id) => {
+            let RejectWithdrawal { reason } = parse_json(&parsed.body?, None)?;
+            let root = coord.abandon_session(actor, id, &reason, now)?;
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({ "session_id": root, "abandon": "waiting" }),
+            ))
+        }
+        Route::SessionHistory(id) => {
+            let events: Vec<_> = coord
+                .session_events(actor, id)?
+                .into_iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "kind": e.kind,
+                        "actor": e.actor,
+                        "note": e.note,
+                        "recorded_at": e.recorded_at.secs(),
+                    })
+                })
+                .collect();
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({ "session_id": id, "events": events }),
+            ))
+        }
         Route::Enroll => Err(bad_request("invalid_request", "enrollment takes no bearer token")),
     }
+}
+
+/// The body of `POST /v1/sessions/{id}/bump`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BumpSession {
+    fee_rate_sat_vb: u64,
 }
 
 /// Answers one request. Never fails: every problem becomes a JSON error reply.
@@ -379,10 +444,14 @@ pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> R
         | Route::CreateProposal
         | Route::ApproveProposal(_)
         | Route::RejectProposal(_)
+        | Route::BumpSession(_)
+        | Route::AbandonSession(_)
         | Route::Enroll => read_body(request, MAX_BODY_BYTES).await,
-        Route::ListWithdrawals | Route::GetWithdrawal(_) | Route::ListProposals | Route::GetProposal(_) => {
-            Ok(Bytes::new())
-        }
+        Route::ListWithdrawals
+        | Route::GetWithdrawal(_)
+        | Route::ListProposals
+        | Route::GetProposal(_)
+        | Route::SessionHistory(_) => Ok(Bytes::new()),
     };
     let parsed = Parsed {
         route,
@@ -472,6 +541,22 @@ mod tests {
             405
         );
         assert_eq!(route(&Method::GET, "/v1/withdrawals/x").unwrap_err().status, 404);
+        assert_eq!(
+            route(&Method::POST, "/v1/sessions/3/bump").unwrap(),
+            Route::BumpSession(3)
+        );
+        assert_eq!(
+            route(&Method::POST, "/v1/sessions/3/abandon").unwrap(),
+            Route::AbandonSession(3)
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/sessions/3/history").unwrap(),
+            Route::SessionHistory(3)
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/sessions/3/bump").unwrap_err().status,
+            405
+        );
         assert_eq!(route(&Method::GET, "/v1/withdrawals/").unwrap_err().status, 404);
         assert_eq!(route(&Method::GET, "/v2/withdrawals").unwrap_err().status, 404);
         assert_eq!(route(&Method::GET, "/").unwrap_err().status, 404);

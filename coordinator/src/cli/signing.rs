@@ -1,6 +1,6 @@
-//! `signer add|list|deactivate|activate` and `session list|export|import`: the signers
-//! the coordinator knows, and carrying a signing session to an offline signer and back
-//! (an SD-card file or QR codes).
+//! `signer add|list|deactivate|activate` and `session export|import|bump|abandon|history`:
+//! the signers the coordinator knows, carrying a signing session to an offline signer and
+//! back (an SD-card file or QR codes), and stuck transactions (fee bump, abandon).
 
 use std::path::{Path, PathBuf};
 
@@ -72,6 +72,32 @@ pub enum SessionCommand {
         input: Option<PathBuf>,
         #[arg(long, value_name = "IMAGE", num_args = 1..)]
         in_qr: Vec<PathBuf>,
+    },
+    /// Replace a stuck session's transaction by a fee bump (approver): a new session that
+    /// spends exactly the same inputs and pays the same withdrawals, the higher fee taken
+    /// from the change. The signers sign it like any session; whichever of the two
+    /// confirms pays the withdrawals, once.
+    Bump {
+        #[arg(long)]
+        id: u64,
+        /// The replacement's fee rate in sat/vB; it must beat the current fee by at least
+        /// 1 sat/vB of the transaction's size (Bitcoin Core's replacement rule).
+        #[arg(long, value_name = "SAT_PER_VB")]
+        fee_rate: u64,
+    },
+    /// Give a session (and its fee bumps) up (approver). Its withdrawals return to the
+    /// queue only once a confirmed transaction outside the session spends its inputs; if
+    /// the session's own transaction confirms first, they are paid and the abandon is moot.
+    Abandon {
+        #[arg(long)]
+        id: u64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// A session's own history: fee bumps, replacement, abandon (who, when, why).
+    History {
+        #[arg(long)]
+        id: u64,
     },
 }
 
@@ -191,17 +217,51 @@ pub fn session(s: &mut Session, command: &SessionCommand) -> Result<()> {
             let receipt = s
                 .coord
                 .submit_signatures(*id, &psbt, Submitter::Import(&s.actor), clock::now())?;
+            print_receipt(*id, &receipt)?;
+        }
+        SessionCommand::Bump { id, fee_rate } => {
+            let bump = s.coord.bump_session(&s.actor, *id, *fee_rate, clock::now())?;
             outln!(
-                "Session {id}: {} new signature(s) stored, {} already known; {}.",
-                receipt.stored,
-                receipt.already_stored,
-                if receipt.session_signed {
-                    "the session is fully signed"
-                } else {
-                    "more signatures are needed"
-                }
+                "Session {}: fee bump of session {id} opened for signing: transaction {}, fee {} (was {}), change {}, about {} vB at {fee_rate} sat/vB.",
+                bump.session_id,
+                bump.txid,
+                bump.fee,
+                bump.old_fee,
+                bump.change,
+                bump.vsize
             );
         }
+        SessionCommand::Abandon { id, reason } => {
+            let root = s.coord.abandon_session(&s.actor, *id, reason, clock::now())?;
+            outln!(
+                "Session {root} (and its fee bumps) is being abandoned: its withdrawals return to the queue once a confirmed transaction spends its inputs instead; its coins stay reserved until then."
+            );
+        }
+        SessionCommand::History { id } => {
+            for event in s.coord.session_events(&s.actor, *id)? {
+                outln!(
+                    "{}  {:<18} {:<16} {}",
+                    event.recorded_at,
+                    event.kind,
+                    event.actor,
+                    event.note
+                );
+            }
+        }
     }
+    Ok(())
+}
+
+fn print_receipt(id: u64, receipt: &sluice_shared::signer_api::SignatureReceipt) -> Result<()> {
+    outln!(
+        "Session {id}: {} new signature(s) stored, {} already known; {}.",
+        receipt.stored,
+        receipt.already_stored,
+        if receipt.session_signed {
+            "the session is fully signed"
+        } else {
+            "more signatures are needed"
+        }
+    );
     Ok(())
 }

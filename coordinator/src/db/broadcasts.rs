@@ -95,11 +95,20 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, u32, Opt
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
-/// Transactions not yet in a block whose last send is older than `before` (or never).
+/// Transactions not yet in a block whose last send is older than `before` (or never),
+/// of sessions still `broadcast` (not replaced by a confirmed bump), not themselves
+/// replaced by a sent fee bump (only the newest of a group is sent again) and not being
+/// abandoned (the operator wants a conflicting transaction to win).
 pub fn due_for_sending(conn: &Connection, before: UnixTime) -> Result<Vec<BroadcastRecord>, DbError> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM broadcasts WHERE block_height IS NULL \
-         AND (last_sent_at IS NULL OR last_sent_at < ?1) ORDER BY session_id"
+        "SELECT {COLUMNS} FROM broadcasts b WHERE b.block_height IS NULL \
+         AND (b.last_sent_at IS NULL OR b.last_sent_at < ?1) \
+         AND EXISTS (SELECT 1 FROM signing_sessions s WHERE s.id = b.session_id AND s.status = 'broadcast') \
+         AND NOT EXISTS (SELECT 1 FROM session_abandons a WHERE a.resolution IS NULL AND a.root_session = \
+             COALESCE((SELECT root_session FROM session_replacements r WHERE r.session_id = b.session_id), b.session_id)) \
+         AND NOT EXISTS (SELECT 1 FROM session_replacements r JOIN signing_sessions s2 ON s2.id = r.session_id \
+             WHERE r.replaces_session = b.session_id AND s2.status = 'broadcast') \
+         ORDER BY b.session_id"
     ))?;
     let rows = stmt.query_map([before.secs()], row)?;
     rows.map(|r| decode(r?)).collect()

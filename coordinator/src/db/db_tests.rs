@@ -365,3 +365,45 @@ fn signers_and_partial_signatures_are_append_only() {
     );
     assert_eq!(sessions::ids_with_status(c, "signed").unwrap(), vec![1]);
 }
+
+/// The trigger `withdrawals_status_edges` and `rules::status::can_transition` allow the
+/// same edges: every pair of statuses, tried against the database with only the edge
+/// trigger in place (the approval and release triggers guard other facts and are tested
+/// on their own).
+#[test]
+fn the_status_trigger_and_the_rules_agree_on_every_edge() {
+    use crate::rules::status::can_transition;
+    let (_dir, _path, db) = fresh();
+    seed(&db);
+    let c = db.connection();
+    let edges: String = c
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'withdrawals_status_edges'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    c.execute_batch(
+        "DROP TRIGGER withdrawals_approved_needs_approval; DROP TRIGGER withdrawals_return_needs_release;",
+    )
+    .unwrap();
+    for from in WithdrawalStatus::ALL {
+        for to in WithdrawalStatus::ALL {
+            if from == to {
+                continue;
+            }
+            c.execute_batch("DROP TRIGGER withdrawals_status_edges").unwrap();
+            c.execute("UPDATE withdrawals SET status = ?1 WHERE id = 1", [from.as_str()])
+                .unwrap();
+            c.execute_batch(&edges).unwrap();
+            let allowed = c
+                .execute("UPDATE withdrawals SET status = ?1 WHERE id = 1", [to.as_str()])
+                .is_ok();
+            assert_eq!(
+                allowed,
+                can_transition(from, to),
+                "{from} -> {to}: the trigger says {allowed}"
+            );
+        }
+    }
+}

@@ -14,6 +14,7 @@ pub mod customers;
 pub mod enrollments;
 pub mod proposals;
 pub mod schema;
+pub mod session_groups;
 pub mod sessions;
 pub mod settings;
 pub mod signatures;

@@ -9,7 +9,14 @@
 //! the guard that catches a bug or a hand-edited database.
 
 /// Each entry is one migration, run in its own transaction.
-pub const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5];
+pub const MIGRATIONS: &[&str] = &[
+    MIGRATION_1,
+    MIGRATION_2,
+    MIGRATION_3,
+    MIGRATION_4,
+    MIGRATION_5,
+    MIGRATION_6,
+];
 
 const MIGRATION_1: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -387,4 +394,119 @@ CREATE TRIGGER enrollments_used_once BEFORE UPDATE ON enrollments
     WHEN OLD.redeemed_at IS NOT NULL OR NEW.secret_hash != OLD.secret_hash
         OR NEW.staff_name != OLD.staff_name
     BEGIN SELECT RAISE(ABORT, 'an enrollment secret is used once'); END;
+"#;
+
+/// Stuck transactions (issue 9 item 6). A fee bump is a new session that spends exactly
+/// its original's inputs (`session_replacements`: every session of a group points at the
+/// group's first, its root); the group's coins stay reserved by the root. An abandon
+/// (`session_abandons`) waits until a confirmed transaction outside the group spends the
+/// group's inputs, then returns its withdrawals to `approved`: the only edges back into
+/// the queue after signing, and the trigger below allows them only with a released
+/// abandon on record. Coins remember the height of the block that spent them, so a reorg
+/// can undo a spend. Withdrawal events gain the kinds `fee_bump`, `abandon_requested`
+/// and `returned` (the table is rebuilt: SQLite cannot change a CHECK in place; nothing
+/// references it).
+const MIGRATION_6: &str = r#"
+CREATE TABLE session_replacements (
+    session_id INTEGER PRIMARY KEY REFERENCES signing_sessions(id),
+    replaces_session INTEGER NOT NULL REFERENCES signing_sessions(id),
+    root_session INTEGER NOT NULL REFERENCES signing_sessions(id),
+    fee_rate_sat_vb INTEGER NOT NULL CHECK (fee_rate_sat_vb > 0),
+    approved_by TEXT NOT NULL REFERENCES staff(name),
+    approved_at INTEGER NOT NULL,
+    CHECK (session_id > replaces_session AND session_id > root_session)
+);
+CREATE INDEX session_replacements_by_root ON session_replacements(root_session);
+
+CREATE TABLE session_abandons (
+    root_session INTEGER PRIMARY KEY REFERENCES signing_sessions(id),
+    requested_by TEXT NOT NULL REFERENCES staff(name),
+    requested_at INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    -- NULL while waiting; 'released': a conflicting transaction confirmed and the
+    -- withdrawals went back to approved; 'moot': one of the group's own transactions
+    -- confirmed after all and paid them.
+    resolution TEXT CHECK (resolution IN ('released', 'moot')),
+    resolved_txid TEXT,
+    resolved_at INTEGER,
+    CHECK ((resolution IS NULL) = (resolved_at IS NULL))
+);
+
+-- Append-only history of the sessions themselves: bumps, replacements, abandons.
+CREATE TABLE session_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id INTEGER NOT NULL REFERENCES signing_sessions(id),
+    kind TEXT NOT NULL CHECK (kind IN ('fee_bump', 'replaced', 'abandon_requested',
+        'abandon_released', 'abandon_moot', 'restored')),
+    actor TEXT NOT NULL,
+    note TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL
+);
+CREATE INDEX session_events_by_session ON session_events(session_id, id);
+
+ALTER TABLE utxos ADD COLUMN spent_at_height INTEGER;
+
+CREATE TRIGGER session_replacements_no_delete BEFORE DELETE ON session_replacements
+    BEGIN SELECT RAISE(ABORT, 'fee bumps are never deleted'); END;
+CREATE TRIGGER session_replacements_no_update BEFORE UPDATE ON session_replacements
+    BEGIN SELECT RAISE(ABORT, 'fee bumps never change'); END;
+CREATE TRIGGER session_abandons_no_delete BEFORE DELETE ON session_abandons
+    BEGIN SELECT RAISE(ABORT, 'abandons are resolved, never deleted'); END;
+CREATE TRIGGER session_abandons_resolved_once BEFORE UPDATE ON session_abandons
+    WHEN OLD.resolution IS NOT NULL OR NEW.root_session != OLD.root_session
+        OR NEW.requested_by != OLD.requested_by OR NEW.requested_at != OLD.requested_at
+    BEGIN SELECT RAISE(ABORT, 'an abandon is resolved once'); END;
+CREATE TRIGGER session_events_no_delete BEFORE DELETE ON session_events
+    BEGIN SELECT RAISE(ABORT, 'session history is append-only'); END;
+CREATE TRIGGER session_events_no_update BEFORE UPDATE ON session_events
+    BEGIN SELECT RAISE(ABORT, 'session history is append-only'); END;
+
+CREATE TABLE withdrawal_events_v6 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    withdrawal_id INTEGER NOT NULL REFERENCES withdrawals(id),
+    kind TEXT NOT NULL CHECK (kind IN ('requested', 'approval_recorded', 'approved', 'rejected',
+        'batched', 'signing', 'signed', 'broadcast', 'confirmed', 'failed',
+        'fee_bump', 'abandon_requested', 'returned')),
+    actor TEXT NOT NULL,
+    reason TEXT,
+    recorded_at INTEGER NOT NULL
+);
+INSERT INTO withdrawal_events_v6 (id, withdrawal_id, kind, actor, reason, recorded_at)
+    SELECT id, withdrawal_id, kind, actor, reason, recorded_at FROM withdrawal_events ORDER BY id;
+DROP TABLE withdrawal_events;
+ALTER TABLE withdrawal_events_v6 RENAME TO withdrawal_events;
+CREATE INDEX withdrawal_events_by_withdrawal ON withdrawal_events(withdrawal_id, id);
+CREATE TRIGGER withdrawal_events_no_delete BEFORE DELETE ON withdrawal_events
+    BEGIN SELECT RAISE(ABORT, 'withdrawal history is append-only'); END;
+CREATE TRIGGER withdrawal_events_no_update BEFORE UPDATE ON withdrawal_events
+    BEGIN SELECT RAISE(ABORT, 'withdrawal history is append-only'); END;
+
+-- Keep in step with rules::status::can_transition: the abandon edges back to approved.
+DROP TRIGGER withdrawals_status_edges;
+CREATE TRIGGER withdrawals_status_edges BEFORE UPDATE OF status ON withdrawals
+    WHEN NEW.status != OLD.status AND NOT (
+           (OLD.status = 'pending_approval' AND NEW.status IN ('approved', 'rejected'))
+        OR (OLD.status = 'approved' AND NEW.status IN ('batched', 'failed'))
+        OR (OLD.status = 'batched' AND NEW.status IN ('signing', 'approved', 'failed'))
+        OR (OLD.status = 'signing' AND NEW.status IN ('signed', 'failed', 'approved'))
+        OR (OLD.status = 'signed' AND NEW.status IN ('broadcast', 'failed', 'approved'))
+        OR (OLD.status = 'broadcast' AND NEW.status IN ('confirmed', 'failed', 'approved'))
+        OR (OLD.status = 'confirmed' AND NEW.status = 'broadcast'))
+    BEGIN SELECT RAISE(ABORT, 'withdrawal status change not allowed'); END;
+
+-- Once signatures may exist, back to the queue only through a released abandon: a
+-- confirmed transaction outside the session's group spent its inputs, so nothing that
+-- pays the withdrawal can confirm any more.
+CREATE TRIGGER withdrawals_return_needs_release BEFORE UPDATE OF status ON withdrawals
+    WHEN NEW.status = 'approved' AND OLD.status IN ('signing', 'signed', 'broadcast')
+        AND NOT EXISTS (
+            SELECT 1 FROM session_withdrawals sw
+            JOIN session_abandons a ON a.root_session = sw.session_id
+            WHERE sw.withdrawal_id = NEW.id AND a.resolution = 'released'
+              AND NOT EXISTS (SELECT 1 FROM session_withdrawals later
+                              WHERE later.withdrawal_id = NEW.id AND later.session_id > sw.session_id
+                                AND later.session_id NOT IN (
+                                    SELECT session_id FROM session_replacements
+                                    WHERE root_session = sw.session_id)))
+    BEGIN SELECT RAISE(ABORT, 'a withdrawal returns to approved only through a released abandon of its session'); END;
 "#;

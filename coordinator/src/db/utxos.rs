@@ -4,7 +4,7 @@
 
 use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
 use bitcoin::{Amount, OutPoint, Transaction, Txid};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use sluice_shared::descriptor::Branch;
 
 use super::{sat_from_sql, sat_to_sql, DbError};
@@ -136,12 +136,43 @@ pub fn reserve(conn: &Connection, outpoint: &OutPoint, session_id: u64) -> Resul
     Ok(())
 }
 
-/// Marks a known coin spent by `txid`. Returns false if the outpoint is not ours.
-pub fn mark_spent(conn: &Connection, outpoint: &OutPoint, txid: &Txid) -> Result<bool, DbError> {
+/// Marks a known coin spent by `txid` in the block at `height`. Returns false if the
+/// outpoint is not ours.
+pub fn mark_spent(conn: &Connection, outpoint: &OutPoint, txid: &Txid, height: u32) -> Result<bool, DbError> {
     Ok(conn.execute(
-        "UPDATE utxos SET spent_by_txid = ?3 WHERE txid = ?1 AND vout = ?2 AND spent_by_txid IS NULL",
-        params![outpoint.txid.to_string(), outpoint.vout, txid.to_string()],
+        "UPDATE utxos SET spent_by_txid = ?3, spent_at_height = ?4 WHERE txid = ?1 AND vout = ?2 AND spent_by_txid IS NULL",
+        params![outpoint.txid.to_string(), outpoint.vout, txid.to_string(), height],
     )? == 1)
+}
+
+/// Spends recorded in blocks at `height` or above are undone (a reorg): the coin is
+/// unspent again until a block of the new chain spends it.
+pub fn unspend_from(conn: &Connection, height: u32) -> Result<usize, DbError> {
+    Ok(conn.execute(
+        "UPDATE utxos SET spent_by_txid = NULL, spent_at_height = NULL WHERE spent_at_height >= ?1",
+        [height],
+    )?)
+}
+
+/// Who spent a coin on the applied chain, and at what height (`None`: unspent, or not
+/// ours).
+pub fn spend_of(conn: &Connection, outpoint: &OutPoint) -> Result<Option<(Txid, u32)>, DbError> {
+    let row: Option<(Option<String>, Option<u32>)> = conn
+        .query_row(
+            "SELECT spent_by_txid, spent_at_height FROM utxos WHERE txid = ?1 AND vout = ?2",
+            params![outpoint.txid.to_string(), outpoint.vout],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    match row {
+        Some((Some(txid), Some(height))) => {
+            let txid = txid
+                .parse()
+                .map_err(|_| DbError::Corrupt(format!("coin {outpoint}: spending txid")))?;
+            Ok(Some((txid, height)))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Coins whose funding transaction was in a block at `height` or above become

@@ -4,6 +4,7 @@
 
 pub mod approval;
 pub mod coin_selection;
+pub mod fee_bump;
 pub mod fees;
 pub mod intake;
 pub mod policy;

@@ -1,9 +1,12 @@
 //! Which status changes a withdrawal may make. The database trigger
 //! `withdrawals_status_edges` enforces the same edges.
 //!
-//! Once a PSBT has gone to signers (`signing`), a withdrawal never returns to the queue:
-//! signatures may exist, so paying it again would need a transaction that conflicts with
-//! the first on an input, which is the sender's fee-bump path, not a re-batch.
+//! Once a PSBT has gone to signers (`signing`), a withdrawal returns to the queue only
+//! through a released abandon: signatures may exist, so it may be paid again only after
+//! a confirmed transaction outside its session's group spent that group's inputs (the
+//! trigger `withdrawals_return_needs_release` checks the release is on record). A fee
+//! bump changes no withdrawal status: the bump pays the same withdrawals from the same
+//! inputs, and the withdrawals follow whichever of the group confirms.
 
 use sluice_shared::api::WithdrawalStatus;
 
@@ -14,9 +17,9 @@ pub fn can_transition(from: WithdrawalStatus, to: WithdrawalStatus) -> bool {
         (PendingApproval, Approved | Rejected)
             | (Approved, Batched | Failed)
             | (Batched, Signing | Approved | Failed)
-            | (Signing, Signed | Failed)
-            | (Signed, Broadcast | Failed)
-            | (Broadcast, Confirmed | Failed)
+            | (Signing, Signed | Failed | Approved)
+            | (Signed, Broadcast | Failed | Approved)
+            | (Broadcast, Confirmed | Failed | Approved)
             | (Confirmed, Broadcast)
     )
 }
@@ -27,12 +30,17 @@ mod tests {
     use WithdrawalStatus::*;
 
     #[test]
-    fn only_approval_leads_into_the_queue() {
+    fn only_approval_or_a_released_abandon_leads_into_the_queue() {
         for from in WithdrawalStatus::ALL {
             if can_transition(from, Approved) {
-                assert!(matches!(from, PendingApproval | Batched), "{from} -> approved");
+                assert!(
+                    matches!(from, PendingApproval | Batched | Signing | Signed | Broadcast),
+                    "{from} -> approved"
+                );
             }
         }
+        // A confirmed payment never goes back to the queue.
+        assert!(!can_transition(Confirmed, Approved));
     }
 
     #[test]

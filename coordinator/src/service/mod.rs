@@ -15,7 +15,11 @@ mod proposals;
 mod queries;
 mod sender;
 mod signing;
+mod stuck;
 mod wallets;
+
+#[cfg(test)]
+mod stuck_tests;
 
 #[cfg(test)]
 mod proposal_tests;
@@ -40,9 +44,11 @@ pub use self::proposals::{Proposal, Proposed};
 pub use self::queries::WithdrawalQuery;
 pub use self::sender::FinalTransaction;
 pub use self::signing::{SessionOffer, Submitter};
+pub use self::stuck::BumpSummary;
 pub use self::wallets::{CreatedWallet, NewWalletRequest, WalletSummary};
 use crate::db::{self, Database, DbError};
 use crate::rules::approval::ApprovalRefusal;
+use crate::rules::fee_bump::BumpRefusal;
 use crate::rules::intake::IntakeRefusal;
 use crate::rules::proposals::ProposalRefusal;
 use crate::rules::roles::{Permission, Role};
@@ -102,6 +108,11 @@ pub enum ServiceError {
     AlreadyExists(String),
     #[error("{0}")]
     Invalid(String),
+    /// The state does not allow it now (e.g. bumping a confirmed session).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("fee bump refused: {0}")]
+    Bump(#[from] BumpRefusal),
     #[error(transparent)]
     Wallet(#[from] WalletSpecError),
     #[error("signatures refused: {0}")]
@@ -125,6 +136,8 @@ impl ServiceError {
             ServiceError::UnknownWallet(_) => "unknown_wallet",
             ServiceError::AlreadyExists(_) => "already_exists",
             ServiceError::Invalid(_) => "invalid_request",
+            ServiceError::Conflict(_) => "conflict",
+            ServiceError::Bump(_) => "bump_refused",
             ServiceError::Wallet(_) => "invalid_wallet",
             ServiceError::Signatures(_) => "signatures_refused",
             ServiceError::Database(_) => "internal",
@@ -149,7 +162,8 @@ impl ServiceError {
             | ServiceError::Proposal(ProposalRefusal::NotPending(_))
             | ServiceError::Enrollment(EnrollmentRefusal::AlreadyUsed | EnrollmentRefusal::Superseded(_))
             | ServiceError::IdempotencyConflict { .. }
-            | ServiceError::AlreadyExists(_) => ErrorKind::Conflict,
+            | ServiceError::AlreadyExists(_)
+            | ServiceError::Conflict(_) => ErrorKind::Conflict,
             ServiceError::Intake(IntakeRefusal::InvalidIdempotencyKey)
             | ServiceError::Approval(ApprovalRefusal::BadReason)
             | ServiceError::Proposal(ProposalRefusal::BadReason)
@@ -160,6 +174,7 @@ impl ServiceError {
             | ServiceError::Enrollment(_)
             | ServiceError::UnknownWallet(_)
             | ServiceError::Wallet(_)
+            | ServiceError::Bump(_)
             | ServiceError::Signatures(_) => ErrorKind::Refused,
             ServiceError::Database(_) => ErrorKind::Internal,
         }

@@ -7,12 +7,13 @@
 //! Coinbase outputs are not recorded as coins: a treasury wallet does not mine, and a
 //! coinbase cannot be spent for 100 blocks, which coin selection does not model.
 
-use bitcoin::{Block, BlockHash, OutPoint};
+use bitcoin::{Block, BlockHash, OutPoint, Txid};
+use rusqlite::Connection;
 use sluice_shared::api::{EventKind, WithdrawalStatus};
 
-use super::{Coordinator, ServiceError};
+use super::{stuck, Coordinator, ServiceError};
 use crate::db::utxos::{self, ObservedCoin};
-use crate::db::{broadcasts, chain_blocks, sessions, wallets, withdrawals, DbError};
+use crate::db::{broadcasts, chain_blocks, session_groups, sessions, wallets, withdrawals, DbError};
 use crate::time::UnixTime;
 
 /// What applying one block found.
@@ -61,7 +62,7 @@ impl Coordinator {
             let txid = transaction.compute_txid();
             if !transaction.is_coinbase() {
                 for input in &transaction.input {
-                    if utxos::mark_spent(&tx, &input.previous_output, &txid)? {
+                    if utxos::mark_spent(&tx, &input.previous_output, &txid, height)? {
                         applied.coins_spent += 1;
                     }
                 }
@@ -136,9 +137,13 @@ impl Coordinator {
                     )?;
                 }
             }
+            restore_replaced(&tx, record.session_id, instance, now)?;
             reverted.push(record.session_id);
         }
         utxos::unconfirm_from(&tx, fork + 1)?;
+        // A spend that left the chain is undone: a conflicting spend that was not yet deep
+        // enough to release an abandon no longer counts.
+        utxos::unspend_from(&tx, fork + 1)?;
         chain_blocks::truncate_above(&tx, fork)?;
         tx.commit()?;
         Ok(reverted)
@@ -172,6 +177,11 @@ impl Coordinator {
                 record.block_height.unwrap_or_default(),
                 min_confirmations.max(1)
             );
+            let moot = settle_group(&tx, id, &record.txid, instance, now)?;
+            let note = match moot {
+                Some(by) => format!("{note}; the abandon {by} requested is moot: this transaction paid them"),
+                None => note,
+            };
             for (withdrawal, _) in &session.withdrawals {
                 withdrawals::set_status(
                     &tx,
@@ -191,7 +201,123 @@ impl Coordinator {
             }
             confirmed.push(id);
         }
+        release_abandoned(&tx, deep_enough, instance, now)?;
         tx.commit()?;
         Ok(confirmed)
     }
+}
+
+/// Session `winner`'s transaction `txid` confirmed: the other sessions of its group can
+/// never confirm (they spend the same inputs) and become `abandoned`, each with a
+/// `replaced` event; a waiting abandon of the group is moot. Returns who requested it.
+fn settle_group(
+    conn: &Connection,
+    winner: u64,
+    txid: &Txid,
+    instance: &str,
+    now: UnixTime,
+) -> Result<Option<String>, ServiceError> {
+    let root = session_groups::root_of(conn, winner)?;
+    for other in session_groups::group(conn, root)? {
+        if other == winner {
+            continue;
+        }
+        for from in ["open", "signed", "broadcast"] {
+            if sessions::transition(conn, other, from, "abandoned", now)? {
+                let note = format!("replaced: session {winner}'s transaction {txid} confirmed instead");
+                session_groups::insert_event(conn, other, "replaced", instance, &note, now)?;
+            }
+        }
+    }
+    let waiting = session_groups::abandon_of(conn, root)?.filter(|a| a.resolution.is_none());
+    let Some(abandon) = waiting else {
+        return Ok(None);
+    };
+    session_groups::resolve_abandon(conn, root, "moot", &txid.to_string(), now)?;
+    let note = format!(
+        "the abandon {} requested is moot: session {winner}'s transaction {txid} confirmed and paid the withdrawals",
+        abandon.requested_by
+    );
+    session_groups::insert_event(conn, root, "abandon_moot", instance, &note, now)?;
+    Ok(Some(abandon.requested_by))
+}
+
+/// A reorg took session `reverted`'s transaction out of the chain: the sessions of its
+/// group that were marked replaced and had been sent go back to `broadcast` (the sender
+/// sends them again; whichever confirms wins).
+fn restore_replaced(
+    conn: &Connection,
+    reverted: u64,
+    instance: &str,
+    now: UnixTime,
+) -> Result<(), ServiceError> {
+    let root = session_groups::root_of(conn, reverted)?;
+    let group = session_groups::group(conn, root)?;
+    if group.len() < 2 {
+        return Ok(());
+    }
+    for other in group {
+        if other == reverted || broadcasts::find(conn, other)?.is_none() {
+            continue;
+        }
+        let replaced = session_groups::events(conn, other)?
+            .iter()
+            .any(|e| e.kind == "replaced");
+        if replaced && sessions::transition(conn, other, "abandoned", "broadcast", now)? {
+            let note = format!(
+                "reorg: session {reverted}'s transaction left the chain; this one may confirm instead"
+            );
+            session_groups::insert_event(conn, other, "restored", instance, &note, now)?;
+        }
+    }
+    Ok(())
+}
+
+/// Releases waiting abandons whose group's inputs a transaction outside the group spent
+/// in a block at `deep_enough` or below: no transaction of the group can confirm any
+/// more, so its withdrawals return to `approved` and its sessions become `abandoned`.
+fn release_abandoned(
+    conn: &Connection,
+    deep_enough: u32,
+    instance: &str,
+    now: UnixTime,
+) -> Result<(), ServiceError> {
+    for abandon in session_groups::waiting_abandons(conn)? {
+        let group = session_groups::group(conn, abandon.root)?;
+        let mut own = Vec::new();
+        for id in &group {
+            let session =
+                sessions::find(conn, *id)?.ok_or_else(|| DbError::Corrupt(format!("session {id}")))?;
+            own.push(session.unsigned_txid);
+        }
+        let root = sessions::find(conn, abandon.root)?
+            .ok_or_else(|| DbError::Corrupt(format!("session {}", abandon.root)))?;
+        let mut conflict = None;
+        for input in &root.psbt.unsigned_tx.input {
+            if let Some((spender, height)) = utxos::spend_of(conn, &input.previous_output)? {
+                if !own.contains(&spender) && height <= deep_enough {
+                    conflict = Some((input.previous_output, spender, height));
+                    break;
+                }
+            }
+        }
+        let Some((outpoint, spender, height)) = conflict else {
+            continue;
+        };
+        session_groups::resolve_abandon(conn, abandon.root, "released", &spender.to_string(), now)?;
+        let note = format!(
+            "abandon of session {} (requested by {}) released: transaction {spender} at height {height} spent its input {outpoint}, so no transaction of the session can confirm",
+            abandon.root, abandon.requested_by
+        );
+        for id in &group {
+            for from in ["open", "signed", "broadcast"] {
+                sessions::transition(conn, *id, from, "abandoned", now)?;
+            }
+        }
+        session_groups::insert_event(conn, abandon.root, "abandon_released", instance, &note, now)?;
+        for (withdrawal, _) in &root.withdrawals {
+            stuck::return_to_queue(conn, *withdrawal, instance, &note, now)?;
+        }
+    }
+    Ok(())
 }

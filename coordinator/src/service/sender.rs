@@ -2,9 +2,11 @@
 //! (stored signatures put back into the PSBT, finalized, every input checked with Bitcoin
 //! Core's interpreter), record it, and keep track of sending it.
 //!
-//! Paid at most once: a withdrawal belongs to exactly one session, a session's unsigned
-//! transaction is fixed when it is opened (a trigger refuses changes), and so every
-//! transaction that can ever pay it has the same txid. Recording happens in one
+//! Paid at most once: a session's unsigned transaction is fixed when it is opened (a
+//! trigger refuses changes), and the only other sessions that pay the same withdrawals
+//! are its fee bumps, which spend exactly the same inputs (`service::stuck`), so any two
+//! transactions that can pay a withdrawal conflict; a withdrawal is batched again only
+//! after a confirmed conflicting transaction spent its abandoned group's inputs. Recording happens in one
 //! transaction with the `signed → broadcast` moves, claimed by compare-and-set, so two
 //! senders never both record; both may send, which is harmless (the same transaction).
 
@@ -14,7 +16,7 @@ use sluice_shared::finalize::finalize;
 
 use super::{Coordinator, ServiceError};
 use crate::db::broadcasts::{self, BroadcastRecord};
-use crate::db::{sessions, signatures, withdrawals, DbError};
+use crate::db::{session_groups, sessions, signatures, withdrawals, DbError};
 use crate::time::UnixTime;
 
 /// A session's final transaction, ready to send.
@@ -26,10 +28,18 @@ pub struct FinalTransaction {
 }
 
 impl Coordinator {
-    /// Sessions with every signature they need, oldest first.
+    /// Sessions with every signature they need, oldest first; not those of a group being
+    /// abandoned (the operator wants a conflicting transaction to win: nothing of the
+    /// group is sent any more).
     pub fn signed_sessions(&mut self) -> Result<Vec<u64>, ServiceError> {
         let tx = self.db.read()?;
-        Ok(sessions::ids_with_status(&tx, "signed")?)
+        let mut ready = Vec::new();
+        for id in sessions::ids_with_status(&tx, "signed")? {
+            if session_groups::abandon_of(&tx, session_groups::root_of(&tx, id)?)?.is_none() {
+                ready.push(id);
+            }
+        }
+        Ok(ready)
     }
 
     /// Finalizes session `id` and records its transaction, moving the session and its
@@ -72,8 +82,20 @@ impl Coordinator {
             return Ok(None);
         }
         broadcasts::insert(&tx, id, &final_tx, now)?;
-        let note = format!("transaction {txid}");
+        let bump = session_groups::replacement_of(&tx, id)?;
+        let note = match &bump {
+            Some(bump) => format!(
+                "fee bump transaction {txid} (session {id}, replacing session {})",
+                bump.replaces
+            ),
+            None => format!("transaction {txid}"),
+        };
         for (withdrawal, _) in &session.withdrawals {
+            if bump.is_some() {
+                // Already `broadcast` with the original: the bump is noted, not a move.
+                withdrawals::insert_event(&tx, *withdrawal, EventKind::FeeBump, instance, Some(&note), now)?;
+                continue;
+            }
             withdrawals::set_status(
                 &tx,
                 *withdrawal,

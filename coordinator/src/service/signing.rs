@@ -17,7 +17,7 @@ use super::changes::ChangeContext;
 use super::{check_name, require, require_current, Actor, Coordinator, ServiceError};
 use crate::db::signatures::{self, Inserted, StoredSignature};
 use crate::db::signers::{self, SignerRecord};
-use crate::db::{audit, sessions, withdrawals};
+use crate::db::{audit, session_groups, sessions, withdrawals};
 use crate::rules::roles::Permission;
 use crate::rules::signatures::{signatures_needed, verify_partial_signatures};
 use crate::time::UnixTime;
@@ -67,6 +67,10 @@ impl Coordinator {
             let Some(session) = sessions::find(&tx, id)? else {
                 continue;
             };
+            // An abandoned group gets no more signatures.
+            if session_groups::abandon_of(&tx, session_groups::root_of(&tx, id)?)?.is_some() {
+                continue;
+            }
             let ours: Vec<_> = session
                 .psbt
                 .inputs
@@ -168,8 +172,28 @@ impl Coordinator {
                     "session {id} changed while signing"
                 )));
             }
-            let note = format!("session {id} fully signed");
+            // A fee bump's withdrawals are already `broadcast` (the original is sent):
+            // they keep their status and the bump is only noted.
+            let bump = session_groups::replacement_of(&tx, id)?;
+            let note = match &bump {
+                Some(bump) => format!(
+                    "fee bump session {id} (replacing session {}) fully signed",
+                    bump.replaces
+                ),
+                None => format!("session {id} fully signed"),
+            };
             for (withdrawal, _) in &session.withdrawals {
+                if bump.is_some() {
+                    withdrawals::insert_event(
+                        &tx,
+                        *withdrawal,
+                        EventKind::FeeBump,
+                        &actor_name,
+                        Some(&note),
+                        now,
+                    )?;
+                    continue;
+                }
                 withdrawals::set_status(
                     &tx,
                     *withdrawal,

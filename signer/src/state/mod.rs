@@ -25,8 +25,9 @@ use sluice_shared::network::{network_name, parse_network};
 pub use self::change_index::{change_bound, record_signed_change, set_change_gap};
 pub use self::journal::append as journal;
 pub use self::records::{
-    any_reservation, command_applied, insert_limiter, insert_reservation, last_issued, limits_in,
-    record_command, reservation_of, self_paused, set_self_paused, store_limiter, StoredReservation,
+    any_reservation, command_applied, highest_fee_with_key, insert_limiter, insert_reservation,
+    insert_spend_key, last_issued, limits_in, record_command, reservation_of, self_paused, set_self_paused,
+    store_limiter, StoredReservation,
 };
 pub use self::seal::{anchor_path, StateKey};
 use crate::clock;
@@ -82,6 +83,21 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE applied_commands ADD COLUMN issued_at INTEGER;
     ALTER TABLE limiters ADD COLUMN refusals_before_pause INTEGER NOT NULL DEFAULT 3;
     ALTER TABLE limiters ADD COLUMN refusal_window_s INTEGER NOT NULL DEFAULT 600;
+"#,
+    // 3: fee bumps (issue 9 item 6): what makes a reservation comparable with a
+    // replacement (its inputs and external outputs, as digests), what it took from the
+    // limits (`charged_sat`: the full outflow, or only a replacement's fee increase) and
+    // which txid it replaces. A table of its own, not columns, so the MAC of a state
+    // sealed before it stays valid (see `seal`).
+    r#"
+    CREATE TABLE reservation_spends (
+        txid TEXT PRIMARY KEY REFERENCES reservations(txid),
+        inputs_digest TEXT NOT NULL,
+        externals_digest TEXT NOT NULL,
+        charged_sat INTEGER NOT NULL CHECK (charged_sat >= 0),
+        replaces_txid TEXT REFERENCES reservations(txid)
+    );
+    CREATE INDEX reservation_spends_by_inputs ON reservation_spends(inputs_digest, externals_digest);
 "#,
 ];
 
@@ -332,6 +348,11 @@ impl State {
         })
     }
 
+    /// The connection, for reads.
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     pub fn network(&self) -> Result<Network, StateError> {
         let name = meta(&self.conn, "network")?.ok_or_else(|| corrupt("no network recorded"))?;
         parse_network(&name).map_err(|e| corrupt(e.to_string()))
@@ -420,10 +441,12 @@ impl State {
         journal::verify(&self.conn)
     }
 
-    /// Total outflow ever reserved for `asset`.
+    /// Total ever taken from the limits for `asset`: each reservation's outflow, or for a
+    /// fee bump only its fee increase.
     pub fn reserved_total(&self, asset: Asset) -> Result<Amount, StateError> {
         let total: i64 = self.conn.query_row(
-            "SELECT COALESCE(SUM(outflow_sat), 0) FROM reservations WHERE asset = ?1",
+            "SELECT COALESCE(SUM(COALESCE(s.charged_sat, r.outflow_sat)), 0) FROM reservations r \
+             LEFT JOIN reservation_spends s ON s.txid = r.txid WHERE r.asset = ?1",
             [asset.ticker()],
             |r| r.get(0),
         )?;
@@ -505,6 +528,69 @@ mod tests {
         ));
         state.conn.execute("DELETE FROM journal", []).unwrap();
         assert!(matches!(state.verify_journal(), Err(StateError::JournalEmptied)));
+    }
+
+    /// Schema 3 adds `reservation_spends`. A state sealed by a schema-2 signer, with
+    /// reservations, still verifies after the upgrade (the new table enters the MAC only
+    /// once it holds a row); once it does, deleting its rows is caught.
+    #[test]
+    fn a_state_sealed_before_schema_3_verifies_after_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite");
+        let key = || StateKey::derive(b"test");
+        let mut state = State::create(&path, Network::Regtest, Fingerprint::default(), key()).unwrap();
+        let tx = state.begin().unwrap();
+        insert_reservation(
+            &tx,
+            "aa",
+            "hot",
+            Asset::Btc,
+            Amount::from_sat(500),
+            Amount::from_sat(10),
+            "d",
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        drop(state);
+        // What a schema-2 signer left: the same rows, no reservation_spends table.
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("DROP TABLE reservation_spends; PRAGMA user_version = 2;")
+                .unwrap();
+        }
+        let mut state = State::open_keyed(&path, key()).unwrap();
+        let version: usize = state
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+        let spend = crate::reservation::SpendKey {
+            inputs_digest: "i".into(),
+            externals_digest: "e".into(),
+        };
+        let tx = state.begin().unwrap();
+        insert_reservation(
+            &tx,
+            "bb",
+            "hot",
+            Asset::Btc,
+            Amount::from_sat(600),
+            Amount::from_sat(20),
+            "d2",
+        )
+        .unwrap();
+        insert_spend_key(&tx, "bb", &spend, Amount::from_sat(10), Some("aa")).unwrap();
+        tx.commit().unwrap();
+        drop(state);
+        assert!(State::open_keyed(&path, key()).is_ok());
+        Connection::open(&path)
+            .unwrap()
+            .execute("DELETE FROM reservation_spends", [])
+            .unwrap();
+        assert!(matches!(
+            State::open_keyed(&path, key()),
+            Err(StateError::Tampered(_))
+        ));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use sluice_shared::self_pause::SelfPauseRule;
 
 use super::{amount, corrupt, sats, AssetLimits, Change, StateError};
 use crate::clock;
+use crate::reservation::SpendKey;
 
 /// The stored limits of `asset`, read inside a transaction or outside.
 pub fn limits_in(conn: &Connection, asset: Asset) -> Result<Option<AssetLimits>, StateError> {
@@ -100,6 +101,43 @@ pub fn insert_reservation(
         params![txid, wallet, asset.ticker(), sats(outflow)?, clock::unix_now(), sats(fee)?, digest],
     )?;
     Ok(())
+}
+
+/// Records what makes the reservation of `txid` comparable with a fee bump: its inputs
+/// and external outputs ([`SpendKey`]), what it took from the limits (`charged`: the full
+/// outflow, or only the fee increase of a replacement) and which txid it replaces.
+pub fn insert_spend_key(
+    tx: &Change<'_>,
+    txid: &str,
+    key: &SpendKey,
+    charged: Amount,
+    replaces: Option<&str>,
+) -> Result<(), StateError> {
+    tx.require_keys()?;
+    tx.execute(
+        "INSERT INTO reservation_spends (txid, inputs_digest, externals_digest, charged_sat, replaces_txid) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![txid, key.inputs_digest, key.externals_digest, sats(charged)?, replaces],
+    )?;
+    Ok(())
+}
+
+/// Among `wallet`'s reservations with this spend key, the one with the highest fee (the
+/// most the group of conflicting transactions can pay), and that fee.
+pub fn highest_fee_with_key(
+    conn: &Connection,
+    wallet: &str,
+    key: &SpendKey,
+) -> Result<Option<(String, Amount)>, StateError> {
+    let row: Option<(String, i64)> = conn
+        .query_row(
+            "SELECT r.txid, r.fee_sat FROM reservation_spends s JOIN reservations r ON r.txid = s.txid \
+             WHERE r.wallet = ?1 AND s.inputs_digest = ?2 AND s.externals_digest = ?3 AND r.fee_sat IS NOT NULL \
+             ORDER BY r.fee_sat DESC, r.txid LIMIT 1",
+            params![wallet, key.inputs_digest, key.externals_digest],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    row.map(|(txid, fee)| Ok((txid, amount(fee)?))).transpose()
 }
 
 /// The reservation of `txid`, if there is one.
