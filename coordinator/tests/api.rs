@@ -22,7 +22,7 @@ use sluice_coordinator::identity::CoordinatorIdentity;
 use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
-use sluice_coordinator::service::{Change, Coordinator, NewWalletRequest};
+use sluice_coordinator::service::{AdminDesk, Change, NewWalletRequest};
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_shared::asset::Asset;
@@ -65,38 +65,20 @@ async fn start(wallet_limit: Amount) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let path: PathBuf = dir.path().join("coordinator.sqlite");
     let now = UnixTime::from_secs(1_735_700_000);
-    let mut rng = rand::thread_rng();
-    let (mut coord, secrets) =
-        Coordinator::initialise(&path, Network::Regtest, ["root", "ops"], &mut rng, now).unwrap();
-    let [admin_token, ops_token] = secrets.map(|secret| coord.enroll(&secret, &mut rng, now).unwrap().1);
-    let admin = coord.authenticate(&admin_token).unwrap();
-    let ops = coord.authenticate(&ops_token).unwrap();
-    let agree = |coord: &mut Coordinator, change: Change| {
-        coord
-            .propose_and_approve(&admin, &ops, &change, &mut rand::thread_rng(), now)
-            .unwrap()
-    };
-    let token = |coord: &mut Coordinator, name: &str, role: Role| {
-        let secret = agree(
-            coord,
-            Change::StaffAdd {
-                name: name.into(),
-                role,
-            },
-        )
-        .into_enrollment_secret()
-        .unwrap();
-        let (_, token) = coord.enroll(&secret, &mut rand::thread_rng(), now).unwrap();
+    let mut desk = AdminDesk::initialise(&path, Network::Regtest, ["root", "ops"], now).unwrap();
+    let agree = |desk: &mut AdminDesk, change: Change| desk.agree(change).unwrap();
+    let token = |desk: &mut AdminDesk, name: &str, role: Role| {
+        let (_, token) = desk.enroll_staff(name, role).unwrap();
         token.reveal().to_string()
     };
-    let requester = token(&mut coord, "backend", Role::Requester);
+    let requester = token(&mut desk, "backend", Role::Requester);
     let approvers = [
-        token(&mut coord, "alice", Role::Approver),
-        token(&mut coord, "bob", Role::Approver),
+        token(&mut desk, "alice", Role::Approver),
+        token(&mut desk, "bob", Role::Approver),
     ];
-    coord.add_customer(&admin, "c1", now).unwrap();
+    desk.coord.add_customer(&desk.admin, "c1", now).unwrap();
     agree(
-        &mut coord,
+        &mut desk,
         Change::BeneficiaryAdd {
             customer_id: "c1".into(),
             address: address(1),
@@ -104,14 +86,14 @@ async fn start(wallet_limit: Amount) -> Server {
         },
     );
     agree(
-        &mut coord,
+        &mut desk,
         Change::FeesSet {
             asset: Asset::Btc,
             schedule: FeeSchedule::Flat(Amount::from_sat(2_000)),
         },
     );
     agree(
-        &mut coord,
+        &mut desk,
         Change::WalletCreate(NewWalletRequest {
             name: "hot".into(),
             kind: WalletKindArg::WshSortedMulti,
@@ -123,6 +105,12 @@ async fn start(wallet_limit: Amount) -> Server {
             daily_limit: wallet_limit,
         }),
     );
+    let AdminDesk {
+        coord,
+        admin_token,
+        second_token,
+        ..
+    } = desk;
     drop(coord);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -142,7 +130,7 @@ async fn start(wallet_limit: Amount) -> Server {
         requester,
         approvers,
         admin: admin_token.reveal().to_string(),
-        admin2: ops_token.reveal().to_string(),
+        admin2: second_token.reveal().to_string(),
     }
 }
 

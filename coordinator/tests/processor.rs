@@ -17,7 +17,7 @@ use sluice_coordinator::db::utxos::ObservedCoin;
 use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
-use sluice_coordinator::service::{Actor, Applied, Change, Coordinator, NewWalletRequest};
+use sluice_coordinator::service::{Actor, AdminDesk, Applied, Change, Coordinator, NewWalletRequest};
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_shared::api::NewWithdrawal;
@@ -65,30 +65,10 @@ impl Queue {
 /// 0.1 BTC, and the queue to request withdrawals from it.
 fn prepare(path: &Path) -> Queue {
     let now = UnixTime::from_secs(1_735_700_000);
-    let mut rng = rand::thread_rng();
-    let (mut coord, secrets) =
-        Coordinator::initialise(path, Network::Regtest, ["root", "ops"], &mut rng, now).unwrap();
-    let [root, ops] = secrets.map(|secret| {
-        let (_, token) = coord.enroll(&secret, &mut rng, now).unwrap();
-        coord.authenticate(&token).unwrap()
-    });
-    let mut agree = |coord: &mut Coordinator, change: Change| {
-        coord
-            .propose_and_approve(&root, &ops, &change, &mut rng, now)
-            .unwrap()
-    };
-    let secret = agree(
-        &mut coord,
-        Change::StaffAdd {
-            name: "backend".into(),
-            role: Role::Requester,
-        },
-    )
-    .into_enrollment_secret()
-    .unwrap();
-    let (_, requester) = coord.enroll(&secret, &mut rand::thread_rng(), now).unwrap();
-    let requester = coord.authenticate(&requester).unwrap();
-    coord.add_customer(&root, "c1", now).unwrap();
+    let mut desk = AdminDesk::initialise(path, Network::Regtest, ["root", "ops"], now).unwrap();
+    let agree = |desk: &mut AdminDesk, change: Change| desk.agree(change).unwrap();
+    let (requester, _) = desk.enroll_staff("backend", Role::Requester).unwrap();
+    desk.coord.add_customer(&desk.admin, "c1", now).unwrap();
     let destination = {
         let script = ScriptBuf::new_p2wpkh(&WPubkeyHash::from_byte_array([1; 20]));
         Address::from_script(&script, Network::Regtest)
@@ -96,7 +76,7 @@ fn prepare(path: &Path) -> Queue {
             .to_string()
     };
     agree(
-        &mut coord,
+        &mut desk,
         Change::BeneficiaryAdd {
             customer_id: "c1".into(),
             address: destination.clone(),
@@ -104,14 +84,14 @@ fn prepare(path: &Path) -> Queue {
         },
     );
     agree(
-        &mut coord,
+        &mut desk,
         Change::FeesSet {
             asset: Asset::Btc,
             schedule: FeeSchedule::Flat(Amount::ZERO),
         },
     );
     let Applied::Wallet(created) = agree(
-        &mut coord,
+        &mut desk,
         Change::WalletCreate(NewWalletRequest {
             name: "hot".into(),
             kind: WalletKindArg::WshSortedMulti,
@@ -138,10 +118,10 @@ fn prepare(path: &Path) -> Queue {
             index,
             block_height: Some(101),
         };
-        coord.record_coin(&coin, now).unwrap();
+        desk.coord.record_coin(&coin, now).unwrap();
     }
     Queue {
-        coord,
+        coord: desk.coord,
         requester,
         destination,
         requested: 0,

@@ -14,7 +14,7 @@ use bitcoin::secp256k1::{Keypair, Secp256k1};
 use bitcoin::Network;
 use sluice_coordinator::api::{serve, CoordinatorPool};
 use sluice_coordinator::identity::CoordinatorIdentity;
-use sluice_coordinator::service::{Change, Coordinator};
+use sluice_coordinator::service::{AdminDesk, Change};
 use sluice_coordinator::time::UnixTime;
 use sluice_shared::signer_api::{sign_request, RequestParts, COORDINATOR_SIGNATURE_HEADER};
 use tokio::sync::oneshot;
@@ -33,25 +33,18 @@ async fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("coordinator.sqlite");
     let now = UnixTime::from_secs(sluice_coordinator::clock::now().secs());
-    let mut rng = rand::thread_rng();
-    let (mut coord, secrets) =
-        Coordinator::initialise(&path, Network::Regtest, ["root", "ops"], &mut rng, now).unwrap();
-    let [root_token, ops_token] = secrets.map(|secret| coord.enroll(&secret, &mut rng, now).unwrap().1);
-    let root = coord.authenticate(&root_token).unwrap();
-    let ops = coord.authenticate(&ops_token).unwrap();
+    let mut desk = AdminDesk::initialise(&path, Network::Regtest, ["root", "ops"], now).unwrap();
     let signer = Keypair::from_seckey_slice(&Secp256k1::new(), &[7; 32]).unwrap();
     let add_signer = Change::SignerAdd {
         name: "s1".into(),
         identity_key: signer.x_only_public_key().0.to_string(),
         fingerprint: "00000001".into(),
     };
-    coord
-        .propose_and_approve(&root, &ops, &add_signer, &mut rng, now)
-        .unwrap();
-    drop(coord);
+    desk.agree(add_signer).unwrap();
+    drop(desk);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let identity = CoordinatorIdentity::generate(&mut rng);
+    let identity = CoordinatorIdentity::generate(&mut rand::thread_rng());
     let pool = Arc::new(CoordinatorPool::open(path, Some(Network::Regtest), identity).unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(serve(listener, pool, async {

@@ -17,7 +17,7 @@ use sluice_coordinator::chain::CoreRpcClient;
 use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
-use sluice_coordinator::service::{ApiToken, Applied, Change, Coordinator, NewWalletRequest};
+use sluice_coordinator::service::{AdminDesk, ApiToken, Applied, Change, NewWalletRequest};
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_shared::api::{Withdrawal, WithdrawalDetail, WithdrawalList, WithdrawalStatus};
@@ -234,35 +234,16 @@ pub(crate) async fn build_on(
     let now = UnixTime::from_secs(unix_now());
     // Two admins: every change that can move money is proposed by one and approved by the
     // other; each staff member collects their own token with an enrollment secret.
-    let (mut coord, secrets) = Coordinator::initialise(&db_path, NETWORK, ["admin", "ops"], &mut rng, now)?;
-    let [admin_token, ops_token] =
-        secrets.map(|secret| coord.enroll(&secret, &mut rng, now).map(|(_, token)| token));
-    let (admin_token, ops_token) = (admin_token?, ops_token?);
-    let admin = coord.authenticate(&admin_token)?;
-    let ops = coord.authenticate(&ops_token)?;
+    let mut desk = AdminDesk::initialise(&db_path, NETWORK, ["admin", "ops"], now)?;
     let admin_file = devnet.path("admin.token");
-    std::fs::write(&admin_file, admin_token.reveal().as_bytes())?;
+    std::fs::write(&admin_file, desk.admin_token.reveal().as_bytes())?;
     let ops_file = devnet.path("ops.token");
-    std::fs::write(&ops_file, ops_token.reveal().as_bytes())?;
-    let agree = |coord: &mut Coordinator, change: Change| {
-        coord.propose_and_approve(&admin, &ops, &change, &mut rand::thread_rng(), now)
-    };
-    let staff = |coord: &mut Coordinator, name: &str, role: Role| -> Result<ApiToken> {
-        let secret = agree(
-            coord,
-            Change::StaffAdd {
-                name: name.into(),
-                role,
-            },
-        )?
-        .into_enrollment_secret()
-        .ok_or_else(|| anyhow!("adding {name} yielded no enrollment secret"))?;
-        Ok(coord.enroll(&secret, &mut rand::thread_rng(), now)?.1)
-    };
-    let backend_token = staff(&mut coord, "exchange-backend", Role::Requester)?;
-    let approver_token = staff(&mut coord, "alice", Role::Approver)?;
+    std::fs::write(&ops_file, desk.second_token.reveal().as_bytes())?;
+    let agree = |desk: &mut AdminDesk, change: Change| desk.agree(change);
+    let (_, backend_token) = desk.enroll_staff("exchange-backend", Role::Requester)?;
+    let (_, approver_token) = desk.enroll_staff("alice", Role::Approver)?;
     agree(
-        &mut coord,
+        &mut desk,
         Change::FeesSet {
             asset: Asset::Btc,
             schedule: FeeSchedule::Flat(Amount::from_sat(10_000)),
@@ -271,10 +252,10 @@ pub(crate) async fn build_on(
     let customers = ["customer-1", "customer-2", "customer-3"];
     let mut destinations = Vec::new();
     for customer in customers {
-        coord.add_customer(&admin, customer, now)?;
+        desk.coord.add_customer(&desk.admin, customer, now)?;
         let address = customer_address(customer)?.to_string();
         agree(
-            &mut coord,
+            &mut desk,
             Change::BeneficiaryAdd {
                 customer_id: customer.into(),
                 address: address.clone(),
@@ -284,7 +265,7 @@ pub(crate) async fn build_on(
         destinations.push((customer, address));
     }
     let Applied::Wallet(created) = agree(
-        &mut coord,
+        &mut desk,
         Change::WalletCreate(NewWalletRequest {
             name: WALLET.into(),
             kind: WalletKindArg::WshSortedMulti,
@@ -393,9 +374,9 @@ pub(crate) async fn build_on(
     devnet.step("5. Fund the wallet: a miner pays coins to its receive addresses");
     let mut addresses = Vec::new();
     for _ in 0..plan.coins {
-        addresses.push(coord.next_receive_address(&admin, WALLET, now)?.1);
+        addresses.push(desk.coord.next_receive_address(&desk.admin, WALLET, now)?.1);
     }
-    drop(coord);
+    drop(desk);
     let funding = fund(&chain, &addresses, plan.coin_value).await?;
     devnet.say(&format!(
         "funding transaction {funding} ({} coins of {}) confirmed",

@@ -24,7 +24,7 @@ use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
 use sluice_coordinator::service::{
-    monitor_pass, Actor, Applied, BatchOutcome, Change, Coordinator, MonitorError, MonitorPass,
+    monitor_pass, Actor, AdminDesk, Applied, BatchOutcome, Change, Coordinator, MonitorError, MonitorPass,
     MonitorSettings, NewWalletRequest, ProcessorConfig, Submitter,
 };
 use sluice_coordinator::time::UnixTime;
@@ -169,35 +169,15 @@ struct World {
 
 fn world(dir: &std::path::Path) -> World {
     let now = UnixTime::from_secs(1_735_700_000);
-    let mut rng = rand::thread_rng();
     let db = dir.join("coordinator.sqlite");
-    let (mut coord, secrets) =
-        Coordinator::initialise(&db, Network::Regtest, ["root", "ops"], &mut rng, now).unwrap();
-    let [root, ops] = secrets.map(|secret| {
-        let (_, token) = coord.enroll(&secret, &mut rng, now).unwrap();
-        coord.authenticate(&token).unwrap()
-    });
-    let agree = |coord: &mut Coordinator, change: Change| {
-        coord
-            .propose_and_approve(&root, &ops, &change, &mut rand::thread_rng(), now)
-            .unwrap()
-    };
-    let secret = agree(
-        &mut coord,
-        Change::StaffAdd {
-            name: "backend".into(),
-            role: Role::Requester,
-        },
-    )
-    .into_enrollment_secret()
-    .unwrap();
-    let (_, token) = coord.enroll(&secret, &mut rand::thread_rng(), now).unwrap();
-    let requester = coord.authenticate(&token).unwrap();
-    coord.add_customer(&root, "c1", now).unwrap();
+    let mut desk = AdminDesk::initialise(&db, Network::Regtest, ["root", "ops"], now).unwrap();
+    let agree = |desk: &mut AdminDesk, change: Change| desk.agree(change).unwrap();
+    let (requester, _) = desk.enroll_staff("backend", Role::Requester).unwrap();
+    desk.coord.add_customer(&desk.admin, "c1", now).unwrap();
 
     let destination = address_of(7);
     agree(
-        &mut coord,
+        &mut desk,
         Change::BeneficiaryAdd {
             customer_id: "c1".into(),
             address: destination.to_string(),
@@ -205,7 +185,7 @@ fn world(dir: &std::path::Path) -> World {
         },
     );
     agree(
-        &mut coord,
+        &mut desk,
         Change::FeesSet {
             asset: sluice_shared::asset::Asset::Btc,
             schedule: FeeSchedule::Flat(Amount::ZERO),
@@ -217,7 +197,7 @@ fn world(dir: &std::path::Path) -> World {
     let xpub = Xpub::from_priv(&secp, &master.derive_priv(&secp, &account).unwrap());
     let key = format!("[{}/84h/1h/0h]{xpub}", master.fingerprint(&secp));
     let Applied::Wallet(_) = agree(
-        &mut coord,
+        &mut desk,
         Change::WalletCreate(NewWalletRequest {
             name: "hot".into(),
             kind: WalletKindArg::Wpkh,
@@ -233,9 +213,9 @@ fn world(dir: &std::path::Path) -> World {
         panic!("wallet create yields the wallet")
     };
     World {
-        coord,
+        coord: desk.coord,
         db,
-        admin: root,
+        admin: desk.admin,
         requester,
         master,
         destination,

@@ -22,7 +22,7 @@ use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
 use sluice_coordinator::service::{
-    Applied, BatchOutcome, Change, Coordinator, NewWalletRequest, ProcessorConfig,
+    AdminDesk, Applied, BatchOutcome, Change, NewWalletRequest, ProcessorConfig,
 };
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
@@ -135,30 +135,15 @@ fn set_up_with(funding: Funding<'_>) -> Setup {
 
     let db = dir.path().join("coordinator.sqlite");
     let now = UnixTime::from_secs(1_790_000_000);
-    let mut rng = rand::thread_rng();
-    let (mut coord, secrets) =
-        Coordinator::initialise(&db, Network::Regtest, ["root", "ops"], &mut rng, now).unwrap();
-    let [token, ops_token] = secrets.map(|secret| coord.enroll(&secret, &mut rng, now).unwrap().1);
-    let admin = coord.authenticate(&token).unwrap();
-    let ops = coord.authenticate(&ops_token).unwrap();
-    std::fs::write(dir.path().join("root.token"), token.reveal().as_bytes()).unwrap();
-    let agree = |coord: &mut Coordinator, change: Change| {
-        coord
-            .propose_and_approve(&admin, &ops, &change, &mut rand::thread_rng(), now)
-            .unwrap()
-    };
-    let secret = agree(
-        &mut coord,
-        Change::StaffAdd {
-            name: "backend".into(),
-            role: Role::Requester,
-        },
+    let mut desk = AdminDesk::initialise(&db, Network::Regtest, ["root", "ops"], now).unwrap();
+    std::fs::write(
+        dir.path().join("root.token"),
+        desk.admin_token.reveal().as_bytes(),
     )
-    .into_enrollment_secret()
     .unwrap();
-    let (_, requester) = coord.enroll(&secret, &mut rng, now).unwrap();
-    let requester = coord.authenticate(&requester).unwrap();
-    coord.add_customer(&admin, "c1", now).unwrap();
+    let agree = |desk: &mut AdminDesk, change: Change| desk.agree(change).unwrap();
+    let (requester, _) = desk.enroll_staff("backend", Role::Requester).unwrap();
+    desk.coord.add_customer(&desk.admin, "c1", now).unwrap();
     let destination = Address::from_script(
         &ScriptBuf::new_p2wpkh(&WPubkeyHash::from_byte_array([1; 20])),
         Network::Regtest,
@@ -166,7 +151,7 @@ fn set_up_with(funding: Funding<'_>) -> Setup {
     .unwrap()
     .to_string();
     agree(
-        &mut coord,
+        &mut desk,
         Change::BeneficiaryAdd {
             customer_id: "c1".into(),
             address: destination.clone(),
@@ -174,14 +159,14 @@ fn set_up_with(funding: Funding<'_>) -> Setup {
         },
     );
     agree(
-        &mut coord,
+        &mut desk,
         Change::FeesSet {
             asset: Asset::Btc,
             schedule: FeeSchedule::Flat(Amount::ZERO),
         },
     );
     let Applied::Wallet(created) = agree(
-        &mut coord,
+        &mut desk,
         Change::WalletCreate(NewWalletRequest {
             name: "hot".into(),
             kind: WalletKindArg::WshSortedMulti,
@@ -199,7 +184,7 @@ fn set_up_with(funding: Funding<'_>) -> Setup {
     for (i, s) in signers.iter().enumerate() {
         let id = s.ok(&["id"]);
         agree(
-            &mut coord,
+            &mut desk,
             Change::SignerAdd {
                 name: format!("signer-{i}"),
                 identity_key: line_value(&id, "Identity key:"),
@@ -239,7 +224,7 @@ fn set_up_with(funding: Funding<'_>) -> Setup {
             for index in 0..2 {
                 let script = descriptor.script_pubkey(Branch::Receive, index).unwrap();
                 let prev_tx = fake_funding_tx(script, &[Amount::ONE_BTC], index);
-                coord
+                desk.coord
                     .record_coin(
                         &ObservedCoin {
                             wallet: "hot",
@@ -253,7 +238,9 @@ fn set_up_with(funding: Funding<'_>) -> Setup {
                     )
                     .unwrap();
             }
-            coord.request_withdrawal(&requester, "w1", &request, now).unwrap();
+            desk.coord
+                .request_withdrawal(&requester, "w1", &request, now)
+                .unwrap();
             let config = ProcessorConfig {
                 sat_per_vbyte: 2,
                 max_batch: 10,
@@ -262,23 +249,30 @@ fn set_up_with(funding: Funding<'_>) -> Setup {
                 instance: "test".into(),
             };
             assert!(matches!(
-                coord.batch_wallet("hot", &config, now).unwrap(),
+                desk.coord.batch_wallet("hot", &config, now).unwrap(),
                 BatchOutcome::Batched(_)
             ));
-            Some(coord.session(1).unwrap().unwrap().psbt)
+            Some(desk.coord.session(1).unwrap().unwrap().psbt)
         }
         Funding::OnChain(runtime, chain) => {
             let addresses: Vec<Address> = (0..2)
-                .map(|_| coord.next_receive_address(&admin, "hot", now).unwrap().1)
+                .map(|_| {
+                    desk.coord
+                        .next_receive_address(&desk.admin, "hot", now)
+                        .unwrap()
+                        .1
+                })
                 .collect();
             runtime
                 .block_on(fund(&chain.client(), &addresses, Amount::ONE_BTC))
                 .unwrap();
-            coord.request_withdrawal(&requester, "w1", &request, now).unwrap();
+            desk.coord
+                .request_withdrawal(&requester, "w1", &request, now)
+                .unwrap();
             None
         }
     };
-    drop(coord);
+    drop(desk);
     // Each signer is given the coordinator's identity key at setup.
     let identity = Command::new(binary("sluice-coordinator"))
         .arg("--db")

@@ -29,7 +29,7 @@ use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
 use sluice_coordinator::service::{
-    Actor, Applied, BatchOutcome, Change, Coordinator, NewWalletRequest, ProcessorConfig,
+    Actor, AdminDesk, Applied, BatchOutcome, Change, Coordinator, NewWalletRequest, ProcessorConfig,
 };
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
@@ -169,37 +169,15 @@ async fn set_up(core: bool) -> World {
     keys.push("[3429876a/84h/1h/0h]tpubDCRy5oJLbB3etWH8sirNRUhtdp5GqhNPChRnpe8GMuze9NbgQeagn6icEf1moF2xpxiE2b5V5w2PQyBiifkjLQmfGfqbgSAXDbpegWj9V3s".to_owned());
 
     let db = dir.join("coordinator.sqlite");
-    let mut rng = rand::thread_rng();
-    let (mut coord, secrets) =
-        Coordinator::initialise(&db, Network::Regtest, ["root", "ops"], &mut rng, NOW).unwrap();
-    let [token, ops_token] = secrets.map(|secret| coord.enroll(&secret, &mut rng, NOW).unwrap().1);
-    let admin = coord.authenticate(&token).unwrap();
-    let ops = coord.authenticate(&ops_token).unwrap();
-    let agree = |coord: &mut Coordinator, change: Change| {
-        coord
-            .propose_and_approve(&admin, &ops, &change, &mut rand::thread_rng(), NOW)
-            .unwrap()
-    };
-    let mut person = |coord: &mut Coordinator, name: &str, role: Role| {
-        let secret = agree(
-            coord,
-            Change::StaffAdd {
-                name: name.into(),
-                role,
-            },
-        )
-        .into_enrollment_secret()
-        .unwrap();
-        let (_, token) = coord.enroll(&secret, &mut rng, NOW).unwrap();
-        coord.authenticate(&token).unwrap()
-    };
-    let requester = person(&mut coord, "backend", Role::Requester);
-    let approver = person(&mut coord, "alice", Role::Approver);
-    coord.add_customer(&admin, "c1", NOW).unwrap();
+    let mut desk = AdminDesk::initialise(&db, Network::Regtest, ["root", "ops"], NOW).unwrap();
+    let agree = |desk: &mut AdminDesk, change: Change| desk.agree(change).unwrap();
+    let (requester, _) = desk.enroll_staff("backend", Role::Requester).unwrap();
+    let (approver, _) = desk.enroll_staff("alice", Role::Approver).unwrap();
+    desk.coord.add_customer(&desk.admin, "c1", NOW).unwrap();
     // A destination nobody else pays: the exactly-once check counts its outputs.
     let destination = Address::p2wsh(&ScriptBuf::from_bytes(vec![0x51; 3]), Network::Regtest);
     agree(
-        &mut coord,
+        &mut desk,
         Change::BeneficiaryAdd {
             customer_id: "c1".into(),
             address: destination.to_string(),
@@ -207,14 +185,14 @@ async fn set_up(core: bool) -> World {
         },
     );
     agree(
-        &mut coord,
+        &mut desk,
         Change::FeesSet {
             asset: Asset::Btc,
             schedule: FeeSchedule::Flat(Amount::ZERO),
         },
     );
     let Applied::Wallet(created) = agree(
-        &mut coord,
+        &mut desk,
         Change::WalletCreate(NewWalletRequest {
             name: "hot".into(),
             kind: WalletKindArg::WshSortedMulti,
@@ -232,7 +210,7 @@ async fn set_up(core: bool) -> World {
     for (i, s) in signers.iter().enumerate() {
         let id = s.ok(&["id"]);
         agree(
-            &mut coord,
+            &mut desk,
             Change::SignerAdd {
                 name: format!("signer-{i}"),
                 identity_key: line_value(&id, "Identity key:"),
@@ -277,7 +255,12 @@ async fn set_up(core: bool) -> World {
     let descriptor = WalletDescriptor::parse(&created.multipath_descriptor, None).unwrap();
     let mut addresses = Vec::new();
     for _ in 0..3 {
-        addresses.push(coord.next_receive_address(&admin, "hot", NOW).unwrap().1);
+        addresses.push(
+            desk.coord
+                .next_receive_address(&desk.admin, "hot", NOW)
+                .unwrap()
+                .1,
+        );
     }
     sluice_devnet::chain::fund(&node.client(), &addresses, Amount::ONE_BTC)
         .await
@@ -288,8 +271,8 @@ async fn set_up(core: bool) -> World {
         dir,
         node,
         miner,
-        coord,
-        admin,
+        coord: desk.coord,
+        admin: desk.admin,
         requester,
         approver,
         signers,

@@ -6,6 +6,7 @@ mod admin;
 mod approval;
 mod auth;
 mod changes;
+mod desk;
 mod enrollment;
 mod intake;
 mod monitor;
@@ -35,6 +36,7 @@ use rusqlite::Connection;
 
 pub use self::auth::{Actor, ApiToken, EnrollmentSecret, InvalidEnrollmentSecret, InvalidToken};
 pub use self::changes::{Applied, Change, Preview};
+pub use self::desk::AdminDesk;
 pub use self::enrollment::EnrollmentRefusal;
 pub use self::intake::Intake;
 pub use self::monitor::AppliedBlock;
