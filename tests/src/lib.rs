@@ -9,5 +9,6 @@ pub mod bitcoind;
 pub mod degrade;
 pub mod fixtures;
 pub mod hostile;
+pub mod hot_wallet;
 pub mod replay;
 pub mod signer;

@@ -18,31 +18,18 @@ use bitcoin::psbt::Psbt;
 use bitcoin::{Address, Amount, Network, OutPoint, ScriptBuf, TxIn, WPubkeyHash, WScriptHash};
 use rusqlite::Connection;
 use sluice_coordinator::db::utxos::ObservedCoin;
-use sluice_coordinator::rules::fees::FeeSchedule;
-use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
-use sluice_coordinator::service::{
-    AdminDesk, Applied, BatchOutcome, Change, NewWalletRequest, ProcessorConfig,
-};
+use sluice_coordinator::service::{AdminDesk, BatchOutcome, ProcessorConfig};
 use sluice_coordinator::time::UnixTime;
-use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_devnet::chain::{fund, paid_to, ChainChoice, ChainNode};
 use sluice_devnet::processes::Component;
 use sluice_e2e::binaries::binary;
 use sluice_e2e::bitcoind::bitcoind_dir;
+use sluice_e2e::hot_wallet::{line_value, set_up_hot_wallet, two_signers_and_a_cold_key};
 use sluice_e2e::signer::Signer;
 use sluice_shared::api::NewWithdrawal;
-use sluice_shared::asset::Asset;
 use sluice_shared::descriptor::{Branch, WalletDescriptor};
 use sluice_shared::psbt_builder::fake_funding_tx;
-
-fn line_value(text: &str, label: &str) -> String {
-    text.lines()
-        .find_map(|l| l.strip_prefix(label))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
 
 fn start_api(db: &Path) -> (Child, String) {
     let log = db.with_file_name("api.log");
@@ -116,23 +103,7 @@ fn set_up() -> Setup {
 
 fn set_up_with(funding: Funding<'_>) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let passphrase = dir.path().join("passphrase");
-    std::fs::write(&passphrase, "test passphrase\n").unwrap();
-    let signers: Vec<Signer> = ["a", "b"]
-        .iter()
-        .map(|n| Signer {
-            home: dir.path().join(n),
-            passphrase: passphrase.clone(),
-        })
-        .collect();
-    let mut keys = Vec::new();
-    for s in &signers {
-        s.ok(&["init", "--network", "regtest", "--dangerous-weak-kdf"]);
-        keys.push(s.ok(&["xpub", "--path", "84h/1h/0h"]).trim().to_owned());
-    }
-    // The third cosigner is cold and plays no part here.
-    keys.push("[3429876a/84h/1h/0h]tpubDCRy5oJLbB3etWH8sirNRUhtdp5GqhNPChRnpe8GMuze9NbgQeagn6icEf1moF2xpxiE2b5V5w2PQyBiifkjLQmfGfqbgSAXDbpegWj9V3s".to_owned());
-
+    let (signers, keys) = two_signers_and_a_cold_key(dir.path());
     let db = dir.path().join("coordinator.sqlite");
     let now = UnixTime::from_secs(1_790_000_000);
     let mut desk = AdminDesk::initialise(&db, Network::Regtest, ["root", "ops"], now).unwrap();
@@ -141,77 +112,14 @@ fn set_up_with(funding: Funding<'_>) -> Setup {
         desk.admin_token.reveal().as_bytes(),
     )
     .unwrap();
-    let agree = |desk: &mut AdminDesk, change: Change| desk.agree(change).unwrap();
     let (requester, _) = desk.enroll_staff("backend", Role::Requester).unwrap();
-    desk.coord.add_customer(&desk.admin, "c1", now).unwrap();
     let destination = Address::from_script(
         &ScriptBuf::new_p2wpkh(&WPubkeyHash::from_byte_array([1; 20])),
         Network::Regtest,
     )
     .unwrap()
     .to_string();
-    agree(
-        &mut desk,
-        Change::BeneficiaryAdd {
-            customer_id: "c1".into(),
-            address: destination.clone(),
-            label: "main".into(),
-        },
-    );
-    agree(
-        &mut desk,
-        Change::FeesSet {
-            asset: Asset::Btc,
-            schedule: FeeSchedule::Flat(Amount::ZERO),
-        },
-    );
-    let Applied::Wallet(created) = agree(
-        &mut desk,
-        Change::WalletCreate(NewWalletRequest {
-            name: "hot".into(),
-            kind: WalletKindArg::WshSortedMulti,
-            threshold: Some(2),
-            keys,
-            policy: ApprovalPolicy::Auto {
-                max_amount_sat: Amount::ONE_BTC,
-                registered_destination_only: true,
-            },
-            daily_limit: Amount::from_int_btc(100),
-        }),
-    ) else {
-        panic!("wallet create yields the wallet")
-    };
-    for (i, s) in signers.iter().enumerate() {
-        let id = s.ok(&["id"]);
-        agree(
-            &mut desk,
-            Change::SignerAdd {
-                name: format!("signer-{i}"),
-                identity_key: line_value(&id, "Identity key:"),
-                fingerprint: line_value(&id, "Master fingerprint:"),
-            },
-        );
-        s.ok(&[
-            "wallet",
-            "register",
-            "--name",
-            "hot",
-            "--descriptor",
-            &created.multipath_descriptor,
-        ]);
-        s.ok(&[
-            "limits",
-            "init",
-            "--rate",
-            "10",
-            "--per-seconds",
-            "60",
-            "--burst",
-            "10",
-            "--total",
-            "10",
-        ]);
-    }
+    let created = set_up_hot_wallet(&mut desk, &signers, keys, &destination, now);
     let request = NewWithdrawal {
         customer_id: "c1".into(),
         wallet: "hot".into(),

@@ -25,20 +25,15 @@ use bitcoin::{Address, Amount, Network, ScriptBuf, Transaction, Txid};
 use serde_json::json;
 use sluice_coordinator::chain::rpc_client::CoreRpcClient;
 use sluice_coordinator::chain::RpcAuth;
-use sluice_coordinator::rules::fees::FeeSchedule;
-use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
-use sluice_coordinator::service::{
-    Actor, AdminDesk, Applied, BatchOutcome, Change, Coordinator, NewWalletRequest, ProcessorConfig,
-};
+use sluice_coordinator::service::{Actor, AdminDesk, BatchOutcome, Coordinator, ProcessorConfig};
 use sluice_coordinator::time::UnixTime;
-use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_devnet::bitcoind::Bitcoind;
 use sluice_e2e::binaries::binary;
 use sluice_e2e::bitcoind::start_bitcoind;
+use sluice_e2e::hot_wallet::{line_value, set_up_hot_wallet, two_signers_and_a_cold_key};
 use sluice_e2e::signer::Signer;
 use sluice_shared::api::{NewWithdrawal, WithdrawalStatus};
-use sluice_shared::asset::Asset;
 use sluice_shared::descriptor::WalletDescriptor;
 use sluice_shared::psbt_builder::{build_psbt, SpendableCoin};
 use sluice_simnet::{spawn, SimnetHandle, SimnetOptions};
@@ -46,14 +41,6 @@ use sluice_simnet::{spawn, SimnetHandle, SimnetOptions};
 const NOW: UnixTime = UnixTime::from_secs(1_790_000_000);
 /// The depth the monitor waits for: for `confirmed`, and for a conflicting spend.
 const CONFIRMATIONS: u32 = 2;
-
-fn line_value(text: &str, label: &str) -> String {
-    text.lines()
-        .find_map(|l| l.strip_prefix(label))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
 
 /// The chain under test; blocks are mined only on request.
 enum Chain {
@@ -152,92 +139,14 @@ async fn set_up(core: bool) -> World {
     let miner = Address::p2wsh(&ScriptBuf::from_bytes(vec![0x52; 2]), Network::Regtest);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    let passphrase = dir.join("passphrase");
-    std::fs::write(&passphrase, "test passphrase\n").unwrap();
-    let signers: Vec<Signer> = ["a", "b"]
-        .iter()
-        .map(|n| Signer {
-            home: dir.join(n),
-            passphrase: passphrase.clone(),
-        })
-        .collect();
-    let mut keys = Vec::new();
-    for s in &signers {
-        s.ok(&["init", "--network", "regtest", "--dangerous-weak-kdf"]);
-        keys.push(s.ok(&["xpub", "--path", "84h/1h/0h"]).trim().to_owned());
-    }
-    keys.push("[3429876a/84h/1h/0h]tpubDCRy5oJLbB3etWH8sirNRUhtdp5GqhNPChRnpe8GMuze9NbgQeagn6icEf1moF2xpxiE2b5V5w2PQyBiifkjLQmfGfqbgSAXDbpegWj9V3s".to_owned());
-
+    let (signers, keys) = two_signers_and_a_cold_key(&dir);
     let db = dir.join("coordinator.sqlite");
     let mut desk = AdminDesk::initialise(&db, Network::Regtest, ["root", "ops"], NOW).unwrap();
-    let agree = |desk: &mut AdminDesk, change: Change| desk.agree(change).unwrap();
     let (requester, _) = desk.enroll_staff("backend", Role::Requester).unwrap();
     let (approver, _) = desk.enroll_staff("alice", Role::Approver).unwrap();
-    desk.coord.add_customer(&desk.admin, "c1", NOW).unwrap();
     // A destination nobody else pays: the exactly-once check counts its outputs.
     let destination = Address::p2wsh(&ScriptBuf::from_bytes(vec![0x51; 3]), Network::Regtest);
-    agree(
-        &mut desk,
-        Change::BeneficiaryAdd {
-            customer_id: "c1".into(),
-            address: destination.to_string(),
-            label: "main".into(),
-        },
-    );
-    agree(
-        &mut desk,
-        Change::FeesSet {
-            asset: Asset::Btc,
-            schedule: FeeSchedule::Flat(Amount::ZERO),
-        },
-    );
-    let Applied::Wallet(created) = agree(
-        &mut desk,
-        Change::WalletCreate(NewWalletRequest {
-            name: "hot".into(),
-            kind: WalletKindArg::WshSortedMulti,
-            threshold: Some(2),
-            keys,
-            policy: ApprovalPolicy::Auto {
-                max_amount_sat: Amount::ONE_BTC,
-                registered_destination_only: true,
-            },
-            daily_limit: Amount::from_int_btc(100),
-        }),
-    ) else {
-        panic!("wallet create yields the wallet")
-    };
-    for (i, s) in signers.iter().enumerate() {
-        let id = s.ok(&["id"]);
-        agree(
-            &mut desk,
-            Change::SignerAdd {
-                name: format!("signer-{i}"),
-                identity_key: line_value(&id, "Identity key:"),
-                fingerprint: line_value(&id, "Master fingerprint:"),
-            },
-        );
-        s.ok(&[
-            "wallet",
-            "register",
-            "--name",
-            "hot",
-            "--descriptor",
-            &created.multipath_descriptor,
-        ]);
-        s.ok(&[
-            "limits",
-            "init",
-            "--rate",
-            "10",
-            "--per-seconds",
-            "60",
-            "--burst",
-            "10",
-            "--total",
-            "10",
-        ]);
-    }
+    let created = set_up_hot_wallet(&mut desk, &signers, keys, &destination.to_string(), NOW);
     let identity = Command::new(binary("sluice-coordinator"))
         .arg("--db")
         .arg(&db)
