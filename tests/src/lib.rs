@@ -9,3 +9,4 @@ pub mod degrade;
 pub mod fixtures;
 pub mod hostile;
 pub mod signer;
+pub mod tor;
