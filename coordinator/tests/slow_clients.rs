@@ -44,6 +44,7 @@ async fn start() -> Server {
         name: "s1".into(),
         identity_key: signer.x_only_public_key().0.to_string(),
         fingerprint: "00000001".into(),
+        tor_key: None,
     };
     coord
         .propose_and_approve(&root, &ops, &add_signer, &mut rng, now)

@@ -52,6 +52,8 @@ pub async fn measure(programs: Programs, dir: PathBuf, batch: usize, count: usiz
             redundant: false,
             crash_and_restart: false,
             reorg: false,
+            tor_network: None,
+            tor_outage: None,
         },
         &Build {
             totals: ["1000", "1000", "1000"],

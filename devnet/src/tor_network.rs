@@ -259,7 +259,7 @@ impl TorNetwork {
             let listed = counts.into_iter().min().unwrap_or(0);
             if Instant::now() > deadline {
                 bail!(
-                    "the private Tor network's consensus lists {listed} of {expected} relays after {READY_WITHIN:?}:\n{}",
+                    "the private Tor network's consensus lists {listed} of {expected} relays with the flags onion services need ({FLAGS_NEEDED:?}) after {READY_WITHIN:?}:\n{}",
                     log_tail(&self.nodes[0].dir.join("notice.log"), 20)
                 );
             }
@@ -283,12 +283,41 @@ impl TorNetwork {
         Ok(())
     }
 
+    /// The network as arti's configuration names it (`sluice_tor::NetworkConfig`).
+    pub fn network_config(&self) -> sluice_tor::NetworkConfig {
+        sluice_tor::NetworkConfig::Private {
+            authorities: self.authorities.iter().map(|a| a.v3ident.clone()).collect(),
+            fallback_caches: self
+                .fallback_caches
+                .iter()
+                .map(|relay| sluice_tor::FallbackRelay {
+                    rsa_identity: relay.rsa_identity.clone(),
+                    ed_identity: relay.ed_identity.clone(),
+                    or_address: format!("127.0.0.1:{}", relay.or_port),
+                })
+                .collect(),
+            hsdir_interval_minutes: u32::try_from(self.hsdir_interval_minutes()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Writes [`TorNetwork::network_config`] for `--tor-network FILE` of the coordinator
+    /// and the signers.
+    pub fn write_network_file(&self, path: &Path) -> Result<()> {
+        fs::write(path, self.network_config().to_json())
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
     /// The process ids of the running `tor` processes.
     pub fn pids(&self) -> Vec<u32> {
         self.nodes
             .iter()
             .filter_map(|node| node.child.as_ref().map(Child::id))
             .collect()
+    }
+
+    /// The microdescriptor consensus served by the first authority (diagnostics).
+    pub fn consensus_text(&self) -> String {
+        fetch_consensus(self.nodes[0].dir_port).unwrap_or_default()
     }
 
     /// The network's directory (logs: `NICKNAME/notice.log`).
@@ -389,6 +418,7 @@ SafeLogging 0
 LogTimeGranularity 1
 SocksPort 0
 ControlPort 0
+__OwningControllerProcess {owner}
 Address 127.0.0.1
 OutboundBindAddress 127.0.0.1
 ORPort 127.0.0.1:{or_port}
@@ -401,6 +431,9 @@ ExitPolicy reject *:*
         nickname = node.nickname,
         or_port = node.or_port,
         dir_port = node.dir_port,
+        // tor exits by itself when this process is gone, even where `Drop` never runs (a
+        // network kept in a `static` for a whole test binary, a killed devnet).
+        owner = std::process::id(),
     );
     if authority {
         text.push_str(&format!(
@@ -415,6 +448,10 @@ TestingV3AuthInitialDistDelay 2 seconds
 TestingDirAuthVoteGuard *
 TestingDirAuthVoteHSDir *
 TestingMinExitFlagThreshold 0
+TestingMinFastFlagThreshold 0
+AuthDirFastGuarantee 0
+AuthDirVoteStableGuaranteeMinUptime 0
+AuthDirVoteStableGuaranteeMTBF 0
 "
         ));
     }
@@ -423,7 +460,30 @@ TestingMinExitFlagThreshold 0
 
 /// How many relays the microdescriptor consensus (what arti fetches) served by the
 /// authority on `dir_port` lists; `None` while it has none.
+/// Relays must carry these flags before arti can build onion-service circuits: onion
+/// service paths need Stable middles and intro points, and with five relays every one of
+/// them is needed (a relay without Stable left "3/3 in same family" and no intro point).
+const FLAGS_NEEDED: [&str; 6] = ["Fast", "Guard", "HSDir", "Running", "Stable", "Valid"];
+
 fn relays_in_consensus(dir_port: u16) -> Option<usize> {
+    let text = fetch_consensus(dir_port)?;
+    let mut ready = 0;
+    let mut listed = false;
+    for line in text.lines() {
+        if line.starts_with("r ") {
+            listed = true;
+        } else if let Some(flags) = line.strip_prefix("s ").filter(|_| listed) {
+            listed = false;
+            let flags: Vec<&str> = flags.split_whitespace().collect();
+            if FLAGS_NEEDED.iter().all(|flag| flags.contains(flag)) {
+                ready += 1;
+            }
+        }
+    }
+    Some(ready)
+}
+
+fn fetch_consensus(dir_port: u16) -> Option<String> {
     let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, dir_port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     stream.set_write_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -436,7 +496,7 @@ fn relays_in_consensus(dir_port: u16) -> Option<usize> {
     if !text.starts_with("HTTP/1.0 200") {
         return None;
     }
-    Some(text.lines().filter(|line| line.starts_with("r ")).count())
+    Some(text.into_owned())
 }
 
 /// `count` distinct ports of 127.0.0.1 that were free a moment ago: all are held open

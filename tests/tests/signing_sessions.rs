@@ -183,6 +183,7 @@ fn set_up() -> Setup {
                 name: format!("signer-{i}"),
                 identity_key: line_value(&id, "Identity key:"),
                 fingerprint: line_value(&id, "Master fingerprint:"),
+                tor_key: None,
             },
         );
         s.ok(&[

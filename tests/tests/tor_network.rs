@@ -18,6 +18,11 @@ fn private_tor_network_starts_lists_every_relay_and_stops() {
         assert_eq!(relay.rsa_identity.len(), 40, "{relay:?}");
         assert_eq!(relay.ed_identity.len(), 43, "{relay:?}");
     }
+    if std::env::var_os("SLUICE_SHOW_CONSENSUS").is_some() {
+        eprintln!("{}", network.consensus_text());
+        std::thread::sleep(std::time::Duration::from_secs(40));
+        eprintln!("{}", network.consensus_text());
+    }
     let pids = network.pids();
     assert_eq!(pids.len(), 5);
     drop(network);

@@ -9,7 +9,14 @@
 //! the guard that catches a bug or a hand-edited database.
 
 /// Each entry is one migration, run in its own transaction.
-pub const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5];
+pub const MIGRATIONS: &[&str] = &[
+    MIGRATION_1,
+    MIGRATION_2,
+    MIGRATION_3,
+    MIGRATION_4,
+    MIGRATION_5,
+    MIGRATION_6,
+];
 
 const MIGRATION_1: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -387,4 +394,12 @@ CREATE TRIGGER enrollments_used_once BEFORE UPDATE ON enrollments
     WHEN OLD.redeemed_at IS NOT NULL OR NEW.secret_hash != OLD.secret_hash
         OR NEW.staff_name != OLD.staff_name
     BEGIN SELECT RAISE(ABORT, 'an enrollment secret is used once'); END;
+"#;
+
+/// Stealth mode: each signer's restricted-discovery public key (`descriptor:x25519:...`),
+/// which the signer API's onion service encrypts its descriptor to while the signer is
+/// active. Optional (signers on loopback or a tunnel need none) and replaceable (rotation).
+const MIGRATION_6: &str = r#"
+ALTER TABLE signers ADD COLUMN tor_key TEXT
+    CHECK (tor_key IS NULL OR (tor_key LIKE 'descriptor:x25519:%' AND length(tor_key) = 70));
 "#;
