@@ -13,6 +13,8 @@ pub mod clock;
 pub mod db;
 pub mod fuzz_entry;
 pub mod identity;
+#[cfg(feature = "tor")]
+pub mod onion;
 pub mod rules;
 pub mod run;
 pub mod service;

@@ -88,6 +88,8 @@ async fn shutdown_signal() {
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub listen: String,
+    /// Also publish the signer API as an onion service (stealth mode).
+    pub onion: Option<OnionOptions>,
     pub processor: ProcessorConfig,
     /// Pause between processor, sender and monitor passes when there was nothing to do.
     pub interval: Duration,
@@ -99,6 +101,13 @@ pub struct RunOptions {
     pub resend_after: Duration,
     /// The monitor's first block when it has applied none.
     pub start_height: u32,
+}
+
+/// How `run api --onion` publishes the signer API (see `crate::onion`).
+#[derive(Debug, Clone)]
+pub struct OnionOptions {
+    /// A private test network's description; the public Tor network when absent.
+    pub network_file: Option<std::path::PathBuf>,
 }
 
 /// Where the Bitcoin Core JSON-RPC (or simnet) is, and how to log in.
@@ -143,6 +152,7 @@ pub fn run(
                 db.to_owned(),
                 network,
                 options.listen.clone(),
+                options.onion.clone(),
                 stop_rx.clone(),
             ));
         }
@@ -188,7 +198,7 @@ pub fn run(
 }
 
 /// Completes when the shutdown flag is raised.
-async fn stopped(mut stop: watch::Receiver<bool>) {
+pub(crate) async fn stopped(mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         if stop.changed().await.is_err() {
             return;
@@ -197,7 +207,7 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 }
 
 /// Sleeps for `pause`; returns true if asked to stop meanwhile.
-async fn pause_or_stop(stop: &watch::Receiver<bool>, pause: Duration) -> bool {
+pub(crate) async fn pause_or_stop(stop: &watch::Receiver<bool>, pause: Duration) -> bool {
     tokio::select! {
         () = stopped(stop.clone()) => true,
         () = tokio::time::sleep(pause) => false,
@@ -222,6 +232,7 @@ async fn api_task(
     db: std::path::PathBuf,
     network: Option<Network>,
     listen: String,
+    onion: Option<OnionOptions>,
     stop: watch::Receiver<bool>,
 ) -> Result<()> {
     let listen: SocketAddr = listen
@@ -229,7 +240,7 @@ async fn api_task(
         .with_context(|| format!("--listen {listen:?} is not an address like 127.0.0.1:8080"))?;
     let identity_path = CoordinatorIdentity::path_for(&db);
     let identity = CoordinatorIdentity::load(&identity_path)?;
-    let pool = CoordinatorPool::open(db, network, identity)?;
+    let pool = CoordinatorPool::open(db.clone(), network, identity)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
@@ -240,8 +251,45 @@ async fn api_task(
         identity = %pool.identity().public_key(),
         "api listening on {local}"
     );
-    api::serve(listener, Arc::new(pool), stopped(stop)).await?;
+    let pool = Arc::new(pool);
+    match onion {
+        None => api::serve(listener, pool, stopped(stop)).await?,
+        Some(onion) => {
+            let published = serve_onion(&db, pool.clone(), onion, stop.clone());
+            // Either failing stops both (and the process): signers in stealth mode could
+            // not reach a coordinator whose onion service is gone.
+            let served = async {
+                api::serve(listener, pool, stopped(stop))
+                    .await
+                    .context("serving the API")
+            };
+            tokio::try_join!(served, published)?;
+        }
+    }
     Ok(())
+}
+
+#[cfg(feature = "tor")]
+async fn serve_onion(
+    db: &std::path::Path,
+    pool: Arc<CoordinatorPool>,
+    onion: OnionOptions,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
+    let options = crate::onion::OnionOptions {
+        network_file: onion.network_file,
+    };
+    crate::onion::serve_signer_api(db, pool, &options, stop, announce).await
+}
+
+#[cfg(not(feature = "tor"))]
+async fn serve_onion(
+    _db: &std::path::Path,
+    _pool: Arc<CoordinatorPool>,
+    _onion: OnionOptions,
+    _stop: watch::Receiver<bool>,
+) -> Result<()> {
+    anyhow::bail!("--onion: this sluice-coordinator was built without the `tor` feature (stealth mode); rebuild it with default features")
 }
 
 /// One pass over every wallet with approved withdrawals. Returns whether anything was

@@ -39,6 +39,7 @@ async fn start() -> Server {
         name: "s1".into(),
         identity_key: signer.x_only_public_key().0.to_string(),
         fingerprint: "00000001".into(),
+        tor_key: None,
     };
     desk.agree(add_signer).unwrap();
     drop(desk);

@@ -294,6 +294,8 @@ pub async fn run(options: ChaosOptions) -> Result<ChaosReport> {
             redundant: false,
             crash_and_restart: false,
             reorg: false,
+            tor_network: None,
+            tor_outage: None,
         },
         &Build {
             totals: ["30", "30", "30"],

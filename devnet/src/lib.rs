@@ -12,3 +12,4 @@ pub mod multi_call;
 pub mod processes;
 pub mod scenario;
 pub mod throughput;
+pub mod tor_network;

@@ -13,6 +13,7 @@ use sluice_devnet::bitcoind;
 use sluice_devnet::chain::ChainChoice;
 use sluice_devnet::processes::Programs;
 use sluice_devnet::scenario::{self, DevnetOptions};
+use sluice_devnet::tor_network::TorNetwork;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,6 +49,11 @@ struct Args {
     /// the cache that scripts/build-bitcoind.sh fills (~/.cache/sluice/bitcoin-core-*/bin).
     #[arg(long, value_name = "DIR")]
     bitcoind: Option<Option<PathBuf>>,
+    /// Stealth mode: start a private Tor network on 127.0.0.1 (Debian's tor: 3 directory
+    /// authorities, 2 relays); the coordinator publishes its signer API as an onion service
+    /// there and signers A and B reach it only through Tor (arti in-process).
+    #[arg(long)]
+    tor: bool,
 }
 
 fn main() -> ExitCode {
@@ -81,6 +87,21 @@ fn devnet(args: Args) -> anyhow::Result<()> {
             ChainChoice::Core { bitcoind_dir }
         }
     };
+    // Kept running until the scenario ends; its processes stop when it is dropped.
+    let tor_network = if args.tor {
+        println!("Starting a private Tor network on 127.0.0.1 (3 authorities, 2 relays)...");
+        let network = TorNetwork::start()?;
+        let file = dir.join("tor-network.json");
+        network.write_network_file(&file)?;
+        println!(
+            "Private Tor network ready in {:.1} s (its consensus lists every relay); arti's view of it: {}",
+            network.started_in().as_secs_f64(),
+            file.display()
+        );
+        Some((network, file))
+    } else {
+        None
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let outcome = runtime.block_on(scenario::run_on(
         DevnetOptions {
@@ -92,6 +113,8 @@ fn devnet(args: Args) -> anyhow::Result<()> {
             redundant: args.redundant || args.crash_and_restart,
             crash_and_restart: args.crash_and_restart,
             reorg: args.reorg,
+            tor_network: tor_network.as_ref().map(|(_, file)| file.clone()),
+            tor_outage: None,
         },
         &chain,
     ));
@@ -105,5 +128,6 @@ fn devnet(args: Args) -> anyhow::Result<()> {
         }
         _ => {}
     }
+    drop(tor_network);
     outcome.map(|_| ())
 }

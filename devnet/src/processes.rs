@@ -146,6 +146,28 @@ impl Component {
         }
     }
 
+    /// Waits for a log line containing `needle` and returns it (like `wait_for_line`).
+    pub fn wait_for_text(&mut self, needle: &str, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let text = self.own_log();
+            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+                return Ok(line.trim().to_owned());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!("{} exited ({status}):\n{}", self.name, tail(&text, 15));
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} did not print {needle:?} within {timeout:?}:\n{}",
+                    self.name,
+                    tail(&text, 15)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// This run's part of the log.
     fn own_log(&self) -> String {
         let bytes = std::fs::read(&self.log).unwrap_or_default();

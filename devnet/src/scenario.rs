@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -28,6 +29,7 @@ use sluice_shared::limit_command::{CommandId, LimitAction, LimitCommand, SignedL
 use crate::api_client::StaffClient;
 use crate::chain::{fund, ChainChoice, ChainNode};
 use crate::processes::{run_step, Component, Programs};
+use crate::tor_network::TorNetwork;
 
 pub(crate) const NETWORK: Network = Network::Regtest;
 pub(crate) const WALLET: &str = "treasury";
@@ -56,7 +58,17 @@ pub struct DevnetOptions {
     /// `invalidateblock` and a longer branch on Core): the transactions there leave the
     /// chain and must confirm again.
     pub reorg: bool,
+    /// Stealth mode: the coordinator publishes its signer API as an onion service on the
+    /// private Tor network this file describes (`tor_network::TorNetwork::write_network_file`),
+    /// and signers A and B reach it only through Tor.
+    pub tor_network: Option<PathBuf>,
+    /// Stealth mode's circuit breaker: stop this Tor network before the first withdrawal,
+    /// check for [`TOR_OUTAGE`] that nothing gets signed, then start it again.
+    pub tor_outage: Option<Arc<Mutex<TorNetwork>>>,
 }
+
+/// How long the Tor outage (`tor_outage`) holds once the withdrawals wait for signatures.
+pub const TOR_OUTAGE: Duration = Duration::from_secs(15);
 
 /// What happened.
 #[derive(Debug, Clone)]
@@ -67,6 +79,9 @@ pub struct Outcome {
     /// Withdrawals whose history shows a reorg sent them back to `broadcast`.
     pub reorged_and_confirmed_again: usize,
     pub elapsed: Duration,
+    /// With `tor_outage`: how many withdrawals waited in `signing` through the outage
+    /// (none was signed meanwhile, or the run fails).
+    pub waited_out_tor_outage: usize,
 }
 
 pub(crate) struct Devnet {
@@ -85,6 +100,8 @@ pub(crate) struct SignerSetup {
     identity_key: String,
     fingerprint: String,
     signer_id: SignerId,
+    /// Stealth mode: the restricted-discovery key line `sluice-signer id` prints.
+    tor_key: Option<String>,
 }
 
 impl Devnet {
@@ -289,20 +306,25 @@ pub(crate) async fn build_on(
     ));
     for signer in &signers {
         // Through the CLI, as operators do: admin proposes, ops approves.
+        let name = format!("signer-{}", signer.name);
+        let mut add = vec![
+            "signer",
+            "add",
+            "--name",
+            &name,
+            "--identity-key",
+            &signer.identity_key,
+            "--fingerprint",
+            &signer.fingerprint,
+        ];
+        if devnet.options.tor_network.is_some() {
+            let tor_key = signer.tor_key.as_deref().ok_or_else(|| {
+                anyhow!("`sluice-signer id` printed no Tor client key: was it built without the tor feature?")
+            })?;
+            add.extend(["--tor-key", tor_key]);
+        }
         let proposed = run_step(
-            devnet.coordinator_command(
-                Some(&admin_file),
-                &[
-                    "signer",
-                    "add",
-                    "--name",
-                    &format!("signer-{}", signer.name),
-                    "--identity-key",
-                    &signer.identity_key,
-                    "--fingerprint",
-                    &signer.fingerprint,
-                ],
-            ),
+            devnet.coordinator_command(Some(&admin_file), &add),
             "sluice-coordinator signer add",
         )?;
         let proposal = proposed
@@ -426,14 +448,28 @@ pub async fn run_on(options: DevnetOptions, chain_choice: &ChainChoice) -> Resul
     .await?;
 
     devnet.step("6. Start the coordinator's services and the online signers A and B (C stays cold)");
+    let stealth = devnet.options.tor_network.is_some();
+    if stealth && (devnet.options.redundant || devnet.options.crash_and_restart) {
+        bail!("--tor runs one coordinator instance: it does not combine with --redundant or --crash-and-restart");
+    }
     let instances = if devnet.options.redundant { 2 } else { 1 };
     let mut services = Vec::new();
     let mut apis = Vec::new();
+    // Where the online signers dial: the API itself, or its onion service (stealth mode).
+    let mut signer_apis = Vec::new();
     for index in 0..instances {
-        let (component, api) = start_coordinator(&devnet, node.url(), index)?;
+        let (mut component, api) = start_coordinator(&devnet, node.url(), index)?;
         devnet.say(&format!(
             "coordinator instance {index} (api, processor, sender, monitor) running; API at {api}"
         ));
+        if stealth {
+            let (onion, announcement) = wait_for_onion_service(&mut component)?;
+            devnet.say(&format!("stealth mode: signer API published on {announcement}"));
+            devnet.say("only signers A and B (their restricted-discovery keys) can discover it; the staff API stays on loopback");
+            signer_apis.push(onion);
+        } else {
+            signer_apis.push(api.clone());
+        }
         services.push(component);
         apis.push(api);
     }
@@ -442,7 +478,21 @@ pub async fn run_on(options: DevnetOptions, chain_choice: &ChainChoice) -> Resul
     }
     let mut online = Vec::new();
     for (i, signer) in signers.iter().filter(|s| s.name != "C").enumerate() {
-        online.push(start_signer(&devnet, signer, &apis[i % apis.len()])?);
+        online.push(start_signer(
+            &devnet,
+            signer,
+            &signer_apis[i % signer_apis.len()],
+        )?);
+    }
+    if stealth {
+        for (signer, component) in signers.iter().zip(online.iter_mut()) {
+            let ready = component.wait_for_text("Tor ready in ", Duration::from_secs(180))?;
+            devnet.say(&format!(
+                "signer {}: {}",
+                signer.name,
+                ready.split_once("] ").map_or(ready.as_str(), |(_, rest)| rest)
+            ));
+        }
     }
     devnet.say("signers A and B dial out to the coordinator and poll for signing sessions");
 
@@ -458,6 +508,19 @@ pub async fn run_on(options: DevnetOptions, chain_choice: &ChainChoice) -> Resul
     let mut last_change = Instant::now();
     let mut fed = 0;
     let deadline = Instant::now() + devnet.options.deadline;
+    // The circuit breaker: with the Tor network down, withdrawals queue up but nothing is
+    // signed; once it is back, signing resumes.
+    let mut outage = devnet.options.tor_outage.clone();
+    let mut outage_since: Option<Instant> = None;
+    let mut waited_out_tor_outage = 0;
+    if let Some(network) = &outage {
+        devnet.step("Circuit breaker: the Tor network goes down before the withdrawals arrive");
+        network
+            .lock()
+            .map_err(|_| anyhow!("the Tor network's lock is poisoned"))?
+            .stop();
+        devnet.say("every tor process of the private network stopped: no signer can reach the onion service");
+    }
     loop {
         // Feed in waves of four, as requests arrive over time.
         if fed < amounts.len() {
@@ -495,6 +558,55 @@ pub async fn run_on(options: DevnetOptions, chain_choice: &ChainChoice) -> Resul
         tokio::time::sleep(Duration::from_millis(500)).await;
         let list: WithdrawalList = serde_json::from_value(backend.get("/v1/withdrawals?limit=500").await?)
             .context("reading the withdrawal list")?;
+        if let Some(network) = outage.clone() {
+            let beyond_signing = list.withdrawals.iter().any(|w| {
+                !matches!(
+                    w.status,
+                    WithdrawalStatus::PendingApproval
+                        | WithdrawalStatus::Approved
+                        | WithdrawalStatus::Batched
+                        | WithdrawalStatus::Signing
+                )
+            });
+            if beyond_signing {
+                bail!(
+                    "a withdrawal got past `signing` while the Tor network was down: {}",
+                    status_counts(&list.withdrawals)
+                );
+            }
+            let all_signing = fed == amounts.len()
+                && list
+                    .withdrawals
+                    .iter()
+                    .all(|w| w.status == WithdrawalStatus::Signing);
+            if all_signing && outage_since.is_none() {
+                outage_since = Some(Instant::now());
+                devnet.say(&format!(
+                    "all {} withdrawals wait in `signing`; holding the outage for {} s",
+                    list.withdrawals.len(),
+                    TOR_OUTAGE.as_secs()
+                ));
+            }
+            if outage_since.is_some_and(|since| since.elapsed() >= TOR_OUTAGE) {
+                waited_out_tor_outage = list.withdrawals.len();
+                devnet.say("nothing was signed during the outage; starting the Tor network again");
+                let started = Instant::now();
+                let restarted = tokio::task::spawn_blocking(move || {
+                    network
+                        .lock()
+                        .map_err(|_| anyhow!("the Tor network's lock is poisoned"))?
+                        .restart()
+                })
+                .await?;
+                restarted?;
+                devnet.say(&format!(
+                    "the Tor network is back ({:.1} s until its consensus lists every relay); signers resume",
+                    started.elapsed().as_secs_f64()
+                ));
+                outage = None;
+                last_change = Instant::now();
+            }
+        }
         let counts = status_counts(&list.withdrawals);
         if counts != last_counts {
             devnet.say(&counts);
@@ -545,13 +657,19 @@ pub async fn run_on(options: DevnetOptions, chain_choice: &ChainChoice) -> Resul
                 waited_for_limit_command: waited,
                 reorged_and_confirmed_again,
                 elapsed,
+                waited_out_tor_outage,
             });
         }
         let waiting = list
             .withdrawals
             .iter()
             .any(|w| w.status == WithdrawalStatus::Signing);
-        if !waited && waiting && last_change.elapsed() > Duration::from_secs(6) {
+        // Not in an outage run: there a stall after the restart is Tor recovering, not the limits.
+        if !waited
+            && waiting
+            && devnet.options.tor_outage.is_none()
+            && last_change.elapsed() > Duration::from_secs(6)
+        {
             waited = true;
             raise_total(&devnet, &signers[0], &officers)?;
             last_change = Instant::now();
@@ -660,6 +778,9 @@ pub(crate) fn start_coordinator_with(
     if let Some(cookie) = &devnet.rpc_cookie_file {
         command.arg("--rpc-cookie-file").arg(cookie);
     }
+    if let Some(network) = &devnet.options.tor_network {
+        command.arg("--onion").arg("--tor-network").arg(network);
+    }
     let mut component = Component::start(
         &format!("coordinator instance {index}"),
         command,
@@ -667,6 +788,21 @@ pub(crate) fn start_coordinator_with(
     )?;
     let api = component.wait_for_line("sluice-coordinator api listening on ", Duration::from_secs(30))?;
     Ok((component, api))
+}
+
+/// Stealth mode: waits until the coordinator has published its signer API as an onion
+/// service and returns its address (`http://<56 characters>.onion`) and the announcement.
+pub(crate) fn wait_for_onion_service(component: &mut Component) -> Result<(String, String)> {
+    let line = component.wait_for_line(
+        "sluice-coordinator signer api published on ",
+        Duration::from_secs(180),
+    )?;
+    let address = line
+        .split_whitespace()
+        .next()
+        .ok_or_else(|| anyhow!("the coordinator announced no onion address"))?
+        .to_owned();
+    Ok((address, line))
 }
 
 /// Starts `sluice-signer online` for `signer` against `api`.
@@ -681,12 +817,16 @@ pub(crate) fn start_signer_polling(
     api: &str,
     poll_seconds: &str,
 ) -> Result<Component> {
+    let mut command = devnet.signer_command(
+        &signer.home,
+        &["online", "--coordinator", api, "--poll-seconds", poll_seconds],
+    );
+    if let Some(network) = &devnet.options.tor_network {
+        command.arg("--tor-network").arg(network);
+    }
     Component::start(
         &format!("signer {}", signer.name),
-        devnet.signer_command(
-            &signer.home,
-            &["online", "--coordinator", api, "--poll-seconds", poll_seconds],
-        ),
+        command,
         devnet.path(&format!("signer-{}.log", signer.name)),
     )
 }
@@ -749,6 +889,7 @@ fn set_up_signer(devnet: &Devnet, name: &'static str, officer_keys: &[String]) -
     let id = devnet.signer_step(&home, &["id"])?;
     let identity_key = line_value(&id, "Identity key:")?.to_owned();
     let fingerprint = line_value(&id, "Master fingerprint:")?.to_owned();
+    let tor_key = line_value(&id, "Tor client key:").ok().map(str::to_owned);
     let signer_id: SignerId = id
         .lines()
         .last()
@@ -763,6 +904,7 @@ fn set_up_signer(devnet: &Devnet, name: &'static str, officer_keys: &[String]) -
         identity_key,
         fingerprint,
         signer_id,
+        tor_key,
     })
 }
 

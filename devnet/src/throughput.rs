@@ -129,6 +129,8 @@ pub async fn measure(
             redundant: false,
             crash_and_restart: false,
             reorg: false,
+            tor_network: None,
+            tor_outage: None,
         },
         &Build {
             totals: ["1000", "1000", "1000"],

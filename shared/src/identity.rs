@@ -15,6 +15,11 @@ use bitcoin::secp256k1::XOnlyPublicKey;
 /// purpose numbers so it never collides with a wallet account.
 pub const SIGNER_IDENTITY_PATH: &str = "m/1936482662h/0h";
 
+/// Hardened path whose child key, hashed under the tag `sluice/tor-discovery-key`, is the
+/// signer's restricted-discovery (x25519) secret for stealth mode. A seed restored from
+/// its backup gives the same key, so a restored signer needs no new registration.
+pub const SIGNER_TOR_KEY_PATH: &str = "m/1936482662h/1h";
+
 /// Tagged SHA-256 as in BIP340: `sha256(sha256(tag) || sha256(tag) || data)`.
 pub fn tagged_hash(tag: &str, data: &[u8]) -> [u8; 32] {
     let tag_hash = sha256::Hash::hash(tag.as_bytes());

@@ -27,6 +27,7 @@ pub mod rpc_codes;
 pub mod sd_card;
 pub mod self_pause;
 pub mod signer_api;
+pub mod tor_client_key;
 pub mod ur_psbt;
 
 pub use bitcoin;

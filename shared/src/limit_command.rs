@@ -27,7 +27,7 @@
 //!
 //! `docs/limit-command-format.md` is the full reference, including the verification order.
 
-mod base32;
+pub(crate) mod base32;
 mod order;
 mod wire;
 

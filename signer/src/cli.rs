@@ -60,11 +60,16 @@ pub enum Command {
     /// Sign online: dial out to the coordinator, fetch the sessions that need this
     /// signer's key, check and sign each within the limits, post the signatures.
     Online {
-        /// The coordinator's API, http://HOST:PORT on a loopback address (plain HTTP
-        /// elsewhere is refused: use a tunnel whose local end is here). Replies count only
-        /// if signed by the key set with `coordinator trust`.
+        /// The coordinator's API: http://<56 characters>.onion in stealth mode (through
+        /// Tor only, with this signer's restricted-discovery key), or http://HOST:PORT on a
+        /// loopback address (plain HTTP elsewhere is refused: use a tunnel whose local end
+        /// is here). Replies count only if signed by the key set with `coordinator trust`.
         #[arg(long, value_name = "URL")]
         coordinator: String,
+        /// Stealth mode on a private test network described by this file, instead of the
+        /// public Tor network (tests and `sluice-devnet --tor` only).
+        #[arg(long, value_name = "FILE")]
+        tor_network: Option<std::path::PathBuf>,
         /// Seconds between polls.
         #[arg(long, default_value_t = 5.0)]
         poll_seconds: f64,

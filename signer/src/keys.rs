@@ -14,7 +14,7 @@ use bitcoin::{Network, NetworkKind};
 use rand::RngCore;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use sluice_shared::identity::{SignerId, SIGNER_IDENTITY_PATH};
+use sluice_shared::identity::{tagged_hash, SignerId, SIGNER_IDENTITY_PATH, SIGNER_TOR_KEY_PATH};
 use sluice_shared::keystore::{seal, KdfParams, KeystoreError, SealedSecret};
 use sluice_shared::keystore_policy::{check_kdf, check_new_passphrase, KeystorePolicyError};
 use sluice_shared::limit_command::{OfficerSet, OfficerSetError};
@@ -375,6 +375,29 @@ impl KeyMaterial {
         Ok(child.expose().to_keypair(&secp))
     }
 
+    /// Stealth mode: the secret of this signer's restricted-discovery (x25519) key, derived
+    /// from the sealed master key, so it is kept exactly as safe as the other secrets and
+    /// exists for every signer without a new file. Held only while the online loop runs.
+    pub fn tor_discovery_secret(&self) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+        let path = DerivationPath::from_str(SIGNER_TOR_KEY_PATH).map_err(|e| KeyError::Derivation {
+            path: SIGNER_TOR_KEY_PATH.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let secp = bitcoin::secp256k1::Secp256k1::new();
+        let child = self
+            .master
+            .derive(&secp, &path)
+            .map_err(|e| KeyError::Derivation {
+                path: SIGNER_TOR_KEY_PATH.to_owned(),
+                reason: e.to_string(),
+            })?;
+        let secret = Zeroizing::new(child.expose().private_key.secret_bytes());
+        Ok(Zeroizing::new(tagged_hash(
+            "sluice/tor-discovery-key",
+            &secret[..],
+        )))
+    }
+
     pub fn signer_id(&self) -> Result<SignerId, KeyError> {
         Ok(SignerId::from_identity_key(&self.identity_key()?))
     }
@@ -437,6 +460,31 @@ mod tests {
         let err = unlock(&home, &SecretString::from("wrong".to_owned())).unwrap_err();
         assert!(err.to_string().contains("wrong passphrase"), "{err}");
         assert!(!format!("{again:?}").contains("tprv"));
+    }
+
+    #[test]
+    fn tor_discovery_secret_is_derived_from_the_sealed_seed_and_stable() {
+        let (_dir, home) = home();
+        let pass = SecretString::from("test passphrase".to_owned());
+        let source = SeedSource::Xprv(Zeroizing::new(tprv()));
+        let (keys, _) = create(
+            &home,
+            Network::Regtest,
+            source,
+            &[],
+            0,
+            &pass,
+            KdfParams::DANGEROUS_WEAK_FOR_TESTS,
+        )
+        .unwrap();
+        let secret = keys.tor_discovery_secret().unwrap();
+        assert_eq!(
+            *unlock(&home, &pass).unwrap().tor_discovery_secret().unwrap(),
+            *secret
+        );
+        // Not the identity key's secret, and not a wallet key.
+        assert_ne!(*secret, keys.identity_keypair().unwrap().secret_bytes());
+        assert_ne!(*secret, [0u8; 32]);
     }
 
     /// A keystore sealed with the weak test KDF for a real network (made by hand: `create`

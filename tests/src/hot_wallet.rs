@@ -99,6 +99,7 @@ pub fn set_up_hot_wallet(
             name: format!("signer-{i}"),
             identity_key: line_value(&id, "Identity key:"),
             fingerprint: line_value(&id, "Master fingerprint:"),
+            tor_key: None,
         });
         s.ok(&[
             "wallet",

@@ -12,3 +12,4 @@ pub mod hostile;
 pub mod hot_wallet;
 pub mod replay;
 pub mod signer;
+pub mod tor;

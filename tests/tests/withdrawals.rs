@@ -24,6 +24,8 @@ fn run(chain: &ChainChoice, redundant: bool, crash_and_restart: bool, reorg: boo
         redundant,
         crash_and_restart,
         reorg,
+        tor_network: None,
+        tor_outage: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

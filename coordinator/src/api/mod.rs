@@ -23,7 +23,9 @@ mod signer_routes;
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -45,6 +47,16 @@ const BODY_READ_TIMEOUT: Duration = Duration::from_secs(20);
 /// On shutdown, in-flight requests get this long to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// Staff and signer routes (the loopback or LAN listener).
+    All,
+    /// `/v1/signer/...` only: the onion service. Staff routes answer 404 there, so the
+    /// staff API is never reachable through the signers' onion service.
+    SignerOnly,
+}
+
 /// Serves the API on `listener` until `shutdown` completes, then lets in-flight requests
 /// finish (up to a grace period). Each request's database work runs on the blocking pool.
 pub async fn serve(
@@ -52,6 +64,40 @@ pub async fn serve(
     pool: Arc<CoordinatorPool>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let poll_accept = move |cx: &mut Context<'_>| {
+        listener
+            .poll_accept(cx)
+            .map(|accepted| Some(accepted.map(|(stream, _peer)| stream)))
+    };
+    serve_connections(poll_accept, pool, Surface::All, shutdown).await
+}
+
+/// Serves `surface` on each connection `connections` yields (e.g. an onion service's
+/// streams) until `shutdown` completes or the connections end.
+pub async fn serve_stream_of<S>(
+    mut connections: impl futures_core::Stream<Item = S> + Unpin + Send,
+    pool: Arc<CoordinatorPool>,
+    surface: Surface,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let poll_accept =
+        move |cx: &mut Context<'_>| Pin::new(&mut connections).poll_next(cx).map(|next| next.map(Ok));
+    serve_connections(poll_accept, pool, surface, shutdown).await
+}
+
+/// The accept loop: `poll_accept` yields the next connection, `None` when there are no more.
+async fn serve_connections<S>(
+    mut poll_accept: impl FnMut(&mut Context<'_>) -> Poll<Option<std::io::Result<S>>> + Send,
+    pool: Arc<CoordinatorPool>,
+    surface: Surface,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (stop_tx, stop_rx) = watch::channel(false);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut connections = JoinSet::new();
@@ -66,9 +112,10 @@ pub async fn serve(
         };
         let stream = tokio::select! {
             () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
-                Err(e) => {
+            accepted = std::future::poll_fn(&mut poll_accept) => match accepted {
+                None => break,
+                Some(Ok(stream)) => stream,
+                Some(Err(e)) => {
                     // Out of file descriptors and the like: pause rather than spin.
                     tracing::warn!("accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -83,7 +130,13 @@ pub async fn serve(
             let _permit = permit;
             let service = service_fn(move |request| {
                 let pool = pool.clone();
-                async move { Ok::<_, Infallible>(routes::handle(pool, request).await) }
+                async move {
+                    let reply = match surface {
+                        Surface::All => routes::handle(pool, request).await,
+                        Surface::SignerOnly => routes::handle_signer_only(pool, request).await,
+                    };
+                    Ok::<_, Infallible>(reply)
+                }
             });
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())

@@ -417,6 +417,19 @@ struct BumpSession {
 }
 
 /// Answers one request. Never fails: every problem becomes a JSON error reply.
+/// The onion service's surface: signer routes, and 404 for everything else.
+pub async fn handle_signer_only(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> Reply {
+    if request.uri().path().starts_with("/v1/signer/") {
+        return super::signer_routes::handle(pool, request).await;
+    }
+    HttpError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "only the signer API (/v1/signer/...) is served over the onion service",
+    )
+    .into_reply()
+}
+
 pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> Reply {
     if request.uri().path().starts_with("/v1/signer/") {
         return super::signer_routes::handle(pool, request).await;

@@ -152,6 +152,15 @@ pub struct RunArgs {
     /// Where the API listens (api and all).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: String,
+    /// Api: also publish the signer API (never the staff API) as a Tor onion service
+    /// that only registered, active signers with a restricted-discovery key can discover
+    /// (stealth mode). Its key is `<db>.onion-key`, arti's state `<db>.tor/`.
+    #[arg(long)]
+    pub onion: bool,
+    /// With --onion: join the private test network this file describes instead of the
+    /// public Tor network (tests and `sluice-devnet --tor` only).
+    #[arg(long, value_name = "FILE", requires = "onion")]
+    pub tor_network: Option<PathBuf>,
     /// Processor: network fee rate in sat/vB.
     #[arg(long, default_value_t = 2)]
     pub fee_rate: u64,
@@ -215,6 +224,9 @@ impl RunArgs {
         }
         Ok(crate::run::RunOptions {
             listen: self.listen.clone(),
+            onion: self.onion.then(|| crate::run::OnionOptions {
+                network_file: self.tor_network.clone(),
+            }),
             processor: crate::service::ProcessorConfig {
                 sat_per_vbyte: self.fee_rate,
                 max_batch: self.max_batch,

@@ -33,6 +33,21 @@ pub enum SignerCommand {
         /// The signer's master key fingerprint (8 hex digits).
         #[arg(long, value_name = "FP")]
         fingerprint: String,
+        /// Stealth mode: the signer's restricted-discovery key, the `descriptor:x25519:...`
+        /// line `sluice-signer id` prints. Only signers with one can discover the signer
+        /// API's onion service (`run api --onion`).
+        #[arg(long, value_name = "LINE")]
+        tor_key: Option<String>,
+    },
+    /// Propose setting or rotating a signer's restricted-discovery key (`--tor-key LINE`),
+    /// or removing it (`--remove`). A running onion service follows within seconds.
+    TorKey {
+        #[arg(long, value_name = "SIGNER_ID")]
+        id: SignerId,
+        #[arg(long, value_name = "LINE", required_unless_present = "remove")]
+        tor_key: Option<String>,
+        #[arg(long, conflicts_with = "tor_key")]
+        remove: bool,
     },
     List,
     /// Propose cutting a signer off (its requests are refused once approved).
@@ -107,19 +122,26 @@ pub fn signer(s: &mut Session, command: &SignerCommand) -> Result<()> {
             name,
             identity_key,
             fingerprint,
+            tor_key,
         } => Change::SignerAdd {
             name: name.clone(),
             identity_key: identity_key.clone(),
             fingerprint: fingerprint.clone(),
+            tor_key: tor_key.clone(),
+        },
+        SignerCommand::TorKey { id, tor_key, .. } => Change::SignerSetTorKey {
+            signer_id: id.to_string(),
+            tor_key: tor_key.clone(),
         },
         SignerCommand::List => {
             for signer in s.coord.list_signers(&s.actor)? {
                 outln!(
-                    "{}  {:<20} fingerprint {}  {}",
+                    "{}  {:<20} fingerprint {}  {}{}",
                     signer.id,
                     signer.name,
                     signer.master_fingerprint,
-                    if signer.active { "active" } else { "deactivated" }
+                    if signer.active { "active" } else { "deactivated" },
+                    if signer.tor_key.is_some() { "  stealth" } else { "" }
                 );
             }
             return Ok(());

@@ -16,6 +16,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_4,
     MIGRATION_5,
     MIGRATION_6,
+    MIGRATION_7,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -509,4 +510,12 @@ CREATE TRIGGER withdrawals_return_needs_release BEFORE UPDATE OF status ON withd
                                     SELECT session_id FROM session_replacements
                                     WHERE root_session = sw.session_id)))
     BEGIN SELECT RAISE(ABORT, 'a withdrawal returns to approved only through a released abandon of its session'); END;
+"#;
+
+/// Stealth mode: each signer's restricted-discovery public key (`descriptor:x25519:...`),
+/// which the signer API's onion service encrypts its descriptor to while the signer is
+/// active. Optional (signers on loopback or a tunnel need none) and replaceable (rotation).
+const MIGRATION_7: &str = r#"
+ALTER TABLE signers ADD COLUMN tor_key TEXT
+    CHECK (tor_key IS NULL OR (tor_key LIKE 'descriptor:x25519:%' AND length(tor_key) = 70));
 "#;

@@ -5,6 +5,7 @@ use bitcoin::bip32::Fingerprint;
 use bitcoin::secp256k1::XOnlyPublicKey;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use sluice_shared::identity::SignerId;
+use sluice_shared::tor_client_key::TorClientKey;
 
 use super::DbError;
 use crate::time::UnixTime;
@@ -18,11 +19,14 @@ pub struct SignerRecord {
     pub active: bool,
     pub created_at: UnixTime,
     pub created_by: String,
+    /// Stealth mode: the key the signer API's onion service lets discover it.
+    pub tor_key: Option<TorClientKey>,
 }
 
-const COLUMNS: &str = "signer_id, identity_key, master_fingerprint, name, active, created_at, created_by";
+const COLUMNS: &str =
+    "signer_id, identity_key, master_fingerprint, name, active, created_at, created_by, tor_key";
 
-type Columns = (String, String, String, String, bool, i64, String);
+type Columns = (String, String, String, String, bool, i64, String, Option<String>);
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Columns> {
     Ok((
@@ -33,11 +37,12 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Columns> {
         r.get(4)?,
         r.get(5)?,
         r.get(6)?,
+        r.get(7)?,
     ))
 }
 
 fn parse(row: Columns) -> Result<SignerRecord, DbError> {
-    let (id, key, fingerprint, name, active, created_at, created_by) = row;
+    let (id, key, fingerprint, name, active, created_at, created_by, tor_key) = row;
     let corrupt = |what: &str| DbError::Corrupt(format!("signer {id}: {what}"));
     let identity_key: XOnlyPublicKey = key.parse().map_err(|_| corrupt("identity key"))?;
     let parsed_id: SignerId = id.parse().map_err(|_| corrupt("id"))?;
@@ -52,6 +57,9 @@ fn parse(row: Columns) -> Result<SignerRecord, DbError> {
         active,
         created_at: UnixTime::from_secs(created_at),
         created_by,
+        tor_key: tor_key
+            .map(|key| key.parse().map_err(|_| corrupt("restricted-discovery key")))
+            .transpose()?,
     })
 }
 
@@ -119,4 +127,31 @@ pub fn set_active(conn: &Connection, id: &SignerId, active: bool) -> Result<bool
         params![id.to_string(), active],
     )?;
     Ok(n == 1)
+}
+
+/// Sets (or replaces, or with `None` removes) a signer's restricted-discovery key.
+/// Returns false if no such signer.
+pub fn set_tor_key(conn: &Connection, id: &SignerId, key: Option<&TorClientKey>) -> Result<bool, DbError> {
+    let n = conn.execute(
+        "UPDATE signers SET tor_key = ?2 WHERE signer_id = ?1",
+        params![id.to_string(), key.map(ToString::to_string)],
+    )?;
+    Ok(n == 1)
+}
+
+/// The restricted-discovery keys of the active signers: who may discover the signer API's
+/// onion service. Ordered by signer id, so an unchanged set compares equal.
+pub fn active_tor_keys(conn: &Connection) -> Result<Vec<(SignerId, TorClientKey)>, DbError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM signers WHERE active = 1 AND tor_key IS NOT NULL ORDER BY signer_id"
+    ))?;
+    let rows = stmt.query_map([], from_row)?;
+    let mut keys = Vec::new();
+    for row in rows {
+        let signer = parse(row?)?;
+        if let Some(key) = signer.tor_key {
+            keys.push((signer.id, key));
+        }
+    }
+    Ok(keys)
 }

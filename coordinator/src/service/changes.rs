@@ -70,10 +70,19 @@ pub enum Change {
         name: String,
         identity_key: String,
         fingerprint: String,
+        /// Stealth mode: the signer's restricted-discovery key (`sluice-signer id`).
+        /// Absent in proposals made before stealth mode.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tor_key: Option<String>,
     },
     SignerSetActive {
         signer_id: String,
         active: bool,
+    },
+    /// Sets or rotates a signer's restricted-discovery key (`None` removes it).
+    SignerSetTorKey {
+        signer_id: String,
+        tor_key: Option<String>,
     },
 }
 
@@ -164,10 +173,21 @@ impl Change {
                 name,
                 identity_key,
                 fingerprint,
-            } => format!("register signer {name} (identity key {identity_key}, fingerprint {fingerprint})"),
+                tor_key,
+            } => format!(
+                "register signer {name} (identity key {identity_key}, fingerprint {fingerprint}{})",
+                tor_key
+                    .as_ref()
+                    .map(|key| format!(", restricted-discovery key {key}"))
+                    .unwrap_or_default()
+            ),
             Change::SignerSetActive { signer_id, active } => {
                 format!("{} signer {signer_id}", on_off(*active))
             }
+            Change::SignerSetTorKey { signer_id, tor_key } => match tor_key {
+                Some(key) => format!("set signer {signer_id}'s restricted-discovery key to {key}"),
+                None => format!("remove signer {signer_id}'s restricted-discovery key"),
+            },
         }
     }
 }
@@ -284,9 +304,21 @@ pub(super) fn apply<R: RngCore + CryptoRng>(
             name,
             identity_key,
             fingerprint,
-        } => Applied::Signer(signing::signer_add(conn, ctx, name, identity_key, fingerprint)?),
+            tor_key,
+        } => Applied::Signer(signing::signer_add(
+            conn,
+            ctx,
+            name,
+            identity_key,
+            fingerprint,
+            tor_key.as_deref(),
+        )?),
         Change::SignerSetActive { signer_id, active } => {
             signing::signer_set_active(conn, ctx, signer_id, *active)?;
+            Applied::Done
+        }
+        Change::SignerSetTorKey { signer_id, tor_key } => {
+            signing::signer_set_tor_key(conn, ctx, signer_id, tor_key.as_deref())?;
             Applied::Done
         }
     })

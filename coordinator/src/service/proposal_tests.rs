@@ -107,6 +107,7 @@ fn every_money_moving_change_waits_for_a_second_admin() {
             name: "rogue".into(),
             identity_key: generator_x.into(),
             fingerprint: "1bbaa5fe".into(),
+            tor_key: None,
         },
         Change::SignerSetActive {
             signer_id,

@@ -12,6 +12,7 @@ use serde_json::json;
 use sluice_shared::api::{EventKind, WithdrawalStatus};
 use sluice_shared::identity::SignerId;
 use sluice_shared::signer_api::SignatureReceipt;
+use sluice_shared::tor_client_key::TorClientKey;
 
 use super::changes::ChangeContext;
 use super::{check_name, require, require_current, Actor, Coordinator, ServiceError};
@@ -225,8 +226,10 @@ pub(super) fn signer_add(
     name: &str,
     identity_key: &str,
     fingerprint: &str,
+    tor_key: Option<&str>,
 ) -> Result<SignerId, ServiceError> {
     check_name("signer name", name, MAX_SIGNER_NAME)?;
+    let tor_key = tor_key.map(parse_tor_key).transpose()?;
     let key: XOnlyPublicKey = identity_key.trim().parse().map_err(|_| {
         ServiceError::Invalid(format!(
             "identity key {identity_key:?} is not a 32-byte x-only public key in hex (`sluice-signer id` prints it)"
@@ -250,15 +253,60 @@ pub(super) fn signer_add(
         )));
     }
     signers::insert(conn, &key, fingerprint, name, ctx.proposer, ctx.now)?;
+    if let Some(tor_key) = &tor_key {
+        signers::set_tor_key(conn, &id, Some(tor_key))?;
+    }
     audit::record(
         conn,
         ctx.proposer,
         "signer add",
         name,
-        &json!({"signer_id": id.to_string(), "identity_key": key.to_string(), "fingerprint": fingerprint.to_string()}),
+        &json!({
+            "signer_id": id.to_string(),
+            "identity_key": key.to_string(),
+            "fingerprint": fingerprint.to_string(),
+            "tor_key": tor_key.map(|k| k.to_string()),
+        }),
         ctx.now,
     )?;
     Ok(id)
+}
+
+fn parse_tor_key(text: &str) -> Result<TorClientKey, ServiceError> {
+    text.parse()
+        .map_err(|e: sluice_shared::tor_client_key::TorClientKeyError| ServiceError::Invalid(e.to_string()))
+}
+
+fn parse_signer_id(signer_id: &str) -> Result<SignerId, ServiceError> {
+    signer_id.trim().parse().map_err(|_| {
+        ServiceError::Invalid(format!(
+            "{signer_id:?} is not a signer id (`signer list` shows them)"
+        ))
+    })
+}
+
+/// Sets, rotates or removes a signer's restricted-discovery key (the approved change).
+/// A running onion service picks the change up within seconds, without a restart.
+pub(super) fn signer_set_tor_key(
+    conn: &Connection,
+    ctx: &ChangeContext<'_>,
+    signer_id: &str,
+    tor_key: Option<&str>,
+) -> Result<(), ServiceError> {
+    let id = parse_signer_id(signer_id)?;
+    let tor_key = tor_key.map(parse_tor_key).transpose()?;
+    if !signers::set_tor_key(conn, &id, tor_key.as_ref())? {
+        return Err(ServiceError::NotFound(format!("signer {id}")));
+    }
+    audit::record(
+        conn,
+        ctx.proposer,
+        "signer tor-key",
+        &id.to_string(),
+        &json!({"tor_key": tor_key.map(|k| k.to_string())}),
+        ctx.now,
+    )?;
+    Ok(())
 }
 
 /// Turns a signer's online access off (or on again) at once (the approved change).
@@ -268,11 +316,7 @@ pub(super) fn signer_set_active(
     signer_id: &str,
     active: bool,
 ) -> Result<(), ServiceError> {
-    let id: SignerId = signer_id.trim().parse().map_err(|_| {
-        ServiceError::Invalid(format!(
-            "{signer_id:?} is not a signer id (`signer list` shows them)"
-        ))
-    })?;
+    let id = parse_signer_id(signer_id)?;
     if !signers::set_active(conn, &id, active)? {
         return Err(ServiceError::NotFound(format!("signer {id}")));
     }

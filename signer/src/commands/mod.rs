@@ -76,6 +76,7 @@ pub fn run(cli: Cli) -> Result<()> {
             coordinator,
             poll_seconds,
             once,
+            tor_network,
         } => {
             if !(0.05..=3600.0).contains(&poll_seconds) {
                 anyhow::bail!("--poll-seconds must be between 0.05 and 3600");
@@ -83,6 +84,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let options = crate::online::OnlineOptions {
                 poll: std::time::Duration::from_secs_f64(poll_seconds),
                 once,
+                tor_network,
             };
             crate::online::run(&home, passphrase_file, &coordinator, &options)
         }

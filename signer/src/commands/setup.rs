@@ -102,6 +102,11 @@ pub fn id(home: &Home, passphrase_file: Option<&Path>) -> Result<()> {
     println!("Network:            {}", network_name(keys.network()));
     println!("Master fingerprint: {}", keys.fingerprint());
     println!("Identity key:       {}", keys.identity_key()?);
+    #[cfg(feature = "tor")]
+    println!(
+        "Tor client key:     {}",
+        sluice_tor::DiscoveryKey::from_bytes(*keys.tor_discovery_secret()?).public_key()
+    );
     println!(
         "Officer threshold:  {} of {}",
         keys.officers().threshold,

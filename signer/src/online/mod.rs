@@ -18,6 +18,8 @@
 
 pub mod client;
 pub mod coordinator_key;
+#[cfg(feature = "tor")]
+pub mod onion_transport;
 pub mod transport;
 
 use std::collections::{HashMap, HashSet};
@@ -46,6 +48,9 @@ pub struct OnlineOptions {
     pub poll: Duration,
     /// One poll, then exit (for scripts and tests).
     pub once: bool,
+    /// Stealth mode on a private test network described by this file (tests and
+    /// `sluice-devnet --tor`); the public Tor network when absent.
+    pub tor_network: Option<std::path::PathBuf>,
 }
 
 /// What the loop remembers between polls.
@@ -107,9 +112,10 @@ pub fn run(
 ) -> Result<()> {
     home.require_initialized()?;
     // Refuse an unusable coordinator before the passphrase is asked for.
-    let transport = transport::HttpTransport::new(coordinator)?;
+    let target = Target::parse(coordinator)?;
     let coordinator_key = coordinator_key::load(home)?;
     let keys = keys::unlock(home, &passphrase::read(passphrase_file, false)?)?;
+    let transport = target.connect(home, &keys, options)?;
     let client = CoordinatorClient::new(transport, keys.identity_keypair()?, coordinator_key);
     let mut state = State::open_keyed(&home.state(), keys.state_key())?;
     say(&format!(
@@ -138,6 +144,57 @@ pub fn run(
         }
         std::thread::sleep(options.poll);
     }
+}
+
+/// Where the coordinator is: loopback HTTP, or (stealth mode) an onion service.
+enum Target {
+    Http(transport::HttpTransport),
+    #[cfg(feature = "tor")]
+    Onion(sluice_tor::OnionAddress),
+}
+
+impl Target {
+    fn parse(coordinator: &str) -> Result<Target> {
+        if looks_like_onion(coordinator) {
+            #[cfg(feature = "tor")]
+            return Ok(Target::Onion(coordinator.parse()?));
+            #[cfg(not(feature = "tor"))]
+            anyhow::bail!(
+                "{coordinator} is an onion service, but this sluice-signer was built without the `tor` feature (stealth mode): use a build with default features"
+            );
+        }
+        Ok(Target::Http(transport::HttpTransport::new(coordinator)?))
+    }
+
+    #[cfg_attr(not(feature = "tor"), allow(unused_variables))]
+    fn connect(self, home: &Home, keys: &KeyMaterial, options: &OnlineOptions) -> Result<Box<dyn Transport>> {
+        match self {
+            Target::Http(transport) => Ok(Box::new(transport)),
+            #[cfg(feature = "tor")]
+            Target::Onion(address) => {
+                let network = match &options.tor_network {
+                    Some(file) => sluice_tor::NetworkConfig::read(file)?,
+                    None => sluice_tor::NetworkConfig::Public,
+                };
+                let key = sluice_tor::DiscoveryKey::from_bytes(*keys.tor_discovery_secret()?);
+                say(&format!(
+                    "joining the Tor network to reach {address} (stealth mode)"
+                ));
+                let started = std::time::Instant::now();
+                let transport = onion_transport::OnionTransport::start(home, address, &key, &network)?;
+                say(&format!("Tor ready in {:.1} s", started.elapsed().as_secs_f64()));
+                Ok(Box::new(transport))
+            }
+        }
+    }
+}
+
+/// `http://….onion[:PORT]`: stealth mode's address, whatever this build supports.
+fn looks_like_onion(url: &str) -> bool {
+    let url = url.trim().trim_end_matches('/');
+    let host = url.strip_prefix("http://").unwrap_or(url);
+    let host = host.rsplit_once(':').map_or(host, |(host, _port)| host);
+    host.to_ascii_lowercase().ends_with(".onion")
 }
 
 /// Fetches the sessions and answers each one.

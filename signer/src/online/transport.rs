@@ -2,8 +2,8 @@
 //! one request, one reply. [`HttpTransport`] speaks plain HTTP/1.1, to a loopback address
 //! only (the coordinator on the same machine, or a tunnel whose local end is here: SSH, a
 //! local Tor client); anything else would cross a network in clear text and is refused
-//! before any connection. A Tor transport (an onion service with client authorization) or
-//! TLS with a pinned key plugs in here without touching anything else. Replies are
+//! before any connection. Stealth mode's transport (`onion_transport`: an onion service
+//! with restricted discovery, through arti) plugs in here; TLS with a pinned key would too. Replies are
 //! authenticated above this layer (`client`), whatever the transport.
 
 use std::time::Duration;
@@ -17,7 +17,7 @@ use hyper_util::rt::TokioExecutor;
 use sluice_shared::signer_api::COORDINATOR_SIGNATURE_HEADER;
 
 /// The largest reply read (a page of sessions with full PSBTs).
-const MAX_REPLY_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_REPLY_BYTES: usize = 64 * 1024 * 1024;
 
 /// A request to the coordinator: method, path (with query), headers, body.
 #[derive(Debug, Clone)]
@@ -54,6 +54,16 @@ pub trait Transport {
     fn send(&self, request: OutgoingRequest) -> Result<Reply, TransportError>;
     /// Where requests go, for messages.
     fn describe(&self) -> String;
+}
+
+impl Transport for Box<dyn Transport> {
+    fn send(&self, request: OutgoingRequest) -> Result<Reply, TransportError> {
+        (**self).send(request)
+    }
+
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
 }
 
 /// Plain HTTP/1.1 with hyper.
