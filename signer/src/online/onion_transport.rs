@@ -10,14 +10,13 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
-use sluice_shared::signer_api::COORDINATOR_SIGNATURE_HEADER;
 use sluice_tor::network::{start_client, ArtiDirs, NetworkConfig};
 use sluice_tor::{DiscoveryKey, OnionAddress, OnionDialer};
 
-use super::transport::{OutgoingRequest, Reply, Transport, TransportError, MAX_REPLY_BYTES};
+use super::transport::{OutgoingRequest, Reply, Transport, TransportError};
 use crate::home::Home;
 
 /// One connect (circuit to the service included) may take this long.
@@ -107,23 +106,7 @@ impl Transport for OnionTransport {
                     .send_request(http_request)
                     .await
                     .map_err(|e| unreachable(e.to_string()))?;
-                let status = response.status().as_u16();
-                let coordinator_signature = response
-                    .headers()
-                    .get(COORDINATOR_SIGNATURE_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                let body = Limited::new(response.into_body(), MAX_REPLY_BYTES)
-                    .collect()
-                    .await
-                    .map_err(|e| unreachable(format!("reading the reply: {e}")))?
-                    .to_bytes()
-                    .to_vec();
-                Ok(Reply {
-                    status,
-                    coordinator_signature,
-                    body,
-                })
+                Reply::read(response).await.map_err(unreachable)
             };
             tokio::time::timeout(EXCHANGE_TIMEOUT, exchange)
                 .await

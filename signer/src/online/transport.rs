@@ -37,6 +37,30 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
+impl Reply {
+    /// Status, signature header and body (at most `MAX_REPLY_BYTES`) of a coordinator's
+    /// HTTP response, whichever transport carried it; the error says what failed.
+    pub(crate) async fn read(response: hyper::Response<hyper::body::Incoming>) -> Result<Reply, String> {
+        let status = response.status().as_u16();
+        let coordinator_signature = response
+            .headers()
+            .get(COORDINATOR_SIGNATURE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = Limited::new(response.into_body(), MAX_REPLY_BYTES)
+            .collect()
+            .await
+            .map_err(|e| format!("reading the reply: {e}"))?
+            .to_bytes()
+            .to_vec();
+        Ok(Reply {
+            status,
+            coordinator_signature,
+            body,
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     #[error("coordinator URL {0:?} is not usable: give http://HOST:PORT")]
@@ -142,23 +166,7 @@ impl Transport for HttpTransport {
                     .request(http_request)
                     .await
                     .map_err(|e| unreachable(e.to_string()))?;
-                let status = response.status().as_u16();
-                let coordinator_signature = response
-                    .headers()
-                    .get(COORDINATOR_SIGNATURE_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                let body = Limited::new(response.into_body(), MAX_REPLY_BYTES)
-                    .collect()
-                    .await
-                    .map_err(|e| unreachable(format!("reading the reply: {e}")))?
-                    .to_bytes()
-                    .to_vec();
-                Ok(Reply {
-                    status,
-                    coordinator_signature,
-                    body,
-                })
+                Reply::read(response).await.map_err(unreachable)
             };
             tokio::time::timeout(self.timeout, exchange)
                 .await
