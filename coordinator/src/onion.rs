@@ -27,10 +27,6 @@ use zeroize::Zeroizing;
 use crate::api::{self, CoordinatorPool, Surface};
 use crate::db::signers;
 
-/// How long establishing introduction points and uploading the descriptors may take
-/// before a warning.
-const PUBLISH_WITHIN: Duration = Duration::from_secs(300);
-
 /// How often the authorized set is read from the database.
 pub const AUTHORIZED_POLL: Duration = Duration::from_secs(2);
 
@@ -126,8 +122,9 @@ pub async fn serve_signer_api(
     };
     let (service, requests) = SignerOnionService::publish(&client, &key, &initial)?;
     let service = Arc::new(service);
-    // Announce only once an authorized signer can actually reach it.
-    service.wait_until_running(PUBLISH_WITHIN).await?;
+    // arti now establishes introduction points and uploads the descriptor (about a second);
+    // signers that try before that get "not found" and retry. Its state changes are logged.
+    let status_log = tokio::spawn(service.log_status_changes());
     announce(&format!(
         "sluice-coordinator signer api published on http://{} ({} signer(s) authorized; Tor bootstrapped in {:.1} s)",
         service.onion_address(),
@@ -143,6 +140,7 @@ pub async fn serve_signer_api(
     )
     .await;
     poller.abort();
+    status_log.abort();
     drop(service);
     drop(client);
     served.context("serving the signer API over the onion service")?;

@@ -317,7 +317,8 @@ pub(crate) async fn build_on(
             "--fingerprint",
             &signer.fingerprint,
         ];
-        if devnet.options.tor_network.is_some() {
+        // Only the online signers dial the onion service: C (cold) gets no client key.
+        if devnet.options.tor_network.is_some() && signer.name != "C" {
             let tor_key = signer.tor_key.as_deref().ok_or_else(|| {
                 anyhow!("`sluice-signer id` printed no Tor client key: was it built without the tor feature?")
             })?;
