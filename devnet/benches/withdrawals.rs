@@ -4,7 +4,9 @@
 //! used. The report is docs/benchmarks.md.
 //!
 //! Arguments after `--` narrow the run: a batch size (`100`) and/or a chain (`simnet`,
-//! `core`). Core comes from `scripts/build-bitcoind.sh` (or `SLUICE_BITCOIND_DIR`); when it
+//! `core`). `tor` runs the signers in stealth mode: a private Tor network of Debian's `tor`
+//! on 127.0.0.1 (devnet/src/tor_network.rs), the coordinator's signer API as an onion
+//! service, both signers dialing it through arti. Core comes from `scripts/build-bitcoind.sh` (or `SLUICE_BITCOIND_DIR`); when it
 //! is missing the benchmark stops and says how to build it rather than skip it.
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a report printer
 
@@ -14,6 +16,7 @@ use sluice_devnet::bitcoind::{default_dir, locate};
 use sluice_devnet::chain::ChainChoice;
 use sluice_devnet::processes::Programs;
 use sluice_devnet::throughput::measure;
+use sluice_devnet::tor_network::TorNetwork;
 
 fn main() {
     // `cargo bench` passes --bench; other arguments pick batch sizes and chains.
@@ -21,6 +24,7 @@ fn main() {
     let batch_filter: Option<usize> = args.iter().find_map(|a| a.parse().ok());
     let only_simnet = args.iter().any(|a| a == "simnet");
     let only_core = args.iter().any(|a| a == "core");
+    let stealth = args.iter().any(|a| a == "tor");
     let count: usize = std::env::var("SLUICE_BENCH_WITHDRAWALS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -36,6 +40,15 @@ fn main() {
         }
         chains.push(ChainChoice::Core { bitcoind_dir });
     }
+    // One private Tor network for the whole run (its tor processes stop on drop).
+    let tor = stealth.then(|| {
+        let network = TorNetwork::start().unwrap_or_else(|e| panic!("the private Tor network: {e:#}"));
+        println!(
+            "stealth mode: private Tor network ready in {:.1} s",
+            network.started_in().as_secs_f64()
+        );
+        network
+    });
     let programs = Programs::multi_call(Path::new(env!("CARGO_BIN_EXE_sluice-devnet")));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -52,6 +65,11 @@ fn main() {
         }
         for chain in &chains {
             let dir = tempfile::tempdir().unwrap();
+            let tor_network = tor.as_ref().map(|network| {
+                let file = dir.path().join("tor-network.json");
+                network.write_network_file(&file).unwrap();
+                file
+            });
             let result = runtime
                 .block_on(measure(
                     programs.clone(),
@@ -59,12 +77,14 @@ fn main() {
                     chain,
                     batch,
                     count,
+                    tor_network,
                 ))
                 .unwrap_or_else(|e| panic!("batch {batch} on {chain:?}: {e:#}"));
             let seconds = |d: std::time::Duration| format!("{:.1}", d.as_secs_f64());
             println!(
-                "{} | {} | {} | {:.2} | {:.0} | {:.0} ms | {:.0} ms | {:.0} ms | {} | {} | {} | {}",
+                "{}{} | {} | {} | {:.2} | {:.0} | {:.0} ms | {:.0} ms | {:.0} ms | {} | {} | {} | {}",
                 result.chain,
+                if stealth { " (signers over Tor)" } else { "" },
                 result.batch,
                 result.withdrawals,
                 result.elapsed.as_secs_f64(),

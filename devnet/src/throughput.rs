@@ -17,7 +17,10 @@ use serde_json::json;
 use crate::api_client::StaffClient;
 use crate::chain::ChainChoice;
 use crate::processes::Programs;
-use crate::scenario::{build_on, start_coordinator_with, start_signer_polling, Build, DevnetOptions, System};
+use crate::scenario::{
+    build_on, start_coordinator_with, start_signer_polling, wait_for_onion_service, Build, DevnetOptions,
+    System,
+};
 
 /// One measured run.
 #[derive(Debug, Clone)]
@@ -117,6 +120,7 @@ pub async fn measure(
     chain: &ChainChoice,
     batch: usize,
     count: usize,
+    tor_network: Option<PathBuf>,
 ) -> Result<Throughput> {
     let sessions = count.div_ceil(batch);
     let system = build_on(
@@ -129,7 +133,7 @@ pub async fn measure(
             redundant: false,
             crash_and_restart: false,
             reorg: false,
-            tor_network: None,
+            tor_network,
             tor_outage: None,
         },
         &Build {
@@ -150,10 +154,16 @@ pub async fn measure(
         destinations,
         ..
     } = system;
-    let (services, api) = start_coordinator_with(&devnet, node.url(), 0, batch, 10)?;
+    let (mut services, api) = start_coordinator_with(&devnet, node.url(), 0, batch, 10)?;
+    // Stealth mode: the signers reach the coordinator only through its onion service.
+    let signer_api = if devnet.options.tor_network.is_some() {
+        wait_for_onion_service(&mut services)?.0
+    } else {
+        api.clone()
+    };
     let online = [
-        start_signer_polling(&devnet, &signers[0], &api, "0.05")?,
-        start_signer_polling(&devnet, &signers[1], &api, "0.05")?,
+        start_signer_polling(&devnet, &signers[0], &signer_api, "0.05")?,
+        start_signer_polling(&devnet, &signers[1], &signer_api, "0.05")?,
     ];
     let processes = Processes {
         coordinator: services.pid(),

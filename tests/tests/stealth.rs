@@ -417,6 +417,9 @@ async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
 }
 
 fn summary(samples: &mut [Duration]) -> String {
+    if samples.is_empty() {
+        return "no successful exchange".to_owned();
+    }
     samples.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     format!(
