@@ -1,10 +1,12 @@
 //! Stealth mode, the coordinator's side (`run api --onion`): the signer API published as
 //! an arti onion service with restricted discovery, beside the ordinary listener.
 //!
-//! - The onion identity key lives in `<db>.onion-key` (hex, 0600, refused if anyone else
-//!   may read it), created on first use, exactly like the coordinator's identity key
-//!   beside it: the service starts unattended, so a passphrase would have to sit on the
-//!   same disk, and the identity key there already matters more (it signs every reply).
+//! - The onion identity key lives in `<db>.onion-key`, created on first use and sealed at
+//!   rest (Argon2id + XChaCha20-Poly1305, the signer's keystore format, purpose
+//!   [`KEY_PURPOSE`]) under the passphrase in `--onion-passphrase-file` (0600, refused if
+//!   anyone else may read it). Whoever copies the file learns nothing of the key, so
+//!   cannot impersonate the coordinator to stealth signers; the passphrase file belongs on
+//!   a different medium (a systemd credential, a tmpfs filled at start).
 //! - arti's state and cache live in `<db>.tor/` (0700); its keystore is in memory only.
 //! - Only `/v1/signer/...` is served over the onion service ([`Surface::SignerOnly`]); the
 //!   staff API stays on `--listen` alone.
@@ -17,7 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use bitcoin::Network;
+use secrecy::SecretString;
 use sluice_fsutil::{write_file, Access, Existing};
+use sluice_shared::keystore::{seal, KdfParams, KeystoreError, SealedSecret};
+use sluice_shared::keystore_policy::{check_kdf, check_new_passphrase, is_test_network};
 use sluice_tor::network::{start_client, ArtiDirs, NetworkConfig};
 use sluice_tor::service::{accepted_streams, AuthorizedSigner, SignerOnionService};
 use sluice_tor::{DiscoveryPublicKey, OnionIdentityKey};
@@ -26,17 +32,13 @@ use zeroize::Zeroizing;
 
 use crate::api::{self, CoordinatorPool, Surface};
 use crate::db::signers;
+pub use crate::run::OnionOptions;
 
 /// How often the authorized set is read from the database.
 pub const AUTHORIZED_POLL: Duration = Duration::from_secs(2);
 
-/// How `run api --onion` was asked to publish.
-#[derive(Debug, Clone)]
-pub struct OnionOptions {
-    /// A private test network's description (`--tor-network FILE`); the public Tor
-    /// network when absent.
-    pub network_file: Option<PathBuf>,
-}
+/// What the sealed onion key file says it holds (bound into its authentication tag).
+pub const KEY_PURPOSE: &str = "sluice-coordinator onion identity key";
 
 /// `<db>.onion-key`.
 pub fn key_path(db: &Path) -> PathBuf {
@@ -48,39 +50,66 @@ pub fn tor_dir(db: &Path) -> PathBuf {
     db.with_extension("tor")
 }
 
-/// Reads the onion identity key, creating it on first use.
-pub fn load_or_create_key(path: &Path) -> Result<OnionIdentityKey> {
+/// Opens the sealed onion identity key at `path` with `passphrase`, creating and sealing a
+/// new one on first use (with key derivation fit for `network`).
+pub fn load_or_create_key(
+    path: &Path,
+    passphrase: &SecretString,
+    network: Network,
+) -> Result<OnionIdentityKey> {
     let shown = path.display();
     match sluice_fsutil::mode_of(path) {
         Ok(mode) if mode & 0o077 != 0 => anyhow::bail!(
             "{shown} is readable by others (mode {mode:o}): the onion identity key must be 0600; run `chmod 600 {shown}`"
         ),
         Ok(_) => {
-            let text = Zeroizing::new(
-                std::fs::read_to_string(path).with_context(|| format!("reading {shown}"))?,
-            );
-            let bytes = Zeroizing::new(
-                hex::decode(text.trim())
-                    .ok()
-                    .filter(|b| b.len() == 32)
-                    .with_context(|| format!("{shown} does not hold an onion identity key (64 hex digits)"))?,
-            );
-            let mut seed = [0u8; 32];
-            seed.copy_from_slice(&bytes);
-            let key = OnionIdentityKey::from_bytes(seed);
-            zeroize::Zeroize::zeroize(&mut seed);
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {shown}"))?;
+            let sealed = SealedSecret::from_json(&text).map_err(|e| {
+                anyhow::anyhow!("{shown} is not a sealed onion identity key ({e}); restore it from the backup")
+            })?;
+            check_kdf(&sealed.kdf, network).with_context(|| format!("opening {shown}"))?;
+            let bytes = sealed.open(KEY_PURPOSE, passphrase).map_err(|e| match e {
+                KeystoreError::WrongPassphraseOrCorrupt => anyhow::anyhow!(
+                    "{shown}: wrong passphrase in --onion-passphrase-file, or the file was altered"
+                ),
+                other => anyhow::anyhow!("{shown}: {other}"),
+            })?;
+            let seed: [u8; 32] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("{shown} does not hold a 32-byte onion identity key"))?;
+            let mut seed = Zeroizing::new(seed);
+            let key = OnionIdentityKey::from_bytes(*seed);
+            zeroize::Zeroize::zeroize(&mut *seed);
             Ok(key)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            check_new_passphrase(passphrase).context("the onion key's passphrase")?;
+            let kdf = if is_test_network(network) {
+                KdfParams::DANGEROUS_WEAK_FOR_TESTS
+            } else {
+                KdfParams::RECOMMENDED
+            };
             let key = OnionIdentityKey::generate(&mut rand::rngs::OsRng);
-            let text = Zeroizing::new(format!("{}\n", hex::encode(key.secret_bytes())));
+            let mut salt = [0u8; 16];
+            let mut nonce = [0u8; 24];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
+            let sealed = seal(KEY_PURPOSE, key.secret_bytes(), passphrase, kdf, salt, nonce)
+                .map_err(|e| anyhow::anyhow!("sealing the onion identity key: {e}"))?;
             sluice_fsutil::create_private_parent(path)?;
-            write_file(path, text.as_bytes(), Access::OwnerOnly, Existing::Refuse)?;
-            tracing::info!("created the onion identity key {shown}");
+            write_file(path, sealed.to_json().as_bytes(), Access::OwnerOnly, Existing::Refuse)?;
+            tracing::info!("created the onion identity key {shown} (sealed under the passphrase)");
             Ok(key)
         }
         Err(e) => Err(e).with_context(|| format!("reading {shown}")),
     }
+}
+
+/// Reads the passphrase file (its first line).
+fn read_passphrase(file: &Path) -> Result<SecretString> {
+    let line = sluice_fsutil::read_secret_line(file).context("--onion-passphrase-file")?;
+    Ok(SecretString::from(line.as_str().to_owned()))
 }
 
 /// The active signers' restricted-discovery keys, as the onion service takes them.
@@ -112,7 +141,9 @@ pub async fn serve_signer_api(
         Some(file) => NetworkConfig::read(file)?,
         None => NetworkConfig::Public,
     };
-    let key = load_or_create_key(&key_path(db))?;
+    let passphrase = read_passphrase(&options.passphrase_file)?;
+    let key = load_or_create_key(&key_path(db), &passphrase, pool.network())?;
+    drop(passphrase);
     let started = std::time::Instant::now();
     let client = start_client(&network, &ArtiDirs::under(&tor_dir(db))).await?;
     let bootstrapped = started.elapsed();
@@ -190,23 +221,64 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    fn passphrase() -> SecretString {
+        SecretString::from("onion key passphrase 1".to_owned())
+    }
+
     #[test]
-    fn onion_key_is_created_once_private_and_stable() {
+    fn onion_key_is_created_once_sealed_private_and_stable() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("c.sqlite");
         let path = key_path(&db);
         assert_eq!(path, dir.path().join("c.onion-key"));
-        let created = load_or_create_key(&path).unwrap();
+        let created = load_or_create_key(&path, &passphrase(), Network::Regtest).unwrap();
         assert_eq!(sluice_fsutil::mode_of(&path).unwrap(), 0o600);
-        let loaded = load_or_create_key(&path).unwrap();
+        // Sealed: the file holds neither the key nor anything derived from it in clear.
+        let on_disk = std::fs::read_to_string(&path).unwrap();
+        assert!(!on_disk.contains(&hex::encode(created.secret_bytes())));
+        assert!(on_disk.contains(KEY_PURPOSE), "{on_disk}");
+        let loaded = load_or_create_key(&path, &passphrase(), Network::Regtest).unwrap();
         assert_eq!(loaded.onion_address(), created.onion_address());
         assert!(!format!("{loaded:?}").contains(&hex::encode(created.secret_bytes())));
+        // A wrong passphrase, others' read access, or an altered file: refused, saying which.
+        let wrong = SecretString::from("another passphrase 2".to_owned());
+        let error = load_or_create_key(&path, &wrong, Network::Regtest)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("wrong passphrase"), "{error}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let error = load_or_create_key(&path).unwrap_err().to_string();
+        let error = load_or_create_key(&path, &passphrase(), Network::Regtest)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("readable by others"), "{error}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        std::fs::write(&path, "not hex\n").unwrap();
-        let error = load_or_create_key(&path).unwrap_err().to_string();
-        assert!(error.contains("does not hold an onion identity key"), "{error}");
+        let mut altered: serde_json::Value = serde_json::from_str(&on_disk).unwrap();
+        let hex_text = altered["ciphertext"].as_str().unwrap().to_owned();
+        let flipped = if hex_text.starts_with('0') { "1" } else { "0" };
+        altered["ciphertext"] = serde_json::json!(format!("{flipped}{}", &hex_text[1..]));
+        std::fs::write(&path, altered.to_string()).unwrap();
+        let error = load_or_create_key(&path, &passphrase(), Network::Regtest)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("altered"), "{error}");
+        std::fs::write(&path, "0123abcd\n").unwrap();
+        let error = load_or_create_key(&path, &passphrase(), Network::Regtest)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not a sealed onion identity key"), "{error}");
+    }
+
+    #[test]
+    fn a_new_onion_key_needs_a_real_passphrase_and_real_key_derivation_on_mainnet() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.onion-key");
+        let short = SecretString::from("short".to_owned());
+        let error = load_or_create_key(&path, &short, Network::Regtest).unwrap_err();
+        assert!(format!("{error:#}").contains("shorter than 12"), "{error:#}");
+        assert!(!path.exists());
+        // A key sealed with test-strength derivation is refused on a real network.
+        load_or_create_key(&path, &passphrase(), Network::Regtest).unwrap();
+        let error = load_or_create_key(&path, &passphrase(), Network::Bitcoin).unwrap_err();
+        assert!(format!("{error:#}").contains("bitcoin"), "{error:#}");
     }
 }

@@ -108,6 +108,8 @@ pub struct RunOptions {
 pub struct OnionOptions {
     /// A private test network's description; the public Tor network when absent.
     pub network_file: Option<std::path::PathBuf>,
+    /// The passphrase that seals the onion identity key (its first line).
+    pub passphrase_file: std::path::PathBuf,
 }
 
 /// Where the Bitcoin Core JSON-RPC (or simnet) is, and how to log in.
@@ -276,10 +278,7 @@ async fn serve_onion(
     onion: OnionOptions,
     stop: watch::Receiver<bool>,
 ) -> Result<()> {
-    let options = crate::onion::OnionOptions {
-        network_file: onion.network_file,
-    };
-    crate::onion::serve_signer_api(db, pool, &options, stop, announce).await
+    crate::onion::serve_signer_api(db, pool, &onion, stop, announce).await
 }
 
 #[cfg(not(feature = "tor"))]

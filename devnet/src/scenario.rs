@@ -780,7 +780,23 @@ pub(crate) fn start_coordinator_with(
         command.arg("--rpc-cookie-file").arg(cookie);
     }
     if let Some(network) = &devnet.options.tor_network {
-        command.arg("--onion").arg("--tor-network").arg(network);
+        // The onion identity key is sealed under its own passphrase (a credential the
+        // operator provides; here a file in the devnet's directory).
+        let passphrase = devnet.path("coordinator.onion-passphrase");
+        if !passphrase.exists() {
+            sluice_fsutil::write_file(
+                &passphrase,
+                b"devnet onion passphrase\n",
+                sluice_fsutil::Access::OwnerOnly,
+                sluice_fsutil::Existing::Refuse,
+            )?;
+        }
+        command
+            .arg("--onion")
+            .arg("--tor-network")
+            .arg(network)
+            .arg("--onion-passphrase-file")
+            .arg(passphrase);
     }
     let mut component = Component::start(
         &format!("coordinator instance {index}"),

@@ -11,7 +11,8 @@
 //! symlink planted after the check is replaced, not written through.
 //!
 //! It lives in its own crate because `sluice-shared` does no I/O and every binary crate
-//! needs it; it depends only on `tempfile`.
+//! needs it; it depends only on `tempfile` (and `zeroize`, for [`read_secret_line`], the
+//! one way a passphrase is read from a file).
 #![forbid(unsafe_code)]
 
 use std::fs::{self, File, OpenOptions, Permissions};
@@ -285,4 +286,33 @@ mod tests {
             Err(WriteError::AlreadyExists { .. })
         ));
     }
+}
+
+/// Why a secret could not be read from its file. Never contains the secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretFileError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path} is empty: its first line is the passphrase")]
+    Empty { path: String },
+}
+
+/// A secret kept in a file (a passphrase, e.g. a systemd credential): the file's first
+/// line, without its line end. The file's contents are wiped from memory after reading.
+pub fn read_secret_line(path: &Path) -> Result<zeroize::Zeroizing<String>, SecretFileError> {
+    let text = zeroize::Zeroizing::new(fs::read_to_string(path).map_err(|source| SecretFileError::Read {
+        path: path.display().to_string(),
+        source,
+    })?);
+    let line = text.lines().next().unwrap_or_default();
+    if line.is_empty() {
+        return Err(SecretFileError::Empty {
+            path: path.display().to_string(),
+        });
+    }
+    Ok(zeroize::Zeroizing::new(line.to_owned()))
 }

@@ -33,19 +33,11 @@ pub enum PassphraseError {
 /// (asked twice when `confirm`, for a new keystore).
 pub fn read(file: Option<&Path>, confirm: bool) -> Result<SecretString, PassphraseError> {
     if let Some(path) = file {
-        let text = Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|source| PassphraseError::File {
-                path: path.display().to_string(),
-                source,
-            })?,
-        );
-        let line = text.lines().next().unwrap_or_default();
-        if line.is_empty() {
-            return Err(PassphraseError::EmptyFile {
-                path: path.display().to_string(),
-            });
-        }
-        return Ok(SecretString::from(line.to_owned()));
+        let line = sluice_fsutil::read_secret_line(path).map_err(|e| match e {
+            sluice_fsutil::SecretFileError::Read { path, source } => PassphraseError::File { path, source },
+            sluice_fsutil::SecretFileError::Empty { path } => PassphraseError::EmptyFile { path },
+        })?;
+        return Ok(SecretString::from(line.as_str().to_owned()));
     }
     if !io::stdin().is_terminal() {
         return Err(PassphraseError::NoTerminal);

@@ -161,6 +161,15 @@ pub struct RunArgs {
     /// public Tor network (tests and `sluice-devnet --tor` only).
     #[arg(long, value_name = "FILE", requires = "onion")]
     pub tor_network: Option<PathBuf>,
+    /// With --onion: the passphrase (first line of FILE, e.g. a systemd credential) that
+    /// seals the onion identity key at rest.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "SLUICE_ONION_PASSPHRASE_FILE",
+        requires = "onion"
+    )]
+    pub onion_passphrase_file: Option<PathBuf>,
     /// Processor: network fee rate in sat/vB.
     #[arg(long, default_value_t = 2)]
     pub fee_rate: u64,
@@ -224,9 +233,16 @@ impl RunArgs {
         }
         Ok(crate::run::RunOptions {
             listen: self.listen.clone(),
-            onion: self.onion.then(|| crate::run::OnionOptions {
-                network_file: self.tor_network.clone(),
-            }),
+            onion: match (self.onion, &self.onion_passphrase_file) {
+                (false, _) => None,
+                (true, None) => bail!(
+                    "--onion needs --onion-passphrase-file FILE (or SLUICE_ONION_PASSPHRASE_FILE): the onion identity key is kept sealed under that passphrase"
+                ),
+                (true, Some(passphrase_file)) => Some(crate::run::OnionOptions {
+                    network_file: self.tor_network.clone(),
+                    passphrase_file: passphrase_file.clone(),
+                }),
+            },
             processor: crate::service::ProcessorConfig {
                 sat_per_vbyte: self.fee_rate,
                 max_batch: self.max_batch,
