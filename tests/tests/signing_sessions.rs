@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bitcoin::hashes::Hash;
@@ -23,39 +23,13 @@ use sluice_coordinator::service::{AdminDesk, BatchOutcome, ProcessorConfig};
 use sluice_coordinator::time::UnixTime;
 use sluice_devnet::chain::{fund, paid_to, ChainChoice, ChainNode};
 use sluice_devnet::processes::Component;
-use sluice_e2e::binaries::binary;
+use sluice_e2e::binaries::{binary, CoordinatorApi};
 use sluice_e2e::bitcoind::bitcoind_dir;
 use sluice_e2e::hot_wallet::{line_value, set_up_hot_wallet, two_signers_and_a_cold_key};
 use sluice_e2e::signer::Signer;
 use sluice_shared::api::NewWithdrawal;
 use sluice_shared::descriptor::{Branch, WalletDescriptor};
 use sluice_shared::psbt_builder::fake_funding_tx;
-
-fn start_api(db: &Path) -> (Child, String) {
-    let log = db.with_file_name("api.log");
-    let mut child = Command::new(binary("sluice-coordinator"))
-        .arg("--db")
-        .arg(db)
-        .args(["run", "api", "--listen", "127.0.0.1:0"])
-        .env_remove("SLUICE_DB")
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(url) = text
-            .lines()
-            .find_map(|l| l.strip_prefix("sluice-coordinator api listening on "))
-        {
-            return (child, url.trim().to_owned());
-        }
-        assert!(child.try_wait().unwrap().is_none(), "the API exited");
-        assert!(start.elapsed() < Duration::from_secs(30), "the API did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn count(db: &Path, sql: &str) -> i64 {
     let conn = Connection::open(db).unwrap();
@@ -215,7 +189,8 @@ fn tampered_sessions_get_refusals_and_no_signature() {
         ..
     } = set_up();
     let original = original.unwrap();
-    let (mut api, url) = start_api(&db);
+    let api = CoordinatorApi::start(&db);
+    let url = api.url.clone();
     let attacker = ScriptBuf::new_p2wsh(&WScriptHash::from_byte_array([0xaa; 32]));
     let change = original
         .outputs
@@ -295,8 +270,7 @@ fn tampered_sessions_get_refusals_and_no_signature() {
         ),
         1
     );
-    api.kill().unwrap();
-    api.wait().unwrap();
+    drop(api);
 }
 
 /// An offline signer takes part through `session export` / `session import`: A signs from
@@ -509,7 +483,8 @@ fn a_signer_refuses_replies_not_signed_by_its_coordinator() {
         signers,
         ..
     } = set_up();
-    let (mut api, url) = start_api(&db);
+    let api = CoordinatorApi::start(&db);
+    let url = api.url.clone();
     let other = "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
     signers[0].ok(&["coordinator", "trust", other, "--replace"]);
     let out = signers[0].run(&["online", "--coordinator", &url, "--once"]);
@@ -531,6 +506,5 @@ fn a_signer_refuses_replies_not_signed_by_its_coordinator() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a loopback address"), "{err}");
-    api.kill().unwrap();
-    api.wait().unwrap();
+    drop(api);
 }

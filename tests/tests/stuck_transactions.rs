@@ -17,8 +17,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use bitcoin::psbt::Psbt;
 use bitcoin::{Address, Amount, Network, ScriptBuf, Transaction, Txid};
@@ -29,7 +28,7 @@ use sluice_coordinator::rules::roles::Role;
 use sluice_coordinator::service::{Actor, AdminDesk, BatchOutcome, Coordinator, ProcessorConfig};
 use sluice_coordinator::time::UnixTime;
 use sluice_devnet::bitcoind::Bitcoind;
-use sluice_e2e::binaries::binary;
+use sluice_e2e::binaries::{binary, CoordinatorApi};
 use sluice_e2e::bitcoind::start_bitcoind;
 use sluice_e2e::hot_wallet::{line_value, set_up_hot_wallet, two_signers_and_a_cold_key};
 use sluice_e2e::signer::Signer;
@@ -67,7 +66,7 @@ impl Chain {
 
 struct World {
     /// The coordinator's API (the real binary), for the online signers; killed on drop.
-    api: ApiProcess,
+    api: CoordinatorApi,
     _dir: tempfile::TempDir,
     dir: PathBuf,
     node: Chain,
@@ -81,47 +80,6 @@ struct World {
     destination: Address,
     applied: u32,
     files: u32,
-}
-
-struct ApiProcess {
-    child: Child,
-    url: String,
-}
-
-impl Drop for ApiProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_api(db: &std::path::Path) -> ApiProcess {
-    let log = db.with_file_name("api.log");
-    let mut child = Command::new(binary("sluice-coordinator"))
-        .arg("--db")
-        .arg(db)
-        .args(["run", "api", "--listen", "127.0.0.1:0"])
-        .env_remove("SLUICE_DB")
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(url) = text
-            .lines()
-            .find_map(|l| l.strip_prefix("sluice-coordinator api listening on "))
-        {
-            return ApiProcess {
-                child,
-                url: url.trim().to_owned(),
-            };
-        }
-        assert!(child.try_wait().unwrap().is_none(), "the API exited");
-        assert!(start.elapsed() < Duration::from_secs(30), "the API did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn config() -> ProcessorConfig {
@@ -160,7 +118,7 @@ async fn set_up(core: bool) -> World {
     for s in &signers {
         s.ok(&["coordinator", "trust", &coordinator_key]);
     }
-    let api = start_api(&db);
+    let api = CoordinatorApi::start(&db);
     let descriptor = WalletDescriptor::parse(&created.multipath_descriptor, None).unwrap();
     let mut addresses = Vec::new();
     for _ in 0..3 {
