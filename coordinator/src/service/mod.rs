@@ -6,6 +6,8 @@ mod admin;
 mod approval;
 mod auth;
 mod changes;
+mod deposit_monitor;
+mod deposits;
 mod desk;
 mod enrollment;
 mod intake;
@@ -36,6 +38,7 @@ use rusqlite::Connection;
 
 pub use self::auth::{Actor, ApiToken, EnrollmentSecret, InvalidEnrollmentSecret, InvalidToken};
 pub use self::changes::{Applied, Change, Preview};
+pub use self::deposits::{BlocklistImport, CustomerKyc, DepositDetail, MAX_DEPOSIT_LISTING};
 pub use self::desk::AdminDesk;
 pub use self::enrollment::EnrollmentRefusal;
 pub use self::intake::Intake;
@@ -50,6 +53,7 @@ pub use self::stuck::BumpSummary;
 pub use self::wallets::{CreatedWallet, NewWalletRequest, WalletSummary};
 use crate::db::{self, Database, DbError};
 use crate::rules::approval::ApprovalRefusal;
+use crate::rules::deposits::DepositRefusal;
 use crate::rules::fee_bump::BumpRefusal;
 use crate::rules::intake::IntakeRefusal;
 use crate::rules::proposals::ProposalRefusal;
@@ -102,6 +106,8 @@ pub enum ServiceError {
     Proposal(#[from] ProposalRefusal),
     #[error(transparent)]
     Enrollment(#[from] EnrollmentRefusal),
+    #[error(transparent)]
+    Deposit(#[from] DepositRefusal),
     #[error("idempotency key {key:?} was already used for a different request (withdrawal {existing_id}): use a new key for a new withdrawal")]
     IdempotencyConflict { key: String, existing_id: u64 },
     #[error("unknown wallet {0:?}: `wallet list` shows the wallets")]
@@ -134,6 +140,7 @@ impl ServiceError {
             ServiceError::Approval(refusal) => refusal.code(),
             ServiceError::Proposal(refusal) => refusal.code(),
             ServiceError::Enrollment(refusal) => refusal.code(),
+            ServiceError::Deposit(refusal) => refusal.code(),
             ServiceError::IdempotencyConflict { .. } => "idempotency_conflict",
             ServiceError::UnknownWallet(_) => "unknown_wallet",
             ServiceError::AlreadyExists(_) => "already_exists",
@@ -167,6 +174,9 @@ impl ServiceError {
             | ServiceError::AlreadyExists(_)
             | ServiceError::Conflict(_) => ErrorKind::Conflict,
             ServiceError::Intake(IntakeRefusal::InvalidIdempotencyKey)
+            | ServiceError::Deposit(
+                DepositRefusal::BadSettings(_) | DepositRefusal::BadBlocklistEntry { .. },
+            )
             | ServiceError::Approval(ApprovalRefusal::BadReason)
             | ServiceError::Proposal(ProposalRefusal::BadReason)
             | ServiceError::Invalid(_) => ErrorKind::BadRequest,
@@ -174,6 +184,7 @@ impl ServiceError {
             | ServiceError::Approval(_)
             | ServiceError::Proposal(_)
             | ServiceError::Enrollment(_)
+            | ServiceError::Deposit(_)
             | ServiceError::UnknownWallet(_)
             | ServiceError::Wallet(_)
             | ServiceError::Bump(_)
