@@ -76,7 +76,7 @@ async fn start(wallet_limit: Amount) -> Server {
         token(&mut desk, "alice", Role::Approver),
         token(&mut desk, "bob", Role::Approver),
     ];
-    desk.coord.add_customer(&desk.admin, "c1", now).unwrap();
+    desk.add_verified_customer("c1").unwrap();
     agree(
         &mut desk,
         Change::BeneficiaryAdd {
@@ -725,8 +725,9 @@ async fn one_admin_alone_cannot_apply_a_proposal_over_http() {
             None,
         )
         .await;
-    // The set-up's six (staff, beneficiary, fee, wallet) and these.
-    assert_eq!(all.body["proposals"].as_array().unwrap().len(), 6 + ids.len());
+    // The set-up's seven (staff, the compliance officer who verifies the customer,
+    // beneficiary, fee, wallet) and these.
+    assert_eq!(all.body["proposals"].as_array().unwrap().len(), 7 + ids.len());
     let unknown_field = post(
         "/v1/proposals".into(),
         admin,

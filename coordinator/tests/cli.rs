@@ -153,6 +153,22 @@ fn set_up(desk: &Desk) -> (String, String, String, String, String, String) {
     let bob = add_staff(desk, admins, "bob", "approver");
     let customer = desk.ok(a, &["customer", "add", "--id", "c1", "--daily-limit", "2"]);
     desk.ok(Some(&ops), &["proposal", "approve", &proposal_id(&customer)]);
+    // A new customer starts unverified: compliance verifies them before they withdraw.
+    let cora = add_staff(desk, admins, "cora", "compliance");
+    let verified = desk.ok(
+        Some(&cora),
+        &[
+            "kyc",
+            "set",
+            "--customer",
+            "c1",
+            "--status",
+            "verified",
+            "--note",
+            "passport checked",
+        ],
+    );
+    assert!(verified.contains("verified (no expiry)"), "{verified}");
     agree(desk, &admin, &ops, &["fees", "set", "--flat", "0.0001"]);
     let created = agree(
         desk,

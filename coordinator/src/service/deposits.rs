@@ -21,6 +21,7 @@ use crate::rules::deposits::{
 use crate::rules::kyc::KycStatus;
 use crate::rules::roles::Permission;
 use crate::time::UnixTime;
+use sluice_shared::deposit_api;
 use sluice_shared::descriptor::Branch;
 
 /// The most deposits one listing returns.
@@ -349,4 +350,81 @@ pub(super) fn deposit_wallet_set(
         ctx.now,
     )?;
     Ok(())
+}
+
+impl DepositDetail {
+    /// The ledger entry as the staff API (and the shadow) sees it.
+    pub fn to_api(&self) -> deposit_api::Deposit {
+        let d = &self.deposit;
+        deposit_api::Deposit {
+            id: d.id,
+            txid: d.outpoint.txid.to_string(),
+            vout: d.outpoint.vout,
+            wallet: d.wallet.clone(),
+            derivation_index: d.index,
+            address: d.address.clone(),
+            customer_id: d.customer.clone(),
+            amount_sat: d.amount.to_sat(),
+            status: d.status.as_str().to_owned(),
+            block_height: d.block.map(|(h, _)| h),
+            block_hash: d.block.map(|(_, hash)| hash.to_string()),
+            confirmations: self.confirmations,
+            first_seen_at: d.first_seen_at.secs(),
+            updated_at: d.updated_at.secs(),
+            tags: self
+                .tags
+                .iter()
+                .map(|t| deposit_api::DepositTag {
+                    rule: t.rule.clone(),
+                    detail: t.detail.clone(),
+                    tagged_by: t.tagged_by.clone(),
+                    tagged_at: t.tagged_at.secs(),
+                })
+                .collect(),
+            history: self
+                .events
+                .iter()
+                .map(|e| deposit_api::DepositEvent {
+                    kind: e.kind.clone(),
+                    actor: e.actor.clone(),
+                    note: e.note.clone(),
+                    recorded_at: e.recorded_at.secs(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// An issued address as the staff API (and the shadow) sees it.
+pub fn address_to_api(record: &DepositAddressRecord) -> deposit_api::DepositAddress {
+    deposit_api::DepositAddress {
+        wallet: record.wallet.clone(),
+        derivation_index: record.index,
+        address: record.address.clone(),
+        customer_id: record.customer.clone(),
+        issued_by: record.issued_by.clone(),
+        issued_at: record.issued_at.secs(),
+    }
+}
+
+/// A KYC status from its words: `verified` (optionally until `YYYY-MM-DD`, through that
+/// UTC day), `unverified` or `revoked`.
+pub fn kyc_status_from_words(status: &str, until: Option<&str>) -> Result<KycStatus, ServiceError> {
+    let until = until
+        .map(|text| {
+            UnixTime::end_of_utc_date(text)
+                .ok_or_else(|| ServiceError::Invalid(format!("{text:?} is not a date: use YYYY-MM-DD")))
+        })
+        .transpose()?;
+    match (status, until) {
+        ("verified", until) => Ok(KycStatus::Verified { until }),
+        ("unverified", None) => Ok(KycStatus::Unverified),
+        ("revoked", None) => Ok(KycStatus::Revoked),
+        ("unverified" | "revoked", Some(_)) => Err(ServiceError::Invalid(
+            "a date goes only with status verified (verified until that date)".to_owned(),
+        )),
+        (other, _) => Err(ServiceError::Invalid(format!(
+            "unknown KYC status {other:?}: use verified, unverified or revoked"
+        ))),
+    }
 }

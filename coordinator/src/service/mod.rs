@@ -38,7 +38,9 @@ use rusqlite::Connection;
 
 pub use self::auth::{Actor, ApiToken, EnrollmentSecret, InvalidEnrollmentSecret, InvalidToken};
 pub use self::changes::{Applied, Change, Preview};
-pub use self::deposits::{BlocklistImport, CustomerKyc, DepositDetail, MAX_DEPOSIT_LISTING};
+pub use self::deposits::{
+    address_to_api, kyc_status_from_words, BlocklistImport, CustomerKyc, DepositDetail, MAX_DEPOSIT_LISTING,
+};
 pub use self::desk::AdminDesk;
 pub use self::enrollment::EnrollmentRefusal;
 pub use self::intake::Intake;
