@@ -86,11 +86,12 @@ pub struct TagDeposit {
     pub reason: String,
 }
 
-/// `POST /v1/customers/{id}/kyc` (compliance). `status` is `verified`, `unverified` or
-/// `revoked`; `verified_until` (`YYYY-MM-DD`, through that UTC day) only with `verified`.
+/// `POST /v1/kyc` (compliance). `status` is `verified`, `unverified` or `revoked`;
+/// `verified_until` (`YYYY-MM-DD`, through that UTC day) only with `verified`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetKyc {
+    pub customer_id: String,
     pub status: String,
     #[serde(default)]
     pub verified_until: Option<String>,
@@ -103,4 +104,24 @@ pub struct SetKyc {
 pub struct ImportBlocklist {
     pub source: String,
     pub entries: String,
+}
+
+/// `GET /v1/kyc?customer=C`: the status compliance recorded, what it means now
+/// (`verified`, `unverified`, `expired`, `revoked`), and its history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerKyc {
+    pub customer_id: String,
+    pub status: String,
+    pub verified_until: Option<i64>,
+    pub standing: String,
+    pub history: Vec<KycEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KycEvent {
+    pub status: String,
+    pub verified_until: Option<i64>,
+    pub actor: String,
+    pub note: String,
+    pub recorded_at: i64,
 }
