@@ -25,6 +25,8 @@ mod wallets;
 mod stuck_tests;
 
 #[cfg(test)]
+mod deposit_tests;
+#[cfg(test)]
 mod proposal_tests;
 #[cfg(test)]
 mod proptests;
