@@ -14,7 +14,7 @@ use super::Session;
 use crate::clock;
 use crate::rules::deposits::{AddressPolicy, DepositSettings, DepositStatus};
 use crate::rules::kyc::KycStatus;
-use crate::service::{address_to_api, kyc_status_from_words, Change, MAX_DEPOSIT_LISTING};
+use crate::service::{address_to_api, kyc_status_from_words, Change, ResolutionAction, MAX_DEPOSIT_LISTING};
 
 #[derive(Debug, Subcommand)]
 pub enum DepositCommand {
@@ -53,6 +53,36 @@ pub enum DepositCommand {
         id: u64,
         #[arg(long)]
         reason: String,
+    },
+    /// Propose what happens to a tagged deposit (compliance); an approver decides, the
+    /// shadow spends it.
+    Resolve {
+        id: u64,
+        /// return-to-owner or transfer-to-authority.
+        #[arg(long)]
+        action: ResolutionAction,
+        /// The owner's or the authority's address.
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Approve a proposed resolution (approver, not its proposer).
+    ApproveResolution {
+        id: u64,
+        #[arg(long)]
+        note: String,
+    },
+    /// Reject a proposed resolution (approver).
+    RejectResolution {
+        id: u64,
+        #[arg(long)]
+        note: String,
+    },
+    /// Resolutions, optionally of one deposit.
+    Resolutions {
+        #[arg(long)]
+        deposit: Option<u64>,
     },
 }
 
@@ -239,6 +269,56 @@ pub fn deposit(s: &mut Session, command: &DepositCommand, json: bool) -> Result<
         DepositCommand::Tag { id, reason } => {
             s.coord.tag_deposit(&s.actor, *id, reason, now)?;
             outln!("Deposit {id} tagged: quarantined, never credited, never spent with other coins.");
+        }
+        DepositCommand::Resolve {
+            id,
+            action,
+            to,
+            reason,
+        } => {
+            let r = s
+                .coord
+                .propose_resolution(&s.actor, *id, *action, to, reason, now)?;
+            outln!(
+                "Resolution {} proposed: {} of deposit {id} to {}. An approver decides: `deposit approve-resolution {}`.",
+                r.id,
+                r.action,
+                r.destination,
+                r.id
+            );
+        }
+        DepositCommand::ApproveResolution { id, note } | DepositCommand::RejectResolution { id, note } => {
+            let approve = matches!(command, DepositCommand::ApproveResolution { .. });
+            let r = s.coord.decide_resolution(&s.actor, *id, approve, note, now)?;
+            outln!(
+                "Resolution {id} {}: {} of deposit {} to {}.{}",
+                r.status,
+                r.action,
+                r.deposit_id,
+                r.destination,
+                if approve {
+                    " The shadow spends it on an officer-signed instruction."
+                } else {
+                    ""
+                }
+            );
+        }
+        DepositCommand::Resolutions { deposit } => {
+            for r in s.coord.resolutions(&s.actor, *deposit)? {
+                outln!(
+                    "{:>4} deposit {:>5} {:<22} {:<9} to {}  proposed by {} ({}){}",
+                    r.id,
+                    r.deposit_id,
+                    r.action,
+                    r.status,
+                    r.destination,
+                    r.proposed_by,
+                    r.reason,
+                    r.decided_by
+                        .map(|by| format!(", decided by {by}"))
+                        .unwrap_or_default()
+                );
+            }
         }
     }
     Ok(())

@@ -523,3 +523,99 @@ pub fn blocklist_len(conn: &Connection) -> Result<u32, DbError> {
         })?,
     )
 }
+
+/// A decision about a tagged deposit (`deposit_resolutions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolutionRecord {
+    pub id: u64,
+    pub deposit_id: u64,
+    /// `return_to_owner` or `transfer_to_authority`.
+    pub action: String,
+    pub destination: String,
+    pub reason: String,
+    pub proposed_by: String,
+    pub proposed_at: UnixTime,
+    /// `pending`, `approved` or `rejected`.
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<UnixTime>,
+    pub decision_note: Option<String>,
+}
+
+const RESOLUTION_COLUMNS: &str =
+    "id, deposit_id, action, destination, reason, proposed_by, proposed_at, status, \
+     decided_by, decided_at, decision_note";
+
+fn resolution_from_row(r: &Row<'_>) -> rusqlite::Result<ResolutionRecord> {
+    Ok(ResolutionRecord {
+        id: r.get(0)?,
+        deposit_id: r.get(1)?,
+        action: r.get(2)?,
+        destination: r.get(3)?,
+        reason: r.get(4)?,
+        proposed_by: r.get(5)?,
+        proposed_at: UnixTime::from_secs(r.get(6)?),
+        status: r.get(7)?,
+        decided_by: r.get(8)?,
+        decided_at: r.get::<_, Option<i64>>(9)?.map(UnixTime::from_secs),
+        decision_note: r.get(10)?,
+    })
+}
+
+pub fn insert_resolution(
+    conn: &Connection,
+    deposit_id: u64,
+    action: &str,
+    destination: &str,
+    reason: &str,
+    by: &str,
+    now: UnixTime,
+) -> Result<u64, DbError> {
+    conn.execute(
+        "INSERT INTO deposit_resolutions (deposit_id, action, destination, reason, proposed_by, proposed_at, status) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
+        params![deposit_id, action, destination, reason, by, now.secs()],
+    )?;
+    u64::try_from(conn.last_insert_rowid()).map_err(|_| DbError::Corrupt("resolution id".to_owned()))
+}
+
+pub fn find_resolution(conn: &Connection, id: u64) -> Result<Option<ResolutionRecord>, DbError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {RESOLUTION_COLUMNS} FROM deposit_resolutions WHERE id = ?1"),
+            [id],
+            resolution_from_row,
+        )
+        .optional()?)
+}
+
+/// Resolutions, oldest first, optionally of one deposit.
+pub fn resolutions(conn: &Connection, deposit_id: Option<u64>) -> Result<Vec<ResolutionRecord>, DbError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {RESOLUTION_COLUMNS} FROM deposit_resolutions WHERE (?1 IS NULL OR deposit_id = ?1) ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([deposit_id], resolution_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Decides a pending resolution; false if it was not pending.
+pub fn decide_resolution(
+    conn: &Connection,
+    id: u64,
+    approved: bool,
+    by: &str,
+    note: &str,
+    now: UnixTime,
+) -> Result<bool, DbError> {
+    Ok(conn.execute(
+        "UPDATE deposit_resolutions SET status = ?2, decided_by = ?3, decided_at = ?4, decision_note = ?5 \
+         WHERE id = ?1 AND status = 'pending'",
+        params![
+            id,
+            if approved { "approved" } else { "rejected" },
+            by,
+            now.secs(),
+            note
+        ],
+    )? == 1)
+}

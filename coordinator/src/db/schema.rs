@@ -690,6 +690,38 @@ CREATE TRIGGER deposit_tags_no_update BEFORE UPDATE ON deposit_tags
 CREATE TRIGGER blocklist_no_delete BEFORE DELETE ON blocklist
     BEGIN SELECT RAISE(ABORT, 'blocklist entries are deactivated, never deleted'); END;
 
+-- What happens to a tagged deposit: compliance proposes returning it to its owner or
+-- handing it to an authority (an address compliance enters), an approver (someone else)
+-- decides. The spend itself is the shadow's, on an officer-signed instruction.
+CREATE TABLE deposit_resolutions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    deposit_id INTEGER NOT NULL REFERENCES deposits(id),
+    action TEXT NOT NULL CHECK (action IN ('return_to_owner', 'transfer_to_authority')),
+    destination TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    proposed_by TEXT NOT NULL REFERENCES staff(name),
+    proposed_at INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+    decided_by TEXT REFERENCES staff(name),
+    decided_at INTEGER,
+    decision_note TEXT,
+    CHECK ((status = 'pending') = (decided_by IS NULL)),
+    CHECK (decided_by IS NULL OR decided_by != proposed_by)
+);
+CREATE UNIQUE INDEX deposit_resolutions_one_open ON deposit_resolutions(deposit_id)
+    WHERE status IN ('pending', 'approved');
+CREATE TRIGGER deposit_resolutions_no_delete BEFORE DELETE ON deposit_resolutions
+    BEGIN SELECT RAISE(ABORT, 'resolutions are decided, never deleted'); END;
+CREATE TRIGGER deposit_resolutions_fixed
+    BEFORE UPDATE OF id, deposit_id, action, destination, reason, proposed_by, proposed_at ON deposit_resolutions
+    BEGIN SELECT RAISE(ABORT, 'a resolution''s proposal never changes'); END;
+CREATE TRIGGER deposit_resolutions_decided_once BEFORE UPDATE OF status ON deposit_resolutions
+    WHEN OLD.status != 'pending'
+    BEGIN SELECT RAISE(ABORT, 'a resolution is decided once'); END;
+CREATE TRIGGER deposit_resolutions_only_tagged BEFORE INSERT ON deposit_resolutions
+    WHEN NOT EXISTS (SELECT 1 FROM deposits WHERE id = NEW.deposit_id AND status = 'tagged')
+    BEGIN SELECT RAISE(ABORT, 'only a tagged deposit gets a resolution'); END;
+
 -- The coordinator never spends a deposit wallet: none of its coins is a coin the
 -- processor could select, and a wallet with coins or addresses of its own cannot become
 -- a deposit wallet.

@@ -244,3 +244,141 @@ fn a_deposit_wallet_is_never_the_coordinators_to_spend() {
     }))
     .unwrap();
 }
+
+#[test]
+fn a_tagged_deposit_is_resolved_by_compliance_and_an_approver() {
+    use super::ResolutionAction;
+    let mut w = deposit_world(AddressPolicy::PerRequest);
+    let small = address(
+        &w.coord
+            .issue_deposit_address(&w.rita, "deposits", "c1", NOW)
+            .unwrap()
+            .address,
+    );
+    let large = address(
+        &w.coord
+            .issue_deposit_address(&w.rita, "deposits", "c1", NOW)
+            .unwrap()
+            .address,
+    );
+    w.coord
+        .apply_block(
+            10,
+            &block(BlockHash::all_zeros(), &[(small, 50_000), (large, 2_000_000)], 2),
+            NOW,
+        )
+        .unwrap();
+    let ledger = w.coord.deposits(&w.cora, None, None, 10).unwrap();
+    let (credited, tagged) = (ledger[1].deposit.id, ledger[0].deposit.id);
+    let owner = super::tests::regtest_address(5).to_string();
+
+    let not_tagged = w
+        .coord
+        .propose_resolution(
+            &w.cora,
+            credited,
+            ResolutionAction::ReturnToOwner,
+            &owner,
+            "x",
+            NOW,
+        )
+        .unwrap_err();
+    assert_eq!(not_tagged.code(), "not_tagged");
+    let by_approver = w
+        .coord
+        .propose_resolution(
+            &w.alice,
+            tagged,
+            ResolutionAction::ReturnToOwner,
+            &owner,
+            "x",
+            NOW,
+        )
+        .unwrap_err();
+    assert_eq!(by_approver.code(), "forbidden");
+    let mainnet = w
+        .coord
+        .propose_resolution(
+            &w.cora,
+            tagged,
+            ResolutionAction::ReturnToOwner,
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+            "x",
+            NOW,
+        )
+        .unwrap_err();
+    assert_eq!(mainnet.code(), "wrong_network");
+
+    let proposed = w
+        .coord
+        .propose_resolution(
+            &w.cora,
+            tagged,
+            ResolutionAction::ReturnToOwner,
+            &owner,
+            "owner proved it",
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(proposed.status, "pending");
+    let twice = w
+        .coord
+        .propose_resolution(
+            &w.cora,
+            tagged,
+            ResolutionAction::TransferToAuthority,
+            &owner,
+            "y",
+            NOW,
+        )
+        .unwrap_err();
+    assert_eq!(twice.code(), "conflict");
+    // Compliance cannot approve its own proposal (nor any: it is not an approver).
+    assert_eq!(
+        w.coord
+            .decide_resolution(&w.cora, proposed.id, true, "ok", NOW)
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    let approved = w
+        .coord
+        .decide_resolution(&w.alice, proposed.id, true, "checked the case", NOW)
+        .unwrap();
+    assert_eq!(
+        (approved.status.as_str(), approved.decided_by.as_deref()),
+        ("approved", Some("alice"))
+    );
+    assert_eq!(
+        w.coord
+            .decide_resolution(&w.bob, proposed.id, false, "late", NOW)
+            .unwrap_err()
+            .code(),
+        "conflict"
+    );
+    let history: Vec<String> = w
+        .coord
+        .deposit(&w.admin, tagged)
+        .unwrap()
+        .events
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(
+        history.ends_with(&["resolution_proposed".to_owned(), "resolution_approved".to_owned()]),
+        "{history:?}"
+    );
+    // The deposit stays tagged: the coordinator never spends it; the shadow does.
+    assert_eq!(
+        w.coord.deposit(&w.admin, tagged).unwrap().deposit.status,
+        DepositStatus::Tagged
+    );
+    assert!(w
+        .coord
+        .connection()
+        .execute_batch(&format!(
+            "UPDATE deposit_resolutions SET destination = 'x' WHERE id = {}",
+            proposed.id
+        ))
+        .is_err());
+}

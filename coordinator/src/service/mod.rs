@@ -16,6 +16,7 @@ mod monitor_pass;
 mod processor;
 mod proposals;
 mod queries;
+mod resolutions;
 mod sender;
 mod signing;
 mod stuck;
@@ -51,6 +52,7 @@ pub use self::monitor_pass::{monitor_pass, MonitorError, MonitorPass, MonitorSet
 pub use self::processor::{BatchOutcome, BatchSummary, ProcessorConfig};
 pub use self::proposals::{Proposal, Proposed};
 pub use self::queries::WithdrawalQuery;
+pub use self::resolutions::ResolutionAction;
 pub use self::sender::FinalTransaction;
 pub use self::signing::{SessionOffer, Submitter};
 pub use self::stuck::BumpSummary;
