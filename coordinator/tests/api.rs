@@ -990,5 +990,27 @@ async fn deposit_addresses_kyc_and_the_ledger_over_http() {
         )
         .await;
     assert_eq!(code(&refused), "deposit_wallet");
+
+    // Resolutions: only of a deposit that exists (and is tagged); none yet.
+    let missing = server
+        .call(
+            Method::POST,
+            "/v1/deposits/999/resolutions",
+            Some(&server.compliance),
+            &[],
+            Some(json!({"action": "return_to_owner", "destination": address(3), "reason": "r"}).to_string()),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{:?}", missing.body);
+    let none = server
+        .call(
+            Method::GET,
+            "/v1/resolutions",
+            Some(&server.approvers[0]),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(none.body["resolutions"], json!([]));
     server.stop().await;
 }

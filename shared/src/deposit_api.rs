@@ -125,3 +125,43 @@ pub struct KycEvent {
     pub note: String,
     pub recorded_at: i64,
 }
+
+/// `POST /v1/deposits/{id}/resolutions` (compliance): `action` is `return_to_owner` or
+/// `transfer_to_authority`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProposeResolution {
+    pub action: String,
+    pub destination: String,
+    pub reason: String,
+}
+
+/// `POST /v1/resolutions/{id}/approve` or `/reject` (approver, not the proposer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecideResolution {
+    pub note: String,
+}
+
+/// A decision about a tagged deposit; `approved` ones are what the shadow may carry out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolution {
+    pub id: u64,
+    pub deposit_id: u64,
+    pub action: String,
+    pub destination: String,
+    pub reason: String,
+    pub proposed_by: String,
+    pub proposed_at: i64,
+    /// `pending`, `approved` or `rejected`.
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+    pub decision_note: Option<String>,
+}
+
+/// `GET /v1/resolutions[?deposit=ID]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolutionList {
+    pub resolutions: Vec<Resolution>,
+}

@@ -175,6 +175,21 @@ fn route(method: &Method, path: &str) -> Result<Route, HttpError> {
             Method::POST => Ok(Route::Deposits(deposits::DepositRoute::Tag(id(d)?))),
             _ => Err(wrong_method("POST")),
         },
+        ["v1", "deposits", d, "resolutions"] => match *method {
+            Method::POST => Ok(Route::Deposits(deposits::DepositRoute::ProposeResolution(id(d)?))),
+            _ => Err(wrong_method("POST")),
+        },
+        ["v1", "resolutions"] => match *method {
+            Method::GET => Ok(Route::Deposits(deposits::DepositRoute::ListResolutions)),
+            _ => Err(wrong_method("GET")),
+        },
+        ["v1", "resolutions", r, action @ ("approve" | "reject")] => match *method {
+            Method::POST => Ok(Route::Deposits(deposits::DepositRoute::DecideResolution {
+                id: id(r)?,
+                approve: *action == "approve",
+            })),
+            _ => Err(wrong_method("POST")),
+        },
         ["v1", "kyc"] => match *method {
             Method::POST => Ok(Route::Deposits(deposits::DepositRoute::SetKyc)),
             Method::GET => Ok(Route::Deposits(deposits::DepositRoute::GetKyc)),

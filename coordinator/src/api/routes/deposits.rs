@@ -10,17 +10,21 @@
 //! | POST | /v1/kyc (`{"customer_id", "status", "verified_until"?, "note"}`) | compliance |
 //! | GET | /v1/kyc?customer=C | any staff |
 //! | POST | /v1/blocklist (`{"source": NAME, "entries": "one per line"}`) | compliance |
+//! | POST | /v1/deposits/{id}/resolutions (`{"action", "destination", "reason"}`) | compliance |
+//! | POST | /v1/resolutions/{id}/approve or /reject (`{"note": ...}`) | approver, not the proposer |
+//! | GET | /v1/resolutions[?deposit=ID] | any staff (the shadow reads approved ones) |
 
 use hyper::StatusCode;
 use sluice_shared::deposit_api::{
-    CustomerKyc, DepositAddressList, DepositList, ImportBlocklist, IssueDepositAddress, KycEvent, SetKyc,
-    TagDeposit,
+    CustomerKyc, DecideResolution, DepositAddressList, DepositList, ImportBlocklist, IssueDepositAddress,
+    KycEvent, ProposeResolution, Resolution, ResolutionList, SetKyc, TagDeposit,
 };
 
 use super::{bad_request, parse_json, Failure};
 use crate::api::reply::{json, Reply};
+use crate::db::deposits::ResolutionRecord;
 use crate::rules::deposits::DepositStatus;
-use crate::service::{address_to_api, kyc_status_from_words, Actor, Coordinator};
+use crate::service::{address_to_api, kyc_status_from_words, Actor, Coordinator, ResolutionAction};
 use crate::time::UnixTime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,17 +37,27 @@ pub(super) enum DepositRoute {
     SetKyc,
     GetKyc,
     ImportBlocklist,
+    ProposeResolution(u64),
+    DecideResolution { id: u64, approve: bool },
+    ListResolutions,
 }
 
 impl DepositRoute {
+    /// Whether the request carries a JSON body (exhaustive: a new route must say).
     pub(super) fn has_body(self) -> bool {
-        matches!(
-            self,
+        match self {
             DepositRoute::IssueAddress
-                | DepositRoute::Tag(_)
-                | DepositRoute::SetKyc
-                | DepositRoute::ImportBlocklist
-        )
+            | DepositRoute::Tag(_)
+            | DepositRoute::SetKyc
+            | DepositRoute::ImportBlocklist
+            | DepositRoute::ProposeResolution(_)
+            | DepositRoute::DecideResolution { .. } => true,
+            DepositRoute::ListAddresses
+            | DepositRoute::List
+            | DepositRoute::Get(_)
+            | DepositRoute::GetKyc
+            | DepositRoute::ListResolutions => false,
+        }
     }
 }
 
@@ -133,6 +147,37 @@ pub(super) fn execute(
                 .ok_or_else(|| bad_request("invalid_query", "name the customer: ?customer=ID"))?;
             kyc_reply(coord, actor, customer, now)
         }
+        DepositRoute::ProposeResolution(deposit) => {
+            let ProposeResolution {
+                action,
+                destination,
+                reason,
+            } = parse_json(&body?, None)?;
+            let action: ResolutionAction = action
+                .parse()
+                .map_err(|e: String| bad_request("invalid_request", &e))?;
+            let record = coord.propose_resolution(actor, deposit, action, &destination, &reason, now)?;
+            Ok(json(StatusCode::CREATED, &resolution_to_api(record)))
+        }
+        DepositRoute::DecideResolution { id, approve } => {
+            let DecideResolution { note } = parse_json(&body?, None)?;
+            let record = coord.decide_resolution(actor, id, approve, &note, now)?;
+            Ok(json(StatusCode::OK, &resolution_to_api(record)))
+        }
+        DepositRoute::ListResolutions => {
+            let pairs = query_pairs(query, &["deposit"])?;
+            let deposit = find(&pairs, "deposit")
+                .map(|d| d.parse::<u64>())
+                .transpose()
+                .map_err(|_| bad_request("invalid_query", "deposit must be a deposit id"))?;
+            let list = coord.resolutions(actor, deposit)?;
+            Ok(json(
+                StatusCode::OK,
+                &ResolutionList {
+                    resolutions: list.into_iter().map(resolution_to_api).collect(),
+                },
+            ))
+        }
         DepositRoute::ImportBlocklist => {
             let ImportBlocklist { source, entries } = parse_json(&body?, None)?;
             let outcome = coord.import_blocklist(actor, &entries, &source, now)?;
@@ -145,6 +190,22 @@ pub(super) fn execute(
                 }),
             ))
         }
+    }
+}
+
+fn resolution_to_api(r: ResolutionRecord) -> Resolution {
+    Resolution {
+        id: r.id,
+        deposit_id: r.deposit_id,
+        action: r.action,
+        destination: r.destination,
+        reason: r.reason,
+        proposed_by: r.proposed_by,
+        proposed_at: r.proposed_at.secs(),
+        status: r.status,
+        decided_by: r.decided_by,
+        decided_at: r.decided_at.map(UnixTime::secs),
+        decision_note: r.decision_note,
     }
 }
 
