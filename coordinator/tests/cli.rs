@@ -423,6 +423,7 @@ fn refusals_are_explained() {
         &["--token-file", file.to_str().unwrap(), "customer", "list"],
     );
     assert!(out.contains("c1"), "{out}");
+    assert!(out.contains("KYC verified"), "{out}");
 }
 
 #[test]
