@@ -26,6 +26,39 @@ impl UnixTime {
     }
 }
 
+impl UnixTime {
+    /// The last second of the UTC day `YYYY-MM-DD` (a KYC verification "valid until" a
+    /// date holds through that whole day).
+    pub fn end_of_utc_date(text: &str) -> Option<UnixTime> {
+        let mut parts = text.split('-');
+        let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
+            return None;
+        }
+        let (y, m, d): (i64, i64, i64) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+        if !(1..=12).contains(&m) || d < 1 {
+            return None;
+        }
+        let days = days_from_civil(y, m, d);
+        // Refuses 2025-02-30 and the like: the day must round-trip.
+        if civil_from_days(days) != (y, m, d) {
+            return None;
+        }
+        Some(UnixTime((days + 1) * SECONDS_PER_DAY - 1))
+    }
+}
+
+/// A proleptic Gregorian date to days since the epoch (Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since the epoch to a proleptic Gregorian (year, month, day), after Howard
 /// Hinnant's `civil_from_days`.
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
@@ -73,6 +106,31 @@ mod tests {
             "2024-12-31T23:59:59Z"
         );
         assert_eq!(UnixTime::from_secs(-1).to_string(), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn a_date_ends_at_its_last_utc_second() {
+        assert_eq!(
+            UnixTime::end_of_utc_date("2024-12-31")
+                .map(|t| t.to_string())
+                .as_deref(),
+            Some("2024-12-31T23:59:59Z")
+        );
+        assert_eq!(
+            UnixTime::end_of_utc_date("2000-02-29")
+                .map(|t| t.to_string())
+                .as_deref(),
+            Some("2000-02-29T23:59:59Z")
+        );
+        for bad in [
+            "2025-02-29",
+            "2025-13-01",
+            "2025-1-01",
+            "tomorrow",
+            "2025-01-01-01",
+        ] {
+            assert_eq!(UnixTime::end_of_utc_date(bad), None, "{bad}");
+        }
     }
 
     #[test]

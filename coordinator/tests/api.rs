@@ -19,6 +19,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 use sluice_coordinator::api::{serve, CoordinatorPool};
 use sluice_coordinator::identity::CoordinatorIdentity;
+use sluice_coordinator::rules::deposits::{AddressPolicy, DepositSettings};
 use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
@@ -51,6 +52,8 @@ struct Server {
     approvers: [String; 2],
     admin: String,
     admin2: String,
+    /// Compliance: KYC, blocklist, tags.
+    compliance: String,
 }
 
 struct Reply {
@@ -76,7 +79,9 @@ async fn start(wallet_limit: Amount) -> Server {
         token(&mut desk, "alice", Role::Approver),
         token(&mut desk, "bob", Role::Approver),
     ];
-    desk.coord.add_customer(&desk.admin, "c1", now).unwrap();
+    desk.add_verified_customer("c1").unwrap();
+    let compliance = token(&mut desk, "cora", Role::Compliance);
+    desk.coord.add_customer(&desk.admin, "c2", now).unwrap();
     agree(
         &mut desk,
         Change::BeneficiaryAdd {
@@ -105,6 +110,32 @@ async fn start(wallet_limit: Amount) -> Server {
             daily_limit: wallet_limit,
         }),
     );
+    // A deposit wallet (public keys only), new address per request, gap limit 2.
+    agree(
+        &mut desk,
+        Change::WalletCreate(NewWalletRequest {
+            name: "deposits".into(),
+            kind: WalletKindArg::Wpkh,
+            threshold: None,
+            keys: vec![KEYS[0].to_string()],
+            policy: ApprovalPolicy::Manual {
+                approvers_required: 2,
+            },
+            daily_limit: Amount::ZERO,
+        }),
+    );
+    agree(
+        &mut desk,
+        Change::DepositWallet {
+            wallet: "deposits".into(),
+            settings: DepositSettings {
+                address_policy: AddressPolicy::PerRequest,
+                gap_limit: 2,
+                credit_confirmations: 3,
+                tag_above_sat: None,
+            },
+        },
+    );
     let AdminDesk {
         coord,
         admin_token,
@@ -131,6 +162,7 @@ async fn start(wallet_limit: Amount) -> Server {
         approvers,
         admin: admin_token.reveal().to_string(),
         admin2: second_token.reveal().to_string(),
+        compliance,
     }
 }
 
@@ -725,8 +757,9 @@ async fn one_admin_alone_cannot_apply_a_proposal_over_http() {
             None,
         )
         .await;
-    // The set-up's six (staff, beneficiary, fee, wallet) and these.
-    assert_eq!(all.body["proposals"].as_array().unwrap().len(), 6 + ids.len());
+    // The set-up's ten (staff, the compliance officers, beneficiary, fee, the wallets,
+    // the deposit wallet mark) and these.
+    assert_eq!(all.body["proposals"].as_array().unwrap().len(), 10 + ids.len());
     let unknown_field = post(
         "/v1/proposals".into(),
         admin,
@@ -797,5 +830,187 @@ async fn session_bump_and_abandon_over_http() {
         )
         .await;
     assert_eq!((reply.status, code(&reply)), (StatusCode::NOT_FOUND, "not_found"));
+    server.stop().await;
+}
+
+/// Deposits and compliance over HTTP: the requester issues addresses (within the gap
+/// limit), anyone reads the address list and ledger (what the shadow reads), only
+/// compliance sets KYC, and a withdrawal for an unverified customer is refused with its
+/// own code.
+#[tokio::test]
+async fn deposit_addresses_kyc_and_the_ledger_over_http() {
+    let server = start(Amount::from_sat(10_000_000_000)).await;
+    let issue = |token: String, customer: &str| {
+        let body = json!({"wallet": "deposits", "customer_id": customer}).to_string();
+        let server = &server;
+        async move {
+            server
+                .call(
+                    Method::POST,
+                    "/v1/deposit-addresses",
+                    Some(&token),
+                    &[],
+                    Some(body),
+                )
+                .await
+        }
+    };
+    let first = issue(server.requester.clone(), "c1").await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    assert_eq!(first.body["derivation_index"], 0);
+    assert_eq!(first.body["customer_id"], "c1");
+    let second = issue(server.requester.clone(), "c1").await;
+    assert_eq!(second.body["derivation_index"], 1);
+    let gap = issue(server.requester.clone(), "c2").await;
+    assert_eq!(gap.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", gap.body);
+    assert_eq!(code(&gap), "gap_limit");
+    let by_admin = issue(server.admin.clone(), "c1").await;
+    assert_eq!(by_admin.status, StatusCode::FORBIDDEN);
+
+    let listed = server
+        .call(
+            Method::GET,
+            "/v1/deposit-addresses?customer=c1",
+            Some(&server.compliance),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK);
+    let addresses = listed.body["addresses"].as_array().unwrap();
+    assert_eq!(addresses.len(), 2);
+    assert_eq!(addresses[0]["address"], first.body["address"]);
+    let ledger = server
+        .call(
+            Method::GET,
+            "/v1/deposits?status=pending",
+            Some(&server.approvers[0]),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(ledger.status, StatusCode::OK);
+    assert_eq!(ledger.body["deposits"], json!([]));
+    let bad_status = server
+        .call(
+            Method::GET,
+            "/v1/deposits?status=spent",
+            Some(&server.admin),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(bad_status.status, StatusCode::BAD_REQUEST);
+
+    // c2 starts unverified: withdrawals refused; only compliance verifies.
+    let set = |token: String, body: Value| {
+        let server = &server;
+        async move {
+            server
+                .call(Method::POST, "/v1/kyc", Some(&token), &[], Some(body.to_string()))
+                .await
+        }
+    };
+    let verify = json!({"customer_id": "c2", "status": "verified", "verified_until": "2099-12-31", "note": "passport"});
+    let by_requester = set(server.requester.clone(), verify.clone()).await;
+    assert_eq!(by_requester.status, StatusCode::FORBIDDEN);
+    assert_eq!(code(&by_requester), "forbidden");
+    server
+        .call(
+            Method::POST,
+            "/v1/proposals",
+            Some(&server.admin),
+            &[],
+            Some(json!({"change": "beneficiary_add", "customer_id": "c2", "address": address(2), "label": "c2"}).to_string()),
+        )
+        .await;
+    let proposals = server
+        .call(
+            Method::GET,
+            "/v1/proposals?limit=1",
+            Some(&server.admin),
+            &[],
+            None,
+        )
+        .await;
+    let id = proposals.body["proposals"][0]["id"].as_u64().unwrap();
+    let approved = server
+        .call(
+            Method::POST,
+            &format!("/v1/proposals/{id}/approve"),
+            Some(&server.admin2),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::OK, "{:?}", approved.body);
+    let request =
+        json!({"customer_id": "c2", "wallet": "hot", "destination": address(2), "amount_sat": 50_000});
+    let refused = server
+        .call(
+            Method::POST,
+            "/v1/withdrawals",
+            Some(&server.requester),
+            &[("idempotency-key", "kyc-1")],
+            Some(request.to_string()),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(code(&refused), "customer_not_verified");
+    let verified = set(server.compliance.clone(), verify).await;
+    assert_eq!(verified.status, StatusCode::OK, "{:?}", verified.body);
+    assert_eq!(verified.body["standing"], "verified");
+    assert_eq!(verified.body["history"][0]["actor"], "cora");
+    let accepted = server
+        .call(
+            Method::POST,
+            "/v1/withdrawals",
+            Some(&server.requester),
+            &[("idempotency-key", "kyc-2")],
+            Some(request.to_string()),
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::CREATED, "{:?}", accepted.body);
+
+    // A deposit wallet never pays a withdrawal.
+    let from_deposits =
+        json!({"customer_id": "c1", "wallet": "deposits", "destination": address(1), "amount_sat": 50_000});
+    let refused = server
+        .call(
+            Method::POST,
+            "/v1/withdrawals",
+            Some(&server.requester),
+            &[("idempotency-key", "dep-1")],
+            Some(from_deposits.to_string()),
+        )
+        .await;
+    assert_eq!(code(&refused), "deposit_wallet");
+
+    // Resolutions: only of a deposit that exists (and is tagged); none yet.
+    let missing = server
+        .call(
+            Method::POST,
+            "/v1/deposits/999/resolutions",
+            Some(&server.compliance),
+            &[],
+            Some(json!({"action": "return_to_owner", "destination": address(3), "reason": "r"}).to_string()),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{:?}", missing.body);
+    let none = server
+        .call(
+            Method::GET,
+            "/v1/resolutions",
+            Some(&server.approvers[0]),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(none.body["resolutions"], json!([]));
     server.stop().await;
 }

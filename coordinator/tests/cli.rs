@@ -19,7 +19,7 @@ const KEYS: [&str; 3] = [
 ];
 
 struct Desk {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     db: PathBuf,
 }
 
@@ -27,7 +27,7 @@ impl Desk {
     fn new() -> Desk {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("coordinator.sqlite");
-        Desk { _dir: dir, db }
+        Desk { dir, db }
     }
 
     /// Runs the binary as the holder of `token` (None: no token at all).
@@ -153,6 +153,22 @@ fn set_up(desk: &Desk) -> (String, String, String, String, String, String) {
     let bob = add_staff(desk, admins, "bob", "approver");
     let customer = desk.ok(a, &["customer", "add", "--id", "c1", "--daily-limit", "2"]);
     desk.ok(Some(&ops), &["proposal", "approve", &proposal_id(&customer)]);
+    // A new customer starts unverified: compliance verifies them before they withdraw.
+    let cora = add_staff(desk, admins, "cora", "compliance");
+    let verified = desk.ok(
+        Some(&cora),
+        &[
+            "kyc",
+            "set",
+            "--customer",
+            "c1",
+            "--status",
+            "verified",
+            "--note",
+            "passport checked",
+        ],
+    );
+    assert!(verified.contains("verified (no expiry)"), "{verified}");
     agree(desk, &admin, &ops, &["fees", "set", "--flat", "0.0001"]);
     let created = agree(
         desk,
@@ -407,6 +423,7 @@ fn refusals_are_explained() {
         &["--token-file", file.to_str().unwrap(), "customer", "list"],
     );
     assert!(out.contains("c1"), "{out}");
+    assert!(out.contains("KYC verified"), "{out}");
 }
 
 #[test]
@@ -629,4 +646,104 @@ fn the_database_and_its_directory_are_private() {
         assert_eq!(mode(&side), 0o600, "{}", side.display());
     }
     drop(open);
+}
+
+/// Deposits and compliance from the command line: a deposit wallet is a proposal; the
+/// requester issues addresses (JSON lists them with their index) up to the gap limit;
+/// compliance imports a blocklist (a bad file changes nothing) and sets KYC; a customer
+/// not verified cannot withdraw.
+#[test]
+fn deposit_addresses_kyc_and_blocklist_from_the_command_line() {
+    let desk = Desk::new();
+    let (admin, requester, _, _, address, ops) = set_up(&desk);
+    let admins = (admin.as_str(), ops.as_str());
+    agree(
+        &desk,
+        &admin,
+        &ops,
+        &[
+            "wallet",
+            "create",
+            "--name",
+            "deposits",
+            "--kind",
+            "wpkh",
+            "--key",
+            KEYS[1],
+            "--daily-limit",
+            "0",
+            "--approval",
+            "manual",
+            "--approvers",
+            "2",
+        ],
+    );
+    let proposed = desk.ok(
+        Some(&admin),
+        &[
+            "deposit",
+            "wallet",
+            "--wallet",
+            "deposits",
+            "--gap-limit",
+            "1",
+            "--credit-confirmations",
+            "2",
+        ],
+    );
+    assert!(proposed.contains("deposit wallet"), "{proposed}");
+    let issued_before = desk.fails(Some(&requester), &["deposit", "address", "--customer", "c1"]);
+    assert!(issued_before.contains("no deposit wallet"), "{issued_before}");
+    desk.ok(Some(&ops), &["proposal", "approve", &proposal_id(&proposed)]);
+
+    let issued = desk.ok(Some(&requester), &["deposit", "address", "--customer", "c1"]);
+    assert!(issued.starts_with("bcrt1q"), "{issued}");
+    let gap = desk.fails(Some(&requester), &["deposit", "address", "--customer", "c1"]);
+    assert!(gap.contains("gap limit reached"), "{gap}");
+    let listed = desk.json(&admin, &["deposit", "addresses"]);
+    assert_eq!(listed["addresses"][0]["derivation_index"], 0);
+    assert_eq!(listed["addresses"][0]["address"], issued.lines().next().unwrap());
+
+    let cora = add_staff(&desk, admins, "cora2", "compliance");
+    let bad = desk.dir.path().join("bad.txt");
+    std::fs::write(&bad, "not-an-entry\n").unwrap();
+    let refused = desk.fails(Some(&cora), &["blocklist", "import", bad.to_str().unwrap()]);
+    assert!(refused.contains("line 1"), "{refused}");
+    let good = desk.dir.path().join("case.txt");
+    std::fs::write(&good, format!("# case 17\n{}:0\n", "ab".repeat(32))).unwrap();
+    let imported = desk.ok(Some(&cora), &["blocklist", "import", good.to_str().unwrap()]);
+    assert!(imported.contains("1 entr(y/ies) added"), "{imported}");
+    let not_compliance = desk.fails(Some(&requester), &["blocklist", "import", good.to_str().unwrap()]);
+    assert!(not_compliance.contains("role requester"), "{not_compliance}");
+
+    desk.ok(
+        Some(&cora),
+        &[
+            "kyc",
+            "set",
+            "--customer",
+            "c1",
+            "--status",
+            "revoked",
+            "--note",
+            "sanctions hit",
+        ],
+    );
+    let refused = desk.fails(
+        Some(&requester),
+        &[
+            "withdraw",
+            "--customer",
+            "c1",
+            "--wallet",
+            "hot",
+            "--to",
+            &address,
+            "--amount",
+            "0.001",
+            "--idempotency-key",
+            "k-kyc",
+        ],
+    );
+    assert!(refused.contains("not KYC-verified (status revoked)"), "{refused}");
 }

@@ -68,7 +68,7 @@ fn prepare(path: &Path) -> Queue {
     let mut desk = AdminDesk::initialise(path, Network::Regtest, ["root", "ops"], now).unwrap();
     let agree = |desk: &mut AdminDesk, change: Change| desk.agree(change).unwrap();
     let (requester, _) = desk.enroll_staff("backend", Role::Requester).unwrap();
-    desk.coord.add_customer(&desk.admin, "c1", now).unwrap();
+    desk.add_verified_customer("c1").unwrap();
     let destination = {
         let script = ScriptBuf::new_p2wpkh(&WPubkeyHash::from_byte_array([1; 20]));
         Address::from_script(&script, Network::Regtest)

@@ -269,7 +269,7 @@ pub(crate) async fn build_on(
     let customers = ["customer-1", "customer-2", "customer-3"];
     let mut destinations = Vec::new();
     for customer in customers {
-        desk.coord.add_customer(&desk.admin, customer, now)?;
+        desk.add_verified_customer(customer)?;
         let address = customer_address(customer)?.to_string();
         agree(
             &mut desk,

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod asset;
 pub mod consensus;
+pub mod deposit_api;
 pub mod descriptor;
 pub mod extended_key;
 pub mod finalize;

@@ -9,7 +9,6 @@ use bitcoin::Amount;
 use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::service::{AdminDesk, Applied, Change, CreatedWallet, NewWalletRequest};
-use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_shared::asset::Asset;
 
@@ -62,9 +61,8 @@ pub fn set_up_hot_wallet(
     signers: &[Signer],
     keys: Vec<String>,
     destination: &str,
-    now: UnixTime,
 ) -> CreatedWallet {
-    if let Err(e) = desk.coord.add_customer(&desk.admin, "c1", now) {
+    if let Err(e) = desk.add_verified_customer("c1") {
         panic!("adding customer c1: {e}");
     }
     let mut agree = |change: Change| match desk.agree(change) {

@@ -173,7 +173,7 @@ fn world(dir: &std::path::Path) -> World {
     let mut desk = AdminDesk::initialise(&db, Network::Regtest, ["root", "ops"], now).unwrap();
     let agree = |desk: &mut AdminDesk, change: Change| desk.agree(change).unwrap();
     let (requester, _) = desk.enroll_staff("backend", Role::Requester).unwrap();
-    desk.coord.add_customer(&desk.admin, "c1", now).unwrap();
+    desk.add_verified_customer("c1").unwrap();
 
     let destination = address_of(7);
     agree(

@@ -93,7 +93,7 @@ fn set_up_with(funding: Funding<'_>) -> Setup {
     )
     .unwrap()
     .to_string();
-    let created = set_up_hot_wallet(&mut desk, &signers, keys, &destination, now);
+    let created = set_up_hot_wallet(&mut desk, &signers, keys, &destination);
     let request = NewWithdrawal {
         customer_id: "c1".into(),
         wallet: "hot".into(),

@@ -104,7 +104,7 @@ async fn set_up(core: bool) -> World {
     let (approver, _) = desk.enroll_staff("alice", Role::Approver).unwrap();
     // A destination nobody else pays: the exactly-once check counts its outputs.
     let destination = Address::p2wsh(&ScriptBuf::from_bytes(vec![0x51; 3]), Network::Regtest);
-    let created = set_up_hot_wallet(&mut desk, &signers, keys, &destination.to_string(), NOW);
+    let created = set_up_hot_wallet(&mut desk, &signers, keys, &destination.to_string());
     let identity = Command::new(binary("sluice-coordinator"))
         .arg("--db")
         .arg(&db)

@@ -3,6 +3,7 @@
 //! unauthenticated caller learns nothing about what the request would have done.
 //! Admin changes are proposals a second admin approves (`proposals`).
 
+mod deposits;
 mod proposals;
 
 use std::sync::Arc;
@@ -42,6 +43,8 @@ enum Route {
     AbandonSession(u64),
     /// `GET /v1/sessions/{id}/history`.
     SessionHistory(u64),
+    /// Deposit addresses, the deposit ledger, KYC, the blocklist (`deposits`).
+    Deposits(deposits::DepositRoute),
     /// The one route without a bearer token: the enrollment secret is the credential.
     Enroll,
 }
@@ -153,6 +156,47 @@ fn route(method: &Method, path: &str) -> Result<Route, HttpError> {
         ["v1", "proposals", p, action @ ("approve" | "reject")] => match *method {
             Method::POST if *action == "approve" => Ok(Route::ApproveProposal(id(p)?)),
             Method::POST => Ok(Route::RejectProposal(id(p)?)),
+            _ => Err(wrong_method("POST")),
+        },
+        ["v1", "deposit-addresses"] => match *method {
+            Method::POST => Ok(Route::Deposits(deposits::DepositRoute::IssueAddress)),
+            Method::GET => Ok(Route::Deposits(deposits::DepositRoute::ListAddresses)),
+            _ => Err(wrong_method("GET, POST")),
+        },
+        ["v1", "deposits"] => match *method {
+            Method::GET => Ok(Route::Deposits(deposits::DepositRoute::List)),
+            _ => Err(wrong_method("GET")),
+        },
+        ["v1", "deposits", d] => match *method {
+            Method::GET => Ok(Route::Deposits(deposits::DepositRoute::Get(id(d)?))),
+            _ => Err(wrong_method("GET")),
+        },
+        ["v1", "deposits", d, "tag"] => match *method {
+            Method::POST => Ok(Route::Deposits(deposits::DepositRoute::Tag(id(d)?))),
+            _ => Err(wrong_method("POST")),
+        },
+        ["v1", "deposits", d, "resolutions"] => match *method {
+            Method::POST => Ok(Route::Deposits(deposits::DepositRoute::ProposeResolution(id(d)?))),
+            _ => Err(wrong_method("POST")),
+        },
+        ["v1", "resolutions"] => match *method {
+            Method::GET => Ok(Route::Deposits(deposits::DepositRoute::ListResolutions)),
+            _ => Err(wrong_method("GET")),
+        },
+        ["v1", "resolutions", r, action @ ("approve" | "reject")] => match *method {
+            Method::POST => Ok(Route::Deposits(deposits::DepositRoute::DecideResolution {
+                id: id(r)?,
+                approve: *action == "approve",
+            })),
+            _ => Err(wrong_method("POST")),
+        },
+        ["v1", "kyc"] => match *method {
+            Method::POST => Ok(Route::Deposits(deposits::DepositRoute::SetKyc)),
+            Method::GET => Ok(Route::Deposits(deposits::DepositRoute::GetKyc)),
+            _ => Err(wrong_method("GET, POST")),
+        },
+        ["v1", "blocklist"] => match *method {
+            Method::POST => Ok(Route::Deposits(deposits::DepositRoute::ImportBlocklist)),
             _ => Err(wrong_method("POST")),
         },
         ["v1", "staff", "enroll"] => match *method {
@@ -405,6 +449,9 @@ fn execute(coord: &mut Coordinator, actor: &Actor, parsed: Parsed) -> Result<Rep
                 &serde_json::json!({ "session_id": id, "events": events }),
             ))
         }
+        Route::Deposits(route) => {
+            deposits::execute(coord, actor, route, parsed.body, parsed.query.as_deref(), now)
+        }
         Route::Enroll => Err(bad_request("invalid_request", "enrollment takes no bearer token")),
     }
 }
@@ -460,6 +507,8 @@ pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> R
         | Route::BumpSession(_)
         | Route::AbandonSession(_)
         | Route::Enroll => read_body(request, MAX_BODY_BYTES).await,
+        Route::Deposits(route) if route.has_body() => read_body(request, MAX_BODY_BYTES).await,
+        Route::Deposits(_) => Ok(Bytes::new()),
         Route::ListWithdrawals
         | Route::GetWithdrawal(_)
         | Route::ListProposals

@@ -257,7 +257,14 @@ pub fn customer(s: &mut Session, command: &CustomerCommand) -> Result<()> {
         }
         CustomerCommand::List => {
             for c in s.coord.list_customers(&s.actor)? {
-                outln!("{:<30} {:<9} since {}", c.id, c.status.as_str(), c.created_at);
+                let kyc = s.coord.customer_kyc(&s.actor, &c.id)?.status.standing(now);
+                outln!(
+                    "{:<30} {:<9} KYC {:<10} since {}",
+                    c.id,
+                    c.status.as_str(),
+                    kyc.as_str(),
+                    c.created_at
+                );
             }
         }
     }

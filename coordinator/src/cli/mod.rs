@@ -12,6 +12,7 @@ macro_rules! outln {
 }
 
 mod admin;
+mod deposits;
 mod identity;
 mod output;
 mod proposals;
@@ -141,6 +142,15 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Deposit wallets, deposit addresses, the deposit ledger, manual tags.
+    #[command(subcommand)]
+    Deposit(deposits::DepositCommand),
+    /// Customers' KYC status (compliance).
+    #[command(subcommand)]
+    Kyc(deposits::KycCommand),
+    /// The compliance blocklist of illicit sources (compliance).
+    #[command(subcommand)]
+    Blocklist(deposits::BlocklistCommand),
     /// Run a coordinator service until stopped (Ctrl-C or SIGTERM).
     Run(RunArgs),
 }
@@ -315,6 +325,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Cancel { id, reason } => withdrawals::cancel(&mut session()?, *id, reason, json)?,
         Command::List(args) => withdrawals::list(&mut session()?, args, json)?,
         Command::Show { id } => withdrawals::show(&mut session()?, *id, json)?,
+        Command::Deposit(c) => deposits::deposit(&mut session()?, c, json)?,
+        Command::Kyc(c) => deposits::kyc(&mut session()?, c)?,
+        Command::Blocklist(c) => deposits::blocklist(&mut session()?, c)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -31,7 +31,7 @@ fn seed(db: &Database) {
     c.execute_batch(&format!(
         "INSERT INTO staff VALUES ('rita', 'requester', '{}', 1, 0, 'root');
          INSERT INTO staff VALUES ('alice', 'approver', '{}', 1, 0, 'root');
-         INSERT INTO customers VALUES ('c1', 'active', 0);
+         INSERT INTO customers (id, status, created_at) VALUES ('c1', 'active', 0);
          INSERT INTO wallets (name, wallet_id, kind, receive_descriptor, change_descriptor, approval_policy,
              daily_limit_sat, created_at) VALUES ('hot', 'id', 'wpkh', 'r', 'c', '{{}}', 1000, 0);
          INSERT INTO withdrawals (idempotency_key, request_hash, customer_id, wallet, asset, destination,
@@ -406,4 +406,86 @@ fn the_status_trigger_and_the_rules_agree_on_every_edge() {
             );
         }
     }
+}
+
+/// Schema 8 rebuilds `staff` (for the compliance role) under tables that reference it,
+/// and gives existing customers a KYC status: nothing is lost, foreign keys hold and are
+/// enforced again afterwards, and existing customers are verified with a history row.
+#[test]
+fn the_deposits_migration_keeps_staff_and_verifies_existing_customers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v7.sqlite");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        let tx = conn.transaction().unwrap();
+        for sql in &schema::MIGRATIONS[..7] {
+            tx.execute_batch(sql).unwrap();
+        }
+        tx.pragma_update(None, "user_version", 7).unwrap();
+        tx.commit().unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO meta (key, value) VALUES ('network', 'regtest');
+             INSERT INTO staff VALUES ('root', 'admin', '{}', 1, 0, NULL);
+             INSERT INTO staff VALUES ('rita', 'requester', '{}', 1, 0, 'root');
+             INSERT INTO customers (id, status, created_at) VALUES ('c1', 'active', 0);
+             INSERT INTO admin_events (actor, action, subject, details, recorded_at)
+                 VALUES ('root', 'customer add', 'c1', '{{}}', 0);",
+            "a".repeat(64),
+            "b".repeat(64)
+        ))
+        .unwrap();
+    }
+    let db = Database::open(&path, Some(Network::Regtest)).unwrap();
+    let c = db.connection();
+    let rita = staff::find(c, "rita").unwrap().unwrap();
+    assert_eq!(rita.created_by.as_deref(), Some("root"));
+    let (status, until): (String, Option<i64>) = c
+        .query_row(
+            "SELECT kyc_status, kyc_verified_until FROM customers WHERE id = 'c1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((status.as_str(), until), ("verified", None));
+    let history: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM customer_kyc_events WHERE customer_id = 'c1' AND actor = 'migration'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(history, 1);
+    let fk: i64 = c.pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap();
+    assert_eq!(fk, 1);
+    refused(
+        &db,
+        "INSERT INTO staff VALUES ('x', 'admin', 'ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff', 1, 0, 'nobody')",
+        "FOREIGN KEY",
+    );
+    refused(&db, "DELETE FROM staff WHERE name = 'rita'", "never deleted");
+    c.execute(
+        "INSERT INTO staff VALUES ('cora', 'compliance', ?1, 1, 0, 'root')",
+        ["d".repeat(64)],
+    )
+    .unwrap();
+    refused(
+        &db,
+        &format!(
+            "INSERT INTO staff VALUES ('eve', 'root', '{}', 1, 0, 'root')",
+            "e".repeat(64)
+        ),
+        "CHECK",
+    );
+    let new_customer: String = {
+        c.execute(
+            "INSERT INTO customers (id, status, created_at) VALUES ('c2', 'active', 0)",
+            [],
+        )
+        .unwrap();
+        c.query_row("SELECT kyc_status FROM customers WHERE id = 'c2'", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    assert_eq!(new_customer, "unverified");
 }

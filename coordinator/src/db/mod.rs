@@ -11,7 +11,9 @@ pub mod audit;
 pub mod broadcasts;
 pub mod chain_blocks;
 pub mod customers;
+pub mod deposits;
 pub mod enrollments;
+pub mod kyc;
 pub mod proposals;
 pub mod schema;
 pub mod session_groups;
@@ -98,10 +100,27 @@ fn migrate(conn: &mut Connection) -> Result<(), DbError> {
                 return Ok(());
             }
             tx.execute_batch(sql)?;
+            // Foreign keys are off while a migration runs (a table rebuild drops and
+            // renames tables others reference): check them all before committing.
+            let broken: Option<String> = tx
+                .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+                .optional()?;
+            if let Some(table) = broken {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                    Some(format!("migration leaves a broken foreign key in table {table}")),
+                ));
+            }
             tx.pragma_update(None, "user_version", version)?;
             tx.commit()
         };
-        run(conn).map_err(|error| DbError::Migration { version, error })?;
+        // SQLite's procedure for schema changes: foreign key enforcement off outside the
+        // transaction (the pragma is a no-op inside one), on again afterwards, whatever
+        // happened.
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
+        let outcome = run(conn);
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        outcome.map_err(|error| DbError::Migration { version, error })?;
     }
     Ok(())
 }

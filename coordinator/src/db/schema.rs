@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_5,
     MIGRATION_6,
     MIGRATION_7,
+    MIGRATION_8,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -518,4 +519,224 @@ CREATE TRIGGER withdrawals_return_needs_release BEFORE UPDATE OF status ON withd
 const MIGRATION_7: &str = r#"
 ALTER TABLE signers ADD COLUMN tor_key TEXT
     CHECK (tor_key IS NULL OR (tor_key LIKE 'descriptor:x25519:%' AND length(tor_key) = 70));
+"#;
+
+/// Deposits (issue 11 items 1 to 5): deposit wallets (public keys only; the coordinator
+/// never spends them: their coins never enter `utxos`, so coin selection cannot see them),
+/// the addresses issued from them per customer, the deposits the monitor records, their
+/// tags (quarantine) and the resolution decisions for tagged ones; customers' KYC status
+/// set by the new `compliance` role; the compliance blocklist.
+///
+/// `staff` is rebuilt to admit the `compliance` role (SQLite cannot change a CHECK in
+/// place; the runner applies migrations with foreign keys off and checks them before
+/// commit, as SQLite's documented table-rebuild procedure requires).
+///
+/// Customers that existed before this migration become verified without expiry, with a
+/// history row saying so (existing deployments keep working; compliance should review
+/// them); customers added from now on start `unverified`.
+const MIGRATION_8: &str = r#"
+CREATE TABLE staff_v8 (
+    name TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),
+    role TEXT NOT NULL CHECK (role IN ('requester', 'approver', 'admin', 'compliance')),
+    token_hash TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 64),
+    active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    created_at INTEGER NOT NULL,
+    created_by TEXT REFERENCES staff(name)
+);
+INSERT INTO staff_v8 (name, role, token_hash, active, created_at, created_by)
+    SELECT name, role, token_hash, active, created_at, created_by FROM staff;
+DROP TABLE staff;
+ALTER TABLE staff_v8 RENAME TO staff;
+CREATE TRIGGER staff_no_delete BEFORE DELETE ON staff
+    BEGIN SELECT RAISE(ABORT, 'staff are deactivated, never deleted'); END;
+
+-- KYC: 'verified' with a NULL `kyc_verified_until` has no expiry; a verification whose
+-- date has passed reads as expired (decided in rules::kyc, against the one clock).
+ALTER TABLE customers ADD COLUMN kyc_status TEXT NOT NULL DEFAULT 'unverified'
+    CHECK (kyc_status IN ('unverified', 'verified', 'revoked'));
+ALTER TABLE customers ADD COLUMN kyc_verified_until INTEGER
+    CHECK (kyc_verified_until IS NULL OR kyc_status = 'verified');
+
+CREATE TABLE customer_kyc_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    customer_id TEXT NOT NULL REFERENCES customers(id),
+    kyc_status TEXT NOT NULL CHECK (kyc_status IN ('unverified', 'verified', 'revoked')),
+    verified_until INTEGER,
+    actor TEXT NOT NULL,
+    note TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL
+);
+CREATE INDEX customer_kyc_events_by_customer ON customer_kyc_events(customer_id, id);
+UPDATE customers SET kyc_status = 'verified';
+INSERT INTO customer_kyc_events (customer_id, kyc_status, verified_until, actor, note, recorded_at)
+    SELECT id, 'verified', NULL, 'migration',
+        'customer existed before KYC tracking: verified without expiry until compliance reviews them',
+        CAST(strftime('%s', 'now') AS INTEGER)
+    FROM customers ORDER BY id;
+
+CREATE TABLE deposit_wallets (
+    wallet TEXT PRIMARY KEY REFERENCES wallets(name),
+    address_policy TEXT NOT NULL CHECK (address_policy IN ('per_request', 'per_customer')),
+    gap_limit INTEGER NOT NULL CHECK (gap_limit BETWEEN 1 AND 1000),
+    credit_confirmations INTEGER NOT NULL CHECK (credit_confirmations BETWEEN 1 AND 1000),
+    tag_above_sat INTEGER CHECK (tag_above_sat IS NULL OR tag_above_sat > 0),
+    marked_by TEXT NOT NULL REFERENCES staff(name),
+    marked_at INTEGER NOT NULL
+);
+
+-- Every deposit address: issued to a customer (`customer_id`, `issued_by`), or found by
+-- the monitor inside the gap window with a payment although nobody was given it (both
+-- NULL: unassigned).
+CREATE TABLE deposit_addresses (
+    wallet TEXT NOT NULL REFERENCES deposit_wallets(wallet),
+    derivation_index INTEGER NOT NULL CHECK (derivation_index >= 0),
+    address TEXT NOT NULL,
+    script_pubkey TEXT NOT NULL UNIQUE,
+    customer_id TEXT REFERENCES customers(id),
+    issued_by TEXT REFERENCES staff(name),
+    issued_at INTEGER NOT NULL,
+    PRIMARY KEY (wallet, derivation_index),
+    CHECK ((customer_id IS NULL) = (issued_by IS NULL))
+);
+CREATE INDEX deposit_addresses_by_customer ON deposit_addresses(wallet, customer_id, derivation_index);
+
+CREATE TABLE deposits (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    txid TEXT NOT NULL,
+    vout INTEGER NOT NULL CHECK (vout >= 0),
+    wallet TEXT NOT NULL,
+    derivation_index INTEGER NOT NULL,
+    customer_id TEXT REFERENCES customers(id),
+    amount_sat INTEGER NOT NULL CHECK (amount_sat > 0),
+    -- NULL while not in a block of the active chain (a reorg took it out).
+    block_height INTEGER,
+    block_hash TEXT,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'credited', 'reversed', 'tagged', 'unassigned')),
+    first_seen_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (txid, vout),
+    FOREIGN KEY (wallet, derivation_index) REFERENCES deposit_addresses(wallet, derivation_index),
+    CHECK ((block_height IS NULL) = (block_hash IS NULL)),
+    CHECK (status != 'credited' OR block_height IS NOT NULL),
+    CHECK ((status = 'unassigned') = (customer_id IS NULL) OR status IN ('tagged', 'reversed'))
+);
+CREATE INDEX deposits_by_status ON deposits(status, id);
+CREATE INDEX deposits_by_height ON deposits(block_height) WHERE block_height IS NOT NULL;
+
+CREATE TABLE deposit_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    deposit_id INTEGER NOT NULL REFERENCES deposits(id),
+    kind TEXT NOT NULL CHECK (kind IN ('seen', 'credited', 'reversed', 'seen_again', 'tagged',
+        'resolution_proposed', 'resolution_approved', 'resolution_rejected')),
+    actor TEXT NOT NULL,
+    note TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL
+);
+CREATE INDEX deposit_events_by_deposit ON deposit_events(deposit_id, id);
+
+-- Why a deposit is quarantined: one row per rule that matched or per manual tag.
+CREATE TABLE deposit_tags (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    deposit_id INTEGER NOT NULL REFERENCES deposits(id),
+    rule TEXT NOT NULL CHECK (rule IN ('blocklist', 'amount_threshold', 'kyc', 'unassigned', 'manual')),
+    detail TEXT NOT NULL,
+    tagged_by TEXT NOT NULL,
+    tagged_at INTEGER NOT NULL
+);
+CREATE INDEX deposit_tags_by_deposit ON deposit_tags(deposit_id, id);
+
+-- Outpoints (`txid:vout`), whole transactions (`txid`) and addresses compliance lists as
+-- illicit sources. Entries are deactivated, never deleted.
+CREATE TABLE blocklist (
+    entry TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('outpoint', 'txid', 'address')),
+    note TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    added_by TEXT NOT NULL REFERENCES staff(name),
+    added_at INTEGER NOT NULL
+);
+
+CREATE TRIGGER customer_kyc_events_no_delete BEFORE DELETE ON customer_kyc_events
+    BEGIN SELECT RAISE(ABORT, 'KYC history is append-only'); END;
+CREATE TRIGGER customer_kyc_events_no_update BEFORE UPDATE ON customer_kyc_events
+    BEGIN SELECT RAISE(ABORT, 'KYC history is append-only'); END;
+CREATE TRIGGER deposit_wallets_no_delete BEFORE DELETE ON deposit_wallets
+    BEGIN SELECT RAISE(ABORT, 'a deposit wallet stays one'); END;
+CREATE TRIGGER deposit_addresses_no_delete BEFORE DELETE ON deposit_addresses
+    BEGIN SELECT RAISE(ABORT, 'deposit addresses are never deleted'); END;
+CREATE TRIGGER deposit_addresses_no_update BEFORE UPDATE ON deposit_addresses
+    BEGIN SELECT RAISE(ABORT, 'a deposit address never changes hands'); END;
+CREATE TRIGGER deposits_no_delete BEFORE DELETE ON deposits
+    BEGIN SELECT RAISE(ABORT, 'deposits are reversed, never deleted'); END;
+CREATE TRIGGER deposits_identity_fixed
+    BEFORE UPDATE OF id, txid, vout, wallet, derivation_index, customer_id, amount_sat, first_seen_at ON deposits
+    BEGIN SELECT RAISE(ABORT, 'a deposit''s identity never changes'); END;
+-- Quarantine is one-way here: a tagged deposit leaves it only through a resolution,
+-- which spends it (the shadow), never by becoming creditable.
+CREATE TRIGGER deposits_tagged_stays BEFORE UPDATE OF status ON deposits
+    WHEN OLD.status = 'tagged' AND NEW.status != 'tagged'
+    BEGIN SELECT RAISE(ABORT, 'a tagged deposit is never credited'); END;
+CREATE TRIGGER deposits_credit_needs_untagged BEFORE UPDATE OF status ON deposits
+    WHEN NEW.status = 'credited' AND EXISTS (SELECT 1 FROM deposit_tags WHERE deposit_id = NEW.id)
+    BEGIN SELECT RAISE(ABORT, 'a tagged deposit is never credited'); END;
+CREATE TRIGGER deposit_events_no_delete BEFORE DELETE ON deposit_events
+    BEGIN SELECT RAISE(ABORT, 'deposit history is append-only'); END;
+CREATE TRIGGER deposit_events_no_update BEFORE UPDATE ON deposit_events
+    BEGIN SELECT RAISE(ABORT, 'deposit history is append-only'); END;
+CREATE TRIGGER deposit_tags_no_delete BEFORE DELETE ON deposit_tags
+    BEGIN SELECT RAISE(ABORT, 'tags are never removed'); END;
+CREATE TRIGGER deposit_tags_no_update BEFORE UPDATE ON deposit_tags
+    BEGIN SELECT RAISE(ABORT, 'tags are never changed'); END;
+CREATE TRIGGER blocklist_no_delete BEFORE DELETE ON blocklist
+    BEGIN SELECT RAISE(ABORT, 'blocklist entries are deactivated, never deleted'); END;
+
+-- What happens to a tagged deposit: compliance proposes returning it to its owner or
+-- handing it to an authority (an address compliance enters), an approver (someone else)
+-- decides. The spend itself is the shadow's, on an officer-signed instruction.
+CREATE TABLE deposit_resolutions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    deposit_id INTEGER NOT NULL REFERENCES deposits(id),
+    action TEXT NOT NULL CHECK (action IN ('return_to_owner', 'transfer_to_authority')),
+    destination TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    proposed_by TEXT NOT NULL REFERENCES staff(name),
+    proposed_at INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+    decided_by TEXT REFERENCES staff(name),
+    decided_at INTEGER,
+    decision_note TEXT,
+    CHECK ((status = 'pending') = (decided_by IS NULL)),
+    CHECK (decided_by IS NULL OR decided_by != proposed_by)
+);
+CREATE UNIQUE INDEX deposit_resolutions_one_open ON deposit_resolutions(deposit_id)
+    WHERE status IN ('pending', 'approved');
+CREATE TRIGGER deposit_resolutions_no_delete BEFORE DELETE ON deposit_resolutions
+    BEGIN SELECT RAISE(ABORT, 'resolutions are decided, never deleted'); END;
+CREATE TRIGGER deposit_resolutions_fixed
+    BEFORE UPDATE OF id, deposit_id, action, destination, reason, proposed_by, proposed_at ON deposit_resolutions
+    BEGIN SELECT RAISE(ABORT, 'a resolution''s proposal never changes'); END;
+CREATE TRIGGER deposit_resolutions_decided_once BEFORE UPDATE OF status ON deposit_resolutions
+    WHEN OLD.status != 'pending'
+    BEGIN SELECT RAISE(ABORT, 'a resolution is decided once'); END;
+CREATE TRIGGER deposit_resolutions_only_tagged BEFORE INSERT ON deposit_resolutions
+    WHEN NOT EXISTS (SELECT 1 FROM deposits WHERE id = NEW.deposit_id AND status = 'tagged')
+    BEGIN SELECT RAISE(ABORT, 'only a tagged deposit gets a resolution'); END;
+
+-- The coordinator never spends a deposit wallet: none of its coins is a coin the
+-- processor could select, and a wallet with coins or addresses of its own cannot become
+-- a deposit wallet.
+CREATE TRIGGER utxos_never_deposit BEFORE INSERT ON utxos
+    WHEN EXISTS (SELECT 1 FROM deposit_wallets WHERE wallet = NEW.wallet)
+    BEGIN SELECT RAISE(ABORT, 'a deposit wallet''s coins are never the coordinator''s to spend'); END;
+CREATE TRIGGER wallet_addresses_never_deposit BEFORE INSERT ON wallet_addresses
+    WHEN EXISTS (SELECT 1 FROM deposit_wallets WHERE wallet = NEW.wallet)
+    BEGIN SELECT RAISE(ABORT, 'a deposit wallet''s addresses are issued as deposit addresses'); END;
+CREATE TRIGGER deposit_wallets_unused BEFORE INSERT ON deposit_wallets
+    WHEN EXISTS (SELECT 1 FROM utxos WHERE wallet = NEW.wallet)
+        OR EXISTS (SELECT 1 FROM wallet_addresses WHERE wallet = NEW.wallet)
+        OR EXISTS (SELECT 1 FROM withdrawals WHERE wallet = NEW.wallet)
+    BEGIN SELECT RAISE(ABORT, 'a wallet that already has addresses, coins or withdrawals cannot become a deposit wallet'); END;
+CREATE TRIGGER withdrawals_never_from_deposit BEFORE INSERT ON withdrawals
+    WHEN EXISTS (SELECT 1 FROM deposit_wallets WHERE wallet = NEW.wallet)
+    BEGIN SELECT RAISE(ABORT, 'withdrawals are never paid from a deposit wallet'); END;
 "#;

@@ -13,6 +13,7 @@ use sluice_shared::asset::format_btc;
 use sluice_shared::network::network_name;
 
 use super::fees::FeeSchedule;
+use super::kyc::KycStanding;
 use super::policy::{ApprovalPolicy, IntakeApproval};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +60,12 @@ pub enum IntakeRefusal {
     UnknownCustomer(String),
     #[error("customer {0:?} is suspended: no withdrawals until an admin reactivates them")]
     CustomerSuspended(String),
+    #[error("customer {customer:?} is not KYC-verified (status {standing}): no withdrawals until compliance verifies them with `kyc set`")]
+    CustomerNotVerified { customer: String, standing: String },
+    #[error(
+        "wallet {0:?} is a deposit wallet: only the shadow spends it; pay withdrawals from a treasury wallet"
+    )]
+    DepositWallet(String),
     #[error("{address} is not a registered beneficiary of customer {customer:?}: an admin registers it with `beneficiary add`")]
     NotABeneficiary { customer: String, address: String },
     #[error("beneficiary {address} of customer {customer:?} is deactivated")]
@@ -93,6 +100,8 @@ impl IntakeRefusal {
             IntakeRefusal::WrongNetwork { .. } => "wrong_network",
             IntakeRefusal::UnknownCustomer(_) => "unknown_customer",
             IntakeRefusal::CustomerSuspended(_) => "customer_suspended",
+            IntakeRefusal::CustomerNotVerified { .. } => "customer_not_verified",
+            IntakeRefusal::DepositWallet(_) => "deposit_wallet",
             IntakeRefusal::NotABeneficiary { .. } => "not_a_beneficiary",
             IntakeRefusal::BeneficiaryInactive { .. } => "beneficiary_inactive",
             IntakeRefusal::BelowDust { .. } => "below_dust",
@@ -182,6 +191,8 @@ pub struct IntakeFacts<'a> {
     pub amount: Amount,
     /// `None`: no such customer.
     pub customer: Option<CustomerStatus>,
+    /// The customer's KYC standing now (`None`: no such customer).
+    pub customer_kyc: Option<KycStanding>,
     /// `None`: not registered for this customer; `Some(active)` otherwise.
     pub beneficiary_active: Option<bool>,
     pub policy: &'a ApprovalPolicy,
@@ -191,6 +202,8 @@ pub struct IntakeFacts<'a> {
     /// Sum of the customer's withdrawals today that were not rejected or failed.
     pub customer_used_today: Amount,
     pub wallet_name: &'a str,
+    /// A deposit wallet is spent only by the shadow, never by a withdrawal.
+    pub deposit_wallet: bool,
     pub wallet_daily_limit: Amount,
     pub wallet_used_today: Amount,
 }
@@ -229,6 +242,15 @@ pub fn check_withdrawal(facts: &IntakeFacts<'_>) -> Result<AcceptedWithdrawal, I
         None => return Err(IntakeRefusal::UnknownCustomer(customer)),
         Some(CustomerStatus::Suspended) => return Err(IntakeRefusal::CustomerSuspended(customer)),
         Some(CustomerStatus::Active) => {}
+    }
+    if let Some(standing) = facts.customer_kyc.filter(|s| !s.is_verified()) {
+        return Err(IntakeRefusal::CustomerNotVerified {
+            customer,
+            standing: standing.to_string(),
+        });
+    }
+    if facts.deposit_wallet {
+        return Err(IntakeRefusal::DepositWallet(facts.wallet_name.to_owned()));
     }
     match facts.beneficiary_active {
         None => return Err(IntakeRefusal::NotABeneficiary { customer, address }),

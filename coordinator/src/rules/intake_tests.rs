@@ -2,6 +2,7 @@ use bitcoin::hashes::Hash;
 use bitcoin::{PubkeyHash, ScriptBuf, WPubkeyHash};
 
 use super::*;
+use crate::rules::kyc::KycStanding;
 
 const MAINNET_BIP173: &str = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4";
 const TESTNET_BIP173: &str = "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx";
@@ -26,12 +27,14 @@ fn facts<'a>(destination: &'a Address, amount: Amount) -> IntakeFacts<'a> {
         destination,
         amount,
         customer: Some(CustomerStatus::Active),
+        customer_kyc: Some(KycStanding::Verified),
         beneficiary_active: Some(true),
         policy: &MANUAL_2,
         fee_schedule: Some(FeeSchedule::Flat(Amount::from_sat(1_000))),
         customer_daily_limit: Some(Amount::from_sat(1_000_000)),
         customer_used_today: Amount::ZERO,
         wallet_name: "hot",
+        deposit_wallet: false,
         wallet_daily_limit: Amount::from_sat(5_000_000),
         wallet_used_today: Amount::ZERO,
     }
@@ -230,4 +233,37 @@ fn request_hash_separates_every_field() {
         request_hash("ab", "c", "hot", &dest, Amount::from_sat(1)),
         request_hash("a", "bc", "hot", &dest, Amount::from_sat(1))
     );
+}
+
+#[test]
+fn only_a_customer_verified_now_may_withdraw() {
+    let destination = regtest_wpkh();
+    let amount = Amount::from_sat(50_000);
+    assert!(check_withdrawal(&facts(&destination, amount)).is_ok());
+    for standing in [
+        KycStanding::Unverified,
+        KycStanding::Revoked,
+        KycStanding::Expired {
+            at: crate::time::UnixTime::from_secs(1_700_000_000),
+        },
+    ] {
+        let refused = check_withdrawal(&IntakeFacts {
+            customer_kyc: Some(standing),
+            ..facts(&destination, amount)
+        })
+        .unwrap_err();
+        assert_eq!(refused.code(), "customer_not_verified");
+        assert!(refused.to_string().contains(standing.as_str()), "{refused}");
+    }
+}
+
+#[test]
+fn a_deposit_wallet_never_pays_a_withdrawal() {
+    let destination = regtest_wpkh();
+    let refused = check_withdrawal(&IntakeFacts {
+        deposit_wallet: true,
+        ..facts(&destination, Amount::from_sat(50_000))
+    })
+    .unwrap_err();
+    assert_eq!(refused.code(), "deposit_wallet");
 }

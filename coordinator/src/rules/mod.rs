@@ -4,9 +4,11 @@
 
 pub mod approval;
 pub mod coin_selection;
+pub mod deposits;
 pub mod fee_bump;
 pub mod fees;
 pub mod intake;
+pub mod kyc;
 pub mod policy;
 pub mod proposals;
 pub mod roles;

@@ -15,6 +15,9 @@ pub enum Role {
     Approver,
     /// Manages staff, customers, beneficiaries, wallets, fees and limits.
     Admin,
+    /// Sets customers' KYC status, maintains the blocklist, tags deposits and proposes
+    /// what happens to a tagged one (an approver approves it).
+    Compliance,
 }
 
 /// Something a staff member may be allowed to do.
@@ -24,6 +27,12 @@ pub enum Permission {
     ApproveWithdrawal,
     ReadWithdrawals,
     Administer,
+    /// Hand a customer a deposit address (the exchange backend, like withdrawals).
+    IssueDepositAddress,
+    /// KYC status, blocklist, manual tags, resolution proposals.
+    Compliance,
+    /// Approve a resolution compliance proposed for a tagged deposit.
+    ApproveResolution,
 }
 
 impl Permission {
@@ -33,12 +42,17 @@ impl Permission {
             Permission::ApproveWithdrawal => "approve or reject withdrawals (role approver)",
             Permission::ReadWithdrawals => "read withdrawals",
             Permission::Administer => "change configuration (role admin)",
+            Permission::IssueDepositAddress => "issue deposit addresses (role requester)",
+            Permission::Compliance => {
+                "set KYC status, maintain the blocklist or tag deposits (role compliance)"
+            }
+            Permission::ApproveResolution => "approve the resolution of a tagged deposit (role approver)",
         }
     }
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Requester, Role::Approver, Role::Admin];
+    pub const ALL: [Role; 4] = [Role::Requester, Role::Approver, Role::Admin, Role::Compliance];
 
     pub fn allows(self, permission: Permission) -> bool {
         matches!(
@@ -47,6 +61,9 @@ impl Role {
                 | (Role::Requester, Permission::RequestWithdrawal)
                 | (Role::Approver, Permission::ApproveWithdrawal)
                 | (Role::Admin, Permission::Administer)
+                | (Role::Requester, Permission::IssueDepositAddress)
+                | (Role::Compliance, Permission::Compliance)
+                | (Role::Approver, Permission::ApproveResolution)
         )
     }
 
@@ -55,6 +72,7 @@ impl Role {
             Role::Requester => "requester",
             Role::Approver => "approver",
             Role::Admin => "admin",
+            Role::Compliance => "compliance",
         }
     }
 }
@@ -66,7 +84,7 @@ impl fmt::Display for Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role {0:?}: use requester, approver or admin")]
+#[error("unknown role {0:?}: use requester, approver, admin or compliance")]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {
@@ -99,6 +117,13 @@ mod tests {
         assert!(Role::Admin.allows(Administer));
         assert!(!Role::Admin.allows(RequestWithdrawal));
         assert!(!Role::Admin.allows(ApproveWithdrawal));
+        assert!(Role::Compliance.allows(Compliance));
+        assert!(!Role::Compliance.allows(RequestWithdrawal));
+        assert!(!Role::Compliance.allows(ApproveWithdrawal));
+        assert!(!Role::Compliance.allows(Administer));
+        assert!(!Role::Compliance.allows(ApproveResolution));
+        assert!(!Role::Admin.allows(Compliance));
+        assert!(!Role::Approver.allows(Compliance));
         assert!("root".parse::<Role>().is_err());
     }
 }

@@ -10,7 +10,8 @@ use sluice_shared::identity::SignerId;
 
 use super::auth::EnrollmentSecret;
 use super::wallets::{CreatedWallet, NewWalletRequest};
-use super::{admin, signing, wallets, ServiceError};
+use super::{admin, deposits, signing, wallets, ServiceError};
+use crate::rules::deposits::DepositSettings;
 use crate::rules::fees::FeeSchedule;
 use crate::rules::policy::ApprovalPolicy;
 use crate::rules::roles::Role;
@@ -83,6 +84,12 @@ pub enum Change {
     SignerSetTorKey {
         signer_id: String,
         tor_key: Option<String>,
+    },
+    /// Marks a wallet as a deposit wallet (the shadow alone spends it), or changes its
+    /// deposit settings.
+    DepositWallet {
+        wallet: String,
+        settings: DepositSettings,
     },
 }
 
@@ -188,6 +195,10 @@ impl Change {
                 Some(key) => format!("set signer {signer_id}'s restricted-discovery key to {key}"),
                 None => format!("remove signer {signer_id}'s restricted-discovery key"),
             },
+            Change::DepositWallet { wallet, settings } => format!(
+                "make wallet {wallet} a deposit wallet (only the shadow spends it) or change its settings: {}",
+                settings.describe()
+            ),
         }
     }
 }
@@ -319,6 +330,10 @@ pub(super) fn apply<R: RngCore + CryptoRng>(
         }
         Change::SignerSetTorKey { signer_id, tor_key } => {
             signing::signer_set_tor_key(conn, ctx, signer_id, tor_key.as_deref())?;
+            Applied::Done
+        }
+        Change::DepositWallet { wallet, settings } => {
+            deposits::deposit_wallet_set(conn, ctx, wallet, settings)?;
             Applied::Done
         }
     })

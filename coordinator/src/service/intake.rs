@@ -9,7 +9,7 @@ use super::approval::settle;
 use super::queries::load_detail;
 use super::{require, require_current, Actor, Coordinator, ServiceError};
 use crate::db::withdrawals::{self, NewWithdrawalRow};
-use crate::db::{customers, settings, wallets};
+use crate::db::{customers, deposits, kyc, settings, wallets};
 use crate::rules::intake::{
     check_idempotency_key, check_withdrawal, parse_destination, request_hash, IntakeFacts,
 };
@@ -82,12 +82,14 @@ impl Coordinator {
             destination: &destination,
             amount: request.amount_sat,
             customer: customer.map(|c| c.status),
+            customer_kyc: kyc::status(&tx, &request.customer_id)?.map(|k| k.standing(now)),
             beneficiary_active: beneficiary.map(|b| b.active),
             policy: &wallet.policy,
             fee_schedule: settings::fee_schedule(&tx, asset)?,
             customer_daily_limit: settings::customer_daily_limit(&tx, &request.customer_id, asset)?,
             customer_used_today: withdrawals::sum_for_customer(&tx, &request.customer_id, asset, day)?,
             wallet_name: &wallet.name,
+            deposit_wallet: deposits::find_wallet(&tx, &wallet.name)?.is_some(),
             wallet_daily_limit: wallet.daily_limit,
             wallet_used_today: withdrawals::sum_for_wallet(&tx, &wallet.name, day)?,
         };

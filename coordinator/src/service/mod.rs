@@ -6,6 +6,8 @@ mod admin;
 mod approval;
 mod auth;
 mod changes;
+mod deposit_monitor;
+mod deposits;
 mod desk;
 mod enrollment;
 mod intake;
@@ -14,6 +16,7 @@ mod monitor_pass;
 mod processor;
 mod proposals;
 mod queries;
+mod resolutions;
 mod sender;
 mod signing;
 mod stuck;
@@ -22,6 +25,8 @@ mod wallets;
 #[cfg(test)]
 mod stuck_tests;
 
+#[cfg(test)]
+mod deposit_tests;
 #[cfg(test)]
 mod proposal_tests;
 #[cfg(test)]
@@ -36,6 +41,9 @@ use rusqlite::Connection;
 
 pub use self::auth::{Actor, ApiToken, EnrollmentSecret, InvalidEnrollmentSecret, InvalidToken};
 pub use self::changes::{Applied, Change, Preview};
+pub use self::deposits::{
+    address_to_api, kyc_status_from_words, BlocklistImport, CustomerKyc, DepositDetail, MAX_DEPOSIT_LISTING,
+};
 pub use self::desk::AdminDesk;
 pub use self::enrollment::EnrollmentRefusal;
 pub use self::intake::Intake;
@@ -44,12 +52,14 @@ pub use self::monitor_pass::{monitor_pass, MonitorError, MonitorPass, MonitorSet
 pub use self::processor::{BatchOutcome, BatchSummary, ProcessorConfig};
 pub use self::proposals::{Proposal, Proposed};
 pub use self::queries::WithdrawalQuery;
+pub use self::resolutions::ResolutionAction;
 pub use self::sender::FinalTransaction;
 pub use self::signing::{SessionOffer, Submitter};
 pub use self::stuck::BumpSummary;
 pub use self::wallets::{CreatedWallet, NewWalletRequest, WalletSummary};
 use crate::db::{self, Database, DbError};
 use crate::rules::approval::ApprovalRefusal;
+use crate::rules::deposits::DepositRefusal;
 use crate::rules::fee_bump::BumpRefusal;
 use crate::rules::intake::IntakeRefusal;
 use crate::rules::proposals::ProposalRefusal;
@@ -102,6 +112,8 @@ pub enum ServiceError {
     Proposal(#[from] ProposalRefusal),
     #[error(transparent)]
     Enrollment(#[from] EnrollmentRefusal),
+    #[error(transparent)]
+    Deposit(#[from] DepositRefusal),
     #[error("idempotency key {key:?} was already used for a different request (withdrawal {existing_id}): use a new key for a new withdrawal")]
     IdempotencyConflict { key: String, existing_id: u64 },
     #[error("unknown wallet {0:?}: `wallet list` shows the wallets")]
@@ -134,6 +146,7 @@ impl ServiceError {
             ServiceError::Approval(refusal) => refusal.code(),
             ServiceError::Proposal(refusal) => refusal.code(),
             ServiceError::Enrollment(refusal) => refusal.code(),
+            ServiceError::Deposit(refusal) => refusal.code(),
             ServiceError::IdempotencyConflict { .. } => "idempotency_conflict",
             ServiceError::UnknownWallet(_) => "unknown_wallet",
             ServiceError::AlreadyExists(_) => "already_exists",
@@ -167,6 +180,9 @@ impl ServiceError {
             | ServiceError::AlreadyExists(_)
             | ServiceError::Conflict(_) => ErrorKind::Conflict,
             ServiceError::Intake(IntakeRefusal::InvalidIdempotencyKey)
+            | ServiceError::Deposit(
+                DepositRefusal::BadSettings(_) | DepositRefusal::BadBlocklistEntry { .. },
+            )
             | ServiceError::Approval(ApprovalRefusal::BadReason)
             | ServiceError::Proposal(ProposalRefusal::BadReason)
             | ServiceError::Invalid(_) => ErrorKind::BadRequest,
@@ -174,6 +190,7 @@ impl ServiceError {
             | ServiceError::Approval(_)
             | ServiceError::Proposal(_)
             | ServiceError::Enrollment(_)
+            | ServiceError::Deposit(_)
             | ServiceError::UnknownWallet(_)
             | ServiceError::Wallet(_)
             | ServiceError::Bump(_)

@@ -11,7 +11,7 @@ use bitcoin::{Block, BlockHash, OutPoint, Txid};
 use rusqlite::Connection;
 use sluice_shared::api::{EventKind, WithdrawalStatus};
 
-use super::{stuck, Coordinator, ServiceError};
+use super::{deposit_monitor, stuck, Coordinator, ServiceError};
 use crate::db::utxos::{self, ObservedCoin};
 use crate::db::{broadcasts, chain_blocks, session_groups, sessions, wallets, withdrawals, DbError};
 use crate::time::UnixTime;
@@ -21,6 +21,8 @@ use crate::time::UnixTime;
 pub struct AppliedBlock {
     pub coins_received: usize,
     pub coins_spent: usize,
+    /// Outputs paying deposit addresses (new or seen again).
+    pub deposits_seen: usize,
     /// Sessions whose transaction is in this block.
     pub our_transactions: Vec<u64>,
 }
@@ -46,6 +48,7 @@ impl Coordinator {
         now: UnixTime,
     ) -> Result<AppliedBlock, ServiceError> {
         let hash = block.block_hash();
+        let network = self.network();
         let tx = self.db.write()?;
         if chain_blocks::hash_at(&tx, height)? == Some(hash) {
             return Ok(AppliedBlock::default());
@@ -94,6 +97,8 @@ impl Coordinator {
                 applied.our_transactions.push(session);
             }
         }
+        applied.deposits_seen =
+            deposit_monitor::apply_block_deposits(&tx, network, block, height, &hash, "monitor", now)?;
         chain_blocks::insert(&tx, height, &hash, now)?;
         tx.commit()?;
         Ok(applied)
@@ -140,6 +145,7 @@ impl Coordinator {
             restore_replaced(&tx, record.session_id, instance, now)?;
             reverted.push(record.session_id);
         }
+        deposit_monitor::roll_back_deposits(&tx, fork, instance, now)?;
         utxos::unconfirm_from(&tx, fork + 1)?;
         // A spend that left the chain is undone: a conflicting spend that was not yet deep
         // enough to release an abandon no longer counts.

@@ -28,6 +28,9 @@ pub(crate) fn regtest_address(seed: u8) -> Address {
 /// A coordinator with admins root and ops, requesters rita and rob, approvers alice, bob
 /// and carol, customer c1 with beneficiary `regtest_address(1)`, a 0.1% fee, and wallet
 /// "hot". Configuration went through proposals root made and ops approved.
+pub(crate) const VERIFIED: crate::rules::kyc::KycStatus =
+    crate::rules::kyc::KycStatus::Verified { until: None };
+
 pub(crate) struct World {
     pub coord: Coordinator,
     pub admin: Actor,
@@ -37,6 +40,8 @@ pub(crate) struct World {
     pub alice: Actor,
     pub bob: Actor,
     pub carol: Actor,
+    /// Compliance: sets KYC status.
+    pub cora: Actor,
 }
 
 /// Two admins agree on `change`: `proposer` proposes, `approver` approves.
@@ -92,7 +97,9 @@ pub(crate) fn world(policy: ApprovalPolicy, wallet_daily_limit: Amount) -> World
     let alice = person(&mut coord, "alice", Role::Approver);
     let bob = person(&mut coord, "bob", Role::Approver);
     let carol = person(&mut coord, "carol", Role::Approver);
+    let cora = person(&mut coord, "cora", Role::Compliance);
     coord.add_customer(&admin, "c1", NOW).unwrap();
+    coord.set_kyc(&cora, "c1", VERIFIED, "test set-up", NOW).unwrap();
     let mut w = World {
         coord,
         admin,
@@ -102,6 +109,7 @@ pub(crate) fn world(policy: ApprovalPolicy, wallet_daily_limit: Amount) -> World
         alice,
         bob,
         carol,
+        cora,
     };
     w.change(Change::BeneficiaryAdd {
         customer_id: "c1".into(),
@@ -430,6 +438,9 @@ fn daily_limits_count_the_utc_day_and_skip_rejected() {
         .unwrap();
     // The wallet's limit covers all customers.
     w.coord.add_customer(&w.admin, "c2", NOW).unwrap();
+    w.coord
+        .set_kyc(&w.cora, "c2", VERIFIED, "test set-up", NOW)
+        .unwrap();
     w.change(Change::BeneficiaryAdd {
         customer_id: "c2".into(),
         address: regtest_address(3).to_string(),
@@ -717,7 +728,7 @@ fn beneficiaries_must_be_for_our_network() {
     assert_eq!(err.code(), "already_exists");
     assert_eq!(
         count(&w.coord, "proposals"),
-        8,
+        9,
         "refused changes are not proposed"
     );
 }
@@ -831,4 +842,87 @@ fn approvals_by_since_deactivated_approvers_do_not_count() {
     assert_eq!(after_bob.withdrawal.status, WithdrawalStatus::PendingApproval);
     let after_carol = w.coord.approve(&w.carol, id, NOW).unwrap();
     assert_eq!(after_carol.withdrawal.status, WithdrawalStatus::Approved);
+}
+
+/// KYC (issue 11 item 3): a customer added now starts unverified; only compliance sets
+/// the status; intake refuses anyone not verified at this moment (unverified, revoked,
+/// or verified until a date that has passed), records nothing, and says why.
+#[test]
+fn withdrawals_need_a_customer_verified_now() {
+    use crate::rules::kyc::KycStatus;
+    let mut w = world(MANUAL_2, BIG);
+    w.coord.add_customer(&w.admin, "c7", NOW).unwrap();
+    w.change(Change::BeneficiaryAdd {
+        customer_id: "c7".into(),
+        address: regtest_address(7).to_string(),
+        label: "c7".into(),
+    })
+    .unwrap();
+    let mut wanted = request(1_000_000);
+    wanted.customer_id = "c7".into();
+    wanted.destination = regtest_address(7).to_string();
+    let refused = w
+        .coord
+        .request_withdrawal(&w.rita, "k1", &wanted, NOW)
+        .unwrap_err();
+    assert_eq!(refused.code(), "customer_not_verified");
+    assert_eq!(refused.kind(), super::ErrorKind::Refused);
+    assert!(refused.to_string().contains("unverified"), "{refused}");
+
+    let not_compliance = w
+        .coord
+        .set_kyc(&w.admin, "c7", VERIFIED, "admin tries", NOW)
+        .unwrap_err();
+    assert_eq!(not_compliance.code(), "forbidden");
+    let past = KycStatus::Verified {
+        until: Some(UnixTime::from_secs(NOW.secs() - 1)),
+    };
+    assert_eq!(
+        w.coord
+            .set_kyc(&w.cora, "c7", past, "stale", NOW)
+            .unwrap_err()
+            .code(),
+        "invalid_request"
+    );
+    let until = UnixTime::from_secs(NOW.secs() + 3_600);
+    w.coord
+        .set_kyc(
+            &w.cora,
+            "c7",
+            KycStatus::Verified { until: Some(until) },
+            "passport",
+            NOW,
+        )
+        .unwrap();
+    w.coord.request_withdrawal(&w.rita, "k2", &wanted, NOW).unwrap();
+    let later = UnixTime::from_secs(until.secs() + 1);
+    let expired = w
+        .coord
+        .request_withdrawal(&w.rita, "k3", &wanted, later)
+        .unwrap_err();
+    assert_eq!(expired.code(), "customer_not_verified");
+    assert!(expired.to_string().contains("expired"), "{expired}");
+
+    w.coord
+        .set_kyc(&w.cora, "c7", KycStatus::Revoked, "sanctions hit", NOW)
+        .unwrap();
+    let revoked = w
+        .coord
+        .request_withdrawal(&w.rita, "k4", &wanted, NOW)
+        .unwrap_err();
+    assert!(revoked.to_string().contains("revoked"), "{revoked}");
+    let history = w.coord.customer_kyc(&w.admin, "c7").unwrap().history;
+    let statuses: Vec<&str> = history.iter().map(|e| e.status.as_str()).collect();
+    assert_eq!(statuses, ["verified", "revoked"]);
+    assert_eq!(history[1].actor, "cora");
+    let recorded: i64 = w
+        .coord
+        .connection()
+        .query_row(
+            "SELECT COUNT(*) FROM withdrawals WHERE customer_id = 'c7'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(recorded, 1, "only the request made while verified was recorded");
 }

@@ -104,6 +104,11 @@ impl Coordinator {
         require_current(&tx, actor, Permission::Administer)?;
         let record =
             wallets::find(&tx, wallet)?.ok_or_else(|| ServiceError::UnknownWallet(wallet.to_owned()))?;
+        if crate::db::deposits::find_wallet(&tx, wallet)?.is_some() {
+            return Err(ServiceError::Conflict(format!(
+                "wallet {wallet:?} is a deposit wallet: its addresses are issued to customers with                  `deposit address --customer C`"
+            )));
+        }
         let descriptor = descriptor_of(&record)?;
         let index = wallets::take_next_index(&tx, wallet, Branch::Receive)?;
         let address = descriptor
