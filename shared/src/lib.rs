@@ -11,6 +11,7 @@ pub mod consensus;
 pub mod descriptor;
 pub mod extended_key;
 pub mod finalize;
+pub mod fountain;
 pub mod fuzz_entry;
 pub mod identity;
 pub mod inspect;
