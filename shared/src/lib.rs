@@ -23,6 +23,7 @@ pub mod limiter;
 pub mod network;
 pub mod psbt_builder;
 pub mod qr;
+pub mod qr_animation;
 pub mod qr_scan;
 pub mod rpc_codes;
 pub mod sd_card;
@@ -30,6 +31,7 @@ pub mod self_pause;
 pub mod signer_api;
 pub mod tor_client_key;
 pub mod ur_psbt;
+pub mod video_frames;
 
 pub use bitcoin;
 pub use miniscript;

@@ -256,3 +256,46 @@ fn random_drops_complete_whenever_ngraveio_completes() {
     }
     eprintln!("{}", report.join("\n"));
 }
+
+/// A camera's video (scaled, turned, blurred, noisy, a third of the frames dropped) of an
+/// animation of @ngraveio/bc-ur's parts: Sluice's video reader and decoder complete.
+#[test]
+fn a_camera_video_of_ngraveio_frames_completes_despite_dropped_frames() {
+    use sluice_shared::qr_animation::{encode_apng, AnimationSettings};
+    use sluice_shared::video_frames::frames;
+
+    let psbt = big_psbt(6);
+    let settings = AnimationSettings::default();
+    let seq_len = PsbtUrEncoder::new(&psbt, settings.max_fragment_len).seq_len();
+    let theirs: Vec<String> = ngraveio_parts(&psbt, settings.max_fragment_len, 2 * seq_len)
+        .iter()
+        .map(|p| p.to_ascii_uppercase())
+        .collect();
+    let loop_frames = frames(&encode_apng(&theirs, &settings).unwrap()).unwrap();
+    let mut rng = StdRng::seed_from_u64(21);
+    let (mut seen, mut dropped) = (Vec::new(), 0);
+    for frame in loop_frames.iter().chain(&loop_frames) {
+        if rng.gen_ratio(1, 3) {
+            dropped += 1;
+        } else {
+            seen.push(common::camera::degrade(frame, &mut rng));
+        }
+    }
+    let video = common::camera::y4m(&seen);
+    let mut decoder = PsbtPartDecoder::new();
+    for frame in frames(&video).unwrap() {
+        for text in sluice_shared::qr_scan::scan(&frame).unwrap_or_default() {
+            decoder.receive(&text).unwrap();
+        }
+        if decoder.is_complete() {
+            break;
+        }
+    }
+    assert!(dropped > 0);
+    assert_eq!(
+        decoder.psbt_bytes().unwrap(),
+        psbt,
+        "{dropped} of {} frames dropped",
+        2 * loop_frames.len()
+    );
+}
