@@ -54,7 +54,8 @@ pub enum AnimationError {
 }
 
 impl AnimationSettings {
-    fn check(&self) -> Result<(), AnimationError> {
+    /// Refuses a frame rate or fragment size outside what cameras read.
+    pub fn check(&self) -> Result<(), AnimationError> {
         if !(1..=MAX_FRAMES_PER_SECOND).contains(&self.frames_per_second) {
             return Err(AnimationError::FrameRate(self.frames_per_second));
         }
