@@ -57,6 +57,7 @@ pub enum Command {
     /// `sluice-coordinator identity show`).
     #[command(subcommand)]
     Coordinator(CoordinatorCommand),
+    #[cfg(feature = "online")]
     /// Sign online: dial out to the coordinator, fetch the sessions that need this
     /// signer's key, check and sign each within the limits, post the signatures.
     Online {
