@@ -13,6 +13,10 @@ pub const MAX_FRAMES: usize = 10_000;
 /// The largest frame accepted, in pixels (a 4K frame is 8.3 million).
 pub const MAX_FRAME_PIXELS: u64 = 16 * 1024 * 1024;
 
+/// The most pixels of all frames together (1 GiB of grey samples): an APNG may declare
+/// thousands of one-pixel frames on a large canvas, and every frame is a whole canvas.
+pub const MAX_TOTAL_PIXELS: u64 = 1 << 30;
+
 /// Why a video could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VideoError {
@@ -28,6 +32,8 @@ pub enum VideoError {
     FrameTooLarge { width: u32, height: u32 },
     #[error("more than {MAX_FRAMES} frames")]
     TooManyFrames,
+    #[error("the frames together exceed {MAX_TOTAL_PIXELS} pixels: cut the video shorter or smaller")]
+    TooLong,
 }
 
 /// Every frame of the video in `bytes`, in order.
@@ -92,7 +98,11 @@ fn apng_frames(bytes: &[u8]) -> Result<Vec<GrayImage>, VideoError> {
     ];
     let mut canvas = GrayImage::from_pixel(width, height, Luma([255]));
     let mut out = Vec::new();
-    for _ in 0..frame_count {
+    let frame_pixels = u64::from(width) * u64::from(height);
+    for n in 0..frame_count {
+        if (n as u64 + 1) * frame_pixels > MAX_TOTAL_PIXELS {
+            return Err(VideoError::TooLong);
+        }
         let info = match reader.next_frame(&mut buf) {
             Ok(info) => info,
             // Fewer frames than announced: keep what was read.
@@ -184,6 +194,9 @@ fn y4m_frames(bytes: &[u8]) -> Result<Vec<GrayImage>, VideoError> {
         }
         if out.len() == MAX_FRAMES {
             return Err(VideoError::TooManyFrames);
+        }
+        if (out.len() as u64 + 1) * luma_len as u64 > MAX_TOTAL_PIXELS {
+            return Err(VideoError::TooLong);
         }
         let frame =
             GrayImage::from_raw(width, height, rest[..luma_len].to_vec()).ok_or_else(|| bad("frame size"))?;
