@@ -88,6 +88,22 @@ pub fn ur_psbt(data: &[u8]) {
     let _ = decoder.psbt_bytes();
 }
 
+/// Reads a video's frames (APNG or YUV4MPEG2); whatever the bytes, the frames stay
+/// within the bounds.
+pub fn video_frames(data: &[u8]) {
+    use crate::video_frames::{frames, MAX_FRAMES, MAX_FRAME_PIXELS, MAX_TOTAL_PIXELS};
+    if let Ok(frames) = frames(data) {
+        assert!(frames.len() <= MAX_FRAMES + 1);
+        let mut total = 0u64;
+        for frame in &frames {
+            let pixels = u64::from(frame.width()) * u64::from(frame.height());
+            assert!(pixels <= MAX_FRAME_PIXELS);
+            total += pixels;
+        }
+        assert!(total <= MAX_TOTAL_PIXELS);
+    }
+}
+
 /// The Bitcoin Core fixtures' 2-of-3 `wsh(sortedmulti)` wallet.
 pub fn fuzz_wallet() -> &'static WalletDescriptor {
     static WALLET: OnceLock<Option<WalletDescriptor>> = OnceLock::new();

@@ -217,7 +217,13 @@ pub enum Refusal {
         "input {index} is not the wallet's own: its script does not derive from the registered descriptor"
     )]
     ForeignInput { index: usize },
-    #[error("input {index} is segwit v0 without non_witness_utxo: its amount is unproven (CVE-2020-14199 fee attack)")]
+    #[error(
+        "input {index} is segwit v0 without non_witness_utxo: its amount is unproven \
+         (CVE-2020-14199 fee attack). Do not sign it this way: have the wallet that made the \
+         PSBT include the full previous transactions (some wallets, Sparrow among them, leave \
+         them out of PSBTs they show as QR codes; export a PSBT file from that wallet, or \
+         build the transaction on the Sluice coordinator, which always includes them)"
+    )]
     MissingNonWitnessUtxo { index: usize },
     #[error("input {index}: witness_utxo disagrees with the output in non_witness_utxo")]
     WitnessUtxoMismatch { index: usize },

@@ -1,29 +1,39 @@
-//! PSBTs as BC-UR `ur:crypto-psbt` text, single or animated multipart (fountain-coded),
-//! what Sparrow, Keystone and SeedSigner speak; plain base64 PSBT text is read too.
+//! PSBTs as BC-UR `ur:crypto-psbt` text (also read: `ur:psbt`, the newer registry name),
+//! single or animated multipart (fountain-coded, [`crate::fountain`]), what Sparrow,
+//! Keystone and SeedSigner speak; plain base64 PSBT text is read too.
 //!
-//! The UR payload of `crypto-psbt` is a CBOR byte string (major type 2) holding the
-//! BIP174 bytes.
+//! The UR payload of a PSBT is a CBOR byte string (major type 2) holding the BIP174
+//! bytes. Bytewords (the UR text alphabet with its CRC32) come from the `ur` crate; the
+//! fountain code is ours.
 
 use bitcoin::base64::engine::general_purpose::STANDARD as BASE64;
 use bitcoin::base64::Engine;
+use ur::bytewords::{self, Style};
 
-/// The UR type of a PSBT.
+use crate::fountain::{FountainDecoder, FountainEncoder, FountainError, Part};
+
+/// The UR type Sluice writes for a PSBT.
 pub const UR_TYPE: &str = "crypto-psbt";
+
+/// The UR types read as a PSBT: the one wallets use today and the newer registry name.
+pub const ACCEPTED_UR_TYPES: [&str; 2] = ["crypto-psbt", "psbt"];
 
 /// Fragment length for animated QR frames: 200 bytes of fountain fragment make a frame
 /// of about 450 alphanumeric characters, a version 13–14 code at level M, which a webcam
-/// reads at arm's length.
+/// reads at arm's length (Sparrow shows up to about 400 bytes a frame).
 pub const DEFAULT_MAX_FRAGMENT_LEN: usize = 200;
 
 /// Why UR text could not be made into a PSBT.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrError {
-    #[error("not a ur:crypto-psbt part or base64 PSBT: {0}")]
+    #[error("not a ur:crypto-psbt or ur:psbt part, nor a base64 PSBT: {0}")]
     NotPsbt(String),
     #[error("invalid UR part: {0}")]
     Invalid(String),
     #[error("this part belongs to a different PSBT than the parts read before")]
     MixedMessages,
+    #[error(transparent)]
+    Fountain(#[from] FountainError),
     #[error("incomplete: {received} of {needed} parts read; scan the remaining frames")]
     Incomplete { received: usize, needed: usize },
 }
@@ -87,30 +97,98 @@ fn from_cbor_bytes(cbor: &[u8]) -> Result<Vec<u8>, UrError> {
     Ok(body.to_vec())
 }
 
-/// Encodes a PSBT (BIP174 bytes) as UR text parts: one `ur:crypto-psbt/...` part when the
-/// CBOR fits in `max_fragment_len` bytes, otherwise the `seq_len` pure fragments
-/// `ur:crypto-psbt/N-M/...` that alone suffice to decode. Parts are upper-case so QR can
-/// use alphanumeric mode.
-pub fn encode_parts(psbt: &[u8], max_fragment_len: usize) -> Vec<String> {
-    let cbor = cbor_bytes(psbt);
-    let max = max_fragment_len.max(10);
-    if cbor.len() <= max {
-        return vec![ur::encode(&cbor, &ur::Type::Custom(UR_TYPE)).to_ascii_uppercase()];
+/// Makes the UR text parts of a PSBT: one `UR:CRYPTO-PSBT/...` part when its CBOR fits in
+/// `max_fragment_len` bytes, otherwise `UR:CRYPTO-PSBT/N-M/...` fountain parts without
+/// end, the `M` pure fragments first. Upper-case, so QR uses alphanumeric mode.
+#[derive(Debug, Clone)]
+pub struct PsbtUrEncoder {
+    single: Option<String>,
+    fountain: Option<FountainEncoder>,
+}
+
+impl PsbtUrEncoder {
+    /// `max_fragment_len` below 10 is taken as 10.
+    pub fn new(psbt: &[u8], max_fragment_len: usize) -> Self {
+        let cbor = cbor_bytes(psbt);
+        let max = max_fragment_len.max(crate::fountain::MIN_FRAGMENT_LEN);
+        if cbor.len() <= max {
+            let text = format!("ur:{UR_TYPE}/{}", bytewords::encode(&cbor, Style::Minimal));
+            return Self {
+                single: Some(text.to_ascii_uppercase()),
+                fountain: None,
+            };
+        }
+        Self {
+            single: None,
+            // The CBOR is never empty (it holds at least its own header).
+            fountain: FountainEncoder::new(&cbor, max).ok(),
+        }
     }
-    let Ok(mut encoder) = ur::Encoder::new(&cbor, max, UR_TYPE) else {
-        // Only an empty message or a zero fragment length fail, both excluded above.
-        return Vec::new();
-    };
-    (0..encoder.fragment_count())
-        .filter_map(|_| encoder.next_part().ok())
-        .map(|part| part.to_ascii_uppercase())
-        .collect()
+
+    /// How many parts alone suffice: 1 for a single part, else the fragment count.
+    pub fn seq_len(&self) -> usize {
+        self.fountain.as_ref().map_or(1, FountainEncoder::seq_len)
+    }
+
+    pub fn is_single_part(&self) -> bool {
+        self.single.is_some()
+    }
+
+    /// The next part to show; a single part repeats itself.
+    pub fn next_part(&mut self) -> String {
+        match (&self.single, &mut self.fountain) {
+            (Some(text), _) => text.clone(),
+            (None, Some(fountain)) => {
+                let part = fountain.next_part();
+                let text = format!(
+                    "ur:{UR_TYPE}/{}-{}/{}",
+                    part.seq_num,
+                    part.seq_len,
+                    bytewords::encode(&part.to_cbor(), Style::Minimal)
+                );
+                text.to_ascii_uppercase()
+            }
+            (None, None) => String::new(),
+        }
+    }
+
+    /// The next `count` parts.
+    pub fn parts(&mut self, count: usize) -> Vec<String> {
+        (0..count).map(|_| self.next_part()).collect()
+    }
+}
+
+/// Encodes a PSBT (BIP174 bytes) as the UR text parts that alone suffice: one part when
+/// the CBOR fits in `max_fragment_len` bytes, otherwise the pure fragments.
+pub fn encode_parts(psbt: &[u8], max_fragment_len: usize) -> Vec<String> {
+    let mut encoder = PsbtUrEncoder::new(psbt, max_fragment_len);
+    let count = encoder.seq_len();
+    encoder.parts(count)
+}
+
+/// A multipart UR's text split into its sequence numbers and CBOR payload.
+struct MultipartText {
+    seq_num: u32,
+    seq_len: usize,
+    cbor: Vec<u8>,
+}
+
+fn decode_bytewords(text: &str) -> Result<Vec<u8>, UrError> {
+    bytewords::decode(text, Style::Minimal)
+        .map_err(|e| UrError::Invalid(format!("bad bytewords ({e}); rescan the frame")))
+}
+
+fn parse_sequence(indices: &str) -> Result<(u32, usize), UrError> {
+    let bad = || UrError::Invalid(format!("bad sequence \"{}\", expected N-M", preview(indices)));
+    let (n, m) = indices.split_once('-').ok_or_else(bad)?;
+    Ok((n.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?))
 }
 
 /// Collects UR parts (in any order, duplicates ignored) until a PSBT is complete.
 #[derive(Default)]
 pub struct PsbtPartDecoder {
-    multipart: Option<ur::Decoder>,
+    fountain: FountainDecoder,
+    multipart_started: bool,
     whole: Option<Vec<u8>>,
     parts_seen: usize,
 }
@@ -133,53 +211,69 @@ impl PsbtPartDecoder {
     pub fn receive(&mut self, text: &str) -> Result<(), UrError> {
         let text = text.trim();
         let lower = text.to_ascii_lowercase();
-        if !lower.starts_with("ur:") {
+        let Some(rest) = lower.strip_prefix("ur:") else {
             let bytes = BASE64.decode(text).map_err(|_| UrError::NotPsbt(preview(text)))?;
             if !bytes.starts_with(b"psbt\xff") {
                 return Err(UrError::NotPsbt(preview(text)));
             }
             return self.set_whole(bytes);
+        };
+        let (ur_type, body) = rest.split_once('/').unwrap_or((rest, ""));
+        if !ACCEPTED_UR_TYPES.contains(&ur_type) {
+            return Err(UrError::NotPsbt(format!(
+                "a ur:{}, not ur:{UR_TYPE}",
+                preview(ur_type)
+            )));
         }
-        let ur_type = lower
-            .trim_start_matches("ur:")
-            .split('/')
-            .next()
-            .unwrap_or_default();
-        if ur_type != UR_TYPE {
-            return Err(UrError::NotPsbt(format!("a ur:{ur_type}, not ur:{UR_TYPE}")));
-        }
-        let (kind, payload) = ur::decode(&lower).map_err(|e| UrError::Invalid(e.to_string()))?;
-        match kind {
-            ur::ur::Kind::SinglePart => {
-                let psbt = from_cbor_bytes(&payload)?;
+        match body.split_once('/') {
+            None => {
+                let psbt = from_cbor_bytes(&decode_bytewords(body)?)?;
                 self.set_whole(psbt)
             }
-            ur::ur::Kind::MultiPart => {
-                if self.whole.is_some() && self.multipart.is_none() {
-                    return Err(UrError::MixedMessages);
-                }
-                let decoder = self.multipart.get_or_insert_with(ur::Decoder::default);
-                decoder.receive(&lower).map_err(|e| match e {
-                    ur::ur::Error::Fountain(ur::fountain::Error::InconsistentPart) => UrError::MixedMessages,
-                    other => UrError::Invalid(other.to_string()),
-                })?;
-                self.parts_seen += 1;
-                if decoder.complete() {
-                    let cbor = decoder
-                        .message()
-                        .map_err(|e| UrError::Invalid(e.to_string()))?
-                        .ok_or_else(|| UrError::Invalid("complete but no message".to_owned()))?;
-                    self.whole = Some(from_cbor_bytes(&cbor)?);
-                }
-                Ok(())
+            Some((indices, payload)) => {
+                let (seq_num, seq_len) = parse_sequence(indices)?;
+                self.receive_multipart(MultipartText {
+                    seq_num,
+                    seq_len,
+                    cbor: decode_bytewords(payload)?,
+                })
             }
         }
+    }
+
+    fn receive_multipart(&mut self, text: MultipartText) -> Result<(), UrError> {
+        if self.whole.is_some() && !self.multipart_started {
+            return Err(UrError::MixedMessages);
+        }
+        let part = Part::from_cbor(&text.cbor)?;
+        if (part.seq_num, part.seq_len) != (text.seq_num, text.seq_len) {
+            return Err(UrError::Invalid(format!(
+                "the text says part {}-{} but its payload says {}-{}",
+                text.seq_num, text.seq_len, part.seq_num, part.seq_len
+            )));
+        }
+        let was_complete = self.fountain.is_complete();
+        self.fountain.receive(&part)?;
+        self.multipart_started = true;
+        self.parts_seen += 1;
+        if !was_complete {
+            if let Some(cbor) = self.fountain.message() {
+                match from_cbor_bytes(cbor) {
+                    Ok(psbt) => self.whole = Some(psbt),
+                    Err(e) => {
+                        *self = Self::default();
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn set_whole(&mut self, bytes: Vec<u8>) -> Result<(), UrError> {
         match &self.whole {
             Some(existing) if existing != &bytes => Err(UrError::MixedMessages),
-            _ if self.multipart.is_some() && self.whole.is_none() => Err(UrError::MixedMessages),
+            None if self.multipart_started => Err(UrError::MixedMessages),
             _ => {
                 self.whole = Some(bytes);
                 self.parts_seen += 1;
@@ -192,16 +286,20 @@ impl PsbtPartDecoder {
         self.whole.is_some()
     }
 
+    /// Parts accepted so far, repeats included.
+    pub fn parts_seen(&self) -> usize {
+        self.parts_seen
+    }
+
     /// The PSBT's BIP174 bytes, once complete.
     pub fn psbt_bytes(&self) -> Result<Vec<u8>, UrError> {
         if let Some(bytes) = &self.whole {
             return Ok(bytes.clone());
         }
-        let (received, needed) = match &self.multipart {
-            Some(d) => (d.resolved_fragment_count().unwrap_or(0), d.fragment_count()),
-            None => (0, 1),
-        };
-        Err(UrError::Incomplete { received, needed })
+        Err(UrError::Incomplete {
+            received: self.fountain.independent_parts(),
+            needed: self.fountain.seq_len().unwrap_or(1),
+        })
     }
 }
 

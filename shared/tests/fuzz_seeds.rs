@@ -64,6 +64,27 @@ fn ur_psbt_seeds() {
 }
 
 #[test]
+fn video_frames_seeds() {
+    let mut read = 0;
+    for seed in seeds("video_frames") {
+        fuzz_entry::video_frames(&seed);
+        for len in (0..seed.len()).step_by(5) {
+            fuzz_entry::video_frames(&seed[..len]);
+        }
+        read += usize::from(sluice_shared::video_frames::frames(&seed).is_ok_and(|f| !f.is_empty()));
+    }
+    assert!(read >= 3, "the corpus should hold readable videos");
+    // The APNG seed: a white frame; a black 4×4 subframe at (2, 2), cleared afterwards
+    // (dispose to background); a grey 2×2 subframe at (0, 0) blended over.
+    let apng = std::fs::read(seeds_dir("video_frames").join("apng_subframes.png")).unwrap();
+    let frames = sluice_shared::video_frames::frames(&apng).unwrap();
+    let at = |n: usize, x, y| frames[n].get_pixel(x, y)[0];
+    assert_eq!(frames.len(), 3);
+    assert_eq!((at(0, 3, 3), at(1, 3, 3), at(1, 0, 0)), (255, 0, 255));
+    assert_eq!((at(2, 0, 0), at(2, 3, 3)), (90, 255));
+}
+
+#[test]
 fn psbt_inspect_seeds() {
     let mut accepted = 0;
     for seed in seeds("psbt_inspect") {

@@ -7,6 +7,7 @@ mod common;
 use bitcoin::absolute::LockTime;
 use bitcoin::Amount;
 use sluice_shared::descriptor::Branch;
+use sluice_shared::inspect::{inspect_psbt, Refusal};
 use sluice_shared::psbt_builder::{build_psbt, fake_coins};
 use sluice_shared::qr::{decode_image_bytes, render_png, version_for, EcLevel};
 use sluice_shared::ur_psbt::{encode_parts, PsbtPartDecoder, UrError, DEFAULT_MAX_FRAGMENT_LEN};
@@ -85,4 +86,32 @@ fn small_psbts_are_one_frame_and_base64_is_accepted() {
     let mut d = PsbtPartDecoder::new();
     d.receive(text).unwrap();
     assert_eq!(d.psbt_bytes().unwrap(), bytes);
+}
+
+/// What Sparrow shows as QR for a segwit v0 wallet: a PSBT without `non_witness_utxo`,
+/// as `ur:psbt` (the newer type name). The QR path reads it; inspection still refuses it
+/// (the fee attack), and the refusal tells the operator what to do instead.
+#[test]
+fn a_sparrow_style_psbt_without_previous_transactions_is_read_but_refused() {
+    let fx = common::fixtures();
+    let mut psbt = common::psbt(&fx, "wpkh_single", "unsigned_psbt");
+    for input in &mut psbt.inputs {
+        input.non_witness_utxo = None;
+    }
+    let bytes = psbt.serialize();
+    let mut decoder = PsbtPartDecoder::new();
+    for part in encode_parts(&bytes, 100) {
+        let renamed = part.replacen("UR:CRYPTO-PSBT/", "UR:PSBT/", 1);
+        decoder.receive(&renamed).unwrap();
+    }
+    assert_eq!(decoder.psbt_bytes().unwrap(), bytes);
+
+    let refusal = inspect_psbt(&psbt, &common::wallet(&fx, "wpkh_single"), &common::policy()).unwrap_err();
+    assert_eq!(refusal, Refusal::MissingNonWitnessUtxo { index: 0 });
+    let message = refusal.to_string();
+    assert!(message.contains("Do not sign"), "{message}");
+    assert!(
+        message.contains("include the full previous transactions"),
+        "{message}"
+    );
 }

@@ -57,6 +57,7 @@ pub enum Command {
     /// `sluice-coordinator identity show`).
     #[command(subcommand)]
     Coordinator(CoordinatorCommand),
+    #[cfg(feature = "online")]
     /// Sign online: dial out to the coordinator, fetch the sessions that need this
     /// signer's key, check and sign each within the limits, post the signatures.
     Online {
@@ -175,11 +176,19 @@ pub enum LimitsCommand {
 #[derive(Debug, Args)]
 pub struct PsbtInput {
     /// PSBT file (BIP174 binary or base64).
-    #[arg(long = "in", conflicts_with = "in_qr", required_unless_present = "in_qr")]
+    #[arg(
+        long = "in",
+        conflicts_with_all = ["in_qr", "in_qr_video"],
+        required_unless_present_any = ["in_qr", "in_qr_video"]
+    )]
     pub input: Option<PathBuf>,
     /// QR images (PNG/JPEG) holding the PSBT as ur:crypto-psbt frames, any order.
-    #[arg(long, num_args = 1..)]
+    #[arg(long, num_args = 1.., conflicts_with = "in_qr_video")]
     pub in_qr: Vec<PathBuf>,
+    /// A video of the animated QR code: an animated PNG, or YUV4MPEG2 (.y4m; convert
+    /// other videos with `ffmpeg -i IN -f yuv4mpegpipe OUT.y4m`).
+    #[arg(long, value_name = "FILE")]
+    pub in_qr_video: Option<PathBuf>,
     /// Registered wallet to check against (found from the PSBT when omitted).
     #[arg(long)]
     pub wallet: Option<String>,
@@ -190,11 +199,20 @@ pub struct SignArgs {
     #[command(flatten)]
     pub psbt: PsbtInput,
     /// Where to write the signed PSBT (default: NAME-signed.psbt beside the input).
-    #[arg(long, conflicts_with = "out_qr")]
+    #[arg(long, conflicts_with_all = ["out_qr", "out_qr_animation"])]
     pub out: Option<PathBuf>,
     /// Write the signed PSBT as QR PNG frames into this directory.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "out_qr_animation")]
     pub out_qr: Option<PathBuf>,
+    /// Write the signed PSBT as one looping animated QR code (APNG) to this new file.
+    #[arg(long, value_name = "FILE.png")]
+    pub out_qr_animation: Option<PathBuf>,
+    /// Frames a second of the animated QR code.
+    #[arg(long, default_value_t = sluice_shared::qr_animation::DEFAULT_FRAMES_PER_SECOND, requires = "out_qr_animation")]
+    pub qr_fps: u16,
+    /// Bytes of PSBT per frame of the animated QR code (10-400).
+    #[arg(long, default_value_t = sluice_shared::ur_psbt::DEFAULT_MAX_FRAGMENT_LEN, requires = "out_qr_animation")]
+    pub qr_fragment_len: usize,
     /// Sign without asking for confirmation.
     #[arg(long)]
     pub yes: bool,

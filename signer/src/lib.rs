@@ -13,8 +13,10 @@
 pub mod cli;
 pub mod clock;
 pub mod commands;
+pub mod coordinator_key;
 pub mod home;
 pub mod keys;
+#[cfg(feature = "online")]
 pub mod online;
 pub mod passphrase;
 pub mod pipeline;

@@ -1,7 +1,8 @@
 //! PSBTs as QR codes, for a signer with no USB port: photos or screenshots of BC-UR
-//! `ur:crypto-psbt` codes in (any order, one or several codes per image), PNG frames out
-//! (`frame-001.png`, ...): a single code when the PSBT fits one comfortably, animated
-//! multipart UR frames when it does not (what Sparrow, Keystone and SeedSigner speak).
+//! `ur:crypto-psbt` codes in (any order, one or several codes per image), or a video of an
+//! animated code (APNG or YUV4MPEG2); PNG frames out (`frame-001.png`, ...): a single code
+//! when the PSBT fits one comfortably, multipart UR frames when it does not (what Sparrow,
+//! Keystone and SeedSigner speak), or one looping animated PNG.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -9,7 +10,9 @@ use std::path::{Path, PathBuf};
 use bitcoin::psbt::Psbt;
 use sluice_fsutil::{write_file, Access, Existing, WriteError};
 use sluice_shared::qr::{self, QrError};
+use sluice_shared::qr_animation::{animation_texts, encode_apng, AnimationError, AnimationSettings};
 use sluice_shared::ur_psbt::{PsbtPartDecoder, UrError};
+use sluice_shared::video_frames::{self, VideoError};
 
 use crate::sd::{parse_psbt, SdError};
 
@@ -20,6 +23,9 @@ const MODULE_PX: u32 = 4;
 
 /// Largest image file accepted.
 const MAX_IMAGE_FILE: u64 = 64 * 1024 * 1024;
+
+/// Largest video file accepted (a minute of 640×480 YUV4MPEG2 at 5 fps is 14 MB).
+const MAX_VIDEO_FILE: u64 = 512 * 1024 * 1024;
 
 /// Why QR images could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -52,17 +58,36 @@ pub enum QrIoError {
     FramesExist { dir: String },
     #[error("rendering a QR frame: {0}")]
     Render(#[source] QrError),
+    #[error("reading the video {path}: {source}")]
+    Video {
+        path: String,
+        #[source]
+        source: VideoError,
+    },
+    #[error("frame {frame} of {path} holds a QR code that is not part of this PSBT: {source}")]
+    VideoNotPsbt {
+        path: String,
+        frame: usize,
+        #[source]
+        source: UrError,
+    },
+    #[error("making the animated QR code: {0}")]
+    Animation(#[from] AnimationError),
     #[error(transparent)]
     Write(#[from] WriteError),
 }
 
 fn read_image(path: &Path) -> Result<Vec<u8>, QrIoError> {
+    read_bounded(path, MAX_IMAGE_FILE)
+}
+
+fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, QrIoError> {
     let read_error = |source| QrIoError::Read {
         path: path.display().to_string(),
         source,
     };
     let size = std::fs::metadata(path).map_err(read_error)?.len();
-    if size > MAX_IMAGE_FILE {
+    if size > max {
         return Err(QrIoError::TooLarge {
             path: path.display().to_string(),
             size,
@@ -89,6 +114,45 @@ pub fn read_psbt_images(images: &[PathBuf]) -> Result<Psbt, QrIoError> {
     }
     let bytes = decoder.psbt_bytes().map_err(QrIoError::Incomplete)?;
     Ok(parse_psbt(&bytes, "the scanned QR codes")?)
+}
+
+/// Reads a PSBT from a video of an animated QR code (APNG or YUV4MPEG2), frame by frame
+/// until the PSBT is complete. Frames where no code reads are skipped, as a camera's
+/// blurred frames are; a code that is not part of the PSBT is refused.
+pub fn read_psbt_video(path: &Path) -> Result<Psbt, QrIoError> {
+    let bytes = read_bounded(path, MAX_VIDEO_FILE)?;
+    let frames = video_frames::frames(&bytes).map_err(|source| QrIoError::Video {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let mut decoder = PsbtPartDecoder::new();
+    for (n, frame) in frames.iter().enumerate() {
+        for text in sluice_shared::qr_scan::scan(frame).unwrap_or_default() {
+            decoder.receive(&text).map_err(|source| QrIoError::VideoNotPsbt {
+                path: path.display().to_string(),
+                frame: n + 1,
+                source,
+            })?;
+        }
+        if decoder.is_complete() {
+            break;
+        }
+    }
+    let bytes = decoder.psbt_bytes().map_err(QrIoError::Incomplete)?;
+    Ok(parse_psbt(&bytes, &path.display().to_string())?)
+}
+
+/// Writes `psbt` as one looping animated PNG at `path` (refused if the file exists).
+pub fn write_psbt_animation(
+    path: &Path,
+    psbt: &Psbt,
+    settings: &AnimationSettings,
+) -> Result<usize, QrIoError> {
+    settings.check()?;
+    let texts = animation_texts(&psbt.serialize(), settings.max_fragment_len);
+    let apng = encode_apng(&texts, settings)?;
+    write_file(path, &apng, Access::OwnerOnly, Existing::Refuse)?;
+    Ok(texts.len())
 }
 
 /// The UR texts to show for `psbt`: one code when it fits, else multipart fragments.
@@ -170,6 +234,25 @@ mod tests {
         assert!(matches!(err, QrIoError::Incomplete(_)), "{err}");
         let err = write_psbt_frames(&dir.path().join("large"), &large).unwrap_err();
         assert!(matches!(err, QrIoError::FramesExist { .. }), "{err}");
+    }
+
+    #[test]
+    fn an_animation_reads_back_as_a_video() {
+        let dir = tempfile::tempdir().unwrap();
+        let large = psbt_with_outputs(80);
+        let path = dir.path().join("signed.png");
+        let settings = AnimationSettings::default();
+        let frames = write_psbt_animation(&path, &large, &settings).unwrap();
+        assert!(frames > 2, "{frames} frames");
+        assert_eq!(read_psbt_video(&path).unwrap(), large);
+        let err = write_psbt_animation(&path, &large, &settings).unwrap_err();
+        assert!(
+            matches!(err, QrIoError::Write(_)),
+            "an existing file is kept: {err}"
+        );
+        std::fs::write(dir.path().join("x.gif"), b"GIF89a").unwrap();
+        let err = read_psbt_video(&dir.path().join("x.gif")).unwrap_err();
+        assert!(err.to_string().contains("yuv4mpegpipe"), "{err}");
     }
 
     #[test]

@@ -213,6 +213,65 @@ fn signs_from_qr_images_to_qr_frames() {
     assert_eq!(tx.input.len(), 12);
 }
 
+/// A video of the coordinator's animation in (APNG), an animated QR code out at a set
+/// frame rate and fragment size; bad settings are refused before anything is reserved.
+#[test]
+fn signs_from_a_qr_video_to_an_animated_qr_code() {
+    use sluice_shared::qr_animation::{psbt_apng, AnimationSettings};
+    let (s, wallet) = signer_with_wpkh_wallet();
+    s.limits("1", "60", "2", "10");
+    let psbt = make_psbt(&wallet, 12, btc("0.1"), btc("0.5"), btc("0.0002"), 6);
+    let video = s.path("coordinator.png");
+    std::fs::write(
+        &video,
+        psbt_apng(&psbt.serialize(), &AnimationSettings::default()).unwrap(),
+    )
+    .unwrap();
+    let out = s.path("signed.png");
+    let (video, out) = (video.to_str().unwrap(), out.to_str().unwrap());
+    let err = s.fails(&[
+        "sign",
+        "--yes",
+        "--in-qr-video",
+        video,
+        "--out-qr-animation",
+        out,
+        "--qr-fps",
+        "60",
+    ]);
+    assert!(err.contains("frame rate 60"), "{err}");
+    assert_eq!(
+        s.state()
+            .reserved_total(sluice_shared::asset::Asset::Btc)
+            .unwrap(),
+        Amount::ZERO
+    );
+    let printed = s.ok(&[
+        "sign",
+        "--yes",
+        "--in-qr-video",
+        video,
+        "--out-qr-animation",
+        out,
+        "--qr-fps",
+        "8",
+        "--qr-fragment-len",
+        "300",
+    ]);
+    assert!(printed.contains("at 8 a second"), "{printed}");
+    let apng = std::fs::read(out).unwrap();
+    let mut decoder = sluice_shared::ur_psbt::PsbtPartDecoder::new();
+    for frame in sluice_shared::video_frames::frames(&apng).unwrap() {
+        for text in sluice_shared::qr::decode_image(&frame).unwrap() {
+            assert!(text.len() < 800, "300-byte fragments make short frames");
+            decoder.receive(&text).unwrap();
+        }
+    }
+    let signed = bitcoin::psbt::Psbt::deserialize(&decoder.psbt_bytes().unwrap()).unwrap();
+    assert_eq!(signed.unsigned_tx.compute_txid(), psbt.unsigned_tx.compute_txid());
+    sluice_shared::finalize::finalize(&signed).unwrap();
+}
+
 #[test]
 fn the_same_transaction_signed_twice_is_reserved_once() {
     let (s, wallet) = signer_with_wpkh_wallet();

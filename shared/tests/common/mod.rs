@@ -1,6 +1,8 @@
 //! Loading the Bitcoin Core fixtures (captured from a real Core 30 regtest node).
 #![allow(dead_code)]
 
+pub mod camera;
+
 use std::str::FromStr;
 
 use bitcoin::bip32::Xpriv;

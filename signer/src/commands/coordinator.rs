@@ -4,8 +4,8 @@
 use anyhow::Result;
 use serde_json::json;
 
+use crate::coordinator_key;
 use crate::home::Home;
-use crate::online::coordinator_key;
 use crate::state::{self, State};
 
 pub fn trust(home: &Home, key: &str, replace: bool) -> Result<()> {

@@ -72,6 +72,7 @@ pub fn run(cli: Cli) -> Result<()> {
             coordinator::trust(&home, &key, replace)
         }
         Command::Coordinator(CoordinatorCommand::Show) => coordinator::show(&home),
+        #[cfg(feature = "online")]
         Command::Online {
             coordinator,
             poll_seconds,

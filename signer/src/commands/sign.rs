@@ -13,11 +13,13 @@ use crate::pipeline::{self, Decided, Rule};
 use crate::review::{self, Decision};
 use crate::state::State;
 use crate::{keys, passphrase, qr_io, sd};
+use sluice_shared::qr_animation::AnimationSettings;
 
 fn read_psbt(input: &PsbtInput) -> Result<Psbt> {
-    Ok(match &input.input {
-        Some(path) => sd::read_psbt_file(path)?,
-        None => qr_io::read_psbt_images(&input.in_qr)?,
+    Ok(match (&input.input, &input.in_qr_video) {
+        (Some(path), _) => sd::read_psbt_file(path)?,
+        (None, Some(video)) => qr_io::read_psbt_video(video)?,
+        (None, None) => qr_io::read_psbt_images(&input.in_qr)?,
     })
 }
 
@@ -60,9 +62,20 @@ fn confirm() -> Result<bool> {
 enum Destination {
     File(PathBuf),
     Qr(PathBuf),
+    Animation(PathBuf, AnimationSettings),
 }
 
 fn destination(args: &SignArgs) -> Result<Destination> {
+    if let Some(path) = &args.out_qr_animation {
+        let settings = AnimationSettings {
+            frames_per_second: args.qr_fps,
+            max_fragment_len: args.qr_fragment_len,
+            ..AnimationSettings::default()
+        };
+        // Checked before anything is reserved or signed.
+        settings.check()?;
+        return Ok(Destination::Animation(path.clone(), settings));
+    }
     match (&args.out_qr, &args.out, &args.psbt.input) {
         (Some(dir), _, _) => Ok(Destination::Qr(dir.clone())),
         (None, Some(path), _) => Ok(Destination::File(path.clone())),
@@ -82,6 +95,15 @@ fn write_output(destination: &Destination, signed: &Psbt) -> Result<String> {
                 if frames.len() > 1 { ", looping" } else { "" }
             );
             dir.display().to_string()
+        }
+        Destination::Animation(path, settings) => {
+            let frames = qr_io::write_psbt_animation(path, signed, settings)?;
+            println!(
+                "Signed PSBT written as an animated QR code of {frames} frame(s) at {} a second to {}: play it in a loop for the online machine's camera.",
+                settings.frames_per_second,
+                path.display()
+            );
+            path.display().to_string()
         }
         Destination::File(path) => {
             sd::write_psbt_file(path, signed)?;

@@ -17,7 +17,6 @@
 //! failures, printed and retried but not journaled, as the network can cause them.
 
 pub mod client;
-pub mod coordinator_key;
 #[cfg(feature = "tor")]
 pub mod onion_transport;
 pub mod transport;
@@ -35,6 +34,7 @@ use sluice_shared::signer_api::SessionList;
 
 use self::client::CoordinatorClient;
 use self::transport::Transport;
+use crate::coordinator_key;
 use crate::home::Home;
 use crate::keys::{self, KeyMaterial};
 use crate::pipeline::{self, Decided, PipelineError, Rule};
