@@ -12,6 +12,7 @@ macro_rules! outln {
 }
 
 mod admin;
+mod audit;
 mod identity;
 mod output;
 mod proposals;
@@ -86,6 +87,9 @@ pub enum Command {
     /// The coordinator's identity key, which online signers are given at setup.
     #[command(subcommand)]
     Identity(identity::IdentityCommand),
+    /// The tamper-evident audit log: verify it, export its head, show entries.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Staff members and their tokens (admin; `staff enroll` for anyone with a secret).
     #[command(subcommand)]
     Staff(admin::StaffCommand),
@@ -281,6 +285,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             admin::init(&cli, admins)?;
         }
         Command::Identity(c) => identity::identity(&cli, c)?,
+        Command::Audit(c) => return audit::audit(&cli, c),
         Command::Staff(admin::StaffCommand::Enroll { secret }) => admin::enroll(&cli, secret)?,
         Command::Run(args) => return crate::run::run(&cli.db, cli.network, args.component, &args.options()?),
         Command::Staff(c) => admin::staff(&mut session()?, c)?,

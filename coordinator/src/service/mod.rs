@@ -4,6 +4,7 @@
 
 mod admin;
 mod approval;
+mod audit;
 mod auth;
 mod changes;
 mod desk;
