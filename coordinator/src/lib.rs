@@ -21,4 +21,5 @@ pub mod rules;
 pub mod run;
 pub mod service;
 pub mod time;
+pub mod totp;
 pub mod wallet_spec;
