@@ -281,3 +281,49 @@ fn a_coin_must_be_the_wallets_own() {
         "invalid_request"
     );
 }
+
+#[test]
+fn the_operations_snapshot_counts_the_queue_and_each_signers_waiting_sessions() {
+    use bitcoin::bip32::Fingerprint;
+    use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
+    use std::str::FromStr as _;
+
+    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
+    fund(&mut w, &[30_000_000], true, 7);
+    approved(&mut w, &[10_000_000, 5_000_000]);
+    let secp = Secp256k1::new();
+    for (i, (name, fingerprint)) in [("a", "1bbaa5fe"), ("elsewhere", "00000001")]
+        .into_iter()
+        .enumerate()
+    {
+        let secret = SecretKey::from_slice(&[i as u8 + 1; 32]).unwrap();
+        let key = Keypair::from_secret_key(&secp, &secret).x_only_public_key().0;
+        crate::db::signers::insert(
+            w.coord.connection(),
+            &key,
+            Fingerprint::from_str(fingerprint).unwrap(),
+            name,
+            "root",
+            NOW,
+        )
+        .unwrap();
+    }
+    let before = w.coord.operations_snapshot(NOW).unwrap();
+    assert!(before
+        .withdrawals_by_status
+        .contains(&(WithdrawalStatus::Approved, 2)));
+    assert_eq!(before.sessions_waiting_by_signer["a"], 0);
+
+    let BatchOutcome::Batched(_) = w.coord.batch_wallet("hot", &config(), NOW).unwrap() else {
+        panic!("expected a batch")
+    };
+    let after = w.coord.operations_snapshot(NOW).unwrap();
+    assert!(after
+        .withdrawals_by_status
+        .contains(&(WithdrawalStatus::Approved, 0)));
+    assert!(after.withdrawals_by_status.iter().map(|(_, n)| n).sum::<u64>() == 2);
+    assert_eq!(after.sessions_waiting_by_signer["a"], 1, "{after:?}");
+    assert_eq!(after.sessions_waiting_by_signer["elsewhere"], 0, "not its wallet");
+    assert_eq!((after.unsent_sessions, after.unconfirmed_broadcasts), (0, 0));
+    assert!(after.audit_entries > before.audit_entries);
+}
