@@ -16,6 +16,7 @@ mod audit;
 mod identity;
 mod output;
 mod proposals;
+mod run_config;
 mod signing;
 mod wallet;
 mod withdrawals;
@@ -69,6 +70,10 @@ pub struct Cli {
     pub json: bool,
     #[command(subcommand)]
     pub command: Command,
+    /// The arguments given on the command line or by environment variable (not
+    /// defaults), so that `run --config` knows which file values they override.
+    #[arg(skip)]
+    pub explicit: std::collections::BTreeSet<String>,
 }
 
 fn parse_network_arg(text: &str) -> Result<Network, String> {
@@ -149,10 +154,15 @@ pub enum Command {
     Run(RunArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// api, processor, sender, monitor, or all.
-    pub component: Component,
+    /// api, processor, sender, monitor, or all (or `component` in --config).
+    #[arg(required_unless_present = "config")]
+    pub component: Option<Component>,
+    /// Read these options (and db, network) from a TOML file, keys named as the flags
+    /// without dashes (`fee-rate = 5`); flags and environment variables win over it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Where the API listens (api and all).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: String,
@@ -256,6 +266,22 @@ impl RunArgs {
     }
 }
 
+/// Parses `args` (the program name first) and runs them: what `main.rs` calls.
+pub fn main_from<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let matches = Cli::command().get_matches_from(args);
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    cli.explicit = run_config::explicit_arguments(&matches);
+    main(cli)
+}
+
 /// Runs the parsed command line; errors are printed with their causes.
 pub fn main(cli: Cli) -> ExitCode {
     match dispatch(cli) {
@@ -287,7 +313,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Identity(c) => identity::identity(&cli, c)?,
         Command::Audit(c) => return audit::audit(&cli, c),
         Command::Staff(admin::StaffCommand::Enroll { secret }) => admin::enroll(&cli, secret)?,
-        Command::Run(args) => return crate::run::run(&cli.db, cli.network, args.component, &args.options()?),
+        Command::Run(args) => return run(&cli, args),
         Command::Staff(c) => admin::staff(&mut session()?, c)?,
         Command::Customer(c) => admin::customer(&mut session()?, c)?,
         Command::Beneficiary(c) => admin::beneficiary(&mut session()?, c)?,
@@ -306,6 +332,19 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Show { id } => withdrawals::show(&mut session()?, *id, json)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `run`, with the options of --config filled in.
+fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
+    let (mut db, mut network, mut args) = (cli.db.clone(), cli.network, args.clone());
+    if let Some(path) = &args.config {
+        let config = run_config::RunConfig::load(path)?;
+        run_config::apply(config, &cli.explicit, &mut db, &mut network, &mut args)?;
+    }
+    let component = args
+        .component
+        .context("name the component to run (api, processor, sender, monitor or all), on the command line or as `component` in --config")?;
+    crate::run::run(&db, network, component, &args.options()?)
 }
 
 /// An open database and the authenticated staff member running the command.
