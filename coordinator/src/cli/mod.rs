@@ -65,7 +65,8 @@ pub struct Cli {
     /// Read your staff token from this file (takes precedence over --token and SLUICE_TOKEN).
     #[arg(long, global = true, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
-    /// Print results as JSON (withdrawal and proposal commands).
+    /// Print results as JSON (every command that prints data: lists, shows, history,
+    /// withdrawals, proposals, the audit log).
     #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
@@ -351,6 +352,8 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
 pub(crate) struct Session {
     pub coord: Coordinator,
     pub actor: Actor,
+    /// `--json`: commands that print data print it as JSON.
+    pub json: bool,
 }
 
 fn read_token(cli: &Cli) -> Result<ApiToken> {
@@ -372,7 +375,11 @@ impl Session {
         let mut coord = open_database(&cli.db, cli.network)?;
         let token = read_token(cli)?;
         let actor = coord.authenticate(&token)?;
-        Ok(Session { coord, actor })
+        Ok(Session {
+            coord,
+            actor,
+            json: cli.json,
+        })
     }
 }
 

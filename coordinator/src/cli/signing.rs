@@ -10,6 +10,7 @@ use sluice_shared::identity::SignerId;
 use sluice_shared::ur_psbt::PsbtPartDecoder;
 use sluice_shared::{qr, qr_scan, sd_card, ur_psbt};
 
+use super::output::print_json;
 use super::proposals::propose;
 use super::Session;
 use crate::clock;
@@ -133,6 +134,23 @@ pub fn signer(s: &mut Session, command: &SignerCommand) -> Result<()> {
             signer_id: id.to_string(),
             tor_key: tor_key.clone(),
         },
+        SignerCommand::List if s.json => {
+            let signers: Vec<_> = s
+                .coord
+                .list_signers(&s.actor)?
+                .iter()
+                .map(|signer| {
+                    serde_json::json!({
+                        "id": signer.id.to_string(), "name": signer.name,
+                        "identity_key": signer.identity_key.to_string(),
+                        "master_fingerprint": signer.master_fingerprint.to_string(),
+                        "active": signer.active, "stealth": signer.tor_key.is_some(),
+                        "created_at": signer.created_at.secs(), "created_by": signer.created_by,
+                    })
+                })
+                .collect();
+            return print_json(&signers);
+        }
         SignerCommand::List => {
             for signer in s.coord.list_signers(&s.actor)? {
                 outln!(
@@ -258,6 +276,20 @@ pub fn session(s: &mut Session, command: &SessionCommand) -> Result<()> {
             outln!(
                 "Session {root} (and its fee bumps) is being abandoned: its withdrawals return to the queue once a confirmed transaction spends its inputs instead; its coins stay reserved until then."
             );
+        }
+        SessionCommand::History { id } if s.json => {
+            let events: Vec<_> = s
+                .coord
+                .session_events(&s.actor, *id)?
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "session_id": e.session_id, "kind": e.kind, "actor": e.actor,
+                        "note": e.note, "recorded_at": e.recorded_at.secs(),
+                    })
+                })
+                .collect();
+            print_json(&events)?;
         }
         SessionCommand::History { id } => {
             for event in s.coord.session_events(&s.actor, *id)? {
