@@ -653,7 +653,10 @@ fn data_commands_print_json() {
     assert_eq!(log.as_array().unwrap().len(), 3);
     let wallets = desk.json(&admin, &["wallet", "list"]);
     assert_eq!(wallets[0]["name"], "hot");
-    assert!(wallets[0]["receive_descriptor"].as_str().unwrap().starts_with("wsh("));
+    assert!(wallets[0]["receive_descriptor"]
+        .as_str()
+        .unwrap()
+        .starts_with("wsh("));
     let address = desk.json(&admin, &["wallet", "address", "--name", "hot"]);
     assert_eq!(address["wallet"], "hot");
     assert!(desk.json(&admin, &["signer", "list"]).is_array());

@@ -327,3 +327,27 @@ fn the_operations_snapshot_counts_the_queue_and_each_signers_waiting_sessions() 
     assert_eq!((after.unsent_sessions, after.unconfirmed_broadcasts), (0, 0));
     assert!(after.audit_entries > before.audit_entries);
 }
+
+#[test]
+fn a_batched_withdrawal_names_its_session_and_txid() {
+    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
+    fund(&mut w, &[30_000_000], true, 8);
+    let ids = approved(&mut w, &[10_000_000]);
+    let before = w.coord.withdrawal(&w.alice, ids[0]).unwrap().withdrawal;
+    assert_eq!((before.session_id, before.txid), (None, None));
+    let BatchOutcome::Batched(batch) = w.coord.batch_wallet("hot", &config(), NOW).unwrap() else {
+        panic!("expected a batch")
+    };
+    let session = w.coord.session(batch.session_id).unwrap().unwrap();
+    let txid = session.psbt.unsigned_tx.compute_txid().to_string();
+    let detail = w.coord.withdrawal(&w.alice, ids[0]).unwrap().withdrawal;
+    assert_eq!(detail.session_id, Some(batch.session_id));
+    assert_eq!(detail.txid.as_deref(), Some(txid.as_str()));
+    let listed = w
+        .coord
+        .list_withdrawals(&w.alice, &crate::service::WithdrawalQuery::default())
+        .unwrap();
+    assert_eq!(listed.withdrawals[0].session_id, Some(batch.session_id));
+    let json = serde_json::to_value(&detail).unwrap();
+    assert_eq!(json["txid"], txid.as_str());
+}
