@@ -665,3 +665,22 @@ fn data_commands_print_json() {
     let audit = desk.json(&admin, &["audit", "show", "--limit", "5"]);
     assert_eq!(audit.as_array().unwrap().len(), 5);
 }
+
+/// A failure names its code, as the API does, so scripts can branch on it; with --json
+/// the API's error envelope also goes to stdout.
+#[test]
+fn errors_carry_their_code() {
+    let desk = Desk::new();
+    let (admin, ..) = set_up(&desk);
+    let err = desk.fails(Some(&admin), &["show", "999"]);
+    assert!(
+        err.starts_with("error [not_found]: withdrawal 999 not found"),
+        "{err}"
+    );
+    let out = desk.run(Some(&admin), &["--json", "show", "999"]);
+    assert!(!out.status.success());
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+    let err = desk.fails(Some(&admin), &["approve", "1"]);
+    assert!(err.starts_with("error [forbidden]"), "{err}");
+}

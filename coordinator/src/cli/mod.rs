@@ -285,6 +285,7 @@ where
 
 /// Runs the parsed command line; errors are printed with their causes.
 pub fn main(cli: Cli) -> ExitCode {
+    let json = cli.json;
     match dispatch(cli) {
         Ok(code) => code,
         Err(e)
@@ -294,10 +295,33 @@ pub fn main(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let code = error_code(&e);
+            if json {
+                // The same envelope as the API's, on stdout where the data would have been.
+                let body = serde_json::json!({"error": {"code": code, "message": format!("{e:#}")}});
+                println!("{body}");
+            }
+            eprintln!("error [{code}]: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The stable code of a failure, as the API would give it: the service's own code, else
+/// `internal` for the database and `command_failed` for anything the CLI itself refused
+/// (arguments, files).
+fn error_code(e: &anyhow::Error) -> &'static str {
+    e.chain()
+        .find_map(|cause| {
+            if let Some(service) = cause.downcast_ref::<crate::service::ServiceError>() {
+                Some(service.code())
+            } else if cause.downcast_ref::<crate::db::DbError>().is_some() {
+                Some("internal")
+            } else {
+                None
+            }
+        })
+        .unwrap_or("command_failed")
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
