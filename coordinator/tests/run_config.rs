@@ -53,6 +53,7 @@ fn run_takes_its_options_from_a_config_file() {
     // Started from elsewhere, with nothing but the file: the default database path would
     // not exist there.
     let elsewhere = tempfile::tempdir().unwrap();
+    let log = dir.path().join("api.log");
     let mut child = Command::new(BIN)
         .arg("run")
         .arg("--config")
@@ -62,7 +63,7 @@ fn run_takes_its_options_from_a_config_file() {
         .env_remove("SLUICE_TOKEN")
         .env_remove("SLUICE_CHAIN_URL")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -87,6 +88,16 @@ fn run_takes_its_options_from_a_config_file() {
         .unwrap();
     assert!(stopped.success());
     assert!(child.wait().unwrap().success());
+    // Its log went to a file: plain text, no terminal colour codes.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("stopping: finishing requests in flight"),
+        "{logged}"
+    );
+    assert!(
+        !logged.contains('\u{1b}'),
+        "ANSI escapes in a redirected log: {logged:?}"
+    );
 
     // A flag wins over the file: a network that does not match the database is refused.
     let out = Command::new(BIN)
