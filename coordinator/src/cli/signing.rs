@@ -115,6 +115,19 @@ pub enum SessionCommand {
         #[arg(long)]
         id: u64,
     },
+    /// Signing sessions, newest first: the ids `session export` and `history` take.
+    List {
+        /// Only sessions in this status: open, signed, broadcast, confirmed, abandoned.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One session: its transaction, withdrawals, signatures and block.
+    Show {
+        #[arg(long)]
+        id: u64,
+    },
 }
 
 pub fn signer(s: &mut Session, command: &SignerCommand) -> Result<()> {
@@ -276,6 +289,57 @@ pub fn session(s: &mut Session, command: &SessionCommand) -> Result<()> {
             outln!(
                 "Session {root} (and its fee bumps) is being abandoned: its withdrawals return to the queue once a confirmed transaction spends its inputs instead; its coins stay reserved until then."
             );
+        }
+        SessionCommand::List { status, limit } => {
+            let sessions = s.coord.list_sessions(&s.actor, status.as_deref(), *limit)?;
+            if s.json {
+                print_json(&sessions)?;
+            } else {
+                for x in &sessions {
+                    outln!(
+                        "{:>6}  {:<10} {:<12} {} withdrawal(s)  {} signature(s)  txid {}",
+                        x.id,
+                        x.status,
+                        x.wallet,
+                        x.withdrawals.len(),
+                        x.signatures,
+                        x.txid
+                    );
+                }
+            }
+        }
+        SessionCommand::Show { id } => {
+            let x = s.coord.session_summary(&s.actor, *id)?;
+            if s.json {
+                print_json(&x)?;
+            } else {
+                outln!("session {}: {}", x.id, x.status);
+                outln!("  wallet       {}", x.wallet);
+                outln!("  txid         {}", x.txid);
+                outln!("  network fee  {} sat", x.fee_sat);
+                if let Some(change) = x.change_sat {
+                    outln!("  change       {change} sat");
+                }
+                let ids: Vec<String> = x.withdrawals.iter().map(u64::to_string).collect();
+                outln!("  withdrawals  {}", ids.join(", "));
+                outln!(
+                    "  signatures   {}{}",
+                    x.signatures,
+                    if x.signed_by.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (from {})", x.signed_by.join(", "))
+                    }
+                );
+                if let Some(height) = x.block_height {
+                    outln!("  in block     {height}");
+                }
+                outln!(
+                    "  created      {} by {}",
+                    crate::time::UnixTime::from_secs(x.created_at),
+                    x.created_by
+                );
+            }
         }
         SessionCommand::History { id } if s.json => {
             let events: Vec<_> = s

@@ -351,3 +351,34 @@ fn a_batched_withdrawal_names_its_session_and_txid() {
     let json = serde_json::to_value(&detail).unwrap();
     assert_eq!(json["txid"], txid.as_str());
 }
+
+#[test]
+fn sessions_are_listed_and_shown() {
+    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
+    fund(&mut w, &[30_000_000], true, 9);
+    let ids = approved(&mut w, &[10_000_000, 2_000_000]);
+    assert!(w.coord.list_sessions(&w.alice, None, 10).unwrap().is_empty());
+    let BatchOutcome::Batched(batch) = w.coord.batch_wallet("hot", &config(), NOW).unwrap() else {
+        panic!("expected a batch")
+    };
+    let listed = w.coord.list_sessions(&w.alice, Some("open"), 10).unwrap();
+    assert_eq!(listed.len(), 1);
+    let shown = w.coord.session_summary(&w.alice, batch.session_id).unwrap();
+    assert_eq!(listed[0], shown);
+    assert_eq!(shown.withdrawals, ids);
+    assert_eq!((shown.status.as_str(), shown.signatures), ("open", 0));
+    assert_eq!(shown.block_height, None);
+    assert!(w
+        .coord
+        .list_sessions(&w.alice, Some("signed"), 10)
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        w.coord.list_sessions(&w.alice, Some("pending"), 10),
+        Err(ServiceError::Invalid(_))
+    ));
+    assert!(matches!(
+        w.coord.session_summary(&w.alice, 999),
+        Err(ServiceError::NotFound(_))
+    ));
+}
