@@ -382,3 +382,29 @@ fn sessions_are_listed_and_shown() {
         Err(ServiceError::NotFound(_))
     ));
 }
+
+#[test]
+fn a_batch_is_in_the_audit_log_and_the_chain_verifies() {
+    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
+    fund(&mut w, &[30_000_000], true, 10);
+    approved(&mut w, &[10_000_000]);
+    let BatchOutcome::Batched(batch) = w.coord.batch_wallet("hot", &config(), NOW).unwrap() else {
+        panic!("expected a batch")
+    };
+    let chain = w.coord.audit_verify(None).unwrap().unwrap();
+    let entries = w.coord.audit_recent(u32::MAX).unwrap();
+    assert_eq!(chain.entries, entries.len());
+    let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
+    for kind in [
+        "withdrawal_requested",
+        "approval",
+        "withdrawal_status",
+        "session_created",
+        "wallet_added",
+    ] {
+        assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
+    }
+    let created = entries.iter().find(|e| e.kind == "session_created").unwrap();
+    let body: serde_json::Value = serde_json::from_str(&created.body).unwrap();
+    assert_eq!(body["id"], batch.session_id);
+}
