@@ -358,3 +358,44 @@ fn the_database_refuses_writes_without_the_audit_key_and_foreign_triggers() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("the audit key is missing"), "{err}");
 }
+
+#[test]
+fn a_trigger_planted_while_the_coordinator_runs_stops_its_next_write() {
+    use sluice_coordinator::service::{ApiToken, Coordinator};
+    use sluice_coordinator::time::UnixTime;
+
+    let desk = Desk::new();
+    let mut coord = Coordinator::open(&desk.db, None).unwrap();
+    let actor = coord
+        .authenticate(&ApiToken::parse(&desk.tokens[0]).unwrap())
+        .unwrap();
+    coord
+        .add_customer(&actor, "before", UnixTime::from_secs(1_800_000_000))
+        .unwrap();
+    // While this connection stays open, the attacker plants a trigger that would make the
+    // coordinator's next write add (and sign) an admin event nobody made.
+    desk.attacker()
+        .execute_batch(
+            "CREATE TRIGGER planted AFTER INSERT ON customers BEGIN \
+             INSERT INTO admin_events (actor, action, subject, details, recorded_at) \
+             VALUES ('ops', 'staff add', 'mallory', '{}', NEW.created_at); END;",
+        )
+        .unwrap();
+    let err = coord
+        .add_customer(&actor, "after", UnixTime::from_secs(1_800_000_001))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("\"planted\" is not one the coordinator's migrations made"),
+        "{err}"
+    );
+    let forged: i64 = desk
+        .attacker()
+        .query_row(
+            "SELECT COUNT(*) FROM audit_log WHERE body LIKE '%mallory%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(forged, 0);
+}

@@ -79,6 +79,9 @@ pub struct Database {
     conn: Connection,
     network: Network,
     audit_key: XOnlyPublicKey,
+    /// `PRAGMA schema_version` when the triggers were last checked: a change while we
+    /// run (someone else editing the file) is checked again before our next write.
+    checked_schema: i64,
 }
 
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
@@ -175,6 +178,10 @@ fn enable_audit_log(conn: &Connection, key: AuditKey) -> Result<XOnlyPublicKey, 
     Ok(public)
 }
 
+fn schema_version(conn: &Connection) -> Result<i64, rusqlite::Error> {
+    conn.pragma_query_value(None, "schema_version", |r| r.get(0))
+}
+
 fn open_connection(path: &Path) -> Result<(Connection, XOnlyPublicKey), DbError> {
     make_private(path)?;
     let mut conn = Connection::open(path).map_err(|error| DbError::Open {
@@ -208,6 +215,7 @@ impl Database {
         let value = Self::initialise_connection(&mut conn, path, network, setup)?;
         Ok((
             Database {
+                checked_schema: schema_version(&conn)?,
                 conn,
                 network,
                 audit_key,
@@ -251,6 +259,7 @@ impl Database {
             }
         }
         Ok(Database {
+            checked_schema: schema_version(&conn)?,
             conn,
             network,
             audit_key,
@@ -270,6 +279,7 @@ impl Database {
         let value = Self::initialise_connection(&mut conn, Path::new(":memory:"), network, setup)?;
         Ok((
             Database {
+                checked_schema: schema_version(&conn)?,
                 conn,
                 network,
                 audit_key,
@@ -289,10 +299,21 @@ impl Database {
 
     /// A transaction that takes the write lock at once: for every change, so that the
     /// facts a decision reads cannot change before it is recorded.
+    ///
+    /// If the schema changed since it was last checked (another process edited the file
+    /// while this one runs), the triggers are checked again first, inside the transaction
+    /// where nobody else can change them: a trigger planted since would otherwise run in
+    /// this write with the audit key at hand.
     pub fn write(&mut self) -> Result<Transaction<'_>, DbError> {
-        Ok(self
+        let tx = self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = schema_version(&tx)?;
+        if now != self.checked_schema {
+            audit_log::check_triggers(&tx)?;
+            self.checked_schema = now;
+        }
+        Ok(tx)
     }
 
     /// A read transaction: one consistent snapshot across several queries.
