@@ -7,11 +7,12 @@
 
 use std::path::{Path, PathBuf};
 
-use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey, XOnlyPublicKey};
+use bitcoin::secp256k1::{Keypair, Secp256k1, XOnlyPublicKey};
 use rand::RngCore;
-use sluice_fsutil::{write_file, Access, Existing, WriteError};
+use sluice_fsutil::WriteError;
 use sluice_shared::signer_api::{sign_reply, ReplyContext};
-use zeroize::Zeroizing;
+
+use crate::key_file::{self, KeyFileError};
 
 /// Why the identity key could not be created or read.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,18 @@ pub enum IdentityError {
     Malformed { path: String },
     #[error(transparent)]
     Write(#[from] WriteError),
+}
+
+impl IdentityError {
+    fn from_key_file(error: KeyFileError) -> IdentityError {
+        match error {
+            KeyFileError::Missing { path } => IdentityError::Missing { path },
+            KeyFileError::Read { path, source } => IdentityError::Read { path, source },
+            KeyFileError::TooOpen { path, mode } => IdentityError::TooOpen { path, mode },
+            KeyFileError::Malformed { path } => IdentityError::Malformed { path },
+            KeyFileError::Write(e) => IdentityError::Write(e),
+        }
+    }
 }
 
 /// The coordinator's identity key pair.
@@ -61,59 +74,23 @@ impl CoordinatorIdentity {
 
     /// A fresh key (tests; `create` for a real coordinator).
     pub fn generate(rng: &mut impl RngCore) -> CoordinatorIdentity {
-        let secp = Secp256k1::signing_only();
-        loop {
-            let mut bytes = Zeroizing::new([0u8; 32]);
-            rng.fill_bytes(&mut bytes[..]);
-            // Fails only for zero or a value above the curve order: about 2^-128.
-            if let Ok(secret) = SecretKey::from_slice(&bytes[..]) {
-                return CoordinatorIdentity {
-                    keypair: Keypair::from_secret_key(&secp, &secret),
-                };
-            }
+        CoordinatorIdentity {
+            keypair: key_file::generate(rng),
         }
     }
 
-    /// Creates a new key file at `path` (never overwrites one).
+    /// Creates a new key file at `path` (never overwrites one). At `init` the identity is
+    /// made before the database, so its directory may not exist yet: it is created private.
     pub fn create(path: &Path, rng: &mut impl RngCore) -> Result<CoordinatorIdentity, IdentityError> {
         let identity = CoordinatorIdentity::generate(rng);
-        let text = Zeroizing::new(format!("{}\n", hex::encode(identity.keypair.secret_bytes())));
-        // At `init` the identity is made before the database, so its directory may not
-        // exist yet: create it private, as the database would.
-        sluice_fsutil::create_private_parent(path)?;
-        write_file(path, text.as_bytes(), Access::OwnerOnly, Existing::Refuse)?;
+        key_file::create(path, &identity.keypair).map_err(IdentityError::from_key_file)?;
         Ok(identity)
     }
 
     /// Reads the key file at `path`.
     pub fn load(path: &Path) -> Result<CoordinatorIdentity, IdentityError> {
-        let shown = || path.display().to_string();
-        let mode = match sluice_fsutil::mode_of(path) {
-            Ok(mode) => mode,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(IdentityError::Missing { path: shown() })
-            }
-            Err(source) => {
-                return Err(IdentityError::Read {
-                    path: shown(),
-                    source,
-                })
-            }
-        };
-        if mode & 0o077 != 0 {
-            return Err(IdentityError::TooOpen { path: shown(), mode });
-        }
-        let text = Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|source| IdentityError::Read {
-                path: shown(),
-                source,
-            })?,
-        );
-        let bytes =
-            Zeroizing::new(hex::decode(text.trim()).map_err(|_| IdentityError::Malformed { path: shown() })?);
-        let secret = SecretKey::from_slice(&bytes).map_err(|_| IdentityError::Malformed { path: shown() })?;
         Ok(CoordinatorIdentity {
-            keypair: Keypair::from_secret_key(&Secp256k1::signing_only(), &secret),
+            keypair: key_file::load(path).map_err(IdentityError::from_key_file)?,
         })
     }
 

@@ -7,16 +7,19 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit;
 pub mod chain;
 pub mod cli;
 pub mod clock;
 pub mod db;
 pub mod fuzz_entry;
 pub mod identity;
+pub mod key_file;
 #[cfg(feature = "tor")]
 pub mod onion;
 pub mod rules;
 pub mod run;
 pub mod service;
 pub mod time;
+pub mod totp;
 pub mod wallet_spec;

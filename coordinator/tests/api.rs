@@ -167,6 +167,19 @@ async fn start(wallet_limit: Amount) -> Server {
 }
 
 impl Server {
+    /// A GET without a token; returns status, Content-Type and the body as text.
+    async fn get_text(&self, path: &str) -> (StatusCode, String, String) {
+        let request = Request::builder()
+            .uri(format!("http://{}{path}", self.addr))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let response = self.client.request(request).await.unwrap();
+        let status = response.status();
+        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, content_type, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
     async fn call(
         &self,
         method: Method,
@@ -1012,5 +1025,90 @@ async fn deposit_addresses_kyc_and_the_ledger_over_http() {
         )
         .await;
     assert_eq!(none.body["resolutions"], json!([]));
+    server.stop().await;
+}
+
+/// Parses the Prometheus text exposition format strictly enough to catch a malformed
+/// line: every sample's metric has `# HELP` and `# TYPE gauge` before it, names and label
+/// names are valid, label values are quoted, values are numbers. Returns
+/// `(name{labels}, value)` for each sample.
+fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
+    fn valid_name(name: &str) -> bool {
+        let mut chars = name.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    }
+    let mut helped = std::collections::HashSet::new();
+    let mut typed = std::collections::HashSet::new();
+    let mut samples = Vec::new();
+    assert!(text.ends_with('\n'), "the exposition ends with a line feed");
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap();
+            assert!(valid_name(name) && !help.is_empty(), "{line}");
+            assert!(helped.insert(name.to_owned()), "HELP twice for {name}");
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert_eq!(kind, "gauge", "{line}");
+            assert!(typed.insert(name.to_owned()), "TYPE twice for {name}");
+        } else {
+            assert!(
+                !line.starts_with('#') && !line.is_empty(),
+                "unexpected line {line:?}"
+            );
+            let (series, value) = line.rsplit_once(' ').unwrap();
+            let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in {line:?}"));
+            let name = series.split('{').next().unwrap();
+            assert!(valid_name(name), "{line}");
+            assert!(
+                helped.contains(name) && typed.contains(name),
+                "{name} sampled before HELP/TYPE"
+            );
+            if let Some(labels) = series.strip_prefix(name) {
+                if !labels.is_empty() {
+                    let inner = labels
+                        .strip_prefix('{')
+                        .and_then(|l| l.strip_suffix('}'))
+                        .unwrap();
+                    for pair in inner.split("\",").filter(|p| !p.is_empty()) {
+                        let (key, value) = pair.split_once('=').unwrap();
+                        assert!(valid_name(key) && value.starts_with('"'), "{line}");
+                    }
+                }
+            }
+            samples.push((series.to_owned(), value));
+        }
+    }
+    samples
+}
+
+#[tokio::test]
+async fn healthz_and_metrics() {
+    let server = start(Amount::from_sat(100_000_000)).await;
+    let (status, _, body) = server.get_text("/healthz").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ok\n"));
+
+    let created = server.withdraw("order-metrics", 1_000_000).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let (status, content_type, text) = server.get_text("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    let samples = parse_prometheus(&text);
+    let value = |series: &str| {
+        samples
+            .iter()
+            .find(|(s, _)| s == series)
+            .unwrap_or_else(|| panic!("no {series} in {text}"))
+            .1
+    };
+    assert_eq!(value(r#"sluice_withdrawals{status="pending_approval"}"#), 1.0);
+    assert_eq!(value(r#"sluice_withdrawals{status="confirmed"}"#), 0.0);
+    assert_eq!(value("sluice_sender_unsent_sessions"), 0.0);
+    assert!(value("sluice_audit_log_entries") > 0.0);
+
+    let wrong = server.call(Method::POST, "/metrics", None, &[], None).await;
+    assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
     server.stop().await;
 }

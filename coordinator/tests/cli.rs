@@ -747,3 +747,57 @@ fn deposit_addresses_kyc_and_blocklist_from_the_command_line() {
     );
     assert!(refused.contains("not KYC-verified (status revoked)"), "{refused}");
 }
+
+/// Every command that prints data prints JSON with --json (tools parse it, not the text).
+#[test]
+fn data_commands_print_json() {
+    let desk = Desk::new();
+    let (admin, _requester, _alice, _bob, address, _ops) = set_up(&desk);
+    let staff = desk.json(&admin, &["staff", "list"]);
+    assert!(staff
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["name"] == "alice" && m["role"] == "approver" && m["active"] == true));
+    let customers = desk.json(&admin, &["customer", "list"]);
+    assert_eq!(customers[0]["id"], "c1");
+    let beneficiaries = desk.json(&admin, &["beneficiary", "list", "--customer", "c1"]);
+    assert_eq!(beneficiaries[0]["address"], address.as_str());
+    let fees = desk.json(&admin, &["fees", "show"]);
+    assert_eq!(fees["schedule"]["kind"], "flat");
+    assert_eq!(fees["schedule"]["flat_sat"], 10_000);
+    let log = desk.json(&admin, &["log", "--limit", "3"]);
+    assert_eq!(log.as_array().unwrap().len(), 3);
+    let wallets = desk.json(&admin, &["wallet", "list"]);
+    assert_eq!(wallets[0]["name"], "hot");
+    assert!(wallets[0]["receive_descriptor"]
+        .as_str()
+        .unwrap()
+        .starts_with("wsh("));
+    let address = desk.json(&admin, &["wallet", "address", "--name", "hot"]);
+    assert_eq!(address["wallet"], "hot");
+    assert!(desk.json(&admin, &["signer", "list"]).is_array());
+    let identity = desk.json(&admin, &["identity", "show"]);
+    assert_eq!(identity["public_key"].as_str().unwrap().len(), 64);
+    let audit = desk.json(&admin, &["audit", "show", "--limit", "5"]);
+    assert_eq!(audit.as_array().unwrap().len(), 5);
+}
+
+/// A failure names its code, as the API does, so scripts can branch on it; with --json
+/// the API's error envelope also goes to stdout.
+#[test]
+fn errors_carry_their_code() {
+    let desk = Desk::new();
+    let (admin, ..) = set_up(&desk);
+    let err = desk.fails(Some(&admin), &["show", "999"]);
+    assert!(
+        err.starts_with("error [not_found]: withdrawal 999 not found"),
+        "{err}"
+    );
+    let out = desk.run(Some(&admin), &["--json", "show", "999"]);
+    assert!(!out.status.success());
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+    let err = desk.fails(Some(&admin), &["approve", "1"]);
+    assert!(err.starts_with("error [forbidden]"), "{err}");
+}

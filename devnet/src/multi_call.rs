@@ -16,9 +16,7 @@ pub fn dispatch() -> Option<ExitCode> {
         Some("coordinator") => {
             argv.remove(1);
             argv[0] = "sluice-coordinator".into();
-            Some(sluice_coordinator::cli::main(
-                sluice_coordinator::cli::Cli::parse_from(argv),
-            ))
+            Some(sluice_coordinator::cli::main_from(argv))
         }
         Some("signer") => {
             argv.remove(1);

@@ -246,6 +246,13 @@ pub struct Withdrawal {
     pub requested_by: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The signing session paying it, once batched (`session export ID`, `session show`):
+    /// the one whose transaction confirmed, else the newest (a fee bump replaces one).
+    #[serde(default)]
+    pub session_id: Option<u64>,
+    /// That session's transaction id (segwit: fixed before signing), to look up on chain.
+    #[serde(default)]
+    pub txid: Option<String>,
 }
 
 /// One approval of a withdrawal.

@@ -27,7 +27,8 @@
 //!
 //! `docs/limit-command-format.md` is the full reference, including the verification order.
 
-pub(crate) mod base32;
+/// Also the TOTP secrets of `sluice-coordinator`'s `totp` module.
+pub mod base32;
 mod order;
 mod wire;
 

@@ -387,6 +387,8 @@ fn regenerate_api_seeds() {
         requested_by: "exchange-backend".into(),
         created_at: FUZZ_NOW,
         updated_at: FUZZ_NOW + 30,
+        session_id: Some(7),
+        txid: Some("4d5e6f".repeat(10) + "0123"),
     };
     let detail = api::WithdrawalDetail {
         withdrawal: withdrawal.clone(),

@@ -16,6 +16,8 @@
 //! `{"error": {"code", "message"}}` with the matching status. Bodies are limited to
 //! `sluice_shared::api::MAX_BODY_BYTES` and unknown fields are refused.
 
+mod metrics;
+mod ops;
 mod pool;
 mod reply;
 mod routes;

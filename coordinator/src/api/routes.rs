@@ -481,6 +481,9 @@ pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> R
     if request.uri().path().starts_with("/v1/signer/") {
         return super::signer_routes::handle(pool, request).await;
     }
+    if super::ops::is_ops_path(request.uri().path()) {
+        return super::ops::handle(pool, request).await;
+    }
     let route = match route(request.method(), request.uri().path()) {
         Ok(route) => route,
         Err(refusal) => return refusal.into_reply(),

@@ -8,6 +8,7 @@ use rand::rngs::OsRng;
 use sluice_shared::asset::{format_btc, parse_btc, Asset};
 use sluice_shared::network::network_name;
 
+use super::output::print_json;
 use super::proposals::propose;
 use super::{Cli, Session};
 use crate::clock;
@@ -194,6 +195,20 @@ pub fn staff(s: &mut Session, command: &StaffCommand) -> Result<()> {
             name: name.clone(),
             role: *role,
         },
+        StaffCommand::List if s.json => {
+            let staff: Vec<_> = s
+                .coord
+                .list_staff(&s.actor)?
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "name": m.name, "role": m.role.as_str(), "active": m.active,
+                        "created_at": m.created_at.secs(), "created_by": m.created_by,
+                    })
+                })
+                .collect();
+            return print_json(&staff);
+        }
         StaffCommand::List => {
             for member in s.coord.list_staff(&s.actor)? {
                 outln!(
@@ -255,6 +270,19 @@ pub fn customer(s: &mut Session, command: &CustomerCommand) -> Result<()> {
                 .set_customer_status(&s.actor, id, CustomerStatus::Active, now)?;
             outln!("Customer {id} active.");
         }
+        CustomerCommand::List if s.json => {
+            let customers: Vec<_> = s
+                .coord
+                .list_customers(&s.actor)?
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "id": c.id, "status": c.status.as_str(), "created_at": c.created_at.secs(),
+                    })
+                })
+                .collect();
+            print_json(&customers)?;
+        }
         CustomerCommand::List => {
             for c in s.coord.list_customers(&s.actor)? {
                 let kyc = s.coord.customer_kyc(&s.actor, &c.id)?.status.standing(now);
@@ -292,6 +320,20 @@ pub fn beneficiary(s: &mut Session, command: &BeneficiaryCommand) -> Result<()> 
             address: address.clone(),
             active: true,
         },
+        BeneficiaryCommand::List { customer } if s.json => {
+            let list: Vec<_> = s
+                .coord
+                .list_beneficiaries(&s.actor, customer)?
+                .iter()
+                .map(|b| {
+                    serde_json::json!({
+                        "customer_id": b.customer_id, "address": b.address, "label": b.label,
+                        "network": b.network, "active": b.active, "created_at": b.created_at.secs(),
+                    })
+                })
+                .collect();
+            return print_json(&list);
+        }
         BeneficiaryCommand::List { customer } => {
             for b in s.coord.list_beneficiaries(&s.actor, customer)? {
                 outln!(
@@ -327,6 +369,19 @@ pub fn fees(s: &mut Session, command: &FeesCommand) -> Result<()> {
                 },
             )?;
         }
+        FeesCommand::Show { asset } if s.json => {
+            let schedule = s.coord.fee_schedule(*asset)?;
+            print_json(&serde_json::json!({
+                "asset": asset.to_string(),
+                "schedule": schedule.map(|f| match f {
+                    FeeSchedule::Flat(amount) => serde_json::json!({"kind": "flat", "flat_sat": amount.to_sat()}),
+                    FeeSchedule::Percent { basis_points } => {
+                        serde_json::json!({"kind": "percent", "basis_points": basis_points})
+                    }
+                }),
+                "description": schedule.map(|f| f.describe()),
+            }))?;
+        }
         FeesCommand::Show { asset } => match s.coord.fee_schedule(*asset)? {
             Some(schedule) => outln!("{asset} withdrawal fee: {}.", schedule.describe()),
             None => {
@@ -356,6 +411,20 @@ pub fn limits(s: &mut Session, command: &LimitsCommand) -> Result<()> {
 }
 
 pub fn log(s: &mut Session, limit: u32) -> Result<()> {
+    if s.json {
+        let events: Vec<_> = s
+            .coord
+            .admin_log(&s.actor, limit)?
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "recorded_at": e.recorded_at.secs(), "actor": e.actor, "action": e.action,
+                    "subject": e.subject, "details": e.details,
+                })
+            })
+            .collect();
+        return print_json(&events);
+    }
     for e in s.coord.admin_log(&s.actor, limit)? {
         outln!(
             "{}  {:<12} {:<22} {:<20} {}",

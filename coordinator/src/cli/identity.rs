@@ -28,6 +28,13 @@ pub fn identity(cli: &Cli, command: &IdentityCommand) -> Result<()> {
             );
             identity
         }
+        IdentityCommand::Show if cli.json => {
+            let identity = CoordinatorIdentity::load(&path)?;
+            return super::output::print_json(&serde_json::json!({
+                "public_key": identity.public_key().to_string(),
+                "key_file": path.display().to_string(),
+            }));
+        }
         IdentityCommand::Show => CoordinatorIdentity::load(&path)?,
     };
     print_public_key(&identity)

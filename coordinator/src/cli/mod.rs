@@ -12,10 +12,12 @@ macro_rules! outln {
 }
 
 mod admin;
+mod audit;
 mod deposits;
 mod identity;
 mod output;
 mod proposals;
+mod run_config;
 mod signing;
 mod wallet;
 mod withdrawals;
@@ -64,11 +66,16 @@ pub struct Cli {
     /// Read your staff token from this file (takes precedence over --token and SLUICE_TOKEN).
     #[arg(long, global = true, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
-    /// Print results as JSON (withdrawal and proposal commands).
+    /// Print results as JSON (every command that prints data: lists, shows, history,
+    /// withdrawals, proposals, the audit log).
     #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
     pub command: Command,
+    /// The arguments given on the command line or by environment variable (not
+    /// defaults), so that `run --config` knows which file values they override.
+    #[arg(skip)]
+    pub explicit: std::collections::BTreeSet<String>,
 }
 
 fn parse_network_arg(text: &str) -> Result<Network, String> {
@@ -87,6 +94,9 @@ pub enum Command {
     /// The coordinator's identity key, which online signers are given at setup.
     #[command(subcommand)]
     Identity(identity::IdentityCommand),
+    /// The tamper-evident audit log: verify it, export its head, show entries.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Staff members and their tokens (admin; `staff enroll` for anyone with a secret).
     #[command(subcommand)]
     Staff(admin::StaffCommand),
@@ -155,10 +165,15 @@ pub enum Command {
     Run(RunArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// api, processor, sender, monitor, or all.
-    pub component: Component,
+    /// api, processor, sender, monitor, or all (or `component` in --config).
+    #[arg(required_unless_present = "config")]
+    pub component: Option<Component>,
+    /// Read these options (and db, network) from a TOML file, keys named as the flags
+    /// without dashes (`fee-rate = 5`); flags and environment variables win over it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Where the API listens (api and all).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: String,
@@ -278,8 +293,25 @@ impl RunArgs {
     }
 }
 
+/// Parses `args` (the program name first) and runs them: what `main.rs` calls.
+pub fn main_from<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let matches = Cli::command().get_matches_from(args);
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    cli.explicit = run_config::explicit_arguments(&matches);
+    main(cli)
+}
+
 /// Runs the parsed command line; errors are printed with their causes.
 pub fn main(cli: Cli) -> ExitCode {
+    let json = cli.json;
     match dispatch(cli) {
         Ok(code) => code,
         Err(e)
@@ -289,10 +321,33 @@ pub fn main(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let code = error_code(&e);
+            if json {
+                // The same envelope as the API's, on stdout where the data would have been.
+                let body = serde_json::json!({"error": {"code": code, "message": format!("{e:#}")}});
+                println!("{body}");
+            }
+            eprintln!("error [{code}]: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The stable code of a failure, as the API would give it: the service's own code, else
+/// `internal` for the database and `command_failed` for anything the CLI itself refused
+/// (arguments, files).
+fn error_code(e: &anyhow::Error) -> &'static str {
+    e.chain()
+        .find_map(|cause| {
+            if let Some(service) = cause.downcast_ref::<crate::service::ServiceError>() {
+                Some(service.code())
+            } else if cause.downcast_ref::<crate::db::DbError>().is_some() {
+                Some("internal")
+            } else {
+                None
+            }
+        })
+        .unwrap_or("command_failed")
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
@@ -307,8 +362,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             admin::init(&cli, admins)?;
         }
         Command::Identity(c) => identity::identity(&cli, c)?,
+        Command::Audit(c) => return audit::audit(&cli, c),
         Command::Staff(admin::StaffCommand::Enroll { secret }) => admin::enroll(&cli, secret)?,
-        Command::Run(args) => return crate::run::run(&cli.db, cli.network, args.component, &args.options()?),
+        Command::Run(args) => return run(&cli, args),
         Command::Staff(c) => admin::staff(&mut session()?, c)?,
         Command::Customer(c) => admin::customer(&mut session()?, c)?,
         Command::Beneficiary(c) => admin::beneficiary(&mut session()?, c)?,
@@ -332,10 +388,25 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `run`, with the options of --config filled in.
+fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
+    let (mut db, mut network, mut args) = (cli.db.clone(), cli.network, args.clone());
+    if let Some(path) = &args.config {
+        let config = run_config::RunConfig::load(path)?;
+        run_config::apply(config, &cli.explicit, &mut db, &mut network, &mut args)?;
+    }
+    let component = args
+        .component
+        .context("name the component to run (api, processor, sender, monitor or all), on the command line or as `component` in --config")?;
+    crate::run::run(&db, network, component, &args.options()?)
+}
+
 /// An open database and the authenticated staff member running the command.
 pub(crate) struct Session {
     pub coord: Coordinator,
     pub actor: Actor,
+    /// `--json`: commands that print data print it as JSON.
+    pub json: bool,
 }
 
 fn read_token(cli: &Cli) -> Result<ApiToken> {
@@ -357,7 +428,11 @@ impl Session {
         let mut coord = open_database(&cli.db, cli.network)?;
         let token = read_token(cli)?;
         let actor = coord.authenticate(&token)?;
-        Ok(Session { coord, actor })
+        Ok(Session {
+            coord,
+            actor,
+            json: cli.json,
+        })
     }
 }
 

@@ -43,6 +43,10 @@ pub fn print_detail(d: &WithdrawalDetail) -> Result<()> {
         format_btc(w.fee_sat)
     );
     outln!("  requested    {} by {}", at(w.created_at), w.requested_by);
+    if let (Some(session), Some(txid)) = (w.session_id, &w.txid) {
+        outln!("  session      {session}");
+        outln!("  txid         {txid}");
+    }
     if !d.approvals.is_empty() {
         outln!("approvals:");
         for a in &d.approvals {

@@ -10,6 +10,7 @@ use sluice_shared::identity::SignerId;
 use sluice_shared::ur_psbt::PsbtPartDecoder;
 use sluice_shared::{qr, qr_scan, sd_card, ur_psbt};
 
+use super::output::print_json;
 use super::proposals::propose;
 use super::Session;
 use crate::clock;
@@ -114,6 +115,19 @@ pub enum SessionCommand {
         #[arg(long)]
         id: u64,
     },
+    /// Signing sessions, newest first: the ids `session export` and `history` take.
+    List {
+        /// Only sessions in this status: open, signed, broadcast, confirmed, abandoned.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One session: its transaction, withdrawals, signatures and block.
+    Show {
+        #[arg(long)]
+        id: u64,
+    },
 }
 
 pub fn signer(s: &mut Session, command: &SignerCommand) -> Result<()> {
@@ -133,6 +147,23 @@ pub fn signer(s: &mut Session, command: &SignerCommand) -> Result<()> {
             signer_id: id.to_string(),
             tor_key: tor_key.clone(),
         },
+        SignerCommand::List if s.json => {
+            let signers: Vec<_> = s
+                .coord
+                .list_signers(&s.actor)?
+                .iter()
+                .map(|signer| {
+                    serde_json::json!({
+                        "id": signer.id.to_string(), "name": signer.name,
+                        "identity_key": signer.identity_key.to_string(),
+                        "master_fingerprint": signer.master_fingerprint.to_string(),
+                        "active": signer.active, "stealth": signer.tor_key.is_some(),
+                        "created_at": signer.created_at.secs(), "created_by": signer.created_by,
+                    })
+                })
+                .collect();
+            return print_json(&signers);
+        }
         SignerCommand::List => {
             for signer in s.coord.list_signers(&s.actor)? {
                 outln!(
@@ -258,6 +289,71 @@ pub fn session(s: &mut Session, command: &SessionCommand) -> Result<()> {
             outln!(
                 "Session {root} (and its fee bumps) is being abandoned: its withdrawals return to the queue once a confirmed transaction spends its inputs instead; its coins stay reserved until then."
             );
+        }
+        SessionCommand::List { status, limit } => {
+            let sessions = s.coord.list_sessions(&s.actor, status.as_deref(), *limit)?;
+            if s.json {
+                print_json(&sessions)?;
+            } else {
+                for x in &sessions {
+                    outln!(
+                        "{:>6}  {:<10} {:<12} {} withdrawal(s)  {} signature(s)  txid {}",
+                        x.id,
+                        x.status,
+                        x.wallet,
+                        x.withdrawals.len(),
+                        x.signatures,
+                        x.txid
+                    );
+                }
+            }
+        }
+        SessionCommand::Show { id } => {
+            let x = s.coord.session_summary(&s.actor, *id)?;
+            if s.json {
+                print_json(&x)?;
+            } else {
+                outln!("session {}: {}", x.id, x.status);
+                outln!("  wallet       {}", x.wallet);
+                outln!("  txid         {}", x.txid);
+                outln!("  network fee  {} sat", x.fee_sat);
+                if let Some(change) = x.change_sat {
+                    outln!("  change       {change} sat");
+                }
+                let ids: Vec<String> = x.withdrawals.iter().map(u64::to_string).collect();
+                outln!("  withdrawals  {}", ids.join(", "));
+                outln!(
+                    "  signatures   {}{}",
+                    x.signatures,
+                    if x.signed_by.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (from {})", x.signed_by.join(", "))
+                    }
+                );
+                if let Some(height) = x.block_height {
+                    outln!("  in block     {height}");
+                }
+                outln!(
+                    "  created      {} by {}",
+                    crate::time::UnixTime::from_secs(x.created_at),
+                    x.created_by
+                );
+            }
+        }
+        SessionCommand::History { id } if s.json => {
+            let events: Vec<_> = s
+                .coord
+                .session_events(&s.actor, *id)?
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "session_id": e.session_id, "kind": e.kind, "actor": e.actor,
+                        "note": e.note, "recorded_at": e.recorded_at.secs(),
+                    })
+                })
+                .collect();
+            print_json(&events)?;
         }
         SessionCommand::History { id } => {
             for event in s.coord.session_events(&s.actor, *id)? {

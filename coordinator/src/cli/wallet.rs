@@ -4,6 +4,7 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use sluice_shared::asset::{format_btc, parse_btc};
 
+use super::output::print_json;
 use super::proposals::propose;
 use super::Session;
 use crate::clock;
@@ -133,6 +134,24 @@ pub fn wallet(s: &mut Session, command: &WalletCommand) -> Result<()> {
             };
             propose(s, &Change::WalletCreate(request))?;
         }
+        WalletCommand::List if s.json => {
+            let wallets: Vec<_> = s
+                .coord
+                .list_wallets(&s.actor)?
+                .iter()
+                .map(|w| {
+                    let r = &w.record;
+                    serde_json::json!({
+                        "name": r.name, "wallet_id": r.wallet_id, "kind": r.kind,
+                        "receive_descriptor": r.receive_descriptor, "change_descriptor": r.change_descriptor,
+                        "daily_limit_sat": r.daily_limit.to_sat(), "next_receive_index": r.next_receive_index,
+                        "next_change_index": r.next_change_index, "policy": w.policy_description,
+                        "created_at": r.created_at.secs(),
+                    })
+                })
+                .collect();
+            print_json(&wallets)?;
+        }
         WalletCommand::List => {
             for w in s.coord.list_wallets(&s.actor)? {
                 let r = &w.record;
@@ -149,8 +168,14 @@ pub fn wallet(s: &mut Session, command: &WalletCommand) -> Result<()> {
         }
         WalletCommand::Address { name } => {
             let (index, address) = s.coord.next_receive_address(&s.actor, name, now)?;
-            outln!("Receive address #{index} of wallet {name}:");
-            outln!("{address}");
+            if s.json {
+                print_json(
+                    &serde_json::json!({"wallet": name, "index": index, "address": address.to_string()}),
+                )?;
+            } else {
+                outln!("Receive address #{index} of wallet {name}:");
+                outln!("{address}");
+            }
         }
         WalletCommand::SetPolicy { name, policy } => {
             let change = Change::WalletPolicy {

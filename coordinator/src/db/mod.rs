@@ -8,6 +8,7 @@
 //! two services cannot interleave between them.
 
 pub mod audit;
+pub mod audit_log;
 pub mod broadcasts;
 pub mod chain_blocks;
 pub mod customers;
@@ -27,11 +28,15 @@ pub mod wallets;
 pub mod withdrawals;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use bitcoin::secp256k1::XOnlyPublicKey;
 use bitcoin::{Amount, Network};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use sluice_shared::network::{network_name, parse_network};
+
+use crate::audit::{AuditKey, AuditKeyError};
 
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,6 +63,10 @@ pub enum DbError {
     Private { path: PathBuf, error: std::io::Error },
     #[error(transparent)]
     Directory(#[from] sluice_fsutil::WriteError),
+    #[error(transparent)]
+    AuditKey(#[from] AuditKeyError),
+    #[error("the database schema was altered ({0}): the database was edited outside the coordinator; restore it from a backup, and check `sluice-coordinator audit verify --head` against a head kept elsewhere")]
+    SchemaAltered(String),
 }
 
 impl From<rusqlite::Error> for DbError {
@@ -71,6 +80,10 @@ impl From<rusqlite::Error> for DbError {
 pub struct Database {
     conn: Connection,
     network: Network,
+    audit_key: XOnlyPublicKey,
+    /// `PRAGMA schema_version` when the triggers were last checked: a change while we
+    /// run (someone else editing the file) is checked again before our next write.
+    checked_schema: i64,
 }
 
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
@@ -175,7 +188,20 @@ fn make_private(path: &Path) -> Result<(), DbError> {
     Ok(())
 }
 
-fn open_connection(path: &Path) -> Result<Connection, DbError> {
+/// Loads (or, for a log without entries, creates) the audit key beside `path`, lets the
+/// audit triggers use it on `conn`, and refuses a database with triggers of its own.
+fn enable_audit_log(conn: &Connection, key: AuditKey) -> Result<XOnlyPublicKey, DbError> {
+    let public = key.public_key();
+    audit_log::register(conn, Arc::new(key))?;
+    audit_log::check_triggers(conn)?;
+    Ok(public)
+}
+
+fn schema_version(conn: &Connection) -> Result<i64, rusqlite::Error> {
+    conn.pragma_query_value(None, "schema_version", |r| r.get(0))
+}
+
+fn open_connection(path: &Path) -> Result<(Connection, XOnlyPublicKey), DbError> {
     make_private(path)?;
     let mut conn = Connection::open(path).map_err(|error| DbError::Open {
         path: path.to_owned(),
@@ -186,7 +212,13 @@ fn open_connection(path: &Path) -> Result<Connection, DbError> {
         error,
     })?;
     migrate(&mut conn)?;
-    Ok(conn)
+    let key = AuditKey::load_or_create(
+        &AuditKey::path_for(path),
+        audit_log::is_empty(&conn)?,
+        &mut rand::rngs::OsRng,
+    )?;
+    let audit_key = enable_audit_log(&conn, key)?;
+    Ok((conn, audit_key))
 }
 
 impl Database {
@@ -198,9 +230,17 @@ impl Database {
         network: Network,
         setup: impl FnOnce(&Transaction<'_>) -> Result<T, DbError>,
     ) -> Result<(Database, T), DbError> {
-        let mut conn = open_connection(path)?;
+        let (mut conn, audit_key) = open_connection(path)?;
         let value = Self::initialise_connection(&mut conn, path, network, setup)?;
-        Ok((Database { conn, network }, value))
+        Ok((
+            Database {
+                checked_schema: schema_version(&conn)?,
+                conn,
+                network,
+                audit_key,
+            },
+            value,
+        ))
     }
 
     fn initialise_connection<T>(
@@ -227,7 +267,7 @@ impl Database {
         if !path.exists() {
             return Err(DbError::NotInitialised(path.to_owned()));
         }
-        let conn = open_connection(path)?;
+        let (conn, audit_key) = open_connection(path)?;
         let network = stored_network(&conn)?.ok_or_else(|| DbError::NotInitialised(path.to_owned()))?;
         if let Some(requested) = expected {
             if requested != network {
@@ -237,7 +277,12 @@ impl Database {
                 });
             }
         }
-        Ok(Database { conn, network })
+        Ok(Database {
+            checked_schema: schema_version(&conn)?,
+            conn,
+            network,
+            audit_key,
+        })
     }
 
     /// A private in-memory database, for unit and property tests.
@@ -249,20 +294,45 @@ impl Database {
         let mut conn = Connection::open_in_memory()?;
         configure(&conn)?;
         migrate(&mut conn)?;
+        let audit_key = enable_audit_log(&conn, AuditKey::generate(&mut rand::thread_rng()))?;
         let value = Self::initialise_connection(&mut conn, Path::new(":memory:"), network, setup)?;
-        Ok((Database { conn, network }, value))
+        Ok((
+            Database {
+                checked_schema: schema_version(&conn)?,
+                conn,
+                network,
+                audit_key,
+            },
+            value,
+        ))
     }
 
     pub fn network(&self) -> Network {
         self.network
     }
 
+    /// The public half of the key that signs this database's audit entries.
+    pub fn audit_key(&self) -> XOnlyPublicKey {
+        self.audit_key
+    }
+
     /// A transaction that takes the write lock at once: for every change, so that the
     /// facts a decision reads cannot change before it is recorded.
+    ///
+    /// If the schema changed since it was last checked (another process edited the file
+    /// while this one runs), the triggers are checked again first, inside the transaction
+    /// where nobody else can change them: a trigger planted since would otherwise run in
+    /// this write with the audit key at hand.
     pub fn write(&mut self) -> Result<Transaction<'_>, DbError> {
-        Ok(self
+        let tx = self
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = schema_version(&tx)?;
+        if now != self.checked_schema {
+            audit_log::check_triggers(&tx)?;
+            self.checked_schema = now;
+        }
+        Ok(tx)
     }
 
     /// A read transaction: one consistent snapshot across several queries.

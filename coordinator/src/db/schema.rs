@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_6,
     MIGRATION_7,
     MIGRATION_8,
+    MIGRATION_9,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -739,4 +740,191 @@ CREATE TRIGGER deposit_wallets_unused BEFORE INSERT ON deposit_wallets
 CREATE TRIGGER withdrawals_never_from_deposit BEFORE INSERT ON withdrawals
     WHEN EXISTS (SELECT 1 FROM deposit_wallets WHERE wallet = NEW.wallet)
     BEGIN SELECT RAISE(ABORT, 'withdrawals are never paid from a deposit wallet'); END;
+"#;
+
+/// The tamper-evident audit log (`crate::audit`). The recorded tables append their own
+/// entries, so no code path can change them without one and every entry is written in the
+/// transaction of its change: each `audit_*` trigger below inserts the entry's kind, time
+/// (the row's own, where it has one) and canonical JSON body, and `audit_log_seal` links
+/// and signs it with the functions `db::audit_log` registers on every connection (one
+/// without the audit key cannot write to a recorded table). Entries never change once
+/// sealed and are never deleted. `db::audit_log::check_triggers` refuses a database with
+/// any trigger these migrations did not make, so nothing else can run the signing function.
+const MIGRATION_9: &str = r#"
+CREATE TABLE audit_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    body TEXT NOT NULL,
+    recorded_at INTEGER,
+    prev_hash BLOB,
+    entry_hash BLOB,
+    signature BLOB
+);
+CREATE TRIGGER audit_log_seal AFTER INSERT ON audit_log
+BEGIN
+    UPDATE audit_log SET prev_hash = COALESCE(
+        (SELECT entry_hash FROM audit_log WHERE seq < NEW.seq ORDER BY seq DESC LIMIT 1), zeroblob(32))
+        WHERE seq = NEW.seq;
+    UPDATE audit_log SET entry_hash = sluice_audit_hash(seq, prev_hash, recorded_at, kind, body)
+        WHERE seq = NEW.seq;
+    UPDATE audit_log SET signature = sluice_audit_sign(entry_hash) WHERE seq = NEW.seq;
+END;
+CREATE TRIGGER audit_log_sealed_once BEFORE UPDATE ON audit_log WHEN OLD.signature IS NOT NULL
+    BEGIN SELECT RAISE(ABORT, 'audit entries never change'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'audit entries are never deleted'); END;
+
+CREATE TRIGGER audit_admin_event AFTER INSERT ON admin_events BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('admin_event', NEW.recorded_at,
+        json_object('id', NEW.id, 'actor', NEW.actor, 'action', NEW.action, 'subject', NEW.subject,
+            'details', json(NEW.details)));
+END;
+CREATE TRIGGER audit_staff_added AFTER INSERT ON staff BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('staff_added', NEW.created_at,
+        json_object('name', NEW.name, 'role', NEW.role, 'active', NEW.active, 'created_by', NEW.created_by));
+END;
+CREATE TRIGGER audit_staff_changed AFTER UPDATE ON staff BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('staff_changed', NULL,
+        json_object('name', NEW.name, 'role', NEW.role, 'active', NEW.active,
+            'token_replaced', json(CASE WHEN NEW.token_hash != OLD.token_hash THEN 'true' ELSE 'false' END)));
+END;
+CREATE TRIGGER audit_withdrawal_requested AFTER INSERT ON withdrawals BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('withdrawal_requested', NEW.created_at,
+        json_object('id', NEW.id, 'idempotency_key', NEW.idempotency_key, 'request_hash', NEW.request_hash,
+            'customer_id', NEW.customer_id, 'wallet', NEW.wallet, 'asset', NEW.asset,
+            'destination', NEW.destination, 'amount_sat', NEW.amount_sat, 'fee_sat', NEW.fee_sat,
+            'status', NEW.status, 'requested_by', NEW.requested_by));
+END;
+CREATE TRIGGER audit_withdrawal_status AFTER UPDATE OF status ON withdrawals
+    WHEN NEW.status != OLD.status BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('withdrawal_status', NEW.updated_at,
+        json_object('id', NEW.id, 'from', OLD.status, 'to', NEW.status));
+END;
+CREATE TRIGGER audit_withdrawal_event AFTER INSERT ON withdrawal_events BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('withdrawal_event', NEW.recorded_at,
+        json_object('id', NEW.id, 'withdrawal_id', NEW.withdrawal_id, 'kind', NEW.kind,
+            'actor', NEW.actor, 'reason', NEW.reason));
+END;
+CREATE TRIGGER audit_approval AFTER INSERT ON approvals BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('approval', NEW.approved_at,
+        json_object('id', NEW.id, 'withdrawal_id', NEW.withdrawal_id, 'approver', NEW.approver,
+            'method', NEW.method, 'detail', NEW.detail));
+END;
+CREATE TRIGGER audit_proposal AFTER INSERT ON proposals BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('proposal', NEW.proposed_at,
+        json_object('id', NEW.id, 'change', json(NEW.change), 'summary', NEW.summary,
+            'proposed_by', NEW.proposed_by, 'expires_at', NEW.expires_at));
+END;
+CREATE TRIGGER audit_proposal_decided AFTER UPDATE OF status ON proposals
+    WHEN NEW.status != OLD.status BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('proposal_decided', NEW.decided_at,
+        json_object('id', NEW.id, 'status', NEW.status, 'decided_by', NEW.decided_by, 'reason', NEW.reason));
+END;
+CREATE TRIGGER audit_session_created AFTER INSERT ON signing_sessions BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('session_created', NEW.created_at,
+        json_object('id', NEW.id, 'wallet', NEW.wallet, 'unsigned_txid', NEW.unsigned_txid,
+            'fee_sat', NEW.fee_sat, 'change_sat', NEW.change_sat, 'created_by', NEW.created_by));
+END;
+CREATE TRIGGER audit_session_status AFTER UPDATE OF status ON signing_sessions
+    WHEN NEW.status != OLD.status BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('session_status', NEW.updated_at,
+        json_object('id', NEW.id, 'from', OLD.status, 'to', NEW.status));
+END;
+CREATE TRIGGER audit_session_event AFTER INSERT ON session_events BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('session_event', NEW.recorded_at,
+        json_object('id', NEW.id, 'session_id', NEW.session_id, 'kind', NEW.kind,
+            'actor', NEW.actor, 'note', NEW.note));
+END;
+CREATE TRIGGER audit_session_replacement AFTER INSERT ON session_replacements BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('session_replacement', NEW.approved_at,
+        json_object('session_id', NEW.session_id, 'replaces_session', NEW.replaces_session,
+            'root_session', NEW.root_session, 'fee_rate_sat_vb', NEW.fee_rate_sat_vb,
+            'approved_by', NEW.approved_by));
+END;
+CREATE TRIGGER audit_session_abandon AFTER INSERT ON session_abandons BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('session_abandon', NEW.requested_at,
+        json_object('root_session', NEW.root_session, 'requested_by', NEW.requested_by, 'reason', NEW.reason));
+END;
+CREATE TRIGGER audit_session_abandon_resolved AFTER UPDATE OF resolution ON session_abandons
+    WHEN NEW.resolution IS NOT OLD.resolution BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('session_abandon_resolved', NEW.resolved_at,
+        json_object('root_session', NEW.root_session, 'resolution', NEW.resolution,
+            'resolved_txid', NEW.resolved_txid));
+END;
+CREATE TRIGGER audit_signature AFTER INSERT ON partial_signatures BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('signature', NEW.received_at,
+        json_object('session_id', NEW.session_id, 'input_index', NEW.input_index, 'pubkey', NEW.pubkey,
+            'signer_id', NEW.signer_id));
+END;
+CREATE TRIGGER audit_signer_registered AFTER INSERT ON signers BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('signer_registered', NEW.created_at,
+        json_object('signer_id', NEW.signer_id, 'identity_key', NEW.identity_key,
+            'master_fingerprint', NEW.master_fingerprint, 'name', NEW.name, 'active', NEW.active,
+            'created_by', NEW.created_by, 'tor_key', NEW.tor_key));
+END;
+CREATE TRIGGER audit_signer_changed AFTER UPDATE ON signers BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('signer_changed', NULL,
+        json_object('signer_id', NEW.signer_id, 'name', NEW.name, 'active', NEW.active, 'tor_key', NEW.tor_key));
+END;
+CREATE TRIGGER audit_broadcast AFTER INSERT ON broadcasts BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('broadcast', NEW.first_sent_at,
+        json_object('session_id', NEW.session_id, 'txid', NEW.txid));
+END;
+CREATE TRIGGER audit_broadcast_block AFTER UPDATE OF block_height, block_hash ON broadcasts
+    WHEN NEW.block_height IS NOT OLD.block_height OR NEW.block_hash IS NOT OLD.block_hash BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('broadcast_block', NULL,
+        json_object('session_id', NEW.session_id, 'txid', NEW.txid, 'block_height', NEW.block_height,
+            'block_hash', NEW.block_hash));
+END;
+CREATE TRIGGER audit_wallet_added AFTER INSERT ON wallets BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('wallet_added', NEW.created_at,
+        json_object('name', NEW.name, 'wallet_id', NEW.wallet_id, 'kind', NEW.kind,
+            'receive_descriptor', NEW.receive_descriptor, 'change_descriptor', NEW.change_descriptor,
+            'approval_policy', NEW.approval_policy, 'daily_limit_sat', NEW.daily_limit_sat));
+END;
+CREATE TRIGGER audit_wallet_policy AFTER UPDATE OF approval_policy, daily_limit_sat ON wallets
+    WHEN NEW.approval_policy != OLD.approval_policy OR NEW.daily_limit_sat != OLD.daily_limit_sat BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('wallet_policy', NULL,
+        json_object('name', NEW.name, 'approval_policy', NEW.approval_policy,
+            'daily_limit_sat', NEW.daily_limit_sat));
+END;
+CREATE TRIGGER audit_customer_added AFTER INSERT ON customers BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('customer_added', NEW.created_at,
+        json_object('id', NEW.id, 'status', NEW.status));
+END;
+CREATE TRIGGER audit_customer_status AFTER UPDATE OF status ON customers
+    WHEN NEW.status != OLD.status BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('customer_status', NULL,
+        json_object('id', NEW.id, 'status', NEW.status));
+END;
+CREATE TRIGGER audit_beneficiary_added AFTER INSERT ON beneficiaries BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('beneficiary_added', NEW.created_at,
+        json_object('customer_id', NEW.customer_id, 'address', NEW.address, 'label', NEW.label,
+            'network', NEW.network, 'active', NEW.active));
+END;
+CREATE TRIGGER audit_beneficiary_active AFTER UPDATE OF active ON beneficiaries
+    WHEN NEW.active != OLD.active BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('beneficiary_active', NULL,
+        json_object('customer_id', NEW.customer_id, 'address', NEW.address, 'active', NEW.active));
+END;
+CREATE TRIGGER audit_fee_schedule_insert AFTER INSERT ON fee_schedules BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('fee_schedule', NEW.updated_at,
+        json_object('asset', NEW.asset, 'kind', NEW.kind, 'flat_sat', NEW.flat_sat,
+            'basis_points', NEW.basis_points, 'updated_by', NEW.updated_by));
+END;
+CREATE TRIGGER audit_fee_schedule_update AFTER UPDATE ON fee_schedules BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('fee_schedule', NEW.updated_at,
+        json_object('asset', NEW.asset, 'kind', NEW.kind, 'flat_sat', NEW.flat_sat,
+            'basis_points', NEW.basis_points, 'updated_by', NEW.updated_by));
+END;
+CREATE TRIGGER audit_customer_limit_insert AFTER INSERT ON customer_limits BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('customer_limit', NEW.updated_at,
+        json_object('customer_id', NEW.customer_id, 'asset', NEW.asset,
+            'daily_limit_sat', NEW.daily_limit_sat, 'updated_by', NEW.updated_by));
+END;
+CREATE TRIGGER audit_customer_limit_update AFTER UPDATE ON customer_limits BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('customer_limit', NEW.updated_at,
+        json_object('customer_id', NEW.customer_id, 'asset', NEW.asset,
+            'daily_limit_sat', NEW.daily_limit_sat, 'updated_by', NEW.updated_by));
+END;
 "#;

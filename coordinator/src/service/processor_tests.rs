@@ -281,3 +281,130 @@ fn a_coin_must_be_the_wallets_own() {
         "invalid_request"
     );
 }
+
+#[test]
+fn the_operations_snapshot_counts_the_queue_and_each_signers_waiting_sessions() {
+    use bitcoin::bip32::Fingerprint;
+    use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
+    use std::str::FromStr as _;
+
+    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
+    fund(&mut w, &[30_000_000], true, 7);
+    approved(&mut w, &[10_000_000, 5_000_000]);
+    let secp = Secp256k1::new();
+    for (i, (name, fingerprint)) in [("a", "1bbaa5fe"), ("elsewhere", "00000001")]
+        .into_iter()
+        .enumerate()
+    {
+        let secret = SecretKey::from_slice(&[i as u8 + 1; 32]).unwrap();
+        let key = Keypair::from_secret_key(&secp, &secret).x_only_public_key().0;
+        crate::db::signers::insert(
+            w.coord.connection(),
+            &key,
+            Fingerprint::from_str(fingerprint).unwrap(),
+            name,
+            "root",
+            NOW,
+        )
+        .unwrap();
+    }
+    let before = w.coord.operations_snapshot(NOW).unwrap();
+    assert!(before
+        .withdrawals_by_status
+        .contains(&(WithdrawalStatus::Approved, 2)));
+    assert_eq!(before.sessions_waiting_by_signer["a"], 0);
+
+    let BatchOutcome::Batched(_) = w.coord.batch_wallet("hot", &config(), NOW).unwrap() else {
+        panic!("expected a batch")
+    };
+    let after = w.coord.operations_snapshot(NOW).unwrap();
+    assert!(after
+        .withdrawals_by_status
+        .contains(&(WithdrawalStatus::Approved, 0)));
+    assert!(after.withdrawals_by_status.iter().map(|(_, n)| n).sum::<u64>() == 2);
+    assert_eq!(after.sessions_waiting_by_signer["a"], 1, "{after:?}");
+    assert_eq!(after.sessions_waiting_by_signer["elsewhere"], 0, "not its wallet");
+    assert_eq!((after.unsent_sessions, after.unconfirmed_broadcasts), (0, 0));
+    assert!(after.audit_entries > before.audit_entries);
+}
+
+#[test]
+fn a_batched_withdrawal_names_its_session_and_txid() {
+    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
+    fund(&mut w, &[30_000_000], true, 8);
+    let ids = approved(&mut w, &[10_000_000]);
+    let before = w.coord.withdrawal(&w.alice, ids[0]).unwrap().withdrawal;
+    assert_eq!((before.session_id, before.txid), (None, None));
+    let BatchOutcome::Batched(batch) = w.coord.batch_wallet("hot", &config(), NOW).unwrap() else {
+        panic!("expected a batch")
+    };
+    let session = w.coord.session(batch.session_id).unwrap().unwrap();
+    let txid = session.psbt.unsigned_tx.compute_txid().to_string();
+    let detail = w.coord.withdrawal(&w.alice, ids[0]).unwrap().withdrawal;
+    assert_eq!(detail.session_id, Some(batch.session_id));
+    assert_eq!(detail.txid.as_deref(), Some(txid.as_str()));
+    let listed = w
+        .coord
+        .list_withdrawals(&w.alice, &crate::service::WithdrawalQuery::default())
+        .unwrap();
+    assert_eq!(listed.withdrawals[0].session_id, Some(batch.session_id));
+    let json = serde_json::to_value(&detail).unwrap();
+    assert_eq!(json["txid"], txid.as_str());
+}
+
+#[test]
+fn sessions_are_listed_and_shown() {
+    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
+    fund(&mut w, &[30_000_000], true, 9);
+    let ids = approved(&mut w, &[10_000_000, 2_000_000]);
+    assert!(w.coord.list_sessions(&w.alice, None, 10).unwrap().is_empty());
+    let BatchOutcome::Batched(batch) = w.coord.batch_wallet("hot", &config(), NOW).unwrap() else {
+        panic!("expected a batch")
+    };
+    let listed = w.coord.list_sessions(&w.alice, Some("open"), 10).unwrap();
+    assert_eq!(listed.len(), 1);
+    let shown = w.coord.session_summary(&w.alice, batch.session_id).unwrap();
+    assert_eq!(listed[0], shown);
+    assert_eq!(shown.withdrawals, ids);
+    assert_eq!((shown.status.as_str(), shown.signatures), ("open", 0));
+    assert_eq!(shown.block_height, None);
+    assert!(w
+        .coord
+        .list_sessions(&w.alice, Some("signed"), 10)
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        w.coord.list_sessions(&w.alice, Some("pending"), 10),
+        Err(ServiceError::Invalid(_))
+    ));
+    assert!(matches!(
+        w.coord.session_summary(&w.alice, 999),
+        Err(ServiceError::NotFound(_))
+    ));
+}
+
+#[test]
+fn a_batch_is_in_the_audit_log_and_the_chain_verifies() {
+    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
+    fund(&mut w, &[30_000_000], true, 10);
+    approved(&mut w, &[10_000_000]);
+    let BatchOutcome::Batched(batch) = w.coord.batch_wallet("hot", &config(), NOW).unwrap() else {
+        panic!("expected a batch")
+    };
+    let chain = w.coord.audit_verify(None).unwrap().unwrap();
+    let entries = w.coord.audit_recent(u32::MAX).unwrap();
+    assert_eq!(chain.entries, entries.len());
+    let kinds: Vec<&str> = entries.iter().map(|e| e.kind.as_str()).collect();
+    for kind in [
+        "withdrawal_requested",
+        "approval",
+        "withdrawal_status",
+        "session_created",
+        "wallet_added",
+    ] {
+        assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
+    }
+    let created = entries.iter().find(|e| e.kind == "session_created").unwrap();
+    let body: serde_json::Value = serde_json::from_str(&created.body).unwrap();
+    assert_eq!(body["id"], batch.session_id);
+}

@@ -1,12 +1,13 @@
 //! Reading withdrawals: the list and one withdrawal with its approvals and history.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use sluice_shared::api::{
     Approval, Withdrawal, WithdrawalDetail, WithdrawalEvent, WithdrawalList, WithdrawalStatus,
 };
 
 use super::{require, Actor, Coordinator, ServiceError};
 use crate::db::withdrawals::{self, ListFilter, WithdrawalRecord};
+use crate::db::DbError;
 use crate::rules::roles::Permission;
 
 /// The most withdrawals one list returns.
@@ -22,8 +23,34 @@ pub struct WithdrawalQuery {
     pub limit: Option<u32>,
 }
 
-pub(crate) fn to_api(record: WithdrawalRecord) -> Withdrawal {
-    Withdrawal {
+/// The session paying withdrawal `id` while it is batched or later: the one whose
+/// transaction is in a block, else the newest (fee bumps add sessions).
+fn paying_session(conn: &Connection, record: &WithdrawalRecord) -> Result<Option<(u64, String)>, DbError> {
+    use WithdrawalStatus::*;
+    if !matches!(record.status, Batched | Signing | Signed | Broadcast | Confirmed) {
+        return Ok(None);
+    }
+    Ok(conn
+        .query_row(
+            "SELECT sw.session_id, ss.unsigned_txid FROM session_withdrawals sw \
+             JOIN signing_sessions ss ON ss.id = sw.session_id \
+             LEFT JOIN broadcasts b ON b.session_id = sw.session_id \
+             WHERE sw.withdrawal_id = ?1 \
+             ORDER BY (b.block_height IS NOT NULL) DESC, sw.session_id DESC LIMIT 1",
+            [record.id],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )
+        .optional()?
+        .map(|(id, txid)| (u64::try_from(id).unwrap_or_default(), txid)))
+}
+
+pub(crate) fn to_api(conn: &Connection, record: WithdrawalRecord) -> Result<Withdrawal, DbError> {
+    let paying = paying_session(conn, &record)?;
+    let (session_id, txid) = match paying {
+        Some((id, txid)) => (Some(id), Some(txid)),
+        None => (None, None),
+    };
+    Ok(Withdrawal {
         id: record.id,
         customer_id: record.customer_id,
         wallet: record.wallet,
@@ -35,7 +62,9 @@ pub(crate) fn to_api(record: WithdrawalRecord) -> Withdrawal {
         requested_by: record.requested_by,
         created_at: record.created_at.secs(),
         updated_at: record.updated_at.secs(),
-    }
+        session_id,
+        txid,
+    })
 }
 
 /// One withdrawal with its approvals and full history, as stored now.
@@ -61,7 +90,7 @@ pub(crate) fn load_detail(conn: &Connection, id: u64) -> Result<WithdrawalDetail
         })
         .collect();
     Ok(WithdrawalDetail {
-        withdrawal: to_api(record),
+        withdrawal: to_api(conn, record)?,
         approvals,
         history,
     })
@@ -86,7 +115,10 @@ impl Coordinator {
             before_id: query.before_id,
             limit,
         };
-        let withdrawals = withdrawals::list(&tx, &filter)?.into_iter().map(to_api).collect();
+        let withdrawals = withdrawals::list(&tx, &filter)?
+            .into_iter()
+            .map(|record| to_api(&tx, record))
+            .collect::<Result<_, _>>()?;
         Ok(WithdrawalList { withdrawals })
     }
 

@@ -3,7 +3,7 @@
 
 const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
-pub(crate) fn encode(bytes: &[u8]) -> String {
+pub fn encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
     let (mut buffer, mut bits) = (0u32, 0u32);
     for &b in bytes {
@@ -22,7 +22,7 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
 
 /// Decodes canonical unpadded base32 (upper case only). Refuses a length no byte string
 /// encodes to and non-zero leftover bits, which would give one byte string two forms.
-pub(crate) fn decode(text: &str) -> Option<Vec<u8>> {
+pub fn decode(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() * 5 / 8);
     let (mut buffer, mut bits) = (0u32, 0u32);
     for c in text.bytes() {

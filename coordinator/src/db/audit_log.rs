@@ -1,0 +1,110 @@
+//! The audit log's storage (`crate::audit` explains the chain): the SQL functions its
+//! triggers call, reading the entries back, and the check that no trigger but the
+//! migrations' own can run on the database.
+
+use std::sync::Arc;
+
+use rusqlite::functions::{Context, FunctionFlags};
+use rusqlite::{Connection, OptionalExtension};
+
+use super::{schema, DbError};
+use crate::audit::{entry_hash, AuditKey, Entry};
+
+/// Makes `sluice_audit_hash` and `sluice_audit_sign` available to the audit triggers on
+/// `conn`. Deliberately not `SQLITE_DIRECTONLY`: the triggers must call them; what else
+/// may is settled by `check_triggers`.
+pub(super) fn register(conn: &Connection, key: Arc<AuditKey>) -> Result<(), rusqlite::Error> {
+    conn.create_scalar_function("sluice_audit_hash", 5, FunctionFlags::SQLITE_UTF8, |ctx| {
+        let seq: i64 = ctx.get(0)?;
+        let prev: Vec<u8> = ctx.get(1)?;
+        let at: Option<i64> = ctx.get(2)?;
+        let kind: String = ctx.get(3)?;
+        let body: String = ctx.get(4)?;
+        Ok(entry_hash(seq, &prev, at, &kind, &body).to_vec())
+    })?;
+    conn.create_scalar_function(
+        "sluice_audit_sign",
+        1,
+        FunctionFlags::SQLITE_UTF8,
+        move |ctx: &Context<'_>| {
+            let hash: Vec<u8> = ctx.get(0)?;
+            let hash: [u8; 32] = hash.try_into().map_err(|_| {
+                rusqlite::Error::UserFunctionError("sluice_audit_sign takes a 32-byte entry hash".into())
+            })?;
+            Ok(key.sign(&hash).to_vec())
+        },
+    )?;
+    Ok(())
+}
+
+pub(super) fn is_empty(conn: &Connection) -> Result<bool, DbError> {
+    Ok(conn
+        .query_row("SELECT 1 FROM audit_log LIMIT 1", [], |_| Ok(()))
+        .optional()?
+        .is_none())
+}
+
+/// Every entry, in sequence order.
+pub fn entries(conn: &Connection) -> Result<Vec<Entry>, DbError> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, kind, body, recorded_at, prev_hash, entry_hash, signature FROM audit_log ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Entry {
+            seq: r.get(0)?,
+            kind: r.get(1)?,
+            body: r.get(2)?,
+            recorded_at: r.get(3)?,
+            prev_hash: r.get::<_, Option<Vec<u8>>>(4)?.unwrap_or_default(),
+            entry_hash: r.get::<_, Option<Vec<u8>>>(5)?.unwrap_or_default(),
+            signature: r.get::<_, Option<Vec<u8>>>(6)?.unwrap_or_default(),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The newest `limit` entries, newest first (for display; `entries` for verification).
+pub fn recent(conn: &Connection, limit: u32) -> Result<Vec<Entry>, DbError> {
+    let mut all = entries(conn)?;
+    all.reverse();
+    all.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(all)
+}
+
+/// Refuses a database whose triggers differ from the ones the migrations make: an extra
+/// or altered trigger (or view) would run inside the coordinator's own writes, where the
+/// signing function is available, and could have it sign entries for events that never
+/// happened. A guard trigger that was dropped is let through (the guards are belt and
+/// braces; the rules decide), but every audit trigger must be there, unchanged.
+pub(super) fn check_triggers(conn: &Connection) -> Result<(), DbError> {
+    let expected = {
+        let fresh = Connection::open_in_memory()?;
+        for sql in schema::MIGRATIONS {
+            fresh.execute_batch(sql)?;
+        }
+        code_objects(&fresh)?
+    };
+    let found = code_objects(conn)?;
+    if let Some((name, _)) = found.iter().find(|object| !expected.contains(object)) {
+        return Err(DbError::SchemaAltered(format!(
+            "trigger or view {name:?} is not one the coordinator's migrations made (added or edited)"
+        )));
+    }
+    if let Some((name, _)) = expected
+        .iter()
+        .find(|(name, _)| name.starts_with("audit_") && !found.iter().any(|(n, _)| n == name))
+    {
+        return Err(DbError::SchemaAltered(format!(
+            "audit trigger {name:?} was dropped"
+        )));
+    }
+    Ok(())
+}
+
+fn code_objects(conn: &Connection) -> Result<Vec<(String, String)>, rusqlite::Error> {
+    let mut stmt = conn.prepare(
+        "SELECT name, COALESCE(sql, '') FROM sqlite_master WHERE type IN ('trigger', 'view') ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}

@@ -1,0 +1,26 @@
+//! Reading and verifying the audit log (`crate::audit`). The entries are written by the
+//! database itself, in the transaction of each change; here they are only read.
+
+use super::{Coordinator, ServiceError};
+use crate::audit::{self, ChainBreak, Entry, Head, VerifiedChain};
+use crate::db::audit_log;
+
+impl Coordinator {
+    /// Checks the whole chain (and, with `head`, that it still reaches that exported head).
+    /// The outer error is a failure to read; the inner one is a broken chain.
+    pub fn audit_verify(
+        &mut self,
+        head: Option<&Head>,
+    ) -> Result<Result<VerifiedChain, ChainBreak>, ServiceError> {
+        let key = self.db.audit_key();
+        let tx = self.db.read()?;
+        let entries = audit_log::entries(&tx)?;
+        Ok(audit::verify(&entries, &key, head))
+    }
+
+    /// The newest `limit` entries, newest first, unverified (`audit_verify` checks them).
+    pub fn audit_recent(&mut self, limit: u32) -> Result<Vec<Entry>, ServiceError> {
+        let tx = self.db.read()?;
+        Ok(audit_log::recent(&tx, limit)?)
+    }
+}
