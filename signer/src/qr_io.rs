@@ -11,7 +11,9 @@ use sluice_fsutil::{write_file, Access, Existing, WriteError};
 use sluice_shared::qr::{self, QrError};
 use sluice_shared::ur_psbt::{PsbtPartDecoder, UrError};
 
-use crate::sd::{parse_psbt, SdError};
+use sluice_shared::psbt_v2::PsbtVersion;
+
+use crate::sd::SdError;
 
 pub use sluice_shared::ur_psbt::MAX_SINGLE_CODE_VERSION;
 
@@ -71,8 +73,9 @@ fn read_image(path: &Path) -> Result<Vec<u8>, QrIoError> {
     std::fs::read(path).map_err(read_error)
 }
 
-/// Reads a PSBT from QR images (frames in any order; duplicates are ignored).
-pub fn read_psbt_images(images: &[PathBuf]) -> Result<Psbt, QrIoError> {
+/// Reads a PSBT (version 0 or 2) from QR images (frames in any order; duplicates are
+/// ignored), and the version it is in.
+pub fn read_psbt_images(images: &[PathBuf]) -> Result<(Psbt, PsbtVersion), QrIoError> {
     let mut decoder = PsbtPartDecoder::new();
     for path in images {
         let bytes = read_image(path)?;
@@ -88,12 +91,16 @@ pub fn read_psbt_images(images: &[PathBuf]) -> Result<Psbt, QrIoError> {
         }
     }
     let bytes = decoder.psbt_bytes().map_err(QrIoError::Incomplete)?;
-    Ok(parse_psbt(&bytes, "the scanned QR codes")?)
+    let parsed = sluice_shared::sd_card::parse_psbt_versioned(&bytes, "the scanned QR codes")
+        .map_err(SdError::from)?;
+    Ok(parsed)
 }
 
-/// The UR texts to show for `psbt`: one code when it fits, else multipart fragments.
-pub fn frames_for(psbt: &Psbt) -> Vec<String> {
-    sluice_shared::ur_psbt::frames_for(&psbt.serialize())
+/// The UR texts to show for `psbt` in PSBT `version`: one code when it fits, else
+/// multipart fragments.
+pub fn frames_for(psbt: &Psbt, version: &PsbtVersion) -> Result<Vec<String>, QrIoError> {
+    let bytes = sluice_shared::psbt_v2::encode(psbt, version).map_err(SdError::from)?;
+    Ok(sluice_shared::ur_psbt::frames_for(&bytes))
 }
 
 fn holds_frames(dir: &Path) -> bool {
@@ -107,7 +114,7 @@ fn holds_frames(dir: &Path) -> bool {
 
 /// Writes `psbt` as QR PNG frames `frame-001.png`, ... into `dir` (created if needed,
 /// refused if it already holds frames).
-pub fn write_psbt_frames(dir: &Path, psbt: &Psbt) -> Result<Vec<PathBuf>, QrIoError> {
+pub fn write_psbt_frames(dir: &Path, psbt: &Psbt, version: &PsbtVersion) -> Result<Vec<PathBuf>, QrIoError> {
     if holds_frames(dir) {
         return Err(QrIoError::FramesExist {
             dir: dir.display().to_string(),
@@ -117,7 +124,7 @@ pub fn write_psbt_frames(dir: &Path, psbt: &Psbt) -> Result<Vec<PathBuf>, QrIoEr
         path: dir.display().to_string(),
         source,
     })?;
-    let frames = frames_for(psbt);
+    let frames = frames_for(psbt, version)?;
     let mut written = Vec::with_capacity(frames.len());
     for (i, text) in frames.iter().enumerate() {
         let png = qr::render_png(text, MODULE_PX).map_err(QrIoError::Render)?;
@@ -156,19 +163,25 @@ mod tests {
     fn small_psbts_are_one_code_large_ones_animated_and_both_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let small = psbt_with_outputs(3);
-        let frames = write_psbt_frames(&dir.path().join("small"), &small).unwrap();
+        let frames = write_psbt_frames(&dir.path().join("small"), &small, &PsbtVersion::V0).unwrap();
         assert_eq!(frames.len(), 1);
-        assert_eq!(read_psbt_images(&frames).unwrap(), small);
+        assert_eq!(
+            read_psbt_images(&frames).unwrap(),
+            (small.clone(), PsbtVersion::V0)
+        );
 
         let large = psbt_with_outputs(80);
-        let mut frames = write_psbt_frames(&dir.path().join("large"), &large).unwrap();
+        let mut frames = write_psbt_frames(&dir.path().join("large"), &large, &PsbtVersion::V0).unwrap();
         assert!(frames.len() > 1, "{} frames", frames.len());
         frames.reverse();
-        assert_eq!(read_psbt_images(&frames).unwrap(), large);
+        assert_eq!(
+            read_psbt_images(&frames).unwrap(),
+            (large.clone(), PsbtVersion::V0)
+        );
 
         let err = read_psbt_images(&frames[1..]).unwrap_err();
         assert!(matches!(err, QrIoError::Incomplete(_)), "{err}");
-        let err = write_psbt_frames(&dir.path().join("large"), &large).unwrap_err();
+        let err = write_psbt_frames(&dir.path().join("large"), &large, &PsbtVersion::V0).unwrap_err();
         assert!(matches!(err, QrIoError::FramesExist { .. }), "{err}");
     }
 
