@@ -327,11 +327,17 @@ pub fn sign(
     Ok(psbt)
 }
 
-/// A signing context blinded with fresh randomness (side-channel hardening).
-pub fn signing_context() -> Secp256k1<All> {
-    let mut secp = Secp256k1::new();
-    secp.randomize(&mut rand::thread_rng());
-    secp
+/// The process's signing context, made once and blinded with fresh randomness
+/// (side-channel hardening) when first used. One context serves every PSBT the process
+/// signs, as in Bitcoin Core: making one costs an allocation and a randomization, as
+/// much as a signature.
+pub fn signing_context() -> &'static Secp256k1<All> {
+    static CONTEXT: std::sync::OnceLock<Secp256k1<All>> = std::sync::OnceLock::new();
+    CONTEXT.get_or_init(|| {
+        let mut secp = Secp256k1::new();
+        secp.randomize(&mut rand::thread_rng());
+        secp
+    })
 }
 
 #[cfg(test)]
