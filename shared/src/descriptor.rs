@@ -12,7 +12,6 @@ use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint, Xpub};
 use bitcoin::blockdata::opcodes::all::OP_CHECKMULTISIG;
 use bitcoin::blockdata::script::Builder;
 use bitcoin::hashes::{sha256, Hash};
-use bitcoin::secp256k1::Secp256k1;
 use bitcoin::{Address, CompressedPublicKey, Network, NetworkKind, ScriptBuf};
 use miniscript::descriptor::{Descriptor, DescriptorPublicKey, WshInner};
 use miniscript::descriptor::{DescriptorXKey, Wildcard};
@@ -297,14 +296,14 @@ impl WalletDescriptor {
                 ));
             }
         }
-        let secp = Secp256k1::verification_only();
+        let secp = crate::secp::verification();
         let mut branch_xpubs: [Vec<Xpub>; 2] = [Vec::new(), Vec::new()];
         for (b, xpubs) in branch_xpubs.iter_mut().enumerate() {
             let child = ChildNumber::Normal { index: b as u32 };
             for key in &keys {
                 let xpub = key
                     .xpub
-                    .ckd_pub(&secp, child)
+                    .ckd_pub(secp, child)
                     .map_err(|e| DescriptorError::Derivation {
                         index: 0,
                         reason: e.to_string(),
@@ -376,11 +375,11 @@ impl WalletDescriptor {
             index,
             reason: e.to_string(),
         })?;
-        let secp = Secp256k1::verification_only();
+        let secp = crate::secp::verification();
         let mut keys = Vec::with_capacity(self.keys.len());
         for xpub in &self.branch_xpubs[branch.number() as usize] {
             let derived = xpub
-                .ckd_pub(&secp, child)
+                .ckd_pub(secp, child)
                 .map_err(|e| DescriptorError::Derivation {
                     index,
                     reason: e.to_string(),
@@ -406,7 +405,7 @@ impl WalletDescriptor {
                     .into_script();
                 ScriptBuf::new_p2wsh(&witness_script.wscript_hash())
             }
-            WalletKind::TrSingle => ScriptBuf::new_p2tr(&secp, first.x_only_public_key().0, None),
+            WalletKind::TrSingle => ScriptBuf::new_p2tr(secp, first.x_only_public_key().0, None),
         };
         Ok((script, keys))
     }

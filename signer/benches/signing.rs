@@ -1,4 +1,4 @@
-//! Signing throughput: inspection + signing plan + signature for 1-, 10- and 100-input PSBTs of each
+//! Signing throughput: inspection + signing plan + signature for 1-, 10-, 100- and 1,000-input PSBTs of each
 //! wallet kind, and the whole `sluice-signer sign` command on a 100-input PSBT
 //! (process start, keystore unlock with the recommended Argon2id, inspection, durable
 //! reservation, signing, atomic write). Results: docs/benchmarks.md.
@@ -71,7 +71,7 @@ fn signing(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(4))
         .warm_up_time(Duration::from_secs(1));
     for (name, wallet) in wallets() {
-        for inputs in [1u32, 10, 100] {
+        for inputs in [1u32, 10, 100, 1000] {
             let unsigned = psbt(&wallet, inputs, 1);
             group.throughput(Throughput::Elements(u64::from(inputs)));
             group.bench_function(format!("{name}/{inputs}-inputs"), |b| {

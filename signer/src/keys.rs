@@ -325,7 +325,9 @@ impl KeyMaterial {
     }
 
     pub fn fingerprint(&self) -> Fingerprint {
-        self.master.expose().fingerprint(&Secp256k1::signing_only())
+        self.master
+            .expose()
+            .fingerprint(crate::signing::signing_context())
     }
 
     /// The extended public key at `path` below the master key.

@@ -288,7 +288,7 @@ pub fn reserve_and_sign(
         state::record_signed_change(&tx, reserved.wallet(), highest)?;
         tx.commit()?;
     }
-    let psbt = signing::sign(reserved, keys, &signing::signing_context())?;
+    let psbt = signing::sign(reserved, keys, signing::signing_context())?;
     Ok(Signed {
         psbt,
         txid,

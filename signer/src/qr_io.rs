@@ -14,7 +14,9 @@ use sluice_shared::qr_animation::{animation_texts, encode_apng, AnimationError, 
 use sluice_shared::ur_psbt::{PsbtPartDecoder, UrError};
 use sluice_shared::video_frames::{self, VideoError};
 
-use crate::sd::{parse_psbt, SdError};
+use sluice_shared::psbt_v2::PsbtVersion;
+
+use crate::sd::SdError;
 
 pub use sluice_shared::ur_psbt::MAX_SINGLE_CODE_VERSION;
 
@@ -96,8 +98,9 @@ fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, QrIoError> {
     std::fs::read(path).map_err(read_error)
 }
 
-/// Reads a PSBT from QR images (frames in any order; duplicates are ignored).
-pub fn read_psbt_images(images: &[PathBuf]) -> Result<Psbt, QrIoError> {
+/// Reads a PSBT (version 0 or 2) from QR images (frames in any order; duplicates are
+/// ignored), and the version it is in.
+pub fn read_psbt_images(images: &[PathBuf]) -> Result<(Psbt, PsbtVersion), QrIoError> {
     let mut decoder = PsbtPartDecoder::new();
     for path in images {
         let bytes = read_image(path)?;
@@ -113,13 +116,15 @@ pub fn read_psbt_images(images: &[PathBuf]) -> Result<Psbt, QrIoError> {
         }
     }
     let bytes = decoder.psbt_bytes().map_err(QrIoError::Incomplete)?;
-    Ok(parse_psbt(&bytes, "the scanned QR codes")?)
+    let parsed = sluice_shared::sd_card::parse_psbt_versioned(&bytes, "the scanned QR codes")
+        .map_err(SdError::from)?;
+    Ok(parsed)
 }
 
 /// Reads a PSBT from a video of an animated QR code (APNG or YUV4MPEG2), frame by frame
 /// until the PSBT is complete. Frames where no code reads are skipped, as a camera's
 /// blurred frames are; a code that is not part of the PSBT is refused.
-pub fn read_psbt_video(path: &Path) -> Result<Psbt, QrIoError> {
+pub fn read_psbt_video(path: &Path) -> Result<(Psbt, PsbtVersion), QrIoError> {
     let bytes = read_bounded(path, MAX_VIDEO_FILE)?;
     let frames = video_frames::frames(&bytes).map_err(|source| QrIoError::Video {
         path: path.display().to_string(),
@@ -139,25 +144,32 @@ pub fn read_psbt_video(path: &Path) -> Result<Psbt, QrIoError> {
         }
     }
     let bytes = decoder.psbt_bytes().map_err(QrIoError::Incomplete)?;
-    Ok(parse_psbt(&bytes, &path.display().to_string())?)
+    let parsed = sluice_shared::sd_card::parse_psbt_versioned(&bytes, &path.display().to_string())
+        .map_err(SdError::from)?;
+    Ok(parsed)
 }
 
-/// Writes `psbt` as one looping animated PNG at `path` (refused if the file exists).
+/// Writes `psbt` in PSBT `version` as one looping animated PNG at `path` (refused if the
+/// file exists).
 pub fn write_psbt_animation(
     path: &Path,
     psbt: &Psbt,
+    version: &PsbtVersion,
     settings: &AnimationSettings,
 ) -> Result<usize, QrIoError> {
     settings.check()?;
-    let texts = animation_texts(&psbt.serialize(), settings.max_fragment_len);
+    let bytes = sluice_shared::psbt_v2::encode(psbt, version).map_err(SdError::from)?;
+    let texts = animation_texts(&bytes, settings.max_fragment_len);
     let apng = encode_apng(&texts, settings)?;
     write_file(path, &apng, Access::OwnerOnly, Existing::Refuse)?;
     Ok(texts.len())
 }
 
-/// The UR texts to show for `psbt`: one code when it fits, else multipart fragments.
-pub fn frames_for(psbt: &Psbt) -> Vec<String> {
-    sluice_shared::ur_psbt::frames_for(&psbt.serialize())
+/// The UR texts to show for `psbt` in PSBT `version`: one code when it fits, else
+/// multipart fragments.
+pub fn frames_for(psbt: &Psbt, version: &PsbtVersion) -> Result<Vec<String>, QrIoError> {
+    let bytes = sluice_shared::psbt_v2::encode(psbt, version).map_err(SdError::from)?;
+    Ok(sluice_shared::ur_psbt::frames_for(&bytes))
 }
 
 fn holds_frames(dir: &Path) -> bool {
@@ -171,7 +183,7 @@ fn holds_frames(dir: &Path) -> bool {
 
 /// Writes `psbt` as QR PNG frames `frame-001.png`, ... into `dir` (created if needed,
 /// refused if it already holds frames).
-pub fn write_psbt_frames(dir: &Path, psbt: &Psbt) -> Result<Vec<PathBuf>, QrIoError> {
+pub fn write_psbt_frames(dir: &Path, psbt: &Psbt, version: &PsbtVersion) -> Result<Vec<PathBuf>, QrIoError> {
     if holds_frames(dir) {
         return Err(QrIoError::FramesExist {
             dir: dir.display().to_string(),
@@ -181,7 +193,7 @@ pub fn write_psbt_frames(dir: &Path, psbt: &Psbt) -> Result<Vec<PathBuf>, QrIoEr
         path: dir.display().to_string(),
         source,
     })?;
-    let frames = frames_for(psbt);
+    let frames = frames_for(psbt, version)?;
     let mut written = Vec::with_capacity(frames.len());
     for (i, text) in frames.iter().enumerate() {
         let png = qr::render_png(text, MODULE_PX).map_err(QrIoError::Render)?;
@@ -220,19 +232,25 @@ mod tests {
     fn small_psbts_are_one_code_large_ones_animated_and_both_read_back() {
         let dir = tempfile::tempdir().unwrap();
         let small = psbt_with_outputs(3);
-        let frames = write_psbt_frames(&dir.path().join("small"), &small).unwrap();
+        let frames = write_psbt_frames(&dir.path().join("small"), &small, &PsbtVersion::V0).unwrap();
         assert_eq!(frames.len(), 1);
-        assert_eq!(read_psbt_images(&frames).unwrap(), small);
+        assert_eq!(
+            read_psbt_images(&frames).unwrap(),
+            (small.clone(), PsbtVersion::V0)
+        );
 
         let large = psbt_with_outputs(80);
-        let mut frames = write_psbt_frames(&dir.path().join("large"), &large).unwrap();
+        let mut frames = write_psbt_frames(&dir.path().join("large"), &large, &PsbtVersion::V0).unwrap();
         assert!(frames.len() > 1, "{} frames", frames.len());
         frames.reverse();
-        assert_eq!(read_psbt_images(&frames).unwrap(), large);
+        assert_eq!(
+            read_psbt_images(&frames).unwrap(),
+            (large.clone(), PsbtVersion::V0)
+        );
 
         let err = read_psbt_images(&frames[1..]).unwrap_err();
         assert!(matches!(err, QrIoError::Incomplete(_)), "{err}");
-        let err = write_psbt_frames(&dir.path().join("large"), &large).unwrap_err();
+        let err = write_psbt_frames(&dir.path().join("large"), &large, &PsbtVersion::V0).unwrap_err();
         assert!(matches!(err, QrIoError::FramesExist { .. }), "{err}");
     }
 
@@ -242,10 +260,10 @@ mod tests {
         let large = psbt_with_outputs(80);
         let path = dir.path().join("signed.png");
         let settings = AnimationSettings::default();
-        let frames = write_psbt_animation(&path, &large, &settings).unwrap();
+        let frames = write_psbt_animation(&path, &large, &PsbtVersion::V0, &settings).unwrap();
         assert!(frames > 2, "{frames} frames");
-        assert_eq!(read_psbt_video(&path).unwrap(), large);
-        let err = write_psbt_animation(&path, &large, &settings).unwrap_err();
+        assert_eq!(read_psbt_video(&path).unwrap().0, large);
+        let err = write_psbt_animation(&path, &large, &PsbtVersion::V0, &settings).unwrap_err();
         assert!(
             matches!(err, QrIoError::Write(_)),
             "an existing file is kept: {err}"

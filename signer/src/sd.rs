@@ -6,6 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use bitcoin::psbt::Psbt;
+use sluice_shared::psbt_v2::{self, PsbtVersion};
 
 use sluice_fsutil::{write_file, Access, Existing, WriteError};
 
@@ -28,6 +29,8 @@ pub enum SdError {
     NotPsbt(#[from] sluice_shared::sd_card::PsbtBytesError),
     #[error(transparent)]
     Write(#[from] WriteError),
+    #[error("writing the PSBT in the version it came in: {0}")]
+    Version(#[from] sluice_shared::psbt_v2::PsbtV2Error),
 }
 
 /// Parses BIP174 binary, or base64 text, from `origin` (named in errors).
@@ -35,8 +38,8 @@ pub fn parse_psbt(bytes: &[u8], origin: &str) -> Result<Psbt, SdError> {
     Ok(sluice_shared::sd_card::parse_psbt(bytes, origin)?)
 }
 
-/// Reads a PSBT file.
-pub fn read_psbt_file(path: &Path) -> Result<Psbt, SdError> {
+/// Reads a PSBT file, of PSBT version 0 or 2, and the version it is in.
+pub fn read_psbt_file(path: &Path) -> Result<(Psbt, PsbtVersion), SdError> {
     let read_error = |source| SdError::Read {
         path: path.display().to_string(),
         source,
@@ -49,18 +52,17 @@ pub fn read_psbt_file(path: &Path) -> Result<Psbt, SdError> {
         });
     }
     let bytes = std::fs::read(path).map_err(read_error)?;
-    parse_psbt(&bytes, &path.display().to_string())
+    Ok(sluice_shared::sd_card::parse_psbt_versioned(
+        &bytes,
+        &path.display().to_string(),
+    )?)
 }
 
-/// Writes a PSBT in BIP174 binary, atomically, owner-only, never through a symlink (a
-/// re-signed PSBT replaces the earlier output).
-pub fn write_psbt_file(path: &Path, psbt: &Psbt) -> Result<(), SdError> {
-    Ok(write_file(
-        path,
-        &psbt.serialize(),
-        Access::OwnerOnly,
-        Existing::Replace,
-    )?)
+/// Writes a PSBT in binary, in PSBT `version` (the one it was read in), atomically,
+/// owner-only, never through a symlink (a re-signed PSBT replaces the earlier output).
+pub fn write_psbt_file(path: &Path, psbt: &Psbt, version: &PsbtVersion) -> Result<(), SdError> {
+    let bytes = psbt_v2::encode(psbt, version)?;
+    Ok(write_file(path, &bytes, Access::OwnerOnly, Existing::Replace)?)
 }
 
 /// `NAME.psbt` → `NAME-signed.psbt`, beside it.
@@ -87,8 +89,8 @@ mod tests {
         assert_eq!(from_text, from_binary);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.psbt");
-        write_psbt_file(&path, &from_text).unwrap();
-        assert_eq!(read_psbt_file(&path).unwrap(), from_text);
+        write_psbt_file(&path, &from_text, &PsbtVersion::V0).unwrap();
+        assert_eq!(read_psbt_file(&path).unwrap(), (from_text, PsbtVersion::V0));
         assert_eq!(default_signed_path(&path), dir.path().join("w-signed.psbt"));
         let err = parse_psbt(b"psbt\xff\x00junk", "card.psbt").unwrap_err();
         assert!(err.to_string().contains("card.psbt is not a valid PSBT"), "{err}");

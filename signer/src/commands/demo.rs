@@ -21,6 +21,7 @@ use rand::RngCore;
 use sluice_shared::descriptor::{Branch, WalletDescriptor};
 use sluice_shared::finalize::{combine, finalize};
 use sluice_shared::psbt_builder::{build_psbt, fake_funding_tx, SpendableCoin};
+use sluice_shared::psbt_v2::PsbtVersion;
 
 use crate::cli::Cli;
 use crate::{keys, qr_io, sd};
@@ -260,7 +261,11 @@ fn walk_through(demo: &Demo) -> Result<()> {
 
     step("4. Sign a withdrawal from an SD card: 0.3 BTC to a customer");
     let first = demo.path("withdrawal-1.psbt");
-    sd::write_psbt_file(&first, &withdrawal(&wallet, 1, Amount::from_sat(30_000_000))?)?;
+    sd::write_psbt_file(
+        &first,
+        &withdrawal(&wallet, 1, Amount::from_sat(30_000_000))?,
+        &PsbtVersion::V0,
+    )?;
     note("the coordinator wrote withdrawal-1.psbt onto the card");
     demo.ours(&["sign", "--in", &first.display().to_string(), "--yes"])?;
     let b_signed = demo.path("withdrawal-1-b.psbt").display().to_string();
@@ -274,8 +279,8 @@ fn walk_through(demo: &Demo) -> Result<()> {
     ])?;
     note("cosigner B signed the same PSBT on its own machine");
     let signed = [
-        sd::read_psbt_file(&demo.path("withdrawal-1-signed.psbt"))?,
-        sd::read_psbt_file(Path::new(&b_signed))?,
+        sd::read_psbt_file(&demo.path("withdrawal-1-signed.psbt"))?.0,
+        sd::read_psbt_file(Path::new(&b_signed))?.0,
     ];
     let tx = finalize(&combine(&signed)?)?;
     println!(
@@ -287,6 +292,7 @@ fn walk_through(demo: &Demo) -> Result<()> {
     let frames_in = qr_io::write_psbt_frames(
         &demo.path("qr-in"),
         &withdrawal(&wallet, 2, Amount::from_sat(15_000_000))?,
+        &PsbtVersion::V0,
     )?;
     note(&format!(
         "the online machine shows {} QR frame(s); the signer's camera saved them as images",
@@ -304,7 +310,7 @@ fn walk_through(demo: &Demo) -> Result<()> {
         f.sort();
         f
     };
-    let back = qr_io::read_psbt_images(&frames_out)?;
+    let (back, _) = qr_io::read_psbt_images(&frames_out)?;
     let signatures: usize = back.inputs.iter().map(|i| i.partial_sigs.len()).sum();
     note(&format!(
         "the online machine scanned the {} frame(s) back: a PSBT with {signatures} signature(s) of this signer",
@@ -313,7 +319,11 @@ fn walk_through(demo: &Demo) -> Result<()> {
 
     step("6. A refusal by the rate limit: 0.1 BTC, but the bucket holds about 0.05 BTC");
     let third = demo.path("withdrawal-3.psbt");
-    sd::write_psbt_file(&third, &withdrawal(&wallet, 3, Amount::from_sat(10_000_000))?)?;
+    sd::write_psbt_file(
+        &third,
+        &withdrawal(&wallet, 3, Amount::from_sat(10_000_000))?,
+        &PsbtVersion::V0,
+    )?;
     demo.ours_refused(
         &["sign", "--in", &third.display().to_string(), "--yes"],
         "rate limit",
@@ -322,7 +332,11 @@ fn walk_through(demo: &Demo) -> Result<()> {
 
     step("7. A refusal when the total is spent: 0.2 BTC, with about 0.15 BTC of the total left");
     let fourth = demo.path("withdrawal-4.psbt");
-    sd::write_psbt_file(&fourth, &withdrawal(&wallet, 4, Amount::from_sat(20_000_000))?)?;
+    sd::write_psbt_file(
+        &fourth,
+        &withdrawal(&wallet, 4, Amount::from_sat(20_000_000))?,
+        &PsbtVersion::V0,
+    )?;
     demo.ours_refused(
         &["sign", "--in", &fourth.display().to_string(), "--yes"],
         "signed limit command",

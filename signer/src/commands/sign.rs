@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use bitcoin::psbt::Psbt;
+use sluice_shared::psbt_v2::PsbtVersion;
 
 use crate::cli::{PsbtInput, SignArgs};
 use crate::home::Home;
@@ -15,7 +16,8 @@ use crate::state::State;
 use crate::{keys, passphrase, qr_io, sd};
 use sluice_shared::qr_animation::AnimationSettings;
 
-fn read_psbt(input: &PsbtInput) -> Result<Psbt> {
+/// The PSBT and the version it came in (0 or 2), which the signed PSBT is written in.
+fn read_psbt(input: &PsbtInput) -> Result<(Psbt, PsbtVersion)> {
     Ok(match (&input.input, &input.in_qr_video) {
         (Some(path), _) => sd::read_psbt_file(path)?,
         (None, Some(video)) => qr_io::read_psbt_video(video)?,
@@ -41,7 +43,7 @@ fn review_and_print(state: &mut State, psbt: Psbt, wanted: Option<&str>) -> Resu
 
 pub fn inspect(home: &Home, input: &PsbtInput) -> Result<()> {
     home.require_initialized()?;
-    let psbt = read_psbt(input)?;
+    let (psbt, _) = read_psbt(input)?;
     let mut state = State::open(&home.state())?;
     review_and_print(&mut state, psbt, input.wallet.as_deref())?;
     Ok(())
@@ -84,10 +86,10 @@ fn destination(args: &SignArgs) -> Result<Destination> {
     }
 }
 
-fn write_output(destination: &Destination, signed: &Psbt) -> Result<String> {
+fn write_output(destination: &Destination, signed: &Psbt, version: &PsbtVersion) -> Result<String> {
     Ok(match destination {
         Destination::Qr(dir) => {
-            let frames = qr_io::write_psbt_frames(dir, signed)?;
+            let frames = qr_io::write_psbt_frames(dir, signed, version)?;
             println!(
                 "Signed PSBT written as {} QR frame(s) in {}: show them to the online machine in order{}.",
                 frames.len(),
@@ -97,7 +99,7 @@ fn write_output(destination: &Destination, signed: &Psbt) -> Result<String> {
             dir.display().to_string()
         }
         Destination::Animation(path, settings) => {
-            let frames = qr_io::write_psbt_animation(path, signed, settings)?;
+            let frames = qr_io::write_psbt_animation(path, signed, version, settings)?;
             println!(
                 "Signed PSBT written as an animated QR code of {frames} frame(s) at {} a second to {}: play it in a loop for the online machine's camera.",
                 settings.frames_per_second,
@@ -106,7 +108,7 @@ fn write_output(destination: &Destination, signed: &Psbt) -> Result<String> {
             path.display().to_string()
         }
         Destination::File(path) => {
-            sd::write_psbt_file(path, signed)?;
+            sd::write_psbt_file(path, signed, version)?;
             println!("Signed PSBT written to {}", path.display());
             path.display().to_string()
         }
@@ -116,7 +118,7 @@ fn write_output(destination: &Destination, signed: &Psbt) -> Result<String> {
 pub fn sign(home: &Home, passphrase_file: Option<&Path>, args: &SignArgs) -> Result<()> {
     home.require_initialized()?;
     let destination = destination(args)?;
-    let psbt = read_psbt(&args.psbt)?;
+    let (psbt, version) = read_psbt(&args.psbt)?;
     let mut state = State::open(&home.state())?;
     let Decided {
         wallet,
@@ -138,7 +140,7 @@ pub fn sign(home: &Home, passphrase_file: Option<&Path>, args: &SignArgs) -> Res
     if !signed.newly_reserved {
         println!("This transaction was reserved before; signing it again consumes no further allowance.");
     }
-    let written_to = match write_output(&destination, &signed.psbt) {
+    let written_to = match write_output(&destination, &signed.psbt, &version) {
         Ok(place) => place,
         Err(error) => {
             // The reservation stands (fail closed); signing the same PSBT again writes it

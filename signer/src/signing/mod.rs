@@ -37,10 +37,12 @@ mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bitcoin::bip32::{DerivationPath, Fingerprint, Xpriv};
+use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint, Xpriv};
+use bitcoin::hashes::{sha512, Hash, HashEngine, Hmac, HmacEngine};
 use bitcoin::psbt::{GetKey, GetKeyError, KeyRequest, Psbt, SigningKeys};
-use bitcoin::secp256k1::{All, Secp256k1, Signing};
-use bitcoin::PrivateKey;
+use bitcoin::secp256k1::{All, PublicKey, Scalar, Secp256k1, SecretKey, Signing};
+use bitcoin::sighash::SighashCache;
+use bitcoin::{PrivateKey, Transaction};
 
 pub use self::plan::{plan, SigningPlan, SigningRefusal};
 use crate::keys::KeyMaterial;
@@ -63,52 +65,132 @@ pub enum SigningError {
     Unsigned { index: usize },
 }
 
-/// This signer's keys for one signing: each account (the key's origin path, e.g.
-/// `84h/1h/0h`) derived from the master once, so each input needs only its last two
-/// derivation steps; and only the full paths the signing plan allowed. This is the key
-/// map `Psbt::sign` asks; each account key is a [`SecretXpriv`], erased on drop.
+/// This signer's keys for one signing, derived once per PSBT: each branch
+/// (`ACCOUNT/BRANCH`, e.g. `84h/1h/0h/1`) of the full paths the signing plan allowed, with
+/// its public key computed once, so that each input's key costs one HMAC-SHA512 and one
+/// scalar addition (BIP32 non-hardened derivation) and no elliptic-curve multiplication.
+/// Keys are handed out only for the allowed paths; each branch key is a [`SecretXpriv`],
+/// erased on drop.
 #[derive(Debug)]
 pub struct AccountKeys {
     fingerprint: Fingerprint,
+    network: bitcoin::NetworkKind,
     allowed: BTreeSet<DerivationPath>,
-    accounts: BTreeMap<DerivationPath, SecretXpriv>,
+    branches: BTreeMap<DerivationPath, BranchKey>,
 }
 
-/// Splits `m/ACCOUNT/BRANCH/INDEX` into the account path and the last two steps.
-fn split_account(path: &DerivationPath) -> Option<(DerivationPath, DerivationPath)> {
+/// One branch's extended private key and its public key.
+#[derive(Debug)]
+struct BranchKey {
+    key: SecretXpriv,
+    public_key: PublicKey,
+}
+
+/// Splits `m/ACCOUNT/BRANCH/INDEX` into the account path, the branch step and the
+/// (non-hardened) index step.
+fn split_path(path: &DerivationPath) -> Option<(DerivationPath, ChildNumber, ChildNumber)> {
     let steps = path.as_ref();
     let at = steps.len().checked_sub(2)?;
-    Some((
-        DerivationPath::from(&steps[..at]),
-        DerivationPath::from(&steps[at..]),
-    ))
+    let (branch, index) = (steps[at], steps[at + 1]);
+    if !branch.is_normal() || !index.is_normal() {
+        return None;
+    }
+    Some((DerivationPath::from(&steps[..at]), branch, index))
+}
+
+/// `m/ACCOUNT/BRANCH` of a full path.
+fn branch_path(path: &DerivationPath) -> Option<DerivationPath> {
+    let steps = path.as_ref();
+    let at = steps.len().checked_sub(1)?;
+    Some(DerivationPath::from(&steps[..at]))
 }
 
 impl AccountKeys {
-    /// Keys for exactly `allowed` (full paths below `master`).
+    /// Keys for exactly `allowed` (full paths `ACCOUNT/BRANCH/INDEX` below `master`, the
+    /// last two steps non-hardened).
     pub fn new<C: Signing>(
         master: &Xpriv,
         allowed: &BTreeSet<DerivationPath>,
         secp: &Secp256k1<C>,
     ) -> Result<AccountKeys, SigningError> {
-        let mut accounts = BTreeMap::new();
+        let mut accounts: BTreeMap<DerivationPath, SecretXpriv> = BTreeMap::new();
+        let mut branches = BTreeMap::new();
         for path in allowed {
-            let (account, _) = split_account(path)
-                .ok_or_else(|| SigningError::Derivation(format!("{path} is not ACCOUNT/BRANCH/INDEX")))?;
-            if let std::collections::btree_map::Entry::Vacant(slot) = accounts.entry(account) {
-                let key = SecretXpriv::new(
-                    master
-                        .derive_priv(secp, slot.key())
-                        .map_err(|e| SigningError::Derivation(e.to_string()))?,
-                );
-                slot.insert(key);
+            let (account, branch, _) = split_path(path).ok_or_else(|| {
+                SigningError::Derivation(format!(
+                    "{path} is not ACCOUNT/BRANCH/INDEX with a non-hardened branch and index"
+                ))
+            })?;
+            let Some(branch_at) = branch_path(path) else {
+                continue;
+            };
+            if branches.contains_key(&branch_at) {
+                continue;
             }
+            let account_key = match accounts.entry(account) {
+                std::collections::btree_map::Entry::Occupied(slot) => slot.into_mut(),
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    let key = SecretXpriv::new(
+                        master
+                            .derive_priv(secp, slot.key())
+                            .map_err(|e| SigningError::Derivation(e.to_string()))?,
+                    );
+                    slot.insert(key)
+                }
+            };
+            let key = account_key
+                .derive(secp, &DerivationPath::from(vec![branch]))
+                .map_err(|e| SigningError::Derivation(e.to_string()))?;
+            let public_key = key.expose().private_key.public_key(secp);
+            branches.insert(branch_at, BranchKey { key, public_key });
         }
+        // The account keys are erased here: only the branch keys are needed to sign.
+        drop(accounts);
         Ok(AccountKeys {
             fingerprint: master.fingerprint(secp),
+            network: master.network,
             allowed: allowed.clone(),
-            accounts,
+            branches,
         })
+    }
+
+    /// The private key at `path` if this signing may use it: the key's fingerprint and
+    /// full path must be exactly a planned one. Erase it (`non_secure_erase`) after use.
+    fn leaf(
+        &self,
+        fingerprint: Fingerprint,
+        path: &DerivationPath,
+    ) -> Result<Option<SecretKey>, SigningError> {
+        if fingerprint != self.fingerprint || !self.allowed.contains(path) {
+            return Ok(None);
+        }
+        let (Some(branch_at), Some((_, _, index))) = (branch_path(path), split_path(path)) else {
+            return Ok(None);
+        };
+        let Some(branch) = self.branches.get(&branch_at) else {
+            return Ok(None);
+        };
+        // BIP32 CKDpriv for a non-hardened index, with the parent's public key cached:
+        // I = HMAC-SHA512(chain code, serP(parent) || ser32(index)), child = I_L + parent.
+        // (`Xpriv::ckd_priv` computes the parent's public key twice per step.) A test
+        // checks the result against `Xpriv::derive_priv`.
+        let mut engine: HmacEngine<sha512::Hash> = HmacEngine::new(&branch.key.expose().chain_code[..]);
+        engine.input(&branch.public_key.serialize());
+        engine.input(&u32::from(index).to_be_bytes());
+        let hmac = Hmac::<sha512::Hash>::from_engine(engine);
+        let mut tweak_bytes = [0u8; 32];
+        tweak_bytes.copy_from_slice(&hmac[..32]);
+        // An I_L at or above the curve order (probability below 2^-127) has no key: BIP32
+        // says to skip the index; the signer refuses rather than sign with another key.
+        let tweak = Scalar::from_be_bytes(tweak_bytes)
+            .map_err(|_| SigningError::Derivation(format!("{path} has no key (BIP32: invalid child)")))?;
+        let leaf = branch
+            .key
+            .expose()
+            .private_key
+            .add_tweak(&tweak)
+            .map_err(|_| SigningError::Derivation(format!("{path} has no key (BIP32: invalid child)")))?;
+        Ok(Some(leaf))
     }
 }
 
@@ -118,33 +200,94 @@ impl GetKey for AccountKeys {
     fn get_key<C: Signing>(
         &self,
         request: KeyRequest,
-        secp: &Secp256k1<C>,
+        _secp: &Secp256k1<C>,
     ) -> Result<Option<PrivateKey>, Self::Error> {
         // Keys are handed out only by (fingerprint, path), and only for planned paths.
         let KeyRequest::Bip32((fingerprint, path)) = request else {
             return Ok(None);
         };
-        if fingerprint != self.fingerprint || !self.allowed.contains(&path) {
-            return Ok(None);
-        }
-        let Some((account, rest)) = split_account(&path) else {
-            return Ok(None);
-        };
-        match self.accounts.get(&account) {
-            // The derived key is erased when `leaf` drops; the `PrivateKey` handed to the
-            // library is a copy it uses for one signature and drops.
-            Some(key) => {
-                let leaf = key.derive(secp, &rest).map_err(GetKeyError::Bip32)?;
-                Ok(Some(leaf.expose().to_priv()))
-            }
-            None => Ok(None),
+        // The `PrivateKey` handed to the library is a copy it uses for one signature
+        // and drops.
+        match self.leaf(fingerprint, &path) {
+            Ok(Some(leaf)) => Ok(Some(PrivateKey::new(leaf, self.network))),
+            Ok(None) | Err(_) => Ok(None),
         }
     }
 }
 
+/// Signs one segwit v0 input with every planned key of this signer that its key paths
+/// name: the sighash once, then for each key a low-R ECDSA signature (grinded like
+/// Bitcoin Core's and BDK's, so DER plus sighash byte is at most 71 bytes). Returns how
+/// many signatures were made.
+fn sign_ecdsa_input(
+    psbt: &mut Psbt,
+    index: usize,
+    cache: &mut SighashCache<&Transaction>,
+    keys: &AccountKeys,
+    secp: &Secp256k1<All>,
+) -> Result<usize, SigningError> {
+    let (message, sighash_type) = psbt
+        .sighash_ecdsa(index, cache)
+        .map_err(|e| SigningError::Failed(format!("input {index}: {e}")))?;
+    let input = &mut psbt.inputs[index];
+    let mut made = 0;
+    let claims: Vec<(Fingerprint, DerivationPath)> = input.bip32_derivation.values().cloned().collect();
+    for (fingerprint, path) in claims {
+        let Some(mut leaf) = keys.leaf(fingerprint, &path)? else {
+            continue;
+        };
+        let signature = secp.sign_ecdsa_low_r(&message, &leaf);
+        let public_key = bitcoin::PublicKey::new(leaf.public_key(secp));
+        leaf.non_secure_erase();
+        input.partial_sigs.insert(
+            public_key,
+            bitcoin::ecdsa::Signature {
+                signature,
+                sighash_type,
+            },
+        );
+        made += 1;
+    }
+    Ok(made)
+}
+
 /// Signs a PSBT in place with `keys` and checks that every input got a signature.
 /// Public for the benchmark; the signer itself reaches it only through [`sign`].
+///
+/// Segwit v0 inputs are signed here (low-R ECDSA on the sighash rust-bitcoin computes);
+/// taproot key-path inputs through `Psbt::sign` with the same keys. A PSBT mixing both is
+/// refused (no registered wallet has both, so inspection never passes one).
 pub fn sign_inputs(psbt: &mut Psbt, keys: &AccountKeys, secp: &Secp256k1<All>) -> Result<(), SigningError> {
+    let mut taproot = Vec::with_capacity(psbt.inputs.len());
+    for index in 0..psbt.inputs.len() {
+        let spent = psbt
+            .spend_utxo(index)
+            .map_err(|e| SigningError::Failed(format!("input {index}: {e}")))?;
+        taproot.push(spent.script_pubkey.is_p2tr());
+    }
+    if taproot.iter().all(|t| *t) {
+        return sign_taproot_inputs(psbt, keys, secp);
+    }
+    if taproot.iter().any(|t| *t) {
+        return Err(SigningError::Failed(
+            "the PSBT mixes taproot and segwit v0 inputs; no registered wallet has both".to_owned(),
+        ));
+    }
+    let tx = psbt.unsigned_tx.clone();
+    let mut cache = SighashCache::new(&tx);
+    for index in 0..psbt.inputs.len() {
+        if sign_ecdsa_input(psbt, index, &mut cache, keys, secp)? == 0 {
+            return Err(SigningError::Unsigned { index });
+        }
+    }
+    Ok(())
+}
+
+fn sign_taproot_inputs(
+    psbt: &mut Psbt,
+    keys: &AccountKeys,
+    secp: &Secp256k1<All>,
+) -> Result<(), SigningError> {
     let signed = psbt
         .sign(keys, secp)
         .map_err(|(_, errors)| SigningError::Failed(format!("{errors:?}")))?;
@@ -184,11 +327,17 @@ pub fn sign(
     Ok(psbt)
 }
 
-/// A signing context blinded with fresh randomness (side-channel hardening).
-pub fn signing_context() -> Secp256k1<All> {
-    let mut secp = Secp256k1::new();
-    secp.randomize(&mut rand::thread_rng());
-    secp
+/// The process's signing context, made once and blinded with fresh randomness
+/// (side-channel hardening) when first used. One context serves every PSBT the process
+/// signs, as in Bitcoin Core: making one costs an allocation and a randomization, as
+/// much as a signature.
+pub fn signing_context() -> &'static Secp256k1<All> {
+    static CONTEXT: std::sync::OnceLock<Secp256k1<All>> = std::sync::OnceLock::new();
+    CONTEXT.get_or_init(|| {
+        let mut secp = Secp256k1::new();
+        secp.randomize(&mut rand::thread_rng());
+        secp
+    })
 }
 
 #[cfg(test)]
@@ -218,9 +367,46 @@ mod tests {
         assert_eq!(leaf, master.derive_priv(&secp, &planned).unwrap().to_priv());
         let unplanned = DerivationPath::from_str("m/84'/1'/0'/1/6").unwrap();
         assert_eq!(
+            keys.get_key(
+                KeyRequest::Bip32((Fingerprint::default(), planned.clone())),
+                &secp
+            )
+            .unwrap(),
+            None,
+            "another master's fingerprint"
+        );
+        assert_eq!(
             keys.get_key(KeyRequest::Bip32((fingerprint, unplanned)), &secp)
                 .unwrap(),
             None
         );
+    }
+
+    /// The cached-branch derivation is BIP32's: the same keys as `Xpriv::derive_priv` for
+    /// both branches of two accounts and many indices.
+    #[test]
+    fn branch_derivation_equals_bip32() {
+        let secp = Secp256k1::new();
+        let master = Xpriv::new_master(Network::Regtest, &[9u8; 32]).unwrap();
+        let mut paths = BTreeSet::new();
+        for account in ["m/84'/1'/0'", "m/48'/1'/0'/2'"] {
+            for branch in 0..2 {
+                for index in [0u32, 1, 2, 17, 999, 65_536, (1 << 31) - 1] {
+                    paths.insert(DerivationPath::from_str(&format!("{account}/{branch}/{index}")).unwrap());
+                }
+            }
+        }
+        let keys = AccountKeys::new(&master, &paths, &secp).unwrap();
+        assert_eq!(keys.branches.len(), 4, "one cached key per branch");
+        for path in &paths {
+            let leaf = keys.leaf(master.fingerprint(&secp), path).unwrap().unwrap();
+            assert_eq!(
+                leaf,
+                master.derive_priv(&secp, path).unwrap().private_key,
+                "{path}"
+            );
+        }
+        let hardened_index = BTreeSet::from([DerivationPath::from_str("m/84'/1'/0'/0/5'").unwrap()]);
+        assert!(AccountKeys::new(&master, &hardened_index, &secp).is_err());
     }
 }
