@@ -12,4 +12,5 @@ pub mod hostile;
 pub mod hot_wallet;
 pub mod replay;
 pub mod signer;
+pub mod test_chain;
 pub mod tor;

@@ -12,8 +12,7 @@
 use bitcoin::bip32::{DerivationPath, Xpriv, Xpub};
 use bitcoin::secp256k1::Secp256k1;
 use bitcoin::{Address, Amount, Network, OutPoint};
-use serde_json::json;
-use sluice_coordinator::chain::{ChainBackend, CoreRpcClient, RpcAuth};
+use sluice_coordinator::chain::ChainBackend;
 use sluice_coordinator::rules::deposits::{AddressPolicy, DepositSettings, DepositStatus};
 use sluice_coordinator::rules::kyc::KycStatus;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
@@ -25,51 +24,16 @@ use sluice_coordinator::service::{
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_devnet::chain::fund;
-use sluice_e2e::bitcoind::{start_bitcoind, Bitcoind};
+use sluice_e2e::bitcoind::start_bitcoind;
 use sluice_shared::api::NewWithdrawal;
 use sluice_shared::descriptor::{Branch, WalletDescriptor};
-use sluice_simnet::{spawn, SimnetHandle, SimnetOptions};
+use sluice_simnet::{spawn, SimnetOptions};
 
 const NOW: UnixTime = UnixTime::from_secs(1_735_700_000);
 const CREDIT_AFTER: u32 = 2;
 const GAP: u32 = 3;
 
-enum TestChain {
-    Simnet(SimnetHandle),
-    Core(Box<Bitcoind>),
-}
-
-impl TestChain {
-    fn client(&self) -> CoreRpcClient {
-        match self {
-            TestChain::Simnet(simnet) => CoreRpcClient::new(&simnet.url, RpcAuth::None),
-            TestChain::Core(node) => node.client(),
-        }
-    }
-
-    /// Replaces the top `depth` blocks by a longer branch (see tests/tests/monitor.rs):
-    /// on simnet the transactions wait in the mempool, on Core they are mined again.
-    async fn reorg(&self, depth: u32) {
-        match self {
-            TestChain::Simnet(_) => {
-                let _: serde_json::Value = self.client().call("simnet_reorg", json!([depth])).await.unwrap();
-            }
-            TestChain::Core(node) => {
-                node.reorg(depth).await.unwrap();
-            }
-        }
-    }
-}
-
-fn address_of(seed: u8) -> Address {
-    let key = bitcoin::secp256k1::SecretKey::from_slice(&[seed; 32]).unwrap();
-    let public = bitcoin::CompressedPublicKey(key.public_key(&Secp256k1::new()));
-    Address::p2wpkh(&public, Network::Regtest)
-}
-
-async fn mine(chain: &CoreRpcClient, count: u32) {
-    chain.generate_to_address(count, &address_of(9)).await.unwrap();
-}
+use sluice_e2e::test_chain::{address_of, mine, TestChain};
 
 struct World {
     coord: Coordinator,

@@ -16,9 +16,8 @@ use std::sync::Mutex;
 use bitcoin::bip32::{DerivationPath, Xpriv, Xpub};
 use bitcoin::secp256k1::Secp256k1;
 use bitcoin::{Address, Amount, BlockHash, Network, Transaction, Txid};
-use serde_json::json;
 use sluice_coordinator::chain::{
-    AcceptTest, Broadcast, ChainBackend, ChainFuture, ChainTip, CoreRpcClient, RpcAuth, RpcError, TxStatus,
+    AcceptTest, Broadcast, ChainBackend, ChainFuture, ChainTip, CoreRpcClient, RpcError, TxStatus,
 };
 use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
@@ -30,53 +29,14 @@ use sluice_coordinator::service::{
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_devnet::chain::fund;
-use sluice_e2e::bitcoind::{start_bitcoind, Bitcoind};
+use sluice_e2e::bitcoind::start_bitcoind;
 use sluice_shared::api::{EventKind, NewWithdrawal, WithdrawalStatus};
-use sluice_simnet::{spawn, SimnetHandle, SimnetOptions};
+use sluice_simnet::{spawn, SimnetOptions};
 
 const MIN_CONFIRMATIONS: u32 = 3;
 const INSTANCE: &str = "monitor-test";
 
-/// The chain under test, mining only when asked.
-enum TestChain {
-    Simnet(SimnetHandle),
-    Core(Box<Bitcoind>),
-}
-
-impl TestChain {
-    fn client(&self) -> CoreRpcClient {
-        match self {
-            TestChain::Simnet(simnet) => CoreRpcClient::new(&simnet.url, RpcAuth::None),
-            TestChain::Core(node) => node.client(),
-        }
-    }
-
-    /// Replaces the top `depth` blocks by a longer branch: simnet's own reorg (the new
-    /// blocks hold only a coinbase, so the transactions wait in the mempool), or
-    /// `invalidateblock` and mining on Core (which mines them again at once).
-    async fn reorg(&self, depth: u32) {
-        match self {
-            TestChain::Simnet(_) => {
-                let _: serde_json::Value = self.client().call("simnet_reorg", json!([depth])).await.unwrap();
-            }
-            TestChain::Core(node) => {
-                node.reorg(depth).await.unwrap();
-            }
-        }
-    }
-}
-
-/// A regtest address of a fixed key.
-fn address_of(seed: u8) -> Address {
-    let key = bitcoin::secp256k1::SecretKey::from_slice(&[seed; 32]).unwrap();
-    let public = bitcoin::CompressedPublicKey(key.public_key(&Secp256k1::new()));
-    Address::p2wpkh(&public, Network::Regtest)
-}
-
-/// Mines `count` blocks (with the mempool) to an address nobody here spends from.
-async fn mine(chain: &CoreRpcClient, count: u32) {
-    chain.generate_to_address(count, &address_of(9)).await.unwrap();
-}
+use sluice_e2e::test_chain::{address_of, mine, TestChain};
 
 /// The active chain's block holding `txid`, searched from `from` to the tip (the node
 /// runs without `-txindex`, as operators' nodes usually do).
