@@ -5,12 +5,12 @@
 //! that no longer checks out.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use rusqlite::Connection;
 use sluice_coordinator::audit::{entry_hash, AuditKey};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sluice-coordinator");
+mod common;
 
 struct Desk {
     dir: tempfile::TempDir,
@@ -74,17 +74,7 @@ impl Desk {
     }
 
     fn run(&self, token: Option<&str>, args: &[&str]) -> Output {
-        let mut command = Command::new(BIN);
-        command
-            .arg("--db")
-            .arg(&self.db)
-            .args(args)
-            .env_remove("SLUICE_TOKEN")
-            .env_remove("SLUICE_DB");
-        if let Some(token) = token {
-            command.env("SLUICE_TOKEN", token);
-        }
-        command.output().unwrap()
+        common::run_cli(&self.db, token, args)
     }
 
     fn ok(&self, args: &[&str]) -> String {

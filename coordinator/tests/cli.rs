@@ -10,7 +10,8 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sluice-coordinator");
+mod common;
+use common::BIN;
 
 const KEYS: [&str; 3] = [
     "[1bbaa5fe/84h/1h/0h]tpubDDHx3CNs1F7LipoKW8ccMFNJsXJ6WYLFubNaCYLZtBX6G2GsQ7EJgbuecqwXfQtLKzxt2Kn8vJkxEWeQNto3deB7JCHdKHuRJMcYMDFABwi",
@@ -32,17 +33,7 @@ impl Desk {
 
     /// Runs the binary as the holder of `token` (None: no token at all).
     fn run(&self, token: Option<&str>, args: &[&str]) -> Output {
-        let mut command = Command::new(BIN);
-        command
-            .arg("--db")
-            .arg(&self.db)
-            .args(args)
-            .env_remove("SLUICE_TOKEN")
-            .env_remove("SLUICE_DB");
-        if let Some(token) = token {
-            command.env("SLUICE_TOKEN", token);
-        }
-        command.output().unwrap()
+        common::run_cli(&self.db, token, args)
     }
 
     /// Runs and expects success; returns stdout.
