@@ -16,6 +16,13 @@ cd "$(dirname "$0")/.."
 target=x86_64-unknown-linux-gnu
 features=(-p sluice-signer --no-default-features)
 
+# --build-only: the static build and nothing else (.ci/run builds it while the tests run).
+if [ "${1:-}" = --build-only ]; then
+  RUSTFLAGS="-C target-feature=+crt-static" \
+    cargo build --locked "${features[@]}" --bin sluice-signer --target "$target"
+  exit 0
+fi
+
 echo "== cold signer: dependency tree"
 tree="$(cargo tree "${features[@]}" -e normal --prefix none --locked)"
 network_crates='^(tokio|tokio-[a-z-]+|hyper|hyper-util|http-body-util|h2|mio|socket2|arti-client|arti|tor-[a-z0-9-]+|sluice-tor|reqwest|ureq|native-tls|openssl|rustls|async-native-tls) v'

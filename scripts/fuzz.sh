@@ -4,6 +4,7 @@
 #
 #   scripts/fuzz.sh                  every target, SLUICE_FUZZ_SECONDS each (default 20)
 #   scripts/fuzz.sh psbt_inspect     one target
+#   scripts/fuzz.sh --build-only     build every target, run none
 #
 # Built with Cargo and the stable compiler: libfuzzer-sys links libFuzzer, and the flags
 # below add the coverage instrumentation it steers by (the same SanitizerCoverage flags
@@ -23,6 +24,13 @@ target_dir="${SLUICE_FUZZ_TARGET_DIR:-${SLUICE_CACHE:-$HOME/.cache/sluice}/fuzz-
 host="$(rustc -vV | sed -n 's/^host: //p')"
 profile=fuzz-ci
 
+# --build-only: compile the targets and stop (.ci/run builds them while the tests run).
+build_only=false
+if [ "${1:-}" = --build-only ]; then
+  build_only=true
+  shift
+fi
+
 if [ "$#" -gt 0 ]; then
   targets=("$@")
 else
@@ -39,6 +47,9 @@ RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-
 -Cllvm-args=-sanitizer-coverage-trace-compares" \
   cargo build --profile "$profile" --target "$host" --target-dir "$target_dir" \
   $(printf -- '--bin %s ' "${targets[@]}")
+if "$build_only"; then
+  exit 0
+fi
 
 for target in "${targets[@]}"; do
   corpus="$(mktemp -d)"

@@ -65,7 +65,7 @@ impl Reply {
 pub enum TransportError {
     #[error("coordinator URL {0:?} is not usable: give http://HOST:PORT")]
     BadUrl(String),
-    #[error("refusing plain http:// to {0:?}, which is not a loopback address: requests and replies would cross the network in clear text. Reach the coordinator through a tunnel whose local end is on this machine (e.g. `ssh -L 8080:127.0.0.1:8080 coordinator-host`, then --coordinator http://127.0.0.1:8080) until the Tor transport or TLS with a pinned key is available")]
+    #[error("refusing plain http:// to {0:?}, which is not a loopback address: requests and replies would cross the network in clear text. Use stealth mode (--coordinator http://<onion address>.onion, the coordinator's onion service), or a tunnel whose local end is on this machine (e.g. `ssh -L 8080:127.0.0.1:8080 coordinator-host`, then --coordinator http://127.0.0.1:8080)")]
     PlainHttpToRemote(String),
     #[error("cannot reach the coordinator at {url}: {reason}")]
     Unreachable { url: String, reason: String },
@@ -213,7 +213,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            message.contains("not a loopback address") && message.contains("Tor"),
+            message.contains("not a loopback address") && message.contains("stealth mode"),
             "{message}"
         );
         for url in ["https://127.0.0.1", "127.0.0.1:80", "http://127.0.0.1/v1"] {
