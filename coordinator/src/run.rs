@@ -26,7 +26,9 @@ use crate::chain::types::BlockchainInfo;
 use crate::chain::{Broadcast, ChainBackend, CoreRpcClient, RpcAuth};
 use crate::clock;
 use crate::identity::CoordinatorIdentity;
-use crate::service::{monitor_pass, BatchOutcome, Coordinator, MonitorSettings, ProcessorConfig};
+use crate::service::{
+    mempool_pass, monitor_pass, BatchOutcome, Coordinator, MempoolWatch, MonitorSettings, ProcessorConfig,
+};
 use crate::time::UnixTime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -515,14 +517,24 @@ async fn chain_task(
         min_confirmations: options.min_confirmations,
         start_height: options.start_height,
     };
+    let mut mempool = MempoolWatch::default();
     let mut backoff = options.interval;
     loop {
         let outcome = match work {
             ChainWork::Sender => sender_pass(&mut coord, &chain, &options, &instance).await,
-            ChainWork::Monitor => monitor_pass(&mut coord, &chain, &monitor, &instance)
-                .await
-                .map(|pass| pass.busy())
-                .map_err(anyhow::Error::from),
+            ChainWork::Monitor => match monitor_pass(&mut coord, &chain, &monitor, &instance).await {
+                Ok(pass) => {
+                    // At the tip: bring the unconfirmed deposits in line with the mempool.
+                    // Its failure leaves them as they were and does not hold blocks up.
+                    if !pass.busy() {
+                        if let Err(e) = mempool_pass(&mut coord, &chain, &mut mempool).await {
+                            tracing::warn!("mempool pass failed (unconfirmed deposits not refreshed): {e:#}");
+                        }
+                    }
+                    Ok(pass.busy())
+                }
+                Err(e) => Err(anyhow::Error::from(e)),
+            },
         };
         let pause = match outcome {
             Ok(busy) => {

@@ -904,6 +904,28 @@ async fn deposit_addresses_kyc_and_the_ledger_over_http() {
         .await;
     assert_eq!(ledger.status, StatusCode::OK);
     assert_eq!(ledger.body["deposits"], json!([]));
+    // Payments still in the mempool: their own list (the monitor fills it; none here).
+    let unconfirmed = server
+        .call(
+            Method::GET,
+            "/v1/unconfirmed-deposits?customer=c1",
+            Some(&server.approvers[0]),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(unconfirmed.status, StatusCode::OK);
+    assert_eq!(unconfirmed.body["deposits"], json!([]));
+    let bad_query = server
+        .call(
+            Method::GET,
+            "/v1/unconfirmed-deposits?status=pending",
+            Some(&server.approvers[0]),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(bad_query.status, StatusCode::BAD_REQUEST);
     let bad_status = server
         .call(
             Method::GET,

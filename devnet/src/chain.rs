@@ -128,6 +128,22 @@ impl Drop for ChainNode {
 /// mature now) to `addresses`, `amount` each, and mines it. Returns the funding txid.
 /// Works on any regtest chain that has `generatetoaddress`.
 pub async fn fund(chain: &CoreRpcClient, addresses: &[Address], amount: Amount) -> Result<Txid> {
+    let (txid, miner_address) = send_funding(chain, addresses, amount).await?;
+    chain.generate_to_address(1, &miner_address).await?;
+    Ok(txid)
+}
+
+/// [`fund`] without the last block: the funding transaction is left in the mempool.
+pub async fn fund_unconfirmed(chain: &CoreRpcClient, addresses: &[Address], amount: Amount) -> Result<Txid> {
+    Ok(send_funding(chain, addresses, amount).await?.0)
+}
+
+/// Sends the funding transaction; returns its txid and the miner's address.
+async fn send_funding(
+    chain: &CoreRpcClient,
+    addresses: &[Address],
+    amount: Amount,
+) -> Result<(Txid, Address)> {
     use bitcoin::sighash::{EcdsaSighashType, SighashCache};
     use bitcoin::{transaction, OutPoint, Sequence, Transaction, TxIn, TxOut, Witness};
 
@@ -191,8 +207,7 @@ pub async fn fund(chain: &CoreRpcClient, addresses: &[Address], amount: Amount) 
     );
     tx.input[0].witness = Witness::p2wpkh(&signature, &miner.public_key());
     let txid = chain.send_raw_transaction(&tx).await?;
-    chain.generate_to_address(1, &miner_address).await?;
-    Ok(txid)
+    Ok((txid, miner_address))
 }
 
 /// What the chain's blocks pay to each of `scripts`, read block by block from genesis to

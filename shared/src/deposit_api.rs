@@ -79,6 +79,28 @@ pub struct DepositList {
     pub deposits: Vec<Deposit>,
 }
 
+/// A payment to a deposit address in a transaction still in the node's mempool: shown as
+/// pending, never credited, and gone from this list once the transaction is mined (then it
+/// is in the ledger), replaced or evicted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnconfirmedDeposit {
+    pub txid: String,
+    pub vout: u32,
+    pub wallet: String,
+    pub derivation_index: u32,
+    pub address: String,
+    /// `None`: an address of the gap window issued to no one.
+    pub customer_id: Option<String>,
+    pub amount_sat: u64,
+    pub first_seen_at: i64,
+}
+
+/// `GET /v1/unconfirmed-deposits[?customer=C]`, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnconfirmedDepositList {
+    pub deposits: Vec<UnconfirmedDeposit>,
+}
+
 /// `POST /v1/deposits/{id}/tag` (compliance).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -18,12 +18,12 @@ use sluice_coordinator::rules::kyc::KycStatus;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
 use sluice_coordinator::service::{
-    monitor_pass, Actor, AdminDesk, Applied, Change, Coordinator, DepositDetail, MonitorSettings,
-    NewWalletRequest,
+    mempool_pass, monitor_pass, Actor, AdminDesk, Applied, Change, Coordinator, DepositDetail, MempoolWatch,
+    MonitorSettings, NewWalletRequest,
 };
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
-use sluice_devnet::chain::fund;
+use sluice_devnet::chain::{fund, fund_unconfirmed};
 use sluice_e2e::bitcoind::start_bitcoind;
 use sluice_shared::api::NewWithdrawal;
 use sluice_shared::descriptor::{Branch, WalletDescriptor};
@@ -166,9 +166,11 @@ async fn deposits_follow(chain: TestChain) {
         .address(Branch::Receive, 3, Network::Regtest)
         .unwrap();
 
-    // One transaction pays all four.
+    // One transaction pays all four. While it is in the mempool, the four payments are
+    // unconfirmed deposits (pending, not in the ledger); mined, they leave that list for
+    // the ledger.
     let amount = Amount::from_sat(50_000_000);
-    fund(
+    let funding = fund_unconfirmed(
         &client,
         &[
             c1_first.clone(),
@@ -180,12 +182,53 @@ async fn deposits_follow(chain: TestChain) {
     )
     .await
     .unwrap();
-    let funded = client.tip().await.unwrap();
     let settings = MonitorSettings {
         min_confirmations: 3,
-        start_height: funded.height - 1,
+        start_height: client.tip().await.unwrap().height,
     };
     pass(&mut world, &client, &settings).await;
+    let mut mempool = MempoolWatch::default();
+    let unconfirmed_count = mempool_pass(&mut world.coord, &client, &mut mempool)
+        .await
+        .unwrap();
+    assert_eq!(unconfirmed_count, 4);
+    let unconfirmed = world.coord.unconfirmed_deposits(&world.backend, None).unwrap();
+    let mut customers: Vec<Option<&str>> = unconfirmed.iter().map(|d| d.customer.as_deref()).collect();
+    customers.sort();
+    assert_eq!(customers, [None, Some("c1"), Some("c1"), Some("c2")]);
+    assert!(unconfirmed
+        .iter()
+        .all(|d| d.outpoint.txid == funding && d.amount == amount));
+    assert_eq!(
+        world
+            .coord
+            .unconfirmed_deposits(&world.backend, Some("c2"))
+            .unwrap()[0]
+            .address,
+        c2_address.to_string()
+    );
+    assert!(
+        world
+            .coord
+            .deposits(&world.compliance, None, None, 100)
+            .unwrap()
+            .is_empty(),
+        "nothing in the ledger before a block"
+    );
+    mine(&client, 1).await;
+    let funded = client.tip().await.unwrap();
+    pass(&mut world, &client, &settings).await;
+    assert_eq!(
+        mempool_pass(&mut world.coord, &client, &mut mempool)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(world
+        .coord
+        .unconfirmed_deposits(&world.backend, None)
+        .unwrap()
+        .is_empty());
     for address in [&c1_first, &c1_second] {
         let d = world.deposit_to(address);
         assert_eq!(

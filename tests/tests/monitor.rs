@@ -114,6 +114,14 @@ impl ChainBackend for Watched<'_> {
     fn fee_estimate(&self, target_blocks: u16) -> ChainFuture<'_, Option<bitcoin::FeeRate>> {
         self.inner.fee_estimate(target_blocks)
     }
+
+    fn mempool_txids(&self) -> ChainFuture<'_, Vec<Txid>> {
+        self.inner.mempool_txids()
+    }
+
+    fn mempool_transaction<'a>(&'a self, txid: &'a Txid) -> ChainFuture<'a, Option<Transaction>> {
+        self.inner.mempool_transaction(txid)
+    }
 }
 
 /// A coordinator with wallet "hot" (`wpkh`, one key held by this test, automatic

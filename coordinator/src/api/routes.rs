@@ -167,6 +167,10 @@ fn route(method: &Method, path: &str) -> Result<Route, HttpError> {
             Method::GET => Ok(Route::Deposits(deposits::DepositRoute::List)),
             _ => Err(wrong_method("GET")),
         },
+        ["v1", "unconfirmed-deposits"] => match *method {
+            Method::GET => Ok(Route::Deposits(deposits::DepositRoute::ListUnconfirmed)),
+            _ => Err(wrong_method("GET")),
+        },
         ["v1", "deposits", d] => match *method {
             Method::GET => Ok(Route::Deposits(deposits::DepositRoute::Get(id(d)?))),
             _ => Err(wrong_method("GET")),

@@ -77,6 +77,13 @@ pub trait ChainBackend: Send + Sync {
     /// A fee rate for confirmation within `target_blocks`, or `None` when the node has no
     /// estimate yet (a fresh regtest node, say): the caller falls back to its configured rate.
     fn fee_estimate(&self, target_blocks: u16) -> ChainFuture<'_, Option<FeeRate>>;
+
+    /// The txids of every transaction in the node's mempool.
+    fn mempool_txids(&self) -> ChainFuture<'_, Vec<Txid>>;
+
+    /// A transaction of the mempool, or `None` when it is no longer there (mined,
+    /// replaced or evicted since the txids were listed).
+    fn mempool_transaction<'a>(&'a self, txid: &'a Txid) -> ChainFuture<'a, Option<Transaction>>;
 }
 
 impl ChainBackend for CoreRpcClient {
@@ -148,6 +155,22 @@ impl ChainBackend for CoreRpcClient {
 
     fn fee_estimate(&self, target_blocks: u16) -> ChainFuture<'_, Option<FeeRate>> {
         Box::pin(async move { Ok(self.estimate_smart_fee(target_blocks).await?.feerate) })
+    }
+
+    fn mempool_txids(&self) -> ChainFuture<'_, Vec<Txid>> {
+        Box::pin(self.get_raw_mempool())
+    }
+
+    fn mempool_transaction<'a>(&'a self, txid: &'a Txid) -> ChainFuture<'a, Option<Transaction>> {
+        Box::pin(async move {
+            // Without -txindex, Core finds a transaction by txid only in its mempool: -5
+            // means it left (or was never there), which is what `None` says.
+            match self.get_raw_transaction(txid).await {
+                Ok(tx) => Ok(Some(tx)),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use sluice_shared::asset::{format_btc, parse_btc};
-use sluice_shared::deposit_api::{DepositAddressList, DepositList};
+use sluice_shared::deposit_api::{DepositAddressList, DepositList, UnconfirmedDepositList};
 
 use super::output::print_json;
 use super::proposals::propose;
@@ -14,7 +14,9 @@ use super::Session;
 use crate::clock;
 use crate::rules::deposits::{AddressPolicy, DepositSettings, DepositStatus};
 use crate::rules::kyc::KycStatus;
-use crate::service::{address_to_api, kyc_status_from_words, Change, ResolutionAction, MAX_DEPOSIT_LISTING};
+use crate::service::{
+    address_to_api, kyc_status_from_words, unconfirmed_to_api, Change, ResolutionAction, MAX_DEPOSIT_LISTING,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum DepositCommand {
@@ -45,6 +47,12 @@ pub enum DepositCommand {
         customer: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: u32,
+    },
+    /// Payments to deposit addresses still in the node's mempool (pending, never
+    /// credited; the monitor refreshes them at each pass).
+    Unconfirmed {
+        #[arg(long)]
+        customer: Option<String>,
     },
     /// One deposit with its tags and history.
     Show { id: u64 },
@@ -224,6 +232,24 @@ pub fn deposit(s: &mut Session, command: &DepositCommand, json: bool) -> Result<
                         d.confirmations,
                         r.outpoint,
                         r.customer.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+        DepositCommand::Unconfirmed { customer } => {
+            let list = s.coord.unconfirmed_deposits(&s.actor, customer.as_deref())?;
+            if json {
+                print_json(&UnconfirmedDepositList {
+                    deposits: list.iter().map(unconfirmed_to_api).collect(),
+                })?;
+            } else {
+                for d in &list {
+                    outln!(
+                        "unconfirmed {:>16}  {}  {}  customer {}",
+                        format_btc(d.amount),
+                        d.outpoint,
+                        d.address,
+                        d.customer.as_deref().unwrap_or("- (issued to no one)")
                     );
                 }
             }

@@ -15,6 +15,7 @@ pub mod customers;
 pub mod deposits;
 pub mod enrollments;
 pub mod kyc;
+pub mod mempool_deposits;
 pub mod proposals;
 pub mod schema;
 pub mod session_groups;

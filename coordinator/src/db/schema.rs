@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_7,
     MIGRATION_8,
     MIGRATION_9,
+    MIGRATION_10,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -927,4 +928,24 @@ CREATE TRIGGER audit_customer_limit_update AFTER UPDATE ON customer_limits BEGIN
         json_object('customer_id', NEW.customer_id, 'asset', NEW.asset,
             'daily_limit_sat', NEW.daily_limit_sat, 'updated_by', NEW.updated_by));
 END;
+"#;
+
+/// Deposits still in the node's mempool (issue 11 item 2: unconfirmed deposits visible as
+/// pending). Unlike every other table this is not a record but a view of the node, which
+/// the monitor replaces each pass: rows come and go with the mempool, nothing here is ever
+/// credited, and the deposit ledger (`deposits`) is untouched by it. Not audited for the
+/// same reason `chain_blocks` is not: it holds what the node says now, not a decision.
+const MIGRATION_10: &str = r#"
+CREATE TABLE mempool_deposits (
+    txid TEXT NOT NULL CHECK (length(txid) = 64),
+    vout INTEGER NOT NULL CHECK (vout >= 0),
+    wallet TEXT NOT NULL REFERENCES deposit_wallets(wallet),
+    derivation_index INTEGER NOT NULL CHECK (derivation_index >= 0),
+    address TEXT NOT NULL,
+    -- NULL: an address of the gap window issued to no one.
+    customer_id TEXT REFERENCES customers(id),
+    amount_sat INTEGER NOT NULL CHECK (amount_sat > 0),
+    first_seen_at INTEGER NOT NULL,
+    PRIMARY KEY (txid, vout)
+);
 "#;

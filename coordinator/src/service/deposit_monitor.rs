@@ -28,13 +28,13 @@ use sluice_shared::descriptor::Branch;
 use crate::time::UnixTime;
 
 /// The deposit wallets and the not-yet-issued addresses of their gap windows.
-struct Watch {
+pub(super) struct Watch {
     wallets: HashMap<String, DepositWalletRecord>,
     /// script → (wallet, index) for indexes past the last issued one, within the gap.
     unissued: HashMap<ScriptBuf, (String, u32)>,
 }
 
-fn watch(conn: &Connection, network: Network) -> Result<Watch, ServiceError> {
+pub(super) fn watch(conn: &Connection, network: Network) -> Result<Watch, ServiceError> {
     let mut watch = Watch {
         wallets: HashMap::new(),
         unissued: HashMap::new(),
@@ -63,6 +63,39 @@ fn watch(conn: &Connection, network: Network) -> Result<Watch, ServiceError> {
     Ok(watch)
 }
 
+/// The deposit address `script` pays, if any, without recording anything.
+pub(super) enum DepositAddressMatch {
+    /// An address the coordinator issued (or recorded as unassigned earlier).
+    Known(DepositAddressRecord),
+    /// An address of a deposit wallet's gap window that nobody was given.
+    Unissued {
+        wallet: String,
+        index: u32,
+        address: String,
+    },
+}
+
+pub(super) fn match_deposit_address(
+    conn: &Connection,
+    watch: &Watch,
+    script: &ScriptBuf,
+    network: Network,
+) -> Result<Option<DepositAddressMatch>, ServiceError> {
+    if let Some(known) = rows::address_by_script_hex(conn, &hex::encode(script.as_bytes()))? {
+        return Ok(Some(DepositAddressMatch::Known(known)));
+    }
+    let Some((wallet, index)) = watch.unissued.get(script) else {
+        return Ok(None);
+    };
+    let address = bitcoin::Address::from_script(script, network)
+        .map_err(|e| DbError::Corrupt(format!("deposit wallet {wallet} index {index}: {e}")))?;
+    Ok(Some(DepositAddressMatch::Unissued {
+        wallet: wallet.clone(),
+        index: *index,
+        address: address.to_string(),
+    }))
+}
+
 /// The deposit address `script` pays, recording a gap-window address as unassigned the
 /// first time a payment to it is seen.
 fn deposit_address(
@@ -72,26 +105,27 @@ fn deposit_address(
     network: Network,
     now: UnixTime,
 ) -> Result<Option<DepositAddressRecord>, ServiceError> {
-    let hex = hex::encode(script.as_bytes());
-    if let Some(known) = rows::address_by_script_hex(conn, &hex)? {
-        return Ok(Some(known));
+    match match_deposit_address(conn, watch, script, network)? {
+        None => Ok(None),
+        Some(DepositAddressMatch::Known(known)) => Ok(Some(known)),
+        Some(DepositAddressMatch::Unissued {
+            wallet,
+            index,
+            address,
+        }) => {
+            let record = DepositAddressRecord {
+                wallet,
+                index,
+                address,
+                script_pubkey_hex: hex::encode(script.as_bytes()),
+                customer: None,
+                issued_by: None,
+                issued_at: now,
+            };
+            rows::insert_address(conn, &record)?;
+            Ok(Some(record))
+        }
     }
-    let Some((wallet, index)) = watch.unissued.get(script) else {
-        return Ok(None);
-    };
-    let address = bitcoin::Address::from_script(script, network)
-        .map_err(|e| DbError::Corrupt(format!("deposit wallet {wallet} index {index}: {e}")))?;
-    let record = DepositAddressRecord {
-        wallet: wallet.clone(),
-        index: *index,
-        address: address.to_string(),
-        script_pubkey_hex: hex,
-        customer: None,
-        issued_by: None,
-        issued_at: now,
-    };
-    rows::insert_address(conn, &record)?;
-    Ok(Some(record))
 }
 
 /// Records the deposits in `block` (at `height`) and credits what is now deep enough.

@@ -12,6 +12,7 @@ mod deposits;
 mod desk;
 mod enrollment;
 mod intake;
+mod mempool_deposits;
 mod monitor;
 mod monitor_pass;
 mod operations;
@@ -50,6 +51,7 @@ pub use self::deposits::{
 pub use self::desk::AdminDesk;
 pub use self::enrollment::EnrollmentRefusal;
 pub use self::intake::Intake;
+pub use self::mempool_deposits::{mempool_pass, unconfirmed_to_api, MempoolWatch};
 pub use self::monitor::AppliedBlock;
 pub use self::monitor_pass::{monitor_pass, MonitorError, MonitorPass, MonitorSettings};
 pub use self::operations::OperationsSnapshot;

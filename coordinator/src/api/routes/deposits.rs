@@ -6,6 +6,7 @@
 //! | GET | /v1/deposit-addresses[?wallet=W&customer=C] | any staff (the shadow reads it) |
 //! | GET | /v1/deposits[?status=S&customer=C&limit=N] | any staff (the shadow reads it) |
 //! | GET | /v1/deposits/{id} | any staff |
+//! | GET | /v1/unconfirmed-deposits[?customer=C] | any staff (payments still in the mempool) |
 //! | POST | /v1/deposits/{id}/tag (`{"reason": ...}`) | compliance |
 //! | POST | /v1/kyc (`{"customer_id", "status", "verified_until"?, "note"}`) | compliance |
 //! | GET | /v1/kyc?customer=C | any staff |
@@ -17,14 +18,16 @@
 use hyper::StatusCode;
 use sluice_shared::deposit_api::{
     CustomerKyc, DecideResolution, DepositAddressList, DepositList, ImportBlocklist, IssueDepositAddress,
-    KycEvent, ProposeResolution, Resolution, ResolutionList, SetKyc, TagDeposit,
+    KycEvent, ProposeResolution, Resolution, ResolutionList, SetKyc, TagDeposit, UnconfirmedDepositList,
 };
 
 use super::{bad_request, parse_json, Failure};
 use crate::api::reply::{json, Reply};
 use crate::db::deposits::ResolutionRecord;
 use crate::rules::deposits::DepositStatus;
-use crate::service::{address_to_api, kyc_status_from_words, Actor, Coordinator, ResolutionAction};
+use crate::service::{
+    address_to_api, kyc_status_from_words, unconfirmed_to_api, Actor, Coordinator, ResolutionAction,
+};
 use crate::time::UnixTime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +35,7 @@ pub(super) enum DepositRoute {
     IssueAddress,
     ListAddresses,
     List,
+    ListUnconfirmed,
     Get(u64),
     Tag(u64),
     SetKyc,
@@ -54,6 +58,7 @@ impl DepositRoute {
             | DepositRoute::DecideResolution { .. } => true,
             DepositRoute::ListAddresses
             | DepositRoute::List
+            | DepositRoute::ListUnconfirmed
             | DepositRoute::Get(_)
             | DepositRoute::GetKyc
             | DepositRoute::ListResolutions => false,
@@ -121,6 +126,16 @@ pub(super) fn execute(
                 StatusCode::OK,
                 &DepositList {
                     deposits: list.iter().map(|d| d.to_api()).collect(),
+                },
+            ))
+        }
+        DepositRoute::ListUnconfirmed => {
+            let pairs = query_pairs(query, &["customer"])?;
+            let list = coord.unconfirmed_deposits(actor, find(&pairs, "customer"))?;
+            Ok(json(
+                StatusCode::OK,
+                &UnconfirmedDepositList {
+                    deposits: list.iter().map(unconfirmed_to_api).collect(),
                 },
             ))
         }
