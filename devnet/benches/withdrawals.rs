@@ -18,6 +18,11 @@ use sluice_devnet::processes::Programs;
 use sluice_devnet::throughput::measure;
 use sluice_devnet::tor_network::TorNetwork;
 
+/// KiB as MiB with one decimal.
+fn mib(kib: u64) -> String {
+    format!("{:.1}", kib as f64 / 1024.0)
+}
+
 fn main() {
     // `cargo bench` passes --bench; other arguments pick batch sizes and chains.
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -56,9 +61,10 @@ fn main() {
         .unwrap();
     println!(
         "chain | withdrawals per batch | withdrawals | seconds | withdrawals/s | p50 | p99 | max | \
-         CPU s: coordinator | signers | bitcoind | bench process"
+         CPU s: coordinator | signers | bitcoind | bench process | peak RSS MiB: coordinator | signer | \
+         coordinator RSS MiB at 25/50/75/100 % broadcast | busy retries"
     );
-    println!("---|---|---|---|---|---|---|---|---|---|---|---");
+    println!("---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---");
     for batch in [10, 100, 1_000] {
         if batch_filter.is_some_and(|f| f != batch) {
             continue;
@@ -82,7 +88,7 @@ fn main() {
                 .unwrap_or_else(|e| panic!("batch {batch} on {chain:?}: {e:#}"));
             let seconds = |d: std::time::Duration| format!("{:.1}", d.as_secs_f64());
             println!(
-                "{}{} | {} | {} | {:.2} | {:.0} | {:.0} ms | {:.0} ms | {:.0} ms | {} | {} | {} | {}",
+                "{}{} | {} | {} | {:.2} | {:.0} | {:.0} ms | {:.0} ms | {:.0} ms | {} | {} | {} | {} | {} | {} | {} | {}",
                 result.chain,
                 if stealth { " (signers over Tor)" } else { "" },
                 result.batch,
@@ -96,6 +102,10 @@ fn main() {
                 seconds(result.cpu.signers),
                 result.cpu.node.map_or("-".to_owned(), seconds),
                 seconds(result.cpu.this_process),
+                mib(result.memory.coordinator_peak_kib),
+                mib(result.memory.signer_peak_kib),
+                result.memory.coordinator_rss_kib.map(mib).join("/"),
+                result.busy_retries,
             );
         }
     }

@@ -4,7 +4,10 @@
 //! concurrent clients can; each is approved by the automatic rule at intake, so its
 //! approval time is when its request returned. Its broadcast time is when the database
 //! first shows it `broadcast`, polled every few milliseconds from a read-only connection.
-//! Beside the times, the CPU time each process used during the run says where it went.
+//! Beside the times, the CPU time each process used during the run says where it went,
+//! and the processes' memory says whether it stays bounded: peak resident set size, and
+//! the coordinator's resident size when a quarter, half, three quarters and all of the
+//! withdrawals were broadcast (a leak shows as growth from one quarter to the next).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -36,6 +39,33 @@ pub struct Throughput {
     pub max: Duration,
     /// CPU time used from the first request to the last broadcast.
     pub cpu: CpuUse,
+    pub memory: MemoryUse,
+    /// Requests the clients sent again after `503 busy` (the database held by another
+    /// writer beyond the busy timeout).
+    pub busy_retries: u64,
+}
+
+/// Memory of the coordinator and the signers over a run, from `/proc/PID/status`, in KiB.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemoryUse {
+    /// Peak resident set size (`VmHWM`) of `sluice-coordinator run all`.
+    pub coordinator_peak_kib: u64,
+    /// The larger of the two online signers' peaks.
+    pub signer_peak_kib: u64,
+    /// The coordinator's resident size (`VmRSS`) at 25, 50, 75 and 100 % broadcast.
+    pub coordinator_rss_kib: [u64; 4],
+}
+
+/// A `/proc/PID/status` field in kB (`VmHWM`, `VmRSS`); zero if it cannot be read.
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return 0;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// CPU time (user + system) per process over a run, from `/proc/PID/stat`.
@@ -214,6 +244,8 @@ pub async fn measure(
     }
     let mut approved_at: HashMap<u64, Instant> = HashMap::new();
     let mut broadcast_at: HashMap<u64, Instant> = HashMap::new();
+    let mut memory = MemoryUse::default();
+    let mut quarters_seen = 0;
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         while let Some(done) = tasks.try_join_next() {
@@ -226,6 +258,10 @@ pub async fn measure(
         for id in ids {
             let id = u64::try_from(id?)?;
             broadcast_at.entry(id).or_insert(now);
+        }
+        while quarters_seen < 4 && broadcast_at.len() * 4 >= count * (quarters_seen + 1) {
+            memory.coordinator_rss_kib[quarters_seen] = status_kib(processes.coordinator, "VmRSS");
+            quarters_seen += 1;
         }
         if tasks.is_empty() && broadcast_at.len() >= count {
             break;
@@ -240,6 +276,13 @@ pub async fn measure(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let cpu = processes.read().since(cpu_at_start);
+    memory.coordinator_peak_kib = status_kib(processes.coordinator, "VmHWM");
+    memory.signer_peak_kib = processes
+        .signers
+        .iter()
+        .map(|pid| status_kib(*pid, "VmHWM"))
+        .max()
+        .unwrap_or(0);
     let mut latencies: Vec<Duration> = approved_at
         .iter()
         .map(|(id, at)| {
@@ -264,5 +307,7 @@ pub async fn measure(
         p99: quantile(0.99),
         max: latencies.last().copied().unwrap_or_default(),
         cpu,
+        memory,
+        busy_retries: backend.busy_retries(),
     })
 }

@@ -1,7 +1,8 @@
 //! Signing throughput: inspection + signing plan + signature for 1-, 10-, 100- and 1,000-input PSBTs of each
 //! wallet kind, and the whole `sluice-signer sign` command on a 100-input PSBT
 //! (process start, keystore unlock with the recommended Argon2id, inspection, durable
-//! reservation, signing, atomic write). Results: docs/benchmarks.md.
+//! reservation, signing, atomic write), and that command's peak memory on 100- and
+//! 1,000-input PSBTs. Results: docs/benchmarks.md.
 #![allow(clippy::unwrap_used, missing_docs)] // benchmark: a panic is a failure report
 
 use std::str::FromStr;
@@ -95,59 +96,83 @@ fn signing(c: &mut Criterion) {
     group.finish();
 }
 
-fn whole_command(c: &mut Criterion) {
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path().join("home");
-    let pass = dir.path().join("pass");
-    std::fs::write(&pass, "benchmark passphrase\n").unwrap();
-    std::fs::write(dir.path().join("a.tprv"), TPRV_A).unwrap();
-    let bin = env!("CARGO_BIN_EXE_sluice-signer");
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(bin)
+/// A signer home (regtest, recommended Argon2id, the wsh 2-of-3 wallet registered, high
+/// limits) and the real binary to run in it.
+struct SignerHome {
+    dir: tempfile::TempDir,
+    wallet: WalletDescriptor,
+}
+
+impl SignerHome {
+    fn new() -> SignerHome {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pass"), "benchmark passphrase\n").unwrap();
+        std::fs::write(dir.path().join("a.tprv"), TPRV_A).unwrap();
+        let (_, wallet) = wallets().remove(1);
+        let home = SignerHome { dir, wallet };
+        let tprv = home.dir.path().join("a.tprv");
+        home.run(&[
+            "init",
+            "--network",
+            "regtest",
+            "--from-xprv-file",
+            tprv.to_str().unwrap(),
+        ]); // recommended Argon2id
+        home.run(&[
+            "wallet",
+            "register",
+            "--name",
+            "vault",
+            "--descriptor",
+            &home.wallet.receive().to_string(),
+            "--change-descriptor",
+            &home.wallet.change().to_string(),
+        ]);
+        home.run(&[
+            "limits",
+            "init",
+            "--rate",
+            "1000000",
+            "--per-seconds",
+            "1",
+            "--burst",
+            "1000000",
+            "--total",
+            "20000000",
+        ]);
+        home
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sluice-signer"));
+        command
             .arg("--home")
-            .arg(&home)
+            .arg(self.dir.path().join("home"))
             .arg("--passphrase-file")
-            .arg(&pass)
-            .args(args)
-            .output()
-            .unwrap();
+            .arg(self.dir.path().join("pass"))
+            .args(args);
+        command
+    }
+
+    fn run(&self, args: &[&str]) {
+        let out = self.command(args).output().unwrap();
         assert!(
             out.status.success(),
             "{args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-    };
-    let tprv = dir.path().join("a.tprv");
-    run(&[
-        "init",
-        "--network",
-        "regtest",
-        "--from-xprv-file",
-        tprv.to_str().unwrap(),
-    ]); // recommended Argon2id
-    let (_, wallet) = wallets().remove(1);
-    run(&[
-        "wallet",
-        "register",
-        "--name",
-        "vault",
-        "--descriptor",
-        &wallet.receive().to_string(),
-        "--change-descriptor",
-        &wallet.change().to_string(),
-    ]);
-    run(&[
-        "limits",
-        "init",
-        "--rate",
-        "1000000",
-        "--per-seconds",
-        "1",
-        "--burst",
-        "1000000",
-        "--total",
-        "20000000",
-    ]);
+    }
+
+    /// A fresh PSBT of `inputs` inputs for the registered wallet, written to a file.
+    fn psbt_file(&self, inputs: u32, salt: u32) -> std::path::PathBuf {
+        let path = self.dir.path().join(format!("b{salt}.psbt"));
+        std::fs::write(&path, psbt(&self.wallet, inputs, salt).serialize()).unwrap();
+        path
+    }
+}
+
+fn whole_command(c: &mut Criterion) {
+    let home = SignerHome::new();
     let mut salt = 100;
     let mut group = c.benchmark_group("sign-command");
     group
@@ -158,16 +183,67 @@ fn whole_command(c: &mut Criterion) {
         b.iter_batched(
             || {
                 salt += 1;
-                let path = dir.path().join(format!("b{salt}.psbt"));
-                std::fs::write(&path, psbt(&wallet, 100, salt).serialize()).unwrap();
-                path
+                home.psbt_file(100, salt)
             },
-            |path| run(&["sign", "--yes", "--in", path.to_str().unwrap()]),
+            |path| home.run(&["sign", "--yes", "--in", path.to_str().unwrap()]),
             BatchSize::PerIteration,
         )
     });
     group.finish();
 }
 
-criterion_group!(benches, signing, whole_command);
+/// Peak resident set size (`VmHWM`, KiB) of a running process; 0 once it is gone.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Peak memory of the whole `sluice-signer sign` on 100- and 1,000-input wsh 2-of-3 PSBTs,
+/// three runs each: the high-water mark read from /proc every millisecond until the
+/// process exits (a lower bound of the true peak by at most the last millisecond's
+/// growth). Printed, not timed.
+fn peak_memory(_c: &mut Criterion) {
+    let home = SignerHome::new();
+    let mut salt = 10_000;
+    for inputs in [100, 1_000] {
+        let mut peaks = Vec::new();
+        for _ in 0..3 {
+            salt += 1;
+            let path = home.psbt_file(inputs, salt);
+            let mut child = home
+                .command(&["sign", "--yes", "--in", path.to_str().unwrap()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut peak = 0;
+            while child.try_wait().unwrap().is_none() {
+                peak = peak.max(peak_rss_kib(child.id()));
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            assert!(child.wait().unwrap().success(), "sign of {inputs} inputs failed");
+            peaks.push(peak);
+        }
+        let mib: Vec<String> = peaks
+            .iter()
+            .map(|k| format!("{:.1}", *k as f64 / 1024.0))
+            .collect();
+        println!(
+            "sign-command peak RSS, wsh-2of3/{inputs}-inputs ({} bytes of PSBT): {} MiB",
+            std::fs::metadata(home.dir.path().join(format!("b{salt}.psbt")))
+                .unwrap()
+                .len(),
+            mib.join(" / ")
+        );
+    }
+}
+
+criterion_group!(benches, signing, whole_command, peak_memory);
 criterion_main!(benches);

@@ -63,6 +63,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Refused => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::Busy => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -70,6 +71,19 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
 /// generically: database details are for operators, not clients.
 pub fn service_error(err: &ServiceError) -> Reply {
     let status = status_of(err.kind());
+    if err.kind() == ErrorKind::Busy {
+        tracing::warn!("request refused, database busy: {err}");
+        let mut reply = error(
+            status,
+            err.code(),
+            "the coordinator's database is busy (another writer held it longer than the busy timeout); \
+             nothing was changed: retry shortly (a withdrawal with the same Idempotency-Key)",
+        );
+        reply
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from_static("1"));
+        return reply;
+    }
     if err.kind() == ErrorKind::Internal {
         tracing::error!("request failed: {err}");
         return error(

@@ -70,6 +70,18 @@ pub enum DbError {
     SchemaAltered(String),
 }
 
+impl DbError {
+    /// SQLite gave up waiting for another connection's lock (`SQLITE_BUSY`/`SQLITE_LOCKED`)
+    /// after the busy timeout: the statement did nothing, and the same call can be retried.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
 impl From<rusqlite::Error> for DbError {
     fn from(e: rusqlite::Error) -> Self {
         DbError::Sqlite(e)

@@ -97,6 +97,9 @@ pub enum ErrorKind {
     BadRequest,
     /// Our fault or the database's: retry later or call an operator.
     Internal,
+    /// Another writer held the database beyond the busy timeout: nothing was changed;
+    /// retry (a withdrawal with the same idempotency key).
+    Busy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +165,7 @@ impl ServiceError {
             ServiceError::Bump(_) => "bump_refused",
             ServiceError::Wallet(_) => "invalid_wallet",
             ServiceError::Signatures(_) => "signatures_refused",
+            ServiceError::Database(e) if e.is_busy() => "busy",
             ServiceError::Database(_) => "internal",
         }
     }
@@ -202,6 +206,7 @@ impl ServiceError {
             | ServiceError::Wallet(_)
             | ServiceError::Bump(_)
             | ServiceError::Signatures(_) => ErrorKind::Refused,
+            ServiceError::Database(e) if e.is_busy() => ErrorKind::Busy,
             ServiceError::Database(_) => ErrorKind::Internal,
         }
     }

@@ -926,3 +926,20 @@ fn withdrawals_need_a_customer_verified_now() {
         .unwrap();
     assert_eq!(recorded, 1, "only the request made while verified was recorded");
 }
+
+#[test]
+fn a_database_held_by_another_writer_is_busy_not_internal_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("coordinator.sqlite");
+    let mut desk = AdminDesk::initialise(&path, Network::Regtest, ["root", "ops"], NOW).unwrap();
+    // Another writer (a processor pass over a huge batch, say) holds the write lock for
+    // longer than the busy timeout.
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let err = desk.coord.add_customer(&desk.admin, "c9", NOW).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Busy, "{err}");
+    assert_eq!(err.code(), "busy");
+    other.execute_batch("ROLLBACK").unwrap();
+    // Nothing was half-written: the same call succeeds once the lock is free.
+    desk.coord.add_customer(&desk.admin, "c9", NOW).unwrap();
+}
