@@ -7,7 +7,9 @@
 # unpacking it. Nothing of Core's source enters the checkout.
 #
 # Output: $SLUICE_CACHE/bitcoin-core-<crate version>/bin/{bitcoind,bitcoin-cli}, where
-# SLUICE_CACHE defaults to ~/.cache/sluice. The tests look there unless SLUICE_BITCOIND_DIR
+# SLUICE_CACHE defaults to ~/.cache/sluice. SLUICE_BITCOIND_OPT=2 builds Core's own -O2
+# instead of the tests' -O1, into bitcoin-core-<crate version>-O2/: the node to compare
+# speed against (the peer benchmark, `cargo bench -p sluice-devnet --bench peer_signing`). The tests look there unless SLUICE_BITCOIND_DIR
 # names another directory holding both binaries. Idempotent: when both binaries exist and
 # report the expected version it does nothing. The first build takes about 8-15 minutes on
 # two cores.
@@ -25,7 +27,12 @@ EXPECTED_VERSION="Bitcoin Core daemon version v31.99.0"
 DEBIAN_PACKAGES=(cmake g++ make pkg-config libboost-dev libevent-dev libsqlite3-dev)
 
 cache="${SLUICE_CACHE:-$HOME/.cache/sluice}"
-root="$cache/bitcoin-core-$CRATE_VERSION"
+opt="${SLUICE_BITCOIND_OPT:-1}"
+case "$opt" in
+  1) root="$cache/bitcoin-core-$CRATE_VERSION" ;;
+  2) root="$cache/bitcoin-core-$CRATE_VERSION-O2" ;;
+  *) echo "SLUICE_BITCOIND_OPT must be 1 (tests) or 2 (benchmarks), not '$opt'"; exit 1 ;;
+esac
 bin="$root/bin"
 
 installed_version() {
@@ -107,9 +114,9 @@ jobs="$(nproc 2>/dev/null || echo 2)"
 # -O1, not Core's -O2: the node serves regtest tests and the devnet, where it does little
 # work, and -O1 compiles markedly faster on the two cores CI shares with the Rust build.
 # (Core keeps a CMAKE_CXX_FLAGS_RELEASE given on the command line as it is.) Not for speed
-# comparisons: a benchmark against Core must point SLUICE_BITCOIND_DIR at an -O2 build.
+# comparisons: a benchmark against Core uses the -O2 build (SLUICE_BITCOIND_OPT=2, below).
 cmake -S "$src/bitcoin" -B "$work/build" \
-  -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE=-O1 -DCMAKE_C_FLAGS_RELEASE=-O1 \
+  -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O$opt" -DCMAKE_C_FLAGS_RELEASE="-O$opt" \
   -DENABLE_WALLET=OFF -DWITH_EMBEDDED_ASMAP=OFF \
   -DBUILD_DAEMON=ON -DBUILD_CLI=ON -DBUILD_BITCOIN_BIN=OFF \
   -DBUILD_TESTS=OFF -DBUILD_BENCH=OFF -DBUILD_GUI=OFF -DBUILD_TX=OFF -DBUILD_UTIL=OFF \

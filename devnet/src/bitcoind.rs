@@ -42,6 +42,23 @@ pub fn default_dir() -> PathBuf {
     cache.join(CORE_VERSION_DIR).join("bin")
 }
 
+/// Where the -O2 build for speed comparisons is (`SLUICE_BITCOIND_OPT=2
+/// scripts/build-bitcoind.sh`): `$SLUICE_BITCOIND_DIR` when set, else
+/// `${SLUICE_CACHE:-$HOME/.cache/sluice}/bitcoin-core-0.4.1-O2/bin`. The tests' node is
+/// built at -O1, which would flatter Sluice in a comparison.
+pub fn benchmark_dir() -> PathBuf {
+    if std::env::var_os(DIR_VARIABLE).is_some_and(|d| !d.is_empty()) {
+        return default_dir();
+    }
+    let tests_node = default_dir();
+    let cache = tests_node
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    cache.join(format!("{CORE_VERSION_DIR}-O2")).join("bin")
+}
+
 /// `dir/bitcoind`, or an error that says how to get it.
 pub fn locate(dir: &Path) -> Result<PathBuf> {
     let bitcoind = dir.join("bitcoind");
