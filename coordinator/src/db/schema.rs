@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_8,
     MIGRATION_9,
     MIGRATION_10,
+    MIGRATION_11,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -948,4 +949,90 @@ CREATE TABLE mempool_deposits (
     first_seen_at INTEGER NOT NULL,
     PRIMARY KEY (txid, vout)
 );
+"#;
+
+/// The deposit side in the audit log (migration 8 came from a branch beside migration 9's
+/// audit log, so its tables had their own history but no entries in the signed chain):
+/// KYC changes, deposit wallets, issued addresses, deposits and their status changes,
+/// their history, tags, resolutions and the blocklist — every compliance decision and
+/// everything the monitor records about deposits. `mempool_deposits` stays out: a view of
+/// the node, not a record.
+const MIGRATION_11: &str = r#"
+CREATE TRIGGER audit_kyc_event AFTER INSERT ON customer_kyc_events BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('kyc_event', NEW.recorded_at,
+        json_object('id', NEW.id, 'customer_id', NEW.customer_id, 'kyc_status', NEW.kyc_status,
+            'verified_until', NEW.verified_until, 'actor', NEW.actor, 'note', NEW.note));
+END;
+CREATE TRIGGER audit_deposit_wallet AFTER INSERT ON deposit_wallets BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('deposit_wallet', NEW.marked_at,
+        json_object('wallet', NEW.wallet, 'address_policy', NEW.address_policy, 'gap_limit', NEW.gap_limit,
+            'credit_confirmations', NEW.credit_confirmations, 'tag_above_sat', NEW.tag_above_sat,
+            'marked_by', NEW.marked_by));
+END;
+CREATE TRIGGER audit_deposit_wallet_changed AFTER UPDATE ON deposit_wallets BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('deposit_wallet_changed', NEW.marked_at,
+        json_object('wallet', NEW.wallet, 'address_policy', NEW.address_policy, 'gap_limit', NEW.gap_limit,
+            'credit_confirmations', NEW.credit_confirmations, 'tag_above_sat', NEW.tag_above_sat,
+            'marked_by', NEW.marked_by));
+END;
+CREATE TRIGGER audit_deposit_address AFTER INSERT ON deposit_addresses BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('deposit_address', NEW.issued_at,
+        json_object('wallet', NEW.wallet, 'derivation_index', NEW.derivation_index, 'address', NEW.address,
+            'customer_id', NEW.customer_id, 'issued_by', NEW.issued_by));
+END;
+CREATE TRIGGER audit_deposit_address_changed AFTER UPDATE ON deposit_addresses BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('deposit_address_changed', NEW.issued_at,
+        json_object('wallet', NEW.wallet, 'derivation_index', NEW.derivation_index, 'address', NEW.address,
+            'customer_id', NEW.customer_id, 'issued_by', NEW.issued_by));
+END;
+CREATE TRIGGER audit_deposit AFTER INSERT ON deposits BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('deposit', NEW.first_seen_at,
+        json_object('id', NEW.id, 'txid', NEW.txid, 'vout', NEW.vout, 'wallet', NEW.wallet,
+            'derivation_index', NEW.derivation_index, 'customer_id', NEW.customer_id,
+            'amount_sat', NEW.amount_sat, 'block_height', NEW.block_height, 'block_hash', NEW.block_hash,
+            'status', NEW.status));
+END;
+CREATE TRIGGER audit_deposit_changed AFTER UPDATE ON deposits
+    WHEN NEW.status IS NOT OLD.status OR NEW.block_hash IS NOT OLD.block_hash BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('deposit_changed', NEW.updated_at,
+        json_object('id', NEW.id, 'from', OLD.status, 'to', NEW.status,
+            'block_height', NEW.block_height, 'block_hash', NEW.block_hash));
+END;
+CREATE TRIGGER audit_deposit_event AFTER INSERT ON deposit_events BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('deposit_event', NEW.recorded_at,
+        json_object('id', NEW.id, 'deposit_id', NEW.deposit_id, 'kind', NEW.kind,
+            'actor', NEW.actor, 'note', NEW.note));
+END;
+CREATE TRIGGER audit_deposit_tag AFTER INSERT ON deposit_tags BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('deposit_tag', NEW.tagged_at,
+        json_object('id', NEW.id, 'deposit_id', NEW.deposit_id, 'rule', NEW.rule, 'detail', NEW.detail,
+            'tagged_by', NEW.tagged_by));
+END;
+CREATE TRIGGER audit_blocklist_entry AFTER INSERT ON blocklist BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('blocklist_entry', NEW.added_at,
+        json_object('entry', NEW.entry, 'kind', NEW.kind, 'note', NEW.note, 'active', NEW.active,
+            'added_by', NEW.added_by));
+END;
+CREATE TRIGGER audit_blocklist_changed AFTER UPDATE ON blocklist BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('blocklist_changed', NULL,
+        json_object('entry', NEW.entry, 'kind', NEW.kind, 'note', NEW.note, 'active', NEW.active,
+            'added_by', NEW.added_by));
+END;
+CREATE TRIGGER audit_deposit_resolution AFTER INSERT ON deposit_resolutions BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('deposit_resolution', NEW.proposed_at,
+        json_object('id', NEW.id, 'deposit_id', NEW.deposit_id, 'action', NEW.action,
+            'destination', NEW.destination, 'reason', NEW.reason, 'proposed_by', NEW.proposed_by));
+END;
+CREATE TRIGGER audit_deposit_resolution_decided AFTER UPDATE OF status ON deposit_resolutions
+    WHEN NEW.status != OLD.status BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('deposit_resolution_decided', NEW.decided_at,
+        json_object('id', NEW.id, 'status', NEW.status, 'decided_by', NEW.decided_by,
+            'note', NEW.decision_note));
+END;
+CREATE TRIGGER audit_customer_kyc AFTER UPDATE OF kyc_status, kyc_verified_until ON customers
+    WHEN NEW.kyc_status IS NOT OLD.kyc_status OR NEW.kyc_verified_until IS NOT OLD.kyc_verified_until BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('customer_kyc', NULL,
+        json_object('customer_id', NEW.id, 'kyc_status', NEW.kyc_status,
+            'verified_until', NEW.kyc_verified_until));
+END;
 "#;

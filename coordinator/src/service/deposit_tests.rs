@@ -381,4 +381,26 @@ fn a_tagged_deposit_is_resolved_by_compliance_and_an_approver() {
             proposed.id
         ))
         .is_err());
+
+    // Every step above is an entry of the signed audit log, and the chain verifies.
+    let kinds: Vec<String> = w
+        .coord
+        .audit_recent(1_000)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    for kind in [
+        "deposit_wallet",
+        "deposit_address",
+        "deposit",
+        "deposit_event",
+        "deposit_tag",
+        "deposit_resolution",
+        "deposit_resolution_decided",
+        "kyc_event",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "no {kind} entry in {kinds:?}");
+    }
+    assert!(w.coord.audit_verify(None).unwrap().is_ok());
 }
