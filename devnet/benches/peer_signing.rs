@@ -21,16 +21,15 @@
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use bitcoin::absolute::LockTime;
 use bitcoin::bip32::Xpriv;
 use bitcoin::psbt::Psbt;
 use bitcoin::secp256k1::Secp256k1;
-use bitcoin::{Amount, Network, ScriptBuf};
+use bitcoin::{Amount, Network};
 use serde_json::{json, Value};
 use sluice_devnet::bitcoind::{benchmark_dir, locate, Bitcoind};
 use sluice_shared::descriptor::WalletDescriptor;
 use sluice_shared::inspect::{inspect_psbt, ChangeIndexBound, InspectionPolicy};
-use sluice_shared::psbt_builder::{build_psbt, fake_coins};
+use sluice_shared::psbt_builder::sample_spend;
 use sluice_signer::signing;
 
 const RUNS: usize = 5;
@@ -79,18 +78,7 @@ fn account_xprv() -> String {
 }
 
 fn psbt(wallet: &WalletDescriptor, inputs: u32, salt: u32) -> Psbt {
-    let coins = fake_coins(wallet, inputs, Amount::from_sat(1_000_000), salt).unwrap();
-    let total = Amount::from_sat(1_000_000 * u64::from(inputs));
-    let outside = ScriptBuf::from_hex("0014000102030405060708090a0b0c0d0e0f10111213").unwrap();
-    let fee = Amount::from_sat(200 * u64::from(inputs) + 200);
-    build_psbt(
-        wallet,
-        &coins,
-        &[(outside, total / 2)],
-        Some((0, total / 2 - fee)),
-        LockTime::ZERO,
-    )
-    .unwrap()
+    sample_spend(wallet, inputs, salt).unwrap()
 }
 
 /// Sluice's in-memory signing of `unsigned`: the signed PSBT and the time it took.

@@ -3,6 +3,7 @@
 //! processor and by tests and benchmarks that need realistic PSBTs.
 
 use bitcoin::absolute::LockTime;
+use bitcoin::hashes::Hash as _;
 use bitcoin::psbt::Psbt;
 use bitcoin::{transaction, Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness};
 use miniscript::psbt::PsbtExt;
@@ -211,6 +212,29 @@ pub fn fake_coins(
             })
         })
         .collect()
+}
+
+/// The benchmarks' spend: `inputs` made-up coins of 0.01 BTC each ([`fake_coins`]), half
+/// of it to an outside P2WPKH script, the rest less a fee of 200 sat per input (plus 200)
+/// back to change index 0. For benchmarks only: the coins exist on no chain.
+pub fn sample_spend(wallet: &WalletDescriptor, inputs: u32, salt: u32) -> Result<Psbt, BuildError> {
+    let each = Amount::from_sat(1_000_000);
+    let coins = fake_coins(wallet, inputs, each, salt)?;
+    let total = each * u64::from(inputs);
+    let outside = ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array([
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+    ]));
+    let fee = Amount::from_sat(200 * u64::from(inputs) + 200);
+    let change = (total / 2)
+        .checked_sub(fee)
+        .ok_or_else(|| BuildError::Descriptor(format!("{inputs} inputs cannot pay the fee")))?;
+    build_psbt(
+        wallet,
+        &coins,
+        &[(outside, total / 2)],
+        Some((0, change)),
+        LockTime::ZERO,
+    )
 }
 
 #[cfg(test)]

@@ -8,15 +8,14 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use bitcoin::absolute::LockTime;
 use bitcoin::bip32::Xpriv;
 use bitcoin::psbt::Psbt;
 use bitcoin::secp256k1::Secp256k1;
-use bitcoin::{Amount, Network, ScriptBuf};
+use bitcoin::{Amount, Network};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use sluice_shared::descriptor::WalletDescriptor;
 use sluice_shared::inspect::{inspect_psbt, ChangeIndexBound, InspectionPolicy};
-use sluice_shared::psbt_builder::{build_psbt, fake_coins};
+use sluice_shared::psbt_builder::sample_spend;
 use sluice_signer::signing;
 
 const TPRV_A: &str = "tprv8ZgxMBicQKsPdjiV4AkC8QKCmSAPfkTGr7YiqpauMqHNgeQ15bdbNo7V5p6YPYGaTbTJCAyXV1yAAPBypoTfe9xLpwb8k9fbHftu3NdykuA";
@@ -43,18 +42,7 @@ fn wallets() -> Vec<(&'static str, WalletDescriptor)> {
 }
 
 fn psbt(wallet: &WalletDescriptor, inputs: u32, salt: u32) -> Psbt {
-    let coins = fake_coins(wallet, inputs, Amount::from_sat(1_000_000), salt).unwrap();
-    let total = Amount::from_sat(1_000_000 * u64::from(inputs));
-    let outside = ScriptBuf::from_hex("0014000102030405060708090a0b0c0d0e0f10111213").unwrap();
-    let fee = Amount::from_sat(200 * u64::from(inputs) + 200);
-    build_psbt(
-        wallet,
-        &coins,
-        &[(outside, total / 2)],
-        Some((0, total / 2 - fee)),
-        LockTime::ZERO,
-    )
-    .unwrap()
+    sample_spend(wallet, inputs, salt).unwrap()
 }
 
 fn signing(c: &mut Criterion) {
