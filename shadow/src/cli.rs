@@ -34,6 +34,9 @@ pub enum Command {
     /// Create the sealed keystore (a new seed, shown once, or a restored one) with the
     /// officer keys and threshold that sign limit commands and release instructions.
     Init(InitArgs),
+    /// Show the shadow's identity; the last line is its id, which officers name as the
+    /// target of limit commands and release instructions.
+    Id,
     /// Print `[fingerprint/path]xpub` for the coordinator to compose the deposit wallet.
     Xpub {
         /// Account path below the master key, e.g. 84h/1h/0h.
@@ -51,6 +54,9 @@ pub enum Command {
     /// Check or show the shadow's hash-chained journal.
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// Carry out an officer-signed release instruction: spend exactly that tagged
+    /// deposit to exactly that destination, once.
+    Release(ReleaseArgs),
     /// Cross-check the coordinator's deposit ledger against the chain: once
     /// (`--once`, exit status 3 on any alarm) or every `--interval-seconds`.
     Run(RunArgs),
@@ -98,6 +104,44 @@ pub struct ConfigureArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// Check once and exit: 0 when all agrees, 3 on any alarm.
+    #[arg(long)]
+    pub once: bool,
+    /// Seconds between checks.
+    #[arg(long, default_value_t = 30)]
+    pub interval_seconds: u64,
+    /// Also sweep: after a check without alarms, move confirmed, credited, untagged
+    /// deposits to the treasury within the shadow's limits (needs the passphrase).
+    #[arg(long)]
+    pub sweep: bool,
+    /// Fee rate of sweeps, in sat/vB.
+    #[arg(long, default_value_t = 2)]
+    pub fee_rate_sat_vb: u64,
+    /// TESTS ONLY: die (abort, as a kill would) at this point of the first sweep.
+    #[arg(long, hide = true, value_enum)]
+    pub dangerous_stop_after: Option<crate::spend::DangerousStop>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// Image(s) of the printed instruction (PNG or JPEG).
+    #[arg(long, num_args = 1.., required_unless_present = "text", conflicts_with = "text")]
+    pub scan: Vec<PathBuf>,
+    /// The instruction as text (`SLC1...`).
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Fee rate, in sat/vB.
+    #[arg(long, default_value_t = 2)]
+    pub fee_rate_sat_vb: u64,
+}
+
+/// Where the shadow connects to (outgoing only).
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
     /// The shadow's own node: Bitcoin Core (or simnet) JSON-RPC, e.g. http://127.0.0.1:18443.
     #[arg(long)]
     pub node: String,
@@ -121,20 +165,4 @@ pub struct RunArgs {
     /// POST each new set of alarms as JSON to this URL.
     #[arg(long)]
     pub webhook: Option<String>,
-    /// Check once and exit: 0 when all agrees, 3 on any alarm.
-    #[arg(long)]
-    pub once: bool,
-    /// Seconds between checks.
-    #[arg(long, default_value_t = 30)]
-    pub interval_seconds: u64,
-    /// Also sweep: after a check without alarms, move confirmed, credited, untagged
-    /// deposits to the treasury within the shadow's limits (needs the passphrase).
-    #[arg(long)]
-    pub sweep: bool,
-    /// Fee rate of sweeps, in sat/vB.
-    #[arg(long, default_value_t = 2)]
-    pub fee_rate_sat_vb: u64,
-    /// TESTS ONLY: die (abort, as a kill would) at this point of the first sweep.
-    #[arg(long, hide = true, value_enum)]
-    pub dangerous_stop_after: Option<crate::spend::DangerousStop>,
 }

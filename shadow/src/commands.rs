@@ -17,11 +17,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             signer_command(&home, passphrase_file, SignerCommand::Init(args))?;
             println!("Next: give the coordinator `sluice-shadow xpub --path ...` for the deposit wallet, then `sluice-shadow configure`.");
         }
+        Command::Id => signer_command(&home, passphrase_file, SignerCommand::Id)?,
         Command::Xpub { path } => signer_command(&home, passphrase_file, SignerCommand::Xpub { path })?,
         Command::Configure(args) => setup::configure(&home, passphrase_file, &args)?,
         Command::Show => setup::show(&home)?,
         Command::Limits(command) => signer_command(&home, passphrase_file, SignerCommand::Limits(command))?,
         Command::Journal(command) => signer_command(&home, passphrase_file, SignerCommand::Journal(command))?,
+        Command::Release(args) => crate::release::release(&home, passphrase_file, &args)?,
         Command::Run(args) => return crate::run::run(&home, passphrase_file, &args),
     }
     Ok(ExitCode::SUCCESS)

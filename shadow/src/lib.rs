@@ -15,6 +15,7 @@ pub mod chain_scan;
 pub mod cli;
 pub mod commands;
 pub mod crosscheck;
+pub mod release;
 pub mod report;
 pub mod run;
 pub mod settings;

@@ -16,7 +16,7 @@ use sluice_signer::pipeline;
 use sluice_signer::state::State;
 
 use crate::chain_scan::{self, ChainView};
-use crate::cli::RunArgs;
+use crate::cli::{ConnectionArgs, RunArgs};
 use crate::crosscheck::{cross_check, Alarm, CheckRules, CheckSummary};
 use crate::report::{self, Status};
 use crate::settings::{self, Configured, DEPOSIT_WALLET};
@@ -28,13 +28,13 @@ use crate::sweeps::{self, PlannedSpend, SweepBook};
 pub const ALARM_EXIT: u8 = 3;
 
 /// What one cross-check saw, for the sweep that may follow it.
-struct Checked {
-    status: Status,
-    view: Option<ChainView>,
-    ledger: Vec<sluice_shared::deposit_api::Deposit>,
+pub(crate) struct Checked {
+    pub(crate) status: Status,
+    pub(crate) view: Option<ChainView>,
+    pub(crate) ledger: Vec<sluice_shared::deposit_api::Deposit>,
 }
 
-async fn check(configured: &Configured, node: &CoreRpcClient, staff: &StaffApi) -> Checked {
+pub(crate) async fn check(configured: &Configured, node: &CoreRpcClient, staff: &StaffApi) -> Checked {
     let now = sluice_signer::clock::unix_now();
     let failed = |reason: String| Checked {
         status: Status::new(
@@ -199,7 +199,7 @@ fn read_token(path: &std::path::Path) -> Result<SecretString> {
     Ok(SecretString::from(line.as_str().to_owned()))
 }
 
-fn node_auth(args: &RunArgs) -> Result<RpcAuth> {
+fn node_auth(args: &ConnectionArgs) -> Result<RpcAuth> {
     Ok(
         match (&args.node_cookie, &args.node_user, &args.node_password_file) {
             (Some(cookie), _, _) => RpcAuth::CookieFile(cookie.clone()),
@@ -217,11 +217,18 @@ fn node_auth(args: &RunArgs) -> Result<RpcAuth> {
     )
 }
 
-pub fn run(home: &Home, passphrase_file: Option<&std::path::Path>, args: &RunArgs) -> Result<ExitCode> {
-    let configured = settings::load(home)?;
+/// The node and the coordinator, both dialled out to.
+pub(crate) fn connect(args: &ConnectionArgs) -> Result<(CoreRpcClient, StaffApi)> {
     let node = CoreRpcClient::new(&args.node, node_auth(args)?);
     let staff = StaffApi::new(&args.coordinator, read_token(&args.token_file)?)?;
+    Ok((node, staff))
+}
+
+pub fn run(home: &Home, passphrase_file: Option<&std::path::Path>, args: &RunArgs) -> Result<ExitCode> {
+    let configured = settings::load(home)?;
+    let (node, staff) = connect(&args.connection)?;
     let status_path = args
+        .connection
         .status_file
         .clone()
         .unwrap_or_else(|| home.dir().join("status.json"));
@@ -245,7 +252,7 @@ pub fn run(home: &Home, passphrase_file: Option<&std::path::Path>, args: &RunArg
         .context("starting the async runtime")?;
     eprintln!(
         "sluice-shadow: watching wallet {:?} via {} and {} (no listening socket)",
-        configured.settings.coordinator_wallet, args.node, args.coordinator
+        configured.settings.coordinator_wallet, args.connection.node, args.connection.coordinator
     );
     loop {
         let previous = report::read_status(&status_path);
@@ -293,7 +300,7 @@ pub fn run(home: &Home, passphrase_file: Option<&std::path::Path>, args: &RunArg
         }
         report::write_status(&status_path, &status)?;
         if report::alarms_changed(previous.as_ref(), &status) {
-            if let Some(url) = &args.webhook {
+            if let Some(url) = &args.connection.webhook {
                 runtime.block_on(report::post_webhook(url, &status));
             }
         }

@@ -5,7 +5,9 @@
 //! coordinator's monitor credits deposits and the shadow's cross-check agrees; the
 //! running shadow holds no listening socket; sweeps move only credited, untagged
 //! deposits, within the shadow's limits, exactly once across a kill before broadcast;
-//! a reorg reverses a credit and the shadow agrees; a tampered coordinator database (a
+//! the tagged deposit leaves only on an officer-signed release instruction, to the
+//! owner, once (a replay and a release of a credited coin are refused; the limits
+//! apply until the officers raise them) and nothing else moves; a reorg reverses a credit and the shadow agrees; a tampered coordinator database (a
 //! fake credit, a swapped issued address, a hidden deposit) raises alarms, reported by
 //! status file, exit status and webhook, and stops sweeps.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
@@ -34,7 +36,11 @@ use sluice_devnet::chain::fund;
 use sluice_e2e::binaries::{binary, CoordinatorApi};
 use sluice_e2e::bitcoind::start_bitcoind;
 use sluice_e2e::test_chain::{mine, TestChain};
+use sluice_shared::asset::Asset;
 use sluice_shared::descriptor::{Branch, WalletDescriptor};
+use sluice_shared::limit_command::{
+    CommandId, LimitAction, LimitCommand, Release, ReleaseDestination, ReleasePurpose, SignedLimitCommand,
+};
 use sluice_simnet::{spawn, SimnetOptions};
 
 const NOW: UnixTime = UnixTime::from_secs(1_735_700_000);
@@ -173,6 +179,13 @@ impl Shadow {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `release --text TEXT` with the connection flags.
+    async fn release(&self, text: &str) -> Output {
+        let mut args = vec!["release", "--text", text];
+        args.extend(self.run_flags.iter().map(String::as_str));
+        self.run(&without_webhook(&args)).await
+    }
+
     /// `run --once` (with `extra`): exit code and the status file.
     async fn check(&self, extra: &[&str]) -> (Option<i32>, Value, String) {
         let mut args = vec!["run", "--once"];
@@ -187,6 +200,29 @@ impl Shadow {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     }
+}
+
+/// `release` takes the connection flags but has no webhook to post.
+fn without_webhook<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    let mut skip = false;
+    for arg in args {
+        if skip {
+            skip = false;
+        } else if *arg == "--webhook" {
+            skip = true;
+        } else {
+            out.push(*arg);
+        }
+    }
+    out
+}
+
+/// The instructions' validity window is checked against the shadow's wall clock.
+fn wall_clock_now() -> i64 {
+    #[allow(clippy::disallowed_methods)] // tests: compared with what the shadow reads
+    let now = std::time::SystemTime::now();
+    now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
 fn alarm_codes(status: &Value) -> Vec<String> {
@@ -413,11 +449,11 @@ async fn shadow_watches(chain: TestChain) {
             "limits",
             "init",
             "--rate",
-            "0.6",
+            "10",
             "--per-seconds",
             "60",
             "--burst",
-            "0.6",
+            "2",
             "--total",
             "0.6",
             "--max-fee",
@@ -538,7 +574,84 @@ async fn shadow_watches(chain: TestChain) {
     }
     assert_eq!(swept, 1);
     let limits = shadow.ok(&["limits", "show"]).await;
-    assert!(limits.contains("0.1"), "0.1 BTC of the total left: {limits}");
+    assert!(
+        limits.contains("Total remaining  0.1 BTC"),
+        "0.1 BTC of the total left: {limits}"
+    );
+
+    // The tagged deposit (c2's, vout 2) leaves only on the officers' release
+    // instruction, to the owner, once; nothing else moves.
+    let shadow_id = shadow.ok(&["id"]).await.lines().last().unwrap().trim().to_owned();
+    let owner = sluice_e2e::test_chain::address_of(77);
+    let tagged = OutPoint::new(funding, 2);
+    let credited = OutPoint::new(funding, 1); // c1's coin the limits kept from the sweep
+    let instruction = |coin: OutPoint, action_id: u8| {
+        let now = wall_clock_now();
+        let mut signed = SignedLimitCommand::unsigned(LimitCommand {
+            id: CommandId([action_id; 16]),
+            signer: shadow_id.parse().unwrap(),
+            asset: Asset::Btc,
+            action: LimitAction::Release {
+                release: Release {
+                    purpose: ReleasePurpose::ReturnToOwner,
+                    network: Network::Regtest,
+                    outpoint: coin,
+                    amount,
+                    destination: ReleaseDestination::from_script(&owner.script_pubkey()).unwrap(),
+                },
+            },
+            not_before: now - 60,
+            not_after: now + 3600,
+        });
+        signed.sign(&officer, [action_id; 32]).unwrap();
+        signed.encode_text().unwrap()
+    };
+    let refused = |out: &Output, why: &str| {
+        assert!(!out.status.success(), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(text.contains(why), "expected {why:?}: {text}");
+    };
+    // A credited coin is not the officers' to release through this path.
+    let out = shadow.release(&instruction(credited, 1)).await;
+    refused(&out, "does not list");
+    // The shadow's limits hold (0.1 BTC of the total left) until the officers raise them.
+    let out = shadow.release(&instruction(tagged, 2)).await;
+    refused(&out, "limits refuse");
+    let now = wall_clock_now();
+    let mut raise = SignedLimitCommand::unsigned(LimitCommand {
+        id: CommandId([3; 16]),
+        signer: shadow_id.parse().unwrap(),
+        asset: Asset::Btc,
+        action: LimitAction::RaiseTotal { amount },
+        not_before: now - 60,
+        not_after: now + 3600,
+    });
+    raise.sign(&officer, [3; 32]).unwrap();
+    shadow
+        .ok(&["limits", "apply", "--text", &raise.encode_text().unwrap()])
+        .await;
+    let text = instruction(tagged, 4);
+    let out = shadow.release(&text).await;
+    assert!(out.status.success(), "{out:?}");
+    mine(&client, 1).await;
+    let out = shadow.release(&text).await;
+    refused(&out, "already carried out");
+    let spends = spends_of(&client, tagged, funded_at).await;
+    assert_eq!(spends.len(), 1);
+    assert_eq!(spends[0].input.len(), 1, "only the tagged coin");
+    assert_eq!(spends[0].output.len(), 1);
+    assert_eq!(spends[0].output[0].script_pubkey, owner.script_pubkey());
+    assert!(
+        spends_of(&client, OutPoint::new(funding, 1), funded_at)
+            .await
+            .is_empty(),
+        "c1's other coin stays"
+    );
+    // A signer (not the shadow) never takes a release as a limit command.
+    let out = shadow
+        .run(&["limits", "apply", "--text", &instruction(tagged, 5)])
+        .await;
+    refused(&out, "sluice-shadow release");
 
     // A reorg takes a new credited deposit's blocks away: the coordinator reverses the
     // credit and the shadow agrees (no alarm), then both see it again.
@@ -609,7 +722,12 @@ async fn shadow_watches(chain: TestChain) {
         "{status}"
     );
     assert_eq!(
-        status["sweeps"].as_array().unwrap().len(),
+        status["sweeps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["kind"] == "sweep")
+            .count(),
         1,
         "still only the first sweep: {status}"
     );
