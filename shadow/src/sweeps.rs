@@ -297,3 +297,134 @@ pub fn build_spend(
     )?;
     Ok((psbt, amount, fee))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::crosscheck::ChainDeposit;
+    use bitcoin::{transaction, Txid};
+
+    fn coin(n: u8, sat: u64, confirmations: u32, spent: bool) -> ChainCoin {
+        let funding = Transaction {
+            version: transaction::Version::TWO,
+            lock_time: LockTime::ZERO,
+            input: vec![],
+            output: vec![],
+        };
+        ChainCoin {
+            deposit: ChainDeposit {
+                outpoint: OutPoint::new(Txid::from_byte_array([n; 32]), 0),
+                index: u32::from(n),
+                amount: Amount::from_sat(sat),
+                confirmations,
+            },
+            funding,
+            spent_by: spent.then(|| Txid::from_byte_array([99; 32])),
+        }
+    }
+
+    fn entry(n: u8, status: &str, tagged: bool) -> Deposit {
+        Deposit {
+            id: u64::from(n),
+            txid: Txid::from_byte_array([n; 32]).to_string(),
+            vout: 0,
+            wallet: "deposits".into(),
+            derivation_index: u32::from(n),
+            address: String::new(),
+            customer_id: Some("c".into()),
+            amount_sat: 1,
+            status: status.into(),
+            block_height: Some(1),
+            block_hash: None,
+            confirmations: 6,
+            first_seen_at: 0,
+            updated_at: 0,
+            tags: if tagged {
+                vec![sluice_shared::deposit_api::DepositTag {
+                    rule: "manual".into(),
+                    detail: String::new(),
+                    tagged_by: "cora".into(),
+                    tagged_at: 0,
+                }]
+            } else {
+                vec![]
+            },
+            history: vec![],
+        }
+    }
+
+    use bitcoin::hashes::Hash;
+
+    #[test]
+    fn only_credited_untagged_unspent_deep_unswept_coins_are_swept() {
+        let coins = [
+            coin(1, 10_000, 6, false), // credited: swept
+            coin(2, 10_000, 6, false), // tagged
+            coin(3, 10_000, 6, false), // pending
+            coin(4, 10_000, 1, false), // too shallow
+            coin(5, 10_000, 6, true),  // spent
+            coin(6, 10_000, 6, false), // in an earlier sweep
+            coin(7, 10_000, 6, false), // not in the ledger at all
+            coin(8, 10_000, 6, false), // credited but carries a tag (never both; fail closed)
+        ];
+        let ledger = [
+            entry(1, "credited", false),
+            entry(2, "tagged", true),
+            entry(3, "pending", false),
+            entry(4, "credited", false),
+            entry(5, "credited", false),
+            entry(6, "credited", false),
+            entry(8, "credited", true),
+        ];
+        let swept = OutPoint::new(Txid::from_byte_array([6; 32]), 0);
+        let chosen = sweepable(&coins, &ledger, "deposits", 3, |o| *o == swept);
+        let chosen: Vec<u32> = chosen.iter().map(|c| c.deposit.index).collect();
+        assert_eq!(chosen, [1]);
+        // Another wallet's ledger entry does not vouch for the coin.
+        assert!(sweepable(&coins, &ledger, "other", 3, |_| false).is_empty());
+    }
+
+    #[test]
+    fn a_coin_belongs_to_one_recorded_sweep_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shadow.sqlite");
+        SweepBook::create(&path).unwrap();
+        assert!(SweepBook::create(&path).is_err(), "never over an existing book");
+        let mut book = SweepBook::open(&path).unwrap();
+        let tx = |outputs: u64| Transaction {
+            version: transaction::Version::TWO,
+            lock_time: LockTime::ZERO,
+            input: vec![bitcoin::TxIn {
+                previous_output: OutPoint::new(Txid::from_byte_array([1; 32]), 0),
+                ..Default::default()
+            }],
+            output: vec![bitcoin::TxOut {
+                value: Amount::from_sat(outputs),
+                script_pubkey: bitcoin::ScriptBuf::new(),
+            }],
+        };
+        let plan = |outputs| PlannedSpend {
+            psbt: Psbt::from_unsigned_tx(tx(outputs)).unwrap(),
+            kind: "sweep",
+            destination: "somewhere".into(),
+            amount: Amount::from_sat(outputs),
+            fee: Amount::from_sat(100),
+            treasury_index: Some(0),
+            release_command: None,
+        };
+        book.record_planned(&plan(1_000), 0).unwrap();
+        assert_eq!(book.next_treasury_index().unwrap(), 1);
+        assert!(book
+            .is_swept(&OutPoint::new(Txid::from_byte_array([1; 32]), 0))
+            .unwrap());
+        let again = book.record_planned(&plan(2_000), 0).unwrap_err();
+        assert!(format!("{again:#}").contains("already in a sweep"), "{again:#}");
+        assert_eq!(book.all().unwrap().len(), 1, "the refused plan left nothing");
+        let err = book
+            .conn
+            .execute("UPDATE sweeps SET destination = 'elsewhere'", [])
+            .unwrap_err();
+        assert!(err.to_string().contains("never changes"), "{err}");
+    }
+}
