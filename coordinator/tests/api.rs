@@ -774,9 +774,9 @@ async fn one_admin_alone_cannot_apply_a_proposal_over_http() {
             None,
         )
         .await;
-    // The set-up's ten (staff, the compliance officers, beneficiary, fee, the wallets,
-    // the deposit wallet mark) and these.
-    assert_eq!(all.body["proposals"].as_array().unwrap().len(), 10 + ids.len());
+    // The set-up's eleven (staff, the compliance officer, the shadow's token,
+    // beneficiary, fee, the wallets, the deposit wallet mark) and these.
+    assert_eq!(all.body["proposals"].as_array().unwrap().len(), 11 + ids.len());
     let unknown_field = post(
         "/v1/proposals".into(),
         admin,
