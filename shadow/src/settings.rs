@@ -62,11 +62,12 @@ pub fn load(home: &Home) -> Result<Configured> {
 }
 
 pub fn load_from(state: &State) -> Result<Configured> {
-    let entry = state
-        .journal_entries()?
-        .into_iter()
+    let entries = state.journal_entries()?;
+    let entry = entries
+        .iter()
         .rev()
         .find(|e| e.event == CONFIGURED_EVENT)
+        .cloned()
         .ok_or_else(|| anyhow!("the shadow is not configured yet: run `sluice-shadow configure` first"))?;
     let settings: ShadowSettings =
         serde_json::from_value(entry.details).context("reading the shadow's settings from its journal")?;
@@ -80,6 +81,21 @@ pub fn load_from(state: &State) -> Result<Configured> {
     };
     let deposit = find(DEPOSIT_WALLET)?;
     let treasury = find(TREASURY_WALLET)?;
+    // Without the passphrase the state's seal cannot be checked, but the journal's chain
+    // can: each wallet must be exactly as its registration was journaled.
+    for (name, wallet) in [(DEPOSIT_WALLET, &deposit), (TREASURY_WALLET, &treasury)] {
+        let journaled = entries
+            .iter()
+            .find(|e| e.event == "wallet-registered" && e.details["name"] == name)
+            .ok_or_else(|| {
+                anyhow!("the {name} wallet's registration is not in the journal: the state was edited")
+            })?;
+        if journaled.details["receive"] != wallet.receive().to_string()
+            || journaled.details["change"] != wallet.change().to_string()
+        {
+            bail!("the {name} wallet differs from its journaled registration: the state was edited; restore it from a backup");
+        }
+    }
     if deposit == treasury {
         bail!("the deposit and treasury wallets are the same: the shadow's state was edited");
     }

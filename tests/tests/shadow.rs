@@ -443,6 +443,32 @@ async fn shadow_watches(chain: TestChain) {
         .address(Branch::Receive, 0, Network::Regtest)
         .unwrap();
     assert!(shown.contains(&first.to_string()), "{shown}");
+    // A copy of the home with the treasury swapped in its state is refused.
+    let copy = dir.path().join("shadow-edited");
+    std::fs::create_dir(&copy).unwrap();
+    for entry in std::fs::read_dir(&shadow.home).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+    }
+    let attacker = key(45).1;
+    rusqlite::Connection::open(copy.join("state.sqlite"))
+        .unwrap()
+        .execute(
+            "UPDATE wallets SET receive_descriptor = ?1, change_descriptor = ?2 WHERE name = 'treasury'",
+            [format!("wpkh({attacker}/0/*)"), format!("wpkh({attacker}/1/*)")],
+        )
+        .unwrap();
+    let edited = Shadow {
+        home: copy,
+        passphrase: shadow.passphrase.clone(),
+        run_flags: vec![],
+    };
+    let out = edited.run(&["show"]).await;
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("differs from its journaled registration"),
+        "{out:?}"
+    );
     // The shadow's own limits: one 0.5 BTC deposit may leave, not two.
     shadow
         .ok(&[
