@@ -1157,6 +1157,12 @@ async fn the_shadow_token_only_reads_the_deposit_ledger() {
         )
         .await;
     assert_eq!(addresses.body["addresses"][0]["address"], issued.body["address"]);
+    let head = server
+        .call(Method::GET, "/v1/audit/head", Some(&server.shadow), &[], None)
+        .await;
+    assert_eq!(head.status, StatusCode::OK, "{:?}", head.body);
+    assert!(head.body["seq"].as_i64().unwrap() > 0, "{:?}", head.body);
+    assert_eq!(head.body["entry_hash"].as_str().unwrap().len(), 64);
     let missing = server
         .call(Method::GET, "/v1/deposits/99", Some(&server.shadow), &[], None)
         .await;

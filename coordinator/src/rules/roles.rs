@@ -31,7 +31,8 @@ pub enum Permission {
     ApproveWithdrawal,
     /// Read withdrawals, sessions, proposals, wallets, KYC and resolutions.
     ReadWithdrawals,
-    /// Read the deposit ledger and the issued deposit addresses (every role, shadow too).
+    /// Read the deposit ledger, the issued deposit addresses and the audit log's head
+    /// (every role, shadow too).
     ReadDepositLedger,
     Administer,
     /// Hand a customer a deposit address (the exchange backend, like withdrawals).
@@ -50,7 +51,7 @@ impl Permission {
             Permission::ReadWithdrawals => {
                 "read withdrawals, sessions, KYC or resolutions (any role but shadow)"
             }
-            Permission::ReadDepositLedger => "read the deposit ledger and issued addresses",
+            Permission::ReadDepositLedger => "read the deposit ledger, issued addresses or the audit head",
             Permission::Administer => "change configuration (role admin)",
             Permission::IssueDepositAddress => "issue deposit addresses (role requester)",
             Permission::Compliance => {
