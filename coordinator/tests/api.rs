@@ -54,6 +54,8 @@ struct Server {
     admin2: String,
     /// Compliance: KYC, blocklist, tags.
     compliance: String,
+    /// The shadow system's read-only token.
+    shadow: String,
 }
 
 struct Reply {
@@ -81,6 +83,7 @@ async fn start(wallet_limit: Amount) -> Server {
     ];
     desk.add_verified_customer("c1").unwrap();
     let compliance = token(&mut desk, "cora", Role::Compliance);
+    let shadow = token(&mut desk, "watcher", Role::Shadow);
     desk.coord.add_customer(&desk.admin, "c2", now).unwrap();
     agree(
         &mut desk,
@@ -163,6 +166,7 @@ async fn start(wallet_limit: Amount) -> Server {
         admin: admin_token.reveal().to_string(),
         admin2: second_token.reveal().to_string(),
         compliance,
+        shadow,
     }
 }
 
@@ -770,9 +774,9 @@ async fn one_admin_alone_cannot_apply_a_proposal_over_http() {
             None,
         )
         .await;
-    // The set-up's ten (staff, the compliance officers, beneficiary, fee, the wallets,
-    // the deposit wallet mark) and these.
-    assert_eq!(all.body["proposals"].as_array().unwrap().len(), 10 + ids.len());
+    // The set-up's eleven (staff, the compliance officer, the shadow's token,
+    // beneficiary, fee, the wallets, the deposit wallet mark) and these.
+    assert_eq!(all.body["proposals"].as_array().unwrap().len(), 11 + ids.len());
     let unknown_field = post(
         "/v1/proposals".into(),
         admin,
@@ -1132,5 +1136,157 @@ async fn healthz_and_metrics() {
 
     let wrong = server.call(Method::POST, "/metrics", None, &[], None).await;
     assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
+    server.stop().await;
+}
+
+/// The shadow's token reads the deposit ledger and the issued addresses, and every other
+/// request, each POST and every other read, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shadow_token_only_reads_the_deposit_ledger() {
+    let server = start(Amount::from_sat(100_000_000)).await;
+    let issued = server
+        .call(
+            Method::POST,
+            "/v1/deposit-addresses",
+            Some(&server.requester),
+            &[],
+            Some(json!({"wallet": "deposits", "customer_id": "c1"}).to_string()),
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{:?}", issued.body);
+    let withdrawal = server.withdraw("k", 1_000_000).await.body["withdrawal"]["id"]
+        .as_u64()
+        .unwrap();
+
+    for path in [
+        "/v1/deposits",
+        "/v1/deposits?status=credited",
+        "/v1/deposit-addresses",
+        "/v1/deposit-addresses?wallet=deposits",
+    ] {
+        let reply = server
+            .call(Method::GET, path, Some(&server.shadow), &[], None)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}: {:?}", reply.body);
+    }
+    let addresses = server
+        .call(
+            Method::GET,
+            "/v1/deposit-addresses",
+            Some(&server.shadow),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(addresses.body["addresses"][0]["address"], issued.body["address"]);
+    let head = server
+        .call(Method::GET, "/v1/audit/head", Some(&server.shadow), &[], None)
+        .await;
+    assert_eq!(head.status, StatusCode::OK, "{:?}", head.body);
+    assert!(head.body["seq"].as_i64().unwrap() > 0, "{:?}", head.body);
+    assert_eq!(head.body["entry_hash"].as_str().unwrap().len(), 64);
+    let missing = server
+        .call(Method::GET, "/v1/deposits/99", Some(&server.shadow), &[], None)
+        .await;
+    assert_eq!(
+        missing.status,
+        StatusCode::NOT_FOUND,
+        "a ledger read, refused only for want of the deposit"
+    );
+
+    let reads = [
+        "/v1/withdrawals".to_owned(),
+        format!("/v1/withdrawals/{withdrawal}"),
+        "/v1/proposals".to_owned(),
+        "/v1/proposals/1".to_owned(),
+        "/v1/sessions/1/history".to_owned(),
+        "/v1/kyc?customer=c1".to_owned(),
+        "/v1/resolutions".to_owned(),
+    ];
+    for path in &reads {
+        let reply = server
+            .call(Method::GET, path, Some(&server.shadow), &[], None)
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::FORBIDDEN,
+            "GET {path}: {:?}",
+            reply.body
+        );
+        assert_eq!(code(&reply), "forbidden");
+    }
+    let writes = [
+        (
+            "/v1/withdrawals",
+            json!({"customer_id": "c1", "wallet": "hot", "destination": address(1), "amount_sat": 5000}),
+        ),
+        (&*format!("/v1/withdrawals/{withdrawal}/approve"), json!({})),
+        (
+            &*format!("/v1/withdrawals/{withdrawal}/reject"),
+            json!({"reason": "no"}),
+        ),
+        (
+            &*format!("/v1/withdrawals/{withdrawal}/cancel"),
+            json!({"reason": "no"}),
+        ),
+        (
+            "/v1/proposals",
+            json!({"change": "fees_set", "asset": "BTC", "schedule": {"type": "flat", "flat_sat": 0}}),
+        ),
+        ("/v1/proposals/1/approve", json!({})),
+        ("/v1/proposals/1/reject", json!({"reason": "no"})),
+        ("/v1/sessions/1/bump", json!({"fee_rate_sat_vb": 5})),
+        ("/v1/sessions/1/abandon", json!({"reason": "no"})),
+        (
+            "/v1/deposit-addresses",
+            json!({"wallet": "deposits", "customer_id": "c1"}),
+        ),
+        ("/v1/deposits/1/tag", json!({"reason": "no"})),
+        (
+            "/v1/deposits/1/resolutions",
+            json!({"action": "return_to_owner", "destination": address(2), "reason": "no"}),
+        ),
+        ("/v1/resolutions/1/approve", json!({"note": "no"})),
+        ("/v1/resolutions/1/reject", json!({"note": "no"})),
+        (
+            "/v1/kyc",
+            json!({"customer_id": "c2", "status": "verified", "note": "no"}),
+        ),
+        ("/v1/blocklist", json!({"source": "x", "entries": address(3)})),
+    ];
+    for (path, body) in writes {
+        let reply = server
+            .call(
+                Method::POST,
+                path,
+                Some(&server.shadow),
+                &[("idempotency-key", "shadow")],
+                Some(body.to_string()),
+            )
+            .await;
+        assert!(
+            reply.status == StatusCode::FORBIDDEN || reply.status == StatusCode::NOT_FOUND,
+            "POST {path}: {} {:?}",
+            reply.status,
+            reply.body
+        );
+        assert_ne!(
+            reply.status,
+            StatusCode::NOT_FOUND,
+            "POST {path} must be refused for the role, not the id: {:?}",
+            reply.body
+        );
+    }
+    // Nothing changed: still one address, one withdrawal pending approval.
+    let addresses = server
+        .call(
+            Method::GET,
+            "/v1/deposit-addresses",
+            Some(&server.admin),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(addresses.body["addresses"].as_array().unwrap().len(), 1);
     server.stop().await;
 }

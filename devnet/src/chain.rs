@@ -128,29 +128,21 @@ impl Drop for ChainNode {
 /// mature now) to `addresses`, `amount` each, and mines it. Returns the funding txid.
 /// Works on any regtest chain that has `generatetoaddress`.
 pub async fn fund(chain: &CoreRpcClient, addresses: &[Address], amount: Amount) -> Result<Txid> {
-    let (txid, miner_address) = send_funding(chain, addresses, amount).await?;
-    chain.generate_to_address(1, &miner_address).await?;
-    Ok(txid)
+    let (miner, coin) = mature_coin(chain).await?;
+    pay_from(chain, &miner, coin, addresses, amount).await
 }
 
 /// [`fund`] without the last block: the funding transaction is left in the mempool.
 pub async fn fund_unconfirmed(chain: &CoreRpcClient, addresses: &[Address], amount: Amount) -> Result<Txid> {
-    Ok(send_funding(chain, addresses, amount).await?.0)
+    let (miner, coin) = mature_coin(chain).await?;
+    send_from(chain, &miner, coin, addresses, amount).await
 }
 
-/// Sends the funding transaction; returns its txid and the miner's address.
-async fn send_funding(
-    chain: &CoreRpcClient,
-    addresses: &[Address],
-    amount: Amount,
-) -> Result<(Txid, Address)> {
-    use bitcoin::sighash::{EcdsaSighashType, SighashCache};
-    use bitcoin::{transaction, OutPoint, Sequence, Transaction, TxIn, TxOut, Witness};
-
+/// A fresh key and a mature coinbase coin it holds (101 blocks mined to it).
+pub async fn mature_coin(chain: &CoreRpcClient) -> Result<(Keypair, (bitcoin::OutPoint, bitcoin::TxOut))> {
     let secp = Secp256k1::new();
     let miner = Keypair::new(&secp, &mut rand::rngs::OsRng);
-    let miner_key = CompressedPublicKey(miner.public_key());
-    let miner_address = Address::p2wpkh(&miner_key, Network::Regtest);
+    let miner_address = Address::p2wpkh(&CompressedPublicKey(miner.public_key()), Network::Regtest);
     let hashes = chain.generate_to_address(101, &miner_address).await?;
     let first = hashes
         .first()
@@ -165,6 +157,47 @@ async fn send_funding(
         .first()
         .ok_or_else(|| anyhow!("coinbase without outputs"))?
         .clone();
+    Ok((
+        miner,
+        (
+            bitcoin::OutPoint {
+                txid: coinbase.compute_txid(),
+                vout: 0,
+            },
+            coin,
+        ),
+    ))
+}
+
+/// Spends `coin` (a P2WPKH coin of `miner`) to each of `addresses`, `amount` each, the
+/// rest back to the miner less a fee, and mines a block on it.
+pub async fn pay_from(
+    chain: &CoreRpcClient,
+    miner: &Keypair,
+    coin: (bitcoin::OutPoint, bitcoin::TxOut),
+    addresses: &[Address],
+    amount: Amount,
+) -> Result<Txid> {
+    let txid = send_from(chain, miner, coin, addresses, amount).await?;
+    let miner_address = Address::p2wpkh(&CompressedPublicKey(miner.public_key()), Network::Regtest);
+    chain.generate_to_address(1, &miner_address).await?;
+    Ok(txid)
+}
+
+/// [`pay_from`] without mining: the payment is left in the mempool.
+pub async fn send_from(
+    chain: &CoreRpcClient,
+    miner: &Keypair,
+    (outpoint, coin): (bitcoin::OutPoint, bitcoin::TxOut),
+    addresses: &[Address],
+    amount: Amount,
+) -> Result<Txid> {
+    use bitcoin::sighash::{EcdsaSighashType, SighashCache};
+    use bitcoin::{transaction, Sequence, Transaction, TxIn, TxOut, Witness};
+
+    let secp = Secp256k1::new();
+    let miner_key = CompressedPublicKey(miner.public_key());
+    let miner_address = Address::p2wpkh(&miner_key, Network::Regtest);
     let fee = Amount::from_sat(10_000);
     let paid = amount * u64::try_from(addresses.len())?;
     let change = coin
@@ -186,10 +219,7 @@ async fn send_funding(
         version: transaction::Version::TWO,
         lock_time: bitcoin::absolute::LockTime::ZERO,
         input: vec![TxIn {
-            previous_output: OutPoint {
-                txid: coinbase.compute_txid(),
-                vout: 0,
-            },
+            previous_output: outpoint,
             script_sig: ScriptBuf::new(),
             sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
             witness: Witness::new(),
@@ -206,8 +236,7 @@ async fn send_funding(
         secp.sign_ecdsa(&bitcoin::secp256k1::Message::from(sighash), &miner.secret_key()),
     );
     tx.input[0].witness = Witness::p2wpkh(&signature, &miner.public_key());
-    let txid = chain.send_raw_transaction(&tx).await?;
-    Ok((txid, miner_address))
+    Ok(chain.send_raw_transaction(&tx).await?)
 }
 
 /// What the chain's blocks pay to each of `scripts`, read block by block from genesis to

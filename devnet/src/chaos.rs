@@ -302,6 +302,7 @@ pub async fn run(options: ChaosOptions) -> Result<ChaosReport> {
             coins: 20,
             coin_value: Amount::from_int_btc(2),
             block_interval: Duration::from_secs(1),
+            deposits: false,
         },
     )
     .await?;

@@ -8,6 +8,7 @@ pub mod api_client;
 pub mod bitcoind;
 pub mod chain;
 pub mod chaos;
+pub mod deposits;
 pub mod multi_call;
 pub mod processes;
 pub mod scenario;

@@ -1,5 +1,6 @@
 //! One executable in three roles: `EXE coordinator ARGS` runs the code of
-//! `sluice-coordinator`, `EXE signer ARGS` that of `sluice-signer`, so the devnet and the
+//! `sluice-coordinator`, `EXE signer ARGS` that of `sluice-signer`, `EXE shadow ARGS`
+//! that of `sluice-shadow`, so the devnet and the
 //! chaos run start their components as real, separate processes without building the
 //! other binaries first ([`crate::processes::Programs::this_executable`]).
 
@@ -24,6 +25,19 @@ pub fn dispatch() -> Option<ExitCode> {
             Some(
                 match sluice_signer::commands::run(sluice_signer::cli::Cli::parse_from(argv)) {
                     Ok(()) => ExitCode::SUCCESS,
+                    Err(error) => {
+                        eprintln!("error: {error:#}");
+                        ExitCode::FAILURE
+                    }
+                },
+            )
+        }
+        Some("shadow") => {
+            argv.remove(1);
+            argv[0] = "sluice-shadow".into();
+            Some(
+                match sluice_shadow::commands::run(sluice_shadow::cli::Cli::parse_from(argv)) {
+                    Ok(code) => code,
                     Err(error) => {
                         eprintln!("error: {error:#}");
                         ExitCode::FAILURE

@@ -14,6 +14,7 @@ use anyhow::{bail, Context, Result};
 pub struct Programs {
     coordinator: Vec<OsString>,
     signer: Vec<OsString>,
+    shadow: Vec<OsString>,
 }
 
 impl Programs {
@@ -30,6 +31,7 @@ impl Programs {
         Programs {
             coordinator: vec![exe.into(), "coordinator".into()],
             signer: vec![exe.into(), "signer".into()],
+            shadow: vec![exe.into(), "shadow".into()],
         }
     }
 
@@ -37,7 +39,8 @@ impl Programs {
     pub fn binaries_in(dir: &Path) -> Result<Programs> {
         let coordinator = dir.join("sluice-coordinator");
         let signer = dir.join("sluice-signer");
-        for path in [&coordinator, &signer] {
+        let shadow = dir.join("sluice-shadow");
+        for path in [&coordinator, &signer, &shadow] {
             if !path.exists() {
                 bail!("{} is not built (cargo build --workspace)", path.display());
             }
@@ -45,6 +48,7 @@ impl Programs {
         Ok(Programs {
             coordinator: vec![coordinator.into()],
             signer: vec![signer.into()],
+            shadow: vec![shadow.into()],
         })
     }
 
@@ -54,6 +58,10 @@ impl Programs {
 
     pub fn signer(&self) -> Command {
         command(&self.signer)
+    }
+
+    pub fn shadow(&self) -> Command {
+        command(&self.shadow)
     }
 }
 

@@ -87,9 +87,9 @@ pub struct Outcome {
 pub(crate) struct Devnet {
     pub(crate) options: DevnetOptions,
     started: Instant,
-    passphrase: PathBuf,
+    pub(crate) passphrase: PathBuf,
     /// How the coordinator logs in to the chain node, when it must.
-    rpc_cookie_file: Option<PathBuf>,
+    pub(crate) rpc_cookie_file: Option<PathBuf>,
 }
 
 /// One signer's home and what the coordinator needs to know about it.
@@ -156,7 +156,7 @@ impl Devnet {
 }
 
 /// A made-up customer's own address (a script nobody here holds keys for).
-fn customer_address(name: &str) -> Result<Address> {
+pub(crate) fn customer_address(name: &str) -> Result<Address> {
     let script = ScriptBuf::new_p2wpkh(&WPubkeyHash::from_raw_hash(hash160::Hash::hash(name.as_bytes())));
     Ok(Address::from_script(&script, NETWORK)?)
 }
@@ -179,6 +179,8 @@ pub(crate) struct System {
     pub(crate) backend_token: ApiToken,
     pub(crate) approver_token: ApiToken,
     pub(crate) destinations: Vec<(&'static str, String)>,
+    /// The deposit wallet's shadow, when the plan asked for deposits.
+    pub(crate) shadow: Option<crate::deposits::ShadowSetup>,
 }
 
 /// What `build` sets up.
@@ -190,6 +192,8 @@ pub(crate) struct Build {
     pub(crate) coin_value: Amount,
     /// Let the chain mine a block every this often.
     pub(crate) block_interval: Duration,
+    /// Also set up the deposit wallet and the shadow (the main job).
+    pub(crate) deposits: bool,
 }
 
 /// `build` on simnet.
@@ -394,6 +398,22 @@ pub(crate) async fn build_on(
         ));
     }
 
+    let shadow = if plan.deposits {
+        devnet.step("4b. The deposit wallet and the shadow: its key is the shadow's alone");
+        let fingerprints: Vec<String> = signers.iter().map(|s| s.fingerprint.clone()).collect();
+        let tip = chain.get_block_count().await?;
+        Some(crate::deposits::set_up(
+            &devnet,
+            &mut desk,
+            &officer_hex,
+            &created.multipath_descriptor,
+            &fingerprints,
+            tip,
+        )?)
+    } else {
+        None
+    };
+
     devnet.step("5. Fund the wallet: a miner pays coins to its receive addresses");
     let mut addresses = Vec::new();
     for _ in 0..plan.coins {
@@ -415,6 +435,7 @@ pub(crate) async fn build_on(
         backend_token,
         approver_token,
         destinations,
+        shadow,
     })
 }
 
@@ -435,6 +456,7 @@ pub async fn run_on(options: DevnetOptions, chain_choice: &ChainChoice) -> Resul
         backend_token,
         approver_token,
         destinations,
+        shadow,
     } = build_on(
         options,
         &Build {
@@ -443,6 +465,7 @@ pub async fn run_on(options: DevnetOptions, chain_choice: &ChainChoice) -> Resul
             coins: 3,
             coin_value: Amount::from_int_btc(10),
             block_interval: Duration::from_secs(1),
+            deposits: true,
         },
         chain_choice,
     )
@@ -652,6 +675,18 @@ pub async fn run_on(options: DevnetOptions, chain_choice: &ChainChoice) -> Resul
             devnet.say(
                 "checked on the chain: every destination received exactly what was withdrawn to it, once",
             );
+            if let Some(shadow) = &shadow {
+                crate::deposits::take_deposits(
+                    &devnet,
+                    &chain,
+                    node.url(),
+                    &api,
+                    &backend_token,
+                    shadow,
+                    &officers,
+                )
+                .await?;
+            }
             print_summary(&devnet, &list.withdrawals, &signers)?;
             return Ok(Outcome {
                 withdrawals: list.withdrawals,
@@ -848,7 +883,7 @@ pub(crate) fn start_signer_polling(
     )
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     sluice_coordinator::clock::now().secs()
 }
 

@@ -172,6 +172,7 @@ pub async fn measure(
             coins: (sessions + 5).min(120),
             coin_value: Amount::from_sat(35_000_000),
             block_interval: Duration::from_secs(1),
+            deposits: false,
         },
         chain,
     )

@@ -37,7 +37,7 @@ pub enum Command {
     /// Print this officer's public key (x-only hex) and its fingerprint.
     Pubkey,
     /// Create a new, unsigned limit command for one signer.
-    New(NewArgs),
+    New(Box<NewArgs>),
     /// Add this officer's signature to a command file (in place).
     Sign(SignArgs),
     /// Write the printable sheet (command.png, command.svg, command.pdf).
@@ -58,7 +58,7 @@ pub struct KeygenArgs {
 #[command(group(
     ArgGroup::new("action")
         .required(true)
-        .args(["raise_total", "set_rate", "pause", "resume"])
+        .args(["raise_total", "set_rate", "pause", "resume", "release"])
 ))]
 pub struct NewArgs {
     /// The target signer's id, as printed by `sluice-signer id` (16 hex digits).
@@ -85,6 +85,22 @@ pub struct NewArgs {
     /// Resume signing after a pause.
     #[arg(long)]
     pub resume: bool,
+    /// A release instruction for the shadow (--signer is the shadow's id): spend the
+    /// tagged deposit TXID:VOUT, whole, to --release-to, once.
+    #[arg(long, value_name = "TXID:VOUT", requires_all = ["release_amount", "release_to", "release_purpose", "network"])]
+    pub release: Option<String>,
+    /// The released coin's whole value (BTC), as the ledger shows it; the fee comes out of it.
+    #[arg(long, value_name = "AMOUNT", requires = "release")]
+    pub release_amount: Option<String>,
+    /// Where the coin goes: the owner's address, or the authority's.
+    #[arg(long, value_name = "ADDRESS", requires = "release")]
+    pub release_to: Option<String>,
+    /// return-to-owner or transfer-to-authority.
+    #[arg(long, value_name = "PURPOSE", requires = "release")]
+    pub release_purpose: Option<String>,
+    /// The network of --release-to (bitcoin, testnet, testnet4, signet, regtest).
+    #[arg(long, requires = "release")]
+    pub network: Option<String>,
     /// Start of validity: RFC 3339 UTC (2026-05-01T09:00:00Z), a UTC date (2026-05-01,
     /// meaning its midnight) or Unix seconds. Default: now.
     #[arg(long, value_name = "T")]

@@ -116,13 +116,28 @@ fn two_of_three_officers_issue_a_command_that_scans_and_verifies() {
 fn every_action_can_be_issued() {
     let (dir, officers) = three_officers();
     let d = dir.path();
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 4] = [
         (
             &["--set-rate", "0.04", "--per-seconds", "60", "--burst", "1"],
             "rate to 0.04 BTC per 60 seconds, burst 1 BTC",
         ),
         (&["--pause"], "Pause all BTC signing"),
         (&["--resume"], "Resume BTC signing"),
+        (
+            &[
+                "--release",
+                "4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b:1",
+                "--release-amount",
+                "0.5",
+                "--release-to",
+                "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080",
+                "--release-purpose",
+                "transfer-to-authority",
+                "--network",
+                "regtest",
+            ],
+            "Release deposit 4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b:1 (0.5 BTC) to bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080: transfer to the authority",
+        ),
     ];
     for (i, (action, words)) in cases.iter().enumerate() {
         let out_file = format!("cmd{i}");

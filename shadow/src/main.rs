@@ -1,13 +1,17 @@
 //! sluice-shadow: the independent deposit watcher and deposit-wallet sweeper.
-//!
-//! Not built yet: the design is in docs/architecture.md ("Shadow"). Until it is, the
-//! binary says so and exits with an error rather than pretending to watch anything.
 #![forbid(unsafe_code)]
 
-fn main() -> std::process::ExitCode {
-    eprintln!(
-        "sluice-shadow is not implemented yet: deposits are not being watched. \
-         See docs/architecture.md for its planned role."
-    );
-    std::process::ExitCode::from(2)
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = sluice_shadow::cli::Cli::parse();
+    match sluice_shadow::commands::run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

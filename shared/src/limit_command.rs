@@ -9,6 +9,7 @@
 //!   action 1 raise-total: amount u64 (sat)
 //!   action 2 set-rate:    amount u64 (sat) | per u32 (seconds) | burst u64 (sat)
 //!   action 3 pause, 4 resume: nothing
+//!   action 5 release (shadow only): see `release.rs`
 //! signatures:
 //!   count u8 (at most 16) | count × (officer fingerprint [4] | BIP340 signature [64])
 //! ```
@@ -30,9 +31,11 @@
 /// Also the TOTP secrets of `sluice-coordinator`'s `totp` module.
 pub mod base32;
 mod order;
+mod release;
 mod wire;
 
 pub use self::order::{check_order, OrderedKind, OutOfOrder};
+pub use self::release::{network_code, network_from_code, Release, ReleaseDestination, ReleasePurpose};
 
 use bitcoin::secp256k1::schnorr::Signature;
 use bitcoin::secp256k1::{Keypair, Message, Secp256k1, Verification, XOnlyPublicKey};
@@ -77,6 +80,11 @@ pub enum LimitAction {
     /// Stop all signing until `Resume`.
     Pause,
     Resume,
+    /// The shadow spends one tagged deposit to one destination (see [`Release`]); a
+    /// signer refuses it.
+    Release {
+        release: Release,
+    },
 }
 
 impl LimitAction {
@@ -95,6 +103,7 @@ impl LimitAction {
             ),
             LimitAction::Pause => format!("Pause all {asset} signing on signer {signer}"),
             LimitAction::Resume => format!("Resume {asset} signing on signer {signer}"),
+            LimitAction::Release { release } => format!("On shadow {signer}: {}", release.describe()),
         }
     }
 }

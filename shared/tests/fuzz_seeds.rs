@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use bitcoin::hashes::Hash;
 use bitcoin::psbt::Psbt;
 use bitcoin::Amount;
 use sluice_shared::asset::Asset;
@@ -146,6 +147,25 @@ fn regenerate_seeds() {
     write_seed(t, "set_rate_2of3.txt", &text(signed(rate, &[3, 1])));
     write_seed(t, "pause_3of3.txt", &text(signed(LimitAction::Pause, &[1, 2, 3])));
     write_seed(t, "resume_1of3.txt", &text(signed(LimitAction::Resume, &[2])));
+    let release = LimitAction::Release {
+        release: Release {
+            purpose: ReleasePurpose::ReturnToOwner,
+            network: bitcoin::Network::Regtest,
+            outpoint: bitcoin::OutPoint {
+                txid: bitcoin::Txid::from_str(
+                    "4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b",
+                )
+                .unwrap(),
+                vout: 1,
+            },
+            amount: Amount::from_sat(50_000_000),
+            destination: ReleaseDestination::from_script(&bitcoin::ScriptBuf::new_p2wpkh(
+                &bitcoin::WPubkeyHash::from_byte_array([7; 20]),
+            ))
+            .unwrap(),
+        },
+    };
+    write_seed(t, "release_2of3.txt", &text(signed(release, &[1, 3])));
     write_seed(
         t,
         "raise_total_2of3.bin",

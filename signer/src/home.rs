@@ -13,8 +13,8 @@ use sluice_fsutil::WriteError;
 /// What went wrong with the home directory or a file write.
 #[derive(Debug, thiserror::Error)]
 pub enum HomeError {
-    #[error("no signer in {dir}: run `sluice-signer --home {dir} init --network NET` first")]
-    NotInitialized { dir: String },
+    #[error("nothing initialised in {dir}: run `{program} --home {dir} init --network NET` first")]
+    NotInitialized { dir: String, program: String },
     #[error("{path} is missing: the signer's state is gone; restore it from a backup")]
     StateMissing { path: String },
     #[error("{path} already exists: refusing to overwrite it")]
@@ -33,6 +33,19 @@ pub enum HomeError {
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> HomeError {
     let path = path.display().to_string();
     move |source| HomeError::Io { action, path, source }
+}
+
+/// The name this process was started as (`sluice-signer`, or `sluice-shadow`, whose home
+/// is a signer home too), for messages that tell the user what to run.
+fn running_program() -> String {
+    std::env::args_os()
+        .next()
+        .as_deref()
+        .map(Path::new)
+        .and_then(Path::file_name)
+        .map(|name| name.to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("sluice-"))
+        .unwrap_or_else(|| "sluice-signer".to_owned())
 }
 
 /// Paths inside a signer home.
@@ -81,6 +94,7 @@ impl Home {
         if !self.is_initialized() {
             return Err(HomeError::NotInitialized {
                 dir: self.dir.display().to_string(),
+                program: running_program(),
             });
         }
         if !self.state().exists() {

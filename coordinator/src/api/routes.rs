@@ -45,6 +45,8 @@ enum Route {
     SessionHistory(u64),
     /// Deposit addresses, the deposit ledger, KYC, the blocklist (`deposits`).
     Deposits(deposits::DepositRoute),
+    /// `GET /v1/audit/head`: the verified audit chain's head (any staff, shadow too).
+    AuditHead,
     /// The one route without a bearer token: the enrollment secret is the credential.
     Enroll,
 }
@@ -202,6 +204,10 @@ fn route(method: &Method, path: &str) -> Result<Route, HttpError> {
         ["v1", "blocklist"] => match *method {
             Method::POST => Ok(Route::Deposits(deposits::DepositRoute::ImportBlocklist)),
             _ => Err(wrong_method("POST")),
+        },
+        ["v1", "audit", "head"] => match *method {
+            Method::GET => Ok(Route::AuditHead),
+            _ => Err(wrong_method("GET")),
         },
         ["v1", "staff", "enroll"] => match *method {
             Method::POST => Ok(Route::Enroll),
@@ -456,6 +462,7 @@ fn execute(coord: &mut Coordinator, actor: &Actor, parsed: Parsed) -> Result<Rep
         Route::Deposits(route) => {
             deposits::execute(coord, actor, route, parsed.body, parsed.query.as_deref(), now)
         }
+        Route::AuditHead => Ok(json(StatusCode::OK, &coord.audit_head(actor)?)),
         Route::Enroll => Err(bad_request("invalid_request", "enrollment takes no bearer token")),
     }
 }
@@ -520,7 +527,8 @@ pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> R
         | Route::GetWithdrawal(_)
         | Route::ListProposals
         | Route::GetProposal(_)
-        | Route::SessionHistory(_) => Ok(Bytes::new()),
+        | Route::SessionHistory(_)
+        | Route::AuditHead => Ok(Bytes::new()),
     };
     let parsed = Parsed {
         route,

@@ -489,3 +489,35 @@ fn the_deposits_migration_keeps_staff_and_verifies_existing_customers() {
     };
     assert_eq!(new_customer, "unverified");
 }
+
+#[test]
+fn the_shadow_role_is_admitted_and_staff_keep_their_audit_triggers() {
+    let (_dir, path, db) = fresh();
+    seed(&db);
+    let c = db.connection();
+    c.execute_batch(&format!(
+        "INSERT INTO staff VALUES ('watcher', 'shadow', '{}', 1, 0, 'root');",
+        "d".repeat(64)
+    ))
+    .unwrap();
+    refused(
+        &db,
+        &format!(
+            "INSERT INTO staff VALUES ('eve', 'superuser', '{}', 1, 0, 'root');",
+            "e".repeat(64)
+        ),
+        "CHECK constraint failed",
+    );
+    refused(&db, "DELETE FROM staff WHERE name = 'watcher'", "never deleted");
+    let audited: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM audit_log WHERE kind = 'staff_added' AND json_extract(body, '$.role') = 'shadow'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(audited, 1, "the rebuilt staff table still writes the audit log");
+    drop(db);
+    // Reopening checks that the triggers are exactly those of a fresh database.
+    Database::open(&path, Some(Network::Regtest)).unwrap();
+}

@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_9,
     MIGRATION_10,
     MIGRATION_11,
+    MIGRATION_12,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -1034,5 +1035,36 @@ CREATE TRIGGER audit_customer_kyc AFTER UPDATE OF kyc_status, kyc_verified_until
     INSERT INTO audit_log (kind, recorded_at, body) VALUES ('customer_kyc', NULL,
         json_object('customer_id', NEW.id, 'kyc_status', NEW.kyc_status,
             'verified_until', NEW.kyc_verified_until));
+END;
+"#;
+
+/// The read-only `shadow` staff role (issue 11 item 6): the shadow system's token reads
+/// the deposit ledger and issued addresses and nothing else (`rules::roles`). `staff` is
+/// rebuilt as in migration 8 (a CHECK cannot change in place); its triggers, the audit
+/// log's included, go with the old table and are made again, word for word, so
+/// `db::audit_log::check_triggers` finds exactly the triggers a fresh database has.
+const MIGRATION_12: &str = r#"
+CREATE TABLE staff_shadow (
+    name TEXT PRIMARY KEY CHECK (length(name) BETWEEN 1 AND 64),
+    role TEXT NOT NULL CHECK (role IN ('requester', 'approver', 'admin', 'compliance', 'shadow')),
+    token_hash TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 64),
+    active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    created_at INTEGER NOT NULL,
+    created_by TEXT REFERENCES staff(name)
+);
+INSERT INTO staff_shadow (name, role, token_hash, active, created_at, created_by)
+    SELECT name, role, token_hash, active, created_at, created_by FROM staff;
+DROP TABLE staff;
+ALTER TABLE staff_shadow RENAME TO staff;
+CREATE TRIGGER staff_no_delete BEFORE DELETE ON staff
+    BEGIN SELECT RAISE(ABORT, 'staff are deactivated, never deleted'); END;
+CREATE TRIGGER audit_staff_added AFTER INSERT ON staff BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('staff_added', NEW.created_at,
+        json_object('name', NEW.name, 'role', NEW.role, 'active', NEW.active, 'created_by', NEW.created_by));
+END;
+CREATE TRIGGER audit_staff_changed AFTER UPDATE ON staff BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('staff_changed', NULL,
+        json_object('name', NEW.name, 'role', NEW.role, 'active', NEW.active,
+            'token_replaced', json(CASE WHEN NEW.token_hash != OLD.token_hash THEN 'true' ELSE 'false' END)));
 END;
 "#;

@@ -18,6 +18,10 @@ pub enum Role {
     /// Sets customers' KYC status, maintains the blocklist, tags deposits and proposes
     /// what happens to a tagged one (an approver approves it).
     Compliance,
+    /// The shadow system's token (issue 11 item 6): reads the deposit ledger and the
+    /// issued deposit addresses to cross-check them against the chain, and nothing else.
+    /// It changes nothing and reads no withdrawal, session, KYC or staff record.
+    Shadow,
 }
 
 /// Something a staff member may be allowed to do.
@@ -25,7 +29,11 @@ pub enum Role {
 pub enum Permission {
     RequestWithdrawal,
     ApproveWithdrawal,
+    /// Read withdrawals, sessions, proposals, wallets, KYC and resolutions.
     ReadWithdrawals,
+    /// Read the deposit ledger, the issued deposit addresses and the audit log's head
+    /// (every role, shadow too).
+    ReadDepositLedger,
     Administer,
     /// Hand a customer a deposit address (the exchange backend, like withdrawals).
     IssueDepositAddress,
@@ -40,7 +48,10 @@ impl Permission {
         match self {
             Permission::RequestWithdrawal => "request withdrawals (role requester)",
             Permission::ApproveWithdrawal => "approve or reject withdrawals (role approver)",
-            Permission::ReadWithdrawals => "read withdrawals",
+            Permission::ReadWithdrawals => {
+                "read withdrawals, sessions, KYC or resolutions (any role but shadow)"
+            }
+            Permission::ReadDepositLedger => "read the deposit ledger, issued addresses or the audit head",
             Permission::Administer => "change configuration (role admin)",
             Permission::IssueDepositAddress => "issue deposit addresses (role requester)",
             Permission::Compliance => {
@@ -52,12 +63,22 @@ impl Permission {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Requester, Role::Approver, Role::Admin, Role::Compliance];
+    pub const ALL: [Role; 5] = [
+        Role::Requester,
+        Role::Approver,
+        Role::Admin,
+        Role::Compliance,
+        Role::Shadow,
+    ];
 
     pub fn allows(self, permission: Permission) -> bool {
         matches!(
             (self, permission),
-            (_, Permission::ReadWithdrawals)
+            (_, Permission::ReadDepositLedger)
+                | (
+                    Role::Requester | Role::Approver | Role::Admin | Role::Compliance,
+                    Permission::ReadWithdrawals
+                )
                 | (Role::Requester, Permission::RequestWithdrawal)
                 | (Role::Approver, Permission::ApproveWithdrawal)
                 | (Role::Admin, Permission::Administer)
@@ -73,6 +94,7 @@ impl Role {
             Role::Approver => "approver",
             Role::Admin => "admin",
             Role::Compliance => "compliance",
+            Role::Shadow => "shadow",
         }
     }
 }
@@ -84,7 +106,7 @@ impl fmt::Display for Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role {0:?}: use requester, approver, admin or compliance")]
+#[error("unknown role {0:?}: use requester, approver, admin, compliance or shadow")]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {
@@ -105,7 +127,8 @@ mod tests {
     fn each_role_has_one_duty() {
         use Permission::*;
         for role in Role::ALL {
-            assert!(role.allows(ReadWithdrawals));
+            assert!(role.allows(ReadDepositLedger));
+            assert_eq!(role.allows(ReadWithdrawals), role != Role::Shadow);
             assert_eq!(role.as_str().parse::<Role>(), Ok(role));
         }
         assert!(Role::Requester.allows(RequestWithdrawal));
@@ -124,6 +147,17 @@ mod tests {
         assert!(!Role::Compliance.allows(ApproveResolution));
         assert!(!Role::Admin.allows(Compliance));
         assert!(!Role::Approver.allows(Compliance));
+        for permission in [
+            RequestWithdrawal,
+            ApproveWithdrawal,
+            ReadWithdrawals,
+            Administer,
+            IssueDepositAddress,
+            Compliance,
+            ApproveResolution,
+        ] {
+            assert!(!Role::Shadow.allows(permission), "{permission:?}");
+        }
         assert!("root".parse::<Role>().is_err());
     }
 }

@@ -1,9 +1,10 @@
 //! Reading and verifying the audit log (`crate::audit`). The entries are written by the
 //! database itself, in the transaction of each change; here they are only read.
 
-use super::{Coordinator, ServiceError};
+use super::{require, Actor, Coordinator, ServiceError};
 use crate::audit::{self, ChainBreak, Entry, Head, VerifiedChain};
 use crate::db::audit_log;
+use crate::rules::roles::Permission;
 
 impl Coordinator {
     /// Checks the whole chain (and, with `head`, that it still reaches that exported head).
@@ -16,6 +17,20 @@ impl Coordinator {
         let tx = self.db.read()?;
         let entries = audit_log::entries(&tx)?;
         Ok(audit::verify(&entries, &key, head))
+    }
+
+    /// The head of a verified chain, for a staff member (the shadow included) to keep
+    /// somewhere the coordinator's host cannot write (`GET /v1/audit/head`).
+    pub fn audit_head(&mut self, actor: &Actor) -> Result<Head, ServiceError> {
+        require(actor, Permission::ReadDepositLedger)?;
+        match self.audit_verify(None)? {
+            Ok(chain) => chain
+                .head
+                .ok_or_else(|| ServiceError::NotFound("an audit head (the log has no entries yet)".into())),
+            Err(broken) => Err(ServiceError::Conflict(format!(
+                "the audit chain is broken ({broken}): not exporting a head; run `audit verify` on the coordinator"
+            ))),
+        }
     }
 
     /// The newest `limit` entries, newest first, unverified (`audit_verify` checks them).

@@ -116,7 +116,7 @@ impl Coordinator {
         wallet: Option<&str>,
         customer: Option<&str>,
     ) -> Result<Vec<DepositAddressRecord>, ServiceError> {
-        require(actor, Permission::ReadWithdrawals)?;
+        require(actor, Permission::ReadDepositLedger)?;
         let tx = self.db.read()?;
         Ok(rows::list_addresses(&tx, wallet, customer)?)
     }
@@ -135,7 +135,7 @@ impl Coordinator {
         customer: Option<&str>,
         limit: u32,
     ) -> Result<Vec<DepositDetail>, ServiceError> {
-        require(actor, Permission::ReadWithdrawals)?;
+        require(actor, Permission::ReadDepositLedger)?;
         let tx = self.db.read()?;
         let tip = crate::db::chain_blocks::tip(&tx)?.map(|(h, _)| h);
         rows::list(&tx, status, customer, limit.min(MAX_DEPOSIT_LISTING))?
@@ -145,7 +145,7 @@ impl Coordinator {
     }
 
     pub fn deposit(&mut self, actor: &Actor, id: u64) -> Result<DepositDetail, ServiceError> {
-        require(actor, Permission::ReadWithdrawals)?;
+        require(actor, Permission::ReadDepositLedger)?;
         let tx = self.db.read()?;
         let tip = crate::db::chain_blocks::tip(&tx)?.map(|(h, _)| h);
         let deposit = rows::find(&tx, id)?.ok_or_else(|| ServiceError::NotFound(format!("deposit {id}")))?;

@@ -113,13 +113,14 @@ impl Coordinator {
         Ok(current.len())
     }
 
-    /// The unconfirmed deposits, oldest first (of one customer when given): any staff.
+    /// The unconfirmed deposits, oldest first (of one customer when given): any staff, the
+    /// shadow too.
     pub fn unconfirmed_deposits(
         &mut self,
         actor: &Actor,
         customer: Option<&str>,
     ) -> Result<Vec<MempoolDeposit>, ServiceError> {
-        require(actor, Permission::ReadWithdrawals)?;
+        require(actor, Permission::ReadDepositLedger)?;
         let tx = self.db.read()?;
         Ok(mempool_deposits::list(&tx, customer)?)
     }

@@ -41,6 +41,15 @@ fn action_line(signed: &SignedLimitCommand) -> String {
         ),
         LimitAction::Pause => "pause".to_owned(),
         LimitAction::Resume => "resume".to_owned(),
+        LimitAction::Release { release } => format!(
+            "release {} ({} {asset}) to {}",
+            release.outpoint,
+            plain_amount(release.amount),
+            release.destination.address(release.network).map_or_else(
+                || release.destination.script_pubkey().to_hex_string(),
+                |a| a.to_string()
+            )
+        ),
     }
 }
 

@@ -7,7 +7,9 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use sluice_shared::asset::{parse_btc, Asset};
 use sluice_shared::identity::SignerId;
-use sluice_shared::limit_command::{CommandId, LimitAction, LimitCommand, SignedLimitCommand};
+use sluice_shared::limit_command::{
+    CommandId, LimitAction, LimitCommand, Release, ReleaseDestination, ReleasePurpose, SignedLimitCommand,
+};
 use sluice_shared::limiter::RateLimit;
 
 use crate::cli::NewArgs;
@@ -40,7 +42,42 @@ fn action(args: &NewArgs) -> Result<LimitAction> {
     if args.resume {
         return Ok(LimitAction::Resume);
     }
-    bail!("say what the command does: --raise-total, --set-rate, --pause or --resume")
+    if let Some(outpoint) = &args.release {
+        return release(args, outpoint);
+    }
+    bail!("say what the command does: --raise-total, --set-rate, --pause, --resume or --release")
+}
+
+fn release(args: &NewArgs, outpoint: &str) -> Result<LimitAction> {
+    let (Some(amount), Some(to), Some(purpose), Some(network)) = (
+        &args.release_amount,
+        &args.release_to,
+        &args.release_purpose,
+        &args.network,
+    ) else {
+        bail!("--release needs --release-amount, --release-to, --release-purpose and --network");
+    };
+    let network = sluice_shared::network::parse_network(network)?;
+    let outpoint: bitcoin::OutPoint = outpoint
+        .parse()
+        .with_context(|| format!("--release {outpoint:?} is not TXID:VOUT"))?;
+    let address = to
+        .parse::<bitcoin::Address<bitcoin::address::NetworkUnchecked>>()
+        .with_context(|| format!("--release-to {to:?} is not an address"))?
+        .require_network(network)
+        .with_context(|| format!("--release-to {to:?} is not an address of {network}"))?;
+    let destination = ReleaseDestination::from_script(&address.script_pubkey())
+        .with_context(|| format!("--release-to {to:?} is not a standard address"))?;
+    let purpose: ReleasePurpose = purpose.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    Ok(LimitAction::Release {
+        release: Release {
+            purpose,
+            network,
+            outpoint,
+            amount: parse_btc(amount)?,
+            destination,
+        },
+    })
 }
 
 pub fn new(args: &NewArgs) -> Result<()> {

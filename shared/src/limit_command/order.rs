@@ -31,7 +31,7 @@ impl OrderedKind {
         match action {
             LimitAction::Pause | LimitAction::Resume => Some(OrderedKind::PauseResume),
             LimitAction::SetRate { .. } => Some(OrderedKind::Rate),
-            LimitAction::RaiseTotal { .. } => None,
+            LimitAction::RaiseTotal { .. } | LimitAction::Release { .. } => None,
         }
     }
 

@@ -6,11 +6,12 @@
 
 use std::time::Duration;
 
+use bitcoin::hashes::Hash;
 use bitcoin::Amount;
 
 use super::{
-    CommandError, CommandId, LimitAction, LimitCommand, OfficerSignature, SignedLimitCommand, MAX_SIGNATURES,
-    VERSION,
+    network_code, network_from_code, CommandError, CommandId, LimitAction, LimitCommand, OfficerSignature,
+    Release, ReleaseDestination, ReleasePurpose, SignedLimitCommand, MAX_SIGNATURES, VERSION,
 };
 use crate::asset::Asset;
 use crate::identity::SignerId;
@@ -20,6 +21,7 @@ const ACTION_RAISE_TOTAL: u8 = 1;
 const ACTION_SET_RATE: u8 = 2;
 const ACTION_PAUSE: u8 = 3;
 const ACTION_RESUME: u8 = 4;
+const ACTION_RELEASE: u8 = 5;
 
 fn malformed(what: impl Into<String>) -> CommandError {
     CommandError::Malformed(what.into())
@@ -56,6 +58,14 @@ pub(super) fn check_fields(command: &LimitCommand) -> Result<(), CommandError> {
             }
         }
         LimitAction::Pause | LimitAction::Resume => {}
+        LimitAction::Release { release } => {
+            if release.amount == Amount::ZERO || release.amount > Amount::MAX_MONEY {
+                return Err(malformed("a release names a coin of 1 sat to 21 million BTC"));
+            }
+            if network_from_code(network_code(release.network)) != Some(release.network) {
+                return Err(malformed("a release names an unknown network"));
+            }
+        }
     }
     Ok(())
 }
@@ -81,6 +91,16 @@ pub(super) fn encode_unsigned(command: &LimitCommand) -> Result<Vec<u8>, Command
         }
         LimitAction::Pause => out.push(ACTION_PAUSE),
         LimitAction::Resume => out.push(ACTION_RESUME),
+        LimitAction::Release { release } => {
+            out.push(ACTION_RELEASE);
+            out.push(release.purpose.code());
+            out.push(network_code(release.network));
+            out.extend_from_slice(&release.outpoint.txid.to_byte_array());
+            out.extend_from_slice(&release.outpoint.vout.to_be_bytes());
+            out.extend_from_slice(&release.amount.to_sat().to_be_bytes());
+            out.push(release.destination.kind());
+            out.extend_from_slice(release.destination.hash());
+        }
     }
     out.extend_from_slice(&u32_time(command.not_before, "not-before")?.to_be_bytes());
     out.extend_from_slice(&u32_time(command.not_after, "not-after")?.to_be_bytes());
@@ -170,6 +190,31 @@ pub(super) fn decode_signed(bytes: &[u8]) -> Result<SignedLimitCommand, CommandE
         }
         ACTION_PAUSE => LimitAction::Pause,
         ACTION_RESUME => LimitAction::Resume,
+        ACTION_RELEASE => {
+            let purpose_code = r.u8("release purpose")?;
+            let purpose = ReleasePurpose::from_code(purpose_code)
+                .ok_or_else(|| malformed(format!("unknown release purpose {purpose_code}")))?;
+            let network_byte = r.u8("release network")?;
+            let network = network_from_code(network_byte)
+                .ok_or_else(|| malformed(format!("unknown release network {network_byte}")))?;
+            let txid = bitcoin::Txid::from_byte_array(r.array("release txid")?);
+            let vout = r.u32("release vout")?;
+            let amount = r.amount("release amount")?;
+            let kind = r.u8("release destination kind")?;
+            let len = ReleaseDestination::hash_len(kind)
+                .ok_or_else(|| malformed(format!("unknown release destination kind {kind}")))?;
+            let destination = ReleaseDestination::from_parts(kind, r.take(len, "release destination")?)
+                .ok_or_else(|| malformed("release destination"))?;
+            LimitAction::Release {
+                release: Release {
+                    purpose,
+                    network,
+                    outpoint: bitcoin::OutPoint { txid, vout },
+                    amount,
+                    destination,
+                },
+            }
+        }
         other => return Err(malformed(format!("unknown action code {other}"))),
     };
     let not_before = i64::from(r.u32("not-before")?);

@@ -93,7 +93,8 @@ pub fn show(home: &Home, asset: &str) -> Result<()> {
 }
 
 /// Reads the command text from scanned images or from `--text`.
-fn command_text(scans: &[std::path::PathBuf], text: Option<&str>) -> Result<String> {
+/// The command from `--text`, or the one limit command QR code in the scanned images.
+pub fn command_text(scans: &[std::path::PathBuf], text: Option<&str>) -> Result<String> {
     if let Some(text) = text {
         return Ok(text.trim().to_owned());
     }
@@ -143,6 +144,18 @@ pub fn apply(
     let command = verified.command();
     let id = command.id.to_string();
     let description = command.action.describe(command.signer, command.asset);
+    if let LimitAction::Release { .. } = command.action {
+        // Only the shadow spends a deposit, with `sluice-shadow release`.
+        let tx = state.begin()?;
+        let reason = "a release instruction is carried out by `sluice-shadow release`, not applied to limits";
+        state::journal(
+            &tx,
+            "command-refused",
+            json!({ "command_id": id, "reason": reason }),
+        )?;
+        tx.commit()?;
+        bail!("limit command refused: {reason}");
+    }
     let tx = state.begin()?;
     if state::command_applied(&tx, &id)? {
         drop(tx);
@@ -188,6 +201,8 @@ pub fn apply(
             limits.limiter.resume();
             Ok(())
         }
+        // Refused above, before anything changed; kept closed here too.
+        LimitAction::Release { .. } => Err(sluice_shared::limiter::LimitRefusal::Paused),
     };
     if let Err(refusal) = applied {
         drop(tx);

@@ -10,6 +10,8 @@ mod wallet;
 
 use anyhow::Result;
 
+pub use self::limits::command_text;
+
 use crate::cli::{Cli, Command, CoordinatorCommand, JournalCommand, LimitsCommand, WalletCommand};
 use crate::home::Home;
 
