@@ -1112,3 +1112,59 @@ async fn healthz_and_metrics() {
     assert_eq!(wrong.status, StatusCode::METHOD_NOT_ALLOWED);
     server.stop().await;
 }
+
+/// Risk flags over HTTP: two admins turn them on through a proposal, the wallet approves
+/// automatically, and a first withdrawal to a destination still waits for people, with
+/// its flag and reason in the reply and its history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn risk_flags_over_http() {
+    let server = start(Amount::from_sat(100_000_000)).await;
+    let post = |path: String, token: &str, body: Option<String>| {
+        let server = &server;
+        let token = token.to_owned();
+        async move { server.call(Method::POST, &path, Some(&token), &[], body).await }
+    };
+    let changes = [
+        json!({"change": "wallet_policy", "wallet": "hot", "policy": {"type": "auto", "max_amount_sat": 10_000_000, "registered_destination_only": true}}),
+        json!({"change": "risk_settings", "settings": {"new_beneficiary": true, "large_amount_multiple": null,
+            "history_size": 20, "min_history": 3, "velocity_window_secs": 3600, "velocity_max_count": null,
+            "velocity_max_amount": null, "shared_destination": true}}),
+    ];
+    for change in changes {
+        let created = post("/v1/proposals".into(), &server.admin, Some(change.to_string())).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        let id = created.body["id"].as_u64().unwrap();
+        let approved = post(format!("/v1/proposals/{id}/approve"), &server.admin2, None).await;
+        assert_eq!(approved.status, StatusCode::OK, "{:?}", approved.body);
+    }
+
+    let first = server.withdraw("first", 1_000_000).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    assert_eq!(first.body["withdrawal"]["status"], "pending_approval");
+    assert_eq!(first.body["flags"][0]["kind"], "new_beneficiary");
+    let reason = first.body["flags"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("first withdrawal"), "{reason}");
+    let note = first.body["history"][0]["reason"].as_str().unwrap();
+    assert!(note.contains("manual approval required"), "{note}");
+    let id = first.body["withdrawal"]["id"].as_u64().unwrap();
+    let approved = post(
+        format!("/v1/withdrawals/{id}/approve"),
+        &server.approvers[0],
+        None,
+    )
+    .await;
+    assert_eq!(
+        approved.body["withdrawal"]["status"], "approved",
+        "{:?}",
+        approved.body
+    );
+
+    let second = server.withdraw("second", 1_000_000).await;
+    assert_eq!(
+        second.body["withdrawal"]["status"], "approved",
+        "{:?}",
+        second.body
+    );
+    assert_eq!(second.body["flags"], json!([]));
+    server.stop().await;
+}

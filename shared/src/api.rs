@@ -282,6 +282,74 @@ pub struct WithdrawalDetail {
     pub withdrawal: Withdrawal,
     pub approvals: Vec<Approval>,
     pub history: Vec<WithdrawalEvent>,
+    /// Risk flags raised at intake; any flag sends the withdrawal to manual approval.
+    #[serde(default)]
+    pub flags: Vec<RiskFlag>,
+    /// What each signer last reported refusing for this withdrawal's signing session
+    /// (latest per signer), while it waits for signatures.
+    #[serde(default)]
+    pub signer_refusals: Vec<SignerRefusalReport>,
+}
+
+/// Which risk rule raised a flag at intake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskFlagKind {
+    /// The customer's first withdrawal to this destination.
+    NewBeneficiary,
+    /// Far above the customer's usual amount (a multiple of the median of their last withdrawals).
+    LargeAmount,
+    /// Too many withdrawals, or too much, for this customer in a short window.
+    Velocity,
+    /// Another customer uses the same destination.
+    SharedDestination,
+}
+
+impl RiskFlagKind {
+    pub const ALL: [RiskFlagKind; 4] = [
+        RiskFlagKind::NewBeneficiary,
+        RiskFlagKind::LargeAmount,
+        RiskFlagKind::Velocity,
+        RiskFlagKind::SharedDestination,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskFlagKind::NewBeneficiary => "new_beneficiary",
+            RiskFlagKind::LargeAmount => "large_amount",
+            RiskFlagKind::Velocity => "velocity",
+            RiskFlagKind::SharedDestination => "shared_destination",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RiskFlagKind> {
+        RiskFlagKind::ALL.into_iter().find(|kind| kind.as_str() == s)
+    }
+}
+
+impl fmt::Display for RiskFlagKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One risk flag on a withdrawal, with the reason in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RiskFlag {
+    pub kind: RiskFlagKind,
+    pub reason: String,
+}
+
+/// A signer's latest refusal to sign a session, as it reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignerRefusalReport {
+    pub signer_id: String,
+    pub session_id: u64,
+    /// Stable: `rate`, `total_spent`, `paused` or `inspection`.
+    pub reason: String,
+    /// The signer's words.
+    pub detail: String,
+    pub reported_at: i64,
 }
 
 /// `GET /v1/withdrawals`: newest first.

@@ -112,6 +112,9 @@ pub enum Command {
     /// Daily withdrawal limits per customer or wallet (admin).
     #[command(subcommand)]
     Limits(admin::LimitsCommand),
+    /// Risk flags on untypical withdrawals: show the rules, propose new ones (admin).
+    #[command(subcommand)]
+    Risk(admin::RiskCommand),
     /// Wallets composed from signers' keys.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
@@ -370,6 +373,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Beneficiary(c) => admin::beneficiary(&mut session()?, c)?,
         Command::Fees(c) => admin::fees(&mut session()?, c)?,
         Command::Limits(c) => admin::limits(&mut session()?, c)?,
+        Command::Risk(c) => admin::risk(&mut session()?, c)?,
         Command::Log { limit } => admin::log(&mut session()?, *limit)?,
         Command::Proposal(c) => proposals::proposal(&mut session()?, c, json)?,
         Command::Wallet(c) => wallet::wallet(&mut session()?, c)?,

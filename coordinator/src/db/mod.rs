@@ -16,6 +16,7 @@ pub mod deposits;
 pub mod enrollments;
 pub mod kyc;
 pub mod proposals;
+pub mod risk;
 pub mod schema;
 pub mod session_groups;
 pub mod sessions;

@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_7,
     MIGRATION_8,
     MIGRATION_9,
+    MIGRATION_10,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -926,5 +927,53 @@ CREATE TRIGGER audit_customer_limit_update AFTER UPDATE ON customer_limits BEGIN
     INSERT INTO audit_log (kind, recorded_at, body) VALUES ('customer_limit', NEW.updated_at,
         json_object('customer_id', NEW.customer_id, 'asset', NEW.asset,
             'daily_limit_sat', NEW.daily_limit_sat, 'updated_by', NEW.updated_by));
+END;
+"#;
+
+/// Risk flags (`rules::risk`): raised at intake in the withdrawal's own transaction, never
+/// changed or deleted. A flagged withdrawal is approved only with a manual approval on
+/// record (the rules decide; the trigger is the guard). The risk thresholds, one row,
+/// changed only through a four-eyes proposal. Both tables are audited.
+const MIGRATION_10: &str = r#"
+CREATE TABLE risk_flags (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    withdrawal_id INTEGER NOT NULL REFERENCES withdrawals(id),
+    kind TEXT NOT NULL CHECK (kind IN ('new_beneficiary', 'large_amount', 'velocity', 'shared_destination')),
+    reason TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    UNIQUE (withdrawal_id, kind)
+);
+CREATE INDEX withdrawals_by_destination ON withdrawals(destination, customer_id);
+CREATE INDEX beneficiaries_by_address ON beneficiaries(address);
+CREATE TRIGGER risk_flags_no_update BEFORE UPDATE ON risk_flags
+    BEGIN SELECT RAISE(ABORT, 'risk flags never change'); END;
+CREATE TRIGGER risk_flags_no_delete BEFORE DELETE ON risk_flags
+    BEGIN SELECT RAISE(ABORT, 'risk flags are never deleted'); END;
+CREATE TRIGGER withdrawals_flagged_needs_manual BEFORE UPDATE OF status ON withdrawals
+    WHEN NEW.status = 'approved' AND OLD.status = 'pending_approval'
+        AND EXISTS (SELECT 1 FROM risk_flags WHERE withdrawal_id = NEW.id)
+        AND NOT EXISTS (SELECT 1 FROM approvals WHERE withdrawal_id = NEW.id AND method = 'manual')
+    BEGIN SELECT RAISE(ABORT, 'a risk-flagged withdrawal is approved only by people'); END;
+
+CREATE TABLE risk_settings (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    settings TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    updated_by TEXT NOT NULL REFERENCES staff(name)
+);
+CREATE TRIGGER risk_settings_no_delete BEFORE DELETE ON risk_settings
+    BEGIN SELECT RAISE(ABORT, 'risk settings are changed, never deleted'); END;
+
+CREATE TRIGGER audit_risk_flag AFTER INSERT ON risk_flags BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('risk_flag', NEW.recorded_at,
+        json_object('id', NEW.id, 'withdrawal_id', NEW.withdrawal_id, 'kind', NEW.kind, 'reason', NEW.reason));
+END;
+CREATE TRIGGER audit_risk_settings_insert AFTER INSERT ON risk_settings BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('risk_settings', NEW.updated_at,
+        json_object('settings', json(NEW.settings), 'updated_by', NEW.updated_by));
+END;
+CREATE TRIGGER audit_risk_settings_update AFTER UPDATE ON risk_settings BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('risk_settings', NEW.updated_at,
+        json_object('settings', json(NEW.settings), 'updated_by', NEW.updated_by));
 END;
 "#;

@@ -400,3 +400,33 @@ pub(super) fn wallet_policy(
     )?;
     Ok(())
 }
+
+/// Replaces the risk settings; they apply to withdrawals requested from now on.
+pub(super) fn risk_settings_set(
+    conn: &Connection,
+    ctx: &ChangeContext<'_>,
+    settings: &crate::rules::risk::RiskSettings,
+) -> Result<(), ServiceError> {
+    settings
+        .validate()
+        .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+    crate::db::risk::set_settings(conn, settings, ctx.now, ctx.proposer)?;
+    audit::record(
+        conn,
+        ctx.proposer,
+        "risk set",
+        "risk flags",
+        &json!({"settings": settings.describe()}),
+        ctx.now,
+    )?;
+    Ok(())
+}
+
+impl Coordinator {
+    /// The risk flag rules in force (anyone who reads withdrawals).
+    pub fn risk_settings(&mut self, actor: &Actor) -> Result<crate::rules::risk::RiskSettings, ServiceError> {
+        require(actor, Permission::ReadWithdrawals)?;
+        let tx = self.db.read()?;
+        Ok(crate::db::risk::settings(&tx)?)
+    }
+}

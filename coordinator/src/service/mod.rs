@@ -35,6 +35,8 @@ mod proposal_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod risk_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::Path;
