@@ -1029,7 +1029,8 @@ async fn deposit_addresses_kyc_and_the_ledger_over_http() {
 }
 
 /// Parses the Prometheus text exposition format strictly enough to catch a malformed
-/// line: every sample's metric has `# HELP` and `# TYPE gauge` before it, names and label
+/// line: every sample's metric has `# HELP` and `# TYPE gauge` (or `counter`, for a
+/// `_total`) before it, names and label
 /// names are valid, label values are quoted, values are numbers. Returns
 /// `(name{labels}, value)` for each sample.
 fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
@@ -1051,7 +1052,12 @@ fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
             assert!(helped.insert(name.to_owned()), "HELP twice for {name}");
         } else if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').unwrap();
-            assert_eq!(kind, "gauge", "{line}");
+            let expected = if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
+            assert_eq!(kind, expected, "{line}");
             assert!(typed.insert(name.to_owned()), "TYPE twice for {name}");
         } else {
             assert!(
@@ -1166,5 +1172,34 @@ async fn risk_flags_over_http() {
         second.body
     );
     assert_eq!(second.body["flags"], json!([]));
+    server.stop().await;
+}
+
+/// The balance and coin view over HTTP (no coins yet: zeros, an empty list), and its
+/// query checks.
+#[tokio::test]
+async fn balances_and_coins_over_http() {
+    let server = start(Amount::from_sat(100_000_000)).await;
+    let get = |path: &'static str| server.call(Method::GET, path, Some(&server.requester), &[], None);
+    let balances = get("/v1/balances").await;
+    assert_eq!(balances.status, StatusCode::OK, "{:?}", balances.body);
+    let hot = balances.body["wallets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["wallet"] == "hot")
+        .unwrap()
+        .clone();
+    assert_eq!(hot["spendable_sat"], 0);
+    assert_eq!(hot["coins"], 0);
+    let coins = get("/v1/coins?wallet=hot&spent=true").await;
+    assert_eq!(coins.status, StatusCode::OK, "{:?}", coins.body);
+    assert_eq!(coins.body["coins"], json!([]));
+    let unknown = get("/v1/coins?wallet=nope").await;
+    assert_eq!(code(&unknown), "unknown_wallet");
+    let bad = get("/v1/coins?colour=red").await;
+    assert_eq!(code(&bad), "invalid_query");
+    let anonymous = server.call(Method::GET, "/v1/balances", None, &[], None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     server.stop().await;
 }

@@ -352,6 +352,64 @@ pub struct SignerRefusalReport {
     pub reported_at: i64,
 }
 
+/// Where a wallet's coin stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoinState {
+    /// Confirmed, free: coin selection may spend it.
+    Spendable,
+    /// Not in a block yet: never spent until it is.
+    Unconfirmed,
+    /// Held by a signing session's transaction.
+    Reserved,
+    /// Out of coin selection (a tagged deposit).
+    Quarantined,
+    /// Spent by a transaction in a block.
+    Spent,
+}
+
+/// One coin of a wallet (`GET /v1/coins`, `coin list`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coin {
+    pub wallet: String,
+    pub txid: String,
+    pub vout: u32,
+    #[serde(with = "bitcoin::amount::serde::as_sat")]
+    pub amount_sat: Amount,
+    pub state: CoinState,
+    pub block_height: Option<u32>,
+    pub reserved_by_session: Option<u64>,
+    pub spent_by_txid: Option<String>,
+}
+
+/// `GET /v1/coins[?wallet=W&spent=true]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoinList {
+    pub coins: Vec<Coin>,
+}
+
+/// One wallet's balance by coin state (`GET /v1/balances`, `wallet balance`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletBalance {
+    pub wallet: String,
+    #[serde(with = "bitcoin::amount::serde::as_sat")]
+    pub spendable_sat: Amount,
+    #[serde(with = "bitcoin::amount::serde::as_sat")]
+    pub unconfirmed_sat: Amount,
+    #[serde(with = "bitcoin::amount::serde::as_sat")]
+    pub reserved_sat: Amount,
+    #[serde(with = "bitcoin::amount::serde::as_sat")]
+    pub quarantined_sat: Amount,
+    /// Coins not spent.
+    pub coins: u64,
+}
+
+/// `GET /v1/balances`: every wallet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceList {
+    pub wallets: Vec<WalletBalance>,
+}
+
 /// `GET /v1/withdrawals`: newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WithdrawalList {

@@ -3,6 +3,7 @@
 //! unauthenticated caller learns nothing about what the request would have done.
 //! Admin changes are proposals a second admin approves (`proposals`).
 
+mod coins;
 mod deposits;
 mod proposals;
 
@@ -45,6 +46,8 @@ enum Route {
     SessionHistory(u64),
     /// Deposit addresses, the deposit ledger, KYC, the blocklist (`deposits`).
     Deposits(deposits::DepositRoute),
+    /// Balances and coins (`coins`).
+    Coins(coins::CoinRoute),
     /// The one route without a bearer token: the enrollment secret is the credential.
     Enroll,
 }
@@ -198,6 +201,14 @@ fn route(method: &Method, path: &str) -> Result<Route, HttpError> {
         ["v1", "blocklist"] => match *method {
             Method::POST => Ok(Route::Deposits(deposits::DepositRoute::ImportBlocklist)),
             _ => Err(wrong_method("POST")),
+        },
+        ["v1", "balances"] => match *method {
+            Method::GET => Ok(Route::Coins(coins::CoinRoute::Balances)),
+            _ => Err(wrong_method("GET")),
+        },
+        ["v1", "coins"] => match *method {
+            Method::GET => Ok(Route::Coins(coins::CoinRoute::Coins)),
+            _ => Err(wrong_method("GET")),
         },
         ["v1", "staff", "enroll"] => match *method {
             Method::POST => Ok(Route::Enroll),
@@ -452,6 +463,7 @@ fn execute(coord: &mut Coordinator, actor: &Actor, parsed: Parsed) -> Result<Rep
         Route::Deposits(route) => {
             deposits::execute(coord, actor, route, parsed.body, parsed.query.as_deref(), now)
         }
+        Route::Coins(route) => coins::execute(coord, actor, route, parsed.query.as_deref()),
         Route::Enroll => Err(bad_request("invalid_request", "enrollment takes no bearer token")),
     }
 }
@@ -513,6 +525,7 @@ pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> R
         Route::Deposits(route) if route.has_body() => read_body(request, MAX_BODY_BYTES).await,
         Route::Deposits(_) => Ok(Bytes::new()),
         Route::ListWithdrawals
+        | Route::Coins(_)
         | Route::GetWithdrawal(_)
         | Route::ListProposals
         | Route::GetProposal(_)

@@ -104,9 +104,10 @@ pub enum BeneficiaryCommand {
         #[arg(long)]
         address: String,
     },
+    /// Registered destinations: one customer's with --customer, else every customer's.
     List {
         #[arg(long)]
-        customer: String,
+        customer: Option<String>,
     },
 }
 
@@ -411,7 +412,7 @@ pub fn beneficiary(s: &mut Session, command: &BeneficiaryCommand) -> Result<()> 
         BeneficiaryCommand::List { customer } if s.json => {
             let list: Vec<_> = s
                 .coord
-                .list_beneficiaries(&s.actor, customer)?
+                .list_beneficiaries(&s.actor, customer.as_deref())?
                 .iter()
                 .map(|b| {
                     serde_json::json!({
@@ -423,9 +424,10 @@ pub fn beneficiary(s: &mut Session, command: &BeneficiaryCommand) -> Result<()> 
             return print_json(&list);
         }
         BeneficiaryCommand::List { customer } => {
-            for b in s.coord.list_beneficiaries(&s.actor, customer)? {
+            for b in s.coord.list_beneficiaries(&s.actor, customer.as_deref())? {
                 outln!(
-                    "{:<64} {:<8} {}",
+                    "{:<16} {:<64} {:<8} {}",
+                    b.customer_id,
                     b.address,
                     if b.active { "active" } else { "inactive" },
                     b.label

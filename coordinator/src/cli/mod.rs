@@ -115,9 +115,12 @@ pub enum Command {
     /// Risk flags on untypical withdrawals: show the rules, propose new ones (admin).
     #[command(subcommand)]
     Risk(admin::RiskCommand),
-    /// Wallets composed from signers' keys.
+    /// Wallets composed from signers' keys, and their balances.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
+    /// The wallets' coins.
+    #[command(subcommand)]
+    Coin(wallet::CoinCommand),
     /// Signers: register their identity keys, list, cut off (admin).
     #[command(subcommand)]
     Signer(signing::SignerCommand),
@@ -377,6 +380,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Log { limit } => admin::log(&mut session()?, *limit)?,
         Command::Proposal(c) => proposals::proposal(&mut session()?, c, json)?,
         Command::Wallet(c) => wallet::wallet(&mut session()?, c)?,
+        Command::Coin(c) => wallet::coin(&mut session()?, c)?,
         Command::Signer(c) => signing::signer(&mut session()?, c)?,
         Command::Session(c) => signing::session(&mut session()?, c)?,
         Command::Withdraw(args) => withdrawals::withdraw(&mut session()?, args, json)?,

@@ -20,6 +20,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_8,
     MIGRATION_9,
     MIGRATION_10,
+    MIGRATION_11,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -975,5 +976,32 @@ END;
 CREATE TRIGGER audit_risk_settings_update AFTER UPDATE ON risk_settings BEGIN
     INSERT INTO audit_log (kind, recorded_at, body) VALUES ('risk_settings', NEW.updated_at,
         json_object('settings', json(NEW.settings), 'updated_by', NEW.updated_by));
+END;
+"#;
+
+/// What online signers report refusing (`POST /v1/signer/sessions/{id}/refusals`): the
+/// latest reason per session and signer, with how many reports there were. Audited.
+const MIGRATION_11: &str = r#"
+CREATE TABLE signer_refusals (
+    session_id INTEGER NOT NULL REFERENCES signing_sessions(id),
+    signer_id TEXT NOT NULL REFERENCES signers(signer_id),
+    reason TEXT NOT NULL CHECK (reason IN ('rate', 'exceeds_burst', 'total_spent', 'paused',
+        'invalid_rate', 'inspection')),
+    detail TEXT NOT NULL,
+    reported_at INTEGER NOT NULL,
+    reports INTEGER NOT NULL DEFAULT 1 CHECK (reports >= 1),
+    PRIMARY KEY (session_id, signer_id)
+);
+CREATE TRIGGER signer_refusals_no_delete BEFORE DELETE ON signer_refusals
+    BEGIN SELECT RAISE(ABORT, 'signer refusals are never deleted'); END;
+CREATE TRIGGER audit_signer_refusal_insert AFTER INSERT ON signer_refusals BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('signer_refusal', NEW.reported_at,
+        json_object('session_id', NEW.session_id, 'signer_id', NEW.signer_id, 'reason', NEW.reason,
+            'detail', NEW.detail));
+END;
+CREATE TRIGGER audit_signer_refusal_update AFTER UPDATE ON signer_refusals BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('signer_refusal', NEW.reported_at,
+        json_object('session_id', NEW.session_id, 'signer_id', NEW.signer_id, 'reason', NEW.reason,
+            'detail', NEW.detail));
 END;
 "#;

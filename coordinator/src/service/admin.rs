@@ -137,10 +137,11 @@ impl Coordinator {
         Ok(customers::list(&tx)?)
     }
 
+    /// One customer's registered destinations, or every customer's (`None`).
     pub fn list_beneficiaries(
         &mut self,
         actor: &Actor,
-        customer_id: &str,
+        customer_id: Option<&str>,
     ) -> Result<Vec<BeneficiaryRecord>, ServiceError> {
         require(actor, Permission::Administer)?;
         let tx = self.db.read()?;

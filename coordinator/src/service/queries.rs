@@ -94,7 +94,7 @@ pub(crate) fn load_detail(conn: &Connection, id: u64) -> Result<WithdrawalDetail
         approvals,
         history,
         flags: crate::db::risk::flags(conn, id)?,
-        signer_refusals: Vec::new(),
+        signer_refusals: crate::db::signer_refusals::for_withdrawal(conn, id)?,
     })
 }
 
