@@ -23,3 +23,4 @@ pub mod service;
 pub mod time;
 pub mod totp;
 pub mod wallet_spec;
+pub mod webhook;

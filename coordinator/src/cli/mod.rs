@@ -167,13 +167,49 @@ pub enum Command {
     /// The compliance blocklist of illicit sources (compliance).
     #[command(subcommand)]
     Blocklist(deposits::BlocklistCommand),
+    /// Webhooks: the delivery log (every attempt to every endpoint).
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Run a coordinator service until stopped (Ctrl-C or SIGTERM).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// The newest delivery attempts, newest first.
+    Deliveries {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+fn webhook(s: &mut Session, command: &WebhookCommand) -> Result<()> {
+    let WebhookCommand::Deliveries { limit } = command;
+    let deliveries = s.coord.webhook_deliveries(&s.actor, *limit)?;
+    if s.json {
+        return output::print_json(&deliveries);
+    }
+    if deliveries.is_empty() {
+        outln!("No delivery attempts yet.");
+    }
+    for d in &deliveries {
+        outln!(
+            "{}  {} #{:<3} {:<8} {:<20} {}  {}",
+            crate::time::UnixTime::from_secs(d.attempted_at_ms / 1000),
+            d.event_id,
+            d.attempt,
+            if d.delivered { "ok" } else { "failed" },
+            d.kind,
+            d.endpoint,
+            d.error.as_deref().unwrap_or("")
+        );
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// api, processor, sender, monitor, or all (or `component` in --config).
+    /// api, processor, sender, monitor, webhooks, or all (or `component` in --config).
     #[arg(required_unless_present = "config")]
     pub component: Option<Component>,
     /// Read these options (and db, network) from a TOML file, keys named as the flags
@@ -244,6 +280,17 @@ pub struct RunArgs {
     /// birth height on mainnet).
     #[arg(long, default_value_t = 0)]
     pub start_height: u32,
+    /// Webhooks: a receiver's http:// URL; repeat for several, each with its
+    /// --webhook-secret-file in the same order.
+    #[arg(long = "webhook", value_name = "URL")]
+    pub webhooks: Vec<String>,
+    /// Webhooks: a file whose first line is the receiver's HMAC secret (16 bytes or more).
+    #[arg(long = "webhook-secret-file", value_name = "FILE")]
+    pub webhook_secret_files: Vec<PathBuf>,
+    /// Webhooks: the first retry after a failed delivery waits this long (doubling after
+    /// each further failure, at most an hour).
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub webhook_retry_ms: u64,
 }
 
 impl RunArgs {
@@ -295,7 +342,31 @@ impl RunArgs {
             min_confirmations: self.min_confirmations.max(1),
             resend_after: std::time::Duration::from_secs(self.resend_seconds.max(1)),
             start_height: self.start_height,
+            webhooks: self.webhook_endpoints()?,
+            webhook_retry: std::time::Duration::from_millis(self.webhook_retry_ms.max(1)),
         })
+    }
+
+    fn webhook_endpoints(&self) -> Result<Vec<crate::webhook::WebhookEndpoint>> {
+        if self.webhooks.len() != self.webhook_secret_files.len() {
+            bail!(
+                "give one --webhook-secret-file per --webhook, in the same order ({} URL(s), {} secret file(s))",
+                self.webhooks.len(),
+                self.webhook_secret_files.len()
+            );
+        }
+        self.webhooks
+            .iter()
+            .zip(&self.webhook_secret_files)
+            .map(|(url, file)| {
+                let text = Zeroizing::new(
+                    std::fs::read_to_string(file)
+                        .with_context(|| format!("reading the webhook secret file {}", file.display()))?,
+                );
+                let secret = Zeroizing::new(text.lines().next().unwrap_or("").trim().as_bytes().to_vec());
+                crate::webhook::WebhookEndpoint::new(url, secret).with_context(|| format!("webhook {url}"))
+            })
+            .collect()
     }
 }
 
@@ -392,6 +463,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Deposit(c) => deposits::deposit(&mut session()?, c, json)?,
         Command::Kyc(c) => deposits::kyc(&mut session()?, c)?,
         Command::Blocklist(c) => deposits::blocklist(&mut session()?, c)?,
+        Command::Webhook(c) => webhook(&mut session()?, c)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -405,7 +477,7 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     }
     let component = args
         .component
-        .context("name the component to run (api, processor, sender, monitor or all), on the command line or as `component` in --config")?;
+        .context("name the component to run (api, processor, sender, monitor, webhooks or all), on the command line or as `component` in --config")?;
     crate::run::run(&db, network, component, &args.options()?)
 }
 

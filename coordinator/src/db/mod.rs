@@ -28,6 +28,7 @@ pub mod signers;
 pub mod staff;
 pub mod utxos;
 pub mod wallets;
+pub mod webhooks;
 pub mod withdrawals;
 
 use std::path::{Path, PathBuf};

@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_9,
     MIGRATION_10,
     MIGRATION_11,
+    MIGRATION_12,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -1003,5 +1004,80 @@ CREATE TRIGGER audit_signer_refusal_update AFTER UPDATE ON signer_refusals BEGIN
     INSERT INTO audit_log (kind, recorded_at, body) VALUES ('signer_refusal', NEW.reported_at,
         json_object('session_id', NEW.session_id, 'signer_id', NEW.signer_id, 'reason', NEW.reason,
             'detail', NEW.detail));
+END;
+"#;
+
+/// The webhook outbox (`crate::webhook`). Triggers copy each notable event into
+/// `webhook_events` in the transaction that records it, so an event is sent at least once
+/// even if the process dies right after committing: withdrawal status changes (and new
+/// withdrawals), risk flags, tagged deposits, signer refusals and pauses. Each event gets
+/// a random id receivers de-duplicate on. `webhook_deliveries` is the delivery log: one
+/// row per attempt per endpoint. Neither table is audited: the events are copies of
+/// audited changes, and delivery attempts are operations, not decisions. Nothing here
+/// changes or is deleted.
+const MIGRATION_12: &str = r#"
+CREATE TABLE webhook_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TRIGGER webhook_events_fixed BEFORE UPDATE ON webhook_events
+    BEGIN SELECT RAISE(ABORT, 'webhook events never change'); END;
+CREATE TRIGGER webhook_events_no_delete BEFORE DELETE ON webhook_events
+    BEGIN SELECT RAISE(ABORT, 'webhook events are never deleted'); END;
+
+CREATE TABLE webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event INTEGER NOT NULL REFERENCES webhook_events(id),
+    endpoint TEXT NOT NULL,
+    attempt INTEGER NOT NULL CHECK (attempt >= 1),
+    attempted_at_ms INTEGER NOT NULL,
+    http_status INTEGER,
+    error TEXT,
+    delivered INTEGER NOT NULL CHECK (delivered IN (0, 1)),
+    next_attempt_at_ms INTEGER
+);
+CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries(endpoint, event, id);
+CREATE TRIGGER webhook_deliveries_fixed BEFORE UPDATE ON webhook_deliveries
+    BEGIN SELECT RAISE(ABORT, 'the webhook delivery log never changes'); END;
+CREATE TRIGGER webhook_deliveries_no_delete BEFORE DELETE ON webhook_deliveries
+    BEGIN SELECT RAISE(ABORT, 'the webhook delivery log is never deleted'); END;
+
+CREATE TRIGGER outbox_withdrawal_requested AFTER INSERT ON withdrawals BEGIN
+    INSERT INTO webhook_events (event_id, kind, payload, created_at) VALUES (lower(hex(randomblob(16))),
+        'withdrawal.status', json_object('withdrawal_id', NEW.id, 'from', NULL, 'to', NEW.status,
+            'customer_id', NEW.customer_id, 'wallet', NEW.wallet, 'destination', NEW.destination,
+            'amount_sat', NEW.amount_sat), NEW.created_at);
+END;
+CREATE TRIGGER outbox_withdrawal_status AFTER UPDATE OF status ON withdrawals
+    WHEN NEW.status != OLD.status BEGIN
+    INSERT INTO webhook_events (event_id, kind, payload, created_at) VALUES (lower(hex(randomblob(16))),
+        'withdrawal.status', json_object('withdrawal_id', NEW.id, 'from', OLD.status, 'to', NEW.status,
+            'customer_id', NEW.customer_id, 'wallet', NEW.wallet, 'destination', NEW.destination,
+            'amount_sat', NEW.amount_sat), NEW.updated_at);
+END;
+CREATE TRIGGER outbox_risk_flag AFTER INSERT ON risk_flags BEGIN
+    INSERT INTO webhook_events (event_id, kind, payload, created_at) VALUES (lower(hex(randomblob(16))),
+        'withdrawal.flagged', json_object('withdrawal_id', NEW.withdrawal_id, 'flag', NEW.kind,
+            'reason', NEW.reason), NEW.recorded_at);
+END;
+CREATE TRIGGER outbox_deposit_tagged AFTER INSERT ON deposit_events WHEN NEW.kind = 'tagged' BEGIN
+    INSERT INTO webhook_events (event_id, kind, payload, created_at) VALUES (lower(hex(randomblob(16))),
+        'deposit.tagged', json_object('deposit_id', NEW.deposit_id, 'actor', NEW.actor, 'note', NEW.note),
+        NEW.recorded_at);
+END;
+CREATE TRIGGER outbox_signer_refusal_insert AFTER INSERT ON signer_refusals BEGIN
+    INSERT INTO webhook_events (event_id, kind, payload, created_at) VALUES (lower(hex(randomblob(16))),
+        CASE WHEN NEW.reason = 'paused' THEN 'signer.paused' ELSE 'signer.refusal' END,
+        json_object('session_id', NEW.session_id, 'signer_id', NEW.signer_id, 'reason', NEW.reason,
+            'detail', NEW.detail), NEW.reported_at);
+END;
+CREATE TRIGGER outbox_signer_refusal_update AFTER UPDATE ON signer_refusals BEGIN
+    INSERT INTO webhook_events (event_id, kind, payload, created_at) VALUES (lower(hex(randomblob(16))),
+        CASE WHEN NEW.reason = 'paused' THEN 'signer.paused' ELSE 'signer.refusal' END,
+        json_object('session_id', NEW.session_id, 'signer_id', NEW.signer_id, 'reason', NEW.reason,
+            'detail', NEW.detail), NEW.reported_at);
 END;
 "#;

@@ -26,6 +26,7 @@ mod signer_reports;
 mod signing;
 mod stuck;
 mod wallets;
+mod webhooks;
 
 #[cfg(test)]
 mod stuck_tests;

@@ -545,4 +545,16 @@ fn a_signers_refusal_shows_on_the_withdrawal_and_in_the_metrics_until_it_signs()
         )
         .unwrap();
     assert_eq!(audited, 3);
+    // Each report is a webhook event: two refusals, then a pause.
+    let outbox: Vec<String> = {
+        let conn = w.coord.connection();
+        let mut stmt = conn
+            .prepare("SELECT kind FROM webhook_events WHERE kind LIKE 'signer.%' ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(outbox, ["signer.refusal", "signer.refusal", "signer.paused"]);
 }
