@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod backup;
 pub mod chain;
 pub mod cli;
 pub mod clock;

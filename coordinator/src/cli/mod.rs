@@ -167,6 +167,27 @@ pub enum Command {
     /// The compliance blocklist of illicit sources (compliance).
     #[command(subcommand)]
     Blocklist(deposits::BlocklistCommand),
+    /// Back up the coordinator (database snapshot, audit, identity and onion keys) into
+    /// one file encrypted and authenticated under a passphrase. Safe while services run.
+    Backup {
+        /// Where to write the backup (must not exist; written 0600).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// A file whose first line is the backup passphrase (12+ characters, mixed).
+        #[arg(long, value_name = "FILE", env = "SLUICE_BACKUP_PASSPHRASE_FILE")]
+        passphrase_file: PathBuf,
+    },
+    /// Check a backup completely (passphrase, integrity, schema, audit chain), then write
+    /// it into a new, empty home directory. Never overwrites anything.
+    Restore {
+        #[arg(long = "in", value_name = "FILE")]
+        input: PathBuf,
+        /// The new home: the database is written there as sluice-coordinator.sqlite.
+        #[arg(long, value_name = "DIR")]
+        home: PathBuf,
+        #[arg(long, value_name = "FILE", env = "SLUICE_BACKUP_PASSPHRASE_FILE")]
+        passphrase_file: PathBuf,
+    },
     /// Webhooks: the delivery log (every attempt to every endpoint).
     #[command(subcommand)]
     Webhook(WebhookCommand),
@@ -442,6 +463,12 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Audit(c) => return audit::audit(&cli, c),
         Command::Staff(admin::StaffCommand::Enroll { secret }) => admin::enroll(&cli, secret)?,
         Command::Run(args) => return run(&cli, args),
+        Command::Backup { out, passphrase_file } => backup(&cli, out, passphrase_file)?,
+        Command::Restore {
+            input,
+            home,
+            passphrase_file,
+        } => restore(input, home, passphrase_file, json)?,
         Command::Staff(c) => admin::staff(&mut session()?, c)?,
         Command::Customer(c) => admin::customer(&mut session()?, c)?,
         Command::Beneficiary(c) => admin::beneficiary(&mut session()?, c)?,
@@ -466,6 +493,74 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Webhook(c) => webhook(&mut session()?, c)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn backup_passphrase(file: &Path) -> Result<secrecy::SecretString> {
+    let line = sluice_fsutil::read_secret_line(file)?;
+    Ok(secrecy::SecretString::from(line.as_str().to_owned()))
+}
+
+/// `backup --out FILE`: reads the database file and keys directly (an operator on the
+/// coordinator's host, like `init`), no staff token.
+fn backup(cli: &Cli, out: &Path, passphrase_file: &Path) -> Result<()> {
+    let passphrase = backup_passphrase(passphrase_file)?;
+    sluice_shared::keystore_policy::check_new_passphrase(&passphrase)?;
+    let summary = crate::backup::create(
+        &cli.db,
+        cli.network,
+        out,
+        &passphrase,
+        sluice_shared::keystore::KdfParams::RECOMMENDED,
+    )?;
+    if cli.json {
+        return output::print_json(&serde_json::json!({
+            "out": out.display().to_string(),
+            "network": sluice_shared::network::network_name(summary.network),
+            "schema_version": summary.schema_version,
+            "audit_entries": summary.audit_entries,
+            "files": summary.files,
+            "bytes": summary.bytes,
+        }));
+    }
+    outln!(
+        "Backed up {} ({}, schema {}, {} audit entries; {}) into {} ({} bytes, 0600).",
+        cli.db.display(),
+        sluice_shared::network::network_name(summary.network),
+        summary.schema_version,
+        summary.audit_entries,
+        summary.files.join(", "),
+        out.display(),
+        summary.bytes
+    );
+    outln!("Keep it and its passphrase apart; `sluice-coordinator restore --in FILE --home DIR` checks and restores it.");
+    Ok(())
+}
+
+fn restore(input: &Path, home: &Path, passphrase_file: &Path, json: bool) -> Result<()> {
+    let passphrase = backup_passphrase(passphrase_file)?;
+    let summary = crate::backup::restore(input, home, &passphrase)?;
+    if json {
+        return output::print_json(&serde_json::json!({
+            "db": summary.db.display().to_string(),
+            "network": sluice_shared::network::network_name(summary.network),
+            "audit_entries": summary.audit_entries,
+            "files": summary.files,
+        }));
+    }
+    outln!(
+        "Checked (passphrase, SQLite integrity, schema, triggers, {} audit entries) and restored into {}:",
+        summary.audit_entries,
+        home.display()
+    );
+    for file in &summary.files {
+        outln!("  {file}");
+    }
+    outln!(
+        "Start the services with --db {} (network {}).",
+        summary.db.display(),
+        sluice_shared::network::network_name(summary.network)
+    );
+    Ok(())
 }
 
 /// `run`, with the options of --config filled in.
