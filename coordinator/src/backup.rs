@@ -17,7 +17,9 @@
 //! container, SQLite's `integrity_check`, the schema version (not newer than this
 //! binary), the triggers and the whole audit chain under the archived audit key, all on a
 //! private temporary copy; only then are the files written into the new home, refusing
-//! to replace any file there.
+//! to replace any file there. The restored database holds its processor (`restore_hold`):
+//! it does not know transactions made after the backup, so nothing is batched until an
+//! admin has reconciled the approved withdrawals with the chain (`restore-release`).
 
 use std::path::{Path, PathBuf};
 
@@ -340,6 +342,12 @@ pub fn restore(input: &Path, home: &Path, passphrase: &SecretString) -> Result<R
     }
     sluice_fsutil::create_private_parent(&db)?;
     let written = place(&db, &files)?;
+    // Fail closed: the processor waits until an admin has reconciled (`restore-release`).
+    {
+        let conn = Connection::open(&db).map_err(|e| BackupError::Integrity(e.to_string()))?;
+        crate::db::restore_hold::hold(&conn, crate::clock::now())
+            .map_err(|e| BackupError::Integrity(e.to_string()))?;
+    }
     Ok(RestoreSummary {
         network,
         db,

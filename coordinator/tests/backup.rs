@@ -72,6 +72,7 @@ fn a_backup_taken_while_writing_restores_into_a_new_home_and_damage_is_refused()
     ] {
         desk.agree(change).unwrap();
     }
+    let admin_token = desk.admin_token.reveal().to_string();
     drop(desk);
 
     // Another connection keeps committing withdrawals while the backup runs.
@@ -189,6 +190,15 @@ fn a_backup_taken_while_writing_restores_into_a_new_home_and_damage_is_refused()
             .unwrap()
             .public_key()
     );
+    // The restored processor is held until an admin has reconciled with the chain.
+    assert!(coord.restore_hold().unwrap().is_some());
+    let held = common::run_cli(
+        &restored,
+        Some(&admin_token),
+        &["restore-release", "--note", "checked W-1..W-20 on chain"],
+    );
+    assert!(held.status.success(), "{}", String::from_utf8_lossy(&held.stderr));
+    assert!(coord.restore_hold().unwrap().is_none());
     let verify = common::run_cli(&restored, None, &["audit", "verify"]);
     assert!(
         verify.status.success(),

@@ -188,6 +188,13 @@ pub enum Command {
         #[arg(long, value_name = "FILE", env = "SLUICE_BACKUP_PASSPHRASE_FILE")]
         passphrase_file: PathBuf,
     },
+    /// After a restore: let the processor batch again, once every approved, batched and
+    /// signing withdrawal was checked against the chain (admin).
+    RestoreRelease {
+        /// What was checked, for the admin log.
+        #[arg(long)]
+        note: String,
+    },
     /// Webhooks: the delivery log (every attempt to every endpoint).
     #[command(subcommand)]
     Webhook(WebhookCommand),
@@ -491,6 +498,16 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Kyc(c) => deposits::kyc(&mut session()?, c)?,
         Command::Blocklist(c) => deposits::blocklist(&mut session()?, c)?,
         Command::Webhook(c) => webhook(&mut session()?, c)?,
+        Command::RestoreRelease { note } => {
+            let mut s = session()?;
+            if s.coord
+                .release_restore_hold(&s.actor, note, crate::clock::now())?
+            {
+                outln!("The processor may batch again (recorded in the admin log).");
+            } else {
+                outln!("No restore hold: nothing to release.");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -556,7 +573,7 @@ fn restore(input: &Path, home: &Path, passphrase_file: &Path, json: bool) -> Res
         outln!("  {file}");
     }
     outln!(
-        "Start the services with --db {} (network {}).",
+        "Start the services with --db {} (network {}). The processor batches nothing until an admin has checked every approved, batched and signing withdrawal against the chain (transactions made after the backup are unknown here) and run `restore-release --note ...`.",
         summary.db.display(),
         sluice_shared::network::network_name(summary.network)
     );

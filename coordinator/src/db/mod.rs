@@ -17,6 +17,7 @@ pub mod deposits;
 pub mod enrollments;
 pub mod kyc;
 pub mod proposals;
+pub mod restore_hold;
 pub mod risk;
 pub mod schema;
 pub mod session_groups;

@@ -431,3 +431,38 @@ impl Coordinator {
         Ok(crate::db::risk::settings(&tx)?)
     }
 }
+
+impl Coordinator {
+    /// Since when a restore holds the processor, if it does.
+    pub fn restore_hold(&mut self) -> Result<Option<UnixTime>, ServiceError> {
+        let tx = self.db.read()?;
+        Ok(crate::db::restore_hold::held_since(&tx)?)
+    }
+
+    /// Releases the processor after a restore (admin), once the approved withdrawals were
+    /// checked against the chain: recorded in the admin log with `note`.
+    pub fn release_restore_hold(
+        &mut self,
+        actor: &Actor,
+        note: &str,
+        now: UnixTime,
+    ) -> Result<bool, ServiceError> {
+        require(actor, Permission::Administer)?;
+        check_name("the release note", note, 500)?;
+        let tx = self.db.write()?;
+        require_current(&tx, actor, Permission::Administer)?;
+        let released = crate::db::restore_hold::release(&tx)?;
+        if released {
+            audit::record(
+                &tx,
+                actor.name(),
+                "restore release",
+                "processor",
+                &json!({ "note": note }),
+                now,
+            )?;
+        }
+        tx.commit()?;
+        Ok(released)
+    }
+}

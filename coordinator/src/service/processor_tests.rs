@@ -558,3 +558,34 @@ fn a_signers_refusal_shows_on_the_withdrawal_and_in_the_metrics_until_it_signs()
     };
     assert_eq!(outbox, ["signer.refusal", "signer.refusal", "signer.paused"]);
 }
+
+#[test]
+fn a_restored_database_batches_nothing_until_an_admin_releases_it() {
+    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
+    fund(&mut w, &[30_000_000], true, 31);
+    approved(&mut w, &[1_000_000]);
+    crate::db::restore_hold::hold(w.coord.connection(), NOW).unwrap();
+    let outcome = w.coord.batch_wallet("hot", &config(), NOW).unwrap();
+    assert!(
+        matches!(&outcome, BatchOutcome::Waiting { reason, .. } if reason.contains("restore-release")),
+        "{outcome:?}"
+    );
+    let rita = w.rita.clone();
+    assert_eq!(
+        w.coord
+            .release_restore_hold(&rita, "checked", NOW)
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    let admin = w.admin.clone();
+    assert!(w
+        .coord
+        .release_restore_hold(&admin, "checked on chain", NOW)
+        .unwrap());
+    assert!(!w.coord.release_restore_hold(&admin, "again", NOW).unwrap());
+    assert!(matches!(
+        w.coord.batch_wallet("hot", &config(), NOW).unwrap(),
+        BatchOutcome::Batched(_)
+    ));
+}
