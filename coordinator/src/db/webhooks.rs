@@ -19,7 +19,8 @@ pub struct OutboxEvent {
 }
 
 /// Events not yet delivered to `endpoint` whose next attempt is due at `now_ms`, oldest
-/// first, at most `limit`.
+/// first, at most `limit`, stopping at the first one still waiting out its back-off (so
+/// an endpoint receives events in order).
 pub fn due(conn: &Connection, endpoint: &str, now_ms: i64, limit: u32) -> Result<Vec<OutboxEvent>, DbError> {
     let mut stmt = conn.prepare(
         "SELECT e.id, e.event_id, e.kind, e.payload, e.created_at, \
@@ -46,9 +47,10 @@ pub fn due(conn: &Connection, endpoint: &str, now_ms: i64, limit: u32) -> Result
     let mut due = Vec::new();
     for row in rows {
         let (event, next) = row?;
-        if next.is_none_or(|at| at <= now_ms) {
-            due.push(event);
+        if next.is_some_and(|at| at > now_ms) {
+            break;
         }
+        due.push(event);
     }
     Ok(due)
 }
