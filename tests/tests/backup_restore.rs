@@ -292,7 +292,7 @@ fn restored_home_pays_every_withdrawal_once(choice: &ChainChoice) {
     std::thread::sleep(Duration::from_secs(4));
     let tip = runtime.block_on(chain.client().get_block_count()).unwrap();
     wait_for(&restored, &mut running, "the monitor at the tip", |db| {
-        count(db, "SELECT COALESCE(MAX(height), 0) FROM chain_blocks") >= i64::try_from(tip).unwrap()
+        count(db, "SELECT COALESCE(MAX(height), 0) FROM chain_blocks") >= i64::from(tip)
     });
     // Reconcile: an approved withdrawal whose amount the chain already paid was paid by a
     // transaction the restored coordinator never knew: cancel it.
