@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod backup;
 pub mod chain;
 pub mod cli;
 pub mod clock;
@@ -23,3 +24,4 @@ pub mod service;
 pub mod time;
 pub mod totp;
 pub mod wallet_spec;
+pub mod webhook;

@@ -41,7 +41,9 @@ pub enum Component {
     Sender,
     /// Follows the chain: confirmations, reorgs, the wallets' coins.
     Monitor,
-    /// All of the above in one process.
+    /// Delivers the webhook outbox to the configured endpoints.
+    Webhooks,
+    /// All of the above in one process (webhooks when endpoints are configured).
     All,
 }
 
@@ -52,6 +54,7 @@ impl Component {
             Component::Processor => "processor",
             Component::Sender => "sender",
             Component::Monitor => "monitor",
+            Component::Webhooks => "webhooks",
             Component::All => "all",
         }
     }
@@ -106,6 +109,10 @@ pub struct RunOptions {
     pub resend_after: Duration,
     /// The monitor's first block when it has applied none.
     pub start_height: u32,
+    /// Webhook receivers (`crate::webhook`).
+    pub webhooks: Vec<crate::webhook::WebhookEndpoint>,
+    /// The first webhook retry waits this long, doubling after each failure.
+    pub webhook_retry: Duration,
 }
 
 /// How `run api --onion` publishes the signer API (see `crate::onion`).
@@ -142,6 +149,11 @@ pub fn run(
         anyhow::bail!(
             "run {} needs the chain node: give --chain-url http://HOST:PORT (and --rpc-cookie-file or credentials in the URL)",
             component.name()
+        );
+    }
+    if component == Component::Webhooks && options.webhooks.is_empty() {
+        anyhow::bail!(
+            "run webhooks needs at least one endpoint: --webhook URL with --webhook-secret-file FILE (or `webhook`/`webhook-secret-file` in --config)"
         );
     }
     // Open once up front so a missing or foreign database fails now, not in a loop.
@@ -184,6 +196,23 @@ pub fn run(
                 db.to_owned(),
                 network,
                 options.clone(),
+                stop_rx.clone(),
+            ));
+        }
+        if wants(Component::Webhooks) && !options.webhooks.is_empty() {
+            let coord = Coordinator::open(db, network)?;
+            let endpoints = options.webhooks.clone();
+            let names: Vec<&str> = endpoints.iter().map(|e| e.url()).collect();
+            announce(&format!(
+                "sluice-coordinator webhooks running, {} endpoint(s): {}",
+                endpoints.len(),
+                names.join(", ")
+            ))?;
+            tasks.spawn(crate::webhook::run(
+                coord,
+                endpoints,
+                options.webhook_retry,
+                options.interval,
                 stop_rx.clone(),
             ));
         }

@@ -1055,7 +1055,8 @@ async fn deposit_addresses_kyc_and_the_ledger_over_http() {
 }
 
 /// Parses the Prometheus text exposition format strictly enough to catch a malformed
-/// line: every sample's metric has `# HELP` and `# TYPE gauge` before it, names and label
+/// line: every sample's metric has `# HELP` and `# TYPE gauge` (or `counter`, for a
+/// `_total`) before it, names and label
 /// names are valid, label values are quoted, values are numbers. Returns
 /// `(name{labels}, value)` for each sample.
 fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
@@ -1077,7 +1078,12 @@ fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
             assert!(helped.insert(name.to_owned()), "HELP twice for {name}");
         } else if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').unwrap();
-            assert_eq!(kind, "gauge", "{line}");
+            let expected = if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
+            assert_eq!(kind, expected, "{line}");
             assert!(typed.insert(name.to_owned()), "TYPE twice for {name}");
         } else {
             assert!(
@@ -1288,5 +1294,90 @@ async fn the_shadow_token_only_reads_the_deposit_ledger() {
         )
         .await;
     assert_eq!(addresses.body["addresses"].as_array().unwrap().len(), 1);
+    server.stop().await;
+}
+
+/// Risk flags over HTTP: two admins turn them on through a proposal, the wallet approves
+/// automatically, and a first withdrawal to a destination still waits for people, with
+/// its flag and reason in the reply and its history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn risk_flags_over_http() {
+    let server = start(Amount::from_sat(100_000_000)).await;
+    let post = |path: String, token: &str, body: Option<String>| {
+        let server = &server;
+        let token = token.to_owned();
+        async move { server.call(Method::POST, &path, Some(&token), &[], body).await }
+    };
+    let changes = [
+        json!({"change": "wallet_policy", "wallet": "hot", "policy": {"type": "auto", "max_amount_sat": 10_000_000, "registered_destination_only": true}}),
+        json!({"change": "risk_settings", "settings": {"new_beneficiary": true, "large_amount_multiple": null,
+            "history_size": 20, "min_history": 3, "velocity_window_secs": 3600, "velocity_max_count": null,
+            "velocity_max_amount": null, "shared_destination": true}}),
+    ];
+    for change in changes {
+        let created = post("/v1/proposals".into(), &server.admin, Some(change.to_string())).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        let id = created.body["id"].as_u64().unwrap();
+        let approved = post(format!("/v1/proposals/{id}/approve"), &server.admin2, None).await;
+        assert_eq!(approved.status, StatusCode::OK, "{:?}", approved.body);
+    }
+
+    let first = server.withdraw("first", 1_000_000).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    assert_eq!(first.body["withdrawal"]["status"], "pending_approval");
+    assert_eq!(first.body["flags"][0]["kind"], "new_beneficiary");
+    let reason = first.body["flags"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("first withdrawal"), "{reason}");
+    let note = first.body["history"][0]["reason"].as_str().unwrap();
+    assert!(note.contains("manual approval required"), "{note}");
+    let id = first.body["withdrawal"]["id"].as_u64().unwrap();
+    let approved = post(
+        format!("/v1/withdrawals/{id}/approve"),
+        &server.approvers[0],
+        None,
+    )
+    .await;
+    assert_eq!(
+        approved.body["withdrawal"]["status"], "approved",
+        "{:?}",
+        approved.body
+    );
+
+    let second = server.withdraw("second", 1_000_000).await;
+    assert_eq!(
+        second.body["withdrawal"]["status"], "approved",
+        "{:?}",
+        second.body
+    );
+    assert_eq!(second.body["flags"], json!([]));
+    server.stop().await;
+}
+
+/// The balance and coin view over HTTP (no coins yet: zeros, an empty list), and its
+/// query checks.
+#[tokio::test]
+async fn balances_and_coins_over_http() {
+    let server = start(Amount::from_sat(100_000_000)).await;
+    let get = |path: &'static str| server.call(Method::GET, path, Some(&server.requester), &[], None);
+    let balances = get("/v1/balances").await;
+    assert_eq!(balances.status, StatusCode::OK, "{:?}", balances.body);
+    let hot = balances.body["wallets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["wallet"] == "hot")
+        .unwrap()
+        .clone();
+    assert_eq!(hot["spendable_sat"], 0);
+    assert_eq!(hot["coins"], 0);
+    let coins = get("/v1/coins?wallet=hot&spent=true").await;
+    assert_eq!(coins.status, StatusCode::OK, "{:?}", coins.body);
+    assert_eq!(coins.body["coins"], json!([]));
+    let unknown = get("/v1/coins?wallet=nope").await;
+    assert_eq!(code(&unknown), "unknown_wallet");
+    let bad = get("/v1/coins?colour=red").await;
+    assert_eq!(code(&bad), "invalid_query");
+    let anonymous = server.call(Method::GET, "/v1/balances", None, &[], None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     server.stop().await;
 }

@@ -754,6 +754,16 @@ fn data_commands_print_json() {
     assert_eq!(customers[0]["id"], "c1");
     let beneficiaries = desk.json(&admin, &["beneficiary", "list", "--customer", "c1"]);
     assert_eq!(beneficiaries[0]["address"], address.as_str());
+    // Without --customer: every customer's.
+    let all = desk.json(&admin, &["beneficiary", "list"]);
+    assert_eq!(all, beneficiaries, "c1 is the only customer with one");
+    let balances = desk.json(&admin, &["wallet", "balance"]);
+    assert_eq!(balances["wallets"][0]["wallet"], "hot");
+    assert_eq!(balances["wallets"][0]["spendable_sat"], 0);
+    let coins = desk.json(&admin, &["coin", "list", "--wallet", "hot"]);
+    assert_eq!(coins["coins"], serde_json::json!([]));
+    let risk = desk.json(&admin, &["risk", "show"]);
+    assert_eq!(risk["new_beneficiary"], false);
     let fees = desk.json(&admin, &["fees", "show"]);
     assert_eq!(fees["schedule"]["kind"], "flat");
     assert_eq!(fees["schedule"]["flat_sat"], 10_000);

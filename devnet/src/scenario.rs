@@ -76,6 +76,9 @@ pub struct Outcome {
     pub withdrawals: Vec<Withdrawal>,
     /// Whether a signer's total stopped the flow until a signed limit command raised it.
     pub waited_for_limit_command: bool,
+    /// What the withdrawals waiting in `signing` showed as signer refusals just before
+    /// the raise (`signer_id: reason`), as the online signers reported them.
+    pub refusals_before_raise: Vec<String>,
     /// Withdrawals whose history shows a reorg sent them back to `broadcast`.
     pub reorged_and_confirmed_again: usize,
     pub elapsed: Duration,
@@ -528,6 +531,7 @@ pub async fn run_on(options: DevnetOptions, chain_choice: &ChainChoice) -> Resul
     let mut reorged = false;
     let amounts = withdrawal_amounts(devnet.options.withdrawals);
     let mut waited = false;
+    let mut refusals_before_raise: Vec<String> = Vec::new();
     let mut last_counts = String::new();
     let mut last_change = Instant::now();
     let mut fed = 0;
@@ -691,6 +695,7 @@ pub async fn run_on(options: DevnetOptions, chain_choice: &ChainChoice) -> Resul
             return Ok(Outcome {
                 withdrawals: list.withdrawals,
                 waited_for_limit_command: waited,
+                refusals_before_raise: refusals_before_raise.clone(),
                 reorged_and_confirmed_again,
                 elapsed,
                 waited_out_tor_outage,
@@ -707,6 +712,24 @@ pub async fn run_on(options: DevnetOptions, chain_choice: &ChainChoice) -> Resul
             && last_change.elapsed() > Duration::from_secs(6)
         {
             waited = true;
+            for w in list
+                .withdrawals
+                .iter()
+                .filter(|w| w.status == WithdrawalStatus::Signing)
+            {
+                let detail: WithdrawalDetail =
+                    serde_json::from_value(backend.get(&format!("/v1/withdrawals/{}", w.id)).await?)?;
+                for refusal in &detail.signer_refusals {
+                    let seen = format!("{}: {}", refusal.signer_id, refusal.reason);
+                    if !refusals_before_raise.contains(&seen) {
+                        devnet.say(&format!(
+                            "withdrawal {} shows signer {} refusing: {} ({})",
+                            w.id, refusal.signer_id, refusal.reason, refusal.detail
+                        ));
+                        refusals_before_raise.push(seen);
+                    }
+                }
+            }
             raise_total(&devnet, &signers[0], &officers)?;
             last_change = Instant::now();
         }

@@ -41,7 +41,7 @@ pub fn sign(
     let decided = pipeline::decide(state, record.psbt()?, Some(DEPOSIT_WALLET))?;
     if !decided.decision.would_sign() {
         let reason = match &decided.decision {
-            sluice_signer::review::Decision::Refused(reason) => reason.clone(),
+            sluice_signer::review::Decision::Refused(reason) => reason.to_string(),
             _ => "refused".to_owned(),
         };
         return Err(pipeline::refuse(state, &record.txid, DEPOSIT_WALLET, Rule::Limits, reason)?.into());

@@ -282,6 +282,132 @@ pub struct WithdrawalDetail {
     pub withdrawal: Withdrawal,
     pub approvals: Vec<Approval>,
     pub history: Vec<WithdrawalEvent>,
+    /// Risk flags raised at intake; any flag sends the withdrawal to manual approval.
+    #[serde(default)]
+    pub flags: Vec<RiskFlag>,
+    /// What each signer last reported refusing for this withdrawal's signing session
+    /// (latest per signer), while it waits for signatures.
+    #[serde(default)]
+    pub signer_refusals: Vec<SignerRefusalReport>,
+}
+
+/// Which risk rule raised a flag at intake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskFlagKind {
+    /// The customer's first withdrawal to this destination.
+    NewBeneficiary,
+    /// Far above the customer's usual amount (a multiple of the median of their last withdrawals).
+    LargeAmount,
+    /// Too many withdrawals, or too much, for this customer in a short window.
+    Velocity,
+    /// Another customer uses the same destination.
+    SharedDestination,
+}
+
+impl RiskFlagKind {
+    pub const ALL: [RiskFlagKind; 4] = [
+        RiskFlagKind::NewBeneficiary,
+        RiskFlagKind::LargeAmount,
+        RiskFlagKind::Velocity,
+        RiskFlagKind::SharedDestination,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskFlagKind::NewBeneficiary => "new_beneficiary",
+            RiskFlagKind::LargeAmount => "large_amount",
+            RiskFlagKind::Velocity => "velocity",
+            RiskFlagKind::SharedDestination => "shared_destination",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RiskFlagKind> {
+        RiskFlagKind::ALL.into_iter().find(|kind| kind.as_str() == s)
+    }
+}
+
+impl fmt::Display for RiskFlagKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One risk flag on a withdrawal, with the reason in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RiskFlag {
+    pub kind: RiskFlagKind,
+    pub reason: String,
+}
+
+/// A signer's latest refusal to sign a session, as it reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignerRefusalReport {
+    pub signer_id: String,
+    pub session_id: u64,
+    /// Stable: `rate`, `total_spent`, `paused` or `inspection`.
+    pub reason: String,
+    /// The signer's words.
+    pub detail: String,
+    pub reported_at: i64,
+}
+
+/// Where a wallet's coin stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoinState {
+    /// Confirmed, free: coin selection may spend it.
+    Spendable,
+    /// Not in a block yet: never spent until it is.
+    Unconfirmed,
+    /// Held by a signing session's transaction.
+    Reserved,
+    /// Out of coin selection (a tagged deposit).
+    Quarantined,
+    /// Spent by a transaction in a block.
+    Spent,
+}
+
+/// One coin of a wallet (`GET /v1/coins`, `coin list`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coin {
+    pub wallet: String,
+    pub txid: String,
+    pub vout: u32,
+    #[serde(with = "bitcoin::amount::serde::as_sat")]
+    pub amount_sat: Amount,
+    pub state: CoinState,
+    pub block_height: Option<u32>,
+    pub reserved_by_session: Option<u64>,
+    pub spent_by_txid: Option<String>,
+}
+
+/// `GET /v1/coins[?wallet=W&spent=true]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoinList {
+    pub coins: Vec<Coin>,
+}
+
+/// One wallet's balance by coin state (`GET /v1/balances`, `wallet balance`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletBalance {
+    pub wallet: String,
+    #[serde(with = "bitcoin::amount::serde::as_sat")]
+    pub spendable_sat: Amount,
+    #[serde(with = "bitcoin::amount::serde::as_sat")]
+    pub unconfirmed_sat: Amount,
+    #[serde(with = "bitcoin::amount::serde::as_sat")]
+    pub reserved_sat: Amount,
+    #[serde(with = "bitcoin::amount::serde::as_sat")]
+    pub quarantined_sat: Amount,
+    /// Coins not spent.
+    pub coins: u64,
+}
+
+/// `GET /v1/balances`: every wallet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceList {
+    pub wallets: Vec<WalletBalance>,
 }
 
 /// `GET /v1/withdrawals`: newest first.

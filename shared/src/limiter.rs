@@ -91,6 +91,19 @@ pub enum LimitRefusal {
     InvalidRate(String),
 }
 
+impl LimitRefusal {
+    /// The stable name a signer reports to the coordinator (`signer_api::REFUSAL_REASONS`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            LimitRefusal::Paused => "paused",
+            LimitRefusal::TotalExhausted { .. } => "total_spent",
+            LimitRefusal::ExceedsBurst { .. } => "exceeds_burst",
+            LimitRefusal::RateExceeded { .. } => "rate",
+            LimitRefusal::InvalidRate(_) => "invalid_rate",
+        }
+    }
+}
+
 /// Seconds to tell a person to wait: rounded up, so "retry in 0s" is never said of a wait
 /// that is still running.
 fn whole_seconds_rounded_up(wait: Duration) -> u64 {

@@ -327,6 +327,39 @@ pub struct SignedSession {
     pub psbt: String,
 }
 
+/// `POST /v1/signer/sessions/{id}/refusals`: why this signer does not sign the session
+/// (now). The coordinator keeps the latest per session and signer and shows it on the
+/// session's withdrawals and in `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefusalReport {
+    /// One of [`REFUSAL_REASONS`].
+    pub reason: String,
+    /// The signer's words (at most [`MAX_REFUSAL_DETAIL_CHARS`] characters).
+    pub detail: String,
+}
+
+/// The refusal reasons a signer reports: the limiter's (`rate`, `exceeds_burst`,
+/// `total_spent`, `paused`, `invalid_rate`) and `inspection` (the PSBT itself was refused).
+pub const REFUSAL_REASONS: [&str; 6] = [
+    "rate",
+    "exceeds_burst",
+    "total_spent",
+    "paused",
+    "invalid_rate",
+    "inspection",
+];
+
+/// The longest refusal detail the coordinator keeps.
+pub const MAX_REFUSAL_DETAIL_CHARS: usize = 500;
+
+/// The reply to a [`RefusalReport`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefusalReceipt {
+    pub recorded: bool,
+}
+
 /// The reply to a [`SignedSession`]: what storing the signatures did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -424,6 +424,11 @@ fn regenerate_api_seeds() {
             reason: Some("reorg: back to the mempool".into()),
             recorded_at: FUZZ_NOW + 30,
         }],
+        flags: vec![api::RiskFlag {
+            kind: api::RiskFlagKind::NewBeneficiary,
+            reason: "first withdrawal of customer c1 to this destination".into(),
+        }],
+        signer_refusals: Vec::new(),
     };
     write_seed(t, "detail.json", &serde_json::to_vec(&detail).unwrap());
     let list = api::WithdrawalList {

@@ -24,8 +24,8 @@ pub enum Decision {
         prior_fee: Amount,
         charge: Amount,
     },
-    /// Not signed, and why (the rule is named in the text).
-    Refused(String),
+    /// Not signed, and why (the limit is named in its text and its code).
+    Refused(sluice_shared::limiter::LimitRefusal),
 }
 
 impl Decision {
@@ -33,14 +33,14 @@ impl Decision {
     pub fn for_limits(limiter: &FlowLimiter, outflow: Amount, already_reserved: bool) -> Decision {
         let status = limiter.status();
         if status.paused {
-            return Decision::Refused(sluice_shared::limiter::LimitRefusal::Paused.to_string());
+            return Decision::Refused(sluice_shared::limiter::LimitRefusal::Paused);
         }
         if already_reserved {
             return Decision::SignAgain;
         }
         match limiter.check(outflow) {
             Ok(()) => Decision::Sign,
-            Err(refusal) => Decision::Refused(refusal.to_string()),
+            Err(refusal) => Decision::Refused(refusal),
         }
     }
 

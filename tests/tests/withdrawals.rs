@@ -69,6 +69,15 @@ fn flow_with_limit_wait_and_reorg(chain: &ChainChoice) {
         outcome.waited_for_limit_command,
         "signer A's total should have stopped the flow until the raise"
     );
+    // The online signer told the coordinator why: the waiting withdrawals showed it.
+    assert!(
+        outcome
+            .refusals_before_raise
+            .iter()
+            .any(|r| r.ends_with(": total_spent")),
+        "a waiting withdrawal should show signer A's spent total, not {:?}",
+        outcome.refusals_before_raise
+    );
     assert!(
         outcome.reorged_and_confirmed_again > 0,
         "the reorg should have sent a confirmed withdrawal back to broadcast"

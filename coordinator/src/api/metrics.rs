@@ -98,6 +98,29 @@ pub fn render(s: &OperationsSnapshot) -> String {
         "Entries in the tamper-evident audit log.",
         &[(None, s.audit_entries)],
     );
+    let _ = writeln!(
+        t.0,
+        "# HELP sluice_signer_refusals_total Refusals online signers reported, by signer and reason (rate, exceeds_burst, total_spent, paused, invalid_rate, inspection)."
+    );
+    let _ = writeln!(t.0, "# TYPE sluice_signer_refusals_total counter");
+    for (signer, reason, n) in &s.signer_refusals {
+        let _ = writeln!(
+            t.0,
+            "sluice_signer_refusals_total{{signer=\"{}\",reason=\"{}\"}} {n}",
+            escape_label(signer),
+            escape_label(reason)
+        );
+    }
+    let paused: Vec<_> = s
+        .signers_paused
+        .iter()
+        .map(|(name, paused)| (Some(("signer", name.as_str())), u64::from(*paused)))
+        .collect();
+    t.metric(
+        "sluice_signer_paused",
+        "1 if the signer last reported being paused (and signed nothing since), else 0.",
+        &paused,
+    );
     t.0
 }
 
@@ -123,6 +146,8 @@ mod tests {
             unconfirmed_broadcasts: 1,
             oldest_unconfirmed_age_secs: Some(40),
             audit_entries: 7,
+            signer_refusals: vec![("s1".into(), "total_spent".into(), 2)],
+            signers_paused: vec![("s1".into(), true), ("s2".into(), false)],
         };
         let text = render(&snapshot);
         assert!(
@@ -135,5 +160,10 @@ mod tests {
         );
         assert!(text.contains("sluice_monitor_lag_seconds 10\n"), "{text}");
         assert!(text.contains("sluice_unconfirmed_oldest_seconds 40\n"), "{text}");
+        assert!(
+            text.contains("sluice_signer_refusals_total{signer=\"s1\",reason=\"total_spent\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("sluice_signer_paused{signer=\"s1\"} 1\n"), "{text}");
     }
 }

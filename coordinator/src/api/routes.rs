@@ -3,6 +3,7 @@
 //! unauthenticated caller learns nothing about what the request would have done.
 //! Admin changes are proposals a second admin approves (`proposals`).
 
+mod coins;
 mod deposits;
 mod proposals;
 
@@ -47,6 +48,8 @@ enum Route {
     Deposits(deposits::DepositRoute),
     /// `GET /v1/audit/head`: the verified audit chain's head (any staff, shadow too).
     AuditHead,
+    /// Balances and coins (`coins`).
+    Coins(coins::CoinRoute),
     /// The one route without a bearer token: the enrollment secret is the credential.
     Enroll,
 }
@@ -207,6 +210,14 @@ fn route(method: &Method, path: &str) -> Result<Route, HttpError> {
         },
         ["v1", "audit", "head"] => match *method {
             Method::GET => Ok(Route::AuditHead),
+            _ => Err(wrong_method("GET")),
+        },
+        ["v1", "balances"] => match *method {
+            Method::GET => Ok(Route::Coins(coins::CoinRoute::Balances)),
+            _ => Err(wrong_method("GET")),
+        },
+        ["v1", "coins"] => match *method {
+            Method::GET => Ok(Route::Coins(coins::CoinRoute::Coins)),
             _ => Err(wrong_method("GET")),
         },
         ["v1", "staff", "enroll"] => match *method {
@@ -463,6 +474,7 @@ fn execute(coord: &mut Coordinator, actor: &Actor, parsed: Parsed) -> Result<Rep
             deposits::execute(coord, actor, route, parsed.body, parsed.query.as_deref(), now)
         }
         Route::AuditHead => Ok(json(StatusCode::OK, &coord.audit_head(actor)?)),
+        Route::Coins(route) => coins::execute(coord, actor, route, parsed.query.as_deref()),
         Route::Enroll => Err(bad_request("invalid_request", "enrollment takes no bearer token")),
     }
 }
@@ -524,6 +536,7 @@ pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> R
         Route::Deposits(route) if route.has_body() => read_body(request, MAX_BODY_BYTES).await,
         Route::Deposits(_) => Ok(Bytes::new()),
         Route::ListWithdrawals
+        | Route::Coins(_)
         | Route::GetWithdrawal(_)
         | Route::ListProposals
         | Route::GetProposal(_)

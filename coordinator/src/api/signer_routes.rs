@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | GET | /v1/signer/sessions | open sessions that need this signer's signature |
 //! | POST | /v1/signer/sessions/{id}/signatures | the signer's signed PSBT (`{"psbt": base64}`) |
+//! | POST | /v1/signer/sessions/{id}/refusals | why the signer does not sign it (`RefusalReport`) |
 //!
 //! The signature check runs before anything else, on the headers alone (they sign the
 //! body's SHA-256), so an unauthenticated caller learns nothing and has no byte of its
@@ -26,8 +27,8 @@ use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, StatusCode};
 use sluice_shared::signer_api::{
-    AuthRefusal, ReplyContext, RequestAuth, SessionList, SessionOffer, SignedSession,
-    COORDINATOR_SIGNATURE_HEADER, MAX_CLOCK_SKEW_SECS, MAX_SIGNER_BODY_BYTES,
+    AuthRefusal, RefusalReceipt, RefusalReport, ReplyContext, RequestAuth, SessionList, SessionOffer,
+    SignedSession, COORDINATOR_SIGNATURE_HEADER, MAX_CLOCK_SKEW_SECS, MAX_SIGNER_BODY_BYTES,
 };
 
 use super::pool::CoordinatorPool;
@@ -57,6 +58,7 @@ impl NonceCache {
 enum SignerRoute {
     Sessions,
     Signatures(u64),
+    Refusals(u64),
 }
 
 fn route(method: &Method, path: &str) -> Result<SignerRoute, HttpError> {
@@ -73,7 +75,7 @@ fn route(method: &Method, path: &str) -> Result<SignerRoute, HttpError> {
     match segments.as_slice() {
         ["v1", "signer", "sessions"] if *method == Method::GET => Ok(SignerRoute::Sessions),
         ["v1", "signer", "sessions"] => Err(wrong_method("GET")),
-        ["v1", "signer", "sessions", id, "signatures"] => {
+        ["v1", "signer", "sessions", id, what @ ("signatures" | "refusals")] => {
             let id = id.parse().map_err(|_| {
                 HttpError::new(
                     StatusCode::NOT_FOUND,
@@ -81,10 +83,12 @@ fn route(method: &Method, path: &str) -> Result<SignerRoute, HttpError> {
                     format!("{id:?} is not a session id"),
                 )
             })?;
-            if *method == Method::POST {
+            if *method != Method::POST {
+                Err(wrong_method("POST"))
+            } else if *what == "signatures" {
                 Ok(SignerRoute::Signatures(id))
             } else {
-                Err(wrong_method("POST"))
+                Ok(SignerRoute::Refusals(id))
             }
         }
         _ => Err(HttpError::new(
@@ -217,6 +221,11 @@ async fn answer(pool: Arc<CoordinatorPool>, signer: SignerRecord, route: SignerR
                         "signatures accepted"
                     );
                     Ok(json(StatusCode::OK, &receipt))
+                }
+                SignerRoute::Refusals(id) => {
+                    let report: RefusalReport = parse_json(&body, None)?;
+                    coord.record_signer_refusal(id, &signer, &report, clock::now())?;
+                    Ok(json(StatusCode::OK, &RefusalReceipt { recorded: true }))
                 }
             }
         })

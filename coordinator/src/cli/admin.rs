@@ -14,6 +14,7 @@ use super::{Cli, Session};
 use crate::clock;
 use crate::rules::fees::FeeSchedule;
 use crate::rules::intake::CustomerStatus;
+use crate::rules::risk::RiskSettings;
 use crate::rules::roles::Role;
 use crate::service::{Change, Coordinator, EnrollmentSecret};
 
@@ -103,9 +104,10 @@ pub enum BeneficiaryCommand {
         #[arg(long)]
         address: String,
     },
+    /// Registered destinations: one customer's with --customer, else every customer's.
     List {
         #[arg(long)]
-        customer: String,
+        customer: Option<String>,
     },
 }
 
@@ -125,6 +127,93 @@ pub enum FeesCommand {
         #[arg(long, default_value = "BTC")]
         asset: Asset,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RiskCommand {
+    /// The risk flag rules in force.
+    Show,
+    /// Propose the risk flag rules (replacing all of them). Every rule is off unless named
+    /// here; --recommended turns all four on with the guide's thresholds.
+    Set(RiskSetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RiskSetArgs {
+    /// All four rules with the staff guide's thresholds (the other options adjust them).
+    #[arg(long)]
+    recommended: bool,
+    /// Flag the customer's first withdrawal to a destination.
+    #[arg(long)]
+    new_beneficiary: bool,
+    /// Flag amounts above K times the median of the customer's last withdrawals.
+    #[arg(long, value_name = "K")]
+    large_amount_multiple: Option<u32>,
+    /// How many of the customer's last withdrawals the median is taken over.
+    #[arg(long, value_name = "N")]
+    history_size: Option<u32>,
+    /// The fewest earlier withdrawals a median is judged on.
+    #[arg(long, value_name = "N")]
+    min_history: Option<u32>,
+    /// The velocity window in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    velocity_window: Option<u32>,
+    /// Flag more than N withdrawals per customer within the window.
+    #[arg(long, value_name = "N")]
+    velocity_max_count: Option<u32>,
+    /// Flag more than this (BTC) per customer within the window.
+    #[arg(long, value_name = "BTC")]
+    velocity_max_amount: Option<String>,
+    /// Flag destinations another customer registered or withdrew to.
+    #[arg(long)]
+    shared_destination: bool,
+}
+
+impl RiskSetArgs {
+    fn settings(&self) -> Result<RiskSettings> {
+        let base = if self.recommended {
+            RiskSettings::recommended()
+        } else {
+            RiskSettings {
+                history_size: RiskSettings::recommended().history_size,
+                min_history: RiskSettings::recommended().min_history,
+                velocity_window_secs: RiskSettings::recommended().velocity_window_secs,
+                ..RiskSettings::default()
+            }
+        };
+        Ok(RiskSettings {
+            new_beneficiary: base.new_beneficiary || self.new_beneficiary,
+            large_amount_multiple: self.large_amount_multiple.or(base.large_amount_multiple),
+            history_size: self.history_size.unwrap_or(base.history_size),
+            min_history: self.min_history.unwrap_or(base.min_history),
+            velocity_window_secs: self.velocity_window.unwrap_or(base.velocity_window_secs),
+            velocity_max_count: self.velocity_max_count.or(base.velocity_max_count),
+            velocity_max_amount: match &self.velocity_max_amount {
+                Some(text) => Some(parse_btc(text)?),
+                None => base.velocity_max_amount,
+            },
+            shared_destination: base.shared_destination || self.shared_destination,
+        })
+    }
+}
+
+pub fn risk(s: &mut Session, command: &RiskCommand) -> Result<()> {
+    match command {
+        RiskCommand::Show => {
+            let settings = s.coord.risk_settings(&s.actor)?;
+            if s.json {
+                return print_json(&settings);
+            }
+            outln!("Risk flags: {}.", settings.describe());
+        }
+        RiskCommand::Set(args) => propose(
+            s,
+            &Change::RiskSettings {
+                settings: args.settings()?,
+            },
+        )?,
+    }
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -323,7 +412,7 @@ pub fn beneficiary(s: &mut Session, command: &BeneficiaryCommand) -> Result<()> 
         BeneficiaryCommand::List { customer } if s.json => {
             let list: Vec<_> = s
                 .coord
-                .list_beneficiaries(&s.actor, customer)?
+                .list_beneficiaries(&s.actor, customer.as_deref())?
                 .iter()
                 .map(|b| {
                     serde_json::json!({
@@ -335,9 +424,10 @@ pub fn beneficiary(s: &mut Session, command: &BeneficiaryCommand) -> Result<()> 
             return print_json(&list);
         }
         BeneficiaryCommand::List { customer } => {
-            for b in s.coord.list_beneficiaries(&s.actor, customer)? {
+            for b in s.coord.list_beneficiaries(&s.actor, customer.as_deref())? {
                 outln!(
-                    "{:<64} {:<8} {}",
+                    "{:<16} {:<64} {:<8} {}",
+                    b.customer_id,
                     b.address,
                     if b.active { "active" } else { "inactive" },
                     b.label

@@ -112,9 +112,15 @@ pub enum Command {
     /// Daily withdrawal limits per customer or wallet (admin).
     #[command(subcommand)]
     Limits(admin::LimitsCommand),
-    /// Wallets composed from signers' keys.
+    /// Risk flags on untypical withdrawals: show the rules, propose new ones (admin).
+    #[command(subcommand)]
+    Risk(admin::RiskCommand),
+    /// Wallets composed from signers' keys, and their balances.
     #[command(subcommand)]
     Wallet(wallet::WalletCommand),
+    /// The wallets' coins.
+    #[command(subcommand)]
+    Coin(wallet::CoinCommand),
     /// Signers: register their identity keys, list, cut off (admin).
     #[command(subcommand)]
     Signer(signing::SignerCommand),
@@ -161,13 +167,77 @@ pub enum Command {
     /// The compliance blocklist of illicit sources (compliance).
     #[command(subcommand)]
     Blocklist(deposits::BlocklistCommand),
+    /// Back up the coordinator (database snapshot, audit, identity and onion keys) into
+    /// one file encrypted and authenticated under a passphrase. Safe while services run.
+    Backup {
+        /// Where to write the backup (must not exist; written 0600).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// A file whose first line is the backup passphrase (12+ characters, mixed).
+        #[arg(long, value_name = "FILE", env = "SLUICE_BACKUP_PASSPHRASE_FILE")]
+        passphrase_file: PathBuf,
+    },
+    /// Check a backup completely (passphrase, integrity, schema, audit chain), then write
+    /// it into a new, empty home directory. Never overwrites anything.
+    Restore {
+        #[arg(long = "in", value_name = "FILE")]
+        input: PathBuf,
+        /// The new home: the database is written there as sluice-coordinator.sqlite.
+        #[arg(long, value_name = "DIR")]
+        home: PathBuf,
+        #[arg(long, value_name = "FILE", env = "SLUICE_BACKUP_PASSPHRASE_FILE")]
+        passphrase_file: PathBuf,
+    },
+    /// After a restore: let the processor batch again, once every approved, batched and
+    /// signing withdrawal was checked against the chain (admin).
+    RestoreRelease {
+        /// What was checked, for the admin log.
+        #[arg(long)]
+        note: String,
+    },
+    /// Webhooks: the delivery log (every attempt to every endpoint).
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Run a coordinator service until stopped (Ctrl-C or SIGTERM).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// The newest delivery attempts, newest first.
+    Deliveries {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+fn webhook(s: &mut Session, command: &WebhookCommand) -> Result<()> {
+    let WebhookCommand::Deliveries { limit } = command;
+    let deliveries = s.coord.webhook_deliveries(&s.actor, *limit)?;
+    if s.json {
+        return output::print_json(&deliveries);
+    }
+    if deliveries.is_empty() {
+        outln!("No delivery attempts yet.");
+    }
+    for d in &deliveries {
+        outln!(
+            "{}  {} #{:<3} {:<8} {:<20} {}  {}",
+            crate::time::UnixTime::from_secs(d.attempted_at_ms / 1000),
+            d.event_id,
+            d.attempt,
+            if d.delivered { "ok" } else { "failed" },
+            d.kind,
+            d.endpoint,
+            d.error.as_deref().unwrap_or("")
+        );
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// api, processor, sender, monitor, or all (or `component` in --config).
+    /// api, processor, sender, monitor, webhooks, or all (or `component` in --config).
     #[arg(required_unless_present = "config")]
     pub component: Option<Component>,
     /// Read these options (and db, network) from a TOML file, keys named as the flags
@@ -238,6 +308,17 @@ pub struct RunArgs {
     /// birth height on mainnet).
     #[arg(long, default_value_t = 0)]
     pub start_height: u32,
+    /// Webhooks: a receiver's http:// URL; repeat for several, each with its
+    /// --webhook-secret-file in the same order.
+    #[arg(long = "webhook", value_name = "URL")]
+    pub webhooks: Vec<String>,
+    /// Webhooks: a file whose first line is the receiver's HMAC secret (16 bytes or more).
+    #[arg(long = "webhook-secret-file", value_name = "FILE")]
+    pub webhook_secret_files: Vec<PathBuf>,
+    /// Webhooks: the first retry after a failed delivery waits this long (doubling after
+    /// each further failure, at most an hour).
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub webhook_retry_ms: u64,
 }
 
 impl RunArgs {
@@ -289,7 +370,31 @@ impl RunArgs {
             min_confirmations: self.min_confirmations.max(1),
             resend_after: std::time::Duration::from_secs(self.resend_seconds.max(1)),
             start_height: self.start_height,
+            webhooks: self.webhook_endpoints()?,
+            webhook_retry: std::time::Duration::from_millis(self.webhook_retry_ms.max(1)),
         })
+    }
+
+    fn webhook_endpoints(&self) -> Result<Vec<crate::webhook::WebhookEndpoint>> {
+        if self.webhooks.len() != self.webhook_secret_files.len() {
+            bail!(
+                "give one --webhook-secret-file per --webhook, in the same order ({} URL(s), {} secret file(s))",
+                self.webhooks.len(),
+                self.webhook_secret_files.len()
+            );
+        }
+        self.webhooks
+            .iter()
+            .zip(&self.webhook_secret_files)
+            .map(|(url, file)| {
+                let text = Zeroizing::new(
+                    std::fs::read_to_string(file)
+                        .with_context(|| format!("reading the webhook secret file {}", file.display()))?,
+                );
+                let secret = Zeroizing::new(text.lines().next().unwrap_or("").trim().as_bytes().to_vec());
+                crate::webhook::WebhookEndpoint::new(url, secret).with_context(|| format!("webhook {url}"))
+            })
+            .collect()
     }
 }
 
@@ -365,14 +470,22 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Audit(c) => return audit::audit(&cli, c),
         Command::Staff(admin::StaffCommand::Enroll { secret }) => admin::enroll(&cli, secret)?,
         Command::Run(args) => return run(&cli, args),
+        Command::Backup { out, passphrase_file } => backup(&cli, out, passphrase_file)?,
+        Command::Restore {
+            input,
+            home,
+            passphrase_file,
+        } => restore(input, home, passphrase_file, json)?,
         Command::Staff(c) => admin::staff(&mut session()?, c)?,
         Command::Customer(c) => admin::customer(&mut session()?, c)?,
         Command::Beneficiary(c) => admin::beneficiary(&mut session()?, c)?,
         Command::Fees(c) => admin::fees(&mut session()?, c)?,
         Command::Limits(c) => admin::limits(&mut session()?, c)?,
+        Command::Risk(c) => admin::risk(&mut session()?, c)?,
         Command::Log { limit } => admin::log(&mut session()?, *limit)?,
         Command::Proposal(c) => proposals::proposal(&mut session()?, c, json)?,
         Command::Wallet(c) => wallet::wallet(&mut session()?, c)?,
+        Command::Coin(c) => wallet::coin(&mut session()?, c)?,
         Command::Signer(c) => signing::signer(&mut session()?, c)?,
         Command::Session(c) => signing::session(&mut session()?, c)?,
         Command::Withdraw(args) => withdrawals::withdraw(&mut session()?, args, json)?,
@@ -384,8 +497,87 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Deposit(c) => deposits::deposit(&mut session()?, c, json)?,
         Command::Kyc(c) => deposits::kyc(&mut session()?, c)?,
         Command::Blocklist(c) => deposits::blocklist(&mut session()?, c)?,
+        Command::Webhook(c) => webhook(&mut session()?, c)?,
+        Command::RestoreRelease { note } => {
+            let mut s = session()?;
+            if s.coord
+                .release_restore_hold(&s.actor, note, crate::clock::now())?
+            {
+                outln!("The processor may batch again (recorded in the admin log).");
+            } else {
+                outln!("No restore hold: nothing to release.");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn backup_passphrase(file: &Path) -> Result<secrecy::SecretString> {
+    let line = sluice_fsutil::read_secret_line(file)?;
+    Ok(secrecy::SecretString::from(line.as_str().to_owned()))
+}
+
+/// `backup --out FILE`: reads the database file and keys directly (an operator on the
+/// coordinator's host, like `init`), no staff token.
+fn backup(cli: &Cli, out: &Path, passphrase_file: &Path) -> Result<()> {
+    let passphrase = backup_passphrase(passphrase_file)?;
+    sluice_shared::keystore_policy::check_new_passphrase(&passphrase)?;
+    let summary = crate::backup::create(
+        &cli.db,
+        cli.network,
+        out,
+        &passphrase,
+        sluice_shared::keystore::KdfParams::RECOMMENDED,
+    )?;
+    if cli.json {
+        return output::print_json(&serde_json::json!({
+            "out": out.display().to_string(),
+            "network": sluice_shared::network::network_name(summary.network),
+            "schema_version": summary.schema_version,
+            "audit_entries": summary.audit_entries,
+            "files": summary.files,
+            "bytes": summary.bytes,
+        }));
+    }
+    outln!(
+        "Backed up {} ({}, schema {}, {} audit entries; {}) into {} ({} bytes, 0600).",
+        cli.db.display(),
+        sluice_shared::network::network_name(summary.network),
+        summary.schema_version,
+        summary.audit_entries,
+        summary.files.join(", "),
+        out.display(),
+        summary.bytes
+    );
+    outln!("Keep it and its passphrase apart; `sluice-coordinator restore --in FILE --home DIR` checks and restores it.");
+    Ok(())
+}
+
+fn restore(input: &Path, home: &Path, passphrase_file: &Path, json: bool) -> Result<()> {
+    let passphrase = backup_passphrase(passphrase_file)?;
+    let summary = crate::backup::restore(input, home, &passphrase)?;
+    if json {
+        return output::print_json(&serde_json::json!({
+            "db": summary.db.display().to_string(),
+            "network": sluice_shared::network::network_name(summary.network),
+            "audit_entries": summary.audit_entries,
+            "files": summary.files,
+        }));
+    }
+    outln!(
+        "Checked (passphrase, SQLite integrity, schema, triggers, {} audit entries) and restored into {}:",
+        summary.audit_entries,
+        home.display()
+    );
+    for file in &summary.files {
+        outln!("  {file}");
+    }
+    outln!(
+        "Start the services with --db {} (network {}). The processor batches nothing until an admin has checked every approved, batched and signing withdrawal against the chain (transactions made after the backup are unknown here) and run `restore-release --note ...`.",
+        summary.db.display(),
+        sluice_shared::network::network_name(summary.network)
+    );
+    Ok(())
 }
 
 /// `run`, with the options of --config filled in.
@@ -397,7 +589,7 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     }
     let component = args
         .component
-        .context("name the component to run (api, processor, sender, monitor or all), on the command line or as `component` in --config")?;
+        .context("name the component to run (api, processor, sender, monitor, webhooks or all), on the command line or as `component` in --config")?;
     crate::run::run(&db, network, component, &args.options()?)
 }
 

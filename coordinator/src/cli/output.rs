@@ -47,6 +47,25 @@ pub fn print_detail(d: &WithdrawalDetail) -> Result<()> {
         outln!("  session      {session}");
         outln!("  txid         {txid}");
     }
+    if !d.flags.is_empty() {
+        outln!("risk flags (manual approval required):");
+        for f in &d.flags {
+            outln!("  {:<18} {}", f.kind.as_str(), f.reason);
+        }
+    }
+    if !d.signer_refusals.is_empty() {
+        outln!("signer refusals (latest per signer):");
+        for r in &d.signer_refusals {
+            outln!(
+                "  {}  {:<12} session {} signer {}: {}",
+                at(r.reported_at),
+                r.reason,
+                r.session_id,
+                r.signer_id,
+                r.detail
+            );
+        }
+    }
     if !d.approvals.is_empty() {
         outln!("approvals:");
         for a in &d.approvals {

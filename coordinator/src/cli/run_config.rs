@@ -41,6 +41,9 @@ pub struct RunConfig {
     min_confirmations: Option<u32>,
     resend_seconds: Option<u64>,
     start_height: Option<u32>,
+    webhook: Option<Vec<String>>,
+    webhook_secret_file: Option<Vec<PathBuf>>,
+    webhook_retry_ms: Option<u64>,
 }
 
 impl RunConfig {
@@ -54,6 +57,7 @@ impl RunConfig {
         let mut config = RunConfig::parse(&text)
             .with_context(|| format!("in the run configuration {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
+        let secret_files = config.webhook_secret_file.iter_mut().flatten();
         for file in [
             &mut config.db,
             &mut config.tor_network,
@@ -62,6 +66,7 @@ impl RunConfig {
         ]
         .into_iter()
         .flatten()
+        .chain(secret_files)
         {
             if file.is_relative() {
                 *file = base.join(&*file);
@@ -123,7 +128,7 @@ pub fn apply(
         if args.component.is_none() {
             args.component = Some(Component::from_str(&text, true).map_err(|_| {
                 anyhow::anyhow!(
-                    "component {text:?} in the configuration: use api, processor, sender, monitor or all"
+                    "component {text:?} in the configuration: use api, processor, sender, monitor, webhooks or all"
                 )
             })?);
         }
@@ -162,6 +167,16 @@ pub fn apply(
     );
     fill!(args.resend_seconds, config.resend_seconds, "resend_seconds");
     fill!(args.start_height, config.start_height, "start_height");
+    // The endpoints are one list: URLs and secret files given as flags replace the file's.
+    if !given("webhooks") && !given("webhook_secret_files") {
+        fill!(args.webhooks, config.webhook, "webhooks");
+        fill!(
+            args.webhook_secret_files,
+            config.webhook_secret_file,
+            "webhook_secret_files"
+        );
+    }
+    fill!(args.webhook_retry_ms, config.webhook_retry_ms, "webhook_retry_ms");
 
     // What clap checks for flags, checked again for the merged result.
     if args.rpc_cookie_file.is_some() && args.rpc_user.is_some() {
@@ -188,9 +203,10 @@ mod tests {
         let matches = Cli::command().try_get_matches_from(argv).unwrap();
         let explicit = explicit_arguments(&matches);
         let mut cli = Cli::from_arg_matches(&matches).unwrap();
-        let Command::Run(mut args) = std::mem::replace(&mut cli.command, Command::Log { limit: 0 }) else {
+        let Command::Run(args) = std::mem::replace(&mut cli.command, Command::Log { limit: 0 }) else {
             panic!("not run")
         };
+        let mut args = *args;
         apply(
             RunConfig::parse(file)?,
             &explicit,
@@ -284,5 +300,30 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("not both"), "{err}");
+    }
+
+    #[test]
+    fn webhooks_come_from_the_file_unless_given_as_flags() {
+        let file = r#"
+            webhook = ["http://127.0.0.1:9/a"]
+            webhook-secret-file = ["/etc/sluice/a.secret"]
+            webhook-retry-ms = 250
+        "#;
+        let (_, args) = merged(file, &["sluice-coordinator", "run", "webhooks"]).unwrap();
+        assert_eq!(args.webhooks, ["http://127.0.0.1:9/a"]);
+        assert_eq!(args.webhook_secret_files, [PathBuf::from("/etc/sluice/a.secret")]);
+        assert_eq!(args.webhook_retry_ms, 250);
+        let argv = [
+            "sluice-coordinator",
+            "run",
+            "webhooks",
+            "--webhook",
+            "http://h/b",
+            "--webhook-secret-file",
+            "b",
+        ];
+        let (_, args) = merged(file, &argv).unwrap();
+        assert_eq!(args.webhooks, ["http://h/b"]);
+        assert_eq!(args.webhook_secret_files, [PathBuf::from("b")]);
     }
 }

@@ -23,6 +23,9 @@ pub enum WalletCommand {
         #[arg(long)]
         name: String,
     },
+    /// Each wallet's balance by coin state: spendable (confirmed, free), unconfirmed,
+    /// reserved by a signing session, quarantined.
+    Balance,
     /// Propose a new approval policy for a wallet (admin).
     SetPolicy {
         #[arg(long)]
@@ -123,6 +126,32 @@ impl PolicyArgs {
 pub fn wallet(s: &mut Session, command: &WalletCommand) -> Result<()> {
     let now = clock::now();
     match command {
+        WalletCommand::Balance => {
+            let list = s.coord.balances(&s.actor)?;
+            if s.json {
+                return print_json(&list);
+            }
+            outln!(
+                "{:<16} {:>18} {:>18} {:>18} {:>18} {:>6}",
+                "wallet",
+                "spendable",
+                "unconfirmed",
+                "reserved",
+                "quarantined",
+                "coins"
+            );
+            for b in &list.wallets {
+                outln!(
+                    "{:<16} {:>18} {:>18} {:>18} {:>18} {:>6}",
+                    b.wallet,
+                    format_btc(b.spendable_sat),
+                    format_btc(b.unconfirmed_sat),
+                    format_btc(b.reserved_sat),
+                    format_btc(b.quarantined_sat),
+                    b.coins
+                );
+            }
+        }
         WalletCommand::Create(args) => {
             let request = NewWalletRequest {
                 name: args.name.clone(),
@@ -206,5 +235,44 @@ pub(super) fn print_created_wallet(created: &CreatedWallet) -> Result<()> {
     outln!("receive: {}", created.receive_descriptor);
     outln!("change:  {}", created.change_descriptor);
     outln!("{}", created.multipath_descriptor);
+    Ok(())
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CoinCommand {
+    /// The wallets' coins, unspent ones unless --spent.
+    List {
+        /// Only this wallet's.
+        #[arg(long)]
+        wallet: Option<String>,
+        /// Spent coins too.
+        #[arg(long)]
+        spent: bool,
+    },
+}
+
+pub fn coin(s: &mut Session, command: &CoinCommand) -> Result<()> {
+    let CoinCommand::List { wallet, spent } = command;
+    let list = s.coord.coins(&s.actor, wallet.as_deref(), *spent)?;
+    if s.json {
+        return print_json(&list);
+    }
+    if list.coins.is_empty() {
+        outln!("No coins.");
+    }
+    for c in &list.coins {
+        let state = serde_json::to_value(c.state)?;
+        outln!(
+            "{:<16} {}:{:<4} {:>18} {:<12} {}",
+            c.wallet,
+            c.txid,
+            c.vout,
+            format_btc(c.amount_sat),
+            state.as_str().unwrap_or("?"),
+            c.block_height
+                .map(|h| format!("block {h}"))
+                .unwrap_or_else(|| "mempool".to_owned())
+        );
+    }
     Ok(())
 }

@@ -113,9 +113,14 @@ pub fn find_beneficiary(
         .optional()?)
 }
 
-pub fn list_beneficiaries(conn: &Connection, customer_id: &str) -> Result<Vec<BeneficiaryRecord>, DbError> {
+/// One customer's beneficiaries, or (`None`) every customer's, by customer then age.
+pub fn list_beneficiaries(
+    conn: &Connection,
+    customer_id: Option<&str>,
+) -> Result<Vec<BeneficiaryRecord>, DbError> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT {BENEFICIARY_COLUMNS} FROM beneficiaries WHERE customer_id = ?1 ORDER BY id"
+        "SELECT {BENEFICIARY_COLUMNS} FROM beneficiaries WHERE ?1 IS NULL OR customer_id = ?1 \
+         ORDER BY customer_id, id"
     ))?;
     let rows = stmt.query_map([customer_id], beneficiary_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)

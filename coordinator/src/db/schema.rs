@@ -22,6 +22,9 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_10,
     MIGRATION_11,
     MIGRATION_12,
+    MIGRATION_13,
+    MIGRATION_14,
+    MIGRATION_15,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -1066,5 +1069,155 @@ CREATE TRIGGER audit_staff_changed AFTER UPDATE ON staff BEGIN
     INSERT INTO audit_log (kind, recorded_at, body) VALUES ('staff_changed', NULL,
         json_object('name', NEW.name, 'role', NEW.role, 'active', NEW.active,
             'token_replaced', json(CASE WHEN NEW.token_hash != OLD.token_hash THEN 'true' ELSE 'false' END)));
+END;
+"#;
+
+/// Risk flags (`rules::risk`): raised at intake in the withdrawal's own transaction, never
+/// changed or deleted. A flagged withdrawal is approved only with a manual approval on
+/// record (the rules decide; the trigger is the guard). The risk thresholds, one row,
+/// changed only through a four-eyes proposal. Both tables are audited.
+const MIGRATION_13: &str = r#"
+CREATE TABLE risk_flags (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    withdrawal_id INTEGER NOT NULL REFERENCES withdrawals(id),
+    kind TEXT NOT NULL CHECK (kind IN ('new_beneficiary', 'large_amount', 'velocity', 'shared_destination')),
+    reason TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    UNIQUE (withdrawal_id, kind)
+);
+CREATE INDEX withdrawals_by_destination ON withdrawals(destination, customer_id);
+CREATE INDEX beneficiaries_by_address ON beneficiaries(address);
+CREATE TRIGGER risk_flags_no_update BEFORE UPDATE ON risk_flags
+    BEGIN SELECT RAISE(ABORT, 'risk flags never change'); END;
+CREATE TRIGGER risk_flags_no_delete BEFORE DELETE ON risk_flags
+    BEGIN SELECT RAISE(ABORT, 'risk flags are never deleted'); END;
+CREATE TRIGGER withdrawals_flagged_needs_manual BEFORE UPDATE OF status ON withdrawals
+    WHEN NEW.status = 'approved' AND OLD.status = 'pending_approval'
+        AND EXISTS (SELECT 1 FROM risk_flags WHERE withdrawal_id = NEW.id)
+        AND NOT EXISTS (SELECT 1 FROM approvals WHERE withdrawal_id = NEW.id AND method = 'manual')
+    BEGIN SELECT RAISE(ABORT, 'a risk-flagged withdrawal is approved only by people'); END;
+
+CREATE TABLE risk_settings (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    settings TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    updated_by TEXT NOT NULL REFERENCES staff(name)
+);
+CREATE TRIGGER risk_settings_no_delete BEFORE DELETE ON risk_settings
+    BEGIN SELECT RAISE(ABORT, 'risk settings are changed, never deleted'); END;
+
+CREATE TRIGGER audit_risk_flag AFTER INSERT ON risk_flags BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('risk_flag', NEW.recorded_at,
+        json_object('id', NEW.id, 'withdrawal_id', NEW.withdrawal_id, 'kind', NEW.kind, 'reason', NEW.reason));
+END;
+CREATE TRIGGER audit_risk_settings_insert AFTER INSERT ON risk_settings BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('risk_settings', NEW.updated_at,
+        json_object('settings', json(NEW.settings), 'updated_by', NEW.updated_by));
+END;
+CREATE TRIGGER audit_risk_settings_update AFTER UPDATE ON risk_settings BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('risk_settings', NEW.updated_at,
+        json_object('settings', json(NEW.settings), 'updated_by', NEW.updated_by));
+END;
+"#;
+
+/// What online signers report refusing (`POST /v1/signer/sessions/{id}/refusals`): the
+/// latest reason per session and signer, with how many reports there were. Audited.
+const MIGRATION_14: &str = r#"
+CREATE TABLE signer_refusals (
+    session_id INTEGER NOT NULL REFERENCES signing_sessions(id),
+    signer_id TEXT NOT NULL REFERENCES signers(signer_id),
+    reason TEXT NOT NULL CHECK (reason IN ('rate', 'exceeds_burst', 'total_spent', 'paused',
+        'invalid_rate', 'inspection')),
+    detail TEXT NOT NULL,
+    reported_at INTEGER NOT NULL,
+    reports INTEGER NOT NULL DEFAULT 1 CHECK (reports >= 1),
+    PRIMARY KEY (session_id, signer_id)
+);
+CREATE TRIGGER signer_refusals_no_delete BEFORE DELETE ON signer_refusals
+    BEGIN SELECT RAISE(ABORT, 'signer refusals are never deleted'); END;
+CREATE TRIGGER audit_signer_refusal_insert AFTER INSERT ON signer_refusals BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('signer_refusal', NEW.reported_at,
+        json_object('session_id', NEW.session_id, 'signer_id', NEW.signer_id, 'reason', NEW.reason,
+            'detail', NEW.detail));
+END;
+CREATE TRIGGER audit_signer_refusal_update AFTER UPDATE ON signer_refusals BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('signer_refusal', NEW.reported_at,
+        json_object('session_id', NEW.session_id, 'signer_id', NEW.signer_id, 'reason', NEW.reason,
+            'detail', NEW.detail));
+END;
+"#;
+
+/// The webhook outbox (`crate::webhook`). Triggers copy each notable event into
+/// `webhook_events` in the transaction that records it, so an event is sent at least once
+/// even if the process dies right after committing: withdrawal status changes (and new
+/// withdrawals), risk flags, tagged deposits, signer refusals and pauses. Each event gets
+/// a random id receivers de-duplicate on. `webhook_deliveries` is the delivery log: one
+/// row per attempt per endpoint. Neither table is audited: the events are copies of
+/// audited changes, and delivery attempts are operations, not decisions. Nothing here
+/// changes or is deleted.
+const MIGRATION_15: &str = r#"
+CREATE TABLE webhook_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TRIGGER webhook_events_fixed BEFORE UPDATE ON webhook_events
+    BEGIN SELECT RAISE(ABORT, 'webhook events never change'); END;
+CREATE TRIGGER webhook_events_no_delete BEFORE DELETE ON webhook_events
+    BEGIN SELECT RAISE(ABORT, 'webhook events are never deleted'); END;
+
+CREATE TABLE webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event INTEGER NOT NULL REFERENCES webhook_events(id),
+    endpoint TEXT NOT NULL,
+    attempt INTEGER NOT NULL CHECK (attempt >= 1),
+    attempted_at_ms INTEGER NOT NULL,
+    http_status INTEGER,
+    error TEXT,
+    delivered INTEGER NOT NULL CHECK (delivered IN (0, 1)),
+    next_attempt_at_ms INTEGER
+);
+CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries(endpoint, event, id);
+CREATE TRIGGER webhook_deliveries_fixed BEFORE UPDATE ON webhook_deliveries
+    BEGIN SELECT RAISE(ABORT, 'the webhook delivery log never changes'); END;
+CREATE TRIGGER webhook_deliveries_no_delete BEFORE DELETE ON webhook_deliveries
+    BEGIN SELECT RAISE(ABORT, 'the webhook delivery log is never deleted'); END;
+
+CREATE TRIGGER outbox_withdrawal_requested AFTER INSERT ON withdrawals BEGIN
+    INSERT INTO webhook_events (event_id, kind, payload, created_at) VALUES (lower(hex(randomblob(16))),
+        'withdrawal.status', json_object('withdrawal_id', NEW.id, 'from', NULL, 'to', NEW.status,
+            'customer_id', NEW.customer_id, 'wallet', NEW.wallet, 'destination', NEW.destination,
+            'amount_sat', NEW.amount_sat), NEW.created_at);
+END;
+CREATE TRIGGER outbox_withdrawal_status AFTER UPDATE OF status ON withdrawals
+    WHEN NEW.status != OLD.status BEGIN
+    INSERT INTO webhook_events (event_id, kind, payload, created_at) VALUES (lower(hex(randomblob(16))),
+        'withdrawal.status', json_object('withdrawal_id', NEW.id, 'from', OLD.status, 'to', NEW.status,
+            'customer_id', NEW.customer_id, 'wallet', NEW.wallet, 'destination', NEW.destination,
+            'amount_sat', NEW.amount_sat), NEW.updated_at);
+END;
+CREATE TRIGGER outbox_risk_flag AFTER INSERT ON risk_flags BEGIN
+    INSERT INTO webhook_events (event_id, kind, payload, created_at) VALUES (lower(hex(randomblob(16))),
+        'withdrawal.flagged', json_object('withdrawal_id', NEW.withdrawal_id, 'flag', NEW.kind,
+            'reason', NEW.reason), NEW.recorded_at);
+END;
+CREATE TRIGGER outbox_deposit_tagged AFTER INSERT ON deposit_events WHEN NEW.kind = 'tagged' BEGIN
+    INSERT INTO webhook_events (event_id, kind, payload, created_at) VALUES (lower(hex(randomblob(16))),
+        'deposit.tagged', json_object('deposit_id', NEW.deposit_id, 'actor', NEW.actor, 'note', NEW.note),
+        NEW.recorded_at);
+END;
+CREATE TRIGGER outbox_signer_refusal_insert AFTER INSERT ON signer_refusals BEGIN
+    INSERT INTO webhook_events (event_id, kind, payload, created_at) VALUES (lower(hex(randomblob(16))),
+        CASE WHEN NEW.reason = 'paused' THEN 'signer.paused' ELSE 'signer.refusal' END,
+        json_object('session_id', NEW.session_id, 'signer_id', NEW.signer_id, 'reason', NEW.reason,
+            'detail', NEW.detail), NEW.reported_at);
+END;
+CREATE TRIGGER outbox_signer_refusal_update AFTER UPDATE ON signer_refusals BEGIN
+    INSERT INTO webhook_events (event_id, kind, payload, created_at) VALUES (lower(hex(randomblob(16))),
+        CASE WHEN NEW.reason = 'paused' THEN 'signer.paused' ELSE 'signer.refusal' END,
+        json_object('session_id', NEW.session_id, 'signer_id', NEW.signer_id, 'reason', NEW.reason,
+            'detail', NEW.detail), NEW.reported_at);
 END;
 "#;

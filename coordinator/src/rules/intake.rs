@@ -206,6 +206,8 @@ pub struct IntakeFacts<'a> {
     pub deposit_wallet: bool,
     pub wallet_daily_limit: Amount,
     pub wallet_used_today: Amount,
+    /// Risk flags were raised (`rules::risk`): no automatic approval.
+    pub risk_flagged: bool,
 }
 
 /// A request that passed every rule.
@@ -288,7 +290,7 @@ pub fn check_withdrawal(facts: &IntakeFacts<'_>) -> Result<AcceptedWithdrawal, I
     )?;
     let approval = facts
         .policy
-        .at_intake(facts.amount, true)
+        .at_intake(facts.amount, true, facts.risk_flagged)
         .map_err(IntakeRefusal::NotApprovable)?;
     Ok(AcceptedWithdrawal {
         fee: fee_schedule.fee_for(facts.amount),

@@ -37,6 +37,7 @@ fn facts<'a>(destination: &'a Address, amount: Amount) -> IntakeFacts<'a> {
         deposit_wallet: false,
         wallet_daily_limit: Amount::from_sat(5_000_000),
         wallet_used_today: Amount::ZERO,
+        risk_flagged: false,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod intake;
 pub mod kyc;
 pub mod policy;
 pub mod proposals;
+pub mod risk;
 pub mod roles;
 pub mod signatures;
 pub mod status;

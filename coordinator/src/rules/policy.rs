@@ -12,6 +12,10 @@ use sluice_shared::asset::format_btc;
 /// More approvers than this is a typo, not a policy.
 pub const MAX_APPROVERS_REQUIRED: u32 = 16;
 
+/// Manual approvals a risk-flagged withdrawal needs on a wallet that approves only
+/// automatically (a wallet with manual approval needs its own number).
+pub const FLAGGED_AUTO_ONLY_APPROVERS: u32 = 1;
+
 /// How withdrawals from a wallet get approved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -60,6 +64,8 @@ pub struct ApprovalFacts<'a> {
     pub destination_registered: bool,
     pub requester: &'a str,
     pub approvals: &'a [RecordedApproval],
+    /// Risk flags were raised at intake: the automatic rule does not count, people decide.
+    pub flagged: bool,
 }
 
 /// Where a withdrawal stands against its wallet's policy.
@@ -186,10 +192,25 @@ impl ApprovalPolicy {
         ))
     }
 
+    /// How many manual approvals a withdrawal the automatic rule covers needs when it is
+    /// risk-flagged.
+    fn flagged_approvers(&self) -> u32 {
+        self.approvers_required().unwrap_or(FLAGGED_AUTO_ONLY_APPROVERS)
+    }
+
     /// At intake, before any approval: approve automatically, wait for people, or refuse
-    /// (an `Auto` wallet cannot approve what its rule does not cover).
-    pub fn at_intake(&self, amount: Amount, destination_registered: bool) -> Result<IntakeApproval, String> {
+    /// (an `Auto` wallet cannot approve what its rule does not cover). A risk-flagged
+    /// withdrawal the automatic rule would approve waits for people instead.
+    pub fn at_intake(
+        &self,
+        amount: Amount,
+        destination_registered: bool,
+        flagged: bool,
+    ) -> Result<IntakeApproval, String> {
         match self.auto_applies(amount, destination_registered) {
+            Ok(_) if flagged => Ok(IntakeApproval::Manual {
+                approvers_required: self.flagged_approvers(),
+            }),
             Ok(detail) => Ok(IntakeApproval::Automatic { detail }),
             Err(why) => match self.approvers_required() {
                 Some(approvers_required) => Ok(IntakeApproval::Manual { approvers_required }),
@@ -206,18 +227,21 @@ impl ApprovalPolicy {
             .approvals
             .iter()
             .any(|a| a.method == ApprovalMethod::AutoRule && a.approver.is_none());
-        if has_auto
-            && self
-                .auto_applies(facts.amount, facts.destination_registered)
-                .is_ok()
-        {
+        let auto_covers = self
+            .auto_applies(facts.amount, facts.destination_registered)
+            .is_ok();
+        if has_auto && auto_covers && !facts.flagged {
             return PolicyState::Satisfied(ApprovalMethod::AutoRule);
         }
-        let Some(need) = self.approvers_required() else {
-            return PolicyState::Unreachable(
-                "the wallet approves only automatically and its rule does not cover this withdrawal"
-                    .to_owned(),
-            );
+        let need = match self.approvers_required() {
+            Some(need) => need,
+            None if facts.flagged && auto_covers => self.flagged_approvers(),
+            None => {
+                return PolicyState::Unreachable(
+                    "the wallet approves only automatically and its rule does not cover this withdrawal"
+                        .to_owned(),
+                )
+            }
         };
         let approvers: BTreeSet<&str> = facts
             .approvals
@@ -263,6 +287,7 @@ mod tests {
             destination_registered: true,
             requester: "rita",
             approvals,
+            flagged: false,
         }
     }
 
@@ -313,7 +338,7 @@ mod tests {
             PolicyState::Pending { have: 0, need: 1 }
         );
         assert!(matches!(
-            policy.at_intake(btc(0.001), true),
+            policy.at_intake(btc(0.001), true, false),
             Ok(IntakeApproval::Manual { .. })
         ));
     }
@@ -325,10 +350,12 @@ mod tests {
             registered_destination_only: false,
         };
         assert!(matches!(
-            policy.at_intake(btc(0.1), false),
+            policy.at_intake(btc(0.1), false, false),
             Ok(IntakeApproval::Automatic { .. })
         ));
-        assert!(policy.at_intake(Amount::from_sat(10_000_001), true).is_err());
+        assert!(policy
+            .at_intake(Amount::from_sat(10_000_001), true, false)
+            .is_err());
         assert_eq!(
             policy.evaluate(&facts(btc(0.1), &[auto()])),
             PolicyState::Satisfied(ApprovalMethod::AutoRule)
@@ -351,7 +378,7 @@ mod tests {
             max_amount_sat: btc(0.1),
             registered_destination_only: true,
         };
-        assert!(policy.at_intake(btc(0.01), false).is_err());
+        assert!(policy.at_intake(btc(0.01), false, false).is_err());
         let approvals = [auto()];
         let mut f = facts(btc(0.01), &approvals);
         f.destination_registered = false;
@@ -361,17 +388,17 @@ mod tests {
     #[test]
     fn both_falls_back_to_manual_above_the_ceiling() {
         assert!(matches!(
-            BOTH.at_intake(btc(0.1), true),
+            BOTH.at_intake(btc(0.1), true, false),
             Ok(IntakeApproval::Automatic { .. })
         ));
         assert_eq!(
-            BOTH.at_intake(btc(0.5), true),
+            BOTH.at_intake(btc(0.5), true, false),
             Ok(IntakeApproval::Manual {
                 approvers_required: 2
             })
         );
         assert_eq!(
-            BOTH.at_intake(btc(0.01), false),
+            BOTH.at_intake(btc(0.01), false, false),
             Ok(IntakeApproval::Manual {
                 approvers_required: 2
             })
@@ -382,6 +409,40 @@ mod tests {
         );
         assert_eq!(
             BOTH.evaluate(&facts(btc(0.5), &[manual("a"), manual("b")])),
+            PolicyState::Satisfied(ApprovalMethod::Manual)
+        );
+    }
+
+    #[test]
+    fn a_flag_takes_the_automatic_rule_away() {
+        let auto_only = ApprovalPolicy::Auto {
+            max_amount_sat: btc(0.1),
+            registered_destination_only: false,
+        };
+        assert_eq!(
+            auto_only.at_intake(btc(0.01), true, true),
+            Ok(IntakeApproval::Manual {
+                approvers_required: FLAGGED_AUTO_ONLY_APPROVERS
+            })
+        );
+        assert_eq!(
+            BOTH.at_intake(btc(0.01), true, true),
+            Ok(IntakeApproval::Manual {
+                approvers_required: 2
+            })
+        );
+        // Above an auto-only ceiling a flag changes nothing: still refused.
+        assert!(auto_only.at_intake(btc(0.2), true, true).is_err());
+        let approvals = [auto()];
+        let mut f = facts(btc(0.01), &approvals);
+        f.flagged = true;
+        assert_eq!(BOTH.evaluate(&f), PolicyState::Pending { have: 0, need: 2 });
+        assert_eq!(auto_only.evaluate(&f), PolicyState::Pending { have: 0, need: 1 });
+        let approvals = [auto(), manual("alice")];
+        let mut f = facts(btc(0.01), &approvals);
+        f.flagged = true;
+        assert_eq!(
+            auto_only.evaluate(&f),
             PolicyState::Satisfied(ApprovalMethod::Manual)
         );
     }

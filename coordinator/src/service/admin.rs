@@ -137,10 +137,11 @@ impl Coordinator {
         Ok(customers::list(&tx)?)
     }
 
+    /// One customer's registered destinations, or every customer's (`None`).
     pub fn list_beneficiaries(
         &mut self,
         actor: &Actor,
-        customer_id: &str,
+        customer_id: Option<&str>,
     ) -> Result<Vec<BeneficiaryRecord>, ServiceError> {
         require(actor, Permission::Administer)?;
         let tx = self.db.read()?;
@@ -399,4 +400,69 @@ pub(super) fn wallet_policy(
         ctx.now,
     )?;
     Ok(())
+}
+
+/// Replaces the risk settings; they apply to withdrawals requested from now on.
+pub(super) fn risk_settings_set(
+    conn: &Connection,
+    ctx: &ChangeContext<'_>,
+    settings: &crate::rules::risk::RiskSettings,
+) -> Result<(), ServiceError> {
+    settings
+        .validate()
+        .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+    crate::db::risk::set_settings(conn, settings, ctx.now, ctx.proposer)?;
+    audit::record(
+        conn,
+        ctx.proposer,
+        "risk set",
+        "risk flags",
+        &json!({"settings": settings.describe()}),
+        ctx.now,
+    )?;
+    Ok(())
+}
+
+impl Coordinator {
+    /// The risk flag rules in force (anyone who reads withdrawals).
+    pub fn risk_settings(&mut self, actor: &Actor) -> Result<crate::rules::risk::RiskSettings, ServiceError> {
+        require(actor, Permission::ReadWithdrawals)?;
+        let tx = self.db.read()?;
+        Ok(crate::db::risk::settings(&tx)?)
+    }
+}
+
+impl Coordinator {
+    /// Since when a restore holds the processor, if it does.
+    pub fn restore_hold(&mut self) -> Result<Option<UnixTime>, ServiceError> {
+        let tx = self.db.read()?;
+        Ok(crate::db::restore_hold::held_since(&tx)?)
+    }
+
+    /// Releases the processor after a restore (admin), once the approved withdrawals were
+    /// checked against the chain: recorded in the admin log with `note`.
+    pub fn release_restore_hold(
+        &mut self,
+        actor: &Actor,
+        note: &str,
+        now: UnixTime,
+    ) -> Result<bool, ServiceError> {
+        require(actor, Permission::Administer)?;
+        check_name("the release note", note, 500)?;
+        let tx = self.db.write()?;
+        require_current(&tx, actor, Permission::Administer)?;
+        let released = crate::db::restore_hold::release(&tx)?;
+        if released {
+            audit::record(
+                &tx,
+                actor.name(),
+                "restore release",
+                "processor",
+                &json!({ "note": note }),
+                now,
+            )?;
+        }
+        tx.commit()?;
+        Ok(released)
+    }
 }

@@ -7,7 +7,7 @@ use sluice_shared::api::{EventKind, WithdrawalDetail, WithdrawalStatus};
 use super::queries::load_detail;
 use super::{require_current, Actor, Coordinator, ServiceError};
 use crate::db::withdrawals::{self, WithdrawalRecord};
-use crate::db::{customers, staff, wallets, DbError};
+use crate::db::{customers, risk, staff, wallets, DbError};
 use crate::rules::approval::{check_approve, check_cancel, check_reject, ApprovalTarget};
 use crate::rules::intake::CustomerStatus;
 use crate::rules::policy::{ApprovalFacts, PolicyState, RecordedApproval};
@@ -64,6 +64,7 @@ pub(super) fn settle(conn: &Connection, id: u64, now: UnixTime) -> Result<bool, 
         destination_registered: beneficiary_active,
         requester: &record.requested_by,
         approvals: &approvals,
+        flagged: risk::is_flagged(conn, id)?,
     };
     match wallet.policy.evaluate(&facts) {
         PolicyState::Satisfied(method) => {

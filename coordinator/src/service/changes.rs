@@ -14,6 +14,7 @@ use super::{admin, deposits, signing, wallets, ServiceError};
 use crate::rules::deposits::DepositSettings;
 use crate::rules::fees::FeeSchedule;
 use crate::rules::policy::ApprovalPolicy;
+use crate::rules::risk::RiskSettings;
 use crate::rules::roles::Role;
 use crate::time::UnixTime;
 
@@ -90,6 +91,10 @@ pub enum Change {
     DepositWallet {
         wallet: String,
         settings: DepositSettings,
+    },
+    /// Turns risk flag rules on or off and sets their thresholds (`rules::risk`).
+    RiskSettings {
+        settings: RiskSettings,
     },
 }
 
@@ -199,6 +204,7 @@ impl Change {
                 "make wallet {wallet} a deposit wallet (only the shadow spends it) or change its settings: {}",
                 settings.describe()
             ),
+            Change::RiskSettings { settings } => format!("set the risk flags to: {}", settings.describe()),
         }
     }
 }
@@ -334,6 +340,10 @@ pub(super) fn apply<R: RngCore + CryptoRng>(
         }
         Change::DepositWallet { wallet, settings } => {
             deposits::deposit_wallet_set(conn, ctx, wallet, settings)?;
+            Applied::Done
+        }
+        Change::RiskSettings { settings } => {
+            admin::risk_settings_set(conn, ctx, settings)?;
             Applied::Done
         }
     })

@@ -166,6 +166,17 @@ fn compliance_tags_by_hand_and_a_tag_is_never_undone() {
     assert_eq!(tagged.deposit.status, DepositStatus::Tagged);
     assert_eq!(tagged.tags[0].rule, "manual");
     assert!(tagged.events.last().unwrap().note.contains("credit is withdrawn"));
+    // The tag is in the webhook outbox, in the same transaction.
+    let outbox: i64 = w
+        .coord
+        .connection()
+        .query_row(
+            "SELECT COUNT(*) FROM webhook_events WHERE kind = 'deposit.tagged' AND json_extract(payload, '$.deposit_id') = ?1",
+            [i64::try_from(small_id).unwrap()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(outbox, 1);
     assert_eq!(
         w.coord
             .tag_deposit(&w.cora, small_id, "again", NOW)

@@ -9,11 +9,12 @@ use super::approval::settle;
 use super::queries::load_detail;
 use super::{require, require_current, Actor, Coordinator, ServiceError};
 use crate::db::withdrawals::{self, NewWithdrawalRow};
-use crate::db::{customers, deposits, kyc, settings, wallets};
+use crate::db::{customers, deposits, kyc, risk, settings, wallets};
 use crate::rules::intake::{
     check_idempotency_key, check_withdrawal, parse_destination, request_hash, IntakeFacts,
 };
 use crate::rules::policy::IntakeApproval;
+use crate::rules::risk::{self as risk_rules, RiskFacts};
 use crate::rules::roles::Permission;
 use crate::time::UnixTime;
 
@@ -77,6 +78,13 @@ impl Coordinator {
         let customer = customers::find(&tx, &request.customer_id)?;
         let beneficiary = customers::find_beneficiary(&tx, &request.customer_id, &destination_text)?;
         let day = now.utc_day();
+        let flags = risk_flags(
+            &tx,
+            &request.customer_id,
+            &destination_text,
+            request.amount_sat,
+            now,
+        )?;
         let facts = IntakeFacts {
             customer_id: &request.customer_id,
             destination: &destination,
@@ -92,6 +100,7 @@ impl Coordinator {
             deposit_wallet: deposits::find_wallet(&tx, &wallet.name)?.is_some(),
             wallet_daily_limit: wallet.daily_limit,
             wallet_used_today: withdrawals::sum_for_wallet(&tx, &wallet.name, day)?,
+            risk_flagged: !flags.is_empty(),
         };
         let accepted = check_withdrawal(&facts)?;
 
@@ -110,7 +119,24 @@ impl Coordinator {
             },
             now,
         )?;
-        withdrawals::insert_event(&tx, id, EventKind::Requested, actor.name(), None, now)?;
+        for flag in &flags {
+            risk::insert_flag(&tx, id, flag, now)?;
+        }
+        let flagged_note = (!flags.is_empty()).then(|| {
+            let reasons: Vec<String> = flags
+                .iter()
+                .map(|f| format!("{}: {}", f.kind, f.reason))
+                .collect();
+            format!("risk-flagged, manual approval required: {}", reasons.join("; "))
+        });
+        withdrawals::insert_event(
+            &tx,
+            id,
+            EventKind::Requested,
+            actor.name(),
+            flagged_note.as_deref(),
+            now,
+        )?;
         match &accepted.approval {
             IntakeApproval::Automatic { detail } => {
                 withdrawals::insert_approval(&tx, id, None, ApprovalMethod::AutoRule, Some(detail), now)?;
@@ -130,4 +156,30 @@ impl Coordinator {
         tx.commit()?;
         Ok(Intake::Created(detail))
     }
+}
+
+/// The risk flags a request raises (`rules::risk`), from the facts in this transaction.
+fn risk_flags(
+    conn: &rusqlite::Connection,
+    customer_id: &str,
+    destination: &str,
+    amount: bitcoin::Amount,
+    now: UnixTime,
+) -> Result<Vec<sluice_shared::api::RiskFlag>, ServiceError> {
+    let settings = risk::settings(conn)?;
+    let window_start = UnixTime::from_secs(
+        now.secs()
+            .saturating_sub(i64::from(settings.velocity_window_secs)),
+    );
+    let (window_count, window_sum) = risk::since(conn, customer_id, window_start)?;
+    let facts = RiskFacts {
+        customer_id,
+        amount,
+        earlier_to_destination: risk::earlier_to_destination(conn, customer_id, destination)?,
+        recent_amounts: risk::recent_amounts(conn, customer_id, settings.history_size)?,
+        window_count,
+        window_sum,
+        other_customers: risk::other_customers(conn, customer_id, destination)?,
+    };
+    Ok(risk_rules::evaluate(&settings, &facts))
 }

@@ -7,6 +7,7 @@ mod approval;
 mod audit;
 mod auth;
 mod changes;
+mod coins;
 mod deposit_monitor;
 mod deposits;
 mod desk;
@@ -22,9 +23,11 @@ mod queries;
 mod resolutions;
 mod sender;
 mod session_queries;
+mod signer_reports;
 mod signing;
 mod stuck;
 mod wallets;
+mod webhooks;
 
 #[cfg(test)]
 mod stuck_tests;
@@ -35,6 +38,8 @@ mod deposit_tests;
 mod proposal_tests;
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod risk_tests;
 #[cfg(test)]
 mod tests;
 

@@ -7,7 +7,7 @@ use rusqlite::OptionalExtension;
 use sluice_shared::api::WithdrawalStatus;
 
 use super::{Coordinator, ServiceError};
-use crate::db::signers;
+use crate::db::{signer_refusals, signers};
 use crate::time::UnixTime;
 
 /// The numbers behind `/metrics`, read in one transaction at `at`.
@@ -28,6 +28,10 @@ pub struct OperationsSnapshot {
     pub unconfirmed_broadcasts: u64,
     pub oldest_unconfirmed_age_secs: Option<u64>,
     pub audit_entries: u64,
+    /// Refusals online signers reported: (signer name, reason, reports).
+    pub signer_refusals: Vec<(String, String, u64)>,
+    /// Per active signer (by name): its latest report says paused and it signed nothing since.
+    pub signers_paused: Vec<(String, bool)>,
 }
 
 fn count(value: i64) -> u64 {
@@ -105,6 +109,8 @@ impl Coordinator {
             unconfirmed_broadcasts: count(unconfirmed),
             oldest_unconfirmed_age_secs: age(at, oldest_unconfirmed),
             audit_entries: count(audit_entries),
+            signer_refusals: signer_refusals::totals(&tx)?,
+            signers_paused: signer_refusals::paused(&tx)?,
         })
     }
 }

@@ -193,6 +193,16 @@ impl Coordinator {
         if queue.is_empty() {
             return Ok(BatchOutcome::Idle);
         }
+        // A restored database does not know transactions made after its backup: batching
+        // now could pay a withdrawal twice. Held until an admin has reconciled.
+        if let Some(since) = crate::db::restore_hold::held_since(&tx)? {
+            return Ok(BatchOutcome::Waiting {
+                waiting: queue.len(),
+                reason: format!(
+                    "restored from a backup at {since}: nothing is batched until an admin has checked the approved withdrawals against the chain and run `sluice-coordinator restore-release`"
+                ),
+            });
+        }
         let payments: Vec<(ScriptBuf, Amount)> = queue
             .iter()
             .map(|w| {

@@ -408,3 +408,184 @@ fn a_batch_is_in_the_audit_log_and_the_chain_verifies() {
     let body: serde_json::Value = serde_json::from_str(&created.body).unwrap();
     assert_eq!(body["id"], batch.session_id);
 }
+
+#[test]
+fn balances_and_coins_show_each_coins_state() {
+    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
+    let quarantined = fund(&mut w, &[50_000_000], true, 11);
+    fund(&mut w, &[30_000_000], true, 12);
+    fund(&mut w, &[40_000_000], false, 13);
+    let admin = w.admin.clone();
+    w.coord
+        .set_coin_quarantined(&admin, &quarantined[0], true, NOW)
+        .unwrap();
+    approved(&mut w, &[1_000_000]);
+    let BatchOutcome::Batched(_) = w.coord.batch_wallet("hot", &config(), NOW).unwrap() else {
+        panic!("expected a batch")
+    };
+    let rita = w.rita.clone();
+    let balances = w.coord.balances(&rita).unwrap();
+    let hot = balances.wallets.iter().find(|b| b.wallet == "hot").unwrap();
+    assert_eq!(hot.spendable_sat, Amount::ZERO, "{hot:?}");
+    assert_eq!(hot.reserved_sat, Amount::from_sat(30_000_000));
+    assert_eq!(hot.unconfirmed_sat, Amount::from_sat(40_000_000));
+    assert_eq!(hot.quarantined_sat, Amount::from_sat(50_000_000));
+    assert_eq!(hot.coins, 3);
+    let coins = w.coord.coins(&rita, Some("hot"), false).unwrap().coins;
+    let mut states: Vec<_> = coins.iter().map(|c| c.state).collect();
+    states.sort_by_key(|s| format!("{s:?}"));
+    use sluice_shared::api::CoinState;
+    assert_eq!(
+        states,
+        [
+            CoinState::Quarantined,
+            CoinState::Reserved,
+            CoinState::Unconfirmed
+        ]
+    );
+    assert!(coins.iter().any(|c| c.reserved_by_session.is_some()));
+    assert_eq!(
+        w.coord.coins(&rita, Some("nope"), false).unwrap_err().code(),
+        "unknown_wallet"
+    );
+}
+
+#[test]
+fn a_signers_refusal_shows_on_the_withdrawal_and_in_the_metrics_until_it_signs() {
+    use bitcoin::bip32::Fingerprint;
+    use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
+    use sluice_shared::signer_api::RefusalReport;
+    use std::str::FromStr as _;
+
+    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
+    fund(&mut w, &[30_000_000], true, 21);
+    let ids = approved(&mut w, &[1_000_000]);
+    let secp = Secp256k1::new();
+    let mut signers = Vec::new();
+    for (i, (name, fingerprint)) in [("a", "1bbaa5fe"), ("elsewhere", "00000001")]
+        .into_iter()
+        .enumerate()
+    {
+        let secret = SecretKey::from_slice(&[i as u8 + 1; 32]).unwrap();
+        let key = Keypair::from_secret_key(&secp, &secret).x_only_public_key().0;
+        crate::db::signers::insert(
+            w.coord.connection(),
+            &key,
+            Fingerprint::from_str(fingerprint).unwrap(),
+            name,
+            "root",
+            NOW,
+        )
+        .unwrap();
+        let record = crate::db::signers::list(w.coord.connection())
+            .unwrap()
+            .into_iter()
+            .find(|s| s.name == name)
+            .unwrap();
+        signers.push(record);
+    }
+    let BatchOutcome::Batched(batch) = w.coord.batch_wallet("hot", &config(), NOW).unwrap() else {
+        panic!("expected a batch")
+    };
+    let report = |reason: &str| RefusalReport {
+        reason: reason.into(),
+        detail: format!("{reason}: the officers must act"),
+    };
+    w.coord
+        .record_signer_refusal(batch.session_id, &signers[0], &report("rate"), NOW)
+        .unwrap();
+    let later = UnixTime::from_secs(NOW.secs() + 5);
+    w.coord
+        .record_signer_refusal(batch.session_id, &signers[0], &report("total_spent"), later)
+        .unwrap();
+    let detail = w.coord.withdrawal(&w.alice, ids[0]).unwrap();
+    assert_eq!(detail.signer_refusals.len(), 1, "the latest per signer");
+    assert_eq!(detail.signer_refusals[0].reason, "total_spent");
+    assert_eq!(detail.signer_refusals[0].session_id, batch.session_id);
+
+    // A signer whose keys the session does not need, an unknown reason, a control
+    // character: refused, nothing recorded.
+    let err = w
+        .coord
+        .record_signer_refusal(batch.session_id, &signers[1], &report("rate"), NOW)
+        .unwrap_err();
+    assert_eq!(err.code(), "not_found");
+    let err = w
+        .coord
+        .record_signer_refusal(batch.session_id, &signers[0], &report("bored"), NOW)
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_request");
+    let bad = RefusalReport {
+        reason: "rate".into(),
+        detail: "a\u{1b}[31m".into(),
+    };
+    assert!(w
+        .coord
+        .record_signer_refusal(batch.session_id, &signers[0], &bad, NOW)
+        .is_err());
+
+    w.coord
+        .record_signer_refusal(batch.session_id, &signers[0], &report("paused"), later)
+        .unwrap();
+    let snapshot = w.coord.operations_snapshot(later).unwrap();
+    assert_eq!(
+        snapshot.signer_refusals,
+        [("a".to_owned(), "paused".to_owned(), 3)],
+        "three reports, the latest paused"
+    );
+    assert!(snapshot.signers_paused.contains(&("a".to_owned(), true)));
+    assert!(snapshot.signers_paused.contains(&("elsewhere".to_owned(), false)));
+    let audited: i64 = w
+        .coord
+        .connection()
+        .query_row(
+            "SELECT COUNT(*) FROM audit_log WHERE kind = 'signer_refusal'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(audited, 3);
+    // Each report is a webhook event: two refusals, then a pause.
+    let outbox: Vec<String> = {
+        let conn = w.coord.connection();
+        let mut stmt = conn
+            .prepare("SELECT kind FROM webhook_events WHERE kind LIKE 'signer.%' ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(outbox, ["signer.refusal", "signer.refusal", "signer.paused"]);
+}
+
+#[test]
+fn a_restored_database_batches_nothing_until_an_admin_releases_it() {
+    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
+    fund(&mut w, &[30_000_000], true, 31);
+    approved(&mut w, &[1_000_000]);
+    crate::db::restore_hold::hold(w.coord.connection(), NOW).unwrap();
+    let outcome = w.coord.batch_wallet("hot", &config(), NOW).unwrap();
+    assert!(
+        matches!(&outcome, BatchOutcome::Waiting { reason, .. } if reason.contains("restore-release")),
+        "{outcome:?}"
+    );
+    let rita = w.rita.clone();
+    assert_eq!(
+        w.coord
+            .release_restore_hold(&rita, "checked", NOW)
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    let admin = w.admin.clone();
+    assert!(w
+        .coord
+        .release_restore_hold(&admin, "checked on chain", NOW)
+        .unwrap());
+    assert!(!w.coord.release_restore_hold(&admin, "again", NOW).unwrap());
+    assert!(matches!(
+        w.coord.batch_wallet("hot", &config(), NOW).unwrap(),
+        BatchOutcome::Batched(_)
+    ));
+}

@@ -93,6 +93,8 @@ pub(crate) fn load_detail(conn: &Connection, id: u64) -> Result<WithdrawalDetail
         withdrawal: to_api(conn, record)?,
         approvals,
         history,
+        flags: crate::db::risk::flags(conn, id)?,
+        signer_refusals: crate::db::signer_refusals::for_withdrawal(conn, id)?,
     })
 }
 

@@ -128,7 +128,9 @@ pub fn sign(home: &Home, passphrase_file: Option<&Path>, args: &SignArgs) -> Res
     } = review_and_print(&mut state, psbt, args.psbt.wallet.as_deref())?;
     if let Decision::Refused(reason) = decision {
         let txid = plan.review().txid().to_string();
-        return Err(pipeline::refuse(&mut state, &txid, &wallet.name, Rule::Limits, reason)?.into());
+        return Err(
+            pipeline::refuse(&mut state, &txid, &wallet.name, Rule::Limits, reason.to_string())?.into(),
+        );
     }
     if !args.yes && !confirm()? {
         bail!("not signed: the operator declined");

@@ -11,7 +11,8 @@ use rand::RngCore;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use sluice_shared::signer_api::{
-    sign_request, verify_reply, ReplyRefusal, RequestParts, SessionList, SignatureReceipt, SignedSession,
+    sign_request, verify_reply, RefusalReceipt, RefusalReport, ReplyRefusal, RequestParts, SessionList,
+    SignatureReceipt, SignedSession,
 };
 
 use super::transport::{OutgoingRequest, Transport};
@@ -117,6 +118,22 @@ impl<T: Transport> CoordinatorClient<T> {
             psbt: signed.to_string(),
         })?;
         self.call("POST", &format!("/v1/signer/sessions/{session}/signatures"), body)
+    }
+}
+
+impl<T: Transport> CoordinatorClient<T> {
+    /// Tells the coordinator why this signer does not sign `session` (now).
+    pub fn post_refusal(&self, session: u64, reason: &str, detail: &str) -> Result<RefusalReceipt> {
+        let detail: String = detail
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(sluice_shared::signer_api::MAX_REFUSAL_DETAIL_CHARS)
+            .collect();
+        let body = serde_json::to_vec(&RefusalReport {
+            reason: reason.to_owned(),
+            detail: detail.trim().to_owned(),
+        })?;
+        self.call("POST", &format!("/v1/signer/sessions/{session}/refusals"), body)
     }
 }
 

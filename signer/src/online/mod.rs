@@ -197,6 +197,16 @@ fn looks_like_onion(url: &str) -> bool {
     host.to_ascii_lowercase().ends_with(".onion")
 }
 
+/// Tells the coordinator why a session is not signed, so staff see it on the withdrawal.
+/// A failed report is said and otherwise ignored: it must never stop signing others.
+fn report_refusal<T: Transport>(client: &CoordinatorClient<T>, session: u64, reason: &str, detail: &str) {
+    if let Err(error) = client.post_refusal(session, reason, detail) {
+        say(&format!(
+            "session {session}: could not report the refusal to the coordinator: {error:#}"
+        ));
+    }
+}
+
 /// Fetches the sessions and answers each one.
 fn poll_once<T: Transport>(
     client: &CoordinatorClient<T>,
@@ -243,14 +253,17 @@ fn poll_once<T: Transport>(
                         say(&format!("PAUSED: {why}"));
                     }
                 }
+                report_refusal(client, offer.id, "inspection", &format!("{refusal:#}"));
                 memory.refused_for_good.insert(txid, format!("{refusal:#}"));
                 continue;
             }
         };
-        if let Decision::Refused(reason) = decision {
+        if let Decision::Refused(refusal) = decision {
+            let reason = refusal.to_string();
             if memory.waiting_on_limits.get(&txid) != Some(&reason) {
                 let error = pipeline::refuse(state, &txid, &wallet.name, Rule::Limits, reason.clone())?;
                 say(&format!("session {} ({txid}): {error}; waiting", offer.id));
+                report_refusal(client, offer.id, refusal.code(), &reason);
                 memory.waiting_on_limits.insert(txid, reason);
             }
             continue;
