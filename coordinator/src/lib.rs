@@ -11,6 +11,7 @@ pub mod audit;
 pub mod chain;
 pub mod cli;
 pub mod clock;
+pub mod console;
 pub mod db;
 pub mod fuzz_entry;
 pub mod identity;

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod audit_log;
 pub mod broadcasts;
 pub mod chain_blocks;
+pub mod credentials;
 pub mod customers;
 pub mod deposits;
 pub mod enrollments;

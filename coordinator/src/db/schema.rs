@@ -19,6 +19,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_7,
     MIGRATION_8,
     MIGRATION_9,
+    MIGRATION_10,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -926,5 +927,52 @@ CREATE TRIGGER audit_customer_limit_update AFTER UPDATE ON customer_limits BEGIN
     INSERT INTO audit_log (kind, recorded_at, body) VALUES ('customer_limit', NEW.updated_at,
         json_object('customer_id', NEW.customer_id, 'asset', NEW.asset,
             'daily_limit_sat', NEW.daily_limit_sat, 'updated_by', NEW.updated_by));
+END;
+"#;
+
+/// The web console's sign-in (issue 12 items 1 and 2): each staff member's password
+/// (an Argon2id PHC string), TOTP secret and the last time step it accepted (a code is
+/// used once), failed attempts and lockout; and console sessions, kept by the SHA-256 of
+/// their id only (a copy of the database does not let anyone act as a signed-in person).
+/// Credentials change in place (a new password, a new enrollment); sessions are ended,
+/// never deleted. Every sign-in, refusal past the lockout threshold and sign-out is an
+/// admin event, so it is in the signed audit chain.
+const MIGRATION_10: &str = r#"
+CREATE TABLE staff_credentials (
+    staff_name TEXT PRIMARY KEY REFERENCES staff(name),
+    password_hash TEXT NOT NULL,
+    totp_secret BLOB NOT NULL,
+    totp_last_step INTEGER,
+    failed_attempts INTEGER NOT NULL DEFAULT 0 CHECK (failed_attempts >= 0),
+    locked_until INTEGER,
+    updated_at INTEGER NOT NULL
+);
+CREATE TRIGGER staff_credentials_no_delete BEFORE DELETE ON staff_credentials
+    BEGIN SELECT RAISE(ABORT, 'credentials are replaced, never deleted'); END;
+CREATE TABLE console_sessions (
+    id_hash TEXT PRIMARY KEY,
+    staff_name TEXT NOT NULL REFERENCES staff(name),
+    created_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    ended_at INTEGER
+);
+CREATE INDEX console_sessions_by_staff ON console_sessions (staff_name);
+CREATE TRIGGER console_sessions_no_delete BEFORE DELETE ON console_sessions
+    BEGIN SELECT RAISE(ABORT, 'console sessions are ended, never deleted'); END;
+-- Setting credentials and opening a session are in the signed chain (never the secrets or
+-- hashes themselves), so a connection without the audit key cannot plant a password, a
+-- TOTP secret or a session of its own.
+CREATE TRIGGER audit_console_credentials_set AFTER INSERT ON staff_credentials BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('console_credentials', NEW.updated_at,
+        json_object('name', NEW.staff_name));
+END;
+CREATE TRIGGER audit_console_credentials_changed AFTER UPDATE OF password_hash, totp_secret
+    ON staff_credentials BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('console_credentials', NEW.updated_at,
+        json_object('name', NEW.staff_name));
+END;
+CREATE TRIGGER audit_console_session AFTER INSERT ON console_sessions BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('console_session', NEW.created_at,
+        json_object('name', NEW.staff_name));
 END;
 "#;

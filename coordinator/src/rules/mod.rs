@@ -12,5 +12,6 @@ pub mod kyc;
 pub mod policy;
 pub mod proposals;
 pub mod roles;
+pub mod sign_in;
 pub mod signatures;
 pub mod status;

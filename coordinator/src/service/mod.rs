@@ -21,6 +21,7 @@ mod queries;
 mod resolutions;
 mod sender;
 mod session_queries;
+mod sign_in;
 mod signing;
 mod stuck;
 mod wallets;
@@ -34,6 +35,8 @@ mod deposit_tests;
 mod proposal_tests;
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod sign_in_tests;
 #[cfg(test)]
 mod tests;
 
@@ -59,6 +62,7 @@ pub use self::queries::WithdrawalQuery;
 pub use self::resolutions::ResolutionAction;
 pub use self::sender::FinalTransaction;
 pub use self::session_queries::{SessionSummary, SESSION_STATUSES};
+pub use self::sign_in::{ConsoleEnrollment, ConsoleSessionId, Password, SignInRefusal, MIN_PASSWORD_CHARS};
 pub use self::signing::{SessionOffer, Submitter};
 pub use self::stuck::BumpSummary;
 pub use self::wallets::{CreatedWallet, NewWalletRequest, WalletSummary};
@@ -118,6 +122,8 @@ pub enum ServiceError {
     #[error(transparent)]
     Enrollment(#[from] EnrollmentRefusal),
     #[error(transparent)]
+    SignIn(#[from] SignInRefusal),
+    #[error(transparent)]
     Deposit(#[from] DepositRefusal),
     #[error("idempotency key {key:?} was already used for a different request (withdrawal {existing_id}): use a new key for a new withdrawal")]
     IdempotencyConflict { key: String, existing_id: u64 },
@@ -151,6 +157,7 @@ impl ServiceError {
             ServiceError::Approval(refusal) => refusal.code(),
             ServiceError::Proposal(refusal) => refusal.code(),
             ServiceError::Enrollment(refusal) => refusal.code(),
+            ServiceError::SignIn(refusal) => refusal.code(),
             ServiceError::Deposit(refusal) => refusal.code(),
             ServiceError::IdempotencyConflict { .. } => "idempotency_conflict",
             ServiceError::UnknownWallet(_) => "unknown_wallet",
@@ -173,6 +180,7 @@ impl ServiceError {
             }
             ServiceError::Proposal(ProposalRefusal::OwnProposal) => ErrorKind::Forbidden,
             ServiceError::Enrollment(EnrollmentRefusal::Unknown) => ErrorKind::Unauthenticated,
+            ServiceError::SignIn(_) => ErrorKind::Unauthenticated,
             ServiceError::NotFound(_) => ErrorKind::NotFound,
             ServiceError::Approval(
                 ApprovalRefusal::AlreadyApproved
