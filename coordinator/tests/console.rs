@@ -664,3 +664,88 @@ fn plain_http_off_loopback_is_refused_at_start() {
         "{stderr}"
     );
 }
+
+/// Without a session every page sends the browser to sign-in; the sign-in form only
+/// works with the pre-session cookie it set (no login CSRF from another site).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_out_requests_and_login_csrf_are_refused() {
+    let world = world();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let console = listener.local_addr().unwrap();
+    let identity = CoordinatorIdentity::generate(&mut rand::thread_rng());
+    let pool = Arc::new(CoordinatorPool::open(world.db.clone(), Some(Network::Regtest), identity).unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(serve_console(listener, None, pool, async {
+        let _ = stopped.await;
+    }));
+    let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let send = |method: Method, path: &str, cookie: Option<String>, body: &str| {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(format!("http://{console}{path}"))
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(cookie) = cookie {
+            builder = builder.header("cookie", cookie);
+        }
+        http.request(builder.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
+    };
+
+    for path in ["/", "/withdrawals", "/audit", "/staff"] {
+        let reply = send(Method::GET, path, None, "").await.unwrap();
+        assert_eq!(reply.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(reply.headers()["location"], "/sign-in");
+    }
+    // A garbage session cookie is no session either.
+    let reply = send(Method::GET, "/", Some("sluice_session=00".to_owned()), "")
+        .await
+        .unwrap();
+    assert_eq!(reply.headers()["location"], "/sign-in");
+
+    let amy = &world.totp.iter().find(|(n, _)| *n == "amy").unwrap().1;
+    let form = |code: &str| {
+        format!(
+            "pre=abc&name=amy&password={}&code={code}",
+            PASSWORD.replace(' ', "+")
+        )
+    };
+    // Posted from elsewhere: no (or another) pre-session cookie. Refused before any check,
+    // so the right code is not used up.
+    let code = code_at(amy, &TotpParams::STANDARD, clock::now()).unwrap();
+    for cookie in [None, Some("sluice_pre=abd".to_owned())] {
+        let reply = send(Method::POST, "/sign-in", cookie, &form(&code))
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), StatusCode::UNAUTHORIZED);
+        assert!(reply
+            .headers()
+            .get("set-cookie")
+            .is_some_and(|c| !c.to_str().unwrap().starts_with("sluice_session")));
+        let body = reply.into_body().collect().await.unwrap().to_bytes();
+        assert!(String::from_utf8_lossy(&body).contains("came from another site"));
+    }
+    // With the matching cookie the same code signs in.
+    let reply = send(
+        Method::POST,
+        "/sign-in",
+        Some("sluice_pre=abc".to_owned()),
+        &form(&code),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.status(), StatusCode::SEE_OTHER);
+    let cookies: Vec<&str> = reply
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap())
+        .collect();
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("sluice_session=") && c.ends_with("; Path=/; HttpOnly; SameSite=Strict")),
+        "{cookies:?}"
+    );
+
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
