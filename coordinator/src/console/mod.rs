@@ -145,6 +145,8 @@ pub(crate) enum Outcome {
     Redirect(String),
     /// Show this page now (e.g. an enrollment secret, shown once).
     Page(String),
+    /// A refusal page, answered with the status of its kind.
+    Refused(ErrorKind, String),
 }
 
 async fn signed_in(
@@ -188,7 +190,7 @@ async fn signed_in(
                 csrf: &csrf,
             };
             match what {
-                Wanted::View(view) => pages::view(coord, &viewer, &view, now).map(Outcome::Page),
+                Wanted::View(view) => pages::view(coord, &viewer, &view, now),
                 Wanted::Action(action) => {
                     let form = form.unwrap_or_else(|| Form::parse(b""));
                     pages::act(coord, &viewer, &action, form, now)
@@ -199,6 +201,7 @@ async fn signed_in(
     .await;
     match outcome {
         Ok(Ok(Outcome::Page(body))) => http::html(StatusCode::OK, body),
+        Ok(Ok(Outcome::Refused(kind, body))) => http::html(status_of(kind), body),
         Ok(Ok(Outcome::Redirect(to))) => {
             let mut reply = http::redirect(&to);
             if to == "/sign-in" {

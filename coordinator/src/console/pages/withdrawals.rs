@@ -56,12 +56,7 @@ pub(super) fn list(
     ))
 }
 
-pub(super) fn detail(
-    coord: &mut Coordinator,
-    viewer: &Viewer<'_>,
-    id: u64,
-    problem: Option<&str>,
-) -> Result<String, ServiceError> {
+pub(super) fn detail(coord: &mut Coordinator, viewer: &Viewer<'_>, id: u64) -> Result<String, ServiceError> {
     let detail = coord.withdrawal(viewer.actor, id)?;
     let progress = coord.approval_progress(viewer.actor, id)?;
     let w = &detail.withdrawal;
@@ -78,7 +73,6 @@ pub(super) fn detail(
         viewer,
         &format!("Withdrawal {id}"),
         html! {
-            @if let Some(problem) = problem { (crate::console::layout::alert(problem)) }
             table.facts {
                 tr { th { "Status" } td { span #status class={ "status " (w.status.as_str()) } { (w.status.as_str()) } } }
                 tr { th { "Customer" } td { (w.customer_id) } }
