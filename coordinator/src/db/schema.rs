@@ -959,6 +959,12 @@ CREATE TABLE console_sessions (
 CREATE INDEX console_sessions_by_staff ON console_sessions (staff_name);
 CREATE TRIGGER console_sessions_no_delete BEFORE DELETE ON console_sessions
     BEGIN SELECT RAISE(ABORT, 'console sessions are ended, never deleted'); END;
+-- When each online signer last made an authenticated request (the console's dashboard);
+-- operational, not audited, written at most every 30 s per signer.
+CREATE TABLE signer_contacts (
+    signer_id TEXT PRIMARY KEY,
+    last_contact_at INTEGER NOT NULL
+);
 -- Setting credentials and opening a session are in the signed chain (never the secrets or
 -- hashes themselves), so a connection without the audit key cannot plant a password, a
 -- TOTP secret or a session of its own.

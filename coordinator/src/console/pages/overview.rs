@@ -24,6 +24,7 @@ pub(super) fn dashboard(
         Err(ServiceError::Forbidden { .. }) => None,
         Err(e) => return Err(e),
     };
+    let contacts = coord.signer_contacts()?;
     let audit = coord.audit_verify(None)?;
     let mut alarms = Vec::new();
     if let Err(broken) = &audit {
@@ -78,11 +79,17 @@ pub(super) fn dashboard(
                 Some(signers) if signers.is_empty() => { p { "No signer registered." } }
                 Some(signers) => {
                     table #signers {
-                        tr { th { "Name" } th { "State" } th { "Sessions waiting for it" } th { "Fingerprint" } th { "Registered" } }
+                        tr { th { "Name" } th { "State" } th { "Last contact" } th { "Sessions waiting for it" } th { "Fingerprint" } th { "Registered" } }
                         @for signer in signers {
                             tr {
                                 td { (signer.name) }
                                 td { @if signer.active { "active" } @else { "deactivated" } }
+                                td {
+                                    @match contacts.get(&signer.id.to_string()) {
+                                        Some(at) => { (at) }
+                                        None => { "never (offline signer, or not yet)" }
+                                    }
+                                }
                                 td { (snapshot.sessions_waiting_by_signer.get(&signer.name).copied().unwrap_or(0)) }
                                 td.mono { (signer.master_fingerprint) }
                                 td { (signer.created_at) " by " (signer.created_by) }
@@ -99,7 +106,7 @@ pub(super) fn dashboard(
                     }
                 }
             }
-            p { "Signers do not report their last contact, refusals or pause state to the coordinator yet; the sessions waiting are what the coordinator knows." }
+            p { "Last contact is an online signer's last authenticated request (to within 30 s). Signers do not report refusals or their pause state to the coordinator yet." }
         },
     ))
 }
