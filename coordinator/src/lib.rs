@@ -12,6 +12,7 @@ pub mod backup;
 pub mod chain;
 pub mod cli;
 pub mod clock;
+pub mod console;
 pub mod db;
 pub mod fuzz_entry;
 pub mod identity;

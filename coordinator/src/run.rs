@@ -98,6 +98,8 @@ pub struct RunOptions {
     pub listen: String,
     /// Also publish the signer API as an onion service (stealth mode).
     pub onion: Option<OnionOptions>,
+    /// Api: also serve the web console.
+    pub console: Option<ConsoleOptions>,
     pub processor: ProcessorConfig,
     /// Pause between processor, sender and monitor passes when there was nothing to do.
     pub interval: Duration,
@@ -113,6 +115,14 @@ pub struct RunOptions {
     pub webhooks: Vec<crate::webhook::WebhookEndpoint>,
     /// The first webhook retry waits this long, doubling after each failure.
     pub webhook_retry: Duration,
+}
+
+/// Where and how `run api --console-listen` serves the web console.
+#[derive(Debug, Clone)]
+pub struct ConsoleOptions {
+    pub listen: String,
+    /// TLS certificate and key; `None` is plain HTTP, allowed on loopback only.
+    pub tls: Option<crate::console::TlsFiles>,
 }
 
 /// How `run api --onion` publishes the signer API (see `crate::onion`).
@@ -158,6 +168,13 @@ pub fn run(
     }
     // Open once up front so a missing or foreign database fails now, not in a loop.
     drop(Coordinator::open(db, network)?);
+    // The console's address and TLS files too: refused before anything is served.
+    let console = match &options.console {
+        Some(console) if matches!(component, Component::Api | Component::All) => {
+            Some(prepare_console(console)?)
+        }
+        _ => None,
+    };
     runtime()?.block_on(async {
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
@@ -174,6 +191,9 @@ pub fn run(
                 options.onion.clone(),
                 stop_rx.clone(),
             ));
+            if let Some((listen, tls)) = console {
+                tasks.spawn(console_task(db.to_owned(), network, listen, tls, stop_rx.clone()));
+            }
         }
         if wants(Component::Processor) {
             tasks.spawn(processor_task(
@@ -303,6 +323,42 @@ async fn api_task(
         }
     }
     Ok(())
+}
+
+/// Checks `--console-listen` (plain HTTP only on loopback) and loads the TLS files.
+fn prepare_console(options: &ConsoleOptions) -> Result<(SocketAddr, Option<tokio_rustls::TlsAcceptor>)> {
+    let listen: SocketAddr = options.listen.parse().with_context(|| {
+        format!(
+            "--console-listen {:?} is not an address like 127.0.0.1:8443",
+            options.listen
+        )
+    })?;
+    crate::console::check_plain_allowed(listen, options.tls.is_some())?;
+    let tls = options.tls.as_ref().map(crate::console::acceptor).transpose()?;
+    Ok((listen, tls))
+}
+
+async fn console_task(
+    db: std::path::PathBuf,
+    network: Option<Network>,
+    listen: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
+    let identity = CoordinatorIdentity::load(&CoordinatorIdentity::path_for(&db))?;
+    let pool = Arc::new(CoordinatorPool::open(db, network, identity)?);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen} (console)"))?;
+    let local = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    announce(&format!(
+        "sluice-coordinator console listening on {scheme}://{local}"
+    ))?;
+    tracing::info!("console listening on {scheme}://{local}");
+    api::serve_console(listener, tls, pool, stopped(stop))
+        .await
+        .context("serving the console")
 }
 
 #[cfg(feature = "tor")]

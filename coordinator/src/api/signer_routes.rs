@@ -173,6 +173,10 @@ fn authenticate(
         if !pool.nonces().first_use(auth.nonce, now) {
             return Ok(Err(AuthRefusal::ReplayedNonce));
         }
+        // For the dashboard; failing to note it must not stop the signer's request.
+        if let Err(e) = coord.note_signer_contact(&signer.id, clock::now()) {
+            tracing::warn!("recording signer {}'s contact failed: {e}", signer.name);
+        }
         Ok(Ok(signer))
     })?
     .map_err(|refusal| {

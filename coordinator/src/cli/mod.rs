@@ -265,6 +265,16 @@ pub struct RunArgs {
         requires = "onion"
     )]
     pub onion_passphrase_file: Option<PathBuf>,
+    /// Api: also serve the web console here (its own listener). Plain HTTP only on a
+    /// loopback address; anywhere else give --console-cert and --console-key (TLS).
+    #[arg(long, value_name = "ADDR")]
+    pub console_listen: Option<String>,
+    /// With --console-listen: the console's TLS certificate chain (PEM).
+    #[arg(long, value_name = "FILE", requires_all = ["console_listen", "console_key"])]
+    pub console_cert: Option<PathBuf>,
+    /// With --console-listen: the console's TLS private key (PEM).
+    #[arg(long, value_name = "FILE", requires_all = ["console_listen", "console_cert"])]
+    pub console_key: Option<PathBuf>,
     /// Processor: network fee rate in sat/vB.
     #[arg(long, default_value_t = 2)]
     pub fee_rate: u64,
@@ -347,6 +357,20 @@ impl RunArgs {
                 (true, Some(passphrase_file)) => Some(crate::run::OnionOptions {
                     network_file: self.tor_network.clone(),
                     passphrase_file: passphrase_file.clone(),
+                }),
+            },
+            console: match &self.console_listen {
+                None => None,
+                Some(listen) => Some(crate::run::ConsoleOptions {
+                    listen: listen.clone(),
+                    tls: match (&self.console_cert, &self.console_key) {
+                        (Some(cert), Some(key)) => Some(crate::console::TlsFiles {
+                            cert: cert.clone(),
+                            key: key.clone(),
+                        }),
+                        (None, None) => None,
+                        _ => bail!("--console-cert and --console-key go together"),
+                    },
                 }),
             },
             processor: crate::service::ProcessorConfig {

@@ -28,6 +28,9 @@ pub struct RunConfig {
     listen: Option<String>,
     onion: Option<bool>,
     tor_network: Option<PathBuf>,
+    console_listen: Option<String>,
+    console_cert: Option<PathBuf>,
+    console_key: Option<PathBuf>,
     fee_rate: Option<u64>,
     max_batch: Option<usize>,
     max_inputs: Option<usize>,
@@ -61,6 +64,8 @@ impl RunConfig {
         for file in [
             &mut config.db,
             &mut config.tor_network,
+            &mut config.console_cert,
+            &mut config.console_key,
             &mut config.rpc_cookie_file,
             &mut config.rpc_password_file,
         ]
@@ -142,6 +147,9 @@ pub fn apply(
     fill!(args.listen, config.listen, "listen");
     fill!(args.onion, config.onion, "onion");
     fill_option!(args.tor_network, config.tor_network, "tor_network");
+    fill_option!(args.console_listen, config.console_listen, "console_listen");
+    fill_option!(args.console_cert, config.console_cert, "console_cert");
+    fill_option!(args.console_key, config.console_key, "console_key");
     fill!(args.fee_rate, config.fee_rate, "fee_rate");
     fill!(args.max_batch, config.max_batch, "max_batch");
     fill!(args.max_inputs, config.max_inputs, "max_inputs");
@@ -184,6 +192,12 @@ pub fn apply(
     }
     if args.rpc_user.is_some() != args.rpc_password_file.is_some() {
         bail!("rpc-user and rpc-password-file go together");
+    }
+    if args.console_cert.is_some() != args.console_key.is_some() {
+        bail!("console-cert and console-key go together");
+    }
+    if args.console_cert.is_some() && args.console_listen.is_none() {
+        bail!("console-cert and console-key need console-listen");
     }
     if args.tor_network.is_some() && !args.onion {
         bail!("tor-network needs onion = true");
@@ -248,6 +262,24 @@ mod tests {
         assert!(args.rpc_cookie_file.is_some());
         let options = args.options().unwrap();
         assert_eq!(options.processor.sat_per_vbyte, 7);
+    }
+
+    #[test]
+    fn the_console_from_the_file() {
+        let file = "component = \"api\"\nconsole-listen = \"10.0.0.5:8443\"\nconsole-cert = \"/etc/sluice/console.crt\"\nconsole-key = \"/etc/sluice/console.key\"\n";
+        let (_, args) = merged(file, &["sluice-coordinator", "run", "--config", "x.toml"]).unwrap();
+        let console = args.options().unwrap().console.unwrap();
+        assert_eq!(console.listen, "10.0.0.5:8443");
+        assert_eq!(
+            console.tls,
+            Some(crate::console::TlsFiles {
+                cert: PathBuf::from("/etc/sluice/console.crt"),
+                key: PathBuf::from("/etc/sluice/console.key"),
+            })
+        );
+        let half = "component = \"api\"\nconsole-listen = \"127.0.0.1:8443\"\nconsole-cert = \"/c.crt\"\n";
+        let refused = merged(half, &["sluice-coordinator", "run", "--config", "x.toml"]).unwrap_err();
+        assert!(refused.to_string().contains("go together"), "{refused}");
     }
 
     #[test]

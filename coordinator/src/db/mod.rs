@@ -12,6 +12,7 @@ pub mod audit_log;
 pub mod broadcasts;
 pub mod chain_blocks;
 pub mod coins;
+pub mod credentials;
 pub mod customers;
 pub mod deposits;
 pub mod enrollments;

@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_13,
     MIGRATION_14,
     MIGRATION_15,
+    MIGRATION_16,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -1219,5 +1220,58 @@ CREATE TRIGGER outbox_signer_refusal_update AFTER UPDATE ON signer_refusals BEGI
         CASE WHEN NEW.reason = 'paused' THEN 'signer.paused' ELSE 'signer.refusal' END,
         json_object('session_id', NEW.session_id, 'signer_id', NEW.signer_id, 'reason', NEW.reason,
             'detail', NEW.detail), NEW.reported_at);
+END;
+"#;
+
+/// The web console's sign-in (issue 12 items 1 and 2): each staff member's password
+/// (an Argon2id PHC string), TOTP secret and the last time step it accepted (a code is
+/// used once), failed attempts and lockout; and console sessions, kept by the SHA-256 of
+/// their id only (a copy of the database does not let anyone act as a signed-in person).
+/// Credentials change in place (a new password, a new enrollment); sessions are ended,
+/// never deleted. Every sign-in, refusal past the lockout threshold and sign-out is an
+/// admin event, so it is in the signed audit chain.
+const MIGRATION_16: &str = r#"
+CREATE TABLE staff_credentials (
+    staff_name TEXT PRIMARY KEY REFERENCES staff(name),
+    password_hash TEXT NOT NULL,
+    totp_secret BLOB NOT NULL,
+    totp_last_step INTEGER,
+    failed_attempts INTEGER NOT NULL DEFAULT 0 CHECK (failed_attempts >= 0),
+    locked_until INTEGER,
+    updated_at INTEGER NOT NULL
+);
+CREATE TRIGGER staff_credentials_no_delete BEFORE DELETE ON staff_credentials
+    BEGIN SELECT RAISE(ABORT, 'credentials are replaced, never deleted'); END;
+CREATE TABLE console_sessions (
+    id_hash TEXT PRIMARY KEY,
+    staff_name TEXT NOT NULL REFERENCES staff(name),
+    created_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,
+    ended_at INTEGER
+);
+CREATE INDEX console_sessions_by_staff ON console_sessions (staff_name);
+CREATE TRIGGER console_sessions_no_delete BEFORE DELETE ON console_sessions
+    BEGIN SELECT RAISE(ABORT, 'console sessions are ended, never deleted'); END;
+-- When each online signer last made an authenticated request (the console's dashboard);
+-- operational, not audited, written at most every 30 s per signer.
+CREATE TABLE signer_contacts (
+    signer_id TEXT PRIMARY KEY,
+    last_contact_at INTEGER NOT NULL
+);
+-- Setting credentials and opening a session are in the signed chain (never the secrets or
+-- hashes themselves), so a connection without the audit key cannot plant a password, a
+-- TOTP secret or a session of its own.
+CREATE TRIGGER audit_console_credentials_set AFTER INSERT ON staff_credentials BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('console_credentials', NEW.updated_at,
+        json_object('name', NEW.staff_name));
+END;
+CREATE TRIGGER audit_console_credentials_changed AFTER UPDATE OF password_hash, totp_secret
+    ON staff_credentials BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('console_credentials', NEW.updated_at,
+        json_object('name', NEW.staff_name));
+END;
+CREATE TRIGGER audit_console_session AFTER INSERT ON console_sessions BEGIN
+    INSERT INTO audit_log (kind, recorded_at, body) VALUES ('console_session', NEW.created_at,
+        json_object('name', NEW.staff_name));
 END;
 "#;

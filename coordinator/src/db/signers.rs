@@ -155,3 +155,57 @@ pub fn active_tor_keys(conn: &Connection) -> Result<Vec<(SignerId, TorClientKey)
     }
     Ok(keys)
 }
+
+/// Records an authenticated request from `signer_id` at `now`, unless one was recorded
+/// less than `min_interval_secs` ago (signers poll often; the dashboard needs no more).
+pub fn note_contact(
+    conn: &Connection,
+    signer_id: &str,
+    now: UnixTime,
+    min_interval_secs: i64,
+) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT INTO signer_contacts (signer_id, last_contact_at) VALUES (?1, ?2)
+         ON CONFLICT (signer_id) DO UPDATE SET last_contact_at = excluded.last_contact_at
+         WHERE signer_contacts.last_contact_at <= excluded.last_contact_at - ?3",
+        rusqlite::params![signer_id, now.secs(), min_interval_secs],
+    )?;
+    Ok(())
+}
+
+/// Each signer's last recorded contact, by signer id.
+pub fn contacts(conn: &Connection) -> Result<std::collections::BTreeMap<String, UnixTime>, DbError> {
+    let mut stmt = conn.prepare("SELECT signer_id, last_contact_at FROM signer_contacts")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, UnixTime::from_secs(r.get(1)?)))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod contact_tests {
+    use super::*;
+
+    #[test]
+    fn contacts_are_recorded_at_most_every_interval() {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in super::super::schema::MIGRATIONS {
+            conn.execute_batch(sql).unwrap();
+        }
+        let t = UnixTime::from_secs;
+        assert!(contacts(&conn).unwrap().is_empty());
+        note_contact(&conn, "s1", t(100), 30).unwrap();
+        note_contact(&conn, "s1", t(129), 30).unwrap();
+        note_contact(&conn, "s2", t(110), 30).unwrap();
+        assert_eq!(
+            contacts(&conn).unwrap()["s1"],
+            t(100),
+            "within 30 s: not rewritten"
+        );
+        note_contact(&conn, "s1", t(130), 30).unwrap();
+        // A clock stepping back never moves the contact back.
+        note_contact(&conn, "s1", t(50), 30).unwrap();
+        let seen = contacts(&conn).unwrap();
+        assert_eq!((seen["s1"], seen["s2"]), (t(130), t(110)));
+    }
+}

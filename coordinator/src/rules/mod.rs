@@ -13,5 +13,6 @@ pub mod policy;
 pub mod proposals;
 pub mod risk;
 pub mod roles;
+pub mod sign_in;
 pub mod signatures;
 pub mod status;

@@ -52,21 +52,10 @@ pub(super) fn settle(conn: &Connection, id: u64, now: UnixTime) -> Result<bool, 
     if record.status != WithdrawalStatus::PendingApproval {
         return Ok(false);
     }
-    let wallet = wallets::find(conn, &record.wallet)?
-        .ok_or_else(|| DbError::Corrupt(format!("withdrawal {id} names missing wallet {}", record.wallet)))?;
-    let (customer_active, beneficiary_active) = compliance(conn, &record)?;
-    if !customer_active {
+    let Some((state, wallet)) = policy_state(conn, &record)? else {
         return Ok(false);
-    }
-    let approvals = counting_approvals(conn, id)?;
-    let facts = ApprovalFacts {
-        amount: record.amount,
-        destination_registered: beneficiary_active,
-        requester: &record.requested_by,
-        approvals: &approvals,
-        flagged: risk::is_flagged(conn, id)?,
     };
-    match wallet.policy.evaluate(&facts) {
+    match state {
         PolicyState::Satisfied(method) => {
             withdrawals::set_status(
                 conn,
@@ -81,6 +70,35 @@ pub(super) fn settle(conn: &Connection, id: u64, now: UnixTime) -> Result<bool, 
         }
         PolicyState::Pending { .. } | PolicyState::Unreachable(_) => Ok(false),
     }
+}
+
+/// Where a withdrawal stands against its wallet's policy now (`None` while its customer is
+/// not active: nothing can approve it then). The one evaluation behind `settle` and the
+/// M-of-N progress the console shows.
+fn policy_state(
+    conn: &Connection,
+    record: &WithdrawalRecord,
+) -> Result<Option<(PolicyState, wallets::WalletRecord)>, ServiceError> {
+    let wallet = wallets::find(conn, &record.wallet)?.ok_or_else(|| {
+        DbError::Corrupt(format!(
+            "withdrawal {} names missing wallet {}",
+            record.id, record.wallet
+        ))
+    })?;
+    let (customer_active, beneficiary_active) = compliance(conn, record)?;
+    if !customer_active {
+        return Ok(None);
+    }
+    let approvals = counting_approvals(conn, record.id)?;
+    let facts = ApprovalFacts {
+        amount: record.amount,
+        destination_registered: beneficiary_active,
+        requester: &record.requested_by,
+        approvals: &approvals,
+        flagged: risk::is_flagged(conn, record.id)?,
+    };
+    let state = wallet.policy.evaluate(&facts);
+    Ok(Some((state, wallet)))
 }
 
 fn target_parts(
@@ -98,6 +116,24 @@ fn target_parts(
 }
 
 impl Coordinator {
+    /// A pending withdrawal's approval progress (e.g. `Pending { have: 1, need: 2 }`) and
+    /// its wallet's policy in words; `None` when it is not pending or its customer is not
+    /// active.
+    pub fn approval_progress(
+        &mut self,
+        actor: &Actor,
+        id: u64,
+    ) -> Result<Option<(PolicyState, String)>, ServiceError> {
+        super::require(actor, Permission::ReadWithdrawals)?;
+        let tx = self.db.read()?;
+        let record =
+            withdrawals::find(&tx, id)?.ok_or_else(|| ServiceError::NotFound(format!("withdrawal {id}")))?;
+        if record.status != WithdrawalStatus::PendingApproval {
+            return Ok(None);
+        }
+        Ok(policy_state(&tx, &record)?.map(|(state, wallet)| (state, wallet.policy.describe())))
+    }
+
     /// Records `actor`'s approval; the withdrawal enters the queue if that meets the policy.
     pub fn approve(
         &mut self,

@@ -17,31 +17,41 @@ const ENROLL_PREFIX: &str = "sluice-enroll_";
 const SECRET_BYTES: usize = 32;
 
 /// 32 random bytes written `PREFIX` + 64 hex digits, of which the database keeps only the
-/// SHA-256. The one helper behind staff tokens and enrollment secrets.
-struct RandomSecret {
+/// SHA-256. The one helper behind staff tokens, enrollment secrets and console sessions.
+pub(super) struct RandomSecret {
     raw: Zeroizing<[u8; SECRET_BYTES]>,
 }
 
 impl RandomSecret {
-    fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> RandomSecret {
+    pub(super) fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> RandomSecret {
         let mut raw = Zeroizing::new([0u8; SECRET_BYTES]);
         rng.fill_bytes(&mut raw[..]);
         RandomSecret { raw }
     }
 
-    fn parse(text: &str, prefix: &str) -> Option<RandomSecret> {
+    pub(super) fn parse(text: &str, prefix: &str) -> Option<RandomSecret> {
         let hex_part = text.trim().strip_prefix(prefix)?;
         let mut raw = Zeroizing::new([0u8; SECRET_BYTES]);
         hex::decode_to_slice(hex_part, &mut raw[..]).ok()?;
         Some(RandomSecret { raw })
     }
 
-    fn reveal(&self, prefix: &str) -> Zeroizing<String> {
+    pub(super) fn reveal(&self, prefix: &str) -> Zeroizing<String> {
         Zeroizing::new(format!("{prefix}{}", hex::encode(&self.raw[..])))
     }
 
-    fn hash_hex(&self) -> String {
+    pub(super) fn hash_hex(&self) -> String {
         hex::encode(Sha256::digest(&self.raw[..]))
+    }
+
+    /// A value derived from the secret under `label` (domain-separated SHA-256), e.g. a
+    /// console session's CSRF token: nothing to store, and useless without the secret.
+    pub(super) fn derive_hex(&self, label: &str) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(label.as_bytes());
+        hasher.update([0u8]);
+        hasher.update(&self.raw[..]);
+        hex::encode(hasher.finalize())
     }
 }
 
@@ -130,6 +140,11 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// Only for the service's own authentication paths (token, console session).
+    pub(super) fn authenticated(name: String, role: Role) -> Actor {
+        Actor { name, role }
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

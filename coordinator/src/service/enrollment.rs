@@ -69,28 +69,39 @@ impl Coordinator {
         now: UnixTime,
     ) -> Result<(String, ApiToken), ServiceError> {
         let tx = self.db.write()?;
-        let record = enrollments::find_by_hash(&tx, &secret.hash_hex())?.ok_or(EnrollmentRefusal::Unknown)?;
-        if record.redeemed {
-            return Err(EnrollmentRefusal::AlreadyUsed.into());
-        }
-        if !record.latest {
-            return Err(EnrollmentRefusal::Superseded(record.staff_name).into());
-        }
-        if now >= record.expires_at {
-            return Err(EnrollmentRefusal::Expired(record.expires_at).into());
-        }
-        let member = staff::find(&tx, &record.staff_name)?
-            .ok_or_else(|| DbError::Corrupt(format!("enrollment for unknown staff {}", record.staff_name)))?;
-        if !member.active {
-            return Err(EnrollmentRefusal::Inactive(member.name).into());
-        }
-        if !enrollments::redeem(&tx, record.id, now)? {
-            return Err(EnrollmentRefusal::AlreadyUsed.into());
-        }
+        let name = redeem(&tx, secret, now)?;
         let token = ApiToken::generate(rng);
-        staff::set_token_hash(&tx, &member.name, &token.hash_hex())?;
-        audit::record(&tx, &member.name, "staff enroll", &member.name, &json!({}), now)?;
+        staff::set_token_hash(&tx, &name, &token.hash_hex())?;
+        audit::record(&tx, &name, "staff enroll", &name, &json!({}), now)?;
         tx.commit()?;
-        Ok((member.name, token))
+        Ok((name, token))
     }
+}
+
+/// Checks and marks used an enrollment secret, in the caller's write transaction.
+/// Returns the active staff member it enrolls.
+pub(super) fn redeem(
+    conn: &Connection,
+    secret: &EnrollmentSecret,
+    now: UnixTime,
+) -> Result<String, ServiceError> {
+    let record = enrollments::find_by_hash(conn, &secret.hash_hex())?.ok_or(EnrollmentRefusal::Unknown)?;
+    if record.redeemed {
+        return Err(EnrollmentRefusal::AlreadyUsed.into());
+    }
+    if !record.latest {
+        return Err(EnrollmentRefusal::Superseded(record.staff_name).into());
+    }
+    if now >= record.expires_at {
+        return Err(EnrollmentRefusal::Expired(record.expires_at).into());
+    }
+    let member = staff::find(conn, &record.staff_name)?
+        .ok_or_else(|| DbError::Corrupt(format!("enrollment for unknown staff {}", record.staff_name)))?;
+    if !member.active {
+        return Err(EnrollmentRefusal::Inactive(member.name).into());
+    }
+    if !enrollments::redeem(conn, record.id, now)? {
+        return Err(EnrollmentRefusal::AlreadyUsed.into());
+    }
+    Ok(member.name)
 }

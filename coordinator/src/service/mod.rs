@@ -23,6 +23,7 @@ mod queries;
 mod resolutions;
 mod sender;
 mod session_queries;
+mod sign_in;
 mod signer_reports;
 mod signing;
 mod stuck;
@@ -40,6 +41,8 @@ mod proposal_tests;
 mod proptests;
 #[cfg(test)]
 mod risk_tests;
+#[cfg(test)]
+mod sign_in_tests;
 #[cfg(test)]
 mod tests;
 
@@ -66,6 +69,7 @@ pub use self::queries::WithdrawalQuery;
 pub use self::resolutions::ResolutionAction;
 pub use self::sender::FinalTransaction;
 pub use self::session_queries::{SessionSummary, SESSION_STATUSES};
+pub use self::sign_in::{ConsoleEnrollment, ConsoleSessionId, Password, SignInRefusal, MIN_PASSWORD_CHARS};
 pub use self::signing::{SessionOffer, Submitter};
 pub use self::stuck::BumpSummary;
 pub use self::wallets::{CreatedWallet, NewWalletRequest, WalletSummary};
@@ -128,6 +132,8 @@ pub enum ServiceError {
     #[error(transparent)]
     Enrollment(#[from] EnrollmentRefusal),
     #[error(transparent)]
+    SignIn(#[from] SignInRefusal),
+    #[error(transparent)]
     Deposit(#[from] DepositRefusal),
     #[error("idempotency key {key:?} was already used for a different request (withdrawal {existing_id}): use a new key for a new withdrawal")]
     IdempotencyConflict { key: String, existing_id: u64 },
@@ -161,6 +167,7 @@ impl ServiceError {
             ServiceError::Approval(refusal) => refusal.code(),
             ServiceError::Proposal(refusal) => refusal.code(),
             ServiceError::Enrollment(refusal) => refusal.code(),
+            ServiceError::SignIn(refusal) => refusal.code(),
             ServiceError::Deposit(refusal) => refusal.code(),
             ServiceError::IdempotencyConflict { .. } => "idempotency_conflict",
             ServiceError::UnknownWallet(_) => "unknown_wallet",
@@ -184,6 +191,7 @@ impl ServiceError {
             }
             ServiceError::Proposal(ProposalRefusal::OwnProposal) => ErrorKind::Forbidden,
             ServiceError::Enrollment(EnrollmentRefusal::Unknown) => ErrorKind::Unauthenticated,
+            ServiceError::SignIn(_) => ErrorKind::Unauthenticated,
             ServiceError::NotFound(_) => ErrorKind::NotFound,
             ServiceError::Approval(
                 ApprovalRefusal::AlreadyApproved

@@ -43,7 +43,24 @@ pub enum Submitter<'a> {
     Import(&'a Actor),
 }
 
+/// A signer's contact is recorded at most this often.
+const CONTACT_RESOLUTION_SECS: i64 = 30;
+
 impl Coordinator {
+    /// Records that `signer` made an authenticated request at `now` (to within 30 s).
+    pub fn note_signer_contact(&mut self, signer: &SignerId, now: UnixTime) -> Result<(), ServiceError> {
+        let tx = self.db.write()?;
+        signers::note_contact(&tx, &signer.to_string(), now, CONTACT_RESOLUTION_SECS)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Each signer's last authenticated request (to within 30 s), by signer id.
+    pub fn signer_contacts(&mut self) -> Result<std::collections::BTreeMap<String, UnixTime>, ServiceError> {
+        let tx = self.db.read()?;
+        Ok(signers::contacts(&tx)?)
+    }
+
     pub fn list_signers(&mut self, actor: &Actor) -> Result<Vec<SignerRecord>, ServiceError> {
         require(actor, Permission::Administer)?;
         let tx = self.db.read()?;
