@@ -8,8 +8,12 @@
 # symbols hold no networking crate's code and none of std's TCP/UDP/lookup code; and
 # `sluice-signer demo` (the whole cold path) makes no network system call under strace.
 # Builds the debug profile (keeps every symbol the
-# linker kept; faster on CI) for the gnu target with `+crt-static` (no musl target is
-# installed on the build machines). Runs from .ci/run; usable alone.
+# linker kept; faster on CI) for the gnu target with `+crt-static`, not for musl: the
+# x86_64-unknown-linux-musl target installs (`rustup target add`) and Debian's musl-tools
+# give a musl C compiler, but the signer links Bitcoin Core's C++ script interpreter
+# (`bitcoinconsensus`, through sluice-shared) and Debian has no C++ compiler or libstdc++
+# for musl (the build stops at "failed to find tool x86_64-linux-musl-g++"). See
+# docs/benchmarks.md ("Cold signer build"). Runs from .ci/run; usable alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
