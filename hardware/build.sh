@@ -60,7 +60,8 @@ cache_key() {
     rustc -vV
     # Sources the cold signer is built from (contents, not git state: a dirty tree counts).
     git -C "$repo" ls-files -z --cached --others --exclude-standard -- \
-        Cargo.toml Cargo.lock signer shared fsutil hardware \
+        Cargo.toml Cargo.lock signer/Cargo.toml signer/src shared/Cargo.toml shared/src fsutil/Cargo.toml fsutil/src \
+        hardware/build.sh hardware/image \
       | LC_ALL=C sort -z | xargs -0 sha256sum
   } | sha256sum | cut -c1-16
 }
