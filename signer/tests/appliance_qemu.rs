@@ -44,10 +44,7 @@ fn require_tool(tool: &str, package: &str) {
 /// Builds the image, or takes it from the cache of `hardware/build.sh`.
 fn image_dir() -> PathBuf {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../hardware/build.sh");
-    let out = Command::new(script)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
+    let out = Command::new(script).stderr(Stdio::inherit()).output().unwrap();
     assert!(
         out.status.success(),
         "hardware/build.sh failed (see its messages above)"
@@ -219,14 +216,15 @@ fn the_appliance_boots_without_network_and_signs_cores_psbt_from_its_sd_card() {
 
     // The signer id the appliance will have: the same seed restored on the host.
     let host = TestSigner::new();
-    host.init_from_tprv(tprv, &officer_args().iter().map(String::as_str).collect::<Vec<_>>());
+    host.init_from_tprv(
+        tprv,
+        &officer_args().iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     let signer_id = host.ok(&["id"]).lines().last().unwrap().trim().to_owned();
     let officers = officers();
     let raise = limit_command(
         &signer_id,
-        LimitAction::RaiseTotal {
-            amount: btc("1"),
-        },
+        LimitAction::RaiseTotal { amount: btc("1") },
         1,
         &[&officers[0], &officers[2]],
     );
@@ -252,10 +250,7 @@ fn the_appliance_boots_without_network_and_signs_cores_psbt_from_its_sd_card() {
         )
         .as_bytes(),
     );
-    let psbt = file(
-        "wpkh.psbt",
-        wallet["unsigned_psbt"].as_str().unwrap().as_bytes(),
-    );
+    let psbt = file("wpkh.psbt", wallet["unsigned_psbt"].as_str().unwrap().as_bytes());
     let sheet = file(
         "raise.png",
         &photographed(&sluice_shared::qr::render_png(&raise, 4).unwrap()),
@@ -273,10 +268,7 @@ fn the_appliance_boots_without_network_and_signs_cores_psbt_from_its_sd_card() {
     );
     // The signer home: a blank persistent volume, formatted by the appliance on first boot.
     let home = dir.path().join("home.img");
-    std::fs::File::create(&home)
-        .unwrap()
-        .set_len(64 << 20)
-        .unwrap();
+    std::fs::File::create(&home).unwrap().set_len(64 << 20).unwrap();
 
     let cmdline = std::fs::read_to_string(image.join("cmdline")).unwrap();
     let started = Instant::now();
@@ -322,10 +314,7 @@ fn the_appliance_boots_without_network_and_signs_cores_psbt_from_its_sd_card() {
 
     // The init's own check, before anything else runs.
     let boot = console.expect("(all down); module loading disabled", BOOT_LIMIT);
-    assert!(
-        boot.contains("network interfaces: lo (all down)"),
-        "{boot}"
-    );
+    assert!(boot.contains("network interfaces: lo (all down)"), "{boot}");
     let booted = started.elapsed();
     let status = console.menu("1", &[]);
     assert!(
@@ -401,8 +390,5 @@ fn the_appliance_boots_without_network_and_signs_cores_psbt_from_its_sd_card() {
     let tx = finalize(&psbt).unwrap();
     sluice_shared::consensus::verify_transaction(&tx, &spent_outputs(&psbt).unwrap())
         .expect("Bitcoin Core's interpreter accepts the appliance's signature");
-    assert_eq!(
-        tx.compute_txid().to_string(),
-        wallet["txid"].as_str().unwrap()
-    );
+    assert_eq!(tx.compute_txid().to_string(), wallet["txid"].as_str().unwrap());
 }
