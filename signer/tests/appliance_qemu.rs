@@ -94,8 +94,8 @@ fn photographed(png: &[u8]) -> Vec<u8> {
     let (w, h) = sheet.dimensions();
     let small = image::imageops::resize(
         &sheet,
-        w * 3 / 4,
-        h * 3 / 4,
+        w * 3 / 5,
+        h * 3 / 5,
         image::imageops::FilterType::Triangle,
     );
     let mut photo = image::imageops::blur(&small, 0.8);
@@ -253,7 +253,7 @@ fn the_appliance_boots_without_network_and_signs_cores_psbt_from_its_sd_card() {
     let psbt = file("wpkh.psbt", wallet["unsigned_psbt"].as_str().unwrap().as_bytes());
     let sheet = file(
         "raise.png",
-        &photographed(&sluice_shared::qr::render_png(&raise, 4).unwrap()),
+        &photographed(&sluice_shared::qr::render_png(&raise, 8).unwrap()),
     );
     let sd = dir.path().join("sd.img");
     make_sd_card(
