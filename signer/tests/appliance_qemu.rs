@@ -106,6 +106,10 @@ fn photographed(png: &[u8]) -> Vec<u8> {
     sluice_shared::qr::encode_png(&photo).unwrap()
 }
 
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
 /// qemu, killed when dropped: a failing or hanging test leaves no emulator behind.
 struct Qemu {
     child: Child,
@@ -132,31 +136,29 @@ impl Console {
     fn expect(&mut self, pattern: &str, limit: Duration) -> String {
         let deadline = self.deadline.min(Instant::now() + limit);
         let prompt = "passphrase: ";
-        let (lock, wake) = &*self.output;
+        let output = Arc::clone(&self.output);
+        let (lock, wake) = &*output;
         let mut seen = String::new();
         loop {
-            let mut answer_prompt = false;
             {
                 let mut out = lock.lock().unwrap();
                 loop {
-                    let new = String::from_utf8_lossy(&out[self.read_to..]).into_owned();
-                    let at_pattern = new.find(pattern);
-                    let at_prompt = new.find(prompt);
-                    match (at_pattern, at_prompt) {
-                        (Some(p), q) if q.is_none_or(|q| p < q) => {
-                            let end = p + pattern.len();
-                            seen.push_str(&new[..end]);
-                            self.read_to += new[..end].len();
+                    let new = &out[self.read_to..];
+                    let at_pattern = find(new, pattern.as_bytes());
+                    let at_prompt = find(new, prompt.as_bytes());
+                    let (end, is_prompt) = match (at_pattern, at_prompt) {
+                        (Some(p), Some(q)) if q < p => (Some(q + prompt.len()), true),
+                        (Some(p), _) => (Some(p + pattern.len()), false),
+                        (None, Some(q)) => (Some(q + prompt.len()), true),
+                        (None, None) => (None, false),
+                    };
+                    if let Some(end) = end {
+                        seen.push_str(&String::from_utf8_lossy(&new[..end]));
+                        self.read_to += end;
+                        if !is_prompt {
                             return seen;
                         }
-                        (_, Some(q)) => {
-                            let end = q + prompt.len();
-                            seen.push_str(&new[..end]);
-                            self.read_to += new[..end].len();
-                            answer_prompt = true;
-                            break;
-                        }
-                        (None, None) => {}
+                        break;
                     }
                     let now = Instant::now();
                     assert!(
@@ -167,12 +169,10 @@ impl Console {
                     out = wake.wait_timeout(out, deadline - now).unwrap().0;
                 }
             }
-            if answer_prompt {
-                // Characters that arrive before the signer has turned the terminal's echo
-                // off are echoed (typing ahead): give it a moment so the log stays clean.
-                std::thread::sleep(Duration::from_secs(1));
-                self.send(PASSPHRASE);
-            }
+            // A passphrase prompt. Characters that arrive before the signer has turned the
+            // terminal's echo off are echoed (typing ahead): give it a moment first.
+            std::thread::sleep(Duration::from_secs(1));
+            self.send(PASSPHRASE);
         }
     }
 
