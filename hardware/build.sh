@@ -4,6 +4,9 @@
 #   hardware/build.sh            build (or reuse the cached build) and print the image directory
 #   hardware/build.sh --verify   build the image twice from the same inputs and insist that the
 #                                two builds are byte for byte the same (reproducibility)
+#   hardware/build.sh --signer   build only the cold signer and print its path (used by
+#                                scripts/check-cold-build.sh: the check and the image share
+#                                one build)
 #
 # The image is a directory holding
 #   vmlinuz      Debian's kernel, unchanged from the pinned `linux-image-*-amd64` package
@@ -23,10 +26,12 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 
 verify=0
+signer_only=0
 case "${1:-}" in
   "") ;;
   --verify) verify=1 ;;
-  *) echo "usage: hardware/build.sh [--verify]" >&2; exit 2 ;;
+  --signer) signer_only=1 ;;
+  *) echo "usage: hardware/build.sh [--verify | --signer]" >&2; exit 2 ;;
 esac
 
 # The Debian packages, pinned. A new Debian point release replaces them on the mirrors: then
@@ -84,16 +89,18 @@ fetch_deb() { # name version sha256
   echo "$file"
 }
 
-# The cold signer: no default features (no online, no Tor), static, release, paths in the
-# binary mapped to fixed names so the build does not depend on where the checkout lives.
+# The cold signer: no default features (no online, no Tor), static, paths in the binary
+# mapped to fixed names so the build does not depend on where the checkout lives. The dev
+# profile, as scripts/check-cold-build.sh checks it (one build for both; the workspace
+# compiles dependencies with opt-level 2 even there, so signing under emulation is quick).
 build_signer() {
   local target_dir="${CARGO_TARGET_DIR:-$repo/target}"
   local cargo_home="${CARGO_HOME:-$HOME/.cargo}"
   env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS \
     RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$repo=/sluice --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$target_dir=/target" \
-    cargo build --locked --release -p sluice-signer --no-default-features --bin sluice-signer \
+    cargo build --locked -p sluice-signer --no-default-features --bin sluice-signer \
       --target "$target" >&2
-  echo "$target_dir/$target/release/sluice-signer"
+  echo "$target_dir/$target/debug/sluice-signer"
 }
 
 # The modules the appliance loads, and everything they depend on (from each module's
@@ -185,6 +192,11 @@ build_image() { # out_dir
 }
 
 image_hash() { sha256sum "$1/SHA256SUMS" | cut -d' ' -f1; }
+
+if [ "$signer_only" = 1 ]; then
+  build_signer
+  exit 0
+fi
 
 if [ "$verify" = 1 ]; then
   one="$(mktemp -d)"; two="$(mktemp -d)"

@@ -27,10 +27,9 @@ if grep -E "$network_crates" <<<"$tree" | sort -u; then
   echo "the cold signer depends on the networking crates above"; exit 1
 fi
 
-echo "== cold signer: static build (+crt-static, $target)"
-RUSTFLAGS="-C target-feature=+crt-static" \
-  cargo build --locked "${features[@]}" --bin sluice-signer --target "$target"
-bin="$(realpath "${CARGO_TARGET_DIR:-target}/$target/debug/sluice-signer")"
+# The build the appliance image (hardware/build.sh) puts in the image: one build for both.
+echo "== cold signer: static build (+crt-static, $target, hardware/build.sh --signer)"
+bin="$(realpath "$(hardware/build.sh --signer)")"
 
 if ! file "$bin" | grep -qE "static(-pie)? linked|statically linked"; then
   file "$bin"; echo "the cold signer is not statically linked"; exit 1
