@@ -22,8 +22,8 @@ use sluice_shared::finalize::{finalize, spent_outputs};
 use sluice_shared::limit_command::LimitAction;
 use support::*;
 
-/// The whole session in the guest, from starting qemu to its power-off (measured: about
-/// a minute under software emulation on two shared cores).
+/// The whole session in the guest, from starting qemu to its power-off (measured: 25 s
+/// under software emulation on two loaded shared cores).
 const SESSION_LIMIT: Duration = Duration::from_secs(420);
 /// From starting qemu to the operator menu.
 const BOOT_LIMIT: Duration = Duration::from_secs(120);
