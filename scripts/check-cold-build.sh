@@ -8,20 +8,17 @@
 # symbols hold no networking crate's code and none of std's TCP/UDP/lookup code; and
 # `sluice-signer demo` (the whole cold path) makes no network system call under strace.
 # Builds the debug profile (keeps every symbol the
-# linker kept; faster on CI) for the gnu target with `+crt-static` (no musl target is
-# installed on the build machines). Runs from .ci/run; usable alone.
+# linker kept; faster on CI) for the gnu target with `+crt-static`, not for musl: the
+# x86_64-unknown-linux-musl target installs (`rustup target add`) and Debian's musl-tools
+# give a musl C compiler, but the signer links Bitcoin Core's C++ script interpreter
+# (`bitcoinconsensus`, through sluice-shared) and Debian has no C++ compiler or libstdc++
+# for musl (the build stops at "failed to find tool x86_64-linux-musl-g++"). See
+# docs/benchmarks.md ("Cold signer build"). Runs from .ci/run; usable alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target=x86_64-unknown-linux-gnu
 features=(-p sluice-signer --no-default-features)
-
-# --build-only: the static build and nothing else (.ci/run builds it while the tests run).
-if [ "${1:-}" = --build-only ]; then
-  RUSTFLAGS="-C target-feature=+crt-static" \
-    cargo build --locked "${features[@]}" --bin sluice-signer --target "$target"
-  exit 0
-fi
 
 echo "== cold signer: dependency tree"
 tree="$(cargo tree "${features[@]}" -e normal --prefix none --locked)"
@@ -30,10 +27,9 @@ if grep -E "$network_crates" <<<"$tree" | sort -u; then
   echo "the cold signer depends on the networking crates above"; exit 1
 fi
 
-echo "== cold signer: static build (+crt-static, $target)"
-RUSTFLAGS="-C target-feature=+crt-static" \
-  cargo build --locked "${features[@]}" --bin sluice-signer --target "$target"
-bin="$(realpath "${CARGO_TARGET_DIR:-target}/$target/debug/sluice-signer")"
+# The build the appliance image (hardware/build.sh) puts in the image: one build for both.
+echo "== cold signer: static build (+crt-static, $target, hardware/build.sh --signer)"
+bin="$(realpath "$(hardware/build.sh --signer)")"
 
 if ! file "$bin" | grep -qE "static(-pie)? linked|statically linked"; then
   file "$bin"; echo "the cold signer is not statically linked"; exit 1

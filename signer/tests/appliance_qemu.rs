@@ -1,0 +1,394 @@
+//! Issue 13, item 3: the appliance image (`hardware/build.sh`) boots in qemu with no network
+//! device, and an operator at its serial console initialises the signer from a test seed,
+//! registers a wallet, applies a photographed limit-command sheet and signs a PSBT from Bitcoin
+//! Core's fixtures on a virtual SD card. On the host, the signed PSBT read back from the SD
+//! image finalizes into the transaction Core made, valid under Core's script interpreter, and
+//! the appliance reported no network interface but a down `lo`.
+//!
+//! Needs qemu-system-x86_64 (software emulation, no KVM), mtools and dosfstools (Debian:
+//! `apt-get install qemu-system-x86 mtools dosfstools`); fails when they are missing.
+#![allow(clippy::unwrap_used)] // tests: a panic is a failure report
+
+mod support;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use bitcoin::Amount;
+use sluice_shared::finalize::{finalize, spent_outputs};
+use sluice_shared::limit_command::LimitAction;
+use support::*;
+
+/// The whole session in the guest, from starting qemu to its power-off (measured: 25 s
+/// under software emulation on two loaded shared cores).
+const SESSION_LIMIT: Duration = Duration::from_secs(420);
+/// From starting qemu to the operator menu.
+const BOOT_LIMIT: Duration = Duration::from_secs(120);
+const PASSPHRASE: &str = "appliance test passphrase";
+
+fn require_tool(tool: &str, package: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{tool} is missing: the appliance test needs it (Debian: apt-get install {package}; .ci/run installs it)"
+    );
+}
+
+/// Builds the image, or takes it from the cache of `hardware/build.sh`.
+fn image_dir() -> PathBuf {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../hardware/build.sh");
+    let out = Command::new(script).stderr(Stdio::inherit()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "hardware/build.sh failed (see its messages above)"
+    );
+    let dir = PathBuf::from(text(&out.stdout).trim());
+    assert!(dir.join("initrd.img").is_file(), "{}", dir.display());
+    dir
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+/// A FAT disk image, as an SD card, holding the given files.
+fn make_sd_card(path: &Path, files: &[(&str, &Path)]) {
+    run(Command::new("mkfs.vfat")
+        .args(["-C", "-n", "SLUICE-SD"])
+        .arg(path)
+        .arg("32768"));
+    for (name, source) in files {
+        run(Command::new("mcopy")
+            .arg("-i")
+            .arg(path)
+            .arg(source)
+            .arg(format!("::{name}")));
+    }
+}
+
+fn read_from_sd_card(image: &Path, name: &str, to: &Path) {
+    run(Command::new("mcopy")
+        .arg("-i")
+        .arg(image)
+        .arg(format!("::{name}"))
+        .arg(to));
+}
+
+/// The limit-command sheet's QR code as a phone photographs it: smaller, blurred, a little
+/// noisy, on a grey page.
+fn photographed(png: &[u8]) -> Vec<u8> {
+    let sheet = image::load_from_memory(png).unwrap().to_luma8();
+    let (w, h) = sheet.dimensions();
+    let small = image::imageops::resize(
+        &sheet,
+        w * 3 / 5,
+        h * 3 / 5,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut photo = image::imageops::blur(&small, 0.8);
+    for (i, px) in photo.pixels_mut().enumerate() {
+        let noise = ((i * 7919) % 23) as i16 - 11;
+        px.0[0] = (i16::from(px.0[0]) * 7 / 8 + 12 + noise).clamp(0, 255) as u8;
+    }
+    sluice_shared::qr::encode_png(&photo).unwrap()
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// qemu, killed when dropped: a failing or hanging test leaves no emulator behind.
+struct Qemu {
+    child: Child,
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The appliance's serial console: everything it printed, and how far the test has read.
+struct Console {
+    output: Arc<(Mutex<Vec<u8>>, Condvar)>,
+    read_to: usize,
+    input: ChildStdin,
+    deadline: Instant,
+}
+
+impl Console {
+    /// Waits for `pattern` in what the console printed after the last match; answers the
+    /// signer's passphrase prompts on the way. Returns the text up to and including it.
+    fn expect(&mut self, pattern: &str, limit: Duration) -> String {
+        let deadline = self.deadline.min(Instant::now() + limit);
+        let prompt = "passphrase: ";
+        let output = Arc::clone(&self.output);
+        let (lock, wake) = &*output;
+        let mut seen = String::new();
+        loop {
+            {
+                let mut out = lock.lock().unwrap();
+                loop {
+                    let new = &out[self.read_to..];
+                    let at_pattern = find(new, pattern.as_bytes());
+                    let at_prompt = find(new, prompt.as_bytes());
+                    let (end, is_prompt) = match (at_pattern, at_prompt) {
+                        (Some(p), Some(q)) if q < p => (Some(q + prompt.len()), true),
+                        (Some(p), _) => (Some(p + pattern.len()), false),
+                        (None, Some(q)) => (Some(q + prompt.len()), true),
+                        (None, None) => (None, false),
+                    };
+                    if let Some(end) = end {
+                        seen.push_str(&String::from_utf8_lossy(&new[..end]));
+                        self.read_to += end;
+                        if !is_prompt {
+                            return seen;
+                        }
+                        break;
+                    }
+                    let now = Instant::now();
+                    assert!(
+                        now < deadline,
+                        "the appliance did not print {pattern:?} in time; its console so far:\n{}",
+                        String::from_utf8_lossy(&out)
+                    );
+                    out = wake.wait_timeout(out, deadline - now).unwrap().0;
+                }
+            }
+            // A passphrase prompt. Characters that arrive before the signer has turned the
+            // terminal's echo off are echoed (typing ahead): give it a moment first.
+            std::thread::sleep(Duration::from_secs(1));
+            self.send(PASSPHRASE);
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        self.input.write_all(format!("{line}\n").as_bytes()).unwrap();
+        self.input.flush().unwrap();
+    }
+
+    /// Chooses a menu entry, answers its questions in order, and insists that it succeeded.
+    fn menu(&mut self, choice: &str, dialogue: &[(&str, &str)]) -> String {
+        self.expect("Choice:", Duration::from_secs(60));
+        self.send(choice);
+        let mut said = String::new();
+        for (question, answer) in dialogue {
+            said.push_str(&self.expect(question, Duration::from_secs(120)));
+            self.send(answer);
+        }
+        said.push_str(&self.expect("[done: exit status ", Duration::from_secs(180)));
+        let status = self.expect("]", Duration::from_secs(5));
+        assert_eq!(
+            status, "0]",
+            "menu entry {choice} failed; the console said:\n{said}"
+        );
+        said
+    }
+}
+
+#[test]
+fn the_appliance_boots_without_network_and_signs_cores_psbt_from_its_sd_card() {
+    for (tool, package) in [
+        ("qemu-system-x86_64", "qemu-system-x86"),
+        ("mkfs.vfat", "dosfstools"),
+        ("mcopy", "mtools"),
+    ] {
+        require_tool(tool, package);
+    }
+    let image = image_dir();
+    let fx = fixtures();
+    let wallet = &fx["wallets"]["wpkh_single"];
+    let tprv = fx["keys"]["A"]["master_tprv"].as_str().unwrap();
+
+    // The signer id the appliance will have: the same seed restored on the host.
+    let host = TestSigner::new();
+    host.init_from_tprv(
+        tprv,
+        &officer_args().iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let signer_id = host.ok(&["id"]).lines().last().unwrap().trim().to_owned();
+    let officers = officers();
+    let raise = limit_command(
+        &signer_id,
+        LimitAction::RaiseTotal { amount: btc("1") },
+        1,
+        &[&officers[0], &officers[2]],
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, contents: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    };
+    let seed = file("seed.tprv", tprv.as_bytes());
+    let officer_keys: String = officers
+        .iter()
+        .map(|k| format!("{}\n", k.x_only_public_key().0))
+        .collect();
+    let officer_file = file("officers.txt", officer_keys.as_bytes());
+    let wallet_file = file(
+        "wpkh.wallet",
+        format!(
+            "{}\n{}\n",
+            wallet["descriptor_receive"].as_str().unwrap(),
+            wallet["descriptor_change"].as_str().unwrap()
+        )
+        .as_bytes(),
+    );
+    let psbt = file("wpkh.psbt", wallet["unsigned_psbt"].as_str().unwrap().as_bytes());
+    let sheet = file(
+        "raise.png",
+        &photographed(&sluice_shared::qr::render_png(&raise, 8).unwrap()),
+    );
+    let sd = dir.path().join("sd.img");
+    make_sd_card(
+        &sd,
+        &[
+            ("seed.tprv", &seed),
+            ("officers.txt", &officer_file),
+            ("wpkh.wallet", &wallet_file),
+            ("wpkh.psbt", &psbt),
+            ("raise.png", &sheet),
+        ],
+    );
+    // The signer home: a blank persistent volume, formatted by the appliance on first boot.
+    let home = dir.path().join("home.img");
+    std::fs::File::create(&home).unwrap().set_len(64 << 20).unwrap();
+
+    let cmdline = std::fs::read_to_string(image.join("cmdline")).unwrap();
+    let started = Instant::now();
+    let mut qemu = Qemu {
+        child: Command::new("qemu-system-x86_64")
+            .args(["-m", "512", "-nographic", "-no-reboot", "-nic", "none"])
+            .arg("-kernel")
+            .arg(image.join("vmlinuz"))
+            .arg("-initrd")
+            .arg(image.join("initrd.img"))
+            .arg("-append")
+            .arg(cmdline.trim())
+            .arg("-drive")
+            .arg(format!("file={},format=raw,if=virtio", home.display()))
+            .arg("-drive")
+            .arg(format!("file={},format=raw,if=virtio", sd.display()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting qemu-system-x86_64"),
+    };
+    let output = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+    let mut stdout = qemu.child.stdout.take().unwrap();
+    let sink = Arc::clone(&output);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let (lock, wake) = &*sink;
+            lock.lock().unwrap().extend_from_slice(&buf[..n]);
+            wake.notify_all();
+        }
+    });
+    let mut console = Console {
+        output: Arc::clone(&output),
+        read_to: 0,
+        input: qemu.child.stdin.take().unwrap(),
+        deadline: started + SESSION_LIMIT,
+    };
+
+    // The init's own check, before anything else runs.
+    let boot = console.expect("(all down); module loading disabled", BOOT_LIMIT);
+    assert!(boot.contains("network interfaces: lo (all down)"), "{boot}");
+    let booted = started.elapsed();
+    let status = console.menu("1", &[]);
+    assert!(
+        status.contains("Network interfaces: lo (down)\r\n"),
+        "the appliance must have no interface but a down lo:\n{status}"
+    );
+
+    let restored = console.menu(
+        "3",
+        &[
+            ("Network", "regtest"),
+            ("weak test KDF", "y"),
+            ("File name:", "seed.tprv"),
+            ("Officer key file", "officers.txt"),
+            ("How many officers", "2"),
+        ],
+    );
+    assert!(restored.contains(&signer_id), "{restored}");
+    console.menu("4", &[("File name:", "wpkh.wallet")]);
+    console.menu(
+        "5",
+        &[
+            ("Refill amount per period", "1"),
+            ("Refill period", "60"),
+            ("Bucket capacity", "5"),
+            // Below the PSBT's 0.6 BTC outflow: only the officers' raise lets it through.
+            ("Total allowance", "0.5"),
+            ("Largest fee", ""),
+        ],
+    );
+    let applied = console.menu("6", &[("File name:", "raise.png")]);
+    assert!(applied.contains("Applied limit command"), "{applied}");
+    let signed = console.menu("7", &[("File name:", "wpkh.psbt"), ("Sign? [y/N]", "y")]);
+    assert!(
+        signed.contains("Signed PSBT written to /mnt/sd/wpkh-signed.psbt")
+            && signed.contains("SD card unmounted"),
+        "{signed}"
+    );
+    let outflow = amount_after(
+        &signed[signed.find("Outflow").unwrap()..].replace('\r', ""),
+        "Outflow",
+    );
+    let expected = format!("{:.8}", wallet["expected_outflow_btc"].as_f64().unwrap());
+    assert_eq!(
+        outflow,
+        Amount::from_str_in(&expected, bitcoin::Denomination::Bitcoin).unwrap()
+    );
+
+    console.expect("Choice:", Duration::from_secs(60));
+    console.send("0");
+    let stop = console.deadline.min(Instant::now() + Duration::from_secs(60));
+    let exit = loop {
+        if let Some(status) = qemu.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < stop,
+            "the appliance did not power off; its console:\n{}",
+            String::from_utf8_lossy(&output.0.lock().unwrap())
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(exit.success(), "qemu: {exit}");
+    eprintln!(
+        "appliance: menu after {booted:?}, whole session {:?}",
+        started.elapsed()
+    );
+
+    // On the host: the signed PSBT from the SD card finalizes into Core's transaction.
+    let back = dir.path().join("wpkh-signed.psbt");
+    read_from_sd_card(&sd, "wpkh-signed.psbt", &back);
+    let psbt = read_psbt(&back);
+    let tx = finalize(&psbt).unwrap();
+    sluice_shared::consensus::verify_transaction(&tx, &spent_outputs(&psbt).unwrap())
+        .expect("Bitcoin Core's interpreter accepts the appliance's signature");
+    assert_eq!(tx.compute_txid().to_string(), wallet["txid"].as_str().unwrap());
+}
