@@ -226,7 +226,6 @@ async fn signed_in(
     }
 }
 
-
 /// A refusal as a page: the service's message (it says what to do) and a way back.
 fn service_error_page(e: &ServiceError) -> Reply {
     if e.kind() == ErrorKind::Internal {
