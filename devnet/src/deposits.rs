@@ -312,6 +312,31 @@ pub(crate) async fn take_deposits(
         sweep["fee_sat"],
         sweep["destination"].as_str().unwrap_or("?")
     ));
+    let sweep_txid = sweep["txid"].as_str().unwrap_or_default().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let coins = backend
+            .get(&format!("/v1/coins?wallet={}", crate::scenario::WALLET))
+            .await?;
+        let swept = coins["coins"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["txid"] == sweep_txid.as_str() && c["state"] == "spendable");
+        if let Some(coin) = swept {
+            devnet.say(&format!(
+                "the coordinator's monitor sees the sweep as a spendable coin of wallet {} ({} sat at {sweep_txid}:{}): the treasury receive indexes from 2^30 are reserved for sweeps and watched",
+                crate::scenario::WALLET,
+                coin["amount_sat"],
+                coin["vout"]
+            ));
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the coordinator never saw the sweep {sweep_txid} as a treasury coin: {coins}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 
     devnet.step("10. The tagged deposit goes back to its owner on an instruction two officers sign");
     let owner = crate::scenario::customer_address("customer-3 refund")?;

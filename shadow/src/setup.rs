@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use bitcoin::bip32::Fingerprint;
-use sluice_shared::descriptor::{Branch, WalletDescriptor};
+use sluice_shared::descriptor::{Branch, WalletDescriptor, SWEEP_INDEX_BASE};
 use sluice_signer::cli::{Cli as SignerCli, Command as SignerCommand, WalletCommand};
 use sluice_signer::home::Home;
 use sluice_signer::keys;
@@ -122,8 +122,8 @@ pub fn show(home: &Home) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let first = |w: &WalletDescriptor| {
-        w.address(Branch::Receive, 0, network)
+    let address_at = |w: &WalletDescriptor, index: u32| {
+        w.address(Branch::Receive, index, network)
             .map(|a| a.to_string())
             .unwrap_or_else(|e| format!("<{e}>"))
     };
@@ -134,14 +134,17 @@ pub fn show(home: &Home) -> Result<()> {
         fingerprints(&configured.deposit)
     );
     println!("  receive: {}", configured.deposit.receive());
-    println!("  first address: {}", first(&configured.deposit));
+    println!("  first address: {}", address_at(&configured.deposit, 0));
     println!(
         "Treasury wallet ({}): keys {}",
         configured.treasury.wallet_id(),
         fingerprints(&configured.treasury)
     );
     println!("  receive: {}", configured.treasury.receive());
-    println!("  first address: {}", first(&configured.treasury));
+    println!(
+        "  first sweep address (receive index {SWEEP_INDEX_BASE}): {}",
+        address_at(&configured.treasury, SWEEP_INDEX_BASE)
+    );
     println!(
         "Coordinator wallet {:?}; credit after {} confirmations; scan from height {}; lookahead {}; monitor lag allowed {} block(s)",
         s.coordinator_wallet, s.credit_confirmations, s.scan_from_height, s.lookahead, s.lag_blocks

@@ -18,7 +18,7 @@ use bitcoin::psbt::Psbt;
 use bitcoin::{Amount, OutPoint, Transaction};
 use rusqlite::{params, Connection, OptionalExtension};
 use sluice_shared::deposit_api::Deposit;
-use sluice_shared::descriptor::{Branch, WalletDescriptor, WalletKind};
+use sluice_shared::descriptor::{Branch, WalletDescriptor, WalletKind, SWEEP_INDEX_BASE};
 use sluice_shared::psbt_builder::{build_psbt, SpendableCoin};
 
 use crate::chain_scan::ChainCoin;
@@ -148,14 +148,24 @@ impl SweepBook {
             .is_some())
     }
 
-    /// How many sweeps to the treasury were ever planned (the next treasury index).
+    /// The treasury receive index of the next sweep: one past the last sweep ever planned,
+    /// in the range reserved for sweeps ([`SWEEP_INDEX_BASE`] up), which the coordinator
+    /// never hands out and its monitor watches. No index is used twice, even for a sweep
+    /// that was planned and never broadcast.
     pub fn next_treasury_index(&self) -> Result<u32> {
-        let next: i64 = self.conn.query_row(
-            "SELECT COALESCE(MAX(treasury_index) + 1, 0) FROM sweeps WHERE kind = 'sweep'",
+        let highest: Option<i64> = self.conn.query_row(
+            "SELECT MAX(treasury_index) FROM sweeps WHERE kind = 'sweep'",
             [],
             |r| r.get(0),
         )?;
-        Ok(u32::try_from(next)?)
+        let next = match highest {
+            None => SWEEP_INDEX_BASE,
+            Some(highest) => u32::try_from(highest + 1)?.max(SWEEP_INDEX_BASE),
+        };
+        if next >= (1 << 31) - 1 {
+            bail!("every treasury sweep index is used: configure a new treasury wallet");
+        }
+        Ok(next)
     }
 
     /// Records a planned spend and its coins, in one transaction, before signing.
@@ -410,11 +420,12 @@ mod tests {
             destination: "somewhere".into(),
             amount: Amount::from_sat(outputs),
             fee: Amount::from_sat(100),
-            treasury_index: Some(0),
+            treasury_index: Some(SWEEP_INDEX_BASE),
             release_command: None,
         };
+        assert_eq!(book.next_treasury_index().unwrap(), SWEEP_INDEX_BASE);
         book.record_planned(&plan(1_000), 0).unwrap();
-        assert_eq!(book.next_treasury_index().unwrap(), 1);
+        assert_eq!(book.next_treasury_index().unwrap(), SWEEP_INDEX_BASE + 1);
         assert!(book
             .is_swept(&OutPoint::new(Txid::from_byte_array([1; 32]), 0))
             .unwrap());

@@ -17,6 +17,18 @@ use miniscript::descriptor::{Descriptor, DescriptorPublicKey, WshInner};
 use miniscript::descriptor::{DescriptorXKey, Wildcard};
 use miniscript::ForEachKey;
 
+/// The first receive index reserved for the shadow system's sweeps into a treasury wallet.
+/// The coordinator hands out receive addresses only below it; the shadow derives its sweep
+/// destinations from here up (one per sweep), and the coordinator's monitor watches the next
+/// [`SWEEP_LOOKAHEAD`] indexes of every non-deposit wallet, so a swept coin becomes a
+/// treasury coin without the two systems ever talking about addresses.
+pub const SWEEP_INDEX_BASE: u32 = 1 << 30;
+
+/// How many reserved sweep indexes past the last one seen on chain the coordinator watches
+/// (the shadow plans at most one sweep at a time, so gaps come only from sweeps it planned
+/// and never broadcast).
+pub const SWEEP_LOOKAHEAD: u32 = 20;
+
 /// Which branch of a wallet an address belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Branch {

@@ -34,14 +34,13 @@ use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_devnet::chain::fund;
 use sluice_e2e::binaries::{binary, CoordinatorApi};
-use sluice_e2e::bitcoind::start_bitcoind;
-use sluice_e2e::test_chain::{mine, TestChain};
+use sluice_e2e::test_chain::{mine, on_bitcoin_core, on_simnet, TestChain};
+use sluice_shared::api::CoinState;
 use sluice_shared::asset::Asset;
-use sluice_shared::descriptor::{Branch, WalletDescriptor};
+use sluice_shared::descriptor::{Branch, WalletDescriptor, SWEEP_INDEX_BASE};
 use sluice_shared::limit_command::{
     CommandId, LimitAction, LimitCommand, Release, ReleaseDestination, ReleasePurpose, SignedLimitCommand,
 };
-use sluice_simnet::{spawn, SimnetOptions};
 
 const NOW: UnixTime = UnixTime::from_secs(1_735_700_000);
 const CREDIT_AFTER: u32 = 2;
@@ -98,6 +97,19 @@ fn world(db: &Path) -> World {
     else {
         panic!("wallet create yields the wallet")
     };
+    // The treasury the shadow sweeps into is a wallet of the coordinator's (the shadow is
+    // configured with the same key, confirmed by fingerprint, never told by the coordinator).
+    desk.agree(Change::WalletCreate(NewWalletRequest {
+        name: "treasury".into(),
+        kind: WalletKindArg::Wpkh,
+        threshold: None,
+        keys: vec![key(44).1],
+        policy: ApprovalPolicy::Manual {
+            approvers_required: 2,
+        },
+        daily_limit: Amount::ZERO,
+    }))
+    .unwrap();
     desk.agree(Change::DepositWallet {
         wallet: "deposits".into(),
         settings: DepositSettings {
@@ -571,9 +583,25 @@ async fn shadow_watches(chain: TestChain) {
     );
     let treasury_wallet = WalletDescriptor::parse(&treasury, None).unwrap();
     let destination = treasury_wallet
-        .address(Branch::Receive, 0, Network::Regtest)
+        .address(Branch::Receive, SWEEP_INDEX_BASE, Network::Regtest)
         .unwrap();
     assert_eq!(sweeps[0]["destination"], destination.to_string());
+    // The coordinator's monitor saw the sweep pay the treasury's first reserved sweep
+    // address: the swept coin is a spendable coin of its treasury wallet.
+    let swept_coins: Vec<_> = world
+        .coord
+        .coins(&world.backend, Some("treasury"), false)
+        .unwrap()
+        .coins;
+    assert_eq!(swept_coins.len(), 1, "{swept_coins:?}");
+    assert_eq!(swept_coins[0].txid, sweeps[0]["txid"].as_str().unwrap());
+    assert_eq!(swept_coins[0].vout, 0);
+    assert_eq!(swept_coins[0].state, CoinState::Spendable, "{swept_coins:?}");
+    assert_eq!(
+        swept_coins[0].amount_sat.to_sat(),
+        sweeps[0]["amount_sat"].as_u64().unwrap(),
+        "{status}"
+    );
     // On chain: each c1 coin spent at most once, exactly one of them by the sweep, to
     // the treasury; the tagged coin untouched.
     let mut swept = 0;
@@ -808,25 +836,12 @@ async fn shadow_watches(chain: TestChain) {
     drop(api);
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn the_shadow_cross_checks_and_sweeps_on_simnet() {
-    runtime().block_on(async {
-        let simnet = spawn(SimnetOptions::local()).await.unwrap();
-        shadow_watches(TestChain::Simnet(simnet)).await;
-    });
+    on_simnet(shadow_watches);
 }
 
 #[test]
 fn the_shadow_cross_checks_and_sweeps_on_bitcoin_core() {
-    runtime().block_on(async {
-        let node = start_bitcoind(&[]).await;
-        shadow_watches(TestChain::Core(Box::new(node))).await;
-    });
+    on_bitcoin_core(shadow_watches);
 }

@@ -3,7 +3,7 @@
 
 use bitcoin::Amount;
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use sluice_shared::descriptor::Branch;
+use sluice_shared::descriptor::{Branch, SWEEP_INDEX_BASE};
 
 use super::{sat_from_sql, sat_to_sql, DbError};
 use crate::rules::policy::ApprovalPolicy;
@@ -156,8 +156,13 @@ pub fn take_next_index(conn: &Connection, name: &str, branch: Branch) -> Result<
         |r| r.get(0),
     )?;
     let index = index(name, current)?;
-    // Unhardened BIP32 indexes stop below 2^31.
-    if index >= (1 << 31) - 1 {
+    // Unhardened BIP32 indexes stop below 2^31; on the receive branch the shadow's sweep
+    // range starts at SWEEP_INDEX_BASE and is never handed out here.
+    let end = match branch {
+        Branch::Receive => SWEEP_INDEX_BASE,
+        Branch::Change => (1 << 31) - 1,
+    };
+    if index >= end {
         return Err(DbError::Corrupt(format!(
             "wallet {name} has used every {column} address"
         )));
@@ -185,6 +190,21 @@ pub fn insert_address(
         params![wallet, branch.number(), index, address, script_pubkey_hex, now.secs()],
     )?;
     Ok(())
+}
+
+/// The first reserved sweep index of `wallet` (at or above [`SWEEP_INDEX_BASE`]) that no
+/// coin seen on chain has paid yet.
+pub fn next_sweep_index(conn: &Connection, wallet: &str) -> Result<u32, DbError> {
+    let highest: Option<i64> = conn.query_row(
+        "SELECT MAX(derivation_index) FROM wallet_addresses \
+         WHERE wallet = ?1 AND branch = ?2 AND derivation_index >= ?3",
+        params![wallet, Branch::Receive.number(), SWEEP_INDEX_BASE],
+        |r| r.get(0),
+    )?;
+    match highest {
+        None => Ok(SWEEP_INDEX_BASE),
+        Some(highest) => Ok(index(wallet, highest)?.saturating_add(1)),
+    }
 }
 
 /// The wallet address with this script: (wallet, branch, index).

@@ -15,6 +15,7 @@ use super::{Change, NewWalletRequest};
 use crate::rules::deposits::{AddressPolicy, DepositSettings, DepositStatus};
 use crate::rules::policy::ApprovalPolicy;
 use crate::wallet_spec::WalletKindArg;
+use sluice_shared::descriptor::{Branch, SWEEP_INDEX_BASE, SWEEP_LOOKAHEAD};
 
 fn deposit_world(policy: AddressPolicy) -> World {
     let mut w = world(
@@ -414,4 +415,73 @@ fn a_tagged_deposit_is_resolved_by_compliance_and_an_approver() {
         assert!(kinds.iter().any(|k| k == kind), "no {kind} entry in {kinds:?}");
     }
     assert!(w.coord.audit_verify(None).unwrap().is_ok());
+}
+
+/// The address of `wallet` at receive `index`, derived as the shadow derives it.
+fn receive_address(w: &World, wallet: &str, index: u32) -> Address {
+    let record = crate::db::wallets::find(w.coord.connection(), wallet)
+        .unwrap()
+        .unwrap();
+    super::wallets::descriptor_of(&record)
+        .unwrap()
+        .address(Branch::Receive, index, bitcoin::Network::Regtest)
+        .unwrap()
+}
+
+#[test]
+fn a_sweep_to_a_reserved_treasury_index_becomes_a_spendable_coin_of_that_wallet() {
+    let mut w = deposit_world(AddressPolicy::PerRequest);
+    let first = receive_address(&w, "hot", SWEEP_INDEX_BASE);
+    let last_watched = receive_address(&w, "hot", SWEEP_INDEX_BASE + SWEEP_LOOKAHEAD - 1);
+    let beyond = receive_address(&w, "hot", SWEEP_INDEX_BASE + SWEEP_LOOKAHEAD);
+    // The deposit wallet is the shadow's to spend, never a sweep target.
+    let deposit_reserved = receive_address(&w, "deposits", SWEEP_INDEX_BASE);
+    let one = block(
+        BlockHash::all_zeros(),
+        &[
+            (first.clone(), 40_000),
+            (beyond.clone(), 50_000),
+            (deposit_reserved, 60_000),
+        ],
+        1,
+    );
+    w.coord.apply_block(10, &one, NOW).unwrap();
+    let coins = w.coord.coins(&w.admin, None, false).unwrap().coins;
+    assert_eq!(coins.len(), 1, "only the watched reserved address: {coins:?}");
+    assert_eq!(coins[0].wallet, "hot");
+    assert_eq!(coins[0].amount_sat, Amount::from_sat(40_000));
+    assert_eq!(coins[0].state, sluice_shared::api::CoinState::Spendable);
+    assert!(w.coord.deposits(&w.cora, None, None, 10).unwrap().is_empty());
+
+    // Seeing index BASE moved the window: BASE + LOOKAHEAD is watched now.
+    let two = block(one.block_hash(), &[(beyond, 70_000), (last_watched, 80_000)], 2);
+    w.coord.apply_block(11, &two, NOW).unwrap();
+    let mut hot: Vec<u64> = w
+        .coord
+        .coins(&w.admin, Some("hot"), false)
+        .unwrap()
+        .coins
+        .iter()
+        .map(|c| c.amount_sat.to_sat())
+        .collect();
+    hot.sort_unstable();
+    assert_eq!(hot, [40_000, 70_000, 80_000]);
+}
+
+#[test]
+fn receive_addresses_are_never_handed_out_from_the_sweep_range() {
+    let mut w = deposit_world(AddressPolicy::PerRequest);
+    let (index, _) = w.coord.next_receive_address(&w.admin, "hot", NOW).unwrap();
+    assert_eq!(index, 0);
+    w.coord
+        .connection()
+        .execute(
+            "UPDATE wallets SET next_receive_index = ?1 WHERE name = 'hot'",
+            [SWEEP_INDEX_BASE - 1],
+        )
+        .unwrap();
+    let (index, _) = w.coord.next_receive_address(&w.admin, "hot", NOW).unwrap();
+    assert_eq!(index, SWEEP_INDEX_BASE - 1);
+    let err = w.coord.next_receive_address(&w.admin, "hot", NOW).unwrap_err();
+    assert!(err.to_string().contains("used every"), "{err}");
 }

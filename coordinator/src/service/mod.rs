@@ -27,6 +27,7 @@ mod sign_in;
 mod signer_reports;
 mod signing;
 mod stuck;
+mod sweep_watch;
 mod wallets;
 mod webhooks;
 

@@ -11,7 +11,7 @@ use bitcoin::{Block, BlockHash, OutPoint, Txid};
 use rusqlite::Connection;
 use sluice_shared::api::{EventKind, WithdrawalStatus};
 
-use super::{deposit_monitor, stuck, Coordinator, ServiceError};
+use super::{deposit_monitor, stuck, sweep_watch, Coordinator, ServiceError};
 use crate::db::utxos::{self, ObservedCoin};
 use crate::db::{broadcasts, chain_blocks, session_groups, sessions, wallets, withdrawals, DbError};
 use crate::time::UnixTime;
@@ -61,6 +61,7 @@ impl Coordinator {
             }
         }
         let mut applied = AppliedBlock::default();
+        let sweeps = sweep_watch::watch(&tx, network)?;
         for transaction in &block.txdata {
             let txid = transaction.compute_txid();
             if !transaction.is_coinbase() {
@@ -70,9 +71,11 @@ impl Coordinator {
                     }
                 }
                 for (vout, output) in transaction.output.iter().enumerate() {
-                    let Some((wallet, branch, index)) =
-                        wallets::address_by_script(&tx, &output.script_pubkey)?
-                    else {
+                    let known = match wallets::address_by_script(&tx, &output.script_pubkey)? {
+                        Some(known) => Some(known),
+                        None => sweeps.claim(&tx, &output.script_pubkey, network, now)?,
+                    };
+                    let Some((wallet, branch, index)) = known else {
                         continue;
                     };
                     let vout =
