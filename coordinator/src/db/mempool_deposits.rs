@@ -68,18 +68,34 @@ pub fn list(conn: &Connection, customer: Option<&str>) -> Result<Vec<MempoolDepo
     raw.into_iter().map(parse).collect()
 }
 
+fn stored_keys(conn: &Connection) -> Result<Vec<(String, u32)>, DbError> {
+    Ok(conn
+        .prepare("SELECT txid, vout FROM mempool_deposits")?
+        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, u32>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+fn keys(current: &[MempoolDeposit]) -> HashSet<(String, u32)> {
+    current
+        .iter()
+        .map(|d| (d.outpoint.txid.to_string(), d.outpoint.vout))
+        .collect()
+}
+
+/// Whether the table already holds exactly the outputs of `current` (then [`replace`]
+/// would change nothing, and the monitor need not take the write lock).
+pub fn holds_exactly(conn: &Connection, current: &[MempoolDeposit]) -> Result<bool, DbError> {
+    let stored = stored_keys(conn)?;
+    let wanted = keys(current);
+    Ok(stored.len() == wanted.len() && stored.iter().all(|key| wanted.contains(key)))
+}
+
 /// Makes the table hold exactly `current` (what the mempool pays deposit addresses now):
 /// rows no longer there are deleted, new ones inserted with `now`, rows still there keep
 /// their first-seen time. Call inside one transaction.
 pub fn replace(conn: &Connection, current: &[MempoolDeposit], now: UnixTime) -> Result<(), DbError> {
-    let wanted: HashSet<(String, u32)> = current
-        .iter()
-        .map(|d| (d.outpoint.txid.to_string(), d.outpoint.vout))
-        .collect();
-    let stored = conn
-        .prepare("SELECT txid, vout FROM mempool_deposits")?
-        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, u32>(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let wanted = keys(current);
+    let stored = stored_keys(conn)?;
     let mut delete = conn.prepare("DELETE FROM mempool_deposits WHERE txid = ?1 AND vout = ?2")?;
     for gone in stored.iter().filter(|key| !wanted.contains(*key)) {
         delete.execute(params![gone.0, gone.1])?;

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, Txid};
 use sluice_shared::deposit_api::UnconfirmedDeposit;
 
-use super::deposit_monitor::{match_deposit_address, watch, DepositAddressMatch};
+use super::deposit_monitor::{match_deposit_address, watch, DepositAddressMatch, Watch};
 use super::monitor_pass::MonitorError;
 use super::{require, Actor, Coordinator, ServiceError};
 use crate::chain::ChainBackend;
@@ -48,9 +48,10 @@ impl Coordinator {
         Ok(!deposit_rows::list_wallets(&tx)?.is_empty())
     }
 
-    /// Examines `fetched` (new mempool transactions) into `examined`, then replaces the
-    /// unconfirmed deposits with what `examined` pays deposit addresses, in one
-    /// transaction. Returns how many there are.
+    /// Examines `fetched` (new mempool transactions) into `examined`, then makes the
+    /// unconfirmed deposits what `examined` pays deposit addresses. Reads first and takes
+    /// the write lock (a durable commit the processor would wait behind) only when that
+    /// changes something, which on most passes it does not. Returns how many there are.
     fn record_mempool_deposits(
         &mut self,
         fetched: Vec<(Txid, Transaction)>,
@@ -58,56 +59,19 @@ impl Coordinator {
         now: UnixTime,
     ) -> Result<usize, ServiceError> {
         let network = self.network();
+        {
+            let tx = self.db.read()?;
+            let watch = watch(&tx, network)?;
+            examine(&tx, &watch, network, fetched, examined)?;
+            let current = current_deposits(&tx, &watch, network, examined, now)?;
+            if mempool_deposits::holds_exactly(&tx, &current)? {
+                return Ok(current.len());
+            }
+        }
+        // Resolved again under the write lock: an address may have been issued meanwhile.
         let tx = self.db.write()?;
         let watch = watch(&tx, network)?;
-        for (txid, transaction) in fetched {
-            let mut candidates = Vec::new();
-            if !transaction.is_coinbase() {
-                for (vout, output) in transaction.output.iter().enumerate() {
-                    if match_deposit_address(&tx, &watch, &output.script_pubkey, network)?.is_some() {
-                        candidates.push(Candidate {
-                            vout: u32::try_from(vout).map_err(|_| {
-                                ServiceError::Invalid(format!("transaction {txid}: output index"))
-                            })?,
-                            script: output.script_pubkey.clone(),
-                            amount: output.value,
-                        });
-                    }
-                }
-            }
-            examined.insert(txid, candidates);
-        }
-        // Resolved again each pass: an address may have been issued since it was examined.
-        let mut current = Vec::new();
-        for (txid, candidates) in examined.iter() {
-            for candidate in candidates {
-                let Some(found) = match_deposit_address(&tx, &watch, &candidate.script, network)? else {
-                    continue;
-                };
-                let (wallet, index, address, customer) = match found {
-                    DepositAddressMatch::Known(record) => {
-                        (record.wallet, record.index, record.address, record.customer)
-                    }
-                    DepositAddressMatch::Unissued {
-                        wallet,
-                        index,
-                        address,
-                    } => (wallet, index, address, None),
-                };
-                current.push(MempoolDeposit {
-                    outpoint: OutPoint {
-                        txid: *txid,
-                        vout: candidate.vout,
-                    },
-                    wallet,
-                    index,
-                    address,
-                    customer,
-                    amount: candidate.amount,
-                    first_seen_at: now,
-                });
-            }
-        }
+        let current = current_deposits(&tx, &watch, network, examined, now)?;
         mempool_deposits::replace(&tx, &current, now)?;
         tx.commit()?;
         Ok(current.len())
@@ -124,6 +88,77 @@ impl Coordinator {
         let tx = self.db.read()?;
         Ok(mempool_deposits::list(&tx, customer)?)
     }
+}
+
+/// Keeps, for each new transaction, the outputs that pay a deposit address (an issued
+/// one or one of a gap window).
+fn examine(
+    conn: &rusqlite::Connection,
+    watch: &Watch,
+    network: bitcoin::Network,
+    fetched: Vec<(Txid, Transaction)>,
+    examined: &mut HashMap<Txid, Vec<Candidate>>,
+) -> Result<(), ServiceError> {
+    for (txid, transaction) in fetched {
+        let mut candidates = Vec::new();
+        if !transaction.is_coinbase() {
+            for (vout, output) in transaction.output.iter().enumerate() {
+                if match_deposit_address(conn, watch, &output.script_pubkey, network)?.is_some() {
+                    candidates.push(Candidate {
+                        vout: u32::try_from(vout).map_err(|_| {
+                            ServiceError::Invalid(format!("transaction {txid}: output index"))
+                        })?,
+                        script: output.script_pubkey.clone(),
+                        amount: output.value,
+                    });
+                }
+            }
+        }
+        examined.insert(txid, candidates);
+    }
+    Ok(())
+}
+
+/// What the examined transactions pay deposit addresses now (resolved again each pass: an
+/// address may have been issued since its transaction was examined).
+fn current_deposits(
+    conn: &rusqlite::Connection,
+    watch: &Watch,
+    network: bitcoin::Network,
+    examined: &HashMap<Txid, Vec<Candidate>>,
+    now: UnixTime,
+) -> Result<Vec<MempoolDeposit>, ServiceError> {
+    let mut current = Vec::new();
+    for (txid, candidates) in examined {
+        for candidate in candidates {
+            let Some(found) = match_deposit_address(conn, watch, &candidate.script, network)? else {
+                continue;
+            };
+            let (wallet, index, address, customer) = match found {
+                DepositAddressMatch::Known(record) => {
+                    (record.wallet, record.index, record.address, record.customer)
+                }
+                DepositAddressMatch::Unissued {
+                    wallet,
+                    index,
+                    address,
+                } => (wallet, index, address, None),
+            };
+            current.push(MempoolDeposit {
+                outpoint: OutPoint {
+                    txid: *txid,
+                    vout: candidate.vout,
+                },
+                wallet,
+                index,
+                address,
+                customer,
+                amount: candidate.amount,
+                first_seen_at: now,
+            });
+        }
+    }
+    Ok(current)
 }
 
 /// The wire form `GET /v1/unconfirmed-deposits` and `deposit unconfirmed --json` give.
