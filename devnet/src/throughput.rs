@@ -58,14 +58,7 @@ pub struct MemoryUse {
 
 /// A `/proc/PID/status` field in kB (`VmHWM`, `VmRSS`); zero if it cannot be read.
 pub fn status_kib(pid: u32, field: &str) -> u64 {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return 0;
-    };
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    sluice_fsutil::proc_status::status_kib(pid, field).unwrap_or(0)
 }
 
 /// CPU time (user + system) per process over a run, from `/proc/PID/stat`.

@@ -12,8 +12,11 @@
 //!
 //! It lives in its own crate because `sluice-shared` does no I/O and every binary crate
 //! needs it; it depends only on `tempfile` (and `zeroize`, for [`read_secret_line`], the
-//! one way a passphrase is read from a file).
+//! one way a passphrase is read from a file). [`proc_status`] reads a process's memory
+//! figures from `/proc` for the benchmarks.
 #![forbid(unsafe_code)]
+
+pub mod proc_status;
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, Write};

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use sluice_signer::cli::{InitArgs, JournalCommand, LimitsCommand};
+use sluice_signer::cli::{home_in_user_directory, InitArgs, JournalCommand, LimitsCommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -13,20 +13,13 @@ use sluice_signer::cli::{InitArgs, JournalCommand, LimitsCommand};
 )]
 pub struct Cli {
     /// The shadow's home directory (keystore, state, journal, sweeps).
-    #[arg(long, global = true, env = "SLUICE_SHADOW_HOME", default_value_os_t = default_home())]
+    #[arg(long, global = true, env = "SLUICE_SHADOW_HOME", default_value_os_t = home_in_user_directory(".sluice-shadow"))]
     pub home: PathBuf,
     /// Read the keystore passphrase from the first line of this file instead of prompting.
     #[arg(long, global = true)]
     pub passphrase_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
-}
-
-fn default_home() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join(".sluice-shadow")
 }
 
 #[derive(Debug, Subcommand)]

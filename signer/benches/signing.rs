@@ -182,15 +182,7 @@ fn whole_command(c: &mut Criterion) {
 
 /// Peak resident set size (`VmHWM`, KiB) of a running process; 0 once it is gone.
 fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    sluice_fsutil::proc_status::status_kib(pid, "VmHWM").unwrap_or(0)
 }
 
 /// Peak memory of the whole `sluice-signer sign` on 100- and 1,000-input wsh 2-of-3 PSBTs,

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 )]
 pub struct Cli {
     /// The signer's home directory (keystore, state, journal).
-    #[arg(long, global = true, env = "SLUICE_SIGNER_HOME", default_value_os_t = default_home())]
+    #[arg(long, global = true, env = "SLUICE_SIGNER_HOME", default_value_os_t = home_in_user_directory(".sluice-signer"))]
     pub home: PathBuf,
     /// Read the keystore passphrase from the first line of this file instead of prompting.
     #[arg(long, global = true)]
@@ -21,11 +21,13 @@ pub struct Cli {
     pub command: Command,
 }
 
-fn default_home() -> PathBuf {
+/// `$HOME/NAME` (or `./NAME` without a HOME): the default home of a signer-based program
+/// (`sluice-signer`, `sluice-shadow`).
+pub fn home_in_user_directory(name: &str) -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."))
-        .join(".sluice-signer")
+        .join(name)
 }
 
 #[derive(Debug, Subcommand)]

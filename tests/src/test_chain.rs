@@ -52,6 +52,32 @@ impl TestChain {
     }
 }
 
+/// A multi-threaded runtime, as the coordinator's database calls (`block_in_place`) need.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// Runs `scenario` against a new simnet, in a new [`runtime`].
+pub fn on_simnet<F: std::future::Future<Output = ()>>(scenario: impl FnOnce(TestChain) -> F) {
+    runtime().block_on(async {
+        let simnet = sluice_simnet::spawn(sluice_simnet::SimnetOptions::local())
+            .await
+            .expect("starting simnet");
+        scenario(TestChain::Simnet(simnet)).await;
+    });
+}
+
+/// Runs `scenario` against a new regtest Bitcoin Core node, in a new [`runtime`].
+pub fn on_bitcoin_core<F: std::future::Future<Output = ()>>(scenario: impl FnOnce(TestChain) -> F) {
+    runtime().block_on(async {
+        let node = crate::bitcoind::start_bitcoind(&[]).await;
+        scenario(TestChain::Core(Box::new(node))).await;
+    });
+}
+
 /// A regtest address of a fixed key.
 pub fn address_of(seed: u8) -> Address {
     let key = bitcoin::secp256k1::SecretKey::from_slice(&[seed; 32]).expect("a valid key");

@@ -24,16 +24,14 @@ use sluice_coordinator::service::{
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_devnet::chain::{fund, fund_unconfirmed};
-use sluice_e2e::bitcoind::start_bitcoind;
 use sluice_shared::api::NewWithdrawal;
 use sluice_shared::descriptor::{Branch, WalletDescriptor};
-use sluice_simnet::{spawn, SimnetOptions};
 
 const NOW: UnixTime = UnixTime::from_secs(1_735_700_000);
 const CREDIT_AFTER: u32 = 2;
 const GAP: u32 = 3;
 
-use sluice_e2e::test_chain::{address_of, mine, TestChain};
+use sluice_e2e::test_chain::{address_of, mine, on_bitcoin_core, on_simnet, TestChain};
 
 struct World {
     coord: Coordinator,
@@ -355,25 +353,12 @@ async fn deposits_follow(chain: TestChain) {
     assert_eq!(refused.code(), "deposit_wallet", "{refused}");
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn deposits_are_credited_tagged_and_reversed_on_simnet() {
-    runtime().block_on(async {
-        let simnet = spawn(SimnetOptions::local()).await.unwrap();
-        deposits_follow(TestChain::Simnet(simnet)).await;
-    });
+    on_simnet(deposits_follow);
 }
 
 #[test]
 fn deposits_are_credited_tagged_and_reversed_on_bitcoin_core() {
-    runtime().block_on(async {
-        let node = start_bitcoind(&[]).await;
-        deposits_follow(TestChain::Core(Box::new(node))).await;
-    });
+    on_bitcoin_core(deposits_follow);
 }

@@ -29,14 +29,12 @@ use sluice_coordinator::service::{
 use sluice_coordinator::time::UnixTime;
 use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_devnet::chain::fund;
-use sluice_e2e::bitcoind::start_bitcoind;
 use sluice_shared::api::{EventKind, NewWithdrawal, WithdrawalStatus};
-use sluice_simnet::{spawn, SimnetOptions};
 
 const MIN_CONFIRMATIONS: u32 = 3;
 const INSTANCE: &str = "monitor-test";
 
-use sluice_e2e::test_chain::{address_of, mine, TestChain};
+use sluice_e2e::test_chain::{address_of, mine, on_bitcoin_core, on_simnet, TestChain};
 
 /// The active chain's block holding `txid`, searched from `from` to the tip (the node
 /// runs without `-txindex`, as operators' nodes usually do).
@@ -387,26 +385,12 @@ async fn monitor_follows(chain: TestChain) {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    // The monitor's database calls use block_in_place: a multi-threaded runtime.
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn the_monitor_follows_simnet() {
-    runtime().block_on(async {
-        let simnet = spawn(SimnetOptions::local()).await.unwrap();
-        monitor_follows(TestChain::Simnet(simnet)).await;
-    });
+    on_simnet(monitor_follows);
 }
 
 #[test]
 fn the_monitor_follows_bitcoin_core() {
-    runtime().block_on(async {
-        let node = start_bitcoind(&[]).await;
-        monitor_follows(TestChain::Core(Box::new(node))).await;
-    });
+    on_bitcoin_core(monitor_follows);
 }

@@ -12,13 +12,7 @@ use std::time::{Duration, Instant};
 
 use sluice_e2e::binaries::binary;
 use sluice_e2e::bitcoind::{start_bitcoind, Bitcoind};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use sluice_e2e::test_chain::runtime;
 
 /// A coordinator database for `network`.
 fn database(dir: &Path, network: &str) -> PathBuf {
