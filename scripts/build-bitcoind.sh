@@ -35,6 +35,12 @@ case "$opt" in
 esac
 bin="$root/bin"
 
+# One build at a time per cache (CI, a developer and the helpers' test runs may all call
+# this): a second caller waits for the first, then finds the binaries built.
+mkdir -p "$cache"
+exec 9>"$root.lock"
+flock 9
+
 installed_version() {
   "$bin/bitcoind" -version 2>/dev/null | head -n 1 || true
 }

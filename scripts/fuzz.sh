@@ -6,6 +6,8 @@
 #   scripts/fuzz.sh psbt_inspect     one target
 #   scripts/fuzz.sh --build-only     build every target, run none
 #
+# Targets run SLUICE_FUZZ_JOBS at a time (default: one per core).
+#
 # Built with Cargo and the stable compiler: libfuzzer-sys links libFuzzer, and the flags
 # below add the coverage instrumentation it steers by (the same SanitizerCoverage flags
 # cargo-fuzz passes, without a sanitizer: every crate of ours forbids unsafe code, so
@@ -51,18 +53,43 @@ if "$build_only"; then
   exit 0
 fi
 
-for target in "${targets[@]}"; do
+# One target from its seeds; its report is printed in one piece when it ends, so targets
+# run side by side (SLUICE_FUZZ_JOBS at a time, default one per core) never mix lines.
+fuzz_one() {
+  local target="$1" corpus log report
   corpus="$(mktemp -d)"
   log="$corpus.log"
   cp seeds/"$target"/* "$corpus"/
   mkdir -p artifacts/"$target"
-  echo "-- $target: ${seconds} s"
   if ! "$target_dir/$host/$profile/$target" "$corpus" -artifact_prefix="artifacts/$target/" \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
-    tail -n 60 "$log"
-    echo "fuzz target $target failed (a crash, timeout or out of memory): the input is in fuzz/artifacts/$target/"
-    exit 1
+    report="$(tail -n 60 "$log")"
+    printf -- '-- %s: %s s\n%s\nfuzz target %s failed (a crash, timeout or out of memory): the input is in fuzz/artifacts/%s/\n' \
+      "$target" "$seconds" "$report" "$target" "$target"
+    rm -rf "$corpus" "$log"
+    return 1
   fi
-  grep -E '^Done [0-9]+ runs|stat::peak_rss_mb|cov: [0-9]+' "$log" | tail -n 3
+  report="$(grep -E '^Done [0-9]+ runs|stat::peak_rss_mb|cov: [0-9]+' "$log" | tail -n 3)"
+  printf -- '-- %s: %s s\n%s\n' "$target" "$seconds" "$report"
   rm -rf "$corpus" "$log"
+}
+
+parallel="${SLUICE_FUZZ_JOBS:-$(nproc)}"
+failed=0
+running=0
+for target in "${targets[@]}"; do
+  if [ "$running" -ge "$parallel" ]; then
+    wait -n || failed=1
+    running=$((running - 1))
+  fi
+  fuzz_one "$target" &
+  running=$((running + 1))
 done
+while [ "$running" -gt 0 ]; do
+  wait -n || failed=1
+  running=$((running - 1))
+done
+if [ "$failed" -ne 0 ]; then
+  echo "fuzzing failed (report above)"
+  exit 1
+fi
