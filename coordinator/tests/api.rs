@@ -534,7 +534,11 @@ async fn concurrent_intake_commits_each_acknowledged_request_once() {
         match reply.status {
             StatusCode::CREATED | StatusCode::OK => {
                 let id = reply.body["withdrawal"]["id"].as_u64().unwrap();
-                assert_eq!(stored, Some(i64::try_from(id).unwrap()), "{key} acknowledged before its commit");
+                assert_eq!(
+                    stored,
+                    Some(i64::try_from(id).unwrap()),
+                    "{key} acknowledged before its commit"
+                );
                 if reply.status == StatusCode::CREATED {
                     assert!(created.insert(key.clone(), id).is_none(), "{key} created twice");
                 }

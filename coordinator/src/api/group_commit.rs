@@ -59,9 +59,11 @@ impl IntakeQueue {
         if sent.is_err() {
             return Err(internal("the intake writer thread has stopped".to_owned()));
         }
-        outcome
-            .recv()
-            .unwrap_or_else(|_| Err(internal("the intake writer thread stopped before answering".to_owned())))
+        outcome.recv().unwrap_or_else(|_| {
+            Err(internal(
+                "the intake writer thread stopped before answering".to_owned(),
+            ))
+        })
     }
 }
 
@@ -95,7 +97,9 @@ fn write_groups(mut coordinator: Coordinator, queued: &Receiver<Queued>) {
                 // (or a busy database) is reported to that request only; one already
                 // recorded by a commit that reported failure is found by its key.
                 match failed {
-                    Ok(Err(e)) => tracing::warn!("intake group of {} failed, retrying each alone: {e}", group.len()),
+                    Ok(Err(e)) => {
+                        tracing::warn!("intake group of {} failed, retrying each alone: {e}", group.len())
+                    }
                     _ => tracing::error!("intake group of {} panicked, retrying each alone", group.len()),
                 }
                 for queued in group {
@@ -103,7 +107,9 @@ fn write_groups(mut coordinator: Coordinator, queued: &Receiver<Queued>) {
                     let alone = catch_unwind(AssertUnwindSafe(|| {
                         coordinator.request_withdrawal(&r.actor, &r.idempotency_key, &r.request, r.now)
                     }))
-                    .unwrap_or_else(|_| Err(internal("intake of this request failed unexpectedly".to_owned())));
+                    .unwrap_or_else(|_| {
+                        Err(internal("intake of this request failed unexpectedly".to_owned()))
+                    });
                     let _ = queued.reply.send(alone);
                 }
             }

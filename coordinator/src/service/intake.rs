@@ -2,9 +2,9 @@
 //! returns the withdrawal it created; the same key with a different request is refused;
 //! a refused request records nothing, so fixing the problem and retrying works.
 
-use sluice_shared::api::{ApprovalMethod, EventKind, NewWithdrawal, WithdrawalDetail};
 use bitcoin::Network;
 use rusqlite::Connection;
+use sluice_shared::api::{ApprovalMethod, EventKind, NewWithdrawal, WithdrawalDetail};
 use sluice_shared::asset::Asset;
 
 use super::approval::settle;
@@ -85,7 +85,14 @@ impl Coordinator {
         let mut outcomes = Vec::with_capacity(requests.len());
         for r in requests {
             let mut savepoint = tx.savepoint()?;
-            let outcome = record_request(&savepoint, network, &r.actor, &r.idempotency_key, &r.request, r.now);
+            let outcome = record_request(
+                &savepoint,
+                network,
+                &r.actor,
+                &r.idempotency_key,
+                &r.request,
+                r.now,
+            );
             if outcome.is_err() {
                 // Explicitly, so that a failed rollback fails the whole group rather than
                 // committing half a request.
