@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use bitcoin::Network;
 
 use crate::db::DbError;
-use crate::service::{Coordinator, Intake, IntakeRequest, ServiceError};
+use crate::service::{Coordinator, ErrorKind, Intake, IntakeRequest, ServiceError};
 
 /// Most requests in one transaction: bounds how long one commit holds the write lock.
 pub(crate) const MAX_GROUP: usize = 256;
@@ -67,6 +67,14 @@ impl IntakeQueue {
     }
 }
 
+/// The error a busy database gives, for each request of a group that met one.
+fn busy() -> ServiceError {
+    ServiceError::Database(DbError::Sqlite(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+        Some("the database was held by another writer; nothing was recorded".to_owned()),
+    )))
+}
+
 fn internal(message: String) -> ServiceError {
     ServiceError::Database(DbError::Corrupt(message))
 }
@@ -89,6 +97,15 @@ fn write_groups(mut coordinator: Coordinator, queued: &Receiver<Queued>) {
                     // The requester may have gone (its connection closed): the withdrawal
                     // is recorded all the same, and its idempotency key finds it.
                     let _ = queued.reply.send(outcome);
+                }
+            }
+            Ok(Err(e)) if e.kind() == ErrorKind::Busy => {
+                // Another writer held the database past the busy timeout: nothing was
+                // recorded. Retrying each alone would wait that long again per request;
+                // every requester gets `503 busy` and retries with its key instead.
+                tracing::warn!("intake group of {} not recorded: {e}", group.len());
+                for queued in group {
+                    let _ = queued.reply.send(Err(busy()));
                 }
             }
             failed => {
