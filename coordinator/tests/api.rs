@@ -44,6 +44,7 @@ fn address(seed: u8) -> String {
 
 struct Server {
     _dir: tempfile::TempDir,
+    db_path: PathBuf,
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -150,13 +151,14 @@ async fn start(wallet_limit: Amount) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let identity = CoordinatorIdentity::generate(&mut rand::thread_rng());
-    let pool = Arc::new(CoordinatorPool::open(path, Some(Network::Regtest), identity).unwrap());
+    let pool = Arc::new(CoordinatorPool::open(path.clone(), Some(Network::Regtest), identity).unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(serve(listener, pool, async {
         let _ = stopped.await;
     }));
     Server {
         _dir: dir,
+        db_path: path,
         addr,
         stop: Some(stop),
         task: Some(task),
@@ -492,6 +494,74 @@ async fn concurrent_requests_never_exceed_the_daily_limit() {
         }
     }
     assert_eq!(created, 3);
+    Arc::try_unwrap(server).ok().unwrap().stop().await;
+}
+
+/// Group commit: requests arriving together share one write transaction. Each is answered
+/// only once committed (the answer's withdrawal is already visible to another connection),
+/// a refused one records nothing and costs the others nothing, and repeated keys within
+/// a group make one withdrawal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_intake_commits_each_acknowledged_request_once() {
+    let server = Arc::new(start(Amount::from_sat(100_000_000)).await);
+    let mut tasks = Vec::new();
+    for i in 0..60u64 {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            // Every fifth is refused (below the dust limit); every seventh repeats key k0.
+            let (key, amount) = match i {
+                _ if i % 5 == 4 => (format!("refused-{i}"), 100),
+                _ if i % 7 == 6 => ("k0".to_owned(), 1_000_000),
+                _ => (format!("k{i}"), 1_000_000 + i),
+            };
+            let reply = server.withdraw(&key, amount).await;
+            // Acknowledged means committed: another connection sees it at once.
+            let db = rusqlite::Connection::open(&server.db_path).unwrap();
+            let stored: Option<i64> = db
+                .query_row(
+                    "SELECT id FROM withdrawals WHERE idempotency_key = ?1",
+                    [&key],
+                    |r| r.get(0),
+                )
+                .ok();
+            (key, reply, stored)
+        }));
+    }
+    let mut created = std::collections::BTreeMap::new();
+    let mut k0_ids = std::collections::BTreeSet::new();
+    for task in tasks {
+        let (key, reply, stored) = task.await.unwrap();
+        match reply.status {
+            StatusCode::CREATED | StatusCode::OK => {
+                let id = reply.body["withdrawal"]["id"].as_u64().unwrap();
+                assert_eq!(
+                    stored,
+                    Some(i64::try_from(id).unwrap()),
+                    "{key} acknowledged before its commit"
+                );
+                if reply.status == StatusCode::CREATED {
+                    assert!(created.insert(key.clone(), id).is_none(), "{key} created twice");
+                }
+                if key == "k0" {
+                    k0_ids.insert(id);
+                }
+            }
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                assert!(key.starts_with("refused-"), "{key}: {:?}", reply.body);
+                assert_eq!(stored, None, "refused {key} left a row");
+            }
+            other => panic!("unexpected {other} for {key}: {:?}", reply.body),
+        }
+    }
+    // One withdrawal per request that was neither refused nor a repeat of k0 (made by i = 0).
+    let repeats = (0..60u64).filter(|i| i % 5 != 4 && i % 7 == 6).count();
+    assert_eq!(created.len(), 60 - 12 - repeats);
+    assert_eq!(k0_ids.len(), 1, "key k0 made more than one withdrawal");
+    let db = rusqlite::Connection::open(&server.db_path).unwrap();
+    let rows: i64 = db
+        .query_row("SELECT COUNT(*) FROM withdrawals", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(usize::try_from(rows).unwrap(), created.len());
     Arc::try_unwrap(server).ok().unwrap().stop().await;
 }
 

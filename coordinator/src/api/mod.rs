@@ -17,6 +17,7 @@
 //! `{"error": {"code", "message"}}` with the matching status. Bodies are limited to
 //! `sluice_shared::api::MAX_BODY_BYTES` and unknown fields are refused.
 
+mod group_commit;
 mod metrics;
 mod ops;
 mod pool;

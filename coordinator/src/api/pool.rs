@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use bitcoin::Network;
 
+use super::group_commit::IntakeQueue;
 use crate::identity::CoordinatorIdentity;
 use crate::service::{Coordinator, ServiceError};
 
@@ -19,6 +20,7 @@ pub struct CoordinatorPool {
     idle: Mutex<Vec<Coordinator>>,
     nonces: super::NonceCache,
     identity: CoordinatorIdentity,
+    intake: IntakeQueue,
 }
 
 impl CoordinatorPool {
@@ -30,12 +32,14 @@ impl CoordinatorPool {
         identity: CoordinatorIdentity,
     ) -> Result<CoordinatorPool, ServiceError> {
         let first = Coordinator::open(&db_path, network)?;
+        let intake = IntakeQueue::start(db_path.clone(), first.network())?;
         Ok(CoordinatorPool {
             network: first.network(),
             db_path,
             idle: Mutex::new(vec![first]),
             nonces: super::NonceCache::default(),
             identity,
+            intake,
         })
     }
 
@@ -46,6 +50,11 @@ impl CoordinatorPool {
 
     pub fn network(&self) -> Network {
         self.network
+    }
+
+    /// Withdrawal intake with group commit (`group_commit`).
+    pub(crate) fn intake(&self) -> &IntakeQueue {
+        &self.intake
     }
 
     /// Signer request nonces seen by this API process.

@@ -22,7 +22,7 @@ use sluice_shared::api::{
 use super::pool::CoordinatorPool;
 use super::reply::{error, json, service_error, Reply};
 use crate::clock;
-use crate::service::{Actor, ApiToken, Coordinator, Intake, ServiceError, WithdrawalQuery};
+use crate::service::{Actor, ApiToken, Coordinator, Intake, IntakeRequest, ServiceError, WithdrawalQuery};
 
 /// What a request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -374,7 +374,12 @@ struct Parsed {
     query: Option<String>,
 }
 
-fn execute(coord: &mut Coordinator, actor: &Actor, parsed: Parsed) -> Result<Reply, Failure> {
+fn execute(
+    pool: &CoordinatorPool,
+    coord: &mut Coordinator,
+    actor: &Actor,
+    parsed: Parsed,
+) -> Result<Reply, Failure> {
     let now = clock::now();
     match parsed.route {
         Route::CreateWithdrawal => {
@@ -386,7 +391,13 @@ fn execute(coord: &mut Coordinator, actor: &Actor, parsed: Parsed) -> Result<Rep
                 )
             })?;
             let request: NewWithdrawal = parse_json(&body, None)?;
-            let outcome = coord.request_withdrawal(actor, &key, &request, now)?;
+            // Group commit with the other requests arriving now; answered once durable.
+            let outcome = pool.intake().submit(IntakeRequest {
+                actor: actor.clone(),
+                idempotency_key: key,
+                request,
+                now,
+            })?;
             let (status, replayed) = match &outcome {
                 Intake::Created(_) => (StatusCode::CREATED, "false"),
                 Intake::Existing(_) => (StatusCode::OK, "true"),
@@ -552,7 +563,7 @@ pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> R
     let outcome = tokio::task::spawn_blocking(move || {
         pool.with(|coord| {
             let actor = coord.authenticate(&token)?;
-            execute(coord, &actor, parsed)
+            execute(&pool, coord, &actor, parsed)
         })
     })
     .await;

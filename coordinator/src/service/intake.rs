@@ -2,6 +2,8 @@
 //! returns the withdrawal it created; the same key with a different request is refused;
 //! a refused request records nothing, so fixing the problem and retrying works.
 
+use bitcoin::Network;
+use rusqlite::Connection;
 use sluice_shared::api::{ApprovalMethod, EventKind, NewWithdrawal, WithdrawalDetail};
 use sluice_shared::asset::Asset;
 
@@ -41,6 +43,16 @@ impl Intake {
     }
 }
 
+/// One request for [`Coordinator::request_withdrawals`], as it arrived.
+#[derive(Debug, Clone)]
+pub struct IntakeRequest {
+    pub actor: Actor,
+    pub idempotency_key: String,
+    pub request: NewWithdrawal,
+    /// When it arrived: its time in the withdrawal's history and the day its limits count.
+    pub now: UnixTime,
+}
+
 impl Coordinator {
     pub fn request_withdrawal(
         &mut self,
@@ -49,113 +61,164 @@ impl Coordinator {
         request: &NewWithdrawal,
         now: UnixTime,
     ) -> Result<Intake, ServiceError> {
-        require(actor, Permission::RequestWithdrawal)?;
-        check_idempotency_key(idempotency_key)?;
-        let destination = parse_destination(&request.destination, self.network())?;
-        let hash = request_hash(
-            actor.name(),
-            &request.customer_id,
-            &request.wallet,
-            &destination,
-            request.amount_sat,
-        );
-        let asset = Asset::Btc.ticker();
-        let destination_text = destination.to_string();
-
+        let network = self.network();
         let tx = self.db.write()?;
-        require_current(&tx, actor, Permission::RequestWithdrawal)?;
-        if let Some(existing) = withdrawals::find_by_idempotency_key(&tx, idempotency_key)? {
-            if existing.request_hash == hash {
-                return Ok(Intake::Existing(load_detail(&tx, existing.id)?));
-            }
-            return Err(ServiceError::IdempotencyConflict {
-                key: idempotency_key.to_owned(),
-                existing_id: existing.id,
-            });
-        }
-        let wallet = wallets::find(&tx, &request.wallet)?
-            .ok_or_else(|| ServiceError::UnknownWallet(request.wallet.clone()))?;
-        let customer = customers::find(&tx, &request.customer_id)?;
-        let beneficiary = customers::find_beneficiary(&tx, &request.customer_id, &destination_text)?;
-        let day = now.utc_day();
-        let flags = risk_flags(
-            &tx,
-            &request.customer_id,
-            &destination_text,
-            request.amount_sat,
-            now,
-        )?;
-        let facts = IntakeFacts {
-            customer_id: &request.customer_id,
-            destination: &destination,
-            amount: request.amount_sat,
-            customer: customer.map(|c| c.status),
-            customer_kyc: kyc::status(&tx, &request.customer_id)?.map(|k| k.standing(now)),
-            beneficiary_active: beneficiary.map(|b| b.active),
-            policy: &wallet.policy,
-            fee_schedule: settings::fee_schedule(&tx, asset)?,
-            customer_daily_limit: settings::customer_daily_limit(&tx, &request.customer_id, asset)?,
-            customer_used_today: withdrawals::sum_for_customer(&tx, &request.customer_id, asset, day)?,
-            wallet_name: &wallet.name,
-            deposit_wallet: deposits::find_wallet(&tx, &wallet.name)?.is_some(),
-            wallet_daily_limit: wallet.daily_limit,
-            wallet_used_today: withdrawals::sum_for_wallet(&tx, &wallet.name, day)?,
-            risk_flagged: !flags.is_empty(),
-        };
-        let accepted = check_withdrawal(&facts)?;
-
-        let id = withdrawals::insert(
-            &tx,
-            &NewWithdrawalRow {
-                idempotency_key,
-                request_hash: &hash,
-                customer_id: &request.customer_id,
-                wallet: &wallet.name,
-                asset,
-                destination: &destination_text,
-                amount: request.amount_sat,
-                fee: accepted.fee,
-                requested_by: actor.name(),
-            },
-            now,
-        )?;
-        for flag in &flags {
-            risk::insert_flag(&tx, id, flag, now)?;
-        }
-        let flagged_note = (!flags.is_empty()).then(|| {
-            let reasons: Vec<String> = flags
-                .iter()
-                .map(|f| format!("{}: {}", f.kind, f.reason))
-                .collect();
-            format!("risk-flagged, manual approval required: {}", reasons.join("; "))
-        });
-        withdrawals::insert_event(
-            &tx,
-            id,
-            EventKind::Requested,
-            actor.name(),
-            flagged_note.as_deref(),
-            now,
-        )?;
-        match &accepted.approval {
-            IntakeApproval::Automatic { detail } => {
-                withdrawals::insert_approval(&tx, id, None, ApprovalMethod::AutoRule, Some(detail), now)?;
-                withdrawals::insert_event(
-                    &tx,
-                    id,
-                    EventKind::ApprovalRecorded,
-                    "auto-rule",
-                    Some(detail),
-                    now,
-                )?;
-            }
-            IntakeApproval::Manual { .. } => {}
-        }
-        settle(&tx, id, now)?;
-        let detail = load_detail(&tx, id)?;
+        let intake = record_request(&tx, network, actor, idempotency_key, request, now)?;
         tx.commit()?;
-        Ok(Intake::Created(detail))
+        Ok(intake)
     }
+
+    /// Group commit: records several requests in one write transaction and one durable
+    /// commit (one `fsync` instead of one per request). Each request runs in its own
+    /// savepoint, in order, seeing the ones before it (limits, risk velocity, a repeated
+    /// idempotency key), so the outcome of each is what it would be alone in that order.
+    /// A refused request rolls back to its savepoint and records nothing; the others are
+    /// unaffected. Nothing is durable, and so nothing may be acknowledged, before this
+    /// returns `Ok`; an `Err` means the whole group was rolled back (or its commit failed:
+    /// retrying with the same idempotency keys is then safe, as always).
+    pub fn request_withdrawals(
+        &mut self,
+        requests: &[IntakeRequest],
+    ) -> Result<Vec<Result<Intake, ServiceError>>, ServiceError> {
+        let network = self.network();
+        let mut tx = self.db.write()?;
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for r in requests {
+            let mut savepoint = tx.savepoint()?;
+            let outcome = record_request(
+                &savepoint,
+                network,
+                &r.actor,
+                &r.idempotency_key,
+                &r.request,
+                r.now,
+            );
+            if outcome.is_err() {
+                // Explicitly, so that a failed rollback fails the whole group rather than
+                // committing half a request.
+                savepoint.rollback()?;
+            }
+            savepoint.commit()?;
+            outcomes.push(outcome);
+        }
+        tx.commit()?;
+        Ok(outcomes)
+    }
+}
+
+/// Intake of one request inside the caller's write transaction: checks it and records it
+/// (or finds the withdrawal its idempotency key already made). The caller commits.
+fn record_request(
+    tx: &Connection,
+    network: Network,
+    actor: &Actor,
+    idempotency_key: &str,
+    request: &NewWithdrawal,
+    now: UnixTime,
+) -> Result<Intake, ServiceError> {
+    require(actor, Permission::RequestWithdrawal)?;
+    check_idempotency_key(idempotency_key)?;
+    let destination = parse_destination(&request.destination, network)?;
+    let hash = request_hash(
+        actor.name(),
+        &request.customer_id,
+        &request.wallet,
+        &destination,
+        request.amount_sat,
+    );
+    let asset = Asset::Btc.ticker();
+    let destination_text = destination.to_string();
+
+    require_current(tx, actor, Permission::RequestWithdrawal)?;
+    if let Some(existing) = withdrawals::find_by_idempotency_key(tx, idempotency_key)? {
+        if existing.request_hash == hash {
+            return Ok(Intake::Existing(load_detail(tx, existing.id)?));
+        }
+        return Err(ServiceError::IdempotencyConflict {
+            key: idempotency_key.to_owned(),
+            existing_id: existing.id,
+        });
+    }
+    let wallet = wallets::find(tx, &request.wallet)?
+        .ok_or_else(|| ServiceError::UnknownWallet(request.wallet.clone()))?;
+    let customer = customers::find(tx, &request.customer_id)?;
+    let beneficiary = customers::find_beneficiary(tx, &request.customer_id, &destination_text)?;
+    let day = now.utc_day();
+    let flags = risk_flags(
+        tx,
+        &request.customer_id,
+        &destination_text,
+        request.amount_sat,
+        now,
+    )?;
+    let facts = IntakeFacts {
+        customer_id: &request.customer_id,
+        destination: &destination,
+        amount: request.amount_sat,
+        customer: customer.map(|c| c.status),
+        customer_kyc: kyc::status(tx, &request.customer_id)?.map(|k| k.standing(now)),
+        beneficiary_active: beneficiary.map(|b| b.active),
+        policy: &wallet.policy,
+        fee_schedule: settings::fee_schedule(tx, asset)?,
+        customer_daily_limit: settings::customer_daily_limit(tx, &request.customer_id, asset)?,
+        customer_used_today: withdrawals::sum_for_customer(tx, &request.customer_id, asset, day)?,
+        wallet_name: &wallet.name,
+        deposit_wallet: deposits::find_wallet(tx, &wallet.name)?.is_some(),
+        wallet_daily_limit: wallet.daily_limit,
+        wallet_used_today: withdrawals::sum_for_wallet(tx, &wallet.name, day)?,
+        risk_flagged: !flags.is_empty(),
+    };
+    let accepted = check_withdrawal(&facts)?;
+
+    let id = withdrawals::insert(
+        tx,
+        &NewWithdrawalRow {
+            idempotency_key,
+            request_hash: &hash,
+            customer_id: &request.customer_id,
+            wallet: &wallet.name,
+            asset,
+            destination: &destination_text,
+            amount: request.amount_sat,
+            fee: accepted.fee,
+            requested_by: actor.name(),
+        },
+        now,
+    )?;
+    for flag in &flags {
+        risk::insert_flag(tx, id, flag, now)?;
+    }
+    let flagged_note = (!flags.is_empty()).then(|| {
+        let reasons: Vec<String> = flags
+            .iter()
+            .map(|f| format!("{}: {}", f.kind, f.reason))
+            .collect();
+        format!("risk-flagged, manual approval required: {}", reasons.join("; "))
+    });
+    withdrawals::insert_event(
+        tx,
+        id,
+        EventKind::Requested,
+        actor.name(),
+        flagged_note.as_deref(),
+        now,
+    )?;
+    match &accepted.approval {
+        IntakeApproval::Automatic { detail } => {
+            withdrawals::insert_approval(tx, id, None, ApprovalMethod::AutoRule, Some(detail), now)?;
+            withdrawals::insert_event(
+                tx,
+                id,
+                EventKind::ApprovalRecorded,
+                "auto-rule",
+                Some(detail),
+                now,
+            )?;
+        }
+        IntakeApproval::Manual { .. } => {}
+    }
+    settle(tx, id, now)?;
+    Ok(Intake::Created(load_detail(tx, id)?))
 }
 
 /// The risk flags a request raises (`rules::risk`), from the facts in this transaction.

@@ -59,7 +59,7 @@ pub use self::deposits::{
 };
 pub use self::desk::AdminDesk;
 pub use self::enrollment::EnrollmentRefusal;
-pub use self::intake::Intake;
+pub use self::intake::{Intake, IntakeRequest};
 pub use self::mempool_deposits::{mempool_pass, unconfirmed_to_api, MempoolWatch};
 pub use self::monitor::AppliedBlock;
 pub use self::monitor_pass::{monitor_pass, MonitorError, MonitorPass, MonitorSettings};

@@ -943,3 +943,65 @@ fn a_database_held_by_another_writer_is_busy_not_internal_and_changes_nothing() 
     // Nothing was half-written: the same call succeeds once the lock is free.
     desk.coord.add_customer(&desk.admin, "c9", NOW).unwrap();
 }
+
+/// Group commit: one transaction, each request in order in its own savepoint. A refused
+/// request records nothing and the others stand; later requests see earlier ones (limits,
+/// a repeated key), exactly as if each had been committed alone in that order.
+#[test]
+fn a_group_of_requests_is_recorded_as_if_one_after_another() {
+    let mut w = world(MANUAL_2, BIG);
+    w.change(Change::CustomerDailyLimit {
+        customer_id: "c1".into(),
+        asset: Asset::Btc,
+        daily_limit_sat: Amount::from_sat(2_000_000),
+    })
+    .unwrap();
+    let group = |key: &str, sat: u64| IntakeRequest {
+        actor: w.rita.clone(),
+        idempotency_key: key.to_owned(),
+        request: request(sat),
+        now: NOW,
+    };
+    let requests = [
+        group("a", 1_500_000),
+        // Over the customer's limit only because of "a" in the same group.
+        group("b", 600_000),
+        group("c", 400_000),
+        // Repeats: the same request finds "a", a different one under "a" is refused.
+        group("a", 1_500_000),
+        group("a", 1_000),
+        group("bad key", 1_000),
+    ];
+    let outcomes = w.coord.request_withdrawals(&requests).unwrap();
+    assert_eq!(outcomes.len(), requests.len());
+    let created_a = match &outcomes[0] {
+        Ok(Intake::Created(d)) => d.withdrawal.id,
+        other => panic!("a: {other:?}"),
+    };
+    assert_eq!(outcomes[1].as_ref().unwrap_err().code(), "customer_daily_limit");
+    assert!(matches!(outcomes[2], Ok(Intake::Created(_))));
+    match &outcomes[3] {
+        Ok(Intake::Existing(d)) => assert_eq!(d.withdrawal.id, created_a),
+        other => panic!("a again: {other:?}"),
+    }
+    assert_eq!(outcomes[4].as_ref().unwrap_err().code(), "idempotency_conflict");
+    assert!(outcomes[5].is_err());
+    assert_eq!(count(&w.coord, "withdrawals"), 2);
+    // Nothing of "b" was left behind by its rollback: its key is free for a fixed request.
+    let retried = w
+        .coord
+        .request_withdrawal(&w.rita, "b", &request(50_000), NOW)
+        .unwrap();
+    assert!(matches!(retried, Intake::Created(_)));
+    // Each created withdrawal has its full history, as alone.
+    let events: i64 = w
+        .coord
+        .connection()
+        .query_row(
+            "SELECT COUNT(*) FROM withdrawal_events WHERE withdrawal_id = ?1",
+            [i64::try_from(created_a).unwrap()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(events >= 1);
+}
