@@ -20,6 +20,7 @@ pub mod keys;
 pub mod online;
 pub mod passphrase;
 pub mod pipeline;
+pub mod framebuffer;
 pub mod qr_io;
 pub mod reservation;
 pub mod review;
