@@ -187,15 +187,16 @@ mod tests {
 
         let secp = Secp256k1::new();
         let secret = SecretKey::from_slice(&[7u8; 32]).unwrap();
-        let key = CompressedPublicKey::from_private_key(&secp, &PrivateKey::new(secret, bitcoin::Network::Regtest)).unwrap();
+        let key =
+            CompressedPublicKey::from_private_key(&secp, &PrivateKey::new(secret, bitcoin::Network::Regtest))
+                .unwrap();
         let spk = ScriptBuf::new_p2wpkh(&key.wpubkey_hash());
         let (mut tx, _) = spend_of(spk.clone(), Witness::new());
         let sighash = SighashCache::new(&tx)
             .p2wpkh_signature_hash(0, &spk, Amount::from_sat(signed_value), EcdsaSighashType::All)
             .unwrap();
-        let signature = bitcoin::ecdsa::Signature::sighash_all(
-            secp.sign_ecdsa(&Message::from(sighash), &secret),
-        );
+        let signature =
+            bitcoin::ecdsa::Signature::sighash_all(secp.sign_ecdsa(&Message::from(sighash), &secret));
         tx.input[0].witness = Witness::p2wpkh(&signature, &key.0);
         (
             tx,

@@ -169,7 +169,11 @@ impl ScreenFrames {
 fn pixel(level: u8, bytes_per_pixel: usize) -> [u8; 4] {
     match bytes_per_pixel {
         2 => {
-            let (r, g, b) = (u16::from(level >> 3), u16::from(level >> 2), u16::from(level >> 3));
+            let (r, g, b) = (
+                u16::from(level >> 3),
+                u16::from(level >> 2),
+                u16::from(level >> 3),
+            );
             let [lo, hi] = ((r << 11) | (g << 5) | b).to_le_bytes();
             [lo, hi, 0, 0]
         }
@@ -214,7 +218,11 @@ pub fn sysfs_dir_of(device: &Path) -> PathBuf {
 /// Writes the frames to `device` in a loop, `interval` apart, until a byte arrives on
 /// standard input (the menu puts the terminal in non-canonical mode, so any key) or
 /// standard input closes; then blanks the screen. Returns how many frames were shown.
-pub fn show_until_key(device: &Path, frames: &ScreenFrames, interval: Duration) -> Result<u64, FramebufferError> {
+pub fn show_until_key(
+    device: &Path,
+    frames: &ScreenFrames,
+    interval: Duration,
+) -> Result<u64, FramebufferError> {
     let device_error = |source: io::Error| FramebufferError::Device {
         path: device.display().to_string(),
         source,
@@ -333,6 +341,9 @@ mod tests {
             Geometry::from_sysfs(&dir.path().join("missing")),
             Err(FramebufferError::Sysfs { .. })
         ));
-        assert_eq!(sysfs_dir_of(Path::new("/dev/fb0")), Path::new("/sys/class/graphics/fb0"));
+        assert_eq!(
+            sysfs_dir_of(Path::new("/dev/fb0")),
+            Path::new("/sys/class/graphics/fb0")
+        );
     }
 }

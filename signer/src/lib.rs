@@ -14,13 +14,13 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod coordinator_key;
+pub mod framebuffer;
 pub mod home;
 pub mod keys;
 #[cfg(feature = "online")]
 pub mod online;
 pub mod passphrase;
 pub mod pipeline;
-pub mod framebuffer;
 pub mod qr_io;
 pub mod reservation;
 pub mod review;

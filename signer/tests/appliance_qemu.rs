@@ -159,7 +159,11 @@ impl Monitor {
             match UnixStream::connect(path) {
                 Ok(stream) => break stream,
                 Err(e) => {
-                    assert!(Instant::now() < deadline, "qemu's monitor at {}: {e}", path.display());
+                    assert!(
+                        Instant::now() < deadline,
+                        "qemu's monitor at {}: {e}",
+                        path.display()
+                    );
                     std::thread::sleep(Duration::from_millis(100));
                 }
             }
@@ -178,7 +182,10 @@ impl Monitor {
         let mut said = Vec::new();
         while !said.ends_with(b"(qemu) ") {
             let mut byte = [0u8; 1];
-            let n = self.reader.read(&mut byte).expect("qemu's monitor did not answer in 30 s");
+            let n = self
+                .reader
+                .read(&mut byte)
+                .expect("qemu's monitor did not answer in 30 s");
             assert!(n == 1, "qemu's monitor closed");
             said.push(byte[0]);
             assert!(said.len() < 1 << 20, "qemu's monitor says too much");
@@ -371,7 +378,16 @@ fn the_appliance_boots_without_network_and_signs_cores_psbt_from_its_sd_card() {
     let started = Instant::now();
     let mut qemu = Qemu {
         child: Command::new("qemu-system-x86_64")
-            .args(["-m", "512", "-nographic", "-no-reboot", "-nic", "none", "-vga", "std"])
+            .args([
+                "-m",
+                "512",
+                "-nographic",
+                "-no-reboot",
+                "-nic",
+                "none",
+                "-vga",
+                "std",
+            ])
             .arg("-monitor")
             .arg(format!("unix:{},server=on,wait=off", monitor_socket.display()))
             .arg("-kernel")
