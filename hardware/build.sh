@@ -48,13 +48,17 @@ busybox_sha256=3d3fdbe91d4660c873e14b092c213fe81c1da6362daa236eb25d0171eb108744
 # Every file timestamp in the image; changing it changes the image hash.
 export SOURCE_DATE_EPOCH=1767225600 # 2026-01-01T00:00:00Z
 
-target=x86_64-unknown-linux-gnu
+target=x86_64-unknown-linux-musl
 cache_root="${SLUICE_CACHE:-$HOME/.cache/sluice}"
 mkdir -p "$cache_root"
 
-for tool in cpio gzip dpkg-deb apt-get sha256sum strip; do
-  command -v "$tool" >/dev/null || { echo "hardware/build.sh needs $tool (Debian: apt-get install cpio dpkg apt binutils)" >&2; exit 1; }
+for tool in cpio gzip dpkg-deb apt-get sha256sum strip musl-gcc; do
+  command -v "$tool" >/dev/null || { echo "hardware/build.sh needs $tool (Debian: apt-get install cpio dpkg apt binutils musl-tools)" >&2; exit 1; }
 done
+if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+  echo "hardware/build.sh needs Rust's $target standard library: rustup target add $target" >&2
+  exit 1
+fi
 
 # The cache key: everything the image is made from.
 cache_key() {
@@ -63,6 +67,8 @@ cache_key() {
     echo "$busybox_pkg $busybox_version $busybox_sha256"
     echo "SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH"
     rustc -vV
+    musl-gcc --version | head -n1
+    dpkg-query -W musl-dev 2>/dev/null || true
     # Sources the cold signer is built from (contents, not git state: a dirty tree counts).
     git -C "$repo" ls-files -z --cached --others --exclude-standard -- \
         Cargo.toml Cargo.lock signer/Cargo.toml signer/src shared/Cargo.toml shared/src fsutil/Cargo.toml fsutil/src \
@@ -89,7 +95,9 @@ fetch_deb() { # name version sha256
   echo "$file"
 }
 
-# The cold signer: no default features (no online, no Tor), static, paths in the binary
+# The cold signer: no default features (no online, no Tor, no Bitcoin Core C++ interpreter:
+# its final check is miniscript's, in Rust), for musl (static by default; the C parts,
+# libsecp256k1 and SQLite, compiled with Debian's musl-gcc), paths in the binary
 # mapped to fixed names so the build does not depend on where the checkout lives. The dev
 # profile, as scripts/check-cold-build.sh checks it (one build for both; the workspace
 # compiles dependencies with opt-level 2 even there, so signing under emulation is quick).
@@ -97,6 +105,7 @@ build_signer() {
   local target_dir="${CARGO_TARGET_DIR:-$repo/target}"
   local cargo_home="${CARGO_HOME:-$HOME/.cargo}"
   env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS \
+    CC_x86_64_unknown_linux_musl=musl-gcc AR_x86_64_unknown_linux_musl=ar \
     RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$repo=/sluice --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$target_dir=/target" \
     cargo build --locked -p sluice-signer --no-default-features --bin sluice-signer \
       --target "$target" >&2
@@ -106,9 +115,12 @@ build_signer() {
 # The modules the appliance loads, and everything they depend on (from each module's
 # `depends=` field). Block devices and file systems only: virtio (qemu), SATA, USB mass
 # storage and SD host controllers; ext4 for the signer home (crc32c: its checksums, a soft
-# dependency missing from `depends=`), vfat for the SD card.
+# dependency missing from `depends=`), vfat for the SD card. The display: bochs (qemu's
+# standard VGA, a DRM driver whose fbdev emulation gives /dev/fb0 for the QR frame loop;
+# on UEFI machines the kernel's built-in efifb gives it without a module).
 modules_wanted=(virtio_pci virtio_blk ahci sd_mod xhci-pci ehci-pci usb-storage uas
-                sdhci-pci mmc_block crc32c_generic ext4 vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859-1)
+                sdhci-pci mmc_block crc32c_generic ext4 vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859-1
+                bochs)
 
 module_path() { # tree name -> path relative to tree
   local found

@@ -3,21 +3,18 @@
 # no networking code and is statically linked, so the appliance image needs neither a
 # network stack in the program nor a libc of its own version.
 #
-# Proves it four ways: the dependency tree holds no networking crate; the binary is
-# statically linked (so `nm -D` finds no dynamic symbol to resolve at run time); its
-# symbols hold no networking crate's code and none of std's TCP/UDP/lookup code; and
-# `sluice-signer demo` (the whole cold path) makes no network system call under strace.
-# Builds the debug profile (keeps every symbol the
-# linker kept; faster on CI) for the gnu target with `+crt-static`, not for musl: the
-# x86_64-unknown-linux-musl target installs (`rustup target add`) and Debian's musl-tools
-# give a musl C compiler, but the signer links Bitcoin Core's C++ script interpreter
-# (`bitcoinconsensus`, through sluice-shared) and Debian has no C++ compiler or libstdc++
-# for musl (the build stops at "failed to find tool x86_64-linux-musl-g++"). See
-# docs/benchmarks.md ("Cold signer build"). Runs from .ci/run; usable alone.
+# Proves it four ways: the dependency tree holds no networking crate (nor Bitcoin Core's C++
+# interpreter, which the musl build cannot link); the binary is statically linked against
+# musl (`file` and `ldd` say static, `nm -D` finds no dynamic symbol, musl's own symbols are
+# in it); its symbols hold no networking crate's code, none of std's TCP/UDP/lookup code and
+# no libc socket function at all; and `sluice-signer demo` (the whole cold path) makes no
+# network system call under strace. Builds the debug profile (keeps every symbol the linker
+# kept; faster on CI) for x86_64-unknown-linux-musl with Debian's musl-tools (musl-gcc), the
+# same build hardware/build.sh puts in the image. Runs from .ci/run; usable alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-target=x86_64-unknown-linux-gnu
+target=x86_64-unknown-linux-musl
 features=(-p sluice-signer --no-default-features)
 
 echo "== cold signer: dependency tree"
@@ -26,13 +23,26 @@ network_crates='^(tokio|tokio-[a-z-]+|hyper|hyper-util|http-body-util|h2|mio|soc
 if grep -E "$network_crates" <<<"$tree" | sort -u; then
   echo "the cold signer depends on the networking crates above"; exit 1
 fi
+if grep -E '^bitcoinconsensus v' <<<"$tree"; then
+  echo "the cold signer depends on bitcoinconsensus (C++): the musl build cannot link it"; exit 1
+fi
 
 # The build the appliance image (hardware/build.sh) puts in the image: one build for both.
-echo "== cold signer: static build (+crt-static, $target, hardware/build.sh --signer)"
+echo "== cold signer: static musl build ($target, hardware/build.sh --signer)"
 bin="$(realpath "$(hardware/build.sh --signer)")"
 
 if ! file "$bin" | grep -qE "static(-pie)? linked|statically linked"; then
   file "$bin"; echo "the cold signer is not statically linked"; exit 1
+fi
+if ldd "$bin" 2>&1 | grep -q '=>'; then
+  ldd "$bin"; echo "ldd finds shared libraries the cold signer needs"; exit 1
+fi
+echo "ldd: $(ldd "$bin" 2>&1 | head -n1)"
+# musl, not glibc: musl's internal symbols are there, glibc's are not.
+symbols="$(nm "$bin")"
+if ! grep -qE ' __init_libc$' <<<"$symbols" \
+   || grep -qE ' (__libc_start_call_main|_dl_relocate_static_pie|__nss_database_lookup2?)$' <<<"$symbols"; then
+  echo "the cold signer is not linked against musl"; exit 1
 fi
 if [ -n "$(nm -D "$bin" 2>/dev/null)" ]; then
   nm -D "$bin" | head; echo "the cold signer has dynamic symbols"; exit 1
@@ -45,13 +55,19 @@ if [ -n "$rust_net" ]; then
   echo "$rust_net"; echo "the cold signer contains networking code (above)"; exit 1
 fi
 
-# What glibc itself links in. A static glibc carries its name-service and resolver code
-# (NSS, nscd client, DNS) as soon as anything can call getpwuid_r or getaddrinfo, and
-# Rust's std can (home_dir, ToSocketAddrs); that code holds socket()/connect(). Listed
-# here, not refused: see docs/benchmarks.md ("Cold signer build") for what this means.
-libc_socket="$(nm "$bin" | awk '$2 ~ /^[TtWw]$/ { print $3 }' \
-  | grep -E '^(socket|connect|bind|listen|accept|accept4|getaddrinfo)$' | sort -u | tr '\n' ' ' || true)"
-echo "glibc socket functions present in the static binary (glibc's NSS/resolver): ${libc_socket:-none}"
+# No libc function that makes, names or connects a socket either: musl links only what is
+# called, and nothing in the cold signer calls them (with static glibc its name-service code
+# brought socket() and connect() along; that is gone with musl). Functions that only move
+# bytes on a socket someone else made (recvfrom, socketpair: std's Unix-socket code) are
+# listed, not refused: without socket() there is nothing for them to reach a network with.
+libc_funcs="$(nm "$bin" | awk '$2 ~ /^[TtWw]$/ { print $3 }')"
+libc_socket="$(grep -E '^(socket|connect|bind|listen|accept|accept4|getaddrinfo|gethostbyname|gethostbyname_r|res_query)$' <<<"$libc_funcs" | sort -u | tr '\n' ' ' || true)"
+if [ -n "$libc_socket" ]; then
+  echo "libc socket functions in the cold signer: $libc_socket"; exit 1
+fi
+echo "libc socket(), connect(), bind(), listen(), accept(), getaddrinfo(): none in the cold signer"
+other="$(grep -E '^(send|sendto|sendmsg|recv|recvfrom|recvmsg|socketpair|shutdown|getsockopt|setsockopt)$' <<<"$libc_funcs" | sort -u | tr '\n' ' ' || true)"
+echo "libc socket I/O functions present (no socket to use them on): ${other:-none}"
 
 # The cold path end to end (keys, wallet, limits, SD card, QR) makes no network system
 # call at all.
@@ -69,4 +85,4 @@ if command -v strace >/dev/null; then
 else
   echo "strace is missing: install it (Debian: apt-get install strace) to check the demo's system calls"; exit 1
 fi
-echo "cold signer: no networking crates or Rust networking code, statically linked ($bin)"
+echo "cold signer: no networking crates, no Rust networking code, no libc socket(), statically linked with musl ($bin)"

@@ -52,6 +52,9 @@ pub enum Command {
     Inspect(PsbtInput),
     /// Review, reserve the outflow, sign and write the signed PSBT.
     Sign(SignArgs),
+    /// Show a PSBT file (e.g. the signed one) as a looping animated QR code on the
+    /// framebuffer (the appliance's screen) until a key is pressed. Needs no keystore.
+    ShowQr(ShowQrArgs),
     /// Check or show the hash-chained journal of decisions.
     #[command(subcommand)]
     Journal(JournalCommand),
@@ -218,6 +221,22 @@ pub struct SignArgs {
     /// Sign without asking for confirmation.
     #[arg(long)]
     pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowQrArgs {
+    /// The PSBT file to show (binary or base64, version 0 or 2).
+    #[arg(long = "in")]
+    pub input: PathBuf,
+    /// The framebuffer device; its geometry is read from /sys/class/graphics/NAME.
+    #[arg(long, default_value = "/dev/fb0")]
+    pub framebuffer: PathBuf,
+    /// Frames a second.
+    #[arg(long, default_value_t = sluice_shared::qr_animation::DEFAULT_FRAMES_PER_SECOND)]
+    pub qr_fps: u16,
+    /// Bytes of PSBT per frame (10-400).
+    #[arg(long, default_value_t = sluice_shared::ur_psbt::DEFAULT_MAX_FRAGMENT_LEN)]
+    pub qr_fragment_len: usize,
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod coordinator_key;
+pub mod framebuffer;
 pub mod home;
 pub mod keys;
 #[cfg(feature = "online")]

@@ -5,13 +5,19 @@
 //! image finalizes into the transaction Core made, valid under Core's script interpreter, and
 //! the appliance reported no network interface but a down `lo`.
 //!
+//! Issue 13, item 4, in the same boot: after signing, the operator has the signed PSBT shown
+//! as a looping animated QR code on the screen (qemu's standard VGA, the bochs DRM driver's
+//! framebuffer); the test takes screenshots through qemu's monitor while the loop runs,
+//! reads the codes in them, and the fountain decoder's result is the PSBT on the SD card.
+//!
 //! Needs qemu-system-x86_64 (software emulation, no KVM), mtools and dosfstools (Debian:
 //! `apt-get install qemu-system-x86 mtools dosfstools`); fails when they are missing.
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::{BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
@@ -28,6 +34,12 @@ const SESSION_LIMIT: Duration = Duration::from_secs(420);
 /// From starting qemu to the operator menu.
 const BOOT_LIMIT: Duration = Duration::from_secs(120);
 const PASSPHRASE: &str = "appliance test passphrase";
+/// Bytes of PSBT per QR frame the operator chooses: small enough that the signed PSBT
+/// needs several frames (a multi-part code) on the screen.
+const QR_FRAGMENT_LEN: usize = 60;
+/// Screenshots of the QR loop before the test gives up (each is bounded by the monitor's
+/// 30 s answer time).
+const MAX_SCREENSHOTS: usize = 120;
 
 fn require_tool(tool: &str, package: &str) {
     let found = Command::new("sh")
@@ -106,6 +118,87 @@ fn photographed(png: &[u8]) -> Vec<u8> {
     sluice_shared::qr::encode_png(&photo).unwrap()
 }
 
+/// A binary PPM (P6, as qemu's `screendump` writes) as a grey image.
+fn ppm_to_grey(bytes: &[u8]) -> image::GrayImage {
+    let mut fields = Vec::new();
+    let mut at = 0;
+    // "P6", width, height, maxval, each followed by one whitespace byte.
+    while fields.len() < 4 {
+        while bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        let start = at;
+        while !bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        fields.push(String::from_utf8_lossy(&bytes[start..at]).into_owned());
+    }
+    at += 1;
+    assert_eq!(fields[0], "P6", "not a binary PPM");
+    assert_eq!(fields[3], "255", "PPM with 16-bit samples");
+    let (w, h): (u32, u32) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+    let rgb = &bytes[at..at + (w * h * 3) as usize];
+    image::GrayImage::from_fn(w, h, |x, y| {
+        let i = ((y * w + x) * 3) as usize;
+        let sum = u16::from(rgb[i]) + u16::from(rgb[i + 1]) + u16::from(rgb[i + 2]);
+        image::Luma([(sum / 3) as u8])
+    })
+}
+
+/// qemu's human monitor on a Unix socket: one command at a time, each answered by the next
+/// `(qemu) ` prompt.
+struct Monitor {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Monitor {
+    fn connect(path: &Path, limit: Duration) -> Self {
+        let deadline = Instant::now() + limit;
+        let stream = loop {
+            match UnixStream::connect(path) {
+                Ok(stream) => break stream,
+                Err(e) => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "qemu's monitor at {}: {e}",
+                        path.display()
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        };
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut monitor = Self {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        };
+        monitor.until_prompt();
+        monitor
+    }
+
+    /// Reads up to the next prompt (bounded by the socket's read timeout).
+    fn until_prompt(&mut self) -> String {
+        let mut said = Vec::new();
+        while !said.ends_with(b"(qemu) ") {
+            let mut byte = [0u8; 1];
+            let n = self
+                .reader
+                .read(&mut byte)
+                .expect("qemu's monitor did not answer in 30 s");
+            assert!(n == 1, "qemu's monitor closed");
+            said.push(byte[0]);
+            assert!(said.len() < 1 << 20, "qemu's monitor says too much");
+        }
+        String::from_utf8_lossy(&said).into_owned()
+    }
+
+    fn command(&mut self, line: &str) -> String {
+        self.writer.write_all(format!("{line}\n").as_bytes()).unwrap();
+        self.until_prompt()
+    }
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -177,7 +270,12 @@ impl Console {
     }
 
     fn send(&mut self, line: &str) {
-        self.input.write_all(format!("{line}\n").as_bytes()).unwrap();
+        self.send_raw(&format!("{line}\n"));
+    }
+
+    /// Types without Enter (a key press for a program reading the terminal raw).
+    fn send_raw(&mut self, keys: &str) {
+        self.input.write_all(keys.as_bytes()).unwrap();
         self.input.flush().unwrap();
     }
 
@@ -190,6 +288,11 @@ impl Console {
             said.push_str(&self.expect(question, Duration::from_secs(120)));
             self.send(answer);
         }
+        self.finish(choice, said)
+    }
+
+    /// Waits for the end of a menu entry and insists that it succeeded.
+    fn finish(&mut self, choice: &str, mut said: String) -> String {
         said.push_str(&self.expect("[done: exit status ", Duration::from_secs(180)));
         let status = self.expect("]", Duration::from_secs(5));
         assert_eq!(
@@ -271,10 +374,22 @@ fn the_appliance_boots_without_network_and_signs_cores_psbt_from_its_sd_card() {
     std::fs::File::create(&home).unwrap().set_len(64 << 20).unwrap();
 
     let cmdline = std::fs::read_to_string(image.join("cmdline")).unwrap();
+    let monitor_socket = dir.path().join("monitor.sock");
     let started = Instant::now();
     let mut qemu = Qemu {
         child: Command::new("qemu-system-x86_64")
-            .args(["-m", "512", "-nographic", "-no-reboot", "-nic", "none"])
+            .args([
+                "-m",
+                "512",
+                "-nographic",
+                "-no-reboot",
+                "-nic",
+                "none",
+                "-vga",
+                "std",
+            ])
+            .arg("-monitor")
+            .arg(format!("unix:{},server=on,wait=off", monitor_socket.display()))
             .arg("-kernel")
             .arg(image.join("vmlinuz"))
             .arg("-initrd")
@@ -347,7 +462,48 @@ fn the_appliance_boots_without_network_and_signs_cores_psbt_from_its_sd_card() {
     );
     let applied = console.menu("6", &[("File name:", "raise.png")]);
     assert!(applied.contains("Applied limit command"), "{applied}");
-    let signed = console.menu("7", &[("File name:", "wpkh.psbt"), ("Sign? [y/N]", "y")]);
+    let mut monitor = Monitor::connect(&monitor_socket, Duration::from_secs(30));
+    console.expect("Choice:", Duration::from_secs(60));
+    console.send("7");
+    let mut signed = String::new();
+    for (question, answer) in [
+        ("File name:", "wpkh.psbt"),
+        ("Sign? [y/N]", "y"),
+        ("animated QR code on the screen? [y/N]", "y"),
+        ("Frames per second [5]:", "5"),
+        ("per frame (10-400) [200]:", &QR_FRAGMENT_LEN.to_string()),
+    ] {
+        signed.push_str(&console.expect(question, Duration::from_secs(120)));
+        console.send(answer);
+    }
+    signed.push_str(&console.expect("Press any key to stop.", Duration::from_secs(120)));
+    // Screenshots of the loop until the fountain decoder has the whole PSBT.
+    let mut decoder = sluice_shared::ur_psbt::PsbtPartDecoder::new();
+    let mut screenshots = 0;
+    let mut codes_read = 0;
+    while !decoder.is_complete() {
+        assert!(
+            screenshots < MAX_SCREENSHOTS,
+            "{screenshots} screenshots of the QR loop, {codes_read} codes read, and the PSBT is still incomplete"
+        );
+        let dump = dir.path().join(format!("screen-{screenshots}.ppm"));
+        let said = monitor.command(&format!("screendump {}", dump.display()));
+        screenshots += 1;
+        let Ok(bytes) = std::fs::read(&dump) else {
+            panic!("screendump wrote no file: the monitor said {said:?}");
+        };
+        for text in sluice_shared::qr::decode_image(&ppm_to_grey(&bytes)).unwrap_or_default() {
+            codes_read += 1;
+            decoder.receive(&text).unwrap();
+        }
+        std::fs::remove_file(&dump).unwrap();
+    }
+    let shown_psbt = decoder.psbt_bytes().unwrap();
+    console.send_raw("q");
+    let stopped = console.expect("Stopped after ", Duration::from_secs(60));
+    let shown = console.finish("7", stopped);
+    signed.push_str(&shown);
+    eprintln!("appliance: QR loop read back from {screenshots} screenshots ({codes_read} codes)");
     assert!(
         signed.contains("Signed PSBT written to /mnt/sd/wpkh-signed.psbt")
             && signed.contains("SD card unmounted"),
@@ -391,4 +547,10 @@ fn the_appliance_boots_without_network_and_signs_cores_psbt_from_its_sd_card() {
     sluice_shared::consensus::verify_transaction(&tx, &spent_outputs(&psbt).unwrap())
         .expect("Bitcoin Core's interpreter accepts the appliance's signature");
     assert_eq!(tx.compute_txid().to_string(), wallet["txid"].as_str().unwrap());
+    // The QR loop on the screen carried exactly that PSBT.
+    assert_eq!(
+        bitcoin::psbt::Psbt::deserialize(&shown_psbt).unwrap(),
+        psbt,
+        "the PSBT read from the screen is not the one on the SD card"
+    );
 }

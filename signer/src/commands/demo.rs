@@ -284,8 +284,9 @@ fn walk_through(demo: &Demo) -> Result<()> {
     ];
     let tx = finalize(&combine(&signed)?)?;
     println!(
-        "  2 of 3 signatures combined and finalized: transaction {} passes Bitcoin Core's script interpreter (bitcoinconsensus).",
-        tx.compute_txid()
+        "  2 of 3 signatures combined and finalized: transaction {} passes {}.",
+        tx.compute_txid(),
+        sluice_shared::consensus::SCRIPT_CHECKER
     );
 
     step("5. Sign by QR code: 0.15 BTC, the PSBT shown as QR frames and the signature returned the same way");

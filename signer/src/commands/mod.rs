@@ -5,6 +5,7 @@ mod demo;
 mod journal;
 mod limits;
 mod setup;
+mod show_qr;
 mod sign;
 mod wallet;
 
@@ -67,6 +68,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Inspect(input) => sign::inspect(&home, &input),
         Command::Sign(args) => sign::sign(&home, passphrase_file, &args),
+        Command::ShowQr(args) => show_qr::run(&args),
         Command::Journal(JournalCommand::Verify) => journal::verify(&home),
         Command::Journal(JournalCommand::Show { json }) => journal::show(&home, json),
         Command::Demo { keep } => demo::run(keep),
