@@ -22,6 +22,7 @@ pub mod onion;
 pub mod rules;
 pub mod run;
 pub mod service;
+pub mod staff_client;
 pub mod time;
 pub mod totp;
 pub mod wallet_spec;

@@ -13,8 +13,7 @@ use sluice_coordinator::audit::{entry_hash, AuditKey};
 mod common;
 
 struct Desk {
-    dir: tempfile::TempDir,
-    db: PathBuf,
+    home: common::CliHome,
     /// The two admins' tokens.
     tokens: Vec<String>,
 }
@@ -23,11 +22,8 @@ impl Desk {
     /// A coordinator with some history: init (two admins), both enroll, one adds a
     /// customer and proposes a staff member, the other approves it.
     fn new() -> Desk {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("coordinator.sqlite");
         let mut desk = Desk {
-            dir,
-            db,
+            home: common::CliHome::new(),
             tokens: Vec::new(),
         };
         let init = desk.ok(&[
@@ -74,7 +70,7 @@ impl Desk {
     }
 
     fn run(&self, token: Option<&str>, args: &[&str]) -> Output {
-        common::run_cli(&self.db, token, args)
+        self.home.run(token, args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -120,13 +116,13 @@ impl Desk {
     }
 
     fn export_head(&self) -> PathBuf {
-        let path = self.dir.path().join("head.json");
+        let path = self.home.dir.path().join("head.json");
         std::fs::write(&path, self.ok(&["audit", "head"])).unwrap();
         path
     }
 
     fn attacker(&self) -> Connection {
-        Connection::open(&self.db).unwrap()
+        Connection::open(&self.home.db).unwrap()
     }
 
     /// Drops the audit log's own guards, runs `edit`, and recreates them word for word.
@@ -194,7 +190,7 @@ fn every_change_is_an_entry_and_an_untouched_log_verifies() {
     assert_eq!(json[0]["seq"], n);
 
     // The key is private, and a head exported earlier still verifies as the log grows.
-    let key = AuditKey::path_for(&desk.db);
+    let key = AuditKey::path_for(&desk.home.db);
     assert_eq!(sluice_fsutil::mode_of(&key).unwrap(), 0o600);
     let head = desk.export_head();
     desk.ok_as(&desk.tokens[0], &["customer", "add", "--id", "c2"]);
@@ -343,7 +339,7 @@ fn the_database_refuses_writes_without_the_audit_key_and_foreign_triggers() {
     desk.ok(&["audit", "verify"]);
 
     // A missing audit key is not silently replaced while entries exist.
-    std::fs::remove_file(AuditKey::path_for(&desk.db)).unwrap();
+    std::fs::remove_file(AuditKey::path_for(&desk.home.db)).unwrap();
     let out = desk.run(None, &["audit", "verify"]);
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("the audit key is missing"), "{err}");
@@ -355,7 +351,7 @@ fn a_trigger_planted_while_the_coordinator_runs_stops_its_next_write() {
     use sluice_coordinator::time::UnixTime;
 
     let desk = Desk::new();
-    let mut coord = Coordinator::open(&desk.db, None).unwrap();
+    let mut coord = Coordinator::open(&desk.home.db, None).unwrap();
     let actor = coord
         .authenticate(&ApiToken::parse(&desk.tokens[0]).unwrap())
         .unwrap();

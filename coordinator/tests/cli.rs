@@ -3,10 +3,10 @@
 //! wallet from signers' keys; request, approve and reject withdrawals with each person's
 //! token; run the API as a process and stop it with SIGTERM.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -19,21 +19,24 @@ const KEYS: [&str; 3] = [
     "[3429876a/84h/1h/0h]tpubDCRy5oJLbB3etWH8sirNRUhtdp5GqhNPChRnpe8GMuze9NbgQeagn6icEf1moF2xpxiE2b5V5w2PQyBiifkjLQmfGfqbgSAXDbpegWj9V3s",
 ];
 
-struct Desk {
-    dir: tempfile::TempDir,
-    db: PathBuf,
+/// A coordinator home; its staff commands go to its own `run api` process.
+struct Desk(common::CliHome);
+
+impl std::ops::Deref for Desk {
+    type Target = common::CliHome;
+    fn deref(&self) -> &common::CliHome {
+        &self.0
+    }
 }
 
 impl Desk {
     fn new() -> Desk {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("coordinator.sqlite");
-        Desk { dir, db }
+        Desk(common::CliHome::new())
     }
 
     /// Runs the binary as the holder of `token` (None: no token at all).
     fn run(&self, token: Option<&str>, args: &[&str]) -> Output {
-        common::run_cli(&self.db, token, args)
+        self.0.run(token, args)
     }
 
     /// Runs and expects success; returns stdout.
@@ -334,9 +337,12 @@ fn staff_request_approve_and_reject_with_their_own_tokens() {
 #[test]
 fn refusals_are_explained() {
     let desk = Desk::new();
-    let err = desk.fails(None, &["list"]);
+    let err = desk.fails(None, &["audit", "verify"]);
     assert!(err.contains("not an initialised coordinator database"), "{err}");
     assert!(!desk.db.exists(), "a failed command creates no database");
+    let err = desk.fails(None, &["list"]);
+    assert!(err.contains("SLUICE_TOKEN"), "{err}");
+    assert!(!desk.db.exists(), "a staff command creates no database");
     let err = desk.fails(None, &["init", "--admin", "root"]);
     assert!(err.contains("--network"), "{err}");
 
@@ -347,7 +353,8 @@ fn refusals_are_explained() {
     assert!(err.contains("64 hex digits"), "{err}");
     let err = desk.fails(Some(&format!("sluice_{}", "0".repeat(64))), &["list"]);
     assert!(err.contains("not authenticated"), "{err}");
-    let err = desk.fails(Some(&admin), &["--network", "bitcoin", "list"]);
+    // Host-local commands check --network against the database.
+    let err = desk.fails(None, &["--network", "bitcoin", "audit", "verify"]);
     assert!(err.contains("is for regtest"), "{err}");
     let err = desk.fails(None, &["--network", "regtest", "init", "--admin", "again"]);
     assert!(err.contains("two admins"), "{err}");
@@ -443,25 +450,6 @@ fn http_get(addr: &str, path: &str, token: &str) -> (u16, Value) {
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
-fn spawn_api(db: &Path) -> (std::process::Child, String) {
-    let mut child = Command::new(BIN)
-        .arg("--db")
-        .arg(db)
-        .args(["run", "api", "--listen", "127.0.0.1:0"])
-        .env_remove("SLUICE_TOKEN")
-        .env_remove("SLUICE_DB")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().rsplit("http://").next().unwrap().to_owned();
-    (child, addr)
-}
-
 #[test]
 fn the_api_runs_as_a_process_and_stops_on_sigterm() {
     let desk = Desk::new();
@@ -482,7 +470,8 @@ fn the_api_runs_as_a_process_and_stops_on_sigterm() {
             "k1",
         ],
     );
-    let (mut child, addr) = spawn_api(&desk.db);
+    let mut api = common::ApiProcess::start(&desk.db);
+    let addr = api.addr.clone();
     let (status, body) = http_get(&addr, "/v1/withdrawals/1", &alice);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["withdrawal"]["status"], "pending_approval");
@@ -493,11 +482,11 @@ fn the_api_runs_as_a_process_and_stops_on_sigterm() {
 
     let stopped = Command::new("kill")
         .arg("-TERM")
-        .arg(child.id().to_string())
+        .arg(api.child().id().to_string())
         .status()
         .unwrap();
     assert!(stopped.success());
-    let exit = child.wait().unwrap();
+    let exit = api.child().wait().unwrap();
     assert!(exit.success(), "SIGTERM is a clean stop: {exit:?}");
 }
 
@@ -737,6 +726,38 @@ fn deposit_addresses_kyc_and_blocklist_from_the_command_line() {
         ],
     );
     assert!(refused.contains("not KYC-verified (status revoked)"), "{refused}");
+}
+
+/// Staff commands are API requests: they work with no database file in reach, and with
+/// the API down they fail saying so, never falling back to the database.
+#[test]
+fn staff_commands_use_the_api_and_never_the_database() {
+    let desk = Desk::new();
+    let (admin, ..) = set_up(&desk);
+    let api = desk.api_url();
+    let missing = desk.dir.path().join("nowhere").join("none.sqlite");
+    let out = common::run_cli_api(&missing, &api, Some(&admin), &["--json", "proposal", "list"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let proposals: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!proposals.as_array().unwrap().is_empty());
+    let out = common::run_cli_api(&missing, &api, Some(&admin), &["list"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!missing.exists() && !missing.parent().unwrap().exists());
+
+    // The API down (nothing listens at common::NO_API): a clear refusal, nothing done.
+    let out = common::run_cli(&desk.db, Some(&admin), &["show", "1"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "error [unreachable]: cannot reach the coordinator API at {}",
+            common::NO_API
+        )) && err.contains("start `sluice-coordinator run api` or set --api/SLUICE_API"),
+        "{err}"
+    );
+    let out = common::run_cli(&desk.db, Some(&admin), &["--json", "approve", "1"]);
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["error"]["code"], "unreachable");
 }
 
 /// Every command that prints data prints JSON with --json (tools parse it, not the text).

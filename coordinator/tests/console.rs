@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bitcoin::hashes::Hash;
+use bitcoin::secp256k1::{Keypair, Secp256k1};
 use bitcoin::{Address, Amount, Network, ScriptBuf, WPubkeyHash};
 use bytes::Bytes;
 use fantoccini::wd::WebDriverCompatibleCommand;
@@ -31,18 +32,25 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use rand::rngs::OsRng;
 use serde_json::{json, Value};
-use sluice_coordinator::api::{serve_console, CoordinatorPool};
+use sluice_coordinator::api::{serve, serve_console, CoordinatorPool};
 use sluice_coordinator::clock;
+use sluice_coordinator::db::utxos::ObservedCoin;
 use sluice_coordinator::identity::CoordinatorIdentity;
 use sluice_coordinator::rules::fees::FeeSchedule;
 use sluice_coordinator::rules::policy::ApprovalPolicy;
 use sluice_coordinator::rules::roles::Role;
-use sluice_coordinator::service::{AdminDesk, Change, EnrollmentSecret, NewWalletRequest, Password};
+use sluice_coordinator::service::{
+    AdminDesk, Applied, BatchOutcome, Change, Coordinator, EnrollmentSecret, NewWalletRequest, Password,
+    ProcessorConfig,
+};
 use sluice_coordinator::totp::{code_at, TotpParams, TotpSecret};
 use sluice_coordinator::wallet_spec::WalletKindArg;
 use sluice_shared::api::NewWithdrawal;
 use sluice_shared::asset::Asset;
+use sluice_shared::descriptor::{Branch, WalletDescriptor};
 use sluice_shared::limit_command::base32;
+use sluice_shared::psbt_builder::fake_funding_tx;
+use sluice_shared::signer_api::{sign_request, RefusalReport, RequestParts};
 use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
@@ -305,6 +313,10 @@ struct World {
     ann_secret: EnrollmentSecret,
     totp: Vec<(&'static str, TotpSecret)>,
     withdrawals: [u64; 3],
+    /// Wallet "hot"'s multipath descriptor, to give it a coin.
+    descriptor: String,
+    /// The online signer "s1" (KEYS[0]'s fingerprint): its identity key.
+    signer: Keypair,
 }
 
 fn world() -> World {
@@ -349,19 +361,31 @@ fn world() -> World {
         schedule: FeeSchedule::Flat(Amount::from_sat(2_000)),
     })
     .unwrap();
-    desk.agree(Change::WalletCreate(NewWalletRequest {
-        name: "hot".into(),
-        kind: WalletKindArg::WshSortedMulti,
-        threshold: Some(2),
-        keys: KEYS.iter().map(|k| k.to_string()).collect(),
-        policy: ApprovalPolicy::Both {
-            max_amount_sat: Amount::from_sat(100_000),
-            registered_destination_only: true,
-            approvers_required: 2,
-        },
-        daily_limit: Amount::from_sat(100_000_000),
-    }))
+    let signer = Keypair::from_seckey_slice(&Secp256k1::new(), &[7; 32]).unwrap();
+    desk.agree(Change::SignerAdd {
+        name: "s1".into(),
+        identity_key: signer.x_only_public_key().0.to_string(),
+        fingerprint: "1bbaa5fe".into(),
+        tor_key: None,
+    })
     .unwrap();
+    let Applied::Wallet(wallet) = desk
+        .agree(Change::WalletCreate(NewWalletRequest {
+            name: "hot".into(),
+            kind: WalletKindArg::WshSortedMulti,
+            threshold: Some(2),
+            keys: KEYS.iter().map(|k| k.to_string()).collect(),
+            policy: ApprovalPolicy::Both {
+                max_amount_sat: Amount::from_sat(100_000),
+                registered_destination_only: true,
+                approvers_required: 2,
+            },
+            daily_limit: Amount::from_sat(100_000_000),
+        }))
+        .unwrap()
+    else {
+        panic!("wallet create yields the wallet")
+    };
     let mut withdraw = |key: &str, sat: u64| {
         let request = NewWithdrawal {
             customer_id: "c1".into(),
@@ -387,7 +411,89 @@ fn world() -> World {
         ann_secret,
         totp,
         withdrawals,
+        descriptor: wallet.multipath_descriptor,
+        signer,
     }
+}
+
+/// The processor batches the approved withdrawals into a session (wallet "hot" gets a
+/// coin first), and signer "s1" reports through the real signer API that it is paused:
+/// what an online signer whose officers paused it does. Returns the session id.
+async fn signer_reports_paused(world: &World, pool: Arc<CoordinatorPool>) -> u64 {
+    let now = clock::now();
+    let mut coord = Coordinator::open(&world.db, Some(Network::Regtest)).unwrap();
+    let descriptor = WalletDescriptor::parse(&world.descriptor, None).unwrap();
+    let script = descriptor.script_pubkey(Branch::Receive, 0).unwrap();
+    let prev_tx = fake_funding_tx(script, &[Amount::from_sat(10_000_000)], 0);
+    coord
+        .record_coin(
+            &ObservedCoin {
+                wallet: "hot",
+                prev_tx: &prev_tx,
+                vout: 0,
+                branch: Branch::Receive,
+                index: 0,
+                block_height: Some(101),
+            },
+            now,
+        )
+        .unwrap();
+    let config = ProcessorConfig {
+        sat_per_vbyte: 2,
+        max_batch: 10,
+        max_inputs: 10,
+        max_fee: Amount::from_sat(100_000),
+        instance: "console-test".into(),
+    };
+    let BatchOutcome::Batched(batch) = coord.batch_wallet("hot", &config, now).unwrap() else {
+        panic!("expected a batch")
+    };
+    drop(coord);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, pool, async {
+        let _ = stopped.await;
+    }));
+    let path = format!("/v1/signer/sessions/{}/refusals", batch.session_id);
+    let body = serde_json::to_vec(&RefusalReport {
+        reason: "paused".into(),
+        detail: "paused by its officers until further notice".into(),
+    })
+    .unwrap();
+    let auth = sign_request(
+        &Secp256k1::new(),
+        &world.signer,
+        &RequestParts::new("POST", &path, &body),
+        now.secs(),
+        rand::random(),
+        [0; 32],
+    );
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri(format!("http://{api}{path}"))
+        .header("content-type", "application/json");
+    for (name, value) in auth.header_values() {
+        request = request.header(name, value);
+    }
+    let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let reply = http
+        .request(request.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
+    let status = reply.status();
+    let text = reply.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        status.is_success(),
+        "{status}: {}",
+        String::from_utf8_lossy(&text)
+    );
+    // No idle keep-alive connection left for the server to wait on.
+    drop(http);
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    batch.session_id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -407,7 +513,7 @@ async fn scenario() {
     let identity = CoordinatorIdentity::generate(&mut rand::thread_rng());
     let pool = Arc::new(CoordinatorPool::open(world.db.clone(), Some(Network::Regtest), identity).unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(serve_console(listener, None, pool, async {
+    let server = tokio::spawn(serve_console(listener, None, pool.clone(), async {
         let _ = stopped.await;
     }));
     let driver = start_driver().await;
@@ -550,6 +656,21 @@ async fn scenario() {
         assert!(audit.contains(expected), "audit page lacks {expected}");
     }
     dave.goto("/deposits", "deposits").await;
+
+    // A signer's refusal and pause state reach the dashboard: reported through the signer
+    // API, shown with the session and the withdrawals it holds up.
+    let session = signer_reports_paused(&world, pool.clone()).await;
+    dave.goto("/", "dashboard-signer-paused").await;
+    let signers = dave.text("#signers").await;
+    assert!(signers.contains("s1"), "{signers}");
+    assert!(
+        signers.contains("paused at ") && signers.contains(&format!("session {session}")),
+        "{signers}"
+    );
+    assert!(signers.contains("paused by its officers"), "{signers}");
+    assert!(signers.contains(&big.to_string()), "{signers}");
+    let paused_cell = dave.text("#signers td.paused").await;
+    assert_eq!(paused_cell, "paused", "{signers}");
 
     // Sign-out ends the session on the server: the old cookie no longer works.
     ann.click("form.signout button", "signed-out").await;

@@ -158,6 +158,53 @@ impl Devnet {
     }
 }
 
+/// `sluice-coordinator run api` for the setup's staff commands (they are API requests),
+/// on a free loopback port; stopped on drop.
+struct SetupApi {
+    child: std::process::Child,
+    url: String,
+}
+
+impl SetupApi {
+    fn start(devnet: &Devnet) -> Result<SetupApi> {
+        use std::io::BufRead as _;
+        let mut command = devnet.coordinator_command(None, &["run", "api", "--listen", "127.0.0.1:0"]);
+        command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        let mut child = command
+            .spawn()
+            .context("starting sluice-coordinator run api for the setup")?;
+        let stdout = child.stdout.take().context("run api's stdout")?;
+        let mut stdout = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        stdout.read_line(&mut line)?;
+        let Some((_, addr)) = line.trim().rsplit_once("http://") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("sluice-coordinator run api did not say where it listens: {line:?}");
+        };
+        let url = format!("http://{addr}");
+        // Keep reading, so that a later line never meets a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        Ok(SetupApi { child, url })
+    }
+
+    /// A staff command as the holder of `token_file`, sent to this API.
+    fn command(&self, devnet: &Devnet, token_file: &Path, args: &[&str]) -> std::process::Command {
+        let mut command = devnet.coordinator_command(Some(token_file), args);
+        command.env_remove("SLUICE_API").arg("--api").arg(&self.url);
+        command
+    }
+}
+
+impl Drop for SetupApi {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A made-up customer's own address (a script nobody here holds keys for).
 pub(crate) fn customer_address(name: &str) -> Result<Address> {
     let script = ScriptBuf::new_p2wpkh(&WPubkeyHash::from_raw_hash(hash160::Hash::hash(name.as_bytes())));
@@ -311,6 +358,12 @@ pub(crate) async fn build_on(
         "approval: automatic up to {} to registered beneficiaries, one approver above",
         format_btc(AUTO_APPROVAL_CEILING)
     ));
+    // The API needs the coordinator's identity key; staff commands go through the API.
+    let identity = run_step(
+        devnet.coordinator_command(None, &["identity", "create"]),
+        "sluice-coordinator identity create",
+    )?;
+    let setup_api = SetupApi::start(&devnet)?;
     for signer in &signers {
         // Through the CLI, as operators do: admin proposes, ops approves.
         let name = format!("signer-{}", signer.name);
@@ -332,7 +385,7 @@ pub(crate) async fn build_on(
             add.extend(["--tor-key", tor_key]);
         }
         let proposed = run_step(
-            devnet.coordinator_command(Some(&admin_file), &add),
+            setup_api.command(&devnet, &admin_file, &add),
             "sluice-coordinator signer add",
         )?;
         let proposal = proposed
@@ -344,7 +397,7 @@ pub(crate) async fn build_on(
             })
             .ok_or_else(|| anyhow!("signer add printed no proposal: {proposed}"))?;
         run_step(
-            devnet.coordinator_command(Some(&ops_file), &["proposal", "approve", &proposal]),
+            setup_api.command(&devnet, &ops_file, &["proposal", "approve", &proposal]),
             "sluice-coordinator proposal approve",
         )?;
         devnet.signer_step(
@@ -359,10 +412,7 @@ pub(crate) async fn build_on(
             ],
         )?;
     }
-    let identity = run_step(
-        devnet.coordinator_command(None, &["identity", "create"]),
-        "sluice-coordinator identity create",
-    )?;
+    drop(setup_api);
     let coordinator_key = identity
         .lines()
         .last()

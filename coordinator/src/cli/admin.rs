@@ -17,6 +17,8 @@ use crate::rules::intake::CustomerStatus;
 use crate::rules::risk::RiskSettings;
 use crate::rules::roles::Role;
 use crate::service::{Change, Coordinator, EnrollmentSecret};
+use crate::staff_client::StaffApi;
+use zeroize::Zeroizing;
 
 #[derive(Debug, Subcommand)]
 pub enum StaffCommand {
@@ -207,7 +209,7 @@ pub fn risk(s: &mut Session, command: &RiskCommand) -> Result<()> {
             outln!("Risk flags: {}.", settings.describe());
         }
         RiskCommand::Set(args) => propose(
-            s,
+            &s.api,
             &Change::RiskSettings {
                 settings: args.settings()?,
             },
@@ -237,13 +239,13 @@ pub struct LimitsSetArgs {
 }
 
 /// Shows an enrollment secret once, to the admin who hands it over.
-pub(super) fn print_enrollment(name: &str, secret: &EnrollmentSecret) -> Result<()> {
+pub(super) fn print_enrollment(name: &str, secret: &str) -> Result<()> {
     outln!(
         "Enrollment secret for {name}: give it to {name} alone, over a safe channel. They run \
          `sluice-coordinator staff enroll --secret SECRET` within 3 days to get their token; \
          it works once."
     );
-    outln!("{}", secret.reveal().as_str());
+    outln!("{secret}");
     Ok(())
 }
 
@@ -263,18 +265,25 @@ pub fn init(cli: &Cli, admins: &[String]) -> Result<()> {
     )?;
     outln!("Initialised {} for {}.", cli.db.display(), network_name(network));
     for (name, secret) in [first, second].into_iter().zip(&secrets) {
-        print_enrollment(name, secret)?;
+        print_enrollment(name, secret.reveal().as_str())?;
     }
     Ok(())
 }
 
-/// `staff enroll`: the holder's own command; the token is printed to them alone.
+/// `staff enroll`: the holder's own command (`POST /v1/staff/enroll`, the secret in the
+/// body is the credential); the token is printed to them alone.
 pub fn enroll(cli: &Cli, secret: &str) -> Result<()> {
+    // Refuse a malformed secret here, before it travels anywhere.
     let secret = EnrollmentSecret::parse(secret)?;
-    let mut coord = super::open_database(&cli.db, cli.network)?;
-    let (name, token) = coord.enroll(&secret, &mut OsRng, clock::now())?;
+    let api = StaffApi::new(&cli.api, None)?;
+    let reply = api.post(
+        "/v1/staff/enroll",
+        &serde_json::json!({ "secret": secret.reveal().as_str() }),
+    )?;
+    let name = reply["staff"].as_str().unwrap_or("");
+    let token = Zeroizing::new(reply["token"].as_str().unwrap_or("").to_owned());
     outln!("Your token, {name}. It is shown once: keep it secret (e.g. in a file for --token-file).");
-    outln!("{}", token.reveal().as_str());
+    outln!("{}", token.as_str());
     Ok(())
 }
 
@@ -322,7 +331,7 @@ pub fn staff(s: &mut Session, command: &StaffCommand) -> Result<()> {
         StaffCommand::RotateToken { name } => Change::StaffRotateToken { name: name.clone() },
         StaffCommand::Enroll { .. } => bail!("`staff enroll` needs no token: run it without one"),
     };
-    propose(s, &change)
+    propose(&s.api, &change)
 }
 
 pub fn customer(s: &mut Session, command: &CustomerCommand) -> Result<()> {
@@ -338,7 +347,7 @@ pub fn customer(s: &mut Session, command: &CustomerCommand) -> Result<()> {
                         format_btc(limit)
                     );
                     propose(
-                        s,
+                        &s.api,
                         &Change::CustomerDailyLimit {
                             customer_id: id.clone(),
                             asset: Asset::Btc,
@@ -436,7 +445,7 @@ pub fn beneficiary(s: &mut Session, command: &BeneficiaryCommand) -> Result<()> 
             return Ok(());
         }
     };
-    propose(s, &change)
+    propose(&s.api, &change)
 }
 
 pub fn fees(s: &mut Session, command: &FeesCommand) -> Result<()> {
@@ -452,7 +461,7 @@ pub fn fees(s: &mut Session, command: &FeesCommand) -> Result<()> {
                 _ => bail!("give exactly one of --flat BTC or --percent-bps N"),
             };
             propose(
-                s,
+                &s.api,
                 &Change::FeesSet {
                     asset: *asset,
                     schedule,
@@ -497,7 +506,7 @@ pub fn limits(s: &mut Session, command: &LimitsCommand) -> Result<()> {
         },
         _ => bail!("give exactly one of --customer ID or --wallet NAME"),
     };
-    propose(s, &change)
+    propose(&s.api, &change)
 }
 
 pub fn log(s: &mut Session, limit: u32) -> Result<()> {

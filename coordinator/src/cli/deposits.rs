@@ -153,7 +153,7 @@ pub fn deposit(s: &mut Session, command: &DepositCommand, json: bool) -> Result<
                 tag_above_sat: args.tag_above.as_deref().map(parse_btc).transpose()?,
             };
             propose(
-                s,
+                &s.api,
                 &Change::DepositWallet {
                     wallet: args.wallet.clone(),
                     settings,

@@ -1,6 +1,9 @@
-//! `sluice-coordinator`'s command line. Staff commands act as the staff member whose
-//! token is given (`--token`, `SLUICE_TOKEN` or `--token-file`) through the same service
-//! layer as the HTTP API, so the same rules apply.
+//! `sluice-coordinator`'s command line. Staff commands are requests to the staff API
+//! (`--api`, `SLUICE_API`) made with the token of the staff member running them
+//! (`--token`, `SLUICE_TOKEN` or `--token-file`), so the API's authentication, roles and
+//! rules apply and the command never opens the database. Host-local operations (`init`,
+//! `run`, `backup`, `restore`, `identity`, `audit verify`/`audit head`) read the
+//! database and key files on the coordinator's host directly.
 
 /// `println!` that returns an error instead of panicking when stdout is closed (e.g.
 /// piped into `head`).
@@ -33,6 +36,7 @@ use zeroize::Zeroizing;
 
 use crate::run::Component;
 use crate::service::{Actor, ApiToken, Coordinator};
+use crate::staff_client::StaffApi;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -53,6 +57,15 @@ pub struct Cli {
     /// The Bitcoin network (required by `init`; elsewhere checked against the database).
     #[arg(long, global = true, value_name = "NET", value_parser = parse_network_arg)]
     pub network: Option<Network>,
+    /// The coordinator's staff API, where staff commands are sent (`run api --listen`).
+    #[arg(
+        long,
+        global = true,
+        env = "SLUICE_API",
+        default_value = "http://127.0.0.1:8080",
+        value_name = "URL"
+    )]
+    pub api: String,
     /// Your staff token. Prefer SLUICE_TOKEN or --token-file: arguments are visible to
     /// other users of the machine.
     #[arg(
@@ -465,22 +478,25 @@ pub fn main(cli: Cli) -> ExitCode {
 /// The stable code of a failure, as the API would give it: the service's own code, else
 /// `internal` for the database and `command_failed` for anything the CLI itself refused
 /// (arguments, files).
-fn error_code(e: &anyhow::Error) -> &'static str {
+fn error_code(e: &anyhow::Error) -> String {
     e.chain()
         .find_map(|cause| {
-            if let Some(service) = cause.downcast_ref::<crate::service::ServiceError>() {
-                Some(service.code())
+            if let Some(api) = cause.downcast_ref::<crate::staff_client::StaffApiError>() {
+                Some(api.code().to_owned())
+            } else if let Some(service) = cause.downcast_ref::<crate::service::ServiceError>() {
+                Some(service.code().to_owned())
             } else if cause.downcast_ref::<crate::db::DbError>().is_some() {
-                Some("internal")
+                Some("internal".to_owned())
             } else {
                 None
             }
         })
-        .unwrap_or("command_failed")
+        .unwrap_or_else(|| "command_failed".to_owned())
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     let session = || Session::open(&cli);
+    let api = || ApiSession::open(&cli);
     let json = cli.json;
     match &cli.command {
         Command::Init { admins } => {
@@ -507,17 +523,17 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Limits(c) => admin::limits(&mut session()?, c)?,
         Command::Risk(c) => admin::risk(&mut session()?, c)?,
         Command::Log { limit } => admin::log(&mut session()?, *limit)?,
-        Command::Proposal(c) => proposals::proposal(&mut session()?, c, json)?,
+        Command::Proposal(c) => proposals::proposal(&api()?, c, json)?,
         Command::Wallet(c) => wallet::wallet(&mut session()?, c)?,
         Command::Coin(c) => wallet::coin(&mut session()?, c)?,
         Command::Signer(c) => signing::signer(&mut session()?, c)?,
         Command::Session(c) => signing::session(&mut session()?, c)?,
-        Command::Withdraw(args) => withdrawals::withdraw(&mut session()?, args, json)?,
-        Command::Approve { id } => withdrawals::approve(&mut session()?, *id, json)?,
-        Command::Reject { id, reason } => withdrawals::reject(&mut session()?, *id, reason, json)?,
-        Command::Cancel { id, reason } => withdrawals::cancel(&mut session()?, *id, reason, json)?,
-        Command::List(args) => withdrawals::list(&mut session()?, args, json)?,
-        Command::Show { id } => withdrawals::show(&mut session()?, *id, json)?,
+        Command::Withdraw(args) => withdrawals::withdraw(&api()?, args, json)?,
+        Command::Approve { id } => withdrawals::approve(&api()?, *id, json)?,
+        Command::Reject { id, reason } => withdrawals::reject(&api()?, *id, reason, json)?,
+        Command::Cancel { id, reason } => withdrawals::cancel(&api()?, *id, reason, json)?,
+        Command::List(args) => withdrawals::list(&api()?, args, json)?,
+        Command::Show { id } => withdrawals::show(&api()?, *id, json)?,
         Command::Deposit(c) => deposits::deposit(&mut session()?, c, json)?,
         Command::Kyc(c) => deposits::kyc(&mut session()?, c)?,
         Command::Blocklist(c) => deposits::blocklist(&mut session()?, c)?,
@@ -617,10 +633,26 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<ExitCode> {
     crate::run::run(&db, network, component, &args.options()?)
 }
 
-/// An open database and the authenticated staff member running the command.
+/// The staff API, called with the token of the staff member running the command.
+pub(crate) struct ApiSession {
+    pub api: StaffApi,
+}
+
+impl ApiSession {
+    fn open(cli: &Cli) -> Result<ApiSession> {
+        let token = read_token(cli)?;
+        Ok(ApiSession {
+            api: StaffApi::new(&cli.api, Some(&token))?,
+        })
+    }
+}
+
+/// Transitional: command groups not yet moved to the API read the database directly;
+/// their configuration changes already go to the API as proposals (`api`).
 pub(crate) struct Session {
     pub coord: Coordinator,
     pub actor: Actor,
+    pub api: StaffApi,
     /// `--json`: commands that print data print it as JSON.
     pub json: bool,
 }
@@ -647,6 +679,7 @@ impl Session {
         Ok(Session {
             coord,
             actor,
+            api: StaffApi::new(&cli.api, Some(&token))?,
             json: cli.json,
         })
     }

@@ -1,11 +1,17 @@
 //! How withdrawals look on a terminal (or as JSON with --json).
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use serde::Serialize;
 use sluice_shared::api::{Withdrawal, WithdrawalDetail, WithdrawalStatus};
 use sluice_shared::asset::format_btc;
 
 use crate::time::UnixTime;
+
+/// An API reply as the type the API serialised.
+pub fn from_reply<T: serde::de::DeserializeOwned>(reply: serde_json::Value) -> Result<T> {
+    serde_json::from_value(reply)
+        .context("the coordinator API's reply is not what this CLI expects (a different version?)")
+}
 
 pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
     outln!("{}", serde_json::to_string_pretty(value)?);

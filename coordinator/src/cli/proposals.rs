@@ -3,14 +3,14 @@
 
 use anyhow::Result;
 use clap::Subcommand;
-use rand::rngs::OsRng;
+use serde_json::{json, Value};
 
 use super::admin::print_enrollment;
 use super::output::print_json;
 use super::wallet::print_created_wallet;
-use super::Session;
-use crate::clock;
-use crate::service::{Applied, Change, Preview, Proposal};
+use super::ApiSession;
+use crate::service::{Change, CreatedWallet};
+use crate::staff_client::StaffApi;
 use crate::time::UnixTime;
 
 #[derive(Debug, Subcommand)]
@@ -32,63 +32,91 @@ pub enum ProposalCommand {
     },
 }
 
-fn print_row(p: &Proposal) -> Result<()> {
+fn text<'a>(value: &'a Value, field: &str) -> &'a str {
+    value[field].as_str().unwrap_or("")
+}
+
+fn id_of(value: &Value) -> u64 {
+    value["id"].as_u64().unwrap_or_default()
+}
+
+fn at(value: &Value, field: &str) -> UnixTime {
+    UnixTime::from_secs(value[field].as_i64().unwrap_or(0))
+}
+
+fn print_row(p: &Value) -> Result<()> {
     outln!(
         "{:>5}  {:<8} by {:<12} {}  {}",
-        p.id,
-        p.status,
-        p.proposed_by,
-        UnixTime::from_secs(p.proposed_at),
-        p.summary
+        id_of(p),
+        text(p, "status"),
+        text(p, "proposed_by"),
+        at(p, "proposed_at"),
+        text(p, "summary")
     );
     Ok(())
 }
 
-fn print_detail(p: &Proposal) -> Result<()> {
-    outln!("proposal {}: {}", p.id, p.status);
-    outln!("  change       {}", p.summary);
-    outln!("  exactly      {}", serde_json::to_string(&p.change)?);
+fn print_detail(p: &Value) -> Result<()> {
+    outln!("proposal {}: {}", id_of(p), text(p, "status"));
+    outln!("  change       {}", text(p, "summary"));
+    outln!("  exactly      {}", serde_json::to_string(&p["change"])?);
     outln!(
         "  proposed     {} by {}",
-        UnixTime::from_secs(p.proposed_at),
-        p.proposed_by
+        at(p, "proposed_at"),
+        text(p, "proposed_by")
     );
-    outln!("  expires      {}", UnixTime::from_secs(p.expires_at));
-    if let (Some(by), Some(at)) = (&p.decided_by, p.decided_at) {
-        outln!("  decided      {} by {}", UnixTime::from_secs(at), by);
+    outln!("  expires      {}", at(p, "expires_at"));
+    if let (Some(by), Some(_)) = (p["decided_by"].as_str(), p["decided_at"].as_i64()) {
+        outln!("  decided      {} by {}", at(p, "decided_at"), by);
     }
-    if let Some(reason) = &p.reason {
+    if let Some(reason) = p["reason"].as_str() {
         outln!("  reason       {reason}");
     }
     Ok(())
 }
 
-/// Records `change` as the session's admin's proposal and says how it takes effect.
-pub(super) fn propose(s: &mut Session, change: &Change) -> Result<()> {
-    let proposed = s.coord.propose(&s.actor, change, &mut OsRng, clock::now())?;
-    let p = &proposed.proposal;
-    outln!("Proposal {} recorded: {}.", p.id, p.summary);
+/// A created wallet as the API describes it (`kind: wallet`).
+fn created_wallet(value: &Value) -> CreatedWallet {
+    CreatedWallet {
+        name: text(value, "name").to_owned(),
+        wallet_id: text(value, "wallet_id").to_owned(),
+        kind: text(value, "wallet_kind").to_owned(),
+        multipath_descriptor: text(value, "descriptor").to_owned(),
+        receive_descriptor: text(value, "receive_descriptor").to_owned(),
+        change_descriptor: text(value, "change_descriptor").to_owned(),
+    }
+}
+
+/// Records `change` as the caller's proposal (`POST /v1/proposals`) and says how it takes
+/// effect.
+pub(super) fn propose(api: &StaffApi, change: &Change) -> Result<()> {
+    let p = api.post("/v1/proposals", &serde_json::to_value(change)?)?;
+    outln!("Proposal {} recorded: {}.", id_of(&p), text(&p, "summary"));
     outln!(
         "It takes effect when another admin approves it before {}: `sluice-coordinator proposal approve {}`.",
-        UnixTime::from_secs(p.expires_at),
-        p.id
+        at(&p, "expires_at"),
+        id_of(&p)
     );
-    match &proposed.preview {
-        Preview::Wallet(created) => {
+    let preview = &p["preview"];
+    match text(preview, "kind") {
+        "wallet" => {
             outln!();
-            print_created_wallet(created)?;
+            print_created_wallet(&created_wallet(preview))?;
         }
-        Preview::Signer(id) => outln!("Once approved, the signer's id is {id}."),
-        Preview::Beneficiary(_) | Preview::Nothing => {}
+        "signer" => outln!(
+            "Once approved, the signer's id is {}.",
+            text(preview, "signer_id")
+        ),
+        _ => {}
     }
     Ok(())
 }
 
-pub fn proposal(s: &mut Session, command: &ProposalCommand, json: bool) -> Result<()> {
-    let now = clock::now();
+pub fn proposal(s: &ApiSession, command: &ProposalCommand, json: bool) -> Result<()> {
     match command {
         ProposalCommand::List { limit } => {
-            let proposals = s.coord.list_proposals(&s.actor, *limit, now)?;
+            let reply = s.api.get(&format!("/v1/proposals?limit={limit}"))?;
+            let proposals = reply["proposals"].as_array().cloned().unwrap_or_default();
             if json {
                 return print_json(&proposals);
             }
@@ -97,26 +125,36 @@ pub fn proposal(s: &mut Session, command: &ProposalCommand, json: bool) -> Resul
             }
         }
         ProposalCommand::Show { id } => {
-            let p = s.coord.proposal(&s.actor, *id, now)?;
+            let p = s.api.get(&format!("/v1/proposals/{id}"))?;
             if json {
                 return print_json(&p);
             }
             print_detail(&p)?;
         }
         ProposalCommand::Approve { id } => {
-            let (p, applied) = s.coord.approve_proposal(&s.actor, *id, &mut OsRng, now)?;
-            outln!("Proposal {} by {} applied: {}.", p.id, p.proposed_by, p.summary);
-            match applied {
-                Applied::Enrollment { staff, secret } => print_enrollment(&staff, &secret)?,
-                Applied::Wallet(created) => print_created_wallet(&created)?,
-                Applied::Signer(signer) => outln!("Signer registered with id {signer}."),
-                Applied::Beneficiary(address) => outln!("{address} registered."),
-                Applied::Done => {}
+            let reply = s.api.post(&format!("/v1/proposals/{id}/approve"), &json!({}))?;
+            let p = &reply["proposal"];
+            outln!(
+                "Proposal {} by {} applied: {}.",
+                id_of(p),
+                text(p, "proposed_by"),
+                text(p, "summary")
+            );
+            let applied = &reply["applied"];
+            match text(applied, "kind") {
+                "enrollment" => print_enrollment(text(applied, "staff"), text(applied, "enrollment_secret"))?,
+                "wallet" => print_created_wallet(&created_wallet(applied))?,
+                "signer" => outln!("Signer registered with id {}.", text(applied, "signer_id")),
+                "beneficiary" => outln!("{} registered.", text(applied, "address")),
+                _ => {}
             }
         }
         ProposalCommand::Reject { id, reason } => {
-            let p = s.coord.reject_proposal(&s.actor, *id, reason, now)?;
-            outln!("Proposal {} rejected: {}.", p.id, p.summary);
+            let p = s.api.post(
+                &format!("/v1/proposals/{id}/reject"),
+                &json!({ "reason": reason }),
+            )?;
+            outln!("Proposal {} rejected: {}.", id_of(&p), text(&p, "summary"));
         }
     }
     Ok(())

@@ -186,7 +186,7 @@ pub fn signer(s: &mut Session, command: &SignerCommand) -> Result<()> {
             active: true,
         },
     };
-    propose(s, &change)
+    propose(&s.api, &change)
 }
 
 fn read_bounded(path: &Path) -> Result<Vec<u8>> {

@@ -161,7 +161,7 @@ pub fn wallet(s: &mut Session, command: &WalletCommand) -> Result<()> {
                 policy: args.policy.policy()?,
                 daily_limit: parse_btc(&args.daily_limit)?,
             };
-            propose(s, &Change::WalletCreate(request))?;
+            propose(&s.api, &Change::WalletCreate(request))?;
         }
         WalletCommand::List if s.json => {
             let wallets: Vec<_> = s
@@ -211,7 +211,7 @@ pub fn wallet(s: &mut Session, command: &WalletCommand) -> Result<()> {
                 wallet: name.clone(),
                 policy: policy.policy()?,
             };
-            propose(s, &change)?;
+            propose(&s.api, &change)?;
         }
     }
     Ok(())

@@ -2,13 +2,11 @@
 
 use anyhow::Result;
 use clap::Args;
-use sluice_shared::api::{NewWithdrawal, WithdrawalStatus};
+use sluice_shared::api::{NewWithdrawal, WithdrawalDetail, WithdrawalList, WithdrawalStatus};
 use sluice_shared::asset::parse_btc;
 
-use super::output::{print_detail, print_json, print_row};
-use super::Session;
-use crate::clock;
-use crate::service::{Intake, WithdrawalQuery};
+use super::output::{from_reply, print_detail, print_json, print_row};
+use super::ApiSession;
 
 #[derive(Debug, Args)]
 pub struct WithdrawArgs {
@@ -40,31 +38,37 @@ pub struct ListArgs {
     before: Option<u64>,
 }
 
-pub fn withdraw(s: &mut Session, args: &WithdrawArgs, json: bool) -> Result<()> {
+/// `withdraw`: `POST /v1/withdrawals` with the withdrawal's own idempotency key.
+pub fn withdraw(s: &ApiSession, args: &WithdrawArgs, json: bool) -> Result<()> {
     let request = NewWithdrawal {
         customer_id: args.customer.clone(),
         wallet: args.wallet.clone(),
         destination: args.to.clone(),
         amount_sat: parse_btc(&args.amount)?,
     };
-    let outcome = s
-        .coord
-        .request_withdrawal(&s.actor, &args.idempotency_key, &request, clock::now())?;
+    let (status, reply) = s.api.post_with_key(
+        "/v1/withdrawals",
+        &serde_json::to_value(&request)?,
+        &args.idempotency_key,
+    )?;
+    let detail: WithdrawalDetail = from_reply(reply)?;
     if json {
-        return print_json(outcome.detail());
+        return print_json(&detail);
     }
-    if let Intake::Existing(d) = &outcome {
+    // 200 (not 201 Created): the key was seen with this same request.
+    if status == hyper::StatusCode::OK {
         outln!(
             "Idempotency key {:?} was already used for this same request: nothing new recorded (withdrawal {}).",
-            args.idempotency_key, d.withdrawal.id
+            args.idempotency_key, detail.withdrawal.id
         );
     }
-    print_detail(outcome.detail())?;
+    print_detail(&detail)?;
     Ok(())
 }
 
-pub fn approve(s: &mut Session, id: u64, json: bool) -> Result<()> {
-    let detail = s.coord.approve(&s.actor, id, clock::now())?;
+/// A decision on withdrawal `id` (`approve`, `reject`, `cancel`), printed as its detail.
+fn decide(s: &ApiSession, id: u64, action: &str, body: serde_json::Value, json: bool) -> Result<()> {
+    let detail: WithdrawalDetail = from_reply(s.api.post(&format!("/v1/withdrawals/{id}/{action}"), &body)?)?;
     if json {
         return print_json(&detail);
     }
@@ -72,31 +76,27 @@ pub fn approve(s: &mut Session, id: u64, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn reject(s: &mut Session, id: u64, reason: &str, json: bool) -> Result<()> {
-    let detail = s.coord.reject(&s.actor, id, reason, clock::now())?;
-    if json {
-        return print_json(&detail);
-    }
-    print_detail(&detail)?;
-    Ok(())
+pub fn approve(s: &ApiSession, id: u64, json: bool) -> Result<()> {
+    decide(s, id, "approve", serde_json::json!({}), json)
 }
 
-pub fn cancel(s: &mut Session, id: u64, reason: &str, json: bool) -> Result<()> {
-    let detail = s.coord.cancel(&s.actor, id, reason, clock::now())?;
-    if json {
-        return print_json(&detail);
-    }
-    print_detail(&detail)?;
-    Ok(())
+pub fn reject(s: &ApiSession, id: u64, reason: &str, json: bool) -> Result<()> {
+    decide(s, id, "reject", serde_json::json!({ "reason": reason }), json)
 }
 
-pub fn list(s: &mut Session, args: &ListArgs, json: bool) -> Result<()> {
-    let query = WithdrawalQuery {
-        status: args.status,
-        before_id: args.before,
-        limit: Some(args.limit),
-    };
-    let list = s.coord.list_withdrawals(&s.actor, &query)?;
+pub fn cancel(s: &ApiSession, id: u64, reason: &str, json: bool) -> Result<()> {
+    decide(s, id, "cancel", serde_json::json!({ "reason": reason }), json)
+}
+
+pub fn list(s: &ApiSession, args: &ListArgs, json: bool) -> Result<()> {
+    let mut query = format!("/v1/withdrawals?limit={}", args.limit);
+    if let Some(status) = args.status {
+        query.push_str(&format!("&status={}", status.as_str()));
+    }
+    if let Some(before) = args.before {
+        query.push_str(&format!("&before={before}"));
+    }
+    let list: WithdrawalList = from_reply(s.api.get(&query)?)?;
     if json {
         return print_json(&list);
     }
@@ -109,8 +109,8 @@ pub fn list(s: &mut Session, args: &ListArgs, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn show(s: &mut Session, id: u64, json: bool) -> Result<()> {
-    let detail = s.coord.withdrawal(&s.actor, id)?;
+pub fn show(s: &ApiSession, id: u64, json: bool) -> Result<()> {
+    let detail: WithdrawalDetail = from_reply(s.api.get(&format!("/v1/withdrawals/{id}"))?)?;
     if json {
         return print_json(&detail);
     }

@@ -82,3 +82,46 @@ pub fn paused(conn: &Connection) -> Result<Vec<(String, bool)>, DbError> {
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, bool>(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// A signer's most recent refusal report, and the withdrawals its session pays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestRefusal {
+    pub signer_name: String,
+    pub session_id: u64,
+    pub reason: String,
+    pub detail: String,
+    pub reported_at: UnixTime,
+    pub withdrawal_ids: Vec<u64>,
+}
+
+/// Each signer's (by name) most recent refusal report, whatever became of its session
+/// since: the dashboard shows it with its time so staff judge whether it still matters.
+pub fn latest_per_signer(conn: &Connection) -> Result<Vec<LatestRefusal>, DbError> {
+    let mut stmt = conn.prepare(
+        "SELECT s.name, r.session_id, r.reason, r.detail, r.reported_at FROM signers s \
+         JOIN signer_refusals r ON r.rowid = (SELECT r2.rowid FROM signer_refusals r2 \
+             WHERE r2.signer_id = s.signer_id ORDER BY r2.reported_at DESC, r2.rowid DESC LIMIT 1) \
+         ORDER BY s.name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(LatestRefusal {
+            signer_name: r.get(0)?,
+            session_id: u64::try_from(r.get::<_, i64>(1)?).unwrap_or_default(),
+            reason: r.get(2)?,
+            detail: r.get(3)?,
+            reported_at: UnixTime::from_secs(r.get(4)?),
+            withdrawal_ids: Vec::new(),
+        })
+    })?;
+    let mut latest: Vec<LatestRefusal> = rows.collect::<Result<_, _>>()?;
+    let mut paid = conn.prepare(
+        "SELECT withdrawal_id FROM session_withdrawals WHERE session_id = ?1 ORDER BY withdrawal_id",
+    )?;
+    for refusal in &mut latest {
+        refusal.withdrawal_ids = paid
+            .query_map([id_to_sql(refusal.session_id)], |r| r.get::<_, i64>(0))?
+            .map(|id| id.map(|id| u64::try_from(id).unwrap_or_default()))
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(latest)
+}

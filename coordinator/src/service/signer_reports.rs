@@ -58,4 +58,10 @@ impl Coordinator {
         );
         Ok(())
     }
+
+    /// Each signer's most recent refusal report (by signer name), for the dashboard.
+    pub fn latest_signer_refusals(&mut self) -> Result<Vec<signer_refusals::LatestRefusal>, ServiceError> {
+        let tx = self.db.read()?;
+        Ok(signer_refusals::latest_per_signer(&tx)?)
+    }
 }

@@ -17,7 +17,7 @@ use sluice_shared::api::RejectWithdrawal;
 
 use super::{parse_json, Failure};
 use crate::api::reply::{json, Reply};
-use crate::service::{Actor, Applied, Change, Coordinator, EnrollmentSecret};
+use crate::service::{Actor, Applied, Change, Coordinator, CreatedWallet, EnrollmentSecret, Preview};
 use crate::time::UnixTime;
 
 /// `POST /v1/staff/enroll`.
@@ -42,17 +42,32 @@ fn applied_json(applied: &Applied) -> Value {
             "staff": staff,
             "enrollment_secret": secret.reveal().as_str(),
         }),
-        Applied::Wallet(created) => json!({
-            "kind": "wallet",
-            "name": created.name,
-            "wallet_id": created.wallet_id,
-            "descriptor": created.multipath_descriptor,
-            "receive_descriptor": created.receive_descriptor,
-            "change_descriptor": created.change_descriptor,
-        }),
+        Applied::Wallet(created) => wallet_json(created),
         Applied::Signer(id) => json!({"kind": "signer", "signer_id": id.to_string()}),
         Applied::Beneficiary(address) => json!({"kind": "beneficiary", "address": address}),
         Applied::Done => json!({"kind": "done"}),
+    }
+}
+
+fn wallet_json(created: &CreatedWallet) -> Value {
+    json!({
+        "kind": "wallet",
+        "name": created.name,
+        "wallet_kind": created.kind,
+        "wallet_id": created.wallet_id,
+        "descriptor": created.multipath_descriptor,
+        "receive_descriptor": created.receive_descriptor,
+        "change_descriptor": created.change_descriptor,
+    })
+}
+
+/// What a proposal will do once approved, as its dry run showed (never a secret).
+fn preview_json(preview: &Preview) -> Value {
+    match preview {
+        Preview::Wallet(created) => wallet_json(created),
+        Preview::Signer(id) => json!({"kind": "signer", "signer_id": id.to_string()}),
+        Preview::Beneficiary(address) => json!({"kind": "beneficiary", "address": address}),
+        Preview::Nothing => json!({"kind": "nothing"}),
     }
 }
 
@@ -74,7 +89,13 @@ pub(super) fn create(
 ) -> Result<Reply, Failure> {
     let change: Change = parse_json(body, None)?;
     let proposed = coord.propose(actor, &change, &mut OsRng, now)?;
-    Ok(json(StatusCode::CREATED, &proposed.proposal))
+    // The proposal's fields, and what it will do (`preview`).
+    let mut reply = serde_json::to_value(&proposed.proposal)
+        .map_err(|e| super::bad_request("internal", &format!("could not encode the proposal: {e}")))?;
+    if let Value::Object(fields) = &mut reply {
+        fields.insert("preview".into(), preview_json(&proposed.preview));
+    }
+    Ok(json(StatusCode::CREATED, &reply))
 }
 
 pub(super) fn get(coord: &mut Coordinator, actor: &Actor, id: u64, now: UnixTime) -> Result<Reply, Failure> {

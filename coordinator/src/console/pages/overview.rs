@@ -3,6 +3,7 @@
 use maud::html;
 
 use crate::console::layout::{alert, page, sats, when, Viewer};
+use crate::db::signer_refusals::LatestRefusal;
 use crate::rules::deposits::DepositStatus;
 use crate::service::{Coordinator, ServiceError};
 use crate::time::UnixTime;
@@ -25,6 +26,13 @@ pub(super) fn dashboard(
         Err(e) => return Err(e),
     };
     let contacts = coord.signer_contacts()?;
+    let refusals = coord.latest_signer_refusals()?;
+    let paused = |name: &str| {
+        snapshot
+            .signers_paused
+            .iter()
+            .any(|(signer, paused)| signer == name && *paused)
+    };
     let audit = coord.audit_verify(None)?;
     let mut alarms = Vec::new();
     if let Err(broken) = &audit {
@@ -79,7 +87,7 @@ pub(super) fn dashboard(
                 Some(signers) if signers.is_empty() => { p { "No signer registered." } }
                 Some(signers) => {
                     table #signers {
-                        tr { th { "Name" } th { "State" } th { "Last contact" } th { "Sessions waiting for it" } th { "Fingerprint" } th { "Registered" } }
+                        tr { th { "Name" } th { "State" } th { "Last contact" } th { "Paused" } th { "Latest refusal" } th { "Sessions waiting for it" } th { "Fingerprint" } th { "Registered" } }
                         @for signer in signers {
                             tr {
                                 td { (signer.name) }
@@ -90,6 +98,8 @@ pub(super) fn dashboard(
                                         None => { "never (offline signer, or not yet)" }
                                     }
                                 }
+                                (pause_cell(paused(&signer.name)))
+                                (refusal_cell(refusals.iter().find(|r| r.signer_name == signer.name)))
                                 td { (snapshot.sessions_waiting_by_signer.get(&signer.name).copied().unwrap_or(0)) }
                                 td.mono { (signer.master_fingerprint) }
                                 td { (signer.created_at) " by " (signer.created_by) }
@@ -99,16 +109,53 @@ pub(super) fn dashboard(
                 }
                 None => {
                     table #signers {
-                        tr { th { "Active signer" } th { "Sessions waiting for it" } }
+                        tr { th { "Active signer" } th { "Paused" } th { "Latest refusal" } th { "Sessions waiting for it" } }
                         @for (name, waiting) in &snapshot.sessions_waiting_by_signer {
-                            tr { td { (name) } td { (waiting) } }
+                            tr {
+                                td { (name) }
+                                (pause_cell(paused(name)))
+                                (refusal_cell(refusals.iter().find(|r| &r.signer_name == name)))
+                                td { (waiting) }
+                            }
                         }
                     }
                 }
             }
-            p { "Last contact is an online signer's last authenticated request (to within 30 s). Signers do not report refusals or their pause state to the coordinator yet." }
+            p { "Last contact is an online signer's last authenticated request (to within 30 s). Online signers report each refusal (limits spent, paused, a transaction their inspection refused); a signer counts as paused when its latest report says so and it has signed nothing since. Offline signers report nothing." }
         },
     ))
+}
+
+fn pause_cell(paused: bool) -> maud::Markup {
+    html! {
+        td.paused {
+            @if paused { span.status.paused { "paused" } } @else { "no" }
+        }
+    }
+}
+
+/// A signer's latest refusal: reason, detail, when, and what it held up.
+fn refusal_cell(refusal: Option<&LatestRefusal>) -> maud::Markup {
+    html! {
+        td.refusal {
+            @match refusal {
+                None => { "none reported" }
+                Some(r) => {
+                    strong { (r.reason) } " at " (r.reported_at) ", session " (r.session_id)
+                    @if !r.withdrawal_ids.is_empty() {
+                        " (withdrawal"
+                        @if r.withdrawal_ids.len() > 1 { "s" }
+                        @for (i, id) in r.withdrawal_ids.iter().enumerate() {
+                            @if i > 0 { "," }
+                            " " a href={ "/withdrawals/" (id) } { (id) }
+                        }
+                        ")"
+                    }
+                    ": " (r.detail)
+                }
+            }
+        }
+    }
 }
 
 pub(super) fn deposits(
