@@ -59,8 +59,15 @@ fn ok(mut command: Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `run all` on `db` and the two online signers dialing it.
-fn start(dir: &Path, db: &Path, chain: &ChainNode, signers: &[Signer], tag: &str) -> Vec<Component> {
+/// `run all` on `db` and the two online signers dialing it; and the API's URL (staff
+/// commands call it).
+fn start(
+    dir: &Path,
+    db: &Path,
+    chain: &ChainNode,
+    signers: &[Signer],
+    tag: &str,
+) -> (Vec<Component>, String) {
     let mut command = coordinator(
         db,
         &[
@@ -99,7 +106,7 @@ fn start(dir: &Path, db: &Path, chain: &ChainNode, signers: &[Signer], tag: &str
             .args(["online", "--coordinator", &url, "--poll-seconds", "1"]);
         all.push(Component::start("signer", command, dir.join(format!("signer-{i}-{tag}.log"))).unwrap());
     }
-    all
+    (all, url)
 }
 
 fn wait_for(db: &Path, components: &mut [Component], what: &str, done: impl Fn(&Path) -> bool) {
@@ -240,7 +247,7 @@ fn restored_home_pays_every_withdrawal_once(choice: &ChainChoice) {
         }
     }
 
-    let mut running = start(dir.path(), &db, &chain, &signers, "before");
+    let (mut running, _) = start(dir.path(), &db, &chain, &signers, "before");
     wait_for(&db, &mut running, "a first confirmation", |db| {
         count(db, "SELECT COUNT(*) FROM withdrawals WHERE status = 'confirmed'") >= 1
     });
@@ -286,7 +293,7 @@ fn restored_home_pays_every_withdrawal_once(choice: &ChainChoice) {
         ],
     ));
     let restored: PathBuf = new_home.join("sluice-coordinator.sqlite");
-    let mut running = start(dir.path(), &restored, &chain, &signers, "after");
+    let (mut running, api_url) = start(dir.path(), &restored, &chain, &signers, "after");
     // The monitor catches up with the chain (every transaction the old services sent is
     // mined within a few blocks); the processor is held meanwhile.
     std::thread::sleep(Duration::from_secs(4));
@@ -321,7 +328,11 @@ fn restored_home_pays_every_withdrawal_once(choice: &ChainChoice) {
                     "paid after the backup (reconciled)",
                 ],
             );
-            command.arg("--token-file").arg(&approver_file);
+            command
+                .arg("--token-file")
+                .arg(&approver_file)
+                .arg("--api")
+                .arg(&api_url);
             ok(command);
             cancelled.push(id);
         }

@@ -16,7 +16,7 @@ use sluice_shared::finalize::finalize;
 
 use super::{Coordinator, ServiceError};
 use crate::db::broadcasts::{self, BroadcastRecord};
-use crate::db::{session_groups, sessions, signatures, withdrawals, DbError};
+use crate::db::{chain_blocks, session_groups, sessions, signatures, utxos, withdrawals, DbError};
 use crate::time::UnixTime;
 
 /// A session's final transaction, ready to send.
@@ -82,6 +82,19 @@ impl Coordinator {
             return Ok(None);
         }
         broadcasts::insert(&tx, id, &final_tx, now)?;
+        // Already in a block the monitor applied? A restored home signs again a transaction
+        // its lost predecessor had sent and the chain confirmed after the backup; the
+        // monitor applied that block before this broadcast existed (it recorded only the
+        // coins' spend) and never looks at it again, so the session would wait forever.
+        if let Some(input) = final_tx.input.first() {
+            if let Some((spender, height)) = utxos::spend_of(&tx, &input.previous_output)? {
+                if spender == txid {
+                    if let Some(hash) = chain_blocks::hash_at(&tx, height)? {
+                        broadcasts::set_block(&tx, &txid, Some((height, &hash)))?;
+                    }
+                }
+            }
+        }
         let bump = session_groups::replacement_of(&tx, id)?;
         let note = match &bump {
             Some(bump) => format!(
