@@ -50,6 +50,9 @@ pub enum Command {
     /// Carry out an officer-signed release instruction: spend exactly that tagged
     /// deposit to exactly that destination, once.
     Release(ReleaseArgs),
+    /// Print the newest head of the coordinator's audit log this shadow kept (JSON), for
+    /// `sluice-coordinator audit verify --head FILE` on the coordinator's host.
+    AuditHead,
     /// Cross-check the coordinator's deposit ledger against the chain: once
     /// (`--once`, exit status 3 on any alarm) or every `--interval-seconds`.
     Run(RunArgs),

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use sluice_signer::cli::Command as SignerCommand;
 use sluice_signer::home::Home;
 
@@ -24,6 +24,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Limits(command) => signer_command(&home, passphrase_file, SignerCommand::Limits(command))?,
         Command::Journal(command) => signer_command(&home, passphrase_file, SignerCommand::Journal(command))?,
         Command::Release(args) => crate::release::release(&home, passphrase_file, &args)?,
+        Command::AuditHead => {
+            let kept = crate::audit_watch::KeptHeads::open(&crate::settings::shadow_db(&home))?;
+            let head = kept.newest()?.context(
+                "no audit head kept yet: `sluice-shadow run` fetches one on every check",
+            )?;
+            println!("{}", serde_json::to_string_pretty(&head)?);
+        }
         Command::Run(args) => return crate::run::run(&home, passphrase_file, &args),
     }
     Ok(ExitCode::SUCCESS)

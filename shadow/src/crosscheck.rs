@@ -94,6 +94,19 @@ pub enum Alarm {
     /// The shadow could not ask (node or coordinator unreachable, or an answer it cannot
     /// read): nothing was checked.
     CheckFailed { reason: String },
+    /// The coordinator refuses to give an audit head because its own check of the audit
+    /// chain failed (an entry edited, deleted, inserted or reordered).
+    AuditChainBroken { reason: String },
+    /// The audit log now ends before a head the shadow kept: entries were cut off the end.
+    AuditLogTruncated { kept_seq: i64, now_seq: i64 },
+    /// The audit log no longer passes through a head the shadow kept (same number,
+    /// different entry): it was rewritten from there on, which needs the audit key.
+    AuditLogRewritten { seq: i64 },
+    /// The audit head is signed by another key than the heads kept before.
+    AuditKeyChanged { kept_key: String, now_key: String },
+    /// An audit head from the coordinator that does not check out (bad signature,
+    /// malformed).
+    AuditHeadInvalid { reason: String },
 }
 
 impl Alarm {
@@ -108,6 +121,11 @@ impl Alarm {
             Alarm::NotCredited { .. } => "not_credited",
             Alarm::LedgerTruncated { .. } => "ledger_truncated",
             Alarm::CheckFailed { .. } => "check_failed",
+            Alarm::AuditChainBroken { .. } => "audit_chain_broken",
+            Alarm::AuditLogTruncated { .. } => "audit_log_truncated",
+            Alarm::AuditLogRewritten { .. } => "audit_log_rewritten",
+            Alarm::AuditKeyChanged { .. } => "audit_key_changed",
+            Alarm::AuditHeadInvalid { .. } => "audit_head_invalid",
         }
     }
 }
@@ -183,6 +201,25 @@ impl fmt::Display for Alarm {
                 "the ledger answer held {entries} entries, as many as one listing gives: the shadow cannot see the rest"
             ),
             Alarm::CheckFailed { reason } => write!(f, "the cross-check could not run: {reason}"),
+            Alarm::AuditChainBroken { reason } => write!(
+                f,
+                "the coordinator's audit log is broken ({reason}): someone changed the coordinator's database; investigate before trusting anything it says"
+            ),
+            Alarm::AuditLogTruncated { kept_seq, now_seq } => write!(
+                f,
+                "the coordinator's audit log ends at entry {now_seq}, but the shadow kept its head at entry {kept_seq}: entries were removed from the end; `sluice-shadow audit-head` exports the kept head for `sluice-coordinator audit verify --head`"
+            ),
+            Alarm::AuditLogRewritten { seq } => write!(
+                f,
+                "the coordinator's audit entry {seq} is not the one the shadow kept: the log was rewritten from there on (with the audit key); treat the coordinator's host as compromised"
+            ),
+            Alarm::AuditKeyChanged { kept_key, now_key } => write!(
+                f,
+                "the coordinator's audit head is signed by key {now_key}, but the heads the shadow kept are signed by {kept_key}: the audit key was replaced"
+            ),
+            Alarm::AuditHeadInvalid { reason } => {
+                write!(f, "the coordinator sent an audit head that does not check out: {reason}")
+            }
         }
     }
 }

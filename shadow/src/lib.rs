@@ -6,11 +6,13 @@
 //! and journal), and every sweep goes through the signer's pipeline. What is its own:
 //! [`crosscheck`] (pure: the coordinator's ledger and issued addresses against the
 //! deposit descriptor and the chain), [`chain_scan`] (its node), [`staff_client`] (the
-//! coordinator's staff API with a read-only `shadow` token), [`report`] (status file,
-//! webhook), [`sweeps`] and [`spend`] (exactly-once sweeps), [`run`] (the loop).
+//! coordinator's staff API with a read-only `shadow` token), [`audit_watch`] (the
+//! coordinator's audit heads, fetched and kept), [`report`] (status file, webhook),
+//! [`sweeps`] and [`spend`] (exactly-once sweeps), [`run`] (the loop).
 //! It opens no listening socket.
 #![forbid(unsafe_code)]
 
+pub mod audit_watch;
 pub mod chain_scan;
 pub mod cli;
 pub mod commands;

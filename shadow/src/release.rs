@@ -78,7 +78,8 @@ pub fn release(home: &Home, passphrase_file: Option<&std::path::Path>, args: &Re
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let checked = runtime.block_on(crate::run::check(&configured, &node, &staff));
+    let heads = crate::audit_watch::KeptHeads::open(&settings::shadow_db(home))?;
+    let checked = runtime.block_on(crate::run::check(&configured, &node, &staff, &heads));
     let Some(view) = checked.view else {
         bail!(
             "cannot look at the chain and the ledger now: {}; try again",

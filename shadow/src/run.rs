@@ -15,6 +15,7 @@ use sluice_signer::passphrase;
 use sluice_signer::pipeline;
 use sluice_signer::state::State;
 
+use crate::audit_watch::{self, KeptHeads};
 use crate::chain_scan::{self, ChainView};
 use crate::cli::{ConnectionArgs, RunArgs};
 use crate::crosscheck::{cross_check, Alarm, CheckRules, CheckSummary};
@@ -34,7 +35,12 @@ pub(crate) struct Checked {
     pub(crate) ledger: Vec<sluice_shared::deposit_api::Deposit>,
 }
 
-pub(crate) async fn check(configured: &Configured, node: &CoreRpcClient, staff: &StaffApi) -> Checked {
+pub(crate) async fn check(
+    configured: &Configured,
+    node: &CoreRpcClient,
+    staff: &StaffApi,
+    heads: &KeptHeads,
+) -> Checked {
     let now = sluice_signer::clock::unix_now();
     let failed = |reason: String| Checked {
         status: Status::new(
@@ -78,7 +84,7 @@ pub(crate) async fn check(configured: &Configured, node: &CoreRpcClient, staff: 
         credit_confirmations: s.credit_confirmations,
         lag_blocks: s.lag_blocks,
     };
-    let (summary, alarms) = cross_check(
+    let (summary, mut alarms) = cross_check(
         &configured.deposit,
         &s.coordinator_wallet,
         &rules,
@@ -87,8 +93,12 @@ pub(crate) async fn check(configured: &Configured, node: &CoreRpcClient, staff: 
         &view.deposits(),
         LEDGER_LISTING_LIMIT,
     );
+    let (audit_alarm, kept_head) = audit_watch::watch(staff, heads, now).await;
+    alarms.extend(audit_alarm);
+    let mut status = Status::new(now, Some(view.tip_height), &summary, &alarms);
+    status.summary["audit_head_seq"] = kept_head.map(|h| h.seq).into();
     Checked {
-        status: Status::new(now, Some(view.tip_height), &summary, &alarms),
+        status,
         view: Some(view),
         ledger,
     }
@@ -232,6 +242,7 @@ pub fn run(home: &Home, passphrase_file: Option<&std::path::Path>, args: &RunArg
         .status_file
         .clone()
         .unwrap_or_else(|| home.dir().join("status.json"));
+    let heads = KeptHeads::open(&settings::shadow_db(home))?;
     let mut sweeper = if args.sweep {
         let keys = keys::unlock(home, &passphrase::read(passphrase_file, false)?)?;
         let mut state = State::open_keyed(&home.state(), keys.state_key())?;
@@ -256,7 +267,7 @@ pub fn run(home: &Home, passphrase_file: Option<&std::path::Path>, args: &RunArg
     );
     loop {
         let previous = report::read_status(&status_path);
-        let checked = runtime.block_on(check(&configured, &node, &staff));
+        let checked = runtime.block_on(check(&configured, &node, &staff, &heads));
         let mut status = checked.status;
         if let (Some(sweeper), Some(view)) = (sweeper.as_mut(), checked.view.as_ref()) {
             let outcome = runtime.block_on(async {

@@ -1,5 +1,5 @@
 //! The coordinator's staff API, read with the `shadow` role's token: the issued deposit
-//! addresses and the deposit ledger. Plain outgoing HTTP/1.1 requests; nothing listens.
+//! addresses, the deposit ledger and the audit log's heads. Plain outgoing HTTP/1.1 requests; nothing listens.
 
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
+use sluice_coordinator::audit::Head;
 use sluice_shared::deposit_api::{Deposit, DepositAddress, DepositAddressList, DepositList};
 
 /// The most deposits one ledger answer holds (the coordinator's `MAX_DEPOSIT_LISTING`).
@@ -113,6 +114,21 @@ impl StaffApi {
     pub async fn issued_addresses(&self) -> Result<Vec<DepositAddress>, StaffApiError> {
         let list: DepositAddressList = self.get("/v1/deposit-addresses").await?;
         Ok(list.addresses)
+    }
+
+    /// The head of the coordinator's verified audit chain; `None` while the log is empty.
+    /// A broken chain is refused by the coordinator (`409 conflict`, as `Refused`).
+    pub async fn audit_head(&self) -> Result<Option<Head>, StaffApiError> {
+        match self.get("/v1/audit/head").await {
+            Ok(head) => Ok(Some(head)),
+            Err(StaffApiError::Refused { status, .. }) if status == StatusCode::NOT_FOUND => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The head of audit entry `seq` as the coordinator stores it.
+    pub async fn audit_entry(&self, seq: i64) -> Result<Head, StaffApiError> {
+        self.get(&format!("/v1/audit/entries/{seq}")).await
     }
 
     /// The ledger (every wallet, newest first, as many as one answer holds).

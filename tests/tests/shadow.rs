@@ -833,6 +833,46 @@ async fn shadow_watches(chain: TestChain) {
         log.contains("ALARM hidden_deposit"),
         "a log line per alarm: {log}"
     );
+
+    // 4: entries cut off the end of the audit log (no key needed for that; the chain that
+    // is left still verifies on the coordinator's host). The shadow kept a head on every
+    // check and notices; its kept head, exported, shows it on the coordinator's host too.
+    let kept: Value = serde_json::from_str(&shadow.ok(&["audit-head"]).await).unwrap();
+    let kept_seq = kept["seq"].as_i64().unwrap();
+    assert!(kept_seq > 3, "the shadow kept a head: {kept}");
+    tamper
+        .execute_batch(&format!(
+            "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq > {};",
+            kept_seq - 3
+        ))
+        .unwrap();
+    let (code, status, _) = shadow.check(&[]).await;
+    assert_eq!(code, Some(3));
+    let truncated = status["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["code"] == "audit_log_truncated")
+        .unwrap_or_else(|| panic!("the shadow notices the cut: {status}"));
+    assert_eq!(truncated["kept_seq"], kept_seq, "{truncated}");
+    assert_eq!(truncated["now_seq"], kept_seq - 3, "{truncated}");
+    let again: Value = serde_json::from_str(&shadow.ok(&["audit-head"]).await).unwrap();
+    assert_eq!(again, kept, "the kept head is not replaced by the shorter log's");
+    let head_file = dir.path().join("kept-head.json");
+    std::fs::write(&head_file, serde_json::to_string(&kept).unwrap()).unwrap();
+    let verify = Command::new(binary("sluice-coordinator"))
+        .arg("--db")
+        .arg(&db)
+        .args(["audit", "verify", "--head"])
+        .arg(&head_file)
+        .env_remove("SLUICE_DB")
+        .output()
+        .unwrap();
+    assert!(!verify.status.success(), "{verify:?}");
+    assert!(
+        String::from_utf8_lossy(&verify.stderr).contains("truncated"),
+        "{verify:?}"
+    );
     drop(api);
 }
 

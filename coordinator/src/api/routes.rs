@@ -48,6 +48,8 @@ enum Route {
     Deposits(deposits::DepositRoute),
     /// `GET /v1/audit/head`: the verified audit chain's head (any staff, shadow too).
     AuditHead,
+    /// `GET /v1/audit/entries/{seq}`: one entry's head (any staff who may read the head).
+    AuditEntry(u64),
     /// Balances and coins (`coins`).
     Coins(coins::CoinRoute),
     /// The one route without a bearer token: the enrollment secret is the credential.
@@ -210,6 +212,10 @@ fn route(method: &Method, path: &str) -> Result<Route, HttpError> {
         },
         ["v1", "audit", "head"] => match *method {
             Method::GET => Ok(Route::AuditHead),
+            _ => Err(wrong_method("GET")),
+        },
+        ["v1", "audit", "entries", seq] => match *method {
+            Method::GET => Ok(Route::AuditEntry(id(seq)?)),
             _ => Err(wrong_method("GET")),
         },
         ["v1", "balances"] => match *method {
@@ -485,6 +491,7 @@ fn execute(
             deposits::execute(coord, actor, route, parsed.body, parsed.query.as_deref(), now)
         }
         Route::AuditHead => Ok(json(StatusCode::OK, &coord.audit_head(actor)?)),
+        Route::AuditEntry(seq) => Ok(json(StatusCode::OK, &coord.audit_entry(actor, seq)?)),
         Route::Coins(route) => coins::execute(coord, actor, route, parsed.query.as_deref()),
         Route::Enroll => Err(bad_request("invalid_request", "enrollment takes no bearer token")),
     }
@@ -552,7 +559,8 @@ pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> R
         | Route::ListProposals
         | Route::GetProposal(_)
         | Route::SessionHistory(_)
-        | Route::AuditHead => Ok(Bytes::new()),
+        | Route::AuditHead
+        | Route::AuditEntry(_) => Ok(Bytes::new()),
     };
     let parsed = Parsed {
         route,
@@ -657,6 +665,18 @@ mod tests {
         assert_eq!(
             route(&Method::GET, "/v1/sessions/3/bump").unwrap_err().status,
             405
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/audit/entries/12").unwrap(),
+            Route::AuditEntry(12)
+        );
+        assert_eq!(
+            route(&Method::POST, "/v1/audit/entries/12").unwrap_err().status,
+            405
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/audit/entries/last").unwrap_err().status,
+            404
         );
         assert_eq!(route(&Method::GET, "/v1/withdrawals/").unwrap_err().status, 404);
         assert_eq!(route(&Method::GET, "/v2/withdrawals").unwrap_err().status, 404);

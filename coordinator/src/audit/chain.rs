@@ -82,6 +82,27 @@ impl Head {
         serde_json::from_str(text).map_err(|e| HeadError::Malformed(e.to_string()))
     }
 
+    /// Checks the head's signature under the audit key it names, and returns that key: for
+    /// a holder of heads (the shadow) that compares keys itself.
+    pub fn verify_signature(&self) -> Result<XOnlyPublicKey, HeadError> {
+        let key = hex::decode(&self.audit_key)
+            .ok()
+            .and_then(|b| XOnlyPublicKey::from_slice(&b).ok())
+            .ok_or_else(|| HeadError::Malformed("audit_key is not a 32-byte hex x-only public key".into()))?;
+        self.check(&key)?;
+        Ok(key)
+    }
+
+    /// The head of one stored entry (its own hash and signature), under `key`.
+    pub fn of_entry(entry: &Entry, key: &XOnlyPublicKey) -> Head {
+        Head {
+            seq: entry.seq,
+            entry_hash: hex::encode(&entry.entry_hash),
+            signature: hex::encode(&entry.signature),
+            audit_key: hex::encode(key.serialize()),
+        }
+    }
+
     /// Checks the head's own signature under `key`.
     fn check(&self, key: &XOnlyPublicKey) -> Result<([u8; 32], usize), HeadError> {
         let ours = hex::encode(key.serialize());
@@ -203,12 +224,7 @@ pub fn verify(
     }
     Ok(VerifiedChain {
         entries: entries.len(),
-        head: entries.last().map(|e| Head {
-            seq: e.seq,
-            entry_hash: hex::encode(&e.entry_hash),
-            signature: hex::encode(&e.signature),
-            audit_key: hex::encode(key.serialize()),
-        }),
+        head: entries.last().map(|e| Head::of_entry(e, key)),
     })
 }
 

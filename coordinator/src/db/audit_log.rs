@@ -49,18 +49,33 @@ pub fn entries(conn: &Connection) -> Result<Vec<Entry>, DbError> {
     let mut stmt = conn.prepare(
         "SELECT seq, kind, body, recorded_at, prev_hash, entry_hash, signature FROM audit_log ORDER BY seq",
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Entry {
-            seq: r.get(0)?,
-            kind: r.get(1)?,
-            body: r.get(2)?,
-            recorded_at: r.get(3)?,
-            prev_hash: r.get::<_, Option<Vec<u8>>>(4)?.unwrap_or_default(),
-            entry_hash: r.get::<_, Option<Vec<u8>>>(5)?.unwrap_or_default(),
-            signature: r.get::<_, Option<Vec<u8>>>(6)?.unwrap_or_default(),
-        })
-    })?;
+    let rows = stmt.query_map([], entry_from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// An entry from a row of `SELECT seq, kind, body, recorded_at, prev_hash, entry_hash,
+/// signature`.
+fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    Ok(Entry {
+        seq: r.get(0)?,
+        kind: r.get(1)?,
+        body: r.get(2)?,
+        recorded_at: r.get(3)?,
+        prev_hash: r.get::<_, Option<Vec<u8>>>(4)?.unwrap_or_default(),
+        entry_hash: r.get::<_, Option<Vec<u8>>>(5)?.unwrap_or_default(),
+        signature: r.get::<_, Option<Vec<u8>>>(6)?.unwrap_or_default(),
+    })
+}
+
+/// The entry numbered `seq`, if there is one (unverified: `entries` for verification).
+pub fn entry_at(conn: &Connection, seq: i64) -> Result<Option<Entry>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT seq, kind, body, recorded_at, prev_hash, entry_hash, signature FROM audit_log WHERE seq = ?1",
+            [seq],
+            entry_from_row,
+        )
+        .optional()?)
 }
 
 /// The newest `limit` entries, newest first (for display; `entries` for verification).

@@ -33,6 +33,20 @@ impl Coordinator {
         }
     }
 
+    /// The head of entry `seq` as stored (its hash and signature), for a holder of an
+    /// older head to check that the chain still passes through it (`GET
+    /// /v1/audit/entries/{seq}`; the shadow). Not verified here: the caller checks the
+    /// signature, and `audit_head` verifies the whole chain.
+    pub fn audit_entry(&mut self, actor: &Actor, seq: u64) -> Result<Head, ServiceError> {
+        require(actor, Permission::ReadDepositLedger)?;
+        let key = self.db.audit_key();
+        let tx = self.db.read()?;
+        let seq = i64::try_from(seq).map_err(|_| ServiceError::NotFound(format!("audit entry {seq}")))?;
+        audit_log::entry_at(&tx, seq)?
+            .map(|e| Head::of_entry(&e, &key))
+            .ok_or_else(|| ServiceError::NotFound(format!("audit entry {seq} (the log is shorter)")))
+    }
+
     /// The newest `limit` entries, newest first, unverified (`audit_verify` checks them).
     pub fn audit_recent(&mut self, limit: u32) -> Result<Vec<Entry>, ServiceError> {
         let tx = self.db.read()?;
