@@ -834,15 +834,15 @@ mod tests {
             assert_eq!(refusal.status, 405, "{method} {path}");
             assert_eq!(refusal.allow, Some(allow), "{method} {path}");
         }
-        for path in [
-            "/v1/sessions/x",
-            "/v1/sessions/-1/psbt",
-            "/v1/sessions/4x/signatures",
-            "/v1/customers/delete",
-            "/v1/wallets/hot",
-            "/v1/sessions/4/export",
+        for (method, path) in [
+            (Method::GET, "/v1/sessions/x"),
+            (Method::GET, "/v1/sessions/-1/psbt"),
+            (Method::POST, "/v1/sessions/4x/signatures"),
+            (Method::POST, "/v1/customers/delete"),
+            (Method::GET, "/v1/wallets/hot"),
+            (Method::GET, "/v1/sessions/4/export"),
         ] {
-            assert_eq!(route(&Method::GET, path).unwrap_err().status, 404, "{path}");
+            assert_eq!(route(&method, path).unwrap_err().status, 404, "{method} {path}");
         }
     }
 
