@@ -192,13 +192,17 @@ fn a_backup_taken_while_writing_restores_into_a_new_home_and_damage_is_refused()
     );
     // The restored processor is held until an admin has reconciled with the chain.
     assert!(coord.restore_hold().unwrap().is_some());
-    let held = common::run_cli(
+    // An admin's action, through the restored coordinator's API like every staff command.
+    let api = common::ApiProcess::start(&restored);
+    let held = common::run_cli_api(
         &restored,
+        &api.url,
         Some(&admin_token),
         &["restore-release", "--note", "checked W-1..W-20 on chain"],
     );
     assert!(held.status.success(), "{}", String::from_utf8_lossy(&held.stderr));
     assert!(coord.restore_hold().unwrap().is_none());
+    drop(api);
     let verify = common::run_cli(&restored, None, &["audit", "verify"]);
     assert!(
         verify.status.success(),

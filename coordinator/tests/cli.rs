@@ -742,6 +742,60 @@ fn staff_commands_use_the_api_and_never_the_database() {
     assert!(!proposals.as_array().unwrap().is_empty());
     let out = common::run_cli_api(&missing, &api, Some(&admin), &["list"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Every staff read and action, daily and admin, with no database in reach; each
+    // prints what it printed when it read the database itself.
+    let reads: [&[&str]; 19] = [
+        &["wallet", "list"],
+        &["wallet", "balance"],
+        &["coin", "list", "--wallet", "hot", "--spent"],
+        &["signer", "list"],
+        &["session", "list", "--status", "open"],
+        &["deposit", "list"],
+        &["deposit", "addresses"],
+        &["deposit", "unconfirmed"],
+        &["deposit", "resolutions"],
+        &["kyc", "show", "--customer", "c1"],
+        &["staff", "list"],
+        &["customer", "list"],
+        &["beneficiary", "list", "--customer", "c1"],
+        &["fees", "show"],
+        &["risk", "show"],
+        &["log", "--limit", "5"],
+        &["webhook", "deliveries"],
+        &["wallet", "address", "--name", "hot"],
+        &["customer", "add", "--id", "c 9/&?"],
+    ];
+    for args in reads {
+        let out = common::run_cli_api(&missing, &api, Some(&admin), args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let customers = desk.ok(Some(&admin), &["customer", "list"]);
+    assert!(
+        customers.contains("c 9/&?"),
+        "names travel percent-encoded: {customers}"
+    );
+    let fee = desk.ok(Some(&admin), &["fees", "show"]);
+    assert_eq!(fee, "BTC withdrawal fee: flat 0.0001 BTC.\n");
+    let kyc = desk.ok(Some(&admin), &["kyc", "show", "--customer", "c1"]);
+    assert!(kyc.starts_with("Customer c1: KYC "), "{kyc}");
+    let missing_session =
+        common::run_cli_api(&missing, &api, Some(&admin), &["session", "show", "--id", "9"]);
+    assert!(String::from_utf8_lossy(&missing_session.stderr).starts_with("error [not_found]"));
+    // restore-release is an admin's API call too (nothing held here).
+    let out = common::run_cli_api(
+        &missing,
+        &api,
+        Some(&admin),
+        &["restore-release", "--note", "n/a"],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "No restore hold: nothing to release.\n"
+    );
     assert!(!missing.exists() && !missing.parent().unwrap().exists());
 
     // The API down (nothing listens at common::NO_API): a clear refusal, nothing done.

@@ -343,7 +343,11 @@ fn restored_home_pays_every_withdrawal_once(choice: &ChainChoice) {
         &restored,
         &["restore-release", "--note", "reconciled with the chain"],
     );
-    release.arg("--token-file").arg(&admin_file);
+    release
+        .arg("--token-file")
+        .arg(&admin_file)
+        .arg("--api")
+        .arg(&api_url);
     ok(release);
 
     wait_for(

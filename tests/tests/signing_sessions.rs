@@ -292,15 +292,20 @@ fn offline_signers_sign_a_session_by_sd_card_and_by_qr() {
 /// Session 1 signed by A from an SD-card file and by B from QR frames, each imported
 /// with `session import`; junk and repeated imports change nothing.
 fn sign_session_1_offline(dir: &Path, db: &Path, signers: &[Signer]) {
+    // Staff commands are API requests: an API of its own (beside any running services).
+    let api = CoordinatorApi::start(db);
     let run_coordinator = |args: &[&str]| {
         Command::new(binary("sluice-coordinator"))
             .arg("--db")
             .arg(db)
             .arg("--token-file")
             .arg(dir.join("root.token"))
+            .arg("--api")
+            .arg(&api.url)
             .args(args)
             .env_remove("SLUICE_DB")
             .env_remove("SLUICE_TOKEN")
+            .env_remove("SLUICE_API")
             .output()
             .unwrap()
     };

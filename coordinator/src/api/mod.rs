@@ -15,9 +15,11 @@
 //!
 //! Every staff request carries `Authorization: Bearer TOKEN`. Errors are
 //! `{"error": {"code", "message"}}` with the matching status. Bodies are limited to
-//! `sluice_shared::api::MAX_BODY_BYTES` and unknown fields are refused.
+//! `sluice_shared::api::MAX_BODY_BYTES` (a signed PSBT and a blocklist file excepted, see
+//! `routes`) and unknown fields are refused.
 
 mod group_commit;
+pub mod messages;
 mod metrics;
 mod ops;
 mod pool;

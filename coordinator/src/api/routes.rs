@@ -3,9 +3,12 @@
 //! unauthenticated caller learns nothing about what the request would have done.
 //! Admin changes are proposals a second admin approves (`proposals`).
 
+mod admin;
 mod coins;
 mod deposits;
 mod proposals;
+mod sessions;
+mod wallets;
 
 use std::sync::Arc;
 
@@ -18,10 +21,22 @@ use serde::de::DeserializeOwned;
 use sluice_shared::api::{
     ApproveWithdrawal, NewWithdrawal, RejectWithdrawal, IDEMPOTENCY_KEY_HEADER, MAX_BODY_BYTES,
 };
+use sluice_shared::signer_api::MAX_SIGNER_BODY_BYTES;
 
+/// The largest blocklist import (`POST /v1/blocklist`): a published list of illicit
+/// addresses and outpoints runs to tens of thousands of lines, far beyond
+/// `MAX_BODY_BYTES`; the service parses it line by line and refuses it whole on any bad
+/// line.
+const MAX_BLOCKLIST_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+use self::admin::AdminRoute;
+use self::deposits::DepositRoute;
+use self::sessions::SessionRoute;
+use self::wallets::WalletRoute;
 use super::pool::CoordinatorPool;
 use super::reply::{error, json, service_error, Reply};
 use crate::clock;
+use crate::rules::intake::CustomerStatus;
 use crate::service::{Actor, ApiToken, Coordinator, Intake, IntakeRequest, ServiceError, WithdrawalQuery};
 
 /// What a request asks for.
@@ -38,12 +53,14 @@ enum Route {
     GetProposal(u64),
     ApproveProposal(u64),
     RejectProposal(u64),
-    /// `POST /v1/sessions/{id}/bump` `{"fee_rate_sat_vb": N}` (approver).
-    BumpSession(u64),
-    /// `POST /v1/sessions/{id}/abandon` `{"reason": "..."}` (approver).
-    AbandonSession(u64),
-    /// `GET /v1/sessions/{id}/history`.
-    SessionHistory(u64),
+    /// Signing sessions: list, show, export and import for offline signers, bump,
+    /// abandon, history (`sessions`).
+    Sessions(sessions::SessionRoute),
+    /// Wallets, receive addresses, signers (`wallets`).
+    Wallets(wallets::WalletRoute),
+    /// Staff, customers, beneficiaries, fees, risk, the admin and webhook logs, the
+    /// restore hold (`admin`).
+    Admin(admin::AdminRoute),
     /// Deposit addresses, the deposit ledger, KYC, the blocklist (`deposits`).
     Deposits(deposits::DepositRoute),
     /// `GET /v1/audit/head`: the verified audit chain's head (any staff, shadow too).
@@ -142,14 +159,79 @@ fn route(method: &Method, path: &str) -> Result<Route, HttpError> {
             Method::POST => Ok(Route::Cancel(id(w)?)),
             _ => Err(wrong_method("POST")),
         },
-        ["v1", "sessions", id_text, action @ ("bump" | "abandon")] => match *method {
-            Method::POST if *action == "bump" => Ok(Route::BumpSession(id(id_text)?)),
-            Method::POST => Ok(Route::AbandonSession(id(id_text)?)),
+        ["v1", "sessions"] => match *method {
+            Method::GET => Ok(Route::Sessions(SessionRoute::List)),
+            _ => Err(wrong_method("GET")),
+        },
+        ["v1", "sessions", s] => match *method {
+            Method::GET => Ok(Route::Sessions(SessionRoute::Get(id(s)?))),
+            _ => Err(wrong_method("GET")),
+        },
+        ["v1", "sessions", s, action @ ("bump" | "abandon" | "signatures")] => match *method {
+            Method::POST if *action == "bump" => Ok(Route::Sessions(SessionRoute::Bump(id(s)?))),
+            Method::POST if *action == "abandon" => Ok(Route::Sessions(SessionRoute::Abandon(id(s)?))),
+            Method::POST => Ok(Route::Sessions(SessionRoute::Signatures(id(s)?))),
             _ => Err(wrong_method("POST")),
         },
-        ["v1", "sessions", id_text, "history"] => match *method {
-            Method::GET => Ok(Route::SessionHistory(id(id_text)?)),
+        ["v1", "sessions", s, action @ ("history" | "psbt")] => match *method {
+            Method::GET if *action == "history" => Ok(Route::Sessions(SessionRoute::History(id(s)?))),
+            Method::GET => Ok(Route::Sessions(SessionRoute::Psbt(id(s)?))),
             _ => Err(wrong_method("GET")),
+        },
+        ["v1", "wallets"] => match *method {
+            Method::GET => Ok(Route::Wallets(WalletRoute::List)),
+            _ => Err(wrong_method("GET")),
+        },
+        ["v1", "receive-addresses"] => match *method {
+            Method::POST => Ok(Route::Wallets(WalletRoute::ReceiveAddress)),
+            _ => Err(wrong_method("POST")),
+        },
+        ["v1", "signers"] => match *method {
+            Method::GET => Ok(Route::Wallets(WalletRoute::Signers)),
+            _ => Err(wrong_method("GET")),
+        },
+        ["v1", "staff"] => match *method {
+            Method::GET => Ok(Route::Admin(AdminRoute::Staff)),
+            _ => Err(wrong_method("GET")),
+        },
+        ["v1", "customers"] => match *method {
+            Method::GET => Ok(Route::Admin(AdminRoute::Customers)),
+            Method::POST => Ok(Route::Admin(AdminRoute::AddCustomer)),
+            _ => Err(wrong_method("GET, POST")),
+        },
+        ["v1", "customers", action @ ("suspend" | "activate")] => match *method {
+            Method::POST => Ok(Route::Admin(AdminRoute::SetCustomerStatus(
+                if *action == "suspend" {
+                    CustomerStatus::Suspended
+                } else {
+                    CustomerStatus::Active
+                },
+            ))),
+            _ => Err(wrong_method("POST")),
+        },
+        ["v1", "beneficiaries"] => match *method {
+            Method::GET => Ok(Route::Admin(AdminRoute::Beneficiaries)),
+            _ => Err(wrong_method("GET")),
+        },
+        ["v1", "fees"] => match *method {
+            Method::GET => Ok(Route::Admin(AdminRoute::Fees)),
+            _ => Err(wrong_method("GET")),
+        },
+        ["v1", "risk"] => match *method {
+            Method::GET => Ok(Route::Admin(AdminRoute::Risk)),
+            _ => Err(wrong_method("GET")),
+        },
+        ["v1", "admin-log"] => match *method {
+            Method::GET => Ok(Route::Admin(AdminRoute::AdminLog)),
+            _ => Err(wrong_method("GET")),
+        },
+        ["v1", "webhook-deliveries"] => match *method {
+            Method::GET => Ok(Route::Admin(AdminRoute::WebhookDeliveries)),
+            _ => Err(wrong_method("GET")),
+        },
+        ["v1", "restore-release"] => match *method {
+            Method::POST => Ok(Route::Admin(AdminRoute::RestoreRelease)),
+            _ => Err(wrong_method("POST")),
         },
         ["v1", "proposals"] => match *method {
             Method::POST => Ok(Route::CreateProposal),
@@ -169,6 +251,10 @@ fn route(method: &Method, path: &str) -> Result<Route, HttpError> {
             Method::POST => Ok(Route::Deposits(deposits::DepositRoute::IssueAddress)),
             Method::GET => Ok(Route::Deposits(deposits::DepositRoute::ListAddresses)),
             _ => Err(wrong_method("GET, POST")),
+        },
+        ["v1", "deposit-wallets"] => match *method {
+            Method::GET => Ok(Route::Deposits(deposits::DepositRoute::ListWallets)),
+            _ => Err(wrong_method("GET")),
         },
         ["v1", "deposits"] => match *method {
             Method::GET => Ok(Route::Deposits(deposits::DepositRoute::List)),
@@ -232,6 +318,29 @@ fn route(method: &Method, path: &str) -> Result<Route, HttpError> {
         },
         _ => Err(not_found()),
     }
+}
+
+/// `key=value&...` with only the keys in `allowed`, each value percent-decoded (names of
+/// wallets and customers may hold any printable character; the CLI encodes them).
+pub(super) fn query_pairs<'a>(
+    query: Option<&str>,
+    allowed: &[&'a str],
+) -> Result<Vec<(&'a str, String)>, Failure> {
+    let mut pairs = Vec::new();
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let Some(known) = allowed.iter().find(|a| **a == key) else {
+            return Err(bad_request(
+                "invalid_query",
+                &if allowed.is_empty() {
+                    "this endpoint takes no query parameters".to_owned()
+                } else {
+                    format!("unknown query parameter {key:?}: use {}", allowed.join(", "))
+                },
+            ));
+        };
+        pairs.push((*known, value.into_owned()));
+    }
+    Ok(pairs)
 }
 
 /// `?limit=N` (the only parameter of `GET /v1/proposals`).
@@ -444,49 +553,13 @@ fn execute(
         Route::GetProposal(id) => proposals::get(coord, actor, id, now),
         Route::ApproveProposal(id) => proposals::approve(coord, actor, id, &parsed.body?, now),
         Route::RejectProposal(id) => proposals::reject(coord, actor, id, &parsed.body?, now),
-        Route::BumpSession(id) => {
-            let BumpSession { fee_rate_sat_vb } = parse_json(&parsed.body?, None)?;
-            let bump = coord.bump_session(actor, id, fee_rate_sat_vb, now)?;
-            Ok(json(
-                StatusCode::CREATED,
-                &serde_json::json!({
-                    "session_id": bump.session_id,
-                    "replaces": bump.replaces,
-                    "root": bump.root,
-                    "txid": bump.txid.to_string(),
-                    "old_fee_sat": bump.old_fee.to_sat(),
-                    "fee_sat": bump.fee.to_sat(),
-                    "change_sat": bump.change.to_sat(),
-                    "vsize": bump.vsize,
-                }),
-            ))
+        Route::Sessions(route) => {
+            sessions::execute(coord, actor, route, parsed.body, parsed.query.as_deref(), now)
         }
-        Route::AbandonSession(id) => {
-            let RejectWithdrawal { reason } = parse_json(&parsed.body?, None)?;
-            let root = coord.abandon_session(actor, id, &reason, now)?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({ "session_id": root, "abandon": "waiting" }),
-            ))
+        Route::Wallets(route) => {
+            wallets::execute(coord, actor, route, parsed.body, parsed.query.as_deref(), now)
         }
-        Route::SessionHistory(id) => {
-            let events: Vec<_> = coord
-                .session_events(actor, id)?
-                .into_iter()
-                .map(|e| {
-                    serde_json::json!({
-                        "kind": e.kind,
-                        "actor": e.actor,
-                        "note": e.note,
-                        "recorded_at": e.recorded_at.secs(),
-                    })
-                })
-                .collect();
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({ "session_id": id, "events": events }),
-            ))
-        }
+        Route::Admin(route) => admin::execute(coord, actor, route, parsed.body, parsed.query.as_deref(), now),
         Route::Deposits(route) => {
             deposits::execute(coord, actor, route, parsed.body, parsed.query.as_deref(), now)
         }
@@ -495,13 +568,6 @@ fn execute(
         Route::Coins(route) => coins::execute(coord, actor, route, parsed.query.as_deref()),
         Route::Enroll => Err(bad_request("invalid_request", "enrollment takes no bearer token")),
     }
-}
-
-/// The body of `POST /v1/sessions/{id}/bump`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BumpSession {
-    fee_rate_sat_vb: u64,
 }
 
 /// Answers one request. Never fails: every problem becomes a JSON error reply.
@@ -548,17 +614,26 @@ pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> R
         | Route::CreateProposal
         | Route::ApproveProposal(_)
         | Route::RejectProposal(_)
-        | Route::BumpSession(_)
-        | Route::AbandonSession(_)
         | Route::Enroll => read_body(request, MAX_BODY_BYTES).await,
+        // A blocklist file, which may list thousands of addresses.
+        Route::Deposits(DepositRoute::ImportBlocklist) => read_body(request, MAX_BLOCKLIST_BODY_BYTES).await,
         Route::Deposits(route) if route.has_body() => read_body(request, MAX_BODY_BYTES).await,
-        Route::Deposits(_) => Ok(Bytes::new()),
-        Route::ListWithdrawals
+        // An offline signer's signed PSBT: bounded as an online signer's submission of the
+        // same PSBT is (a 1,000-input PSBT with every input's previous transaction runs
+        // to megabytes, far beyond MAX_BODY_BYTES).
+        Route::Sessions(SessionRoute::Signatures(_)) => read_body(request, MAX_SIGNER_BODY_BYTES).await,
+        Route::Sessions(route) if route.has_body() => read_body(request, MAX_BODY_BYTES).await,
+        Route::Wallets(route) if route.has_body() => read_body(request, MAX_BODY_BYTES).await,
+        Route::Admin(route) if route.has_body() => read_body(request, MAX_BODY_BYTES).await,
+        Route::Deposits(_)
+        | Route::Sessions(_)
+        | Route::Wallets(_)
+        | Route::Admin(_)
+        | Route::ListWithdrawals
         | Route::Coins(_)
         | Route::GetWithdrawal(_)
         | Route::ListProposals
         | Route::GetProposal(_)
-        | Route::SessionHistory(_)
         | Route::AuditHead
         | Route::AuditEntry(_) => Ok(Bytes::new()),
     };
@@ -652,15 +727,15 @@ mod tests {
         assert_eq!(route(&Method::GET, "/v1/withdrawals/x").unwrap_err().status, 404);
         assert_eq!(
             route(&Method::POST, "/v1/sessions/3/bump").unwrap(),
-            Route::BumpSession(3)
+            Route::Sessions(SessionRoute::Bump(3))
         );
         assert_eq!(
             route(&Method::POST, "/v1/sessions/3/abandon").unwrap(),
-            Route::AbandonSession(3)
+            Route::Sessions(SessionRoute::Abandon(3))
         );
         assert_eq!(
             route(&Method::GET, "/v1/sessions/3/history").unwrap(),
-            Route::SessionHistory(3)
+            Route::Sessions(SessionRoute::History(3))
         );
         assert_eq!(
             route(&Method::GET, "/v1/sessions/3/bump").unwrap_err().status,
@@ -681,6 +756,131 @@ mod tests {
         assert_eq!(route(&Method::GET, "/v1/withdrawals/").unwrap_err().status, 404);
         assert_eq!(route(&Method::GET, "/v2/withdrawals").unwrap_err().status, 404);
         assert_eq!(route(&Method::GET, "/").unwrap_err().status, 404);
+    }
+
+    /// Every staff read and action the CLI makes has its route; wrong methods say which
+    /// are allowed, and an id that is not a number is no such resource.
+    #[test]
+    fn staff_routes() {
+        let ok = [
+            (Method::GET, "/v1/sessions", Route::Sessions(SessionRoute::List)),
+            (
+                Method::GET,
+                "/v1/sessions/4",
+                Route::Sessions(SessionRoute::Get(4)),
+            ),
+            (
+                Method::GET,
+                "/v1/sessions/4/psbt",
+                Route::Sessions(SessionRoute::Psbt(4)),
+            ),
+            (
+                Method::POST,
+                "/v1/sessions/4/signatures",
+                Route::Sessions(SessionRoute::Signatures(4)),
+            ),
+            (Method::GET, "/v1/wallets", Route::Wallets(WalletRoute::List)),
+            (
+                Method::POST,
+                "/v1/receive-addresses",
+                Route::Wallets(WalletRoute::ReceiveAddress),
+            ),
+            (Method::GET, "/v1/signers", Route::Wallets(WalletRoute::Signers)),
+            (
+                Method::GET,
+                "/v1/deposit-wallets",
+                Route::Deposits(DepositRoute::ListWallets),
+            ),
+            (Method::GET, "/v1/staff", Route::Admin(AdminRoute::Staff)),
+            (Method::GET, "/v1/customers", Route::Admin(AdminRoute::Customers)),
+            (
+                Method::POST,
+                "/v1/customers",
+                Route::Admin(AdminRoute::AddCustomer),
+            ),
+            (
+                Method::POST,
+                "/v1/customers/suspend",
+                Route::Admin(AdminRoute::SetCustomerStatus(CustomerStatus::Suspended)),
+            ),
+            (
+                Method::POST,
+                "/v1/customers/activate",
+                Route::Admin(AdminRoute::SetCustomerStatus(CustomerStatus::Active)),
+            ),
+            (
+                Method::GET,
+                "/v1/beneficiaries",
+                Route::Admin(AdminRoute::Beneficiaries),
+            ),
+            (Method::GET, "/v1/fees", Route::Admin(AdminRoute::Fees)),
+            (Method::GET, "/v1/risk", Route::Admin(AdminRoute::Risk)),
+            (Method::GET, "/v1/admin-log", Route::Admin(AdminRoute::AdminLog)),
+            (
+                Method::GET,
+                "/v1/webhook-deliveries",
+                Route::Admin(AdminRoute::WebhookDeliveries),
+            ),
+            (
+                Method::POST,
+                "/v1/restore-release",
+                Route::Admin(AdminRoute::RestoreRelease),
+            ),
+        ];
+        for (method, path, expected) in ok {
+            assert_eq!(route(&method, path).unwrap(), expected, "{method} {path}");
+        }
+        let wrong_method = [
+            (Method::POST, "/v1/sessions", "GET"),
+            (Method::DELETE, "/v1/sessions/4", "GET"),
+            (Method::POST, "/v1/sessions/4/psbt", "GET"),
+            (Method::GET, "/v1/sessions/4/signatures", "POST"),
+            (Method::POST, "/v1/wallets", "GET"),
+            (Method::GET, "/v1/receive-addresses", "POST"),
+            (Method::POST, "/v1/signers", "GET"),
+            (Method::POST, "/v1/deposit-wallets", "GET"),
+            (Method::POST, "/v1/staff", "GET"),
+            (Method::DELETE, "/v1/customers", "GET, POST"),
+            (Method::GET, "/v1/customers/suspend", "POST"),
+            (Method::POST, "/v1/beneficiaries", "GET"),
+            (Method::PUT, "/v1/fees", "GET"),
+            (Method::POST, "/v1/risk", "GET"),
+            (Method::DELETE, "/v1/admin-log", "GET"),
+            (Method::POST, "/v1/webhook-deliveries", "GET"),
+            (Method::GET, "/v1/restore-release", "POST"),
+        ];
+        for (method, path, allow) in wrong_method {
+            let refusal = route(&method, path).unwrap_err();
+            assert_eq!(refusal.status, 405, "{method} {path}");
+            assert_eq!(refusal.allow, Some(allow), "{method} {path}");
+        }
+        for (method, path) in [
+            (Method::GET, "/v1/sessions/x"),
+            (Method::GET, "/v1/sessions/-1/psbt"),
+            (Method::POST, "/v1/sessions/4x/signatures"),
+            (Method::POST, "/v1/customers/delete"),
+            (Method::GET, "/v1/wallets/hot"),
+            (Method::GET, "/v1/sessions/4/export"),
+        ] {
+            assert_eq!(route(&method, path).unwrap_err().status, 404, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn query_parameters_are_decoded_and_unknown_ones_refused() {
+        let pairs = query_pairs(Some("wallet=cold%20store%26co&spent=true"), &["wallet", "spent"])
+            .ok()
+            .unwrap();
+        assert_eq!(
+            pairs,
+            vec![
+                ("wallet", "cold store&co".to_owned()),
+                ("spent", "true".to_owned())
+            ]
+        );
+        assert!(query_pairs(Some("sort=asc"), &["wallet"]).is_err());
+        assert!(query_pairs(Some("x=1"), &[]).is_err());
+        assert!(query_pairs(None, &[]).ok().unwrap().is_empty());
     }
 
     #[test]

@@ -5,19 +5,22 @@
 use anyhow::{bail, Result};
 use clap::{ArgGroup, Args, Subcommand};
 use rand::rngs::OsRng;
+use serde_json::json;
 use sluice_shared::asset::{format_btc, parse_btc, Asset};
 use sluice_shared::network::network_name;
 
-use super::output::print_json;
+use super::output::{from_reply, print_json, print_sorted_json};
 use super::proposals::propose;
-use super::{Cli, Session};
+use super::{ApiSession, Cli};
+use crate::api::messages::{AdminLog, BeneficiaryList, CustomerList, StaffList};
 use crate::clock;
 use crate::rules::fees::FeeSchedule;
-use crate::rules::intake::CustomerStatus;
 use crate::rules::risk::RiskSettings;
 use crate::rules::roles::Role;
 use crate::service::{Change, Coordinator, EnrollmentSecret};
+use crate::staff_client::encode_component;
 use crate::staff_client::StaffApi;
+use crate::time::UnixTime;
 use zeroize::Zeroizing;
 
 #[derive(Debug, Subcommand)]
@@ -199,11 +202,11 @@ impl RiskSetArgs {
     }
 }
 
-pub fn risk(s: &mut Session, command: &RiskCommand) -> Result<()> {
+pub fn risk(s: &ApiSession, command: &RiskCommand, json: bool) -> Result<()> {
     match command {
         RiskCommand::Show => {
-            let settings = s.coord.risk_settings(&s.actor)?;
-            if s.json {
+            let settings: RiskSettings = from_reply(s.api.get("/v1/risk")?)?;
+            if json {
                 return print_json(&settings);
             }
             outln!("Risk flags: {}.", settings.describe());
@@ -287,34 +290,24 @@ pub fn enroll(cli: &Cli, secret: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn staff(s: &mut Session, command: &StaffCommand) -> Result<()> {
+pub fn staff(s: &ApiSession, command: &StaffCommand, json: bool) -> Result<()> {
     let change = match command {
         StaffCommand::Add { name, role } => Change::StaffAdd {
             name: name.clone(),
             role: *role,
         },
-        StaffCommand::List if s.json => {
-            let staff: Vec<_> = s
-                .coord
-                .list_staff(&s.actor)?
-                .iter()
-                .map(|m| {
-                    serde_json::json!({
-                        "name": m.name, "role": m.role.as_str(), "active": m.active,
-                        "created_at": m.created_at.secs(), "created_by": m.created_by,
-                    })
-                })
-                .collect();
-            return print_json(&staff);
-        }
         StaffCommand::List => {
-            for member in s.coord.list_staff(&s.actor)? {
+            let list: StaffList = from_reply(s.api.get("/v1/staff")?)?;
+            if json {
+                return print_sorted_json(&list.staff);
+            }
+            for member in &list.staff {
                 outln!(
                     "{:<20} {:<9} {:<8} added {} by {}",
                     member.name,
-                    member.role.as_str(),
+                    member.role,
                     if member.active { "active" } else { "inactive" },
-                    member.created_at,
+                    UnixTime::from_secs(member.created_at),
                     member.created_by.as_deref().unwrap_or("init")
                 );
             }
@@ -334,12 +327,11 @@ pub fn staff(s: &mut Session, command: &StaffCommand) -> Result<()> {
     propose(&s.api, &change)
 }
 
-pub fn customer(s: &mut Session, command: &CustomerCommand) -> Result<()> {
-    let now = clock::now();
+pub fn customer(s: &ApiSession, command: &CustomerCommand, json: bool) -> Result<()> {
     match command {
         CustomerCommand::Add { id, daily_limit } => {
             let limit = daily_limit.as_deref().map(parse_btc).transpose()?;
-            s.coord.add_customer(&s.actor, id, now)?;
+            s.api.post("/v1/customers", &json!({ "customer_id": id }))?;
             match limit {
                 Some(limit) => {
                     outln!(
@@ -359,37 +351,32 @@ pub fn customer(s: &mut Session, command: &CustomerCommand) -> Result<()> {
             }
         }
         CustomerCommand::Suspend { id } => {
-            s.coord
-                .set_customer_status(&s.actor, id, CustomerStatus::Suspended, now)?;
+            s.api
+                .post("/v1/customers/suspend", &json!({ "customer_id": id }))?;
             outln!("Customer {id} suspended.");
         }
         CustomerCommand::Activate { id } => {
-            s.coord
-                .set_customer_status(&s.actor, id, CustomerStatus::Active, now)?;
+            s.api
+                .post("/v1/customers/activate", &json!({ "customer_id": id }))?;
             outln!("Customer {id} active.");
         }
-        CustomerCommand::List if s.json => {
-            let customers: Vec<_> = s
-                .coord
-                .list_customers(&s.actor)?
-                .iter()
-                .map(|c| {
-                    serde_json::json!({
-                        "id": c.id, "status": c.status.as_str(), "created_at": c.created_at.secs(),
-                    })
-                })
-                .collect();
-            print_json(&customers)?;
-        }
         CustomerCommand::List => {
-            for c in s.coord.list_customers(&s.actor)? {
-                let kyc = s.coord.customer_kyc(&s.actor, &c.id)?.status.standing(now);
+            let list: CustomerList = from_reply(s.api.get("/v1/customers")?)?;
+            if json {
+                let customers: Vec<_> = list
+                    .customers
+                    .iter()
+                    .map(|c| json!({ "id": c.id, "status": c.status, "created_at": c.created_at }))
+                    .collect();
+                return print_json(&customers);
+            }
+            for c in &list.customers {
                 outln!(
                     "{:<30} {:<9} KYC {:<10} since {}",
                     c.id,
-                    c.status.as_str(),
-                    kyc.as_str(),
-                    c.created_at
+                    c.status,
+                    c.kyc_standing,
+                    UnixTime::from_secs(c.created_at)
                 );
             }
         }
@@ -397,7 +384,7 @@ pub fn customer(s: &mut Session, command: &CustomerCommand) -> Result<()> {
     Ok(())
 }
 
-pub fn beneficiary(s: &mut Session, command: &BeneficiaryCommand) -> Result<()> {
+pub fn beneficiary(s: &ApiSession, command: &BeneficiaryCommand, json: bool) -> Result<()> {
     let change = match command {
         BeneficiaryCommand::Add {
             customer,
@@ -418,22 +405,16 @@ pub fn beneficiary(s: &mut Session, command: &BeneficiaryCommand) -> Result<()> 
             address: address.clone(),
             active: true,
         },
-        BeneficiaryCommand::List { customer } if s.json => {
-            let list: Vec<_> = s
-                .coord
-                .list_beneficiaries(&s.actor, customer.as_deref())?
-                .iter()
-                .map(|b| {
-                    serde_json::json!({
-                        "customer_id": b.customer_id, "address": b.address, "label": b.label,
-                        "network": b.network, "active": b.active, "created_at": b.created_at.secs(),
-                    })
-                })
-                .collect();
-            return print_json(&list);
-        }
         BeneficiaryCommand::List { customer } => {
-            for b in s.coord.list_beneficiaries(&s.actor, customer.as_deref())? {
+            let path = match customer {
+                Some(customer) => format!("/v1/beneficiaries?customer={}", encode_component(customer)),
+                None => "/v1/beneficiaries".to_owned(),
+            };
+            let list: BeneficiaryList = from_reply(s.api.get(&path)?)?;
+            if json {
+                return print_sorted_json(&list.beneficiaries);
+            }
+            for b in &list.beneficiaries {
                 outln!(
                     "{:<16} {:<64} {:<8} {}",
                     b.customer_id,
@@ -448,7 +429,7 @@ pub fn beneficiary(s: &mut Session, command: &BeneficiaryCommand) -> Result<()> 
     propose(&s.api, &change)
 }
 
-pub fn fees(s: &mut Session, command: &FeesCommand) -> Result<()> {
+pub fn fees(s: &ApiSession, command: &FeesCommand, json: bool) -> Result<()> {
     match command {
         FeesCommand::Set {
             asset,
@@ -468,30 +449,26 @@ pub fn fees(s: &mut Session, command: &FeesCommand) -> Result<()> {
                 },
             )?;
         }
-        FeesCommand::Show { asset } if s.json => {
-            let schedule = s.coord.fee_schedule(*asset)?;
-            print_json(&serde_json::json!({
-                "asset": asset.to_string(),
-                "schedule": schedule.map(|f| match f {
-                    FeeSchedule::Flat(amount) => serde_json::json!({"kind": "flat", "flat_sat": amount.to_sat()}),
-                    FeeSchedule::Percent { basis_points } => {
-                        serde_json::json!({"kind": "percent", "basis_points": basis_points})
-                    }
-                }),
-                "description": schedule.map(|f| f.describe()),
-            }))?;
-        }
-        FeesCommand::Show { asset } => match s.coord.fee_schedule(*asset)? {
-            Some(schedule) => outln!("{asset} withdrawal fee: {}.", schedule.describe()),
-            None => {
-                outln!("No {asset} fee schedule: withdrawals are refused until an admin runs `fees set`.")
+        FeesCommand::Show { asset } => {
+            let reply = s.api.get(&format!(
+                "/v1/fees?asset={}",
+                encode_component(&asset.to_string())
+            ))?;
+            if json {
+                return print_json(&reply);
             }
-        },
+            match reply["description"].as_str() {
+                Some(description) => outln!("{asset} withdrawal fee: {description}."),
+                None => {
+                    outln!("No {asset} fee schedule: withdrawals are refused until an admin runs `fees set`.")
+                }
+            }
+        }
     }
     Ok(())
 }
 
-pub fn limits(s: &mut Session, command: &LimitsCommand) -> Result<()> {
+pub fn limits(s: &ApiSession, command: &LimitsCommand) -> Result<()> {
     let LimitsCommand::Set(args) = command;
     let limit = parse_btc(&args.daily)?;
     let change = match (&args.customer, &args.wallet) {
@@ -509,25 +486,15 @@ pub fn limits(s: &mut Session, command: &LimitsCommand) -> Result<()> {
     propose(&s.api, &change)
 }
 
-pub fn log(s: &mut Session, limit: u32) -> Result<()> {
-    if s.json {
-        let events: Vec<_> = s
-            .coord
-            .admin_log(&s.actor, limit)?
-            .iter()
-            .map(|e| {
-                serde_json::json!({
-                    "recorded_at": e.recorded_at.secs(), "actor": e.actor, "action": e.action,
-                    "subject": e.subject, "details": e.details,
-                })
-            })
-            .collect();
-        return print_json(&events);
+pub fn log(s: &ApiSession, limit: u32, json: bool) -> Result<()> {
+    let log: AdminLog = from_reply(s.api.get(&format!("/v1/admin-log?limit={limit}"))?)?;
+    if json {
+        return print_sorted_json(&log.events);
     }
-    for e in s.coord.admin_log(&s.actor, limit)? {
+    for e in &log.events {
         outln!(
             "{}  {:<12} {:<22} {:<20} {}",
-            e.recorded_at,
+            UnixTime::from_secs(e.recorded_at),
             e.actor,
             e.action,
             e.subject,

@@ -3,20 +3,25 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use bitcoin::Amount;
 use clap::{Args, Subcommand};
+use serde_json::json;
 use sluice_shared::asset::{format_btc, parse_btc};
-use sluice_shared::deposit_api::{DepositAddressList, DepositList, UnconfirmedDepositList};
-
-use super::output::print_json;
-use super::proposals::propose;
-use super::Session;
-use crate::clock;
-use crate::rules::deposits::{AddressPolicy, DepositSettings, DepositStatus};
-use crate::rules::kyc::KycStatus;
-use crate::service::{
-    address_to_api, kyc_status_from_words, unconfirmed_to_api, Change, ResolutionAction, MAX_DEPOSIT_LISTING,
+use sluice_shared::deposit_api::{
+    CustomerKyc, Deposit, DepositAddress, DepositAddressList, DepositList, Resolution, ResolutionList,
+    UnconfirmedDepositList,
 };
+
+use super::output::{from_reply, print_json};
+use super::proposals::propose;
+use super::ApiSession;
+use crate::api::messages::DepositWalletList;
+use crate::rules::deposits::{AddressPolicy, DepositSettings, DepositStatus};
+use crate::rules::kyc::{KycStanding, KycStatus};
+use crate::service::{Change, ResolutionAction, MAX_DEPOSIT_LISTING};
+use crate::staff_client::encode_component;
+use crate::time::UnixTime;
 
 #[derive(Debug, Subcommand)]
 pub enum DepositCommand {
@@ -142,8 +147,24 @@ pub enum BlocklistCommand {
     Import { file: PathBuf },
 }
 
-pub fn deposit(s: &mut Session, command: &DepositCommand, json: bool) -> Result<()> {
-    let now = clock::now();
+/// `?key=value&...` of the given pairs that are present, values percent-encoded.
+fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let present: Vec<String> = pairs
+        .iter()
+        .filter_map(|(key, value)| value.as_ref().map(|v| format!("{key}={}", encode_component(v))))
+        .collect();
+    if present.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", present.join("&"))
+    }
+}
+
+fn at(secs: i64) -> UnixTime {
+    UnixTime::from_secs(secs)
+}
+
+pub fn deposit(s: &ApiSession, command: &DepositCommand, json: bool) -> Result<()> {
     match command {
         DepositCommand::Wallet(args) => {
             let settings = DepositSettings {
@@ -164,44 +185,45 @@ pub fn deposit(s: &mut Session, command: &DepositCommand, json: bool) -> Result<
             let wallet = match wallet {
                 Some(wallet) => wallet.clone(),
                 None => {
-                    let wallets = s.coord.deposit_wallets(&s.actor)?;
-                    match wallets.as_slice() {
+                    let list: DepositWalletList = from_reply(s.api.get("/v1/deposit-wallets")?)?;
+                    match list.wallets.as_slice() {
                         [only] => only.wallet.clone(),
-                        [] => anyhow::bail!(
-                            "there is no deposit wallet: an admin marks one with `deposit wallet`"
-                        ),
-                        _ => anyhow::bail!("there are several deposit wallets: name one with --wallet"),
+                        [] => bail!("there is no deposit wallet: an admin marks one with `deposit wallet`"),
+                        _ => bail!("there are several deposit wallets: name one with --wallet"),
                     }
                 }
             };
-            let issued = s.coord.issue_deposit_address(&s.actor, &wallet, customer, now)?;
+            let issued: DepositAddress = from_reply(s.api.post(
+                "/v1/deposit-addresses",
+                &json!({ "wallet": wallet, "customer_id": customer }),
+            )?)?;
             if json {
-                print_json(&address_to_api(&issued))?;
+                print_json(&issued)?;
             } else {
                 outln!("{}", issued.address);
                 outln!(
                     "(wallet {}, index {}, customer {customer})",
                     issued.wallet,
-                    issued.index
+                    issued.derivation_index
                 );
             }
         }
         DepositCommand::Addresses { wallet, customer } => {
-            let list = s
-                .coord
-                .deposit_addresses(&s.actor, wallet.as_deref(), customer.as_deref())?;
+            let path = format!(
+                "/v1/deposit-addresses{}",
+                query(&[("wallet", wallet.clone()), ("customer", customer.clone())])
+            );
+            let list: DepositAddressList = from_reply(s.api.get(&path)?)?;
             if json {
-                print_json(&DepositAddressList {
-                    addresses: list.iter().map(address_to_api).collect(),
-                })?;
+                print_json(&list)?;
             } else {
-                for a in &list {
+                for a in &list.addresses {
                     outln!(
                         "{:<12} {:>6} {:<64} {}",
                         a.wallet,
-                        a.index,
+                        a.derivation_index,
                         a.address,
-                        a.customer.as_deref().unwrap_or("(issued to no one)")
+                        a.customer_id.as_deref().unwrap_or("(issued to no one)")
                     );
                 }
             }
@@ -211,89 +233,64 @@ pub fn deposit(s: &mut Session, command: &DepositCommand, json: bool) -> Result<
             customer,
             limit,
         } => {
-            let list = s.coord.deposits(
-                &s.actor,
-                *status,
-                customer.as_deref(),
-                (*limit).min(MAX_DEPOSIT_LISTING),
-            )?;
+            let path = format!(
+                "/v1/deposits{}",
+                query(&[
+                    ("status", status.map(|s| s.as_str().to_owned())),
+                    ("customer", customer.clone()),
+                    ("limit", Some((*limit).min(MAX_DEPOSIT_LISTING).to_string())),
+                ])
+            );
+            let list: DepositList = from_reply(s.api.get(&path)?)?;
             if json {
-                print_json(&DepositList {
-                    deposits: list.iter().map(|d| d.to_api()).collect(),
-                })?;
+                print_json(&list)?;
             } else {
-                for d in &list {
-                    let r = &d.deposit;
+                for d in &list.deposits {
                     outln!(
-                        "{:>5} {:<10} {:>16} {:>3} conf  {}  customer {}",
-                        r.id,
-                        r.status.as_str(),
-                        format_btc(r.amount),
+                        "{:>5} {:<10} {:>16} {:>3} conf  {}:{}  customer {}",
+                        d.id,
+                        d.status,
+                        format_btc(Amount::from_sat(d.amount_sat)),
                         d.confirmations,
-                        r.outpoint,
-                        r.customer.as_deref().unwrap_or("-")
+                        d.txid,
+                        d.vout,
+                        d.customer_id.as_deref().unwrap_or("-")
                     );
                 }
             }
         }
         DepositCommand::Unconfirmed { customer } => {
-            let list = s.coord.unconfirmed_deposits(&s.actor, customer.as_deref())?;
+            let path = format!(
+                "/v1/unconfirmed-deposits{}",
+                query(&[("customer", customer.clone())])
+            );
+            let list: UnconfirmedDepositList = from_reply(s.api.get(&path)?)?;
             if json {
-                print_json(&UnconfirmedDepositList {
-                    deposits: list.iter().map(unconfirmed_to_api).collect(),
-                })?;
+                print_json(&list)?;
             } else {
-                for d in &list {
+                for d in &list.deposits {
                     outln!(
-                        "unconfirmed {:>16}  {}  {}  customer {}",
-                        format_btc(d.amount),
-                        d.outpoint,
+                        "unconfirmed {:>16}  {}:{}  {}  customer {}",
+                        format_btc(Amount::from_sat(d.amount_sat)),
+                        d.txid,
+                        d.vout,
                         d.address,
-                        d.customer.as_deref().unwrap_or("- (issued to no one)")
+                        d.customer_id.as_deref().unwrap_or("- (issued to no one)")
                     );
                 }
             }
         }
         DepositCommand::Show { id } => {
-            let d = s.coord.deposit(&s.actor, *id)?;
+            let d: Deposit = from_reply(s.api.get(&format!("/v1/deposits/{id}"))?)?;
             if json {
-                print_json(&d.to_api())?;
+                print_json(&d)?;
             } else {
-                let r = &d.deposit;
-                outln!("Deposit {}: {} {}", r.id, r.status, format_btc(r.amount));
-                outln!("  outpoint  {}", r.outpoint);
-                outln!(
-                    "  address   {} (wallet {}, index {})",
-                    r.address,
-                    r.wallet,
-                    r.index
-                );
-                outln!(
-                    "  customer  {}",
-                    r.customer.as_deref().unwrap_or("(issued to no one)")
-                );
-                match r.block {
-                    Some((height, hash)) => {
-                        outln!("  block     {height} {hash} ({} confirmations)", d.confirmations)
-                    }
-                    None => outln!("  block     none (not in the active chain)"),
-                }
-                for t in &d.tags {
-                    outln!(
-                        "  tag       {}: {} (by {}, {})",
-                        t.rule,
-                        t.detail,
-                        t.tagged_by,
-                        t.tagged_at
-                    );
-                }
-                for e in &d.events {
-                    outln!("  {}  {:<12} {:<16} {}", e.recorded_at, e.kind, e.actor, e.note);
-                }
+                print_deposit(&d)?;
             }
         }
         DepositCommand::Tag { id, reason } => {
-            s.coord.tag_deposit(&s.actor, *id, reason, now)?;
+            s.api
+                .post(&format!("/v1/deposits/{id}/tag"), &json!({ "reason": reason }))?;
             outln!("Deposit {id} tagged: quarantined, never credited, never spent with other coins.");
         }
         DepositCommand::Resolve {
@@ -302,9 +299,10 @@ pub fn deposit(s: &mut Session, command: &DepositCommand, json: bool) -> Result<
             to,
             reason,
         } => {
-            let r = s
-                .coord
-                .propose_resolution(&s.actor, *id, *action, to, reason, now)?;
+            let r: Resolution = from_reply(s.api.post(
+                &format!("/v1/deposits/{id}/resolutions"),
+                &json!({ "action": action.as_str(), "destination": to, "reason": reason }),
+            )?)?;
             outln!(
                 "Resolution {} proposed: {} of deposit {id} to {}. An approver decides: `deposit approve-resolution {}`.",
                 r.id,
@@ -315,7 +313,11 @@ pub fn deposit(s: &mut Session, command: &DepositCommand, json: bool) -> Result<
         }
         DepositCommand::ApproveResolution { id, note } | DepositCommand::RejectResolution { id, note } => {
             let approve = matches!(command, DepositCommand::ApproveResolution { .. });
-            let r = s.coord.decide_resolution(&s.actor, *id, approve, note, now)?;
+            let verb = if approve { "approve" } else { "reject" };
+            let r: Resolution = from_reply(
+                s.api
+                    .post(&format!("/v1/resolutions/{id}/{verb}"), &json!({ "note": note }))?,
+            )?;
             outln!(
                 "Resolution {id} {}: {} of deposit {} to {}.{}",
                 r.status,
@@ -330,7 +332,12 @@ pub fn deposit(s: &mut Session, command: &DepositCommand, json: bool) -> Result<
             );
         }
         DepositCommand::Resolutions { deposit } => {
-            for r in s.coord.resolutions(&s.actor, *deposit)? {
+            let path = format!(
+                "/v1/resolutions{}",
+                query(&[("deposit", deposit.map(|d| d.to_string()))])
+            );
+            let list: ResolutionList = from_reply(s.api.get(&path)?)?;
+            for r in &list.resolutions {
                 outln!(
                     "{:>4} deposit {:>5} {:<22} {:<9} to {}  proposed by {} ({}){}",
                     r.id,
@@ -341,6 +348,7 @@ pub fn deposit(s: &mut Session, command: &DepositCommand, json: bool) -> Result<
                     r.proposed_by,
                     r.reason,
                     r.decided_by
+                        .as_ref()
                         .map(|by| format!(", decided by {by}"))
                         .unwrap_or_default()
                 );
@@ -350,7 +358,59 @@ pub fn deposit(s: &mut Session, command: &DepositCommand, json: bool) -> Result<
     Ok(())
 }
 
-pub fn kyc(s: &mut Session, command: &KycCommand) -> Result<()> {
+fn print_deposit(d: &Deposit) -> Result<()> {
+    outln!(
+        "Deposit {}: {} {}",
+        d.id,
+        d.status,
+        format_btc(Amount::from_sat(d.amount_sat))
+    );
+    outln!("  outpoint  {}:{}", d.txid, d.vout);
+    outln!(
+        "  address   {} (wallet {}, index {})",
+        d.address,
+        d.wallet,
+        d.derivation_index
+    );
+    outln!(
+        "  customer  {}",
+        d.customer_id.as_deref().unwrap_or("(issued to no one)")
+    );
+    match (d.block_height, &d.block_hash) {
+        (Some(height), Some(hash)) => {
+            outln!("  block     {height} {hash} ({} confirmations)", d.confirmations)
+        }
+        _ => outln!("  block     none (not in the active chain)"),
+    }
+    for t in &d.tags {
+        outln!(
+            "  tag       {}: {} (by {}, {})",
+            t.rule,
+            t.detail,
+            t.tagged_by,
+            at(t.tagged_at)
+        );
+    }
+    for e in &d.history {
+        outln!(
+            "  {}  {:<12} {:<16} {}",
+            at(e.recorded_at),
+            e.kind,
+            e.actor,
+            e.note
+        );
+    }
+    Ok(())
+}
+
+/// A KYC status as the API gives it (`status`, `verified_until`).
+fn kyc_status(status: &str, verified_until: Option<i64>) -> Result<KycStatus> {
+    KycStatus::from_stored(status, verified_until.map(UnixTime::from_secs)).with_context(|| {
+        format!("the coordinator API gave an unknown KYC status {status:?} (a different version?)")
+    })
+}
+
+pub fn kyc(s: &ApiSession, command: &KycCommand) -> Result<()> {
     match command {
         KycCommand::Set {
             customer,
@@ -358,22 +418,31 @@ pub fn kyc(s: &mut Session, command: &KycCommand) -> Result<()> {
             until,
             note,
         } => {
-            let status = kyc_status_from_words(status, until.as_deref())?;
-            s.coord.set_kyc(&s.actor, customer, status, note, clock::now())?;
-            outln!("Customer {customer}: KYC {}.", describe(status));
+            let kyc: CustomerKyc = from_reply(s.api.post(
+                "/v1/kyc",
+                &json!({ "customer_id": customer, "status": status, "verified_until": until, "note": note }),
+            )?)?;
+            outln!(
+                "Customer {customer}: KYC {}.",
+                describe(kyc_status(&kyc.status, kyc.verified_until)?)
+            );
         }
         KycCommand::Show { customer } => {
-            let kyc = s.coord.customer_kyc(&s.actor, customer)?;
-            outln!(
-                "Customer {customer}: KYC {} (now {}).",
-                describe(kyc.status),
-                kyc.status.standing(clock::now())
-            );
+            let kyc: CustomerKyc = from_reply(
+                s.api
+                    .get(&format!("/v1/kyc?customer={}", encode_component(customer)))?,
+            )?;
+            let status = kyc_status(&kyc.status, kyc.verified_until)?;
+            let standing = match (kyc.standing.as_str(), status.until()) {
+                ("expired", Some(at)) => KycStanding::Expired { at }.to_string(),
+                (other, _) => other.to_owned(),
+            };
+            outln!("Customer {customer}: KYC {} (now {standing}).", describe(status));
             for e in &kyc.history {
                 outln!(
                     "  {}  {:<28} {:<16} {}",
-                    e.recorded_at,
-                    describe(e.status),
+                    at(e.recorded_at),
+                    describe(kyc_status(&e.status, e.verified_until)?),
                     e.actor,
                     e.note
                 );
@@ -391,19 +460,22 @@ fn describe(status: KycStatus) -> String {
     }
 }
 
-pub fn blocklist(s: &mut Session, command: &BlocklistCommand) -> Result<()> {
+pub fn blocklist(s: &ApiSession, command: &BlocklistCommand) -> Result<()> {
     match command {
         BlocklistCommand::Import { file } => {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("reading the blocklist {}", file.display()))?;
             let source = file.display().to_string();
-            let outcome = s.coord.import_blocklist(&s.actor, &text, &source, clock::now())?;
+            let outcome = s
+                .api
+                .post("/v1/blocklist", &json!({ "source": source, "entries": text }))?;
+            let count = |field: &str| outcome[field].as_u64().unwrap_or(0);
             outln!(
                 "Blocklist {source}: {} entr(y/ies) added, {} already listed; {} active in all. \
                  Deposits seen from now on that spend from them are tagged.",
-                outcome.added,
-                outcome.already_listed,
-                outcome.active
+                count("added"),
+                count("already_listed"),
+                count("active")
             );
         }
     }

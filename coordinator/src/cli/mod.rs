@@ -35,7 +35,7 @@ use sluice_shared::network::parse_network;
 use zeroize::Zeroizing;
 
 use crate::run::Component;
-use crate::service::{Actor, ApiToken, Coordinator};
+use crate::service::{ApiToken, Coordinator};
 use crate::staff_client::StaffApi;
 
 #[derive(Debug, Parser)]
@@ -224,10 +224,12 @@ pub enum WebhookCommand {
     },
 }
 
-fn webhook(s: &mut Session, command: &WebhookCommand) -> Result<()> {
+fn webhook(s: &ApiSession, command: &WebhookCommand, json: bool) -> Result<()> {
     let WebhookCommand::Deliveries { limit } = command;
-    let deliveries = s.coord.webhook_deliveries(&s.actor, *limit)?;
-    if s.json {
+    let reply: crate::api::messages::WebhookDeliveries =
+        output::from_reply(s.api.get(&format!("/v1/webhook-deliveries?limit={limit}"))?)?;
+    let deliveries = reply.deliveries;
+    if json {
         return output::print_json(&deliveries);
     }
     if deliveries.is_empty() {
@@ -495,7 +497,6 @@ fn error_code(e: &anyhow::Error) -> String {
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
-    let session = || Session::open(&cli);
     let api = || ApiSession::open(&cli);
     let json = cli.json;
     match &cli.command {
@@ -516,33 +517,35 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             home,
             passphrase_file,
         } => restore(input, home, passphrase_file, json)?,
-        Command::Staff(c) => admin::staff(&mut session()?, c)?,
-        Command::Customer(c) => admin::customer(&mut session()?, c)?,
-        Command::Beneficiary(c) => admin::beneficiary(&mut session()?, c)?,
-        Command::Fees(c) => admin::fees(&mut session()?, c)?,
-        Command::Limits(c) => admin::limits(&mut session()?, c)?,
-        Command::Risk(c) => admin::risk(&mut session()?, c)?,
-        Command::Log { limit } => admin::log(&mut session()?, *limit)?,
+        Command::Staff(c) => admin::staff(&api()?, c, json)?,
+        Command::Customer(c) => admin::customer(&api()?, c, json)?,
+        Command::Beneficiary(c) => admin::beneficiary(&api()?, c, json)?,
+        Command::Fees(c) => admin::fees(&api()?, c, json)?,
+        Command::Limits(c) => admin::limits(&api()?, c)?,
+        Command::Risk(c) => admin::risk(&api()?, c, json)?,
+        Command::Log { limit } => admin::log(&api()?, *limit, json)?,
         Command::Proposal(c) => proposals::proposal(&api()?, c, json)?,
-        Command::Wallet(c) => wallet::wallet(&mut session()?, c)?,
-        Command::Coin(c) => wallet::coin(&mut session()?, c)?,
-        Command::Signer(c) => signing::signer(&mut session()?, c)?,
-        Command::Session(c) => signing::session(&mut session()?, c)?,
+        Command::Wallet(c) => wallet::wallet(&api()?, c, json)?,
+        Command::Coin(c) => wallet::coin(&api()?, c, json)?,
+        Command::Signer(c) => signing::signer(&api()?, c, json)?,
+        Command::Session(c) => signing::session(&api()?, c, json)?,
         Command::Withdraw(args) => withdrawals::withdraw(&api()?, args, json)?,
         Command::Approve { id } => withdrawals::approve(&api()?, *id, json)?,
         Command::Reject { id, reason } => withdrawals::reject(&api()?, *id, reason, json)?,
         Command::Cancel { id, reason } => withdrawals::cancel(&api()?, *id, reason, json)?,
         Command::List(args) => withdrawals::list(&api()?, args, json)?,
         Command::Show { id } => withdrawals::show(&api()?, *id, json)?,
-        Command::Deposit(c) => deposits::deposit(&mut session()?, c, json)?,
-        Command::Kyc(c) => deposits::kyc(&mut session()?, c)?,
-        Command::Blocklist(c) => deposits::blocklist(&mut session()?, c)?,
-        Command::Webhook(c) => webhook(&mut session()?, c)?,
+        Command::Deposit(c) => deposits::deposit(&api()?, c, json)?,
+        Command::Kyc(c) => deposits::kyc(&api()?, c)?,
+        Command::Blocklist(c) => deposits::blocklist(&api()?, c)?,
+        Command::Webhook(c) => webhook(&api()?, c, json)?,
         Command::RestoreRelease { note } => {
-            let mut s = session()?;
-            if s.coord
-                .release_restore_hold(&s.actor, note, crate::clock::now())?
-            {
+            let reply: crate::api::messages::RestoreReleased = output::from_reply(
+                api()?
+                    .api
+                    .post("/v1/restore-release", &serde_json::json!({ "note": note }))?,
+            )?;
+            if reply.released {
                 outln!("The processor may batch again (recorded in the admin log).");
             } else {
                 outln!("No restore hold: nothing to release.");
@@ -647,16 +650,6 @@ impl ApiSession {
     }
 }
 
-/// Transitional: command groups not yet moved to the API read the database directly;
-/// their configuration changes already go to the API as proposals (`api`).
-pub(crate) struct Session {
-    pub coord: Coordinator,
-    pub actor: Actor,
-    pub api: StaffApi,
-    /// `--json`: commands that print data print it as JSON.
-    pub json: bool,
-}
-
 fn read_token(cli: &Cli) -> Result<ApiToken> {
     let text: Zeroizing<String> = match (&cli.token, &cli.token_file) {
         (_, Some(file)) => Zeroizing::new(
@@ -671,20 +664,8 @@ fn read_token(cli: &Cli) -> Result<ApiToken> {
     Ok(ApiToken::parse(&text)?)
 }
 
-impl Session {
-    fn open(cli: &Cli) -> Result<Session> {
-        let mut coord = open_database(&cli.db, cli.network)?;
-        let token = read_token(cli)?;
-        let actor = coord.authenticate(&token)?;
-        Ok(Session {
-            coord,
-            actor,
-            api: StaffApi::new(&cli.api, Some(&token))?,
-            json: cli.json,
-        })
-    }
-}
-
+/// The database, for host-local commands only (`audit`, `identity`); staff commands go
+/// through the API.
 pub(crate) fn open_database(path: &Path, network: Option<Network>) -> Result<Coordinator> {
     Ok(Coordinator::open(path, network)?)
 }

@@ -18,6 +18,12 @@ pub fn print_json<T: Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
+/// As a `serde_json::Value` prints it, which is how these commands printed before they went
+/// through the API: the same keys in the same order, whatever the reply type's field order.
+pub fn print_sorted_json<T: Serialize>(value: &T) -> Result<()> {
+    print_json(&serde_json::to_value(value)?)
+}
+
 fn at(secs: i64) -> String {
     UnixTime::from_secs(secs).to_string()
 }

@@ -10,11 +10,22 @@ use sluice_shared::identity::SignerId;
 use sluice_shared::ur_psbt::PsbtPartDecoder;
 use sluice_shared::{qr, qr_scan, sd_card, ur_psbt};
 
-use super::output::print_json;
+use std::str::FromStr as _;
+
+use bitcoin::psbt::Psbt;
+use bitcoin::Amount;
+use serde_json::json;
+use sluice_shared::signer_api::{SignatureReceipt, SignedSession};
+
+use super::output::{from_reply, print_json, print_sorted_json};
 use super::proposals::propose;
-use super::Session;
-use crate::clock;
-use crate::service::{Change, Submitter};
+use super::ApiSession;
+use crate::api::messages::{
+    SessionAbandon, SessionBump, SessionHistory, SessionList, SessionPsbt, SignerList,
+};
+use crate::service::{Change, SessionSummary};
+use crate::staff_client::encode_component;
+use crate::time::UnixTime;
 
 /// No PSBT file or QR image a session needs comes near this.
 const MAX_INPUT_FILE: u64 = 64 * 1024 * 1024;
@@ -130,7 +141,7 @@ pub enum SessionCommand {
     },
 }
 
-pub fn signer(s: &mut Session, command: &SignerCommand) -> Result<()> {
+pub fn signer(s: &ApiSession, command: &SignerCommand, json: bool) -> Result<()> {
     let change = match command {
         SignerCommand::Add {
             name,
@@ -147,32 +158,19 @@ pub fn signer(s: &mut Session, command: &SignerCommand) -> Result<()> {
             signer_id: id.to_string(),
             tor_key: tor_key.clone(),
         },
-        SignerCommand::List if s.json => {
-            let signers: Vec<_> = s
-                .coord
-                .list_signers(&s.actor)?
-                .iter()
-                .map(|signer| {
-                    serde_json::json!({
-                        "id": signer.id.to_string(), "name": signer.name,
-                        "identity_key": signer.identity_key.to_string(),
-                        "master_fingerprint": signer.master_fingerprint.to_string(),
-                        "active": signer.active, "stealth": signer.tor_key.is_some(),
-                        "created_at": signer.created_at.secs(), "created_by": signer.created_by,
-                    })
-                })
-                .collect();
-            return print_json(&signers);
-        }
         SignerCommand::List => {
-            for signer in s.coord.list_signers(&s.actor)? {
+            let list: SignerList = from_reply(s.api.get("/v1/signers")?)?;
+            if json {
+                return print_sorted_json(&list.signers);
+            }
+            for signer in &list.signers {
                 outln!(
                     "{}  {:<20} fingerprint {}  {}{}",
                     signer.id,
                     signer.name,
                     signer.master_fingerprint,
                     if signer.active { "active" } else { "deactivated" },
-                    if signer.tor_key.is_some() { "  stealth" } else { "" }
+                    if signer.stealth { "  stealth" } else { "" }
                 );
             }
             return Ok(());
@@ -219,13 +217,16 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-pub fn session(s: &mut Session, command: &SessionCommand) -> Result<()> {
+pub fn session(s: &ApiSession, command: &SessionCommand, json: bool) -> Result<()> {
     match command {
         SessionCommand::Export { id, out, out_qr } => {
-            let (status, psbt) = s.coord.session_psbt(&s.actor, *id)?;
+            let exported: SessionPsbt = from_reply(s.api.get(&format!("/v1/sessions/{id}/psbt"))?)?;
+            let status = &exported.status;
             if status != "open" {
                 bail!("session {id} is {status}: only open sessions need signatures");
             }
+            let psbt = Psbt::from_str(&exported.psbt)
+                .context("the coordinator API sent a session PSBT that is not base64 BIP174")?;
             let bytes = psbt.serialize();
             if let Some(path) = out {
                 write_atomic(path, &bytes)?;
@@ -267,32 +268,47 @@ pub fn session(s: &mut Session, command: &SessionCommand) -> Result<()> {
                     sd_card::parse_psbt(&bytes, "the scanned QR codes")?
                 }
             };
-            let receipt = s
-                .coord
-                .submit_signatures(*id, &psbt, Submitter::Import(&s.actor), clock::now())?;
+            let body = SignedSession {
+                psbt: psbt.to_string(),
+            };
+            let receipt: SignatureReceipt = from_reply(s.api.post(
+                &format!("/v1/sessions/{id}/signatures"),
+                &serde_json::to_value(&body)?,
+            )?)?;
             print_receipt(*id, &receipt)?;
         }
         SessionCommand::Bump { id, fee_rate } => {
-            let bump = s.coord.bump_session(&s.actor, *id, *fee_rate, clock::now())?;
+            let bump: SessionBump = from_reply(s.api.post(
+                &format!("/v1/sessions/{id}/bump"),
+                &json!({ "fee_rate_sat_vb": fee_rate }),
+            )?)?;
             outln!(
                 "Session {}: fee bump of session {id} opened for signing: transaction {}, fee {} (was {}), change {}, about {} vB at {fee_rate} sat/vB.",
                 bump.session_id,
                 bump.txid,
-                bump.fee,
-                bump.old_fee,
-                bump.change,
+                Amount::from_sat(bump.fee_sat),
+                Amount::from_sat(bump.old_fee_sat),
+                Amount::from_sat(bump.change_sat),
                 bump.vsize
             );
         }
         SessionCommand::Abandon { id, reason } => {
-            let root = s.coord.abandon_session(&s.actor, *id, reason, clock::now())?;
+            let abandon: SessionAbandon = from_reply(s.api.post(
+                &format!("/v1/sessions/{id}/abandon"),
+                &json!({ "reason": reason }),
+            )?)?;
+            let root = abandon.session_id;
             outln!(
                 "Session {root} (and its fee bumps) is being abandoned: its withdrawals return to the queue once a confirmed transaction spends its inputs instead; its coins stay reserved until then."
             );
         }
         SessionCommand::List { status, limit } => {
-            let sessions = s.coord.list_sessions(&s.actor, status.as_deref(), *limit)?;
-            if s.json {
+            let mut path = format!("/v1/sessions?limit={limit}");
+            if let Some(status) = status {
+                path.push_str(&format!("&status={}", encode_component(status)));
+            }
+            let SessionList { sessions } = from_reply(s.api.get(&path)?)?;
+            if json {
                 print_json(&sessions)?;
             } else {
                 for x in &sessions {
@@ -309,8 +325,8 @@ pub fn session(s: &mut Session, command: &SessionCommand) -> Result<()> {
             }
         }
         SessionCommand::Show { id } => {
-            let x = s.coord.session_summary(&s.actor, *id)?;
-            if s.json {
+            let x: SessionSummary = from_reply(s.api.get(&format!("/v1/sessions/{id}"))?)?;
+            if json {
                 print_json(&x)?;
             } else {
                 outln!("session {}: {}", x.id, x.status);
@@ -336,30 +352,20 @@ pub fn session(s: &mut Session, command: &SessionCommand) -> Result<()> {
                 }
                 outln!(
                     "  created      {} by {}",
-                    crate::time::UnixTime::from_secs(x.created_at),
+                    UnixTime::from_secs(x.created_at),
                     x.created_by
                 );
             }
         }
-        SessionCommand::History { id } if s.json => {
-            let events: Vec<_> = s
-                .coord
-                .session_events(&s.actor, *id)?
-                .iter()
-                .map(|e| {
-                    serde_json::json!({
-                        "session_id": e.session_id, "kind": e.kind, "actor": e.actor,
-                        "note": e.note, "recorded_at": e.recorded_at.secs(),
-                    })
-                })
-                .collect();
-            print_json(&events)?;
-        }
         SessionCommand::History { id } => {
-            for event in s.coord.session_events(&s.actor, *id)? {
+            let history: SessionHistory = from_reply(s.api.get(&format!("/v1/sessions/{id}/history"))?)?;
+            if json {
+                return print_sorted_json(&history.events);
+            }
+            for event in &history.events {
                 outln!(
                     "{}  {:<18} {:<16} {}",
-                    event.recorded_at,
+                    UnixTime::from_secs(event.recorded_at),
                     event.kind,
                     event.actor,
                     event.note
@@ -370,7 +376,7 @@ pub fn session(s: &mut Session, command: &SessionCommand) -> Result<()> {
     Ok(())
 }
 
-fn print_receipt(id: u64, receipt: &sluice_shared::signer_api::SignatureReceipt) -> Result<()> {
+fn print_receipt(id: u64, receipt: &SignatureReceipt) -> Result<()> {
     outln!(
         "Session {id}: {} new signature(s) stored, {} already known; {}.",
         receipt.stored,

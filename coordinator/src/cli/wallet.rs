@@ -4,12 +4,16 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use sluice_shared::asset::{format_btc, parse_btc};
 
-use super::output::print_json;
+use bitcoin::Amount;
+use sluice_shared::api::{BalanceList, CoinList};
+
+use super::output::{from_reply, print_json, print_sorted_json};
 use super::proposals::propose;
-use super::Session;
-use crate::clock;
+use super::ApiSession;
+use crate::api::messages::{NewReceiveAddress, ReceiveAddress, WalletList};
 use crate::rules::policy::ApprovalPolicy;
 use crate::service::{Change, CreatedWallet, NewWalletRequest};
+use crate::staff_client::encode_component;
 use crate::wallet_spec::WalletKindArg;
 
 #[derive(Debug, Subcommand)]
@@ -123,12 +127,11 @@ impl PolicyArgs {
     }
 }
 
-pub fn wallet(s: &mut Session, command: &WalletCommand) -> Result<()> {
-    let now = clock::now();
+pub fn wallet(s: &ApiSession, command: &WalletCommand, json: bool) -> Result<()> {
     match command {
         WalletCommand::Balance => {
-            let list = s.coord.balances(&s.actor)?;
-            if s.json {
+            let list: BalanceList = from_reply(s.api.get("/v1/balances")?)?;
+            if json {
                 return print_json(&list);
             }
             outln!(
@@ -163,47 +166,34 @@ pub fn wallet(s: &mut Session, command: &WalletCommand) -> Result<()> {
             };
             propose(&s.api, &Change::WalletCreate(request))?;
         }
-        WalletCommand::List if s.json => {
-            let wallets: Vec<_> = s
-                .coord
-                .list_wallets(&s.actor)?
-                .iter()
-                .map(|w| {
-                    let r = &w.record;
-                    serde_json::json!({
-                        "name": r.name, "wallet_id": r.wallet_id, "kind": r.kind,
-                        "receive_descriptor": r.receive_descriptor, "change_descriptor": r.change_descriptor,
-                        "daily_limit_sat": r.daily_limit.to_sat(), "next_receive_index": r.next_receive_index,
-                        "next_change_index": r.next_change_index, "policy": w.policy_description,
-                        "created_at": r.created_at.secs(),
-                    })
-                })
-                .collect();
-            print_json(&wallets)?;
-        }
         WalletCommand::List => {
-            for w in s.coord.list_wallets(&s.actor)? {
-                let r = &w.record;
+            let list: WalletList = from_reply(s.api.get("/v1/wallets")?)?;
+            if json {
+                return print_sorted_json(&list.wallets);
+            }
+            for w in &list.wallets {
                 outln!(
                     "{:<16} {:<24} id {}  limit {}/day  next receive #{}  {}",
-                    r.name,
-                    r.kind,
-                    r.wallet_id,
-                    format_btc(r.daily_limit),
-                    r.next_receive_index,
-                    w.policy_description
+                    w.name,
+                    w.kind,
+                    w.wallet_id,
+                    format_btc(Amount::from_sat(w.daily_limit_sat)),
+                    w.next_receive_index,
+                    w.policy
                 );
             }
         }
         WalletCommand::Address { name } => {
-            let (index, address) = s.coord.next_receive_address(&s.actor, name, now)?;
-            if s.json {
-                print_json(
-                    &serde_json::json!({"wallet": name, "index": index, "address": address.to_string()}),
-                )?;
+            let request = NewReceiveAddress { wallet: name.clone() };
+            let issued: ReceiveAddress = from_reply(
+                s.api
+                    .post("/v1/receive-addresses", &serde_json::to_value(&request)?)?,
+            )?;
+            if json {
+                print_sorted_json(&issued)?;
             } else {
-                outln!("Receive address #{index} of wallet {name}:");
-                outln!("{address}");
+                outln!("Receive address #{} of wallet {}:", issued.index, issued.wallet);
+                outln!("{}", issued.address);
             }
         }
         WalletCommand::SetPolicy { name, policy } => {
@@ -251,10 +241,14 @@ pub enum CoinCommand {
     },
 }
 
-pub fn coin(s: &mut Session, command: &CoinCommand) -> Result<()> {
+pub fn coin(s: &ApiSession, command: &CoinCommand, json: bool) -> Result<()> {
     let CoinCommand::List { wallet, spent } = command;
-    let list = s.coord.coins(&s.actor, wallet.as_deref(), *spent)?;
-    if s.json {
+    let mut path = format!("/v1/coins?spent={spent}");
+    if let Some(wallet) = wallet {
+        path.push_str(&format!("&wallet={}", encode_component(wallet)));
+    }
+    let list: CoinList = from_reply(s.api.get(&path)?)?;
+    if json {
         return print_json(&list);
     }
     if list.coins.is_empty() {

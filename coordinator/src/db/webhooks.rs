@@ -56,7 +56,7 @@ pub fn due(conn: &Connection, endpoint: &str, now_ms: i64, limit: u32) -> Result
 }
 
 /// One attempt to deliver an event to an endpoint, as logged.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Delivery {
     pub event_id: String,
     pub kind: String,

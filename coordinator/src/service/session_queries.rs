@@ -1,7 +1,7 @@
 //! Reading signing sessions for people: `session list|show` and their JSON.
 
 use rusqlite::{Connection, OptionalExtension};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{require, Actor, Coordinator, ServiceError};
 use crate::db::sessions;
@@ -14,7 +14,7 @@ pub const SESSION_STATUSES: [&str; 5] = ["open", "signed", "broadcast", "confirm
 const MAX_SESSION_LIST: u32 = 500;
 
 /// One signing session as staff see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionSummary {
     pub id: u64,
     pub wallet: String,

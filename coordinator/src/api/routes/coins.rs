@@ -7,7 +7,7 @@
 
 use hyper::StatusCode;
 
-use super::{bad_request, Failure};
+use super::{bad_request, query_pairs, Failure};
 use crate::api::reply::{json, Reply};
 use crate::service::{Actor, Coordinator};
 
@@ -35,15 +35,15 @@ pub(super) fn execute(
         }
         CoinRoute::Coins => {
             let (mut wallet, mut spent) = (None, false);
-            for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-                match pair.split_once('=').unwrap_or((pair, "")) {
-                    ("wallet", name) => wallet = Some(name.to_owned()),
-                    ("spent", "true") => spent = true,
-                    ("spent", "false") => spent = false,
-                    (key, _) => {
+            for (key, value) in query_pairs(query, &["wallet", "spent"])? {
+                match (key, value.as_str()) {
+                    ("wallet", _) => wallet = Some(value.clone()),
+                    (_, "true") => spent = true,
+                    (_, "false") => spent = false,
+                    (_, other) => {
                         return Err(bad_request(
                             "invalid_query",
-                            &format!("unknown query parameter {key:?}: use wallet=NAME, spent=true|false"),
+                            &format!("spent must be true or false, not {other:?}"),
                         ))
                     }
                 }

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | POST | /v1/deposit-addresses (`{"wallet": W, "customer_id": C}`) | requester |
 //! | GET | /v1/deposit-addresses[?wallet=W&customer=C] | any staff (the shadow reads it) |
+//! | GET | /v1/deposit-wallets | any staff |
 //! | GET | /v1/deposits[?status=S&customer=C&limit=N] | any staff (the shadow reads it) |
 //! | GET | /v1/deposits/{id} | any staff |
 //! | GET | /v1/unconfirmed-deposits[?customer=C] | any staff (payments still in the mempool) |
@@ -21,7 +22,8 @@ use sluice_shared::deposit_api::{
     KycEvent, ProposeResolution, Resolution, ResolutionList, SetKyc, TagDeposit, UnconfirmedDepositList,
 };
 
-use super::{bad_request, parse_json, Failure};
+use super::{bad_request, parse_json, query_pairs, Failure};
+use crate::api::messages::{DepositWalletList, DepositWalletView};
 use crate::api::reply::{json, Reply};
 use crate::db::deposits::ResolutionRecord;
 use crate::rules::deposits::DepositStatus;
@@ -34,6 +36,7 @@ use crate::time::UnixTime;
 pub(super) enum DepositRoute {
     IssueAddress,
     ListAddresses,
+    ListWallets,
     List,
     ListUnconfirmed,
     Get(u64),
@@ -57,6 +60,7 @@ impl DepositRoute {
             | DepositRoute::ProposeResolution(_)
             | DepositRoute::DecideResolution { .. } => true,
             DepositRoute::ListAddresses
+            | DepositRoute::ListWallets
             | DepositRoute::List
             | DepositRoute::ListUnconfirmed
             | DepositRoute::Get(_)
@@ -66,24 +70,8 @@ impl DepositRoute {
     }
 }
 
-/// `key=value&...` with only the keys in `allowed`.
-fn query_pairs<'a>(query: Option<&'a str>, allowed: &[&str]) -> Result<Vec<(&'a str, &'a str)>, Failure> {
-    let mut pairs = Vec::new();
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if !allowed.contains(&key) {
-            return Err(bad_request(
-                "invalid_query",
-                &format!("unknown query parameter {key:?}: use {}", allowed.join(", ")),
-            ));
-        }
-        pairs.push((key, value));
-    }
-    Ok(pairs)
-}
-
-fn find<'a>(pairs: &[(&str, &'a str)], key: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+fn find<'a>(pairs: &'a [(&str, String)], key: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
 }
 
 pub(super) fn execute(
@@ -109,6 +97,19 @@ pub(super) fn execute(
                     addresses: list.iter().map(address_to_api).collect(),
                 },
             ))
+        }
+        DepositRoute::ListWallets => {
+            query_pairs(query, &[])?;
+            let wallets = coord
+                .deposit_wallets(actor)?
+                .into_iter()
+                .map(|w| DepositWalletView {
+                    wallet: w.wallet,
+                    marked_by: w.marked_by,
+                    marked_at: w.marked_at.secs(),
+                })
+                .collect();
+            Ok(json(StatusCode::OK, &DepositWalletList { wallets }))
         }
         DepositRoute::List => {
             let pairs = query_pairs(query, &["status", "customer", "limit"])?;
