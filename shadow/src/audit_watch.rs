@@ -140,7 +140,14 @@ pub async fn watch(staff: &StaffApi, kept: &KeptHeads, now_unix: i64) -> (Option
         Err(StaffApiError::Refused { status, body, .. }) if status == StatusCode::CONFLICT => {
             return (Some(Alarm::AuditChainBroken { reason: body }), newest)
         }
-        Err(e) => return (Some(Alarm::CheckFailed { reason: e.to_string() }), newest),
+        Err(e) => {
+            return (
+                Some(Alarm::CheckFailed {
+                    reason: e.to_string(),
+                }),
+                newest,
+            )
+        }
     };
     let now = match checked(now) {
         Ok(head) => head,
@@ -235,9 +242,6 @@ mod tests {
         kept.keep(&head(5, 2, 7), 102).unwrap();
         assert_eq!(kept.newest().unwrap(), Some(head(5, 2, 7)));
         assert!(kept.conn.execute("DELETE FROM audit_heads", []).is_err());
-        assert!(kept
-            .conn
-            .execute("UPDATE audit_heads SET seq = 9", [])
-            .is_err());
+        assert!(kept.conn.execute("UPDATE audit_heads SET seq = 9", []).is_err());
     }
 }

@@ -26,9 +26,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Release(args) => crate::release::release(&home, passphrase_file, &args)?,
         Command::AuditHead => {
             let kept = crate::audit_watch::KeptHeads::open(&crate::settings::shadow_db(&home))?;
-            let head = kept.newest()?.context(
-                "no audit head kept yet: `sluice-shadow run` fetches one on every check",
-            )?;
+            let head = kept
+                .newest()?
+                .context("no audit head kept yet: `sluice-shadow run` fetches one on every check")?;
             println!("{}", serde_json::to_string_pretty(&head)?);
         }
         Command::Run(args) => return crate::run::run(&home, passphrase_file, &args),
