@@ -46,10 +46,11 @@ impl CameraPixelFormat {
         }
     }
 
-    /// Which format to ask a camera for among the ones it offers: GREY (no conversion) before
-    /// YUYV; `None` when it offers neither.
+    /// Which format to ask a camera for among the ones it offers: YUYV (every UVC webcam's
+    /// uncompressed format, and what a screen-to-camera loop such as vivid's copies as is),
+    /// else GREY (monochrome cameras); `None` when it offers neither.
     pub fn preferred(offered: &[[u8; 4]]) -> Option<Self> {
-        [Self::Grey, Self::Yuyv]
+        [Self::Yuyv, Self::Grey]
             .into_iter()
             .find(|f| offered.contains(&f.fourcc()))
     }
@@ -236,14 +237,14 @@ mod tests {
     }
 
     #[test]
-    fn grey_is_preferred_then_yuyv() {
+    fn yuyv_is_preferred_then_grey() {
         assert_eq!(
-            CameraPixelFormat::preferred(&[*b"MJPG", *b"YUYV", *b"GREY"]),
-            Some(CameraPixelFormat::Grey)
+            CameraPixelFormat::preferred(&[*b"MJPG", *b"GREY", *b"YUYV"]),
+            Some(CameraPixelFormat::Yuyv)
         );
         assert_eq!(
-            CameraPixelFormat::preferred(&[*b"MJPG", *b"YUYV"]),
-            Some(CameraPixelFormat::Yuyv)
+            CameraPixelFormat::preferred(&[*b"MJPG", *b"GREY"]),
+            Some(CameraPixelFormat::Grey)
         );
         assert_eq!(CameraPixelFormat::preferred(&[*b"MJPG"]), None);
     }

@@ -94,7 +94,7 @@ fn fourcc_text(code: [u8; 4]) -> String {
 }
 
 impl Camera {
-    /// Opens the capture device at `path`, chooses GREY or YUYV at the size the camera is set
+    /// Opens the capture device at `path`, chooses YUYV or GREY at the size the camera is set
     /// to, and starts streaming.
     pub fn open(path: &Path) -> Result<Self, CameraError> {
         let device = path.display().to_string();

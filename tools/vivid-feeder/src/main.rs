@@ -5,9 +5,9 @@
 //! copies what is output into what the *capture* node delivers. The signer then reads the
 //! capture node as it would read a USB webcam (`sluice-signer sign --in-qr-camera`).
 //!
-//! Frames are degraded the way a phone or webcam sees a screen: slightly blurred, noisy,
-//! and a share of the fountain parts never shown at all (dropped frames), so the fountain
-//! decoder must complete from the parts that do arrive.
+//! Frames are degraded the way a phone or webcam sees a screen: turned by a few degrees,
+//! slightly blurred, noisy, and a share of the fountain parts never shown at all (dropped
+//! frames), so the fountain decoder must complete from the parts that do arrive.
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -117,12 +117,39 @@ fn texts(args: &Args) -> Result<Vec<String>> {
         .collect())
 }
 
-/// A code as a camera sees a screen: blurred a little, with noise and a grey-ish white.
+/// `picture` turned by `degrees` about its centre (bilinear), on white, in a canvas large
+/// enough for the turned corners.
+fn rotated(picture: &GrayImage, degrees: f32) -> GrayImage {
+    let (sin, cos) = degrees.to_radians().sin_cos();
+    let (w, h) = (picture.width() as f32, picture.height() as f32);
+    let side = ((w * cos.abs() + h * sin.abs()).max(w * sin.abs() + h * cos.abs())).ceil() as u32;
+    let (cx, cy, c) = (w / 2.0, h / 2.0, side as f32 / 2.0);
+    GrayImage::from_fn(side, side, |x, y| {
+        let (dx, dy) = (x as f32 + 0.5 - c, y as f32 + 0.5 - c);
+        let (sx, sy) = (cos * dx + sin * dy + cx - 0.5, -sin * dx + cos * dy + cy - 0.5);
+        let sample = |px: f32, py: f32| -> f32 {
+            if px < 0.0 || py < 0.0 || px >= w || py >= h {
+                255.0
+            } else {
+                f32::from(picture.get_pixel(px as u32, py as u32)[0])
+            }
+        };
+        let (x0, y0) = (sx.floor(), sy.floor());
+        let (fx, fy) = (sx - x0, sy - y0);
+        let top = sample(x0, y0) * (1.0 - fx) + sample(x0 + 1.0, y0) * fx;
+        let bottom = sample(x0, y0 + 1.0) * (1.0 - fx) + sample(x0 + 1.0, y0 + 1.0) * fx;
+        Luma([(top * (1.0 - fy) + bottom * fy).round().clamp(0.0, 255.0) as u8])
+    })
+}
+
+/// A code as a camera sees a screen: turned a few degrees, blurred a little, with noise and
+/// a grey-ish white.
 fn degraded(text: &str, fit: u32, seed: u32) -> Result<GrayImage> {
     let modules = sluice_shared::qr::modules(text)?.0 as u32 + 2 * sluice_shared::qr::QUIET_ZONE;
-    let module_px = (fit * 9 / 10 / modules).clamp(2, 8);
+    let module_px = (fit * 8 / 10 / modules).clamp(2, 8);
     let code = sluice_shared::qr::render_image(text, module_px)?;
-    let mut picture = image::imageops::blur(&code, 0.7);
+    let degrees = if seed % 2 == 0 { 3.0 } else { -2.0 };
+    let mut picture = image::imageops::blur(&rotated(&code, degrees), 0.7);
     let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
     for px in picture.pixels_mut() {
         state ^= state << 13;
