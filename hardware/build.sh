@@ -237,7 +237,7 @@ build_camera_test() { # image_dir out_dir
   feeder="$(build_static sluice-vivid-feeder sluice-vivid-feeder)"
   mkdir -p "$work/kernel" "$work/image"
   dpkg-deb -x "$kernel_deb" "$work/kernel"
-  (cd "$work/image" && gzip -dc "$image/initrd.img" | cpio --quiet -i '*etc/modules.load')
+  (cd "$work/image" && gzip -dc "$image/initrd.img" | cpio --quiet -i -d '*etc/modules.load')
   root="$work/root"
   mkdir -p "$root/bin" "$root/etc"
   strip --strip-all -o "$root/bin/sluice-vivid-feeder" "$feeder"

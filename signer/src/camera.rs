@@ -327,7 +327,7 @@ pub fn scan_codes<E>(
             break;
         };
         tally.frames += 1;
-        let texts = sluice_shared::qr_scan::scan(&frame).unwrap_or_default();
+        let texts = sluice_shared::qr_scan::scan_quick(&frame).unwrap_or_default();
         tally.codes += texts.len() as u64;
         if take(texts).map_err(ScanStop::Refused)? {
             return Ok(tally);

@@ -213,11 +213,13 @@ fn main() -> Result<()> {
         frame
     };
     println!(
-        "vivid feeder: {} codes on {} ({}x{} YUYV), looped into {}",
+        "vivid feeder: {} codes on {} ({}x{} YUYV, {} bytes a line, {size} bytes a frame, {:?}), looped into {}",
         frames.len(),
         args.output.display(),
         layout.width,
         layout.height,
+        layout.bytes_per_line,
+        output.format(),
         args.capture.display()
     );
     std::io::stdout().flush()?;
