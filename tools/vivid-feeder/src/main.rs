@@ -180,7 +180,7 @@ fn main() -> Result<()> {
         _ => bail!("{} reports no video output format", args.output.display()),
     };
     let yuyv = CameraPixelFormat::Yuyv;
-    let mut output = device.video_output(PixFormat::new(
+    let output = device.video_output(PixFormat::new(
         width,
         height,
         PixelFormat::from_fourcc(yuyv.fourcc()),
@@ -223,12 +223,35 @@ fn main() -> Result<()> {
         args.capture.display()
     );
     std::io::stdout().flush()?;
-    output.write_all(&blank).context("writing to the output node")?;
+    // Streaming I/O (memory-mapped buffers): write() to vivid's output node fails with
+    // EINVAL on Debian's 6.1 kernel.
+    let mut stream = output.into_stream().context("starting the output stream")?;
+    let mut show = |frame: &[u8]| {
+        stream
+            .enqueue(|mut buf| {
+                let n = frame.len().min(buf.len());
+                buf[..n].copy_from_slice(&frame[..n]);
+                Ok(())
+            })
+            .context("queueing a frame on the output node")
+    };
+    show(&blank)?;
+    show(&blank)?;
+    stream.stream_on().context("starting the output stream")?;
+    let mut show = |frame: &[u8]| {
+        stream
+            .enqueue(|mut buf| {
+                let n = frame.len().min(buf.len());
+                buf[..n].copy_from_slice(&frame[..n]);
+                Ok(())
+            })
+            .context("queueing a frame on the output node")
+    };
     let stop = Instant::now() + Duration::from_secs(args.seconds);
     while Instant::now() < stop {
         for frame in &frames {
             for _ in 0..args.hold.max(1) {
-                output.write_all(frame).context("writing to the output node")?;
+                show(frame)?;
             }
         }
     }
