@@ -7,6 +7,15 @@
 #   hardware/build.sh --signer   build only the cold signer and print its path (used by
 #                                scripts/check-cold-build.sh: the check and the image share
 #                                one build)
+#   hardware/build.sh --feeder   TESTS ONLY: build the static sluice-vivid-feeder (the camera
+#                                test's tool) and print its path
+#   hardware/build.sh --camera-test DIR
+#                                TESTS ONLY: the camera test boot (signer/tests/camera_qemu.rs)
+#                                in DIR: the image's kernel, and its initrd.img with a second
+#                                archive appended that adds the kernel's virtual video driver
+#                                (vivid) with its modules, hardware/camera-test/init and the
+#                                static test tool sluice-vivid-feeder. The image itself is not
+#                                changed: the appliance's initrd has none of these.
 #
 # The image is a directory holding
 #   vmlinuz      Debian's kernel, unchanged from the pinned `linux-image-*-amd64` package
@@ -27,11 +36,15 @@ cd "$repo"
 
 verify=0
 signer_only=0
+camera_test_dir=""
+feeder_only=0
 case "${1:-}" in
   "") ;;
   --verify) verify=1 ;;
   --signer) signer_only=1 ;;
-  *) echo "usage: hardware/build.sh [--verify | --signer]" >&2; exit 2 ;;
+  --feeder) feeder_only=1 ;;
+  --camera-test) camera_test_dir="${2:?usage: hardware/build.sh --camera-test DIR}" ;;
+  *) echo "usage: hardware/build.sh [--verify | --signer | --feeder | --camera-test DIR]" >&2; exit 2 ;;
 esac
 
 # The Debian packages, pinned. A new Debian point release replaces them on the mirrors: then
@@ -101,26 +114,31 @@ fetch_deb() { # name version sha256
 # mapped to fixed names so the build does not depend on where the checkout lives. The dev
 # profile, as scripts/check-cold-build.sh checks it (one build for both; the workspace
 # compiles dependencies with opt-level 2 even there, so signing under emulation is quick).
-build_signer() {
-  local target_dir="${CARGO_TARGET_DIR:-$repo/target}"
+# The target directory is SLUICE_COLD_TARGET_DIR when set (.ci/run: its own directory for
+# the static builds, so that the tests' own build directory is never shared with them).
+build_static() { # package binary -> path of the static musl build
+  local target_dir="${SLUICE_COLD_TARGET_DIR:-${CARGO_TARGET_DIR:-$repo/target}}"
   local cargo_home="${CARGO_HOME:-$HOME/.cargo}"
-  env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS \
+  env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS CARGO_TARGET_DIR="$target_dir" \
     CC_x86_64_unknown_linux_musl=musl-gcc AR_x86_64_unknown_linux_musl=ar \
     RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$repo=/sluice --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$target_dir=/target" \
-    cargo build --locked -p sluice-signer --no-default-features --bin sluice-signer \
+    cargo build --locked -p "$1" --no-default-features --bin "$2" \
       --target "$target" >&2
-  echo "$target_dir/$target/debug/sluice-signer"
+  echo "$target_dir/$target/debug/$2"
 }
+
+build_signer() { build_static sluice-signer sluice-signer; }
 
 # The modules the appliance loads, and everything they depend on (from each module's
 # `depends=` field). Block devices and file systems only: virtio (qemu), SATA, USB mass
 # storage and SD host controllers; ext4 for the signer home (crc32c: its checksums, a soft
 # dependency missing from `depends=`), vfat for the SD card. The display: bochs (qemu's
 # standard VGA, a DRM driver whose fbdev emulation gives /dev/fb0 for the QR frame loop;
-# on UEFI machines the kernel's built-in efifb gives it without a module).
+# on UEFI machines the kernel's built-in efifb gives it without a module). The camera: USB
+# webcams (uvcvideo, the USB Video Class driver) for QR codes shown to the appliance.
 modules_wanted=(virtio_pci virtio_blk ahci sd_mod xhci-pci ehci-pci usb-storage uas
                 sdhci-pci mmc_block crc32c_generic ext4 vfat nls_cp437 nls_ascii nls_utf8 nls_iso8859-1
-                bochs)
+                bochs uvcvideo)
 
 module_path() { # tree name -> path relative to tree
   local found
@@ -129,8 +147,10 @@ module_path() { # tree name -> path relative to tree
   echo "$found"
 }
 
-module_closure() { # tree -> module paths (relative), dependencies first
-  local tree="$1" queue=("${modules_wanted[@]}") seen=" " order=() m path deps
+module_closure() { # tree module... -> module paths (relative), dependencies first
+  local tree="$1" seen=" " order=() m
+  shift
+  local queue=("$@")
   # Depth-first, dependencies before dependants.
   visit() {
     local name="$1" p d
@@ -188,7 +208,7 @@ build_image() { # out_dir
     mkdir -p "$root/$(dirname "$rel")"
     cp "$work/kernel/$rel" "$root/$rel"
     echo "/$rel" >>"$list"
-  done < <(module_closure "$work/kernel")
+  done < <(module_closure "$work/kernel" "${modules_wanted[@]}")
   if grep -E '/drivers/net/|/net/' "$list"; then
     echo "a network module slipped into the image (above)" >&2; return 1
   fi
@@ -205,8 +225,44 @@ build_image() { # out_dir
 
 image_hash() { sha256sum "$1/SHA256SUMS" | cut -d' ' -f1; }
 
+# TESTS ONLY (see --camera-test above): the image's initrd with a second gzip'd cpio archive
+# appended (the kernel unpacks both, in order), holding vivid and the modules it needs that
+# the image lacks, the test's init and the feeder. Boot it with rdinit=/camera-test.
+build_camera_test() { # image_dir out_dir
+  local image="$1" out="$2" work kernel_deb feeder root rel
+  work="$(mktemp -d)"
+  # shellcheck disable=SC2064 # the directory is fixed now
+  trap "rm -rf '$work'" RETURN
+  kernel_deb="$(fetch_deb "$kernel_pkg" "$kernel_version" "$kernel_sha256")"
+  feeder="$(build_static sluice-vivid-feeder sluice-vivid-feeder)"
+  mkdir -p "$work/kernel" "$work/image"
+  dpkg-deb -x "$kernel_deb" "$work/kernel"
+  (cd "$work/image" && gzip -dc "$image/initrd.img" | cpio --quiet -i -d '*etc/modules.load')
+  root="$work/root"
+  mkdir -p "$root/bin" "$root/etc"
+  strip --strip-all -o "$root/bin/sluice-vivid-feeder" "$feeder"
+  install -m 0755 hardware/camera-test/init "$root/camera-test"
+  : >"$root/etc/camera-test-modules.load"
+  while read -r rel; do
+    grep -qxF "/$rel" "$work/image/etc/modules.load" && continue
+    mkdir -p "$root/$(dirname "$rel")"
+    cp "$work/kernel/$rel" "$root/$rel"
+    echo "/$rel" >>"$root/etc/camera-test-modules.load"
+  done < <(module_closure "$work/kernel" vivid)
+  mkdir -p "$out"
+  cp "$image/vmlinuz" "$out/vmlinuz"
+  (cd "$root" && find . -mindepth 1 -print0 | LC_ALL=C sort -z \
+     | cpio --quiet -o -0 -H newc -R 0:0 --reproducible) | gzip -n -9 >"$work/overlay.gz"
+  cat "$image/initrd.img" "$work/overlay.gz" >"$out/initrd.img"
+  echo "camera test boot in $out (appliance image $(image_hash "$image") plus $(wc -l <"$root/etc/camera-test-modules.load") modules, /camera-test, sluice-vivid-feeder)" >&2
+}
+
 if [ "$signer_only" = 1 ]; then
   build_signer
+  exit 0
+fi
+if [ "$feeder_only" = 1 ]; then
+  build_static sluice-vivid-feeder sluice-vivid-feeder
   exit 0
 fi
 
@@ -238,4 +294,9 @@ fi
 (cd "$dir" && sha256sum -c --quiet SHA256SUMS) \
   || { echo "the cached image in $dir does not match its SHA256SUMS: delete it and build again" >&2; exit 1; }
 echo "appliance image hash $(image_hash "$dir")" >&2
+if [ -n "$camera_test_dir" ]; then
+  build_camera_test "$dir" "$camera_test_dir"
+  echo "$camera_test_dir"
+  exit 0
+fi
 echo "$dir"

@@ -104,6 +104,35 @@ pub fn video_frames(data: &[u8]) {
     }
 }
 
+/// A camera's raw frame in a layout the driver claims: the first byte picks the format (even:
+/// YUYV, odd: GREY), then width and height (u16 little-endian each, kept small so a run
+/// stays quick) and the line length (u16); the rest is the frame. Whatever the driver
+/// claims and delivers, reading gives a grey image of exactly the claimed size, or an error.
+pub fn camera_frame(data: &[u8]) {
+    use crate::camera_frames::{CameraPixelFormat, FrameLayout};
+    let Some((head, frame)) = data.split_first_chunk::<7>() else {
+        return;
+    };
+    let number = |at: usize| u32::from(u16::from_le_bytes([head[at], head[at + 1]]));
+    let layout = FrameLayout {
+        format: if head[0] % 2 == 0 {
+            CameraPixelFormat::Yuyv
+        } else {
+            CameraPixelFormat::Grey
+        },
+        width: number(1) % 512,
+        height: number(3) % 512,
+        bytes_per_line: number(5),
+    };
+    if let Ok(image) = layout.to_luma(frame) {
+        assert_eq!((image.width(), image.height()), (layout.width, layout.height));
+        let back = layout
+            .from_luma(&image)
+            .expect("a readable layout can be written");
+        assert_eq!(layout.to_luma(&back).expect("written frames read back"), image);
+    }
+}
+
 /// The Bitcoin Core fixtures' 2-of-3 `wsh(sortedmulti)` wallet.
 pub fn fuzz_wallet() -> &'static WalletDescriptor {
     static WALLET: OnceLock<Option<WalletDescriptor>> = OnceLock::new();

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod asset;
+pub mod camera_frames;
 pub mod consensus;
 pub mod deposit_api;
 pub mod descriptor;

@@ -89,6 +89,26 @@ pub fn scan(img: &GrayImage) -> Result<Vec<String>, QrError> {
     Err(first_error.unwrap_or(QrError::NoCode))
 }
 
+/// The first two attempts of [`scan`] only (the picture as it is, then the local-threshold
+/// copy), for a live camera: it gives many frames a second, so a frame that needs more
+/// cleaning up is better skipped for the next one than worked on (the full list costs
+/// seconds a frame on a slow appliance, most of it on frames that hold no code at all).
+pub fn scan_quick(img: &GrayImage) -> Result<Vec<String>, QrError> {
+    let mut first_error = None;
+    for attempt in 0..2 {
+        let Some(candidate) = variant(img, attempt) else {
+            break;
+        };
+        match decode_image(&candidate) {
+            Ok(texts) => return Ok(texts),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or(QrError::NoCode))
+}
+
 /// [`scan`] of an encoded PNG or JPEG file.
 pub fn scan_bytes(bytes: &[u8]) -> Result<Vec<String>, QrError> {
     let img = image::load_from_memory(bytes).map_err(|e| QrError::Image(e.to_string()))?;

@@ -65,6 +65,18 @@ fn ur_psbt_seeds() {
 }
 
 #[test]
+fn camera_frame_seeds() {
+    let mut read = 0;
+    for seed in seeds("camera_frame") {
+        for len in 0..=seed.len() {
+            fuzz_entry::camera_frame(&seed[..len]);
+        }
+        read += 1;
+    }
+    assert!(read >= 3, "the corpus should hold camera frames");
+}
+
+#[test]
 fn video_frames_seeds() {
     let mut read = 0;
     for seed in seeds("video_frames") {

@@ -170,11 +170,17 @@ pub enum LimitsCommand {
     /// Apply a limit command signed by the security officers (scanned from its paper QR).
     Apply {
         /// Image(s) of the printed command (PNG or JPEG).
-        #[arg(long, num_args = 1.., required_unless_present = "text", conflicts_with = "text")]
+        #[arg(long, num_args = 1.., required_unless_present_any = ["text", "camera"], conflicts_with_all = ["text", "camera"])]
         scan: Vec<PathBuf>,
         /// The command as text (e.g. typed by a keyboard-wedge scanner).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "camera")]
         text: Option<String>,
+        /// Scan the printed command with a V4L2 camera, e.g. /dev/video0 (YUYV or GREY).
+        #[arg(long, value_name = "DEVICE")]
+        camera: Option<PathBuf>,
+        /// Give up scanning with the camera after this many seconds.
+        #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        camera_seconds: u64,
     },
 }
 
@@ -183,17 +189,23 @@ pub struct PsbtInput {
     /// PSBT file (BIP174 binary or base64).
     #[arg(
         long = "in",
-        conflicts_with_all = ["in_qr", "in_qr_video"],
-        required_unless_present_any = ["in_qr", "in_qr_video"]
+        conflicts_with_all = ["in_qr", "in_qr_video", "in_qr_camera"],
+        required_unless_present_any = ["in_qr", "in_qr_video", "in_qr_camera"]
     )]
     pub input: Option<PathBuf>,
     /// QR images (PNG/JPEG) holding the PSBT as ur:crypto-psbt frames, any order.
-    #[arg(long, num_args = 1.., conflicts_with = "in_qr_video")]
+    #[arg(long, num_args = 1.., conflicts_with_all = ["in_qr_video", "in_qr_camera"])]
     pub in_qr: Vec<PathBuf>,
     /// A video of the animated QR code: an animated PNG, or YUV4MPEG2 (.y4m; convert
     /// other videos with `ffmpeg -i IN -f yuv4mpegpipe OUT.y4m`).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "in_qr_camera")]
     pub in_qr_video: Option<PathBuf>,
+    /// Scan the (animated) QR code with a V4L2 camera, e.g. /dev/video0 (YUYV or GREY).
+    #[arg(long, value_name = "DEVICE")]
+    pub in_qr_camera: Option<PathBuf>,
+    /// Give up scanning with the camera after this many seconds.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub camera_seconds: u64,
     /// Registered wallet to check against (found from the PSBT when omitted).
     #[arg(long)]
     pub wallet: Option<String>,

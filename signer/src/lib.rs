@@ -10,6 +10,7 @@
 //! alike.
 #![forbid(unsafe_code)]
 
+pub mod camera;
 pub mod cli;
 pub mod clock;
 pub mod commands;

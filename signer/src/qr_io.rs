@@ -2,7 +2,8 @@
 //! `ur:crypto-psbt` codes in (any order, one or several codes per image), or a video of an
 //! animated code (APNG or YUV4MPEG2); PNG frames out (`frame-001.png`, ...): a single code
 //! when the PSBT fits one comfortably, multipart UR frames when it does not (what Sparrow,
-//! Keystone and SeedSigner speak), or one looping animated PNG.
+//! Keystone and SeedSigner speak), or one looping animated PNG. A V4L2 camera is read
+//! frame by frame the way a video is ([`read_psbt_camera`], frames from [`crate::camera`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use sluice_shared::video_frames::{self, VideoError};
 
 use sluice_shared::psbt_v2::PsbtVersion;
 
+use crate::camera::{self, CameraError, ScanBounds, ScanStop};
 use crate::sd::SdError;
 
 pub use sluice_shared::ur_psbt::MAX_SINGLE_CODE_VERSION;
@@ -72,6 +74,21 @@ pub enum QrIoError {
         frame: usize,
         #[source]
         source: UrError,
+    },
+    #[error(transparent)]
+    Camera(#[from] CameraError),
+    #[error("a QR code seen by the camera {device} is not part of a PSBT: {source}")]
+    CameraNotPsbt {
+        device: String,
+        #[source]
+        source: UrError,
+    },
+    #[error("no whole PSBT from the camera {device} after {frames} frames ({codes} QR codes read, {parts} different parts): hold the code steady in view, with more light or closer, or allow more time (--camera-seconds)")]
+    CameraIncomplete {
+        device: String,
+        frames: u64,
+        codes: u64,
+        parts: usize,
     },
     #[error("making the animated QR code: {0}")]
     Animation(#[from] AnimationError),
@@ -146,6 +163,44 @@ pub fn read_psbt_video(path: &Path) -> Result<(Psbt, PsbtVersion), QrIoError> {
     let bytes = decoder.psbt_bytes().map_err(QrIoError::Incomplete)?;
     let parsed = sluice_shared::sd_card::parse_psbt_versioned(&bytes, &path.display().to_string())
         .map_err(SdError::from)?;
+    Ok(parsed)
+}
+
+/// Reads a PSBT from a V4L2 camera showing an animated (or single) QR code, frame by frame
+/// until the PSBT is complete or `bounds` pass. Frames where no code reads are skipped; a
+/// code that is not part of the PSBT is refused.
+pub fn read_psbt_camera(device: &Path, bounds: ScanBounds) -> Result<(Psbt, PsbtVersion), QrIoError> {
+    let name = device.display().to_string();
+    let mut decoder = PsbtPartDecoder::new();
+    let scanned = camera::scan_codes(device, bounds, |texts| {
+        for text in texts {
+            decoder
+                .receive(&text)
+                .map_err(|source| QrIoError::CameraNotPsbt {
+                    device: name.clone(),
+                    source,
+                })?;
+        }
+        Ok(decoder.is_complete())
+    });
+    match scanned {
+        Ok(tally) => eprintln!(
+            "Read the PSBT from {} frames ({} QR codes).",
+            tally.frames, tally.codes
+        ),
+        Err(ScanStop::Camera(e)) => return Err(e.into()),
+        Err(ScanStop::Refused(e)) => return Err(e),
+        Err(ScanStop::OutOfBounds(tally)) => {
+            return Err(QrIoError::CameraIncomplete {
+                device: name,
+                frames: tally.frames,
+                codes: tally.codes,
+                parts: decoder.parts_seen(),
+            })
+        }
+    }
+    let bytes = decoder.psbt_bytes().map_err(QrIoError::Incomplete)?;
+    let parsed = sluice_shared::sd_card::parse_psbt_versioned(&bytes, &name).map_err(SdError::from)?;
     Ok(parsed)
 }
 

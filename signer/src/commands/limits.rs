@@ -1,5 +1,6 @@
 //! `limits init`, `limits show`.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
@@ -8,6 +9,7 @@ use sluice_shared::asset::{parse_btc, Asset};
 use sluice_shared::limiter::{FlowLimiter, RateLimit};
 use sluice_shared::self_pause::SelfPauseRule;
 
+use crate::camera::{self, ScanBounds, ScanStop};
 use crate::clock;
 use crate::home::Home;
 use crate::review;
@@ -92,7 +94,6 @@ pub fn show(home: &Home, asset: &str) -> Result<()> {
     Ok(())
 }
 
-/// Reads the command text from scanned images or from `--text`.
 /// The command from `--text`, or the one limit command QR code in the scanned images.
 pub fn command_text(scans: &[std::path::PathBuf], text: Option<&str>) -> Result<String> {
     if let Some(text) = text {
@@ -103,11 +104,7 @@ pub fn command_text(scans: &[std::path::PathBuf], text: Option<&str>) -> Result<
         let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
         let texts = sluice_shared::qr_scan::scan_bytes(&bytes)
             .map_err(|e| anyhow::anyhow!("scanning {}: {e}", path.display()))?;
-        found.extend(texts.into_iter().filter(|t| {
-            t.trim()
-                .to_ascii_uppercase()
-                .starts_with(sluice_shared::limit_command::TEXT_PREFIX)
-        }));
+        found.extend(texts.into_iter().filter(|t| is_limit_command(t)));
     }
     found.sort();
     found.dedup();
@@ -118,16 +115,67 @@ pub fn command_text(scans: &[std::path::PathBuf], text: Option<&str>) -> Result<
     }
 }
 
-pub fn apply(
-    home: &Home,
-    passphrase_file: Option<&std::path::Path>,
-    scans: &[std::path::PathBuf],
-    text: Option<&str>,
-) -> Result<()> {
+fn is_limit_command(text: &str) -> bool {
+    text.trim()
+        .to_ascii_uppercase()
+        .starts_with(sluice_shared::limit_command::TEXT_PREFIX)
+}
+
+/// The limit command on a sheet held in front of a V4L2 camera: the first frame in which a
+/// limit command's QR code reads (other codes in view are passed over; two different
+/// commands in one frame are refused).
+pub fn command_text_from_camera(device: &Path, bounds: ScanBounds) -> Result<String> {
+    let mut found = None;
+    let scanned = camera::scan_codes(device, bounds, |texts| {
+        let mut commands: Vec<String> = texts.into_iter().filter(|t| is_limit_command(t)).collect();
+        commands.sort();
+        commands.dedup();
+        match commands.len() {
+            0 => Ok(false),
+            1 => {
+                found = commands.pop();
+                Ok(true)
+            }
+            n => Err(anyhow::anyhow!(
+                "{n} different limit commands in view of {}: show one sheet at a time",
+                device.display()
+            )),
+        }
+    });
+    match scanned {
+        Ok(_) => {}
+        Err(ScanStop::Camera(e)) => return Err(e.into()),
+        Err(ScanStop::Refused(e)) => return Err(e),
+        Err(ScanStop::OutOfBounds(tally)) => bail!(
+            "no limit command read by the camera {} in {} frames ({} other QR codes): hold the sheet's code flat and steady in view, with more light, or allow more time (--camera-seconds)",
+            device.display(),
+            tally.frames,
+            tally.codes
+        ),
+    }
+    found.ok_or_else(|| anyhow::anyhow!("no limit command read by the camera {}", device.display()))
+}
+
+/// Where `limits apply` reads the command from.
+#[derive(Debug, Clone, Copy)]
+pub enum CommandSource<'a> {
+    /// Photos or scans of the sheet, or the text itself.
+    Files {
+        scans: &'a [std::path::PathBuf],
+        text: Option<&'a str>,
+    },
+    /// A V4L2 camera the sheet is held in front of.
+    Camera { device: &'a Path, bounds: ScanBounds },
+}
+
+pub fn apply(home: &Home, passphrase_file: Option<&Path>, source: CommandSource<'_>) -> Result<()> {
     use sluice_shared::limit_command::{check_order, verify, LimitAction, OrderedKind};
 
     home.require_initialized()?;
-    let text = command_text(scans, text)?;
+    let text = match source {
+        CommandSource::Files { scans, text } => command_text(scans, text)?,
+        CommandSource::Camera { device, bounds } => command_text_from_camera(device, bounds)?,
+    };
     // The officer set lives in the sealed keystore, so nobody can swap it on disk.
     let keys = crate::keys::unlock(home, &crate::passphrase::read(passphrase_file, false)?)?;
     let me = keys.signer_id()?;

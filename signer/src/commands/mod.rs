@@ -63,8 +63,23 @@ pub fn run(cli: Cli) -> Result<()> {
             },
         ),
         Command::Limits(LimitsCommand::Show { asset }) => limits::show(&home, &asset),
-        Command::Limits(LimitsCommand::Apply { scan, text }) => {
-            limits::apply(&home, passphrase_file, &scan, text.as_deref())
+        Command::Limits(LimitsCommand::Apply {
+            scan,
+            text,
+            camera,
+            camera_seconds,
+        }) => {
+            let source = match &camera {
+                Some(device) => limits::CommandSource::Camera {
+                    device,
+                    bounds: crate::camera::ScanBounds::seconds(camera_seconds),
+                },
+                None => limits::CommandSource::Files {
+                    scans: &scan,
+                    text: text.as_deref(),
+                },
+            };
+            limits::apply(&home, passphrase_file, source)
         }
         Command::Inspect(input) => sign::inspect(&home, &input),
         Command::Sign(args) => sign::sign(&home, passphrase_file, &args),

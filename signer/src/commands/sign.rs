@@ -18,10 +18,13 @@ use sluice_shared::qr_animation::AnimationSettings;
 
 /// The PSBT and the version it came in (0 or 2), which the signed PSBT is written in.
 fn read_psbt(input: &PsbtInput) -> Result<(Psbt, PsbtVersion)> {
-    Ok(match (&input.input, &input.in_qr_video) {
-        (Some(path), _) => sd::read_psbt_file(path)?,
-        (None, Some(video)) => qr_io::read_psbt_video(video)?,
-        (None, None) => qr_io::read_psbt_images(&input.in_qr)?,
+    Ok(match (&input.input, &input.in_qr_video, &input.in_qr_camera) {
+        (Some(path), _, _) => sd::read_psbt_file(path)?,
+        (None, Some(video), _) => qr_io::read_psbt_video(video)?,
+        (None, None, Some(device)) => {
+            qr_io::read_psbt_camera(device, crate::camera::ScanBounds::seconds(input.camera_seconds))?
+        }
+        (None, None, None) => qr_io::read_psbt_images(&input.in_qr)?,
     })
 }
 
