@@ -73,6 +73,11 @@ if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
   exit 1
 fi
 
+# One build at a time per cache: the qemu tests run side by side and each asks for the
+# image; a second caller waits for the first, then finds the image cached.
+exec 9>"$cache_root/appliance-build.lock"
+flock 9
+
 # The cache key: everything the image is made from.
 cache_key() {
   {

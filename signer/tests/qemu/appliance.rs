@@ -12,9 +12,6 @@
 //!
 //! Needs qemu-system-x86_64 (software emulation, no KVM), mtools and dosfstools (Debian:
 //! `apt-get install qemu-system-x86 mtools dosfstools`); fails when they are missing.
-#![allow(clippy::unwrap_used)] // tests: a panic is a failure report
-
-mod support;
 
 use std::io::{BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -23,10 +20,11 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
+use crate::{require_tool, run};
 use bitcoin::Amount;
 use sluice_shared::finalize::{finalize, spent_outputs};
 use sluice_shared::limit_command::LimitAction;
-use support::*;
 
 /// The whole session in the guest, from starting qemu to its power-off (measured: 25 s
 /// under software emulation on two loaded shared cores).
@@ -41,18 +39,6 @@ const QR_FRAGMENT_LEN: usize = 60;
 /// 30 s answer time).
 const MAX_SCREENSHOTS: usize = 120;
 
-fn require_tool(tool: &str, package: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        found,
-        "{tool} is missing: the appliance test needs it (Debian: apt-get install {package}; .ci/run installs it)"
-    );
-}
-
 /// Builds the image, or takes it from the cache of `hardware/build.sh`.
 fn image_dir() -> PathBuf {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../hardware/build.sh");
@@ -64,16 +50,6 @@ fn image_dir() -> PathBuf {
     let dir = PathBuf::from(text(&out.stdout).trim());
     assert!(dir.join("initrd.img").is_file(), "{}", dir.display());
     dir
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
 }
 
 /// A FAT disk image, as an SD card, holding the given files.

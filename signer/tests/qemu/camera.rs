@@ -12,9 +12,6 @@
 //! host the signed PSBT finalizes into Core's transaction.
 //!
 //! The qemu test needs qemu-system-x86_64, mtools and dosfstools (.ci/run installs them).
-#![allow(clippy::unwrap_used)] // tests: a panic is a failure report
-
-mod support;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -22,9 +19,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
+use crate::{require_tool, run};
 use sluice_shared::finalize::{finalize, spent_outputs};
 use sluice_shared::limit_command::LimitAction;
-use support::*;
 
 /// From starting qemu to its power-off.
 const SESSION_LIMIT: Duration = Duration::from_secs(600);
@@ -47,28 +45,6 @@ fn camera_paths_that_are_not_capture_devices_are_named() {
     assert!(err.contains("/dev/null is not a V4L2 video device"), "{err}");
     let err = signer.fails(&["inspect", "--in-qr-camera", "/dev/null", "--in", "x.psbt"]);
     assert!(err.contains("cannot be used with"), "{err}");
-}
-
-fn require_tool(tool: &str, package: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        found,
-        "{tool} is missing: the camera test needs it (Debian: apt-get install {package}; .ci/run installs it)"
-    );
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
 }
 
 /// The camera test boot, built by hardware/build.sh into `dir`.
