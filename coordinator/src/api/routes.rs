@@ -117,6 +117,17 @@ pub(super) fn bad_request(code: &'static str, message: &str) -> Failure {
     Failure::Http(HttpError::new(StatusCode::BAD_REQUEST, code, message))
 }
 
+/// Refuses any query parameter on `path`, which takes none.
+pub(super) fn no_query(query: Option<&str>, path: &str) -> Result<(), Failure> {
+    if query.is_some_and(|q| !q.is_empty()) {
+        return Err(bad_request(
+            "invalid_query",
+            &format!("{path} takes no query parameters"),
+        ));
+    }
+    Ok(())
+}
+
 fn route(method: &Method, path: &str) -> Result<Route, HttpError> {
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
     let not_found = || {

@@ -17,7 +17,7 @@
 use hyper::StatusCode;
 use sluice_shared::asset::Asset;
 
-use super::{bad_request, parse_json, query_pairs, Failure};
+use super::{bad_request, no_query, parse_json, query_pairs, Failure};
 use crate::api::messages::{
     AdminEventView, AdminLog, BeneficiaryList, BeneficiaryView, CustomerChanged, CustomerList,
     CustomerRequest, CustomerView, RestoreRelease, RestoreReleased, StaffList, StaffView, WebhookDeliveries,
@@ -59,16 +59,6 @@ impl AdminRoute {
             | AdminRoute::WebhookDeliveries => false,
         }
     }
-}
-
-fn no_query(query: Option<&str>, path: &str) -> Result<(), Failure> {
-    if query.is_some_and(|q| !q.is_empty()) {
-        return Err(bad_request(
-            "invalid_query",
-            &format!("{path} takes no query parameters"),
-        ));
-    }
-    Ok(())
 }
 
 /// `?limit=N`, the only parameter of the log listings.

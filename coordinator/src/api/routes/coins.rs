@@ -7,7 +7,7 @@
 
 use hyper::StatusCode;
 
-use super::{bad_request, query_pairs, Failure};
+use super::{bad_request, no_query, query_pairs, Failure};
 use crate::api::reply::{json, Reply};
 use crate::service::{Actor, Coordinator};
 
@@ -25,12 +25,7 @@ pub(super) fn execute(
 ) -> Result<Reply, Failure> {
     match route {
         CoinRoute::Balances => {
-            if query.is_some_and(|q| !q.is_empty()) {
-                return Err(bad_request(
-                    "invalid_query",
-                    "/v1/balances takes no query parameters",
-                ));
-            }
+            no_query(query, "/v1/balances")?;
             Ok(json(StatusCode::OK, &coord.balances(actor)?))
         }
         CoinRoute::Coins => {

@@ -8,7 +8,7 @@
 
 use hyper::StatusCode;
 
-use super::{bad_request, parse_json, Failure};
+use super::{no_query, parse_json, Failure};
 use crate::api::messages::{
     NewReceiveAddress, ReceiveAddress, SignerList, SignerView, WalletList, WalletView,
 };
@@ -41,12 +41,14 @@ pub(super) fn execute(
     query: Option<&str>,
     now: UnixTime,
 ) -> Result<Reply, Failure> {
-    if query.is_some_and(|q| !q.is_empty()) {
-        return Err(bad_request(
-            "invalid_query",
-            "/v1/wallets, /v1/receive-addresses and /v1/signers take no query parameters",
-        ));
-    }
+    no_query(
+        query,
+        match route {
+            WalletRoute::List => "/v1/wallets",
+            WalletRoute::ReceiveAddress => "/v1/receive-addresses",
+            WalletRoute::Signers => "/v1/signers",
+        },
+    )?;
     match route {
         WalletRoute::List => {
             let wallets = coord.list_wallets(actor)?.iter().map(WalletView::from).collect();
