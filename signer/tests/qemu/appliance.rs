@@ -21,10 +21,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-use crate::{require_tool, run};
+use crate::{require_qemu_tools, run, signer_id_and_raise};
 use bitcoin::Amount;
 use sluice_shared::finalize::{finalize, spent_outputs};
-use sluice_shared::limit_command::LimitAction;
 
 /// The whole session in the guest, from starting qemu to its power-off (measured: 25 s
 /// under software emulation on two loaded shared cores).
@@ -281,32 +280,14 @@ impl Console {
 
 #[test]
 fn the_appliance_boots_without_network_and_signs_cores_psbt_from_its_sd_card() {
-    for (tool, package) in [
-        ("qemu-system-x86_64", "qemu-system-x86"),
-        ("mkfs.vfat", "dosfstools"),
-        ("mcopy", "mtools"),
-    ] {
-        require_tool(tool, package);
-    }
+    require_qemu_tools();
     let image = image_dir();
     let fx = fixtures();
     let wallet = &fx["wallets"]["wpkh_single"];
     let tprv = fx["keys"]["A"]["master_tprv"].as_str().unwrap();
 
-    // The signer id the appliance will have: the same seed restored on the host.
-    let host = TestSigner::new();
-    host.init_from_tprv(
-        tprv,
-        &officer_args().iter().map(String::as_str).collect::<Vec<_>>(),
-    );
-    let signer_id = host.ok(&["id"]).lines().last().unwrap().trim().to_owned();
+    let (signer_id, raise) = signer_id_and_raise(tprv);
     let officers = officers();
-    let raise = limit_command(
-        &signer_id,
-        LimitAction::RaiseTotal { amount: btc("1") },
-        1,
-        &[&officers[0], &officers[2]],
-    );
 
     let dir = tempfile::tempdir().unwrap();
     let file = |name: &str, contents: &[u8]| {

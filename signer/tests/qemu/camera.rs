@@ -20,9 +20,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-use crate::{require_tool, run};
+use crate::{require_qemu_tools, run, signer_id_and_raise};
 use sluice_shared::finalize::{finalize, spent_outputs};
-use sluice_shared::limit_command::LimitAction;
 
 /// From starting qemu to its power-off.
 const SESSION_LIMIT: Duration = Duration::from_secs(600);
@@ -77,32 +76,15 @@ impl Drop for Qemu {
 
 #[test]
 fn the_appliance_signer_reads_a_limit_sheet_and_an_animated_psbt_from_a_v4l2_camera() {
-    for (tool, package) in [
-        ("qemu-system-x86_64", "qemu-system-x86"),
-        ("mkfs.vfat", "dosfstools"),
-        ("mcopy", "mtools"),
-    ] {
-        require_tool(tool, package);
-    }
+    require_qemu_tools();
     let dir = tempfile::tempdir().unwrap();
     let boot = camera_test_boot(&dir.path().join("boot"));
     let fx = fixtures();
     let wallet = &fx["wallets"]["wpkh_single"];
     let tprv = fx["keys"]["A"]["master_tprv"].as_str().unwrap();
 
-    let host = TestSigner::new();
-    host.init_from_tprv(
-        tprv,
-        &officer_args().iter().map(String::as_str).collect::<Vec<_>>(),
-    );
-    let signer_id = host.ok(&["id"]).lines().last().unwrap().trim().to_owned();
+    let (_, raise) = signer_id_and_raise(tprv);
     let officers = officers();
-    let raise = limit_command(
-        &signer_id,
-        LimitAction::RaiseTotal { amount: btc("1") },
-        1,
-        &[&officers[0], &officers[2]],
-    );
     let file = |name: &str, contents: &[u8]| {
         let path = dir.path().join(name);
         std::fs::write(&path, contents).unwrap();

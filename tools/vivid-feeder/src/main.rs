@@ -18,6 +18,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use image::{GrayImage, Luma};
 use linuxvideo::format::{Format, PixFormat, PixelFormat};
+use linuxvideo::stream::WriteStream;
 use linuxvideo::{BufType, CapabilityFlags, Device};
 use sluice_shared::camera_frames::{CameraPixelFormat, FrameLayout};
 use sluice_shared::ur_psbt::PsbtUrEncoder;
@@ -226,34 +227,27 @@ fn main() -> Result<()> {
     // Streaming I/O (memory-mapped buffers): write() to vivid's output node fails with
     // EINVAL on Debian's 6.1 kernel.
     let mut stream = output.into_stream().context("starting the output stream")?;
-    let mut show = |frame: &[u8]| {
-        stream
-            .enqueue(|mut buf| {
-                let n = frame.len().min(buf.len());
-                buf[..n].copy_from_slice(&frame[..n]);
-                Ok(())
-            })
-            .context("queueing a frame on the output node")
-    };
-    show(&blank)?;
-    show(&blank)?;
+    show(&mut stream, &blank)?;
+    show(&mut stream, &blank)?;
     stream.stream_on().context("starting the output stream")?;
-    let mut show = |frame: &[u8]| {
-        stream
-            .enqueue(|mut buf| {
-                let n = frame.len().min(buf.len());
-                buf[..n].copy_from_slice(&frame[..n]);
-                Ok(())
-            })
-            .context("queueing a frame on the output node")
-    };
     let stop = Instant::now() + Duration::from_secs(args.seconds);
     while Instant::now() < stop {
         for frame in &frames {
             for _ in 0..args.hold.max(1) {
-                show(frame)?;
+                show(&mut stream, frame)?;
             }
         }
     }
     Ok(())
+}
+
+/// Queues `frame` on the output node (cut to the buffer's size).
+fn show(stream: &mut WriteStream, frame: &[u8]) -> Result<()> {
+    stream
+        .enqueue(|mut buf| {
+            let n = frame.len().min(buf.len());
+            buf[..n].copy_from_slice(&frame[..n]);
+            Ok(())
+        })
+        .context("queueing a frame on the output node")
 }
