@@ -28,6 +28,7 @@ use crate::clock;
 use crate::identity::CoordinatorIdentity;
 use crate::service::{
     mempool_pass, monitor_pass, BatchOutcome, Coordinator, MempoolWatch, MonitorSettings, ProcessorConfig,
+    SESSIONS_PER_COMMIT,
 };
 use crate::time::UnixTime;
 
@@ -381,29 +382,38 @@ async fn serve_onion(
     anyhow::bail!("--onion: this sluice-coordinator was built without the `tor` feature (stealth mode); rebuild it with default features")
 }
 
-/// One pass over every wallet with approved withdrawals. Returns whether anything was
-/// batched (then the next pass starts at once).
+/// One pass over every wallet with approved withdrawals: for each, as many sessions as its
+/// approved withdrawals fill (up to `SESSIONS_PER_COMMIT`) in one commit. Returns whether
+/// anything was batched (then the next pass starts at once).
 fn processor_pass(coord: &mut Coordinator, config: &ProcessorConfig) -> Result<bool> {
     let mut batched = false;
     for wallet in coord.wallets_with_approved_withdrawals()? {
-        match coord.batch_wallet(&wallet, config, clock::now()) {
-            Ok(BatchOutcome::Batched(b)) => {
-                batched = true;
-                tracing::info!(
-                    "wallet {}: session {} ({}) pays {} withdrawal(s) from {} coin(s), fee {}",
-                    b.wallet,
-                    b.session_id,
-                    b.txid,
-                    b.withdrawals.len(),
-                    b.inputs,
-                    b.fee
-                );
+        let pass = match coord.batch_wallet_pass(&wallet, config, clock::now()) {
+            Ok(pass) => pass,
+            // One wallet's trouble does not stop the others; the pass rolled back whole.
+            Err(e) => {
+                tracing::error!("wallet {wallet}: batching failed: {e}");
+                continue;
             }
+        };
+        for b in &pass.opened {
+            batched = true;
+            tracing::info!(
+                "wallet {}: session {} ({}) pays {} withdrawal(s) from {} coin(s), fee {}",
+                b.wallet,
+                b.session_id,
+                b.txid,
+                b.withdrawals.len(),
+                b.inputs,
+                b.fee
+            );
+        }
+        match pass.then {
             Ok(BatchOutcome::Waiting { waiting, reason }) => {
                 tracing::warn!("wallet {wallet}: {waiting} approved withdrawal(s) wait: {reason}");
             }
-            Ok(BatchOutcome::Idle) => {}
-            // One wallet's trouble does not stop the others; the step rolled back whole.
+            Ok(BatchOutcome::Idle | BatchOutcome::Batched(_)) => {}
+            // The failing session rolled back alone; those before it are open.
             Err(e) => tracing::error!("wallet {wallet}: batching failed: {e}"),
         }
     }
@@ -439,16 +449,10 @@ async fn processor_task(
     }
 }
 
-/// Sends `tx` and notes the outcome. Returns whether the node has it.
-async fn send(
-    coord: &mut Coordinator,
-    chain: &CoreRpcClient,
-    session: u64,
-    tx: &bitcoin::Transaction,
-) -> Result<bool> {
+/// Sends `tx`; the node's error, if it does not have it now.
+async fn send(chain: &CoreRpcClient, session: u64, tx: &bitcoin::Transaction) -> Option<String> {
     let txid = tx.compute_txid();
-    let outcome = chain.broadcast(tx).await;
-    let error = match &outcome {
+    match chain.broadcast(tx).await {
         Ok(Broadcast::InMempool(_)) => {
             tracing::info!(session, %txid, "transaction sent");
             None
@@ -465,11 +469,12 @@ async fn send(
             tracing::error!(session, %txid, "the node rejected the transaction: {e}");
             Some(e.to_string())
         }
-    };
-    tokio::task::block_in_place(|| coord.note_send(session, error.as_deref(), clock::now()))?;
-    Ok(error.is_none())
+    }
 }
 
+/// One sender pass: the signed sessions finalized and recorded (up to
+/// `SESSIONS_PER_COMMIT` per commit) and sent, then the transactions due for resending;
+/// every attempt noted, a group's in one commit.
 async fn sender_pass(
     coord: &mut Coordinator,
     chain: &CoreRpcClient,
@@ -477,22 +482,37 @@ async fn sender_pass(
     instance: &str,
 ) -> Result<bool> {
     let mut busy = false;
-    for id in tokio::task::block_in_place(|| coord.signed_sessions())? {
-        match tokio::task::block_in_place(|| coord.finalize_session(id, instance, clock::now())) {
-            Ok(Some(final_tx)) => {
-                busy = true;
-                tracing::info!(session = id, txid = %final_tx.txid, "finalized; every input verified by Bitcoin Core's interpreter");
-                send(coord, chain, id, &final_tx.tx).await?;
+    let ready = tokio::task::block_in_place(|| coord.signed_sessions())?;
+    for group in ready.chunks(SESSIONS_PER_COMMIT) {
+        let finalized =
+            tokio::task::block_in_place(|| coord.finalize_sessions(group, instance, clock::now()))?;
+        let mut attempts = Vec::new();
+        for (id, outcome) in finalized {
+            match outcome {
+                Ok(Some(final_tx)) => {
+                    busy = true;
+                    tracing::info!(session = id, txid = %final_tx.txid, "finalized; every input verified by Bitcoin Core's interpreter");
+                    attempts.push((id, send(chain, id, &final_tx.tx).await));
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(session = id, "cannot finalize: {e}"),
             }
-            Ok(None) => {}
-            Err(e) => tracing::error!(session = id, "cannot finalize: {e}"),
         }
+        tokio::task::block_in_place(|| coord.note_sends(&attempts, clock::now()))?;
     }
     let resend_before = UnixTime::from_secs(
         clock::now().secs() - i64::try_from(options.resend_after.as_secs()).unwrap_or(i64::MAX),
     );
-    for record in tokio::task::block_in_place(|| coord.transactions_to_send(resend_before))? {
-        send(coord, chain, record.session_id, &record.tx).await?;
+    let due = tokio::task::block_in_place(|| coord.transactions_to_send(resend_before))?;
+    for group in due.chunks(SESSIONS_PER_COMMIT) {
+        let mut attempts = Vec::new();
+        for record in group {
+            attempts.push((
+                record.session_id,
+                send(chain, record.session_id, &record.tx).await,
+            ));
+        }
+        tokio::task::block_in_place(|| coord.note_sends(&attempts, clock::now()))?;
     }
     Ok(busy)
 }

@@ -258,6 +258,16 @@ async fn every_event_arrives_signed_at_least_once_across_a_crash() {
         expected.is_subset(&r.accepted)
     })
     .await;
+    // The receiver's 200 reaches the service a moment before the service records the
+    // delivery: wait for the record, not only the receipt, before stopping it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.coord.webhook_undelivered(&url).unwrap() != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting until every delivery was recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     service.kill().unwrap();
     service.wait().unwrap();
 

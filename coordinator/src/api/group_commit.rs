@@ -1,9 +1,12 @@
-//! Group commit for withdrawal intake: concurrent `POST /v1/withdrawals` requests queue
-//! here, and one writer thread records whatever has queued in one write transaction with
-//! one durable commit (`Coordinator::request_withdrawals`). Each request is answered only
-//! after the commit that holds it returned, so an acknowledged withdrawal survives power
-//! loss exactly as before (`synchronous=FULL`); what changes is that eight requests
-//! arriving together cost one `fsync` instead of eight.
+//! Group commit for the API's most frequent writes: withdrawal intake (`POST
+//! /v1/withdrawals`) and online signers' signatures (`POST
+//! /v1/signer/sessions/{id}/signatures`). Concurrent requests of one kind queue here, and
+//! one writer thread per kind records whatever has queued in one write transaction with one
+//! durable commit (`Coordinator::request_withdrawals`,
+//! `Coordinator::submit_online_signatures`). Each request is answered only after the commit
+//! that holds it returned, so an acknowledged request survives power loss exactly as before
+//! (`synchronous=FULL`); what changes is that eight requests arriving together cost one
+//! `fsync` instead of eight.
 //!
 //! While the writer commits one group, the next one gathers: nobody waits for a timer.
 
@@ -13,56 +16,127 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Mutex;
 
 use bitcoin::Network;
+use sluice_shared::signer_api::SignatureReceipt;
 
 use crate::db::DbError;
-use crate::service::{Coordinator, ErrorKind, Intake, IntakeRequest, ServiceError};
+use crate::service::{Coordinator, ErrorKind, Intake, IntakeRequest, OnlineSignatures, ServiceError};
 
 /// Most requests in one transaction: bounds how long one commit holds the write lock.
 pub(crate) const MAX_GROUP: usize = 256;
 
-type Outcome = Result<Intake, ServiceError>;
-
-struct Queued {
-    request: IntakeRequest,
-    reply: Sender<Outcome>,
+/// A kind of request written in groups: how a group is recorded, and how one request is
+/// recorded alone when its group failed.
+pub(crate) trait GroupWrite: 'static {
+    type Request: Send + 'static;
+    type Outcome: Send + 'static;
+    /// Names the writer thread and the log lines (`intake`, `signatures`).
+    const NAME: &'static str;
+    /// Records the requests in order in one transaction; each outcome in its place.
+    fn group(
+        coordinator: &mut Coordinator,
+        requests: &[Self::Request],
+    ) -> Result<Vec<Result<Self::Outcome, ServiceError>>, ServiceError>;
+    /// Records one request in its own transaction.
+    fn alone(coordinator: &mut Coordinator, request: &Self::Request) -> Result<Self::Outcome, ServiceError>;
 }
 
-/// The queue in front of the intake writer thread. The thread stops when this is dropped.
+/// Withdrawal intake.
 #[derive(Debug)]
-pub(crate) struct IntakeQueue {
-    queue: Mutex<Sender<Queued>>,
+pub(crate) struct IntakeWrites;
+
+impl GroupWrite for IntakeWrites {
+    type Request = IntakeRequest;
+    type Outcome = Intake;
+    const NAME: &'static str = "intake";
+
+    fn group(
+        coordinator: &mut Coordinator,
+        requests: &[IntakeRequest],
+    ) -> Result<Vec<Result<Intake, ServiceError>>, ServiceError> {
+        coordinator.request_withdrawals(requests)
+    }
+
+    fn alone(coordinator: &mut Coordinator, r: &IntakeRequest) -> Result<Intake, ServiceError> {
+        coordinator.request_withdrawal(&r.actor, &r.idempotency_key, &r.request, r.now)
+    }
 }
 
-impl IntakeQueue {
+/// Online signers' signatures.
+#[derive(Debug)]
+pub(crate) struct SignatureWrites;
+
+impl GroupWrite for SignatureWrites {
+    type Request = OnlineSignatures;
+    type Outcome = SignatureReceipt;
+    const NAME: &'static str = "signatures";
+
+    fn group(
+        coordinator: &mut Coordinator,
+        requests: &[OnlineSignatures],
+    ) -> Result<Vec<Result<SignatureReceipt, ServiceError>>, ServiceError> {
+        coordinator.submit_online_signatures(requests)
+    }
+
+    fn alone(
+        coordinator: &mut Coordinator,
+        request: &OnlineSignatures,
+    ) -> Result<SignatureReceipt, ServiceError> {
+        coordinator
+            .submit_online_signatures(std::slice::from_ref(request))?
+            .pop()
+            .unwrap_or_else(|| Err(internal("the signatures were not recorded".to_owned())))
+    }
+}
+
+struct Queued<W: GroupWrite> {
+    request: W::Request,
+    reply: Sender<Result<W::Outcome, ServiceError>>,
+}
+
+/// The queue in front of one kind's writer thread. The thread stops when this is dropped.
+pub(crate) struct GroupQueue<W: GroupWrite> {
+    queue: Mutex<Sender<Queued<W>>>,
+}
+
+impl<W: GroupWrite> std::fmt::Debug for GroupQueue<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupQueue")
+            .field("kind", &W::NAME)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: GroupWrite> GroupQueue<W> {
     /// Starts the writer thread on its own connection to `db_path`.
-    pub(crate) fn start(db_path: PathBuf, network: Network) -> Result<IntakeQueue, ServiceError> {
+    pub(crate) fn start(db_path: PathBuf, network: Network) -> Result<GroupQueue<W>, ServiceError> {
         let coordinator = Coordinator::open(&db_path, Some(network))?;
         let (queue, queued) = mpsc::channel();
         std::thread::Builder::new()
-            .name("sluice-intake".to_owned())
-            .spawn(move || write_groups(coordinator, &queued))
-            .map_err(|e| internal(format!("cannot start the intake writer thread: {e}")))?;
-        Ok(IntakeQueue {
+            .name(format!("sluice-{}", W::NAME))
+            .spawn(move || write_groups::<W>(coordinator, &queued))
+            .map_err(|e| internal(format!("cannot start the {} writer thread: {e}", W::NAME)))?;
+        Ok(GroupQueue {
             queue: Mutex::new(queue),
         })
     }
 
     /// Records `request` in the next group and waits for that group's commit (blocking:
-    /// call from `spawn_blocking`). `Ok` means the withdrawal is durable.
-    pub(crate) fn submit(&self, request: IntakeRequest) -> Outcome {
+    /// call from `spawn_blocking`). `Ok` means the request is durable.
+    pub(crate) fn submit(&self, request: W::Request) -> Result<W::Outcome, ServiceError> {
         let (reply, outcome) = mpsc::channel();
         let sent = self
             .queue
             .lock()
-            .map_err(|_| internal("the intake queue's lock is poisoned".to_owned()))?
+            .map_err(|_| internal(format!("the {} queue's lock is poisoned", W::NAME)))?
             .send(Queued { request, reply });
         if sent.is_err() {
-            return Err(internal("the intake writer thread has stopped".to_owned()));
+            return Err(internal(format!("the {} writer thread has stopped", W::NAME)));
         }
         outcome.recv().unwrap_or_else(|_| {
-            Err(internal(
-                "the intake writer thread stopped before answering".to_owned(),
-            ))
+            Err(internal(format!(
+                "the {} writer thread stopped before answering",
+                W::NAME
+            )))
         })
     }
 }
@@ -80,7 +154,7 @@ fn internal(message: String) -> ServiceError {
 }
 
 /// The writer thread: takes everything queued (up to `MAX_GROUP`), records it, answers.
-fn write_groups(mut coordinator: Coordinator, queued: &Receiver<Queued>) {
+fn write_groups<W: GroupWrite>(mut coordinator: Coordinator, queued: &Receiver<Queued<W>>) {
     while let Ok(first) = queued.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -89,45 +163,53 @@ fn write_groups(mut coordinator: Coordinator, queued: &Receiver<Queued>) {
                 Err(_) => break,
             }
         }
-        let requests: Vec<IntakeRequest> = group.iter().map(|q| q.request.clone()).collect();
-        let grouped = catch_unwind(AssertUnwindSafe(|| coordinator.request_withdrawals(&requests)));
+        let (requests, replies): (Vec<W::Request>, Vec<_>) =
+            group.into_iter().map(|q| (q.request, q.reply)).unzip();
+        let grouped = catch_unwind(AssertUnwindSafe(|| W::group(&mut coordinator, &requests)));
         match grouped {
             Ok(Ok(outcomes)) => {
-                for (queued, outcome) in group.into_iter().zip(outcomes) {
-                    // The requester may have gone (its connection closed): the withdrawal
-                    // is recorded all the same, and its idempotency key finds it.
-                    let _ = queued.reply.send(outcome);
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    // The requester may have gone (its connection closed): the request is
+                    // recorded all the same (intake's idempotency key finds it; a signer
+                    // posting again is told the signatures are already stored).
+                    let _ = reply.send(outcome);
                 }
             }
             Ok(Err(e)) if e.kind() == ErrorKind::Busy => {
                 // Another writer held the database past the busy timeout: nothing was
                 // recorded. Retrying each alone would wait that long again per request;
-                // every requester gets `503 busy` and retries with its key instead.
-                tracing::warn!("intake group of {} not recorded: {e}", group.len());
-                for queued in group {
-                    let _ = queued.reply.send(Err(busy()));
+                // every requester gets `503 busy` and retries instead.
+                tracing::warn!("{} group of {} not recorded: {e}", W::NAME, requests.len());
+                for reply in replies {
+                    let _ = reply.send(Err(busy()));
                 }
             }
             failed => {
                 // The group was rolled back (or its commit failed): nothing of it may be
                 // acknowledged. Each request then runs alone, so one request's failure
                 // (or a busy database) is reported to that request only; one already
-                // recorded by a commit that reported failure is found by its key.
+                // recorded by a commit that reported failure is found again (intake by its
+                // key; stored signatures are counted as already stored).
                 match failed {
                     Ok(Err(e)) => {
-                        tracing::warn!("intake group of {} failed, retrying each alone: {e}", group.len())
+                        tracing::warn!(
+                            "{} group of {} failed, retrying each alone: {e}",
+                            W::NAME,
+                            requests.len()
+                        )
                     }
-                    _ => tracing::error!("intake group of {} panicked, retrying each alone", group.len()),
+                    _ => tracing::error!(
+                        "{} group of {} panicked, retrying each alone",
+                        W::NAME,
+                        requests.len()
+                    ),
                 }
-                for queued in group {
-                    let r = &queued.request;
-                    let alone = catch_unwind(AssertUnwindSafe(|| {
-                        coordinator.request_withdrawal(&r.actor, &r.idempotency_key, &r.request, r.now)
-                    }))
-                    .unwrap_or_else(|_| {
-                        Err(internal("intake of this request failed unexpectedly".to_owned()))
-                    });
-                    let _ = queued.reply.send(alone);
+                for (request, reply) in requests.iter().zip(replies) {
+                    let alone = catch_unwind(AssertUnwindSafe(|| W::alone(&mut coordinator, request)))
+                        .unwrap_or_else(|_| {
+                            Err(internal(format!("this {} request failed unexpectedly", W::NAME)))
+                        });
+                    let _ = reply.send(alone);
                 }
             }
         }

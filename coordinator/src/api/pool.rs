@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use bitcoin::Network;
 
-use super::group_commit::IntakeQueue;
+use super::group_commit::{GroupQueue, IntakeWrites, SignatureWrites};
 use crate::identity::CoordinatorIdentity;
 use crate::service::{Coordinator, ServiceError};
 
@@ -20,7 +20,8 @@ pub struct CoordinatorPool {
     idle: Mutex<Vec<Coordinator>>,
     nonces: super::NonceCache,
     identity: CoordinatorIdentity,
-    intake: IntakeQueue,
+    intake: GroupQueue<IntakeWrites>,
+    signatures: GroupQueue<SignatureWrites>,
 }
 
 impl CoordinatorPool {
@@ -32,7 +33,8 @@ impl CoordinatorPool {
         identity: CoordinatorIdentity,
     ) -> Result<CoordinatorPool, ServiceError> {
         let first = Coordinator::open(&db_path, network)?;
-        let intake = IntakeQueue::start(db_path.clone(), first.network())?;
+        let intake = GroupQueue::start(db_path.clone(), first.network())?;
+        let signatures = GroupQueue::start(db_path.clone(), first.network())?;
         Ok(CoordinatorPool {
             network: first.network(),
             db_path,
@@ -40,6 +42,7 @@ impl CoordinatorPool {
             nonces: super::NonceCache::default(),
             identity,
             intake,
+            signatures,
         })
     }
 
@@ -53,8 +56,13 @@ impl CoordinatorPool {
     }
 
     /// Withdrawal intake with group commit (`group_commit`).
-    pub(crate) fn intake(&self) -> &IntakeQueue {
+    pub(crate) fn intake(&self) -> &GroupQueue<IntakeWrites> {
         &self.intake
+    }
+
+    /// Online signers' signatures with group commit (`group_commit`).
+    pub(crate) fn signatures(&self) -> &GroupQueue<SignatureWrites> {
+        &self.signatures
     }
 
     /// Signer request nonces seen by this API process.

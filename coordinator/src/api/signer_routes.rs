@@ -36,7 +36,7 @@ use super::reply::{error, json, service_error, Reply};
 use super::routes::{parse_json, read_body, Failure, HttpError};
 use crate::clock;
 use crate::db::signers::SignerRecord;
-use crate::service::{ServiceError, Submitter};
+use crate::service::{OnlineSignatures, ServiceError};
 
 /// Nonces seen within the clock-skew window, per API process.
 #[derive(Debug, Default)]
@@ -191,48 +191,53 @@ fn authenticate(
 
 /// The authenticated request's answer.
 async fn answer(pool: Arc<CoordinatorPool>, signer: SignerRecord, route: SignerRoute, body: Bytes) -> Reply {
-    let outcome = tokio::task::spawn_blocking(move || {
-        pool.with(|coord| -> Result<Reply, Failure> {
-            match route {
-                SignerRoute::Sessions => {
-                    let sessions = coord
-                        .sessions_for_signer(&signer)?
-                        .into_iter()
-                        .map(|offer| SessionOffer {
-                            id: offer.id,
-                            wallet: offer.wallet,
-                            psbt: offer.psbt.to_string(),
-                        })
-                        .collect();
-                    Ok(json(StatusCode::OK, &SessionList { sessions }))
-                }
-                SignerRoute::Signatures(id) => {
-                    let SignedSession { psbt } = parse_json(&body, None)?;
-                    let psbt = Psbt::from_str(psbt.trim()).map_err(|e| {
-                        Failure::Http(HttpError::new(
-                            StatusCode::BAD_REQUEST,
-                            "malformed_psbt",
-                            format!("the PSBT does not parse: {e}"),
-                        ))
-                    })?;
-                    let receipt =
-                        coord.submit_signatures(id, &psbt, Submitter::Online(&signer), clock::now())?;
-                    tracing::info!(
-                        session = id,
-                        signer = %signer.name,
-                        stored = receipt.stored,
-                        signed = receipt.session_signed,
-                        "signatures accepted"
-                    );
-                    Ok(json(StatusCode::OK, &receipt))
-                }
-                SignerRoute::Refusals(id) => {
-                    let report: RefusalReport = parse_json(&body, None)?;
-                    coord.record_signer_refusal(id, &signer, &report, clock::now())?;
-                    Ok(json(StatusCode::OK, &RefusalReceipt { recorded: true }))
-                }
+    let outcome = tokio::task::spawn_blocking(move || -> Result<Reply, Failure> {
+        match route {
+            SignerRoute::Sessions => {
+                let offers = pool.with(|coord| coord.sessions_for_signer(&signer))?;
+                let sessions = offers
+                    .into_iter()
+                    .map(|offer| SessionOffer {
+                        id: offer.id,
+                        wallet: offer.wallet,
+                        psbt: offer.psbt.to_string(),
+                    })
+                    .collect();
+                Ok(json(StatusCode::OK, &SessionList { sessions }))
             }
-        })
+            SignerRoute::Signatures(id) => {
+                let SignedSession { psbt } = parse_json(&body, None)?;
+                let psbt = Psbt::from_str(psbt.trim()).map_err(|e| {
+                    Failure::Http(HttpError::new(
+                        StatusCode::BAD_REQUEST,
+                        "malformed_psbt",
+                        format!("the PSBT does not parse: {e}"),
+                    ))
+                })?;
+                let name = signer.name.clone();
+                // Recorded by the signatures writer together with whatever other posts
+                // arrived meanwhile, in one commit (`group_commit`).
+                let receipt = pool.signatures().submit(OnlineSignatures {
+                    session: id,
+                    psbt,
+                    signer,
+                    now: clock::now(),
+                })?;
+                tracing::info!(
+                    session = id,
+                    signer = %name,
+                    stored = receipt.stored,
+                    signed = receipt.session_signed,
+                    "signatures accepted"
+                );
+                Ok(json(StatusCode::OK, &receipt))
+            }
+            SignerRoute::Refusals(id) => {
+                let report: RefusalReport = parse_json(&body, None)?;
+                pool.with(|coord| coord.record_signer_refusal(id, &signer, &report, clock::now()))?;
+                Ok(json(StatusCode::OK, &RefusalReceipt { recorded: true }))
+            }
+        }
     })
     .await;
     match outcome {

@@ -173,6 +173,18 @@ pub fn note_contact(
     Ok(())
 }
 
+/// One signer's last recorded contact.
+pub fn contact_of(conn: &Connection, signer_id: &str) -> Result<Option<UnixTime>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT last_contact_at FROM signer_contacts WHERE signer_id = ?1",
+            [signer_id],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?
+        .map(UnixTime::from_secs))
+}
+
 /// Each signer's last recorded contact, by signer id.
 pub fn contacts(conn: &Connection) -> Result<std::collections::BTreeMap<String, UnixTime>, DbError> {
     let mut stmt = conn.prepare("SELECT signer_id, last_contact_at FROM signer_contacts")?;

@@ -64,14 +64,14 @@ pub use self::mempool_deposits::{mempool_pass, unconfirmed_to_api, MempoolWatch}
 pub use self::monitor::AppliedBlock;
 pub use self::monitor_pass::{monitor_pass, MonitorError, MonitorPass, MonitorSettings};
 pub use self::operations::OperationsSnapshot;
-pub use self::processor::{BatchOutcome, BatchSummary, ProcessorConfig};
+pub use self::processor::{BatchOutcome, BatchSummary, ProcessorConfig, ProcessorPass, SESSIONS_PER_COMMIT};
 pub use self::proposals::{Proposal, Proposed};
 pub use self::queries::WithdrawalQuery;
 pub use self::resolutions::ResolutionAction;
 pub use self::sender::FinalTransaction;
 pub use self::session_queries::{SessionSummary, SESSION_STATUSES};
 pub use self::sign_in::{ConsoleEnrollment, ConsoleSessionId, Password, SignInRefusal, MIN_PASSWORD_CHARS};
-pub use self::signing::{SessionOffer, Submitter};
+pub use self::signing::{OnlineSignatures, SessionOffer, Submitter};
 pub use self::stuck::BumpSummary;
 pub use self::wallets::{CreatedWallet, NewWalletRequest, WalletSummary};
 use crate::db::{self, Database, DbError};

@@ -8,7 +8,8 @@
 //! spend the same coin (the second one waits for the lock, then finds them taken).
 
 use bitcoin::absolute::LockTime;
-use bitcoin::{Amount, OutPoint, ScriptBuf, TxIn, TxOut, Txid, Weight};
+use bitcoin::{Amount, Network, OutPoint, ScriptBuf, TxIn, TxOut, Txid, Weight};
+use rusqlite::Connection;
 use sluice_shared::api::{EventKind, WithdrawalStatus};
 use sluice_shared::descriptor::Branch;
 use sluice_shared::inspect::{inspect_psbt, ChangeIndexBound, InspectionPolicy};
@@ -177,7 +178,8 @@ impl Coordinator {
         Ok(sessions::find(&tx, id)?)
     }
 
-    /// One processor step for `wallet`.
+    /// One processor step for `wallet`: opens at most one signing session, in its own
+    /// transaction.
     pub fn batch_wallet(
         &mut self,
         wallet: &str,
@@ -186,170 +188,239 @@ impl Coordinator {
     ) -> Result<BatchOutcome, ServiceError> {
         let network = self.network();
         let tx = self.db.write()?;
-        let record =
-            wallets::find(&tx, wallet)?.ok_or_else(|| ServiceError::UnknownWallet(wallet.to_owned()))?;
-        let descriptor = descriptor_of(&record)?;
-        let queue: Vec<WithdrawalRecord> = withdrawals::approved_for_wallet(&tx, wallet, config.max_batch)?;
-        if queue.is_empty() {
-            return Ok(BatchOutcome::Idle);
+        let outcome = open_session(&tx, network, wallet, config, now)?;
+        if matches!(outcome, BatchOutcome::Batched(_)) {
+            tx.commit()?;
         }
-        // A restored database does not know transactions made after its backup: batching
-        // now could pay a withdrawal twice. Held until an admin has reconciled.
-        if let Some(since) = crate::db::restore_hold::held_since(&tx)? {
-            return Ok(BatchOutcome::Waiting {
-                waiting: queue.len(),
-                reason: format!(
-                    "restored from a backup at {since}: nothing is batched until an admin has checked the approved withdrawals against the chain and run `sluice-coordinator restore-release`"
-                ),
-            });
-        }
-        let payments: Vec<(ScriptBuf, Amount)> = queue
-            .iter()
-            .map(|w| {
-                Ok((
-                    parse_destination(&w.destination, network)?.script_pubkey(),
-                    w.amount,
-                ))
-            })
-            .collect::<Result<_, ServiceError>>()?;
-        let coins: Vec<CoinRecord> = utxos::spendable(&tx, wallet)?;
-        let amounts: Vec<Amount> = coins.iter().map(|c| c.amount).collect();
+        Ok(outcome)
+    }
 
-        let satisfy = descriptor.receive().max_weight_to_satisfy().map_err(internal)?;
-        let change_script = descriptor.script_pubkey(Branch::Change, 0).map_err(internal)?;
-        let base = SelectionParams {
-            input_weight: TxIn::default().segwit_weight() + satisfy,
-            payments_weight: Weight::ZERO,
-            payment_count: 0,
-            change_weight: TxOut {
-                value: Amount::ZERO,
-                script_pubkey: change_script.clone(),
-            }
-            .weight(),
-            sat_per_vbyte: config.sat_per_vbyte,
-            change_dust: change_script.minimal_non_dust(),
-            max_inputs: config.max_inputs,
-        };
-        let (count, selection) = match largest_payable(&payments, &amounts, &base) {
-            Ok(found) => found,
-            Err(reason) => {
-                return Ok(BatchOutcome::Waiting {
-                    waiting: queue.len(),
-                    reason,
-                })
-            }
-        };
-        if selection.fee > config.max_fee {
-            return Ok(BatchOutcome::Waiting {
-                waiting: queue.len(),
-                reason: format!(
-                    "the fee {} would exceed the processor's cap {}",
-                    selection.fee, config.max_fee
-                ),
-            });
-        }
-        let batch = &queue[..count];
-
-        let change = match selection.change {
-            Some(amount) => {
-                let index = wallets::take_next_index(&tx, wallet, Branch::Change)?;
-                let address = descriptor
-                    .address(Branch::Change, index, network)
-                    .map_err(internal)?;
-                wallets::insert_address(
-                    &tx,
-                    wallet,
-                    Branch::Change,
-                    index,
-                    &address.to_string(),
-                    &hex::encode(address.script_pubkey().as_bytes()),
-                    now,
-                )?;
-                Some((index, amount))
-            }
-            None => None,
-        };
-        let spend: Vec<SpendableCoin> = selection
-            .coins
-            .iter()
-            .map(|i| {
-                let c = &coins[*i];
-                SpendableCoin {
-                    outpoint: c.outpoint,
-                    prev_tx: c.prev_tx.clone(),
-                    branch: c.branch,
-                    index: c.index,
+    /// One processor pass for `wallet`: opens signing sessions one after another, as
+    /// [`Coordinator::batch_wallet`] would, until the approved withdrawals are all batched,
+    /// wait (for funds, say), or [`SESSIONS_PER_COMMIT`] sessions are open, all in one
+    /// write transaction with one durable commit instead of one per session. Each session
+    /// is opened in its own savepoint and sees the ones before it (their coins reserved,
+    /// their withdrawals no longer approved). A session that fails rolls back alone: the
+    /// sessions before it are committed and returned with the error.
+    pub fn batch_wallet_pass(
+        &mut self,
+        wallet: &str,
+        config: &ProcessorConfig,
+        now: UnixTime,
+    ) -> Result<ProcessorPass, ServiceError> {
+        let network = self.network();
+        let mut tx = self.db.write()?;
+        let mut opened = Vec::new();
+        let mut then = Ok(BatchOutcome::Idle);
+        while opened.len() < SESSIONS_PER_COMMIT {
+            let mut savepoint = tx.savepoint()?;
+            match open_session(&savepoint, network, wallet, config, now) {
+                Ok(BatchOutcome::Batched(summary)) => {
+                    savepoint.commit()?;
+                    opened.push(summary);
                 }
-            })
-            .collect();
-        let psbt =
-            build_psbt(&descriptor, &spend, &payments[..count], change, LockTime::ZERO).map_err(internal)?;
-
-        // Check our own work the way every signer will before anyone sees it.
-        let inspected = inspect_psbt(
-            &psbt,
-            &descriptor,
-            &InspectionPolicy {
-                network,
-                max_fee: config.max_fee,
-                // The index just taken is the wallet's highest: change sits at it.
-                change_bound: ChangeIndexBound::with_default_gap(change.map(|(index, _)| index)),
-            },
-        )
-        .map_err(|e| internal(format!("the processor built a PSBT a signer would refuse: {e}")))?;
-        let review = inspected.review();
-        let paid: Amount = batch.iter().map(|w| w.amount).sum();
-        if review.fee() != selection.fee
-            || review.total_external() != paid
-            || review.total_change() != selection.change.unwrap_or(Amount::ZERO)
-        {
-            return Err(internal("the built PSBT does not match the selection"));
+                stop => {
+                    // Explicitly, so that a failed rollback fails the whole pass rather
+                    // than committing half a session.
+                    savepoint.rollback()?;
+                    savepoint.commit()?;
+                    then = stop;
+                    break;
+                }
+            }
         }
+        if !opened.is_empty() {
+            tx.commit()?;
+        }
+        Ok(ProcessorPass { opened, then })
+    }
+}
 
-        let session_id = sessions::insert(
-            &tx,
-            wallet,
-            &psbt,
-            selection.fee,
-            selection.change,
-            &config.instance,
+/// Most signing sessions one processor pass opens in one write transaction: bounds how
+/// long the pass holds the database's write lock (each session's PSBT is built and
+/// inspected inside it) while intake and the signers' posts wait.
+pub const SESSIONS_PER_COMMIT: usize = 32;
+
+/// What one processor pass did for a wallet.
+#[derive(Debug)]
+pub struct ProcessorPass {
+    /// The sessions opened (and committed), in order.
+    pub opened: Vec<BatchSummary>,
+    /// Why the pass stopped: `Idle` (nothing left, or the pass's limit of sessions),
+    /// `Waiting`, or the error of the step that failed (rolled back alone).
+    pub then: Result<BatchOutcome, ServiceError>,
+}
+
+/// Opens one signing session for `wallet` inside the caller's write transaction (the
+/// caller commits when the outcome is `Batched`, and rolls back otherwise).
+fn open_session(
+    tx: &Connection,
+    network: Network,
+    wallet: &str,
+    config: &ProcessorConfig,
+    now: UnixTime,
+) -> Result<BatchOutcome, ServiceError> {
+    let record = wallets::find(tx, wallet)?.ok_or_else(|| ServiceError::UnknownWallet(wallet.to_owned()))?;
+    let descriptor = descriptor_of(&record)?;
+    let queue: Vec<WithdrawalRecord> = withdrawals::approved_for_wallet(tx, wallet, config.max_batch)?;
+    if queue.is_empty() {
+        return Ok(BatchOutcome::Idle);
+    }
+    // A restored database does not know transactions made after its backup: batching
+    // now could pay a withdrawal twice. Held until an admin has reconciled.
+    if let Some(since) = crate::db::restore_hold::held_since(tx)? {
+        return Ok(BatchOutcome::Waiting {
+            waiting: queue.len(),
+            reason: format!(
+                "restored from a backup at {since}: nothing is batched until an admin has checked the approved withdrawals against the chain and run `sluice-coordinator restore-release`"
+            ),
+        });
+    }
+    let payments: Vec<(ScriptBuf, Amount)> = queue
+        .iter()
+        .map(|w| {
+            Ok((
+                parse_destination(&w.destination, network)?.script_pubkey(),
+                w.amount,
+            ))
+        })
+        .collect::<Result<_, ServiceError>>()?;
+    let coins: Vec<CoinRecord> = utxos::spendable(tx, wallet)?;
+    let amounts: Vec<Amount> = coins.iter().map(|c| c.amount).collect();
+
+    let satisfy = descriptor.receive().max_weight_to_satisfy().map_err(internal)?;
+    let change_script = descriptor.script_pubkey(Branch::Change, 0).map_err(internal)?;
+    let base = SelectionParams {
+        input_weight: TxIn::default().segwit_weight() + satisfy,
+        payments_weight: Weight::ZERO,
+        payment_count: 0,
+        change_weight: TxOut {
+            value: Amount::ZERO,
+            script_pubkey: change_script.clone(),
+        }
+        .weight(),
+        sat_per_vbyte: config.sat_per_vbyte,
+        change_dust: change_script.minimal_non_dust(),
+        max_inputs: config.max_inputs,
+    };
+    let (count, selection) = match largest_payable(&payments, &amounts, &base) {
+        Ok(found) => found,
+        Err(reason) => {
+            return Ok(BatchOutcome::Waiting {
+                waiting: queue.len(),
+                reason,
+            })
+        }
+    };
+    if selection.fee > config.max_fee {
+        return Ok(BatchOutcome::Waiting {
+            waiting: queue.len(),
+            reason: format!(
+                "the fee {} would exceed the processor's cap {}",
+                selection.fee, config.max_fee
+            ),
+        });
+    }
+    let batch = &queue[..count];
+
+    let change = match selection.change {
+        Some(amount) => {
+            let index = wallets::take_next_index(tx, wallet, Branch::Change)?;
+            let address = descriptor
+                .address(Branch::Change, index, network)
+                .map_err(internal)?;
+            wallets::insert_address(
+                tx,
+                wallet,
+                Branch::Change,
+                index,
+                &address.to_string(),
+                &hex::encode(address.script_pubkey().as_bytes()),
+                now,
+            )?;
+            Some((index, amount))
+        }
+        None => None,
+    };
+    let spend: Vec<SpendableCoin> = selection
+        .coins
+        .iter()
+        .map(|i| {
+            let c = &coins[*i];
+            SpendableCoin {
+                outpoint: c.outpoint,
+                prev_tx: c.prev_tx.clone(),
+                branch: c.branch,
+                index: c.index,
+            }
+        })
+        .collect();
+    let psbt =
+        build_psbt(&descriptor, &spend, &payments[..count], change, LockTime::ZERO).map_err(internal)?;
+
+    // Check our own work the way every signer will before anyone sees it.
+    let inspected = inspect_psbt(
+        &psbt,
+        &descriptor,
+        &InspectionPolicy {
+            network,
+            max_fee: config.max_fee,
+            // The index just taken is the wallet's highest: change sits at it.
+            change_bound: ChangeIndexBound::with_default_gap(change.map(|(index, _)| index)),
+        },
+    )
+    .map_err(|e| internal(format!("the processor built a PSBT a signer would refuse: {e}")))?;
+    let review = inspected.review();
+    let paid: Amount = batch.iter().map(|w| w.amount).sum();
+    if review.fee() != selection.fee
+        || review.total_external() != paid
+        || review.total_change() != selection.change.unwrap_or(Amount::ZERO)
+    {
+        return Err(internal("the built PSBT does not match the selection"));
+    }
+
+    let session_id = sessions::insert(
+        tx,
+        wallet,
+        &psbt,
+        selection.fee,
+        selection.change,
+        &config.instance,
+        now,
+    )?;
+    for coin in &spend {
+        utxos::reserve(tx, &coin.outpoint, session_id)?;
+    }
+    let txid = psbt.unsigned_tx.compute_txid();
+    let note = format!("session {session_id}, transaction {txid}");
+    for (vout, w) in batch.iter().enumerate() {
+        sessions::add_withdrawal(tx, session_id, w.id, u32::try_from(vout).map_err(internal)?)?;
+        withdrawals::set_status(
+            tx,
+            w.id,
+            WithdrawalStatus::Approved,
+            WithdrawalStatus::Batched,
             now,
         )?;
-        for coin in &spend {
-            utxos::reserve(&tx, &coin.outpoint, session_id)?;
-        }
-        let txid = psbt.unsigned_tx.compute_txid();
-        let note = format!("session {session_id}, transaction {txid}");
-        for (vout, w) in batch.iter().enumerate() {
-            sessions::add_withdrawal(&tx, session_id, w.id, u32::try_from(vout).map_err(internal)?)?;
-            withdrawals::set_status(
-                &tx,
-                w.id,
-                WithdrawalStatus::Approved,
-                WithdrawalStatus::Batched,
-                now,
-            )?;
-            withdrawals::insert_event(&tx, w.id, EventKind::Batched, &config.instance, Some(&note), now)?;
-            withdrawals::set_status(
-                &tx,
-                w.id,
-                WithdrawalStatus::Batched,
-                WithdrawalStatus::Signing,
-                now,
-            )?;
-            withdrawals::insert_event(&tx, w.id, EventKind::Signing, &config.instance, Some(&note), now)?;
-        }
-        tx.commit()?;
-        Ok(BatchOutcome::Batched(BatchSummary {
-            session_id,
-            wallet: wallet.to_owned(),
-            txid,
-            withdrawals: batch.iter().map(|w| w.id).collect(),
-            inputs: spend.len(),
-            fee: selection.fee,
-            change: selection.change,
-        }))
+        withdrawals::insert_event(tx, w.id, EventKind::Batched, &config.instance, Some(&note), now)?;
+        withdrawals::set_status(
+            tx,
+            w.id,
+            WithdrawalStatus::Batched,
+            WithdrawalStatus::Signing,
+            now,
+        )?;
+        withdrawals::insert_event(tx, w.id, EventKind::Signing, &config.instance, Some(&note), now)?;
     }
+    Ok(BatchOutcome::Batched(BatchSummary {
+        session_id,
+        wallet: wallet.to_owned(),
+        txid,
+        withdrawals: batch.iter().map(|w| w.id).collect(),
+        inputs: spend.len(),
+        fee: selection.fee,
+        change: selection.change,
+    }))
 }
 
 #[cfg(test)]

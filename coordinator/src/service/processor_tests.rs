@@ -262,6 +262,74 @@ fn pays_the_oldest_withdrawals_the_funds_cover_and_keeps_the_rest_waiting() {
         .all(|i| b.input.iter().all(|j| i.previous_output != j.previous_output)));
 }
 
+/// One pass opens a session per `max_batch` withdrawals, oldest first, each spending its
+/// own coins, all in one transaction; it stops where the funds stop and says why.
+#[test]
+fn one_pass_opens_as_many_sessions_as_the_funds_cover() {
+    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
+    let coins = fund(&mut w, &[10_000_000, 10_000_000, 10_000_000], true, 1);
+    let ids = approved(&mut w, &[4_000_000; 7]);
+    let config = ProcessorConfig {
+        max_batch: 2,
+        max_inputs: 1,
+        ..config()
+    };
+    let pass = w.coord.batch_wallet_pass("hot", &config, NOW).unwrap();
+    let paid: Vec<Vec<u64>> = pass.opened.iter().map(|b| b.withdrawals.clone()).collect();
+    assert_eq!(
+        paid,
+        vec![ids[0..2].to_vec(), ids[2..4].to_vec(), ids[4..6].to_vec()]
+    );
+    assert!(
+        matches!(pass.then, Ok(BatchOutcome::Waiting { waiting: 1, .. })),
+        "{:?}",
+        pass.then
+    );
+    let mut spent: Vec<Option<i64>> = coins.iter().map(|c| reserved_by(&w, c)).collect();
+    spent.sort();
+    let mut sessions: Vec<Option<i64>> = pass.opened.iter().map(|b| Some(b.session_id as i64)).collect();
+    sessions.sort();
+    assert_eq!(spent, sessions, "each session spends its own coin");
+    assert_eq!(
+        w.coord.withdrawal(&w.alice, ids[6]).unwrap().withdrawal.status,
+        WithdrawalStatus::Approved,
+        "the one the funds do not cover waits"
+    );
+    for id in &ids[..6] {
+        assert_eq!(
+            w.coord.withdrawal(&w.alice, *id).unwrap().withdrawal.status,
+            WithdrawalStatus::Signing
+        );
+    }
+}
+
+/// A pass opens at most `SESSIONS_PER_COMMIT` sessions (the write lock is held for all of
+/// them); the next pass goes on where it stopped.
+#[test]
+fn a_pass_is_bounded_and_the_next_one_goes_on() {
+    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
+    let count = SESSIONS_PER_COMMIT + 3;
+    fund(&mut w, &vec![1_000_000; count], true, 1);
+    let ids = approved(&mut w, &vec![100_000; count]);
+    let config = ProcessorConfig {
+        max_batch: 1,
+        max_inputs: 1,
+        ..config()
+    };
+    let first = w.coord.batch_wallet_pass("hot", &config, NOW).unwrap();
+    assert_eq!(first.opened.len(), SESSIONS_PER_COMMIT);
+    assert!(matches!(first.then, Ok(BatchOutcome::Idle)), "{:?}", first.then);
+    let second = w.coord.batch_wallet_pass("hot", &config, NOW).unwrap();
+    let paid: Vec<u64> = first
+        .opened
+        .iter()
+        .chain(&second.opened)
+        .flat_map(|b| b.withdrawals.clone())
+        .collect();
+    assert_eq!(paid, ids, "every withdrawal once, oldest first");
+    assert!(matches!(second.then, Ok(BatchOutcome::Idle)), "{:?}", second.then);
+}
+
 #[test]
 fn a_coin_must_be_the_wallets_own() {
     let mut w = world(AUTO, Amount::from_sat(10_000_000_000));

@@ -11,6 +11,7 @@
 //! senders never both record; both may send, which is harmless (the same transaction).
 
 use bitcoin::{Transaction, Txid};
+use rusqlite::Connection;
 use sluice_shared::api::{EventKind, WithdrawalStatus};
 use sluice_shared::finalize::finalize;
 
@@ -18,6 +19,10 @@ use super::{Coordinator, ServiceError};
 use crate::db::broadcasts::{self, BroadcastRecord};
 use crate::db::{chain_blocks, session_groups, sessions, signatures, utxos, withdrawals, DbError};
 use crate::time::UnixTime;
+
+/// What finalizing one session gave: its final transaction, `None` when another sender
+/// got there first, or why it cannot be finalized (it stays `signed`).
+pub type Finalized = Result<Option<FinalTransaction>, ServiceError>;
 
 /// A session's final transaction, ready to send.
 #[derive(Debug, Clone)]
@@ -53,77 +58,39 @@ impl Coordinator {
         now: UnixTime,
     ) -> Result<Option<FinalTransaction>, ServiceError> {
         let tx = self.db.write()?;
-        let session =
-            sessions::find(&tx, id)?.ok_or_else(|| ServiceError::NotFound(format!("session {id}")))?;
-        if session.status != "signed" {
-            return Ok(None);
+        let finalized = finalize_in(&tx, id, instance, now)?;
+        if finalized.is_some() {
+            tx.commit()?;
         }
-        let mut psbt = session.psbt.clone();
-        for sig in signatures::for_session(&tx, id)? {
-            let input = usize::try_from(sig.input_index)
-                .ok()
-                .and_then(|i| psbt.inputs.get_mut(i))
-                .ok_or_else(|| DbError::Corrupt(format!("session {id}: signature for a missing input")))?;
-            input.partial_sigs.insert(sig.pubkey, sig.signature);
-        }
-        let final_tx = finalize(&psbt).map_err(|e| {
-            ServiceError::Invalid(format!(
-                "session {id}: its signatures do not make a valid transaction ({e}); it stays signed, not sent"
-            ))
-        })?;
-        let txid = final_tx.compute_txid();
-        if txid != session.unsigned_txid {
-            return Err(ServiceError::Invalid(format!(
-                "session {id}: the finalized transaction {txid} is not the session's {}",
-                session.unsigned_txid
-            )));
-        }
-        if !sessions::transition(&tx, id, "signed", "broadcast", now)? {
-            return Ok(None);
-        }
-        broadcasts::insert(&tx, id, &final_tx, now)?;
-        // Already in a block the monitor applied? A restored home signs again a transaction
-        // its lost predecessor had sent and the chain confirmed after the backup; the
-        // monitor applied that block before this broadcast existed (it recorded only the
-        // coins' spend) and never looks at it again, so the session would wait forever.
-        if let Some(input) = final_tx.input.first() {
-            if let Some((spender, height)) = utxos::spend_of(&tx, &input.previous_output)? {
-                if spender == txid {
-                    if let Some(hash) = chain_blocks::hash_at(&tx, height)? {
-                        broadcasts::set_block(&tx, &txid, Some((height, &hash)))?;
-                    }
-                }
+        Ok(finalized)
+    }
+
+    /// [`Coordinator::finalize_session`] for each of `ids` in turn, in one write
+    /// transaction with one durable commit. Each session runs in its own savepoint: one
+    /// that fails (its signatures do not make a valid transaction, say) rolls back alone
+    /// and its error is returned in its place. Nothing may be sent before this returns
+    /// `Ok`; an `Err` means nothing was recorded.
+    pub fn finalize_sessions(
+        &mut self,
+        ids: &[u64],
+        instance: &str,
+        now: UnixTime,
+    ) -> Result<Vec<(u64, Finalized)>, ServiceError> {
+        let mut tx = self.db.write()?;
+        let mut outcomes = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let mut savepoint = tx.savepoint()?;
+            let outcome = finalize_in(&savepoint, id, instance, now);
+            if !matches!(outcome, Ok(Some(_))) {
+                // Explicitly, so that a failed rollback fails the whole group rather than
+                // committing half a session.
+                savepoint.rollback()?;
             }
-        }
-        let bump = session_groups::replacement_of(&tx, id)?;
-        let note = match &bump {
-            Some(bump) => format!(
-                "fee bump transaction {txid} (session {id}, replacing session {})",
-                bump.replaces
-            ),
-            None => format!("transaction {txid}"),
-        };
-        for (withdrawal, _) in &session.withdrawals {
-            if bump.is_some() {
-                // Already `broadcast` with the original: the bump is noted, not a move.
-                withdrawals::insert_event(&tx, *withdrawal, EventKind::FeeBump, instance, Some(&note), now)?;
-                continue;
-            }
-            withdrawals::set_status(
-                &tx,
-                *withdrawal,
-                WithdrawalStatus::Signed,
-                WithdrawalStatus::Broadcast,
-                now,
-            )?;
-            withdrawals::insert_event(&tx, *withdrawal, EventKind::Broadcast, instance, Some(&note), now)?;
+            savepoint.commit()?;
+            outcomes.push((id, outcome));
         }
         tx.commit()?;
-        Ok(Some(FinalTransaction {
-            session_id: id,
-            txid,
-            tx: final_tx,
-        }))
+        Ok(outcomes)
     }
 
     /// Transactions not yet in a block and not sent since `resend_before`.
@@ -135,16 +102,97 @@ impl Coordinator {
         Ok(broadcasts::due_for_sending(&tx, resend_before)?)
     }
 
-    /// Notes an attempt to send a session's transaction.
-    pub fn note_send(
+    /// Notes attempts to send sessions' transactions (each with the node's error, if
+    /// any), all in one write transaction.
+    pub fn note_sends(
         &mut self,
-        session_id: u64,
-        error: Option<&str>,
+        attempts: &[(u64, Option<String>)],
         now: UnixTime,
     ) -> Result<(), ServiceError> {
         let tx = self.db.write()?;
-        broadcasts::note_attempt(&tx, session_id, error, now)?;
+        for (session_id, error) in attempts {
+            broadcasts::note_attempt(&tx, *session_id, error.as_deref(), now)?;
+        }
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Finalizes and records session `id` inside the caller's write transaction (the caller
+/// commits when the result is `Ok(Some(_))`, and rolls back otherwise).
+fn finalize_in(
+    tx: &Connection,
+    id: u64,
+    instance: &str,
+    now: UnixTime,
+) -> Result<Option<FinalTransaction>, ServiceError> {
+    let session = sessions::find(tx, id)?.ok_or_else(|| ServiceError::NotFound(format!("session {id}")))?;
+    if session.status != "signed" {
+        return Ok(None);
+    }
+    let mut psbt = session.psbt.clone();
+    for sig in signatures::for_session(tx, id)? {
+        let input = usize::try_from(sig.input_index)
+            .ok()
+            .and_then(|i| psbt.inputs.get_mut(i))
+            .ok_or_else(|| DbError::Corrupt(format!("session {id}: signature for a missing input")))?;
+        input.partial_sigs.insert(sig.pubkey, sig.signature);
+    }
+    let final_tx = finalize(&psbt).map_err(|e| {
+        ServiceError::Invalid(format!(
+            "session {id}: its signatures do not make a valid transaction ({e}); it stays signed, not sent"
+        ))
+    })?;
+    let txid = final_tx.compute_txid();
+    if txid != session.unsigned_txid {
+        return Err(ServiceError::Invalid(format!(
+            "session {id}: the finalized transaction {txid} is not the session's {}",
+            session.unsigned_txid
+        )));
+    }
+    if !sessions::transition(tx, id, "signed", "broadcast", now)? {
+        return Ok(None);
+    }
+    broadcasts::insert(tx, id, &final_tx, now)?;
+    // Already in a block the monitor applied? A restored home signs again a transaction
+    // its lost predecessor had sent and the chain confirmed after the backup; the
+    // monitor applied that block before this broadcast existed (it recorded only the
+    // coins' spend) and never looks at it again, so the session would wait forever.
+    if let Some(input) = final_tx.input.first() {
+        if let Some((spender, height)) = utxos::spend_of(tx, &input.previous_output)? {
+            if spender == txid {
+                if let Some(hash) = chain_blocks::hash_at(tx, height)? {
+                    broadcasts::set_block(tx, &txid, Some((height, &hash)))?;
+                }
+            }
+        }
+    }
+    let bump = session_groups::replacement_of(tx, id)?;
+    let note = match &bump {
+        Some(bump) => format!(
+            "fee bump transaction {txid} (session {id}, replacing session {})",
+            bump.replaces
+        ),
+        None => format!("transaction {txid}"),
+    };
+    for (withdrawal, _) in &session.withdrawals {
+        if bump.is_some() {
+            // Already `broadcast` with the original: the bump is noted, not a move.
+            withdrawals::insert_event(tx, *withdrawal, EventKind::FeeBump, instance, Some(&note), now)?;
+            continue;
+        }
+        withdrawals::set_status(
+            tx,
+            *withdrawal,
+            WithdrawalStatus::Signed,
+            WithdrawalStatus::Broadcast,
+            now,
+        )?;
+        withdrawals::insert_event(tx, *withdrawal, EventKind::Broadcast, instance, Some(&note), now)?;
+    }
+    Ok(Some(FinalTransaction {
+        session_id: id,
+        txid,
+        tx: final_tx,
+    }))
 }

@@ -49,6 +49,15 @@ const CONTACT_RESOLUTION_SECS: i64 = 30;
 impl Coordinator {
     /// Records that `signer` made an authenticated request at `now` (to within 30 s).
     pub fn note_signer_contact(&mut self, signer: &SignerId, now: UnixTime) -> Result<(), ServiceError> {
+        // Most requests find it recorded recently: a read, not the write lock that intake,
+        // the processor and the signatures writer contend for.
+        let recorded = {
+            let tx = self.db.read()?;
+            signers::contact_of(&tx, &signer.to_string())?
+        };
+        if recorded.is_some_and(|at| at.secs() > now.secs() - CONTACT_RESOLUTION_SECS) {
+            return Ok(());
+        }
         let tx = self.db.write()?;
         signers::note_contact(&tx, &signer.to_string(), now, CONTACT_RESOLUTION_SECS)?;
         tx.commit()?;
@@ -132,107 +141,154 @@ impl Coordinator {
         submitter: Submitter<'_>,
         now: UnixTime,
     ) -> Result<SignatureReceipt, ServiceError> {
-        let (sender, signer_id, actor_name) = match submitter {
-            Submitter::Online(signer) => (
-                Some(signer.master_fingerprint),
-                Some(signer.id),
-                format!("signer:{}", signer.name),
-            ),
-            Submitter::Import(actor) => {
-                require(actor, Permission::ReadWithdrawals)?;
-                (None, None, format!("import:{}", actor.name()))
-            }
-        };
         let tx = self.db.write()?;
-        if let Submitter::Import(actor) = submitter {
-            require_current(&tx, actor, Permission::ReadWithdrawals)?;
+        let receipt = submit_in(&tx, id, submitted, submitter, now)?;
+        tx.commit()?;
+        Ok(receipt)
+    }
+
+    /// Group commit for online signers' posts: [`Coordinator::submit_signatures`] for each
+    /// submission in turn, in one write transaction with one durable commit. Each runs in
+    /// its own savepoint and sees the ones before it (two signers completing the same
+    /// session); a refused one rolls back alone and its error is returned in its place.
+    /// Nothing may be acknowledged before this returns `Ok`; an `Err` means nothing was
+    /// stored.
+    pub fn submit_online_signatures(
+        &mut self,
+        submissions: &[OnlineSignatures],
+    ) -> Result<Vec<Result<SignatureReceipt, ServiceError>>, ServiceError> {
+        let mut tx = self.db.write()?;
+        let mut outcomes = Vec::with_capacity(submissions.len());
+        for s in submissions {
+            let mut savepoint = tx.savepoint()?;
+            let outcome = submit_in(
+                &savepoint,
+                s.session,
+                &s.psbt,
+                Submitter::Online(&s.signer),
+                s.now,
+            );
+            if outcome.is_err() {
+                // Explicitly, so that a failed rollback fails the whole group rather than
+                // committing half a submission.
+                savepoint.rollback()?;
+            }
+            savepoint.commit()?;
+            outcomes.push(outcome);
         }
-        let session =
-            sessions::find(&tx, id)?.ok_or_else(|| ServiceError::NotFound(format!("session {id}")))?;
-        if session.status != "open" {
-            // Signatures for a session that is already signed or sent change nothing.
-            return Ok(SignatureReceipt {
-                stored: 0,
-                already_stored: 0,
-                session_signed: session.status != "abandoned",
-            });
+        tx.commit()?;
+        Ok(outcomes)
+    }
+}
+
+/// An online signer's signed PSBT for a session, as posted (authenticated by the API).
+#[derive(Debug, Clone)]
+pub struct OnlineSignatures {
+    pub session: u64,
+    pub psbt: Psbt,
+    pub signer: SignerRecord,
+    pub now: UnixTime,
+}
+
+/// Verifies and stores signatures inside the caller's write transaction (the caller
+/// commits on `Ok`).
+fn submit_in(
+    tx: &Connection,
+    id: u64,
+    submitted: &Psbt,
+    submitter: Submitter<'_>,
+    now: UnixTime,
+) -> Result<SignatureReceipt, ServiceError> {
+    let (sender, signer_id, actor_name) = match submitter {
+        Submitter::Online(signer) => (
+            Some(signer.master_fingerprint),
+            Some(signer.id),
+            format!("signer:{}", signer.name),
+        ),
+        Submitter::Import(actor) => {
+            require(actor, Permission::ReadWithdrawals)?;
+            (None, None, format!("import:{}", actor.name()))
         }
-        let secp = Secp256k1::verification_only();
-        let verified = verify_partial_signatures(&secp, &session.psbt, submitted, sender)?;
-        let mut receipt = SignatureReceipt {
+    };
+    if let Submitter::Import(actor) = submitter {
+        require_current(tx, actor, Permission::ReadWithdrawals)?;
+    }
+    let session = sessions::find(tx, id)?.ok_or_else(|| ServiceError::NotFound(format!("session {id}")))?;
+    if session.status != "open" {
+        // Signatures for a session that is already signed or sent change nothing.
+        return Ok(SignatureReceipt {
             stored: 0,
             already_stored: 0,
-            session_signed: false,
-        };
-        for sig in verified {
-            let stored = StoredSignature {
-                input_index: sig.input_index,
-                pubkey: sig.pubkey,
-                signature: sig.signature,
-                signer: signer_id,
-            };
-            match signatures::insert(&tx, id, &stored, now)? {
-                Inserted::New => receipt.stored += 1,
-                Inserted::AlreadyStored => receipt.already_stored += 1,
-            }
-        }
-        let all = signatures::for_session(&tx, id)?;
-        let complete = session.psbt.inputs.iter().enumerate().all(|(index, input)| {
-            let have = all
-                .iter()
-                .filter(|s| usize::try_from(s.input_index).ok() == Some(index))
-                .count();
-            signatures_needed(input).is_some_and(|needed| have >= needed)
+            session_signed: session.status != "abandoned",
         });
-        if complete {
-            if !sessions::transition(&tx, id, "open", "signed", now)? {
-                return Err(ServiceError::Invalid(format!(
-                    "session {id} changed while signing"
-                )));
-            }
-            // A fee bump's withdrawals are already `broadcast` (the original is sent):
-            // they keep their status and the bump is only noted.
-            let bump = session_groups::replacement_of(&tx, id)?;
-            let note = match &bump {
-                Some(bump) => format!(
-                    "fee bump session {id} (replacing session {}) fully signed",
-                    bump.replaces
-                ),
-                None => format!("session {id} fully signed"),
-            };
-            for (withdrawal, _) in &session.withdrawals {
-                if bump.is_some() {
-                    withdrawals::insert_event(
-                        &tx,
-                        *withdrawal,
-                        EventKind::FeeBump,
-                        &actor_name,
-                        Some(&note),
-                        now,
-                    )?;
-                    continue;
-                }
-                withdrawals::set_status(
-                    &tx,
-                    *withdrawal,
-                    WithdrawalStatus::Signing,
-                    WithdrawalStatus::Signed,
-                    now,
-                )?;
+    }
+    let secp = Secp256k1::verification_only();
+    let verified = verify_partial_signatures(&secp, &session.psbt, submitted, sender)?;
+    let mut receipt = SignatureReceipt {
+        stored: 0,
+        already_stored: 0,
+        session_signed: false,
+    };
+    for sig in verified {
+        let stored = StoredSignature {
+            input_index: sig.input_index,
+            pubkey: sig.pubkey,
+            signature: sig.signature,
+            signer: signer_id,
+        };
+        match signatures::insert(tx, id, &stored, now)? {
+            Inserted::New => receipt.stored += 1,
+            Inserted::AlreadyStored => receipt.already_stored += 1,
+        }
+    }
+    let all = signatures::for_session(tx, id)?;
+    let complete = session.psbt.inputs.iter().enumerate().all(|(index, input)| {
+        let have = all
+            .iter()
+            .filter(|s| usize::try_from(s.input_index).ok() == Some(index))
+            .count();
+        signatures_needed(input).is_some_and(|needed| have >= needed)
+    });
+    if complete {
+        if !sessions::transition(tx, id, "open", "signed", now)? {
+            return Err(ServiceError::Invalid(format!(
+                "session {id} changed while signing"
+            )));
+        }
+        // A fee bump's withdrawals are already `broadcast` (the original is sent):
+        // they keep their status and the bump is only noted.
+        let bump = session_groups::replacement_of(tx, id)?;
+        let note = match &bump {
+            Some(bump) => format!(
+                "fee bump session {id} (replacing session {}) fully signed",
+                bump.replaces
+            ),
+            None => format!("session {id} fully signed"),
+        };
+        for (withdrawal, _) in &session.withdrawals {
+            if bump.is_some() {
                 withdrawals::insert_event(
-                    &tx,
+                    tx,
                     *withdrawal,
-                    EventKind::Signed,
+                    EventKind::FeeBump,
                     &actor_name,
                     Some(&note),
                     now,
                 )?;
+                continue;
             }
-            receipt.session_signed = true;
+            withdrawals::set_status(
+                tx,
+                *withdrawal,
+                WithdrawalStatus::Signing,
+                WithdrawalStatus::Signed,
+                now,
+            )?;
+            withdrawals::insert_event(tx, *withdrawal, EventKind::Signed, &actor_name, Some(&note), now)?;
         }
-        tx.commit()?;
-        Ok(receipt)
+        receipt.session_signed = true;
     }
+    Ok(receipt)
 }
 
 /// Registers a signer by the identity key and master fingerprint `sluice-signer id`
