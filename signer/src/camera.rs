@@ -222,7 +222,10 @@ impl Camera {
             let ms = i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX);
             let mut fds = [PollFd::new(&self.stream, PollFlags::IN)];
             match poll(&mut fds, ms) {
-                Ok(0) => return Ok(None),
+                // Timed out: the deadline decides, at the top of the loop, so a wait that
+                // ends before it waits again. (Under heavy load the qemu camera test once
+                // gave up 8 s into a 200 s scan; whether this was why is not known.)
+                Ok(0) => continue,
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => {
