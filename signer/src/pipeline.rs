@@ -4,6 +4,13 @@
 //! before made ([`InspectedPsbt`] → [`SigningPlan`] → `ReservedOutflow` → signature), so
 //! none can be skipped; the commands around it only read, confirm and write.
 //!
+//! Reserving and journaling take batches: [`reserve_and_sign_all`] authenticates the
+//! state once and reserves all its plans in one sealed commit, [`journal_signed_all`]
+//! journals all their releases in another. The online loop hands it every session of a
+//! poll, so a poll costs two sealed commits (each an fsync, a MAC over the covered rows
+//! and an anchor write) however many sessions it signs; the offline `sign` command is a
+//! batch of one ([`reserve_and_sign`], [`journal_signed`]).
+//!
 //! Every refusal is journaled, naming its rule (`inspection`, `signing` or `limits`).
 //! A limits refusal is left to the caller to journal: the online loop journals a
 //! repeated one only once.
@@ -260,41 +267,63 @@ pub struct Signed {
 }
 
 /// Reserves the plan's outflow durably, records how far up the change branch this
-/// signer has now signed, then signs. The keys must be this signer's.
+/// signer has now signed, then signs: [`reserve_and_sign_all`] for one plan. The keys
+/// must be this signer's.
 pub fn reserve_and_sign(
     state: &mut State,
     keys: &KeyMaterial,
     plan: SigningPlan,
 ) -> Result<Signed, PipelineError> {
+    reserve_and_sign_all(state, keys, vec![plan])?
+        .pop()
+        .ok_or_else(|| StateError::Corrupt("a batch of one signed nothing".to_owned()))?
+}
+
+/// Authenticates the state once, reserves every plan in one sealed commit
+/// ([`reservation::reserve_all`], which also records how far up each wallet's change
+/// branch this signer signs), then signs each plan reserved. The keys must be this
+/// signer's.
+///
+/// The outer error: nothing was reserved and nothing signed. The inner results, in the
+/// order of `plans`: the signed PSBT, or why that plan was not signed (a refusal by the
+/// limits or a repeat, journaled in the batch's commit, or a signing failure after the
+/// reservation, which stands: fail closed).
+pub fn reserve_and_sign_all(
+    state: &mut State,
+    keys: &KeyMaterial,
+    plans: Vec<SigningPlan>,
+) -> Result<Vec<Result<Signed, PipelineError>>, PipelineError> {
     if keys.network() != state.network()? || keys.fingerprint() != state.own_fingerprint()? {
         return Err(PipelineError::OtherSigner);
     }
     // The state must be this signer's, unedited and not rolled back (issue 8 item 3).
     state.authenticate(keys.state_key())?;
-    let reserved = reservation::reserve(state, plan)?;
-    let newly_reserved = reserved.newly_reserved();
-    let txid = reserved.review().txid().to_string();
-    let outflow = reserved.review().outflow();
-    if let Some(highest) = reserved
-        .review()
-        .change()
-        .iter()
-        .map(|c| c.derivation_index)
-        .max()
-    {
-        // Before the signature exists: a crash in between leaves the bound lower, never
-        // higher, than what was signed.
-        let tx = state.begin()?;
-        state::record_signed_change(&tx, reserved.wallet(), highest)?;
-        tx.commit()?;
-    }
-    let psbt = signing::sign(reserved, keys, signing::signing_context())?;
-    Ok(Signed {
-        psbt,
-        txid,
-        outflow,
-        newly_reserved,
-    })
+    let reserved = reservation::reserve_all(state, plans)?;
+    Ok(reserved
+        .into_iter()
+        .map(|reserved| {
+            let reserved = reserved?;
+            let newly_reserved = reserved.newly_reserved();
+            let txid = reserved.review().txid().to_string();
+            let outflow = reserved.review().outflow();
+            let psbt = signing::sign(reserved, keys, signing::signing_context())?;
+            Ok(Signed {
+                psbt,
+                txid,
+                outflow,
+                newly_reserved,
+            })
+        })
+        .collect())
+}
+
+/// A signature that left the signer (or may have): what [`journal_signed_all`] records.
+#[derive(Debug, Clone, Copy)]
+pub struct Released<'a> {
+    pub signed: &'a Signed,
+    pub wallet: &'a str,
+    /// Where it went: a file, a QR display, a coordinator session.
+    pub written_to: &'a str,
 }
 
 /// Journals a released signature.
@@ -304,12 +333,34 @@ pub fn journal_signed(
     wallet: &str,
     written_to: &str,
 ) -> Result<(), StateError> {
+    journal_signed_all(
+        state,
+        &[Released {
+            signed,
+            wallet,
+            written_to,
+        }],
+    )
+}
+
+/// Journals released signatures, all in one transaction.
+pub fn journal_signed_all(state: &mut State, released: &[Released<'_>]) -> Result<(), StateError> {
+    if released.is_empty() {
+        return Ok(());
+    }
     let tx = state.begin()?;
-    state::journal(
-        &tx,
-        "signed",
-        json!({ "txid": signed.txid, "wallet": wallet, "outflow_sat": signed.outflow.to_sat(), "written_to": written_to }),
-    )?;
+    for release in released {
+        state::journal(
+            &tx,
+            "signed",
+            json!({
+                "txid": release.signed.txid,
+                "wallet": release.wallet,
+                "outflow_sat": release.signed.outflow.to_sat(),
+                "written_to": release.written_to,
+            }),
+        )?;
+    }
     tx.commit()?;
     Ok(())
 }

@@ -1,9 +1,12 @@
 //! Reserving outflow: the durable step between a checked PSBT and a signature.
 //!
-//! [`ReservedOutflow`] can only be made by [`reserve`], after the outflow was taken from
-//! the limits and committed to disk together with its journal entry; the signing module
-//! accepts nothing else. A crash after the commit keeps the reservation (fail closed): the
-//! allowance is spent whether or not the signature got out.
+//! [`ReservedOutflow`] can only be made by [`reserve_all`] (or [`reserve`], its batch of
+//! one), after the outflow was taken from the limits and committed to disk together with
+//! its journal entry; the signing module accepts nothing else. A crash after the commit
+//! keeps the reservation (fail closed): the allowance is spent whether or not the
+//! signature got out. An online signer reserves all the sessions of one poll in one
+//! sealed commit (one fsync, one MAC, one anchor write), as if it had reserved them one
+//! after another.
 //!
 //! A reservation keeps what it reserved: the wallet, the outflow, the fee and a digest of
 //! the external outputs ([`OutflowRecord`]). Signing the same transaction again reserves
@@ -18,11 +21,11 @@ use rusqlite::Connection;
 use serde_json::json;
 use sluice_shared::asset::{format_btc, Asset};
 use sluice_shared::inspect::PsbtReview;
-use sluice_shared::limiter::LimitRefusal;
+use sluice_shared::limiter::{FlowLimiter, LimitRefusal};
 
 use crate::clock;
 use crate::signing::SigningPlan;
-use crate::state::{self, State, StateError, StoredReservation};
+use crate::state::{self, Change, State, StateError, StoredReservation};
 
 /// What a reservation reserves: compared in full when the same txid comes again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,51 +262,99 @@ pub enum ReservationError {
 const ASSET: Asset = Asset::Btc;
 
 /// Takes the plan's outflow from the limits and records the reservation and its journal
-/// entry in one transaction; or journals the refusal and fails. A transaction reserved
-/// before is not reserved again, but a pause stops even its re-signing.
+/// entry in one sealed commit; or journals the refusal and fails. A transaction reserved
+/// before is not reserved again, but a pause stops even its re-signing. The batch of one
+/// [`reserve_all`].
 pub fn reserve(state: &mut State, plan: SigningPlan) -> Result<ReservedOutflow, ReservationError> {
-    let review = plan.review();
-    let txid = review.txid().to_string();
-    let wallet = plan.wallet().to_owned();
-    let record = OutflowRecord::of(&wallet, review);
-    let key = SpendKey::of(review);
-    let outflow = review.outflow();
+    reserve_all(state, vec![plan])?
+        .pop()
+        .ok_or_else(|| StateError::Corrupt("a batch of one reserved nothing".to_owned()))?
+}
+
+/// Reserves `plans` in ONE state transaction and one sealed commit, treating them in
+/// order exactly as [`reserve`] on each in turn would: each sees the limiter as the one
+/// before left it, a txid reserved earlier in the batch is a repeat (`Same`, or refused
+/// if it claims another outflow), and a plan the limits refuse is journaled `refused`
+/// while the others go on. For every plan reserved it also raises the wallet's highest
+/// signed change index, in the same commit and so before any signature exists: no
+/// signature ever leaves with a change index above the recorded one.
+///
+/// The clock is read once for the batch: a later plan is credited no refill for the
+/// microseconds the ones before it took, which only makes the limiter stricter.
+///
+/// The outer error: the transaction failed and rolled back, nothing is reserved or
+/// journaled, and nothing may be signed (fail closed). The inner results, in the order
+/// of `plans`, are only `Refused` or `RepeatDiffers`.
+pub fn reserve_all(
+    state: &mut State,
+    plans: Vec<SigningPlan>,
+) -> Result<Vec<Result<ReservedOutflow, ReservationError>>, StateError> {
+    if plans.is_empty() {
+        return Ok(Vec::new());
+    }
     let tx = state.begin()?;
     let mut limits = state::limits_in(&tx, ASSET)?.ok_or(StateError::NoLimits(ASSET))?;
     limits.limiter.observe(clock::monotonic_now());
-    let before = limits.limiter.status();
-    let repeat = prior_in(&tx, &txid, &record, key.as_ref())?;
+    let mut verdicts = Vec::with_capacity(plans.len());
+    for plan in &plans {
+        verdicts.push(reserve_in(&tx, &mut limits.limiter, plan)?);
+    }
+    // The clock reading is stored whatever the verdicts: it credits nothing it should not.
+    state::store_limiter(&tx, ASSET, &limits.limiter)?;
+    tx.commit()?;
+    // Only now, after the commit, do the proofs exist.
+    Ok(plans
+        .into_iter()
+        .zip(verdicts)
+        .map(|(plan, verdict)| verdict.map(|newly_reserved| ReservedOutflow { plan, newly_reserved }))
+        .collect())
+}
+
+/// One plan's reservation inside the batch's transaction: the limiter as the plans
+/// before left it, the reservation rows, the change bound and the journal entry.
+/// `Ok(Ok(newly_reserved))` when it may be signed.
+fn reserve_in(
+    tx: &Change<'_>,
+    limiter: &mut FlowLimiter,
+    plan: &SigningPlan,
+) -> Result<Result<bool, ReservationError>, StateError> {
+    let review = plan.review();
+    let txid = review.txid().to_string();
+    let wallet = plan.wallet();
+    let record = OutflowRecord::of(wallet, review);
+    let key = SpendKey::of(review);
+    let outflow = review.outflow();
+    let before = limiter.status();
+    let repeat = prior_in(tx, &txid, &record, key.as_ref())?;
     let charge = repeat.charge(outflow);
     let verdict = match (&repeat, before.paused, charge) {
         (Repeat::Differs(reason), _, _) => Err(ReservationError::RepeatDiffers(reason.clone())),
         (_, true, _) => Err(ReservationError::Refused(LimitRefusal::Paused)),
         (_, false, None) => Ok(()),
-        (_, false, Some(charge)) => limits.limiter.reserve(charge).map_err(ReservationError::Refused),
+        (_, false, Some(charge)) => limiter.reserve(charge).map_err(ReservationError::Refused),
     };
     let already = repeat == Repeat::Same;
-    // The clock reading is stored whatever the verdict: it credits nothing it should not.
-    state::store_limiter(&tx, ASSET, &limits.limiter)?;
     match verdict {
         Ok(()) if already => {
             state::journal(
-                &tx,
+                tx,
                 "re-signing",
                 json!({ "txid": txid, "wallet": wallet, "outflow_sat": outflow.to_sat() }),
             )?;
         }
         Ok(()) => {
-            let after = limits.limiter.status();
+            let after = limiter.status();
             let charged = charge.unwrap_or(outflow);
             let replaces = match &repeat {
                 Repeat::Replaces { txid, .. } => Some(txid.as_str()),
                 _ => None,
             };
-            state::insert_reservation(&tx, &txid, &wallet, ASSET, outflow, record.fee, &record.digest)?;
+            state::insert_reservation(tx, &txid, wallet, ASSET, outflow, record.fee, &record.digest)?;
             if let Some(key) = &key {
-                state::insert_spend_key(&tx, &txid, key, charged, replaces)?;
+                state::insert_spend_key(tx, &txid, key, charged, replaces)?;
             }
             state::journal(
-                &tx,
+                tx,
                 "reserved",
                 json!({
                     "txid": txid,
@@ -315,21 +366,21 @@ pub fn reserve(state: &mut State, plan: SigningPlan) -> Result<ReservedOutflow, 
                     "outflow_digest": record.digest,
                     "charged_sat": charged.to_sat(),
                     "replaces_txid": replaces,
-                    "boot_id": limits.limiter.anchor().boot_id,
-                    "since_boot_ms": u64::try_from(limits.limiter.anchor().since_boot.as_millis()).unwrap_or(u64::MAX),
+                    "boot_id": limiter.anchor().boot_id,
+                    "since_boot_ms": u64::try_from(limiter.anchor().since_boot.as_millis()).unwrap_or(u64::MAX),
                     "bucket_before_sat": before.bucket_available.to_sat(),
                     "bucket_after_sat": after.bucket_available.to_sat(),
                     "total_remaining_after_sat": after.total_remaining.to_sat(),
                 }),
             )?;
         }
-        Err(ref refusal) => {
-            let rule = match refusal {
+        Err(refusal) => {
+            let rule = match &refusal {
                 ReservationError::RepeatDiffers(_) => "repeat",
                 _ => "limits",
             };
             state::journal(
-                &tx,
+                tx,
                 "refused",
                 json!({
                     "txid": txid,
@@ -341,11 +392,11 @@ pub fn reserve(state: &mut State, plan: SigningPlan) -> Result<ReservedOutflow, 
                     "outflow": format_btc(outflow),
                 }),
             )?;
+            return Ok(Err(refusal));
         }
     }
-    tx.commit()?;
-    verdict.map(|()| ReservedOutflow {
-        plan,
-        newly_reserved: !already,
-    })
+    if let Some(highest) = review.change().iter().map(|c| c.derivation_index).max() {
+        state::record_signed_change(tx, wallet, highest)?;
+    }
+    Ok(Ok(!already))
 }

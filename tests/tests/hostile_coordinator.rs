@@ -766,6 +766,104 @@ fn taproot_repeat(lie_first: bool) {
     }
 }
 
+/// Issue 14 item 1: an online signer reserves all the sessions of a poll as one batch.
+/// The same txid twice in ONE poll, the lowered amounts first: both pass the decision
+/// (nothing is reserved yet), but within the batch the second is a repeat that claims
+/// another outflow, refused and journaled; only the first is signed.
+#[test]
+fn the_same_txid_twice_in_one_poll_signs_only_the_first() {
+    let bench = bench();
+    let wallet = fixtures::wallet(&bench.fx, "tr_single");
+    let coins = fake_coins(&wallet, 1, Amount::ONE_BTC, 7).unwrap();
+    let outside = ScriptBuf::from_hex("0014000102030405060708090a0b0c0d0e0f10111213").unwrap();
+    let payment = Amount::from_sat(50_000_000);
+    let fee = Amount::from_sat(1_000_000);
+    let truth = build_psbt(
+        &wallet,
+        &coins,
+        &[(outside, payment)],
+        Some((0, Amount::ONE_BTC - payment - fee)),
+        LockTime::ZERO,
+    )
+    .unwrap();
+    let mut lie = truth.clone();
+    lie.inputs[0].witness_utxo.as_mut().unwrap().value -= fee;
+    let run = bench.run(Script {
+        steps: vec![Step::Sessions(vec![
+            offer(1, "tr_single", &lie),
+            offer(2, "tr_single", &truth),
+        ])],
+    });
+    assert_eq!(run.coordinator.posts_for(1).unwrap().len(), 1, "{}", run.output);
+    assert!(
+        run.coordinator.posts_for(2).unwrap().is_empty(),
+        "the true amounts were signed with only the lowered outflow reserved:\n{}",
+        run.output
+    );
+    let journal = bench.signer.verified_journal();
+    let txid = truth.unsigned_tx.compute_txid().to_string();
+    let refusals = journaled_refusals(&journal, &txid);
+    assert_eq!(refusals.len(), 1, "{journal:#?}");
+    assert_eq!(refusals[0].details["rule"], "repeat", "{journal:#?}");
+    assert_eq!(journal.iter().filter(|e| e.event == "signed").count(), 1);
+}
+
+/// Issue 14 item 1: sessions that each fit the limits but not together, in one poll. The
+/// batch reserves them in order; the one the limits refuse after the others is not
+/// signed, is journaled once under the rule `limits`, and is reported to the
+/// coordinator, while the others are signed and posted.
+#[test]
+fn a_poll_beyond_the_limits_signs_what_fits_and_reports_the_rest() {
+    let bench = bench(); // a total of 10 BTC
+    let wallet = fixtures::wallet(&bench.fx, "wpkh_single");
+    let outside = ScriptBuf::from_hex("0014000102030405060708090a0b0c0d0e0f10111213").unwrap();
+    // 4 BTC each (3.99 paid out, 0.01 fee): two fit, the third does not.
+    let psbt = |salt: u32| {
+        let coins = fake_coins(&wallet, 1, Amount::from_sat(500_000_000), salt).unwrap();
+        build_psbt(
+            &wallet,
+            &coins,
+            &[(outside.clone(), Amount::from_sat(399_000_000))],
+            Some((0, Amount::ONE_BTC)),
+            LockTime::ZERO,
+        )
+        .unwrap()
+    };
+    let psbts = [psbt(1), psbt(2), psbt(3)];
+    let run = bench.run(Script {
+        steps: vec![Step::Sessions(
+            psbts
+                .iter()
+                .zip(1u64..)
+                .map(|(psbt, id)| offer(id, "wpkh_single", psbt))
+                .collect(),
+        )],
+    });
+    for id in [1, 2] {
+        assert_eq!(
+            run.coordinator.posts_for(id).unwrap().len(),
+            1,
+            "session {id}: {}",
+            run.output
+        );
+    }
+    assert!(run.coordinator.posts_for(3).unwrap().is_empty(), "{}", run.output);
+    assert!(
+        run.coordinator
+            .requests()
+            .unwrap()
+            .iter()
+            .any(|r| r.method == "POST" && r.path == "/v1/signer/sessions/3/refusals"),
+        "the refusal was not reported: {}",
+        run.output
+    );
+    let journal = bench.signer.verified_journal();
+    let refused = journaled_refusals(&journal, &psbts[2].unsigned_tx.compute_txid().to_string());
+    assert_eq!(refused.len(), 1, "{journal:#?}");
+    assert_eq!(refused[0].details["rule"], "limits", "{journal:#?}");
+    assert_eq!(journal.iter().filter(|e| e.event == "signed").count(), 2);
+}
+
 #[test]
 fn taproot_repeat_with_lower_then_true_amounts_never_signs_an_unreserved_fee() {
     taproot_repeat(true);

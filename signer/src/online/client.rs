@@ -6,7 +6,7 @@
 
 use anyhow::{bail, Context, Result};
 use bitcoin::psbt::Psbt;
-use bitcoin::secp256k1::{Keypair, Secp256k1, XOnlyPublicKey};
+use bitcoin::secp256k1::{Keypair, XOnlyPublicKey};
 use rand::RngCore;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -60,13 +60,16 @@ impl<T: Transport> CoordinatorClient<T> {
     }
 
     fn call<R: DeserializeOwned>(&self, method: &'static str, path: &str, body: Vec<u8>) -> Result<R> {
-        let secp = Secp256k1::new();
+        // The process's one blinded context (a fresh `Secp256k1::new()` per request would
+        // allocate and randomize a context each time); it signs with the identity key and
+        // verifies the reply with the coordinator's public key.
+        let secp = crate::signing::signing_context();
         let mut nonce = [0u8; 16];
         let mut aux = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         rand::rngs::OsRng.fill_bytes(&mut aux);
         let parts = RequestParts::new(method, path, &body);
-        let auth = sign_request(&secp, &self.identity, &parts, clock::unix_now(), nonce, aux);
+        let auth = sign_request(secp, &self.identity, &parts, clock::unix_now(), nonce, aux);
         let reply = self.transport.send(OutgoingRequest {
             method,
             path: path.to_owned(),
@@ -74,7 +77,7 @@ impl<T: Transport> CoordinatorClient<T> {
             body,
         })?;
         let verified = verify_reply(
-            &secp,
+            secp,
             &self.coordinator_key,
             &auth.reply_context(method, path),
             reply.status,
@@ -158,8 +161,9 @@ pub fn journal_if_unauthenticated(state: &mut State, error: &anyhow::Error) -> R
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
-    use std::cell::RefCell;
+    use std::sync::Mutex;
 
+    use bitcoin::secp256k1::Secp256k1;
     use sluice_shared::signer_api::{sign_reply, RequestAuth};
 
     use super::super::transport::{Reply, TransportError};
@@ -171,13 +175,13 @@ mod tests {
         signing_key: Option<Keypair>,
         /// Answer every request with the first reply ever sent (a replay).
         replay: bool,
-        sent: RefCell<Vec<Reply>>,
+        sent: Mutex<Vec<Reply>>,
     }
 
     impl Transport for FakeCoordinator {
         fn send(&self, request: OutgoingRequest) -> Result<Reply, TransportError> {
             if self.replay {
-                if let Some(first) = self.sent.borrow().first() {
+                if let Some(first) = self.sent.lock().unwrap().first() {
                     return Ok(first.clone());
                 }
             }
@@ -205,7 +209,7 @@ mod tests {
                 coordinator_signature,
                 body,
             };
-            self.sent.borrow_mut().push(reply.clone());
+            self.sent.lock().unwrap().push(reply.clone());
             Ok(reply)
         }
 
@@ -222,7 +226,7 @@ mod tests {
         let transport = FakeCoordinator {
             signing_key,
             replay,
-            sent: RefCell::new(Vec::new()),
+            sent: Mutex::new(Vec::new()),
         };
         CoordinatorClient::new(transport, key(1), key(2).x_only_public_key().0)
     }

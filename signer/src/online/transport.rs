@@ -73,8 +73,9 @@ pub enum TransportError {
     Timeout { url: String, seconds: u64 },
 }
 
-/// One request, one reply.
-pub trait Transport {
+/// One request, one reply. `Sync`, so that the online loop can post a poll's signatures
+/// a few at a time (each request still one exchange of its own).
+pub trait Transport: Send + Sync {
     fn send(&self, request: OutgoingRequest) -> Result<Reply, TransportError>;
     /// Where requests go, for messages.
     fn describe(&self) -> String;

@@ -463,6 +463,11 @@ impl State {
         reservation_of(&self.conn, txid)
     }
 
+    /// The state's version: one step per sealed commit (0 before the first).
+    pub fn version(&self) -> Result<u64, StateError> {
+        seal::version(&self.conn)
+    }
+
     /// How many transactions were ever reserved.
     pub fn reservation_count(&self) -> Result<u64, StateError> {
         let n: i64 = self

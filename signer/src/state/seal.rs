@@ -153,7 +153,7 @@ fn state_mac(key: &StateKey, conn: &Connection) -> Result<[u8; 32], StateError> 
     Ok(key.mac("sluice/state-mac/v1", &covered_rows(conn)?))
 }
 
-fn version(conn: &Connection) -> Result<u64, StateError> {
+pub(super) fn version(conn: &Connection) -> Result<u64, StateError> {
     match meta(conn, STATE_VERSION)? {
         None => Ok(0),
         Some(text) => text
