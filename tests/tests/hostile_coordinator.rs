@@ -830,19 +830,19 @@ fn a_poll_beyond_the_limits_signs_what_fits_and_reports_the_rest() {
         .unwrap()
     };
     let psbts = [psbt(1), psbt(2), psbt(3)];
+    let offers: Vec<SessionOffer> = psbts
+        .iter()
+        .zip(1u64..)
+        .map(|(psbt, id)| offer(id, "wpkh_single", psbt))
+        .collect();
+    // Offered on two polls: the second signs nothing new and journals nothing new.
     let run = bench.run(Script {
-        steps: vec![Step::Sessions(
-            psbts
-                .iter()
-                .zip(1u64..)
-                .map(|(psbt, id)| offer(id, "wpkh_single", psbt))
-                .collect(),
-        )],
+        steps: vec![Step::Sessions(offers.clone()), Step::Sessions(offers)],
     });
     for id in [1, 2] {
         assert_eq!(
             run.coordinator.posts_for(id).unwrap().len(),
-            1,
+            2,
             "session {id}: {}",
             run.output
         );
@@ -861,7 +861,12 @@ fn a_poll_beyond_the_limits_signs_what_fits_and_reports_the_rest() {
     let refused = journaled_refusals(&journal, &psbts[2].unsigned_tx.compute_txid().to_string());
     assert_eq!(refused.len(), 1, "{journal:#?}");
     assert_eq!(refused[0].details["rule"], "limits", "{journal:#?}");
-    assert_eq!(journal.iter().filter(|e| e.event == "signed").count(), 2);
+    assert_eq!(journal.iter().filter(|e| e.event == "signed").count(), 4);
+    assert_eq!(
+        journal.iter().filter(|e| e.event == "reserved").count(),
+        2,
+        "signing again reserves nothing: {journal:#?}"
+    );
 }
 
 #[test]

@@ -16,11 +16,12 @@
 //!
 //! A PSBT refused by inspection, the plan or as a repeat is refused for good (the same
 //! bytes always fail the same way): it is journaled once and skipped afterwards. One
-//! refused by the limits, at the decision or because the sessions before it in the same
-//! batch used up the allowance, is tried again on each poll, since the bucket refills
-//! and limit commands raise the total, but reported again only when the reason changes
-//! (a refusal at the decision is journaled only then too; one within a batch is
-//! journaled in the batch's commit).
+//! refused by the limits is tried again on each poll, since the bucket refills and limit
+//! commands raise the total, but journaled and reported again only when the reason
+//! changes. The limits decide each session as the sessions approved before it in the
+//! same poll will leave them (a running budget), so a poll offering more than the limits
+//! allow signs what fits and waits for the rest; the batch's reservation decides again in
+//! its transaction and refuses (and journals) only what changed in between.
 //!
 //! What the signer cannot read is journaled too, once while it repeats: a session whose
 //! PSBT does not decode (a refusal, rule `decoding`), and a 2xx reply that is not a
@@ -42,7 +43,9 @@ use std::time::Duration;
 use anyhow::Result;
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::psbt::Psbt;
+use bitcoin::Amount;
 use serde_json::json;
+use sluice_shared::limiter::FlowLimiter;
 use sluice_shared::signer_api::SessionList;
 
 use self::client::CoordinatorClient;
@@ -239,6 +242,7 @@ fn poll_once<T: Transport>(
 ) -> Result<()> {
     let mut approved = Vec::new();
     let mut plans = Vec::new();
+    let mut budget: Option<FlowLimiter> = None;
     for offer in fetch_sessions(client, state, memory)?.sessions {
         let psbt = match Psbt::from_str(offer.psbt.trim()) {
             Ok(psbt) => psbt,
@@ -264,7 +268,7 @@ fn poll_once<T: Transport>(
             wallet,
             plan,
             decision,
-            ..
+            limits,
         } = match pipeline::decide(state, psbt, None) {
             Ok(decided) => decided,
             Err(refusal) => {
@@ -273,6 +277,12 @@ fn poll_once<T: Transport>(
                 continue;
             }
         };
+        // The limits as the sessions approved before it in this poll will leave them: a
+        // session they would not cover waits here, journaled once while its reason holds,
+        // rather than being refused (and journaled) by the batch's reservation on every
+        // poll.
+        let budget = budget.get_or_insert(limits.limiter);
+        let decision = within_budget(budget, decision, plan.review().outflow());
         if let Decision::Refused(refusal) = decision {
             let reason = refusal.to_string();
             if memory.waiting_on_limits.get(&txid) != Some(&reason) {
@@ -381,6 +391,25 @@ fn poll_once<T: Transport>(
         }
     }
     failure.map_or(Ok(()), Err)
+}
+
+/// `decision` (made for a session of `outflow` against the limits as they stand) against
+/// `budget`, the limits less what the sessions approved before it in this poll will
+/// reserve; an approval is taken from `budget`. The batch's reservation decides again,
+/// in its transaction.
+fn within_budget(budget: &mut FlowLimiter, decision: Decision, outflow: Amount) -> Decision {
+    let charge = match &decision {
+        Decision::Sign => Some(outflow),
+        Decision::Replace { charge, .. } => Some(*charge),
+        Decision::SignAgain | Decision::Refused(_) => None,
+    };
+    match charge {
+        Some(charge) => match budget.reserve(charge) {
+            Ok(()) => decision,
+            Err(refusal) => Decision::Refused(refusal),
+        },
+        None => decision,
+    }
 }
 
 /// How many signatures are posted at once: enough to overlap the coordinator's work on
