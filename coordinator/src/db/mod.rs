@@ -378,6 +378,27 @@ pub(crate) fn sat_from_sql(value: i64) -> Result<Amount, DbError> {
         .map_err(|_| DbError::Corrupt(format!("negative amount {value}")))
 }
 
+/// Runs `work` in a savepoint of the write transaction `tx`, for the writes that record
+/// several requests in one commit (group commit): its changes are kept when `keep` says
+/// so and rolled back otherwise, so one request's failure never leaves half of it in the
+/// commit. Returns `work`'s outcome; an `Err` here (a failed rollback or release) means
+/// the caller must not commit.
+pub fn in_savepoint<T, E>(
+    tx: &mut Transaction<'_>,
+    work: impl FnOnce(&Connection) -> Result<T, E>,
+    keep: impl FnOnce(&Result<T, E>) -> bool,
+) -> Result<Result<T, E>, rusqlite::Error> {
+    let mut savepoint = tx.savepoint()?;
+    let outcome = work(&savepoint);
+    if !keep(&outcome) {
+        // Explicitly, so that a failed rollback fails the caller rather than committing
+        // half a request.
+        savepoint.rollback()?;
+    }
+    savepoint.commit()?;
+    Ok(outcome)
+}
+
 #[cfg(test)]
 #[path = "db_tests.rs"]
 mod tests;

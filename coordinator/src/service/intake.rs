@@ -84,22 +84,11 @@ impl Coordinator {
         let mut tx = self.db.write()?;
         let mut outcomes = Vec::with_capacity(requests.len());
         for r in requests {
-            let mut savepoint = tx.savepoint()?;
-            let outcome = record_request(
-                &savepoint,
-                network,
-                &r.actor,
-                &r.idempotency_key,
-                &r.request,
-                r.now,
-            );
-            if outcome.is_err() {
-                // Explicitly, so that a failed rollback fails the whole group rather than
-                // committing half a request.
-                savepoint.rollback()?;
-            }
-            savepoint.commit()?;
-            outcomes.push(outcome);
+            outcomes.push(crate::db::in_savepoint(
+                &mut tx,
+                |conn| record_request(conn, network, &r.actor, &r.idempotency_key, &r.request, r.now),
+                Result::is_ok,
+            )?);
         }
         tx.commit()?;
         Ok(outcomes)

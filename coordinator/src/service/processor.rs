@@ -213,17 +213,13 @@ impl Coordinator {
         let mut opened = Vec::new();
         let mut then = Ok(BatchOutcome::Idle);
         while opened.len() < SESSIONS_PER_COMMIT {
-            let mut savepoint = tx.savepoint()?;
-            match open_session(&savepoint, network, wallet, config, now) {
-                Ok(BatchOutcome::Batched(summary)) => {
-                    savepoint.commit()?;
-                    opened.push(summary);
-                }
+            match crate::db::in_savepoint(
+                &mut tx,
+                |conn| open_session(conn, network, wallet, config, now),
+                |outcome| matches!(outcome, Ok(BatchOutcome::Batched(_))),
+            )? {
+                Ok(BatchOutcome::Batched(summary)) => opened.push(summary),
                 stop => {
-                    // Explicitly, so that a failed rollback fails the whole pass rather
-                    // than committing half a session.
-                    savepoint.rollback()?;
-                    savepoint.commit()?;
                     then = stop;
                     break;
                 }

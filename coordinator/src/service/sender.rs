@@ -79,14 +79,11 @@ impl Coordinator {
         let mut tx = self.db.write()?;
         let mut outcomes = Vec::with_capacity(ids.len());
         for &id in ids {
-            let mut savepoint = tx.savepoint()?;
-            let outcome = finalize_in(&savepoint, id, instance, now);
-            if !matches!(outcome, Ok(Some(_))) {
-                // Explicitly, so that a failed rollback fails the whole group rather than
-                // committing half a session.
-                savepoint.rollback()?;
-            }
-            savepoint.commit()?;
+            let outcome = crate::db::in_savepoint(
+                &mut tx,
+                |conn| finalize_in(conn, id, instance, now),
+                |outcome| matches!(outcome, Ok(Some(_))),
+            )?;
             outcomes.push((id, outcome));
         }
         tx.commit()?;

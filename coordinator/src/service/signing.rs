@@ -160,21 +160,11 @@ impl Coordinator {
         let mut tx = self.db.write()?;
         let mut outcomes = Vec::with_capacity(submissions.len());
         for s in submissions {
-            let mut savepoint = tx.savepoint()?;
-            let outcome = submit_in(
-                &savepoint,
-                s.session,
-                &s.psbt,
-                Submitter::Online(&s.signer),
-                s.now,
-            );
-            if outcome.is_err() {
-                // Explicitly, so that a failed rollback fails the whole group rather than
-                // committing half a submission.
-                savepoint.rollback()?;
-            }
-            savepoint.commit()?;
-            outcomes.push(outcome);
+            outcomes.push(crate::db::in_savepoint(
+                &mut tx,
+                |conn| submit_in(conn, s.session, &s.psbt, Submitter::Online(&s.signer), s.now),
+                Result::is_ok,
+            )?);
         }
         tx.commit()?;
         Ok(outcomes)
