@@ -45,7 +45,7 @@ pub fn default_dir() -> PathBuf {
 /// Where the -O2 build for speed comparisons is (`SLUICE_BITCOIND_OPT=2
 /// scripts/build-bitcoind.sh`): `$SLUICE_BITCOIND_DIR` when set, else
 /// `${SLUICE_CACHE:-$HOME/.cache/sluice}/bitcoin-core-0.4.1-O2/bin`. The tests' node is
-/// built at -O1, which would flatter Sluice in a comparison.
+/// built at -O0, which would flatter Sluice in a comparison.
 pub fn benchmark_dir() -> PathBuf {
     if std::env::var_os(DIR_VARIABLE).is_some_and(|d| !d.is_empty()) {
         return default_dir();
