@@ -118,7 +118,7 @@ fetch_deb() { # name version sha256
 # libsecp256k1 and SQLite, compiled with Debian's musl-gcc), paths in the binary
 # mapped to fixed names so the build does not depend on where the checkout lives. The dev
 # profile, as scripts/check-cold-build.sh checks it (one build for both; the workspace
-# compiles dependencies with opt-level 2 even there, so signing under emulation is quick).
+# compiles dependencies optimised even there (Cargo.toml), so signing under emulation is quick).
 # The target directory is SLUICE_COLD_TARGET_DIR when set (.ci/run: its own directory for
 # the static builds, so that the tests' own build directory is never shared with them).
 build_static() { # package binary -> path of the static musl build

@@ -75,6 +75,10 @@ pub struct OwnedInput {
     pub amount: Amount,
     pub branch: Branch,
     pub derivation_index: u32,
+    /// The wallet's public keys at `branch/derivation_index`, in descriptor order: derived
+    /// from the registered xpubs, and the spent script is made of exactly these. A signer
+    /// labels its signature with its own one (no key is trusted from the PSBT).
+    pub keys: Vec<bitcoin::secp256k1::PublicKey>,
 }
 
 /// An output whose script derives from the wallet's change branch.
@@ -455,6 +459,7 @@ fn review_psbt(
             amount: spent.value,
             branch,
             derivation_index,
+            keys,
         });
     }
 

@@ -19,7 +19,9 @@ use bitcoin::Network;
 use sluice_shared::signer_api::SignatureReceipt;
 
 use crate::db::DbError;
-use crate::service::{Coordinator, ErrorKind, Intake, IntakeRequest, OnlineSignatures, ServiceError};
+use crate::service::{
+    Coordinator, ErrorKind, Intake, IntakeRequest, OnlineSignatures, ServiceError, Submitter,
+};
 
 /// Most requests in one transaction: bounds how long one commit holds the write lock.
 pub(crate) const MAX_GROUP: usize = 256;
@@ -81,10 +83,12 @@ impl GroupWrite for SignatureWrites {
         coordinator: &mut Coordinator,
         request: &OnlineSignatures,
     ) -> Result<SignatureReceipt, ServiceError> {
-        coordinator
-            .submit_online_signatures(std::slice::from_ref(request))?
-            .pop()
-            .unwrap_or_else(|| Err(internal("the signatures were not recorded".to_owned())))
+        coordinator.submit_signatures(
+            request.session,
+            &request.psbt,
+            Submitter::Online(&request.signer),
+            request.now,
+        )
     }
 }
 

@@ -217,8 +217,9 @@ impl GetKey for AccountKeys {
 
 /// Signs one segwit v0 input with every planned key of this signer that its key paths
 /// name: the sighash once, then for each key a low-R ECDSA signature (grinded like
-/// Bitcoin Core's and BDK's, so DER plus sighash byte is at most 71 bytes). Returns how
-/// many signatures were made.
+/// Bitcoin Core's and BDK's, so DER plus sighash byte is at most 71 bytes), stored under
+/// the public key the key path names: the plan refused any that is not the key inspection
+/// derived there, so it is not computed again. Returns how many signatures were made.
 fn sign_ecdsa_input(
     psbt: &mut Psbt,
     index: usize,
@@ -231,13 +232,17 @@ fn sign_ecdsa_input(
         .map_err(|e| SigningError::Failed(format!("input {index}: {e}")))?;
     let input = &mut psbt.inputs[index];
     let mut made = 0;
-    let claims: Vec<(Fingerprint, DerivationPath)> = input.bip32_derivation.values().cloned().collect();
-    for (fingerprint, path) in claims {
+    let claims: Vec<(PublicKey, Fingerprint, DerivationPath)> = input
+        .bip32_derivation
+        .iter()
+        .map(|(key, (fingerprint, path))| (*key, *fingerprint, path.clone()))
+        .collect();
+    for (key, fingerprint, path) in claims {
         let Some(mut leaf) = keys.leaf(fingerprint, &path)? else {
             continue;
         };
         let signature = secp.sign_ecdsa_low_r(&message, &leaf);
-        let public_key = bitcoin::PublicKey::new(leaf.public_key(secp));
+        let public_key = bitcoin::PublicKey::new(key);
         leaf.non_secure_erase();
         input.partial_sigs.insert(
             public_key,

@@ -3,14 +3,16 @@
 //! Inspection proves which inputs are the wallet's own and what they are worth; this
 //! module pins down the signature itself: for every input, the one key path of this
 //! signer that the registered wallet uses there, and the script the signature commits to.
-//! Key paths in a PSBT are the coordinator's claims, so any extra path, a witness script
-//! that is not the input's, or a taproot tweak or script leaf that the wallet does not
-//! have is refused rather than signed.
+//! Key paths in a PSBT are the coordinator's claims, so any extra path, a public key for
+//! this signer's path other than the wallet's key there, a witness script that is not the
+//! input's, or a taproot tweak or script leaf that the wallet does not have is refused
+//! rather than signed.
 
 use std::collections::BTreeSet;
 
 use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint};
 use bitcoin::psbt::Psbt;
+use bitcoin::secp256k1::PublicKey;
 use bitcoin::ScriptBuf;
 use sluice_shared::descriptor::{Branch, WalletDescriptor, WalletKind};
 use sluice_shared::inspect::{InspectedPsbt, PsbtReview};
@@ -23,6 +25,15 @@ enum TaprootClaim {
     NotTheInternalKey,
 }
 
+/// What one of this signer's key origins in an input asserts besides its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// A taproot key origin, and the signature it asks for.
+    Taproot(TaprootClaim),
+    /// A segwit v0 key origin, and the public key it names for the path.
+    PublicKey(PublicKey),
+}
+
 /// Why a PSBT that passed inspection is still not signed. Each names the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SigningRefusal {
@@ -33,6 +44,14 @@ pub enum SigningRefusal {
         index: usize,
         path: String,
         expected: String,
+    },
+    #[error("input {index} names public key {claimed} for this signer's key path {path}, but the wallet's key there is {derived}")]
+    WrongPublicKey {
+        index: usize,
+        path: String,
+        /// Hex, as the keys print.
+        claimed: String,
+        derived: String,
     },
     #[error("input {index}: the witness script does not hash to the script being spent; a signature would commit to another script")]
     WrongWitnessScript { index: usize },
@@ -117,11 +136,13 @@ fn plan_parts(
     review: PsbtReview,
     own: Fingerprint,
 ) -> Result<SigningPlan, SigningRefusal> {
-    let origins: Vec<DerivationPath> = wallet_descriptor
+    // This signer's keys in the wallet: (position in descriptor order, origin path).
+    let own_keys: Vec<(usize, DerivationPath)> = wallet_descriptor
         .keys()
         .into_iter()
-        .filter(|k| k.fingerprint == own)
-        .map(|k| k.origin_path)
+        .enumerate()
+        .filter(|(_, k)| k.fingerprint == own)
+        .map(|(position, k)| (position, k.origin_path))
         .collect();
     let taproot = matches!(wallet_descriptor.kind(), WalletKind::TrSingle);
     let mut key_paths = BTreeSet::new();
@@ -137,9 +158,9 @@ fn plan_parts(
             index,
             reason: reason.to_owned(),
         };
-        let expected: Vec<DerivationPath> = origins
+        let expected: Vec<DerivationPath> = own_keys
             .iter()
-            .map(|origin| full_path(origin, owned.branch, owned.derivation_index))
+            .map(|(_, origin)| full_path(origin, owned.branch, owned.derivation_index))
             .collect();
         let spent_script: ScriptBuf = psbt
             .spend_utxo(index)
@@ -150,7 +171,9 @@ fn plan_parts(
             .inputs
             .get_mut(index)
             .ok_or_else(|| inconsistent("input index"))?;
-        let claimed: Vec<(DerivationPath, Option<TaprootClaim>)> = if taproot {
+        // Each claim of this signer: its path, and what else it asserts (for taproot, the
+        // kind of signature; for segwit v0, the public key it labels).
+        let claimed: Vec<(DerivationPath, Claim)> = if taproot {
             input
                 .tap_key_origins
                 .iter()
@@ -163,15 +186,15 @@ fn plan_parts(
                     } else {
                         TaprootClaim::KeyPath
                     };
-                    (path.clone(), Some(claim))
+                    (path.clone(), Claim::Taproot(claim))
                 })
                 .collect()
         } else {
             input
                 .bip32_derivation
-                .values()
-                .filter(|(fp, _)| *fp == own)
-                .map(|(_, path)| (path.clone(), None))
+                .iter()
+                .filter(|(_, (fp, _))| *fp == own)
+                .map(|(key, (_, path))| (path.clone(), Claim::PublicKey(*key)))
                 .collect()
         };
         if claimed.is_empty() {
@@ -180,20 +203,38 @@ fn plan_parts(
                 fingerprint: own,
             });
         }
-        for (path, taproot_claim) in claimed {
-            if !expected.contains(&path) {
+        for (path, claim) in claimed {
+            let Some(which) = expected.iter().position(|p| *p == path) else {
                 return Err(SigningRefusal::UnexpectedKeyPath {
                     index,
                     path: path.to_string(),
                     expected: path_list(&expected),
                 });
-            }
-            match taproot_claim {
-                Some(TaprootClaim::ScriptPath) => return Err(SigningRefusal::TaprootScriptPath { index }),
-                Some(TaprootClaim::NotTheInternalKey) => {
+            };
+            match claim {
+                Claim::Taproot(TaprootClaim::ScriptPath) => {
+                    return Err(SigningRefusal::TaprootScriptPath { index })
+                }
+                Claim::Taproot(TaprootClaim::NotTheInternalKey) => {
                     return Err(SigningRefusal::WrongInternalKey { index })
                 }
-                Some(TaprootClaim::KeyPath) | None => {}
+                Claim::Taproot(TaprootClaim::KeyPath) => {}
+                // Signing labels its signature with this key without computing it again,
+                // so it must be the key inspection derived for this signer's position.
+                Claim::PublicKey(claimed) => {
+                    let derived = *owned
+                        .keys
+                        .get(own_keys[which].0)
+                        .ok_or_else(|| inconsistent("the wallet's keys at this input"))?;
+                    if claimed != derived {
+                        return Err(SigningRefusal::WrongPublicKey {
+                            index,
+                            path: path.to_string(),
+                            claimed: claimed.to_string(),
+                            derived: derived.to_string(),
+                        });
+                    }
+                }
             }
             key_paths.insert(path);
         }
@@ -334,6 +375,57 @@ mod tests {
             plan_for(psbt, &wallet, own),
             Err(SigningRefusal::NoKeyPath { index: 0, .. })
         ));
+    }
+
+    /// Signing stores its signature under the public key this signer's key path names
+    /// (it does not compute it again): a PSBT that names another key there (here the
+    /// cosigners' keys swapped with this signer's, which inspection does not read) is
+    /// refused, so a signature is never filed under a key that did not make it.
+    #[test]
+    fn a_public_key_for_this_signers_path_other_than_the_wallets_is_refused() {
+        let (psbt, wallet, own) = core_psbt("wsh_2of3");
+        let derivation = &psbt.inputs[0].bip32_derivation;
+        let (own_key, own_origin) = derivation
+            .iter()
+            .find(|(_, (fp, _))| *fp == own)
+            .map(|(key, origin)| (*key, origin.clone()))
+            .unwrap();
+        let (cosigner_key, cosigner_origin) = derivation
+            .iter()
+            .find(|(_, (fp, _))| *fp != own)
+            .map(|(key, origin)| (*key, origin.clone()))
+            .unwrap();
+        let mut swapped = psbt.clone();
+        swapped.inputs[0]
+            .bip32_derivation
+            .insert(own_key, cosigner_origin);
+        swapped.inputs[0]
+            .bip32_derivation
+            .insert(cosigner_key, own_origin.clone());
+        match plan_for(swapped, &wallet, own) {
+            Err(SigningRefusal::WrongPublicKey {
+                index: 0,
+                claimed,
+                derived,
+                ..
+            }) => assert_eq!(
+                (claimed, derived),
+                (cosigner_key.to_string(), own_key.to_string())
+            ),
+            other => panic!("expected WrongPublicKey for input 0, got {other:?}"),
+        }
+        // A key that is nobody's in the wallet, in this signer's own entry.
+        let stranger = bitcoin::secp256k1::SecretKey::from_slice(&[7u8; 32])
+            .unwrap()
+            .public_key(&bitcoin::secp256k1::Secp256k1::new());
+        let mut replaced = psbt.clone();
+        replaced.inputs[0].bip32_derivation.remove(&own_key);
+        replaced.inputs[0].bip32_derivation.insert(stranger, own_origin);
+        assert!(matches!(
+            plan_for(replaced, &wallet, own),
+            Err(SigningRefusal::WrongPublicKey { index: 0, .. })
+        ));
+        plan_for(psbt, &wallet, own).expect("the untouched PSBT is planned");
     }
 
     #[test]
