@@ -22,7 +22,7 @@ use sluice_shared::network::{network_name, parse_network};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::home::{Home, HomeError};
-use crate::secret_xpriv::SecretXpriv;
+use crate::signing::MasterKey;
 
 /// Purpose label authenticated inside the keystore file.
 pub const KEYSTORE_PURPOSE: &str = "sluice-signer-seed";
@@ -98,7 +98,7 @@ pub enum SeedSource {
 
 /// The unlocked signer: master key and the sealed settings.
 pub struct KeyMaterial {
-    master: SecretXpriv,
+    master: MasterKey,
     network: Network,
     officers: OfficerSet,
 }
@@ -220,7 +220,7 @@ pub fn create(
             None,
         ),
     };
-    let master = SecretXpriv::new(master_from(&secret, network)?);
+    let master = MasterKey::new(master_from(&secret, network)?);
     let contents = SealedContents {
         network: network_name(network).to_owned(),
         secret,
@@ -286,7 +286,7 @@ pub fn unlock(home: &Home, passphrase: &SecretString) -> Result<KeyMaterial, Key
     // The KDF parameters are authenticated with the contents: this is the KDF that sealed
     // this network's keys.
     check_kdf(&sealed.kdf, network)?;
-    let master = SecretXpriv::new(master_from(&contents.secret, network)?);
+    let master = MasterKey::new(master_from(&contents.secret, network)?);
     let officers = parse_officers(&contents.officer_keys, contents.officer_threshold)?;
     Ok(KeyMaterial {
         master,
@@ -325,9 +325,7 @@ impl KeyMaterial {
     }
 
     pub fn fingerprint(&self) -> Fingerprint {
-        self.master
-            .expose()
-            .fingerprint(crate::signing::signing_context())
+        self.master.fingerprint()
     }
 
     /// The extended public key at `path` below the master key.
@@ -413,9 +411,10 @@ impl KeyMaterial {
         crate::state::StateKey::derive(material.as_ref())
     }
 
-    /// The master key, for the signing module only.
-    pub(crate) fn master(&self) -> &Xpriv {
-        self.master.expose()
+    /// The master key with the branch keys signings derived from it, for the signing
+    /// module only.
+    pub(crate) fn master_key(&self) -> &MasterKey {
+        &self.master
     }
 }
 

@@ -31,11 +31,14 @@
 //! }
 //! ```
 //!
-//! Private keys derived here live in [`SecretXpriv`]s, erased when the signing is done.
+//! Private keys derived here live in [`SecretXpriv`]s: each input's key is erased right
+//! after its signature, and the branch keys (`ACCOUNT/BRANCH`) are kept with the
+//! [`MasterKey`] and erased with it.
 
 mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint, Xpriv};
 use bitcoin::hashes::{sha512, Hash, HashEngine, Hmac, HmacEngine};
@@ -65,18 +68,78 @@ pub enum SigningError {
     Unsigned { index: usize },
 }
 
-/// This signer's keys for one signing, derived once per PSBT: each branch
-/// (`ACCOUNT/BRANCH`, e.g. `84h/1h/0h/1`) of the full paths the signing plan allowed, with
+/// The master key as the signer holds it while unlocked: the key, its fingerprint
+/// (computed once: it costs an elliptic-curve multiplication), and every branch key
+/// (`ACCOUNT/BRANCH`, e.g. `84h/1h/0h/1`) a signing has derived from it, kept with its
+/// public key, so that the next PSBT of the same wallet pays no hardened derivation (an
+/// online signer signs one wallet's PSBTs for hours; the cold signer signs one per run).
+/// A branch key reveals nothing the master key does not, and it is erased with it: every
+/// key here is a [`SecretXpriv`], overwritten on drop.
+pub struct MasterKey {
+    key: SecretXpriv,
+    fingerprint: Fingerprint,
+    branches: Mutex<BTreeMap<DerivationPath, Arc<BranchKey>>>,
+}
+
+/// The most branch keys a [`MasterKey`] keeps (two per registered account; beyond this,
+/// each signing derives its own and drops them).
+const MAX_KEPT_BRANCHES: usize = 256;
+
+impl MasterKey {
+    pub fn new(key: Xpriv) -> MasterKey {
+        let fingerprint = key.fingerprint(signing_context());
+        MasterKey {
+            key: SecretXpriv::new(key),
+            fingerprint,
+            branches: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The key itself, for deriving; keep no copy of it.
+    pub fn expose(&self) -> &Xpriv {
+        self.key.expose()
+    }
+
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    /// The key at `path` below the master key, wrapped to be erased in turn.
+    pub fn derive<C: Signing>(
+        &self,
+        secp: &Secp256k1<C>,
+        path: &DerivationPath,
+    ) -> Result<SecretXpriv, bitcoin::bip32::Error> {
+        self.key.derive(secp, path)
+    }
+
+    /// How many branch keys are kept (for tests and diagnostics).
+    pub fn kept_branches(&self) -> usize {
+        self.branches.lock().map(|kept| kept.len()).unwrap_or(0)
+    }
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MasterKey")
+            .field("key", &self.key)
+            .field("fingerprint", &self.fingerprint)
+            .field("kept_branches", &self.kept_branches())
+            .finish()
+    }
+}
+
+/// This signer's keys for one signing: the branch keys of the full paths the signing plan
+/// allowed (from the [`MasterKey`]'s kept ones, derived and kept when missing), each with
 /// its public key computed once, so that each input's key costs one HMAC-SHA512 and one
 /// scalar addition (BIP32 non-hardened derivation) and no elliptic-curve multiplication.
-/// Keys are handed out only for the allowed paths; each branch key is a [`SecretXpriv`],
-/// erased on drop.
+/// Keys are handed out only for the allowed paths.
 #[derive(Debug)]
 pub struct AccountKeys {
     fingerprint: Fingerprint,
     network: bitcoin::NetworkKind,
     allowed: BTreeSet<DerivationPath>,
-    branches: BTreeMap<DerivationPath, BranchKey>,
+    branches: BTreeMap<DerivationPath, Arc<BranchKey>>,
 }
 
 /// One branch's extended private key and its public key.
@@ -109,10 +172,14 @@ impl AccountKeys {
     /// Keys for exactly `allowed` (full paths `ACCOUNT/BRANCH/INDEX` below `master`, the
     /// last two steps non-hardened).
     pub fn new<C: Signing>(
-        master: &Xpriv,
+        master: &MasterKey,
         allowed: &BTreeSet<DerivationPath>,
         secp: &Secp256k1<C>,
     ) -> Result<AccountKeys, SigningError> {
+        let mut kept = master
+            .branches
+            .lock()
+            .map_err(|_| SigningError::Derivation("the kept branch keys' lock is poisoned".to_owned()))?;
         let mut accounts: BTreeMap<DerivationPath, SecretXpriv> = BTreeMap::new();
         let mut branches = BTreeMap::new();
         for path in allowed {
@@ -127,14 +194,17 @@ impl AccountKeys {
             if branches.contains_key(&branch_at) {
                 continue;
             }
+            if let Some(known) = kept.get(&branch_at) {
+                branches.insert(branch_at, Arc::clone(known));
+                continue;
+            }
             let account_key = match accounts.entry(account) {
                 std::collections::btree_map::Entry::Occupied(slot) => slot.into_mut(),
                 std::collections::btree_map::Entry::Vacant(slot) => {
-                    let key = SecretXpriv::new(
-                        master
-                            .derive_priv(secp, slot.key())
-                            .map_err(|e| SigningError::Derivation(e.to_string()))?,
-                    );
+                    let key = master
+                        .key
+                        .derive(secp, slot.key())
+                        .map_err(|e| SigningError::Derivation(e.to_string()))?;
                     slot.insert(key)
                 }
             };
@@ -142,13 +212,17 @@ impl AccountKeys {
                 .derive(secp, &DerivationPath::from(vec![branch]))
                 .map_err(|e| SigningError::Derivation(e.to_string()))?;
             let public_key = key.expose().private_key.public_key(secp);
-            branches.insert(branch_at, BranchKey { key, public_key });
+            let derived = Arc::new(BranchKey { key, public_key });
+            if kept.len() < MAX_KEPT_BRANCHES {
+                kept.insert(branch_at.clone(), Arc::clone(&derived));
+            }
+            branches.insert(branch_at, derived);
         }
         // The account keys are erased here: only the branch keys are needed to sign.
         drop(accounts);
         Ok(AccountKeys {
-            fingerprint: master.fingerprint(secp),
-            network: master.network,
+            fingerprint: master.fingerprint,
+            network: master.key.expose().network,
             allowed: allowed.clone(),
             branches,
         })
@@ -323,7 +397,7 @@ pub fn sign(
             found,
         });
     }
-    let account_keys = AccountKeys::new(keys.master(), &plan.key_paths, secp)?;
+    let account_keys = AccountKeys::new(keys.master_key(), &plan.key_paths, secp)?;
     let mut psbt = plan.psbt;
     let signed = sign_inputs(&mut psbt, &account_keys, secp);
     // Erase the derived keys now, not when the caller is done with the signed PSBT.
@@ -356,7 +430,8 @@ mod tests {
         let secp = Secp256k1::new();
         let master = Xpriv::new_master(Network::Regtest, &[3u8; 32]).unwrap();
         let planned = DerivationPath::from_str("m/84'/1'/0'/1/5").unwrap();
-        let keys = AccountKeys::new(&master, &BTreeSet::from([planned.clone()]), &secp).unwrap();
+        let keys =
+            AccountKeys::new(&MasterKey::new(master), &BTreeSet::from([planned.clone()]), &secp).unwrap();
         let shown = format!("{keys:?}");
         assert!(shown.contains("<secret>"), "{shown}");
         let account = master
@@ -401,7 +476,8 @@ mod tests {
                 }
             }
         }
-        let keys = AccountKeys::new(&master, &paths, &secp).unwrap();
+        let master_key = MasterKey::new(master);
+        let keys = AccountKeys::new(&master_key, &paths, &secp).unwrap();
         assert_eq!(keys.branches.len(), 4, "one cached key per branch");
         for path in &paths {
             let leaf = keys.leaf(master.fingerprint(&secp), path).unwrap().unwrap();
@@ -412,6 +488,24 @@ mod tests {
             );
         }
         let hardened_index = BTreeSet::from([DerivationPath::from_str("m/84'/1'/0'/0/5'").unwrap()]);
-        assert!(AccountKeys::new(&master, &hardened_index, &secp).is_err());
+        assert!(AccountKeys::new(&master_key, &hardened_index, &secp).is_err());
+        // The branch keys are kept with the master key: a second signing reuses them and
+        // gets the same keys.
+        assert_eq!(master_key.kept_branches(), 4);
+        let again = AccountKeys::new(&master_key, &paths, &secp).unwrap();
+        assert_eq!(master_key.kept_branches(), 4, "nothing derived twice");
+        for path in &paths {
+            assert_eq!(
+                again.leaf(master.fingerprint(&secp), path).unwrap().unwrap(),
+                master.derive_priv(&secp, path).unwrap().private_key,
+                "{path}"
+            );
+        }
+        let shown = format!("{master_key:?}");
+        assert!(shown.contains("<secret>"), "{shown}");
+        assert!(
+            !shown.contains(&hex::encode(master.private_key.secret_bytes())),
+            "{shown}"
+        );
     }
 }
