@@ -48,12 +48,12 @@ fn psbt(wallet: &WalletDescriptor, inputs: u32, salt: u32) -> Psbt {
 fn signing(c: &mut Criterion) {
     let key = Xpriv::from_str(TPRV_A).unwrap();
     let secp = Secp256k1::new();
-    let fingerprint = key.fingerprint(&secp);
     // One master key for all iterations, as an online signer holds it: its branch keys
     // are derived by the first iteration (a warm-up) and kept, so each figure is the
     // steady state of a running signer. The first PSBT of a process pays the hardened
     // derivation on top (the peer benchmark and the whole-command figures include it).
     let master = signing::MasterKey::new(key);
+    let fingerprint = master.fingerprint();
     let policy = InspectionPolicy {
         network: Network::Regtest,
         max_fee: Amount::from_btc(1.0).unwrap(),

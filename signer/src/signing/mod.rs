@@ -202,7 +202,6 @@ impl AccountKeys {
                 std::collections::btree_map::Entry::Occupied(slot) => slot.into_mut(),
                 std::collections::btree_map::Entry::Vacant(slot) => {
                     let key = master
-                        .key
                         .derive(secp, slot.key())
                         .map_err(|e| SigningError::Derivation(e.to_string()))?;
                     slot.insert(key)
