@@ -121,10 +121,13 @@ fetch_deb() { # name version sha256
 # compiles dependencies optimised even there (Cargo.toml), so signing under emulation is quick).
 # The target directory is SLUICE_COLD_TARGET_DIR when set (.ci/run: its own directory for
 # the static builds, so that the tests' own build directory is never shared with them).
+# Always non-incremental, whatever the caller's CARGO_INCREMENTAL says: Cargo keeps
+# incremental and non-incremental builds apart, so callers that differed there (.ci/run's
+# image build, the qemu tests, scripts/check-cold-build.sh) each recompiled our crates.
 build_static() { # package binary -> path of the static musl build
   local target_dir="${SLUICE_COLD_TARGET_DIR:-${CARGO_TARGET_DIR:-$repo/target}}"
   local cargo_home="${CARGO_HOME:-$HOME/.cargo}"
-  env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS CARGO_TARGET_DIR="$target_dir" \
+  env -u RUSTC_WORKSPACE_WRAPPER -u CLIPPY_ARGS CARGO_TARGET_DIR="$target_dir" CARGO_INCREMENTAL=0 \
     CC_x86_64_unknown_linux_musl=musl-gcc AR_x86_64_unknown_linux_musl=ar \
     RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$repo=/sluice --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$target_dir=/target" \
     cargo build --locked -p "$1" --no-default-features --bin "$2" \
