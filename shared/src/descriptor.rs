@@ -17,6 +17,8 @@ use miniscript::descriptor::{Descriptor, DescriptorPublicKey, WshInner};
 use miniscript::descriptor::{DescriptorXKey, Wildcard};
 use miniscript::ForEachKey;
 
+use crate::derived_keys::DerivedKeys;
+
 /// The first receive index reserved for the shadow system's sweeps into a treasury wallet.
 /// The coordinator hands out receive addresses only below it; the shadow derives its sweep
 /// destinations from here up (one per sweep), and the coordinator's monitor watches the next
@@ -381,22 +383,20 @@ impl WalletDescriptor {
         branch: Branch,
         index: u32,
     ) -> Result<(ScriptBuf, Vec<bitcoin::secp256k1::PublicKey>), DescriptorError> {
-        // Built directly from the cached branch xpubs for the three supported shapes; a
-        // test checks the result against miniscript's derivation.
-        let child = ChildNumber::from_normal_idx(index).map_err(|e| DescriptorError::Derivation {
-            index,
-            reason: e.to_string(),
-        })?;
+        // Built directly from the cached branch xpubs for the three supported shapes (each
+        // key from the process's table of derived keys, or derived and kept there); a test
+        // checks the result against miniscript's derivation.
         let secp = crate::secp::verification();
+        let table = DerivedKeys::global();
         let mut keys = Vec::with_capacity(self.keys.len());
         for xpub in &self.branch_xpubs[branch.number() as usize] {
-            let derived = xpub
-                .ckd_pub(secp, child)
+            let derived = table
+                .child(xpub, index)
                 .map_err(|e| DescriptorError::Derivation {
                     index,
                     reason: e.to_string(),
                 })?;
-            keys.push(derived.public_key);
+            keys.push(derived);
         }
         let first = *keys.first().ok_or(DescriptorError::Derivation {
             index,
@@ -420,6 +420,16 @@ impl WalletDescriptor {
             WalletKind::TrSingle => ScriptBuf::new_p2tr(secp, first.x_only_public_key().0, None),
         };
         Ok((script, keys))
+    }
+
+    /// Asks the process's table of derived keys ([`DerivedKeys`]) to make this wallet's
+    /// first keys of each branch ahead of use (a program that will inspect for it calls
+    /// this, then `DerivedKeys::derive_ahead` while idle).
+    pub fn remember_keys(&self) {
+        let table = DerivedKeys::global();
+        for xpub in self.branch_xpubs.iter().flatten() {
+            table.remember(xpub);
+        }
     }
 
     /// The address at `branch/index` on `network`.

@@ -10,6 +10,7 @@ pub mod asset;
 pub mod camera_frames;
 pub mod consensus;
 pub mod deposit_api;
+pub mod derived_keys;
 pub mod descriptor;
 pub mod extended_key;
 pub mod finalize;

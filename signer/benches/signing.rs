@@ -1,4 +1,5 @@
-//! Signing throughput: inspection + signing plan + signature for 1-, 10-, 100- and 1,000-input PSBTs of each
+//! The floor (one libsecp256k1 ECDSA signature, plain and low-R); signing throughput:
+//! inspection + signing plan + signature for 1-, 10-, 100- and 1,000-input PSBTs of each
 //! wallet kind, and the whole `sluice-signer sign` command on a 100-input PSBT
 //! (process start, keystore unlock with the recommended Argon2id, inspection, durable
 //! reservation, signing, atomic write), and that command's peak memory on 100- and
@@ -9,10 +10,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use bitcoin::bip32::Xpriv;
+use bitcoin::hashes::Hash;
 use bitcoin::psbt::Psbt;
 use bitcoin::secp256k1::Secp256k1;
 use bitcoin::{Amount, Network};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use sluice_shared::derived_keys::DerivedKeys;
 use sluice_shared::descriptor::WalletDescriptor;
 use sluice_shared::inspect::{inspect_psbt, ChangeIndexBound, InspectionPolicy};
 use sluice_shared::psbt_builder::sample_spend;
@@ -59,34 +62,82 @@ fn signing(c: &mut Criterion) {
         max_fee: Amount::from_btc(1.0).unwrap(),
         change_bound: ChangeIndexBound::with_default_gap(None),
     };
-    let mut group = c.benchmark_group("inspect+sign");
+    // Warm: the wallet's derived public keys are in the process's table (the warm-up
+    // iteration puts them there), as a running online signer finds them after deriving
+    // ahead between polls. Cold: the table is emptied before each iteration (untimed), as
+    // in a one-shot `sign` command or for indexes never seen.
+    let table = DerivedKeys::global();
+    for (group_name, cold) in [("inspect+sign", false), ("inspect+sign-cold-keys", true)] {
+        let mut group = c.benchmark_group(group_name);
+        group
+            .sample_size(20)
+            .measurement_time(Duration::from_secs(4))
+            .warm_up_time(Duration::from_secs(1));
+        for (name, wallet) in wallets() {
+            if cold && name == "tr" {
+                continue;
+            }
+            for inputs in [1u32, 10, 100, 1000] {
+                if cold && inputs == 10 {
+                    continue;
+                }
+                let unsigned = psbt(&wallet, inputs, 1);
+                group.throughput(Throughput::Elements(u64::from(inputs)));
+                group.bench_function(format!("{name}/{inputs}-inputs"), |b| {
+                    b.iter_batched(
+                        || {
+                            if cold {
+                                table.clear();
+                            }
+                            unsigned.clone()
+                        },
+                        |p| {
+                            // What `sign` does in memory: inspection, the signing plan, the
+                            // account keys for the planned paths (kept branch keys), and the
+                            // signatures.
+                            let inspected = inspect_psbt(&p, &wallet, &policy).unwrap();
+                            let plan = signing::plan(inspected, name, fingerprint).unwrap();
+                            let keys = signing::AccountKeys::new(&master, plan.key_paths(), &secp).unwrap();
+                            let mut p = plan.into_psbt();
+                            signing::sign_inputs(&mut p, &keys, &secp).unwrap();
+                            p
+                        },
+                        BatchSize::SmallInput,
+                    )
+                });
+            }
+        }
+        group.finish();
+    }
+}
+
+/// The floor the per-input figures compare with (issue 14 item 2): one ECDSA signature of
+/// a 32-byte message with libsecp256k1, plain (RFC 6979 nonce) and low-R (grinded until R's
+/// high bit is clear, as Sluice, Bitcoin Core and BDK sign: two attempts on average).
+fn floor(c: &mut Criterion) {
+    let secp = Secp256k1::new();
+    let key = Xpriv::from_str(TPRV_A).unwrap().private_key;
+    let mut group = c.benchmark_group("floor");
     group
         .sample_size(20)
         .measurement_time(Duration::from_secs(4))
         .warm_up_time(Duration::from_secs(1));
-    for (name, wallet) in wallets() {
-        for inputs in [1u32, 10, 100, 1000] {
-            let unsigned = psbt(&wallet, inputs, 1);
-            group.throughput(Throughput::Elements(u64::from(inputs)));
-            group.bench_function(format!("{name}/{inputs}-inputs"), |b| {
-                b.iter_batched(
-                    || unsigned.clone(),
-                    |p| {
-                        // What `sign` does in memory: inspection, the signing plan, the
-                        // account keys for the planned paths (kept branch keys), and the
-                        // signatures.
-                        let inspected = inspect_psbt(&p, &wallet, &policy).unwrap();
-                        let plan = signing::plan(inspected, name, fingerprint).unwrap();
-                        let keys = signing::AccountKeys::new(&master, plan.key_paths(), &secp).unwrap();
-                        let mut p = plan.into_psbt();
-                        signing::sign_inputs(&mut p, &keys, &secp).unwrap();
-                        p
-                    },
-                    BatchSize::SmallInput,
-                )
-            });
-        }
-    }
+    let mut counter = 0u64;
+    let mut message = || {
+        counter += 1;
+        let digest = bitcoin::hashes::sha256::Hash::hash(&counter.to_le_bytes());
+        bitcoin::secp256k1::Message::from_digest(digest.to_byte_array())
+    };
+    group.bench_function("ecdsa-signature", |b| {
+        b.iter_batched(&mut message, |m| secp.sign_ecdsa(&m, &key), BatchSize::SmallInput)
+    });
+    group.bench_function("ecdsa-low-r-signature", |b| {
+        b.iter_batched(
+            &mut message,
+            |m| secp.sign_ecdsa_low_r(&m, &key),
+            BatchSize::SmallInput,
+        )
+    });
     group.finish();
 }
 
@@ -231,5 +282,5 @@ fn peak_memory(_c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, signing, whole_command, peak_memory);
+criterion_group!(benches, floor, signing, whole_command, peak_memory);
 criterion_main!(benches);

@@ -45,6 +45,7 @@ use bitcoin::hashes::{sha256, Hash};
 use bitcoin::psbt::Psbt;
 use bitcoin::Amount;
 use serde_json::json;
+use sluice_shared::derived_keys::DerivedKeys;
 use sluice_shared::limiter::FlowLimiter;
 use sluice_shared::signer_api::SessionList;
 
@@ -159,8 +160,24 @@ pub fn run(
         if options.once {
             return Ok(());
         }
+        derive_keys_ahead(&state);
         std::thread::sleep(options.poll);
     }
+}
+
+/// The most wallet keys derived ahead between two polls (about 20 µs each: 40 ms).
+const KEYS_AHEAD_PER_POLL: usize = 2_000;
+
+/// Between polls, makes the registered wallets' next keys (`sluice_shared::derived_keys`)
+/// so that inspecting the next PSBTs finds them made. Only a speed-up: a failure to list
+/// the wallets is left to the next poll, which reports it.
+fn derive_keys_ahead(state: &State) {
+    if let Ok(wallets) = state.wallets() {
+        for wallet in &wallets {
+            wallet.descriptor.remember_keys();
+        }
+    }
+    DerivedKeys::global().derive_ahead(KEYS_AHEAD_PER_POLL);
 }
 
 /// Where the coordinator is: loopback HTTP, or (stealth mode) an onion service.
