@@ -86,7 +86,6 @@ pub fn verify_transaction(tx: &Transaction, spent: &[TxOut]) -> Result<(), Scrip
 /// miniscript cannot be checked and is refused.
 #[cfg(not(feature = "bitcoinconsensus"))]
 pub fn verify_transaction(tx: &Transaction, spent: &[TxOut]) -> Result<(), ScriptCheckError> {
-    use bitcoin::secp256k1::Secp256k1;
     use bitcoin::sighash::Prevouts;
     use miniscript::Interpreter;
 
@@ -96,7 +95,7 @@ pub fn verify_transaction(tx: &Transaction, spent: &[TxOut]) -> Result<(), Scrip
             inputs: tx.input.len(),
         });
     }
-    let secp = Secp256k1::verification_only();
+    let secp = crate::secp::verification();
     let prevouts = Prevouts::All(spent);
     for (index, (txin, out)) in tx.input.iter().zip(spent).enumerate() {
         if out.value > bitcoin::Amount::MAX_MONEY {
@@ -116,7 +115,7 @@ pub fn verify_transaction(tx: &Transaction, spent: &[TxOut]) -> Result<(), Scrip
         .map_err(|e| invalid(e.to_string()))?;
         // The iterator walks the script; a bad signature, an unmet timelock or a stack
         // that does not end in true is an error item.
-        for step in interpreter.iter(&secp, tx, index, &prevouts) {
+        for step in interpreter.iter(secp, tx, index, &prevouts) {
             step.map_err(|e| invalid(e.to_string()))?;
         }
     }

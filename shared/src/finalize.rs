@@ -2,7 +2,6 @@
 //! Core's interpreter accepts.
 
 use bitcoin::psbt::Psbt;
-use bitcoin::secp256k1::Secp256k1;
 use bitcoin::{Transaction, TxOut};
 use miniscript::psbt::PsbtExt;
 
@@ -83,9 +82,9 @@ pub fn spent_outputs(psbt: &Psbt) -> Result<Vec<TxOut>, FinalizeError> {
 /// collected signatures), extracts the transaction and checks every input with Bitcoin
 /// Core's interpreter before returning it.
 pub fn finalize(psbt: &Psbt) -> Result<Transaction, FinalizeError> {
-    let secp = Secp256k1::verification_only();
+    let secp = crate::secp::verification();
     let spent = spent_outputs(psbt)?;
-    let finalized = psbt.clone().finalize(&secp).map_err(|(_, errors)| {
+    let finalized = psbt.clone().finalize(secp).map_err(|(_, errors)| {
         FinalizeError::Finalize(
             errors
                 .iter()

@@ -227,7 +227,7 @@ impl SignedLimitCommand {
             )));
         }
         let msg = Message::from_digest(self.command.signing_hash()?);
-        let sig = Secp256k1::signing_only().sign_schnorr_with_aux_rand(&msg, keypair, &aux);
+        let sig = crate::secp::signing().sign_schnorr_with_aux_rand(&msg, keypair, &aux);
         self.signatures.push(OfficerSignature {
             fingerprint,
             signature: sig.serialize(),
@@ -257,7 +257,7 @@ impl SignedLimitCommand {
     /// Checks each signature against `known` keys, for display; deciding whether to
     /// apply a command is [`verify`]'s job alone.
     pub fn check_signatures(&self, known: &[XOnlyPublicKey]) -> Vec<SignatureCheck> {
-        let secp = Secp256k1::verification_only();
+        let secp = crate::secp::verification();
         self.signatures
             .iter()
             .map(|sig| {
@@ -268,7 +268,7 @@ impl SignedLimitCommand {
                 let Some(&first) = candidates.peek().copied() else {
                     return SignatureCheck::UnknownKey;
                 };
-                match candidates.find(|k| self.signature_valid(&secp, sig, k)) {
+                match candidates.find(|k| self.signature_valid(secp, sig, k)) {
                     Some(key) => SignatureCheck::Valid(*key),
                     None => SignatureCheck::Invalid(first),
                 }
@@ -435,7 +435,7 @@ pub fn verify(
             now: now_unix,
         });
     }
-    let secp = Secp256k1::verification_only();
+    let secp = crate::secp::verification();
     let mut signed_by: Vec<XOnlyPublicKey> = Vec::new();
     for (i, sig) in signed.signatures.iter().enumerate() {
         let fingerprint = sig.fingerprint_hex();
@@ -458,7 +458,7 @@ pub fn verify(
         }
         let key = candidates
             .into_iter()
-            .find(|k| signed.signature_valid(&secp, sig, k))
+            .find(|k| signed.signature_valid(secp, sig, k))
             .ok_or_else(|| CommandError::InvalidSignature {
                 fingerprint: fingerprint.clone(),
             })?;

@@ -1,4 +1,5 @@
-//! One secp256k1 context for the public-key work of the shared rules.
+//! The process-wide secp256k1 contexts: one for the public-key work of the shared rules, one
+//! for the Schnorr signatures a program makes with its own keys.
 //!
 //! Deriving scripts from xpubs (BIP32 public derivation, taproot output keys) needs a
 //! verification context. The workspace enables `rand-std`, so every
@@ -8,10 +9,20 @@
 
 use std::sync::OnceLock;
 
-use bitcoin::secp256k1::{Secp256k1, VerifyOnly};
+use bitcoin::secp256k1::{Secp256k1, SignOnly, VerifyOnly};
 
 /// The process-wide verification context (public keys only: never sign with it).
 pub fn verification() -> &'static Secp256k1<VerifyOnly> {
     static CONTEXT: OnceLock<Secp256k1<VerifyOnly>> = OnceLock::new();
     CONTEXT.get_or_init(Secp256k1::verification_only)
+}
+
+/// The process-wide signing context for the Schnorr signatures programs make with their
+/// own keys (the coordinator's audit log entries, limit commands). Made once, randomized
+/// with fresh randomness when made (side-channel blinding, the workspace enables
+/// `rand-std`), as Bitcoin Core makes one per process: a new context per signature cost
+/// as much again as the signature.
+pub fn signing() -> &'static Secp256k1<SignOnly> {
+    static CONTEXT: OnceLock<Secp256k1<SignOnly>> = OnceLock::new();
+    CONTEXT.get_or_init(Secp256k1::signing_only)
 }

@@ -20,7 +20,6 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use bitcoin::psbt::Psbt;
-use bitcoin::secp256k1::Secp256k1;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -166,8 +165,8 @@ fn authenticate(
             Err(ServiceError::Unauthenticated) => return Ok(Err(AuthRefusal::UnknownSigner(auth.signer))),
             Err(e) => return Err(e.into()),
         };
-        let secp = Secp256k1::verification_only();
-        if let Err(refusal) = auth.verify(&secp, &signer.identity_key, method, path_and_query, now) {
+        let secp = sluice_shared::secp::verification();
+        if let Err(refusal) = auth.verify(secp, &signer.identity_key, method, path_and_query, now) {
             return Ok(Err(refusal));
         }
         if !pool.nonces().first_use(auth.nonce, now) {

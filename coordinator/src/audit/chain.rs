@@ -1,7 +1,7 @@
 //! Entry hashing and chain verification (pure: values in, values out).
 
 use bitcoin::hashes::{sha256, Hash as _};
-use bitcoin::secp256k1::{schnorr, Message, Secp256k1, XOnlyPublicKey};
+use bitcoin::secp256k1::{schnorr, Message, XOnlyPublicKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -120,7 +120,7 @@ impl Head {
             .ok()
             .and_then(|b| schnorr::Signature::from_slice(&b).ok())
             .ok_or_else(|| HeadError::Malformed("signature is not a 64-byte hex signature".into()))?;
-        Secp256k1::verification_only()
+        sluice_shared::secp::verification()
             .verify_schnorr(&signature, &message(&hash), key)
             .map_err(|_| HeadError::BadSignature)?;
         let seq = usize::try_from(self.seq).map_err(|_| HeadError::Malformed("seq is negative".into()))?;
@@ -181,7 +181,7 @@ pub fn verify(
     head: Option<&Head>,
 ) -> Result<VerifiedChain, ChainBreak> {
     let expected_head = head.map(|h| h.check(key)).transpose()?;
-    let secp = Secp256k1::verification_only();
+    let secp = sluice_shared::secp::verification();
     let mut prev_hash: Vec<u8> = GENESIS.to_vec();
     let mut prev_seq = 0i64;
     for (i, e) in entries.iter().enumerate() {

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use bitcoin::secp256k1::{Keypair, Secp256k1, XOnlyPublicKey};
+use bitcoin::secp256k1::{Keypair, XOnlyPublicKey};
 use rand::RngCore;
 
 use crate::key_file::{self, KeyFileError};
@@ -85,7 +85,7 @@ impl AuditKey {
     pub fn sign(&self, entry_hash: &[u8; 32]) -> [u8; 64] {
         let mut aux = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut aux);
-        Secp256k1::signing_only()
+        sluice_shared::secp::signing()
             .sign_schnorr_with_aux_rand(&super::chain::message(entry_hash), &self.keypair, &aux)
             .serialize()
     }

@@ -6,7 +6,7 @@
 
 use bitcoin::bip32::Fingerprint;
 use bitcoin::psbt::Psbt;
-use bitcoin::secp256k1::{Secp256k1, XOnlyPublicKey};
+use bitcoin::secp256k1::XOnlyPublicKey;
 use rusqlite::Connection;
 use serde_json::json;
 use sluice_shared::api::{EventKind, WithdrawalStatus};
@@ -212,8 +212,8 @@ fn submit_in(
             session_signed: session.status != "abandoned",
         });
     }
-    let secp = Secp256k1::verification_only();
-    let verified = verify_partial_signatures(&secp, &session.psbt, submitted, sender)?;
+    let secp = sluice_shared::secp::verification();
+    let verified = verify_partial_signatures(secp, &session.psbt, submitted, sender)?;
     let mut receipt = SignatureReceipt {
         stored: 0,
         already_stored: 0,
