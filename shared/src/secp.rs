@@ -9,7 +9,7 @@
 
 use std::sync::OnceLock;
 
-use bitcoin::secp256k1::{Secp256k1, SignOnly, VerifyOnly};
+use bitcoin::secp256k1::{All, Secp256k1, VerifyOnly};
 
 /// The process-wide verification context (public keys only: never sign with it).
 pub fn verification() -> &'static Secp256k1<VerifyOnly> {
@@ -17,12 +17,16 @@ pub fn verification() -> &'static Secp256k1<VerifyOnly> {
     CONTEXT.get_or_init(Secp256k1::verification_only)
 }
 
-/// The process-wide signing context for the Schnorr signatures programs make with their
-/// own keys (the coordinator's audit log entries, limit commands). Made once, randomized
-/// with fresh randomness when made (side-channel blinding, the workspace enables
-/// `rand-std`), as Bitcoin Core makes one per process: a new context per signature cost
-/// as much again as the signature.
-pub fn signing() -> &'static Secp256k1<SignOnly> {
-    static CONTEXT: OnceLock<Secp256k1<SignOnly>> = OnceLock::new();
-    CONTEXT.get_or_init(Secp256k1::signing_only)
+/// The process-wide signing context: every signature a program makes with its own keys
+/// (the signer's PSBT signatures and request authentication, the coordinator's audit log
+/// entries, limit commands). Made once and blinded with fresh randomness (side-channel
+/// hardening) when first used, as Bitcoin Core makes one per process: making one costs an
+/// allocation and a randomization, as much as a signature.
+pub fn signing() -> &'static Secp256k1<All> {
+    static CONTEXT: OnceLock<Secp256k1<All>> = OnceLock::new();
+    CONTEXT.get_or_init(|| {
+        let mut secp = Secp256k1::new();
+        secp.randomize(&mut bitcoin::secp256k1::rand::thread_rng());
+        secp
+    })
 }

@@ -306,7 +306,7 @@ pub fn reserve_and_sign_all(
             let newly_reserved = reserved.newly_reserved();
             let txid = reserved.review().txid().to_string();
             let outflow = reserved.review().outflow();
-            let psbt = signing::sign(reserved, keys, signing::signing_context())?;
+            let psbt = signing::sign(reserved, keys, sluice_shared::secp::signing())?;
             Ok(Signed {
                 psbt,
                 txid,

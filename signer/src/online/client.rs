@@ -63,7 +63,7 @@ impl<T: Transport> CoordinatorClient<T> {
         // The process's one blinded context (a fresh `Secp256k1::new()` per request would
         // allocate and randomize a context each time); it signs with the identity key and
         // verifies the reply with the coordinator's public key.
-        let secp = crate::signing::signing_context();
+        let secp = sluice_shared::secp::signing();
         let mut nonce = [0u8; 16];
         let mut aux = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut nonce);

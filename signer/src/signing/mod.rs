@@ -87,7 +87,7 @@ const MAX_KEPT_BRANCHES: usize = 256;
 
 impl MasterKey {
     pub fn new(key: Xpriv) -> MasterKey {
-        let fingerprint = key.fingerprint(signing_context());
+        let fingerprint = key.fingerprint(sluice_shared::secp::signing());
         MasterKey {
             key: SecretXpriv::new(key),
             fingerprint,
@@ -403,19 +403,6 @@ pub fn sign(
     drop(account_keys);
     signed?;
     Ok(psbt)
-}
-
-/// The process's signing context, made once and blinded with fresh randomness
-/// (side-channel hardening) when first used. One context serves every PSBT the process
-/// signs, as in Bitcoin Core: making one costs an allocation and a randomization, as
-/// much as a signature.
-pub fn signing_context() -> &'static Secp256k1<All> {
-    static CONTEXT: std::sync::OnceLock<Secp256k1<All>> = std::sync::OnceLock::new();
-    CONTEXT.get_or_init(|| {
-        let mut secp = Secp256k1::new();
-        secp.randomize(&mut rand::thread_rng());
-        secp
-    })
 }
 
 #[cfg(test)]
