@@ -1,6 +1,7 @@
 //! The admin log: who changed which configuration, when, append-only. (Withdrawal history
 //! has its own table; see `withdrawals`.)
 
+use super::cached::CachedSql;
 use rusqlite::{params, Connection};
 use serde_json::Value;
 
@@ -24,7 +25,7 @@ pub fn record(
     details: &Value,
     now: UnixTime,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO admin_events (actor, action, subject, details, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![actor, action, subject, details.to_string(), now.secs()],
     )?;
@@ -33,7 +34,7 @@ pub fn record(
 
 /// The newest `limit` entries, newest first.
 pub fn recent(conn: &Connection, limit: u32) -> Result<Vec<AdminEvent>, DbError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT actor, action, subject, details, recorded_at FROM admin_events ORDER BY id DESC LIMIT ?1",
     )?;
     let rows = stmt.query_map([limit], |r| {

@@ -2,6 +2,7 @@
 //! key and its txid is fixed by the unsigned transaction), sent and re-sent until it
 //! confirms, its block noted by the monitor.
 
+use super::cached::CachedSql;
 use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
 use bitcoin::{BlockHash, Transaction, Txid};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -24,7 +25,7 @@ fn sql_id(id: u64) -> i64 {
 
 /// Records the final transaction of a session. Fails if the session already has one.
 pub fn insert(conn: &Connection, session_id: u64, tx: &Transaction, now: UnixTime) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO broadcasts (session_id, txid, raw_tx, first_sent_at) VALUES (?1, ?2, ?3, ?4)",
         params![
             sql_id(session_id),
@@ -43,7 +44,7 @@ pub fn note_attempt(
     error: Option<&str>,
     now: UnixTime,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "UPDATE broadcasts SET attempts = attempts + 1, last_sent_at = ?2, last_error = ?3 WHERE session_id = ?1",
         params![sql_id(session_id), now.secs(), error],
     )?;
@@ -57,7 +58,7 @@ pub fn set_block(
     block: Option<(u32, &BlockHash)>,
 ) -> Result<Option<u64>, DbError> {
     let session: Option<i64> = conn
-        .query_row(
+        .query_row_cached(
             "UPDATE broadcasts SET block_height = ?2, block_hash = ?3 WHERE txid = ?1 RETURNING session_id",
             params![
                 txid.to_string(),
@@ -100,7 +101,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, String, u32, Opt
 /// replaced by a sent fee bump (only the newest of a group is sent again) and not being
 /// abandoned (the operator wants a conflicting transaction to win).
 pub fn due_for_sending(conn: &Connection, before: UnixTime) -> Result<Vec<BroadcastRecord>, DbError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM broadcasts b WHERE b.block_height IS NULL \
          AND (b.last_sent_at IS NULL OR b.last_sent_at < ?1) \
          AND EXISTS (SELECT 1 FROM signing_sessions s WHERE s.id = b.session_id AND s.status = 'broadcast') \
@@ -116,7 +117,7 @@ pub fn due_for_sending(conn: &Connection, before: UnixTime) -> Result<Vec<Broadc
 
 /// Transactions in a block at `height` or above (what a reorg below them undoes).
 pub fn confirmed_from(conn: &Connection, height: u32) -> Result<Vec<BroadcastRecord>, DbError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM broadcasts WHERE block_height >= ?1 ORDER BY session_id"
     ))?;
     let rows = stmt.query_map([height], row)?;
@@ -125,7 +126,7 @@ pub fn confirmed_from(conn: &Connection, height: u32) -> Result<Vec<BroadcastRec
 
 /// Transactions in a block at or below `height` whose session is not yet `confirmed`.
 pub fn buried_unconfirmed_sessions(conn: &Connection, height: u32) -> Result<Vec<u64>, DbError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT b.session_id FROM broadcasts b JOIN signing_sessions s ON s.id = b.session_id \
          WHERE b.block_height <= ?1 AND s.status = 'broadcast' ORDER BY b.session_id",
     )?;
@@ -139,7 +140,7 @@ pub fn buried_unconfirmed_sessions(conn: &Connection, height: u32) -> Result<Vec
 
 pub fn find(conn: &Connection, session_id: u64) -> Result<Option<BroadcastRecord>, DbError> {
     let found = conn
-        .query_row(
+        .query_row_cached(
             &format!("SELECT {COLUMNS} FROM broadcasts WHERE session_id = ?1"),
             [sql_id(session_id)],
             row,

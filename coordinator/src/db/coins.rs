@@ -8,7 +8,7 @@ use super::{sat_from_sql, DbError};
 
 /// A wallet's coins (or every wallet's), unspent ones only unless `include_spent`.
 pub fn list(conn: &Connection, wallet: Option<&str>, include_spent: bool) -> Result<Vec<Coin>, DbError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT wallet, txid, vout, amount_sat, block_height, quarantined, reserved_by_session, spent_by_txid \
          FROM utxos WHERE (?1 IS NULL OR wallet = ?1) AND (?2 OR spent_by_txid IS NULL) \
          ORDER BY wallet, block_height IS NULL, block_height, txid, vout",

@@ -1,6 +1,7 @@
 //! Console credentials (one row per staff member who enrolled for the console) and
 //! console sessions. The service decides; this only stores.
 
+use super::cached::CachedSql;
 use rusqlite::{params, Connection, OptionalExtension};
 use zeroize::Zeroizing;
 
@@ -37,7 +38,7 @@ pub fn set(
     totp_secret: &[u8],
     now: UnixTime,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO staff_credentials (staff_name, password_hash, totp_secret, updated_at)
          VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (staff_name) DO UPDATE SET password_hash = excluded.password_hash,
@@ -50,7 +51,7 @@ pub fn set(
 
 pub fn find(conn: &Connection, staff_name: &str) -> Result<Option<CredentialRecord>, DbError> {
     let raw = conn
-        .query_row(
+        .query_row_cached(
             "SELECT staff_name, password_hash, totp_secret, totp_last_step, failed_attempts, locked_until
              FROM staff_credentials WHERE staff_name = ?1",
             [staff_name],
@@ -91,7 +92,7 @@ pub fn record_failure(
     locked_until: Option<UnixTime>,
     now: UnixTime,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "UPDATE staff_credentials SET failed_attempts = ?2, locked_until = ?3, updated_at = ?4
          WHERE staff_name = ?1",
         params![
@@ -112,7 +113,7 @@ pub fn record_success(
     now: UnixTime,
 ) -> Result<(), DbError> {
     let step = i64::try_from(totp_step).map_err(|_| DbError::Corrupt("TOTP step out of range".to_owned()))?;
-    conn.execute(
+    conn.execute_cached(
         "UPDATE staff_credentials SET totp_last_step = ?2, failed_attempts = 0, locked_until = NULL,
             updated_at = ?3 WHERE staff_name = ?1",
         params![staff_name, step, now.secs()],
@@ -135,7 +136,7 @@ pub fn insert_session(
     staff_name: &str,
     now: UnixTime,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO console_sessions (id_hash, staff_name, created_at, last_seen_at) VALUES (?1, ?2, ?3, ?3)",
         params![id_hash, staff_name, now.secs()],
     )?;
@@ -144,7 +145,7 @@ pub fn insert_session(
 
 pub fn find_session(conn: &Connection, id_hash: &str) -> Result<Option<ConsoleSessionRecord>, DbError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             "SELECT staff_name, created_at, last_seen_at, ended_at IS NOT NULL
              FROM console_sessions WHERE id_hash = ?1",
             [id_hash],
@@ -161,7 +162,7 @@ pub fn find_session(conn: &Connection, id_hash: &str) -> Result<Option<ConsoleSe
 }
 
 pub fn touch_session(conn: &Connection, id_hash: &str, now: UnixTime) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "UPDATE console_sessions SET last_seen_at = ?2 WHERE id_hash = ?1 AND ended_at IS NULL",
         params![id_hash, now.secs()],
     )?;
@@ -170,7 +171,7 @@ pub fn touch_session(conn: &Connection, id_hash: &str, now: UnixTime) -> Result<
 
 /// Returns whether an open session was ended.
 pub fn end_session(conn: &Connection, id_hash: &str, now: UnixTime) -> Result<bool, DbError> {
-    Ok(conn.execute(
+    Ok(conn.execute_cached(
         "UPDATE console_sessions SET ended_at = ?2 WHERE id_hash = ?1 AND ended_at IS NULL",
         params![id_hash, now.secs()],
     )? == 1)
@@ -178,7 +179,7 @@ pub fn end_session(conn: &Connection, id_hash: &str, now: UnixTime) -> Result<bo
 
 /// Ends every open session of `staff_name` (new credentials, deactivation).
 pub fn end_sessions_of(conn: &Connection, staff_name: &str, now: UnixTime) -> Result<usize, DbError> {
-    Ok(conn.execute(
+    Ok(conn.execute_cached(
         "UPDATE console_sessions SET ended_at = ?2 WHERE staff_name = ?1 AND ended_at IS NULL",
         params![staff_name, now.secs()],
     )?)

@@ -1,5 +1,6 @@
 //! Customers and their registered beneficiary addresses.
 
+use super::cached::CachedSql;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::DbError;
@@ -38,7 +39,7 @@ fn decode_customer((id, status, created_at): (String, String, i64)) -> Result<Cu
 }
 
 pub fn insert(conn: &Connection, id: &str, now: UnixTime) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO customers (id, status, created_at) VALUES (?1, 'active', ?2)",
         params![id, now.secs()],
     )?;
@@ -46,7 +47,7 @@ pub fn insert(conn: &Connection, id: &str, now: UnixTime) -> Result<(), DbError>
 }
 
 pub fn find(conn: &Connection, id: &str) -> Result<Option<CustomerRecord>, DbError> {
-    conn.query_row(
+    conn.query_row_cached(
         "SELECT id, status, created_at FROM customers WHERE id = ?1",
         [id],
         customer_from_row,
@@ -57,13 +58,13 @@ pub fn find(conn: &Connection, id: &str) -> Result<Option<CustomerRecord>, DbErr
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<CustomerRecord>, DbError> {
-    let mut stmt = conn.prepare("SELECT id, status, created_at FROM customers ORDER BY id")?;
+    let mut stmt = conn.prepare_cached("SELECT id, status, created_at FROM customers ORDER BY id")?;
     let rows = stmt.query_map([], customer_from_row)?;
     rows.map(|r| decode_customer(r?)).collect()
 }
 
 pub fn set_status(conn: &Connection, id: &str, status: CustomerStatus) -> Result<bool, DbError> {
-    Ok(conn.execute(
+    Ok(conn.execute_cached(
         "UPDATE customers SET status = ?2 WHERE id = ?1",
         params![id, status.as_str()],
     )? == 1)
@@ -90,7 +91,7 @@ pub fn insert_beneficiary(
     network: &str,
     now: UnixTime,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO beneficiaries (customer_id, address, label, network, active, created_at) VALUES (?1, ?2, ?3, ?4, 1, ?5)",
         params![customer_id, address, label, network, now.secs()],
     )?;
@@ -103,7 +104,7 @@ pub fn find_beneficiary(
     address: &str,
 ) -> Result<Option<BeneficiaryRecord>, DbError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             &format!(
                 "SELECT {BENEFICIARY_COLUMNS} FROM beneficiaries WHERE customer_id = ?1 AND address = ?2"
             ),
@@ -118,7 +119,7 @@ pub fn list_beneficiaries(
     conn: &Connection,
     customer_id: Option<&str>,
 ) -> Result<Vec<BeneficiaryRecord>, DbError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {BENEFICIARY_COLUMNS} FROM beneficiaries WHERE ?1 IS NULL OR customer_id = ?1 \
          ORDER BY customer_id, id"
     ))?;
@@ -132,7 +133,7 @@ pub fn set_beneficiary_active(
     address: &str,
     active: bool,
 ) -> Result<bool, DbError> {
-    Ok(conn.execute(
+    Ok(conn.execute_cached(
         "UPDATE beneficiaries SET active = ?3 WHERE customer_id = ?1 AND address = ?2",
         params![customer_id, address, active],
     )? == 1)

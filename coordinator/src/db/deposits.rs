@@ -2,6 +2,7 @@
 //! them, the deposits the monitor records with their history and tags, and the
 //! compliance blocklist.
 
+use super::cached::CachedSql;
 use bitcoin::{Amount, BlockHash, OutPoint, Txid};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
@@ -54,7 +55,7 @@ const WALLET_COLUMNS: &str =
     "wallet, address_policy, gap_limit, credit_confirmations, tag_above_sat, marked_by, marked_at";
 
 pub fn find_wallet(conn: &Connection, wallet: &str) -> Result<Option<DepositWalletRecord>, DbError> {
-    conn.query_row(
+    conn.query_row_cached(
         &format!("SELECT {WALLET_COLUMNS} FROM deposit_wallets WHERE wallet = ?1"),
         [wallet],
         wallet_from_row,
@@ -65,7 +66,7 @@ pub fn find_wallet(conn: &Connection, wallet: &str) -> Result<Option<DepositWall
 }
 
 pub fn list_wallets(conn: &Connection) -> Result<Vec<DepositWalletRecord>, DbError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {WALLET_COLUMNS} FROM deposit_wallets ORDER BY wallet"
     ))?;
     let rows = stmt.query_map([], wallet_from_row)?;
@@ -80,7 +81,7 @@ pub fn set_wallet(
     actor: &str,
     now: UnixTime,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO deposit_wallets (wallet, address_policy, gap_limit, credit_confirmations, tag_above_sat, marked_by, marked_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
          ON CONFLICT(wallet) DO UPDATE SET address_policy = excluded.address_policy, gap_limit = excluded.gap_limit, \
@@ -127,7 +128,7 @@ fn address_from_row(row: &Row<'_>) -> rusqlite::Result<DepositAddressRecord> {
 }
 
 pub fn insert_address(conn: &Connection, record: &DepositAddressRecord) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         &format!("INSERT INTO deposit_addresses ({ADDRESS_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
         params![
             record.wallet,
@@ -148,7 +149,7 @@ pub fn address_at(
     index: u32,
 ) -> Result<Option<DepositAddressRecord>, DbError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             &format!(
                 "SELECT {ADDRESS_COLUMNS} FROM deposit_addresses WHERE wallet = ?1 AND derivation_index = ?2"
             ),
@@ -163,7 +164,7 @@ pub fn address_by_script_hex(
     script_hex: &str,
 ) -> Result<Option<DepositAddressRecord>, DbError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             &format!("SELECT {ADDRESS_COLUMNS} FROM deposit_addresses WHERE script_pubkey = ?1"),
             [script_hex],
             address_from_row,
@@ -178,7 +179,7 @@ pub fn customer_address(
     customer: &str,
 ) -> Result<Option<DepositAddressRecord>, DbError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             &format!(
                 "SELECT {ADDRESS_COLUMNS} FROM deposit_addresses WHERE wallet = ?1 AND customer_id = ?2 \
                  ORDER BY derivation_index DESC LIMIT 1"
@@ -191,7 +192,7 @@ pub fn customer_address(
 
 /// Issued addresses of `wallet` that have received nothing yet (the gap).
 pub fn unused_issued(conn: &Connection, wallet: &str) -> Result<u32, DbError> {
-    Ok(conn.query_row(
+    Ok(conn.query_row_cached(
         "SELECT COUNT(*) FROM deposit_addresses a WHERE a.wallet = ?1 AND a.customer_id IS NOT NULL \
          AND NOT EXISTS (SELECT 1 FROM deposits d WHERE d.wallet = a.wallet AND d.derivation_index = a.derivation_index)",
         [wallet],
@@ -205,7 +206,7 @@ pub fn list_addresses(
     wallet: Option<&str>,
     customer: Option<&str>,
 ) -> Result<Vec<DepositAddressRecord>, DbError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ADDRESS_COLUMNS} FROM deposit_addresses \
          WHERE (?1 IS NULL OR wallet = ?1) AND (?2 IS NULL OR customer_id = ?2) ORDER BY wallet, derivation_index"
     ))?;
@@ -299,7 +300,7 @@ fn query_deposits(
     filter: &str,
     params: impl rusqlite::Params,
 ) -> Result<Vec<DepositRecord>, DbError> {
-    let mut stmt = conn.prepare(&format!("SELECT {DEPOSIT_COLUMNS} FROM {DEPOSIT_FROM} {filter}"))?;
+    let mut stmt = conn.prepare_cached(&format!("SELECT {DEPOSIT_COLUMNS} FROM {DEPOSIT_FROM} {filter}"))?;
     let rows = stmt.query_map(params, deposit_from_row)?;
     rows.map(|r| decode_deposit(r?)).collect()
 }
@@ -358,7 +359,7 @@ pub struct NewDeposit<'a> {
 }
 
 pub fn insert(conn: &Connection, deposit: &NewDeposit<'_>, now: UnixTime) -> Result<u64, DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO deposits (txid, vout, wallet, derivation_index, customer_id, amount_sat, block_height, \
          block_hash, status, first_seen_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
         params![
@@ -385,7 +386,7 @@ pub fn transition(
     to: DepositStatus,
     now: UnixTime,
 ) -> Result<bool, DbError> {
-    Ok(conn.execute(
+    Ok(conn.execute_cached(
         "UPDATE deposits SET status = ?3, updated_at = ?4 WHERE id = ?1 AND status = ?2",
         params![id, from.as_str(), to.as_str(), now.secs()],
     )? == 1)
@@ -397,7 +398,7 @@ pub fn set_block(
     block: Option<(u32, &BlockHash)>,
     now: UnixTime,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "UPDATE deposits SET block_height = ?2, block_hash = ?3, updated_at = ?4 WHERE id = ?1",
         params![id, block.map(|b| b.0), block.map(|b| b.1.to_string()), now.secs()],
     )?;
@@ -421,7 +422,7 @@ pub fn insert_event(
     note: &str,
     now: UnixTime,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO deposit_events (deposit_id, kind, actor, note, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![id, kind, actor, note, now.secs()],
     )?;
@@ -429,7 +430,7 @@ pub fn insert_event(
 }
 
 pub fn events(conn: &Connection, id: u64) -> Result<Vec<DepositEvent>, DbError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT kind, actor, note, recorded_at FROM deposit_events WHERE deposit_id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([id], |r| {
@@ -460,7 +461,7 @@ pub fn insert_tag(
     by: &str,
     now: UnixTime,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO deposit_tags (deposit_id, rule, detail, tagged_by, tagged_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![id, rule, detail, by, now.secs()],
     )?;
@@ -468,7 +469,7 @@ pub fn insert_tag(
 }
 
 pub fn tags(conn: &Connection, id: u64) -> Result<Vec<DepositTag>, DbError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT rule, detail, tagged_by, tagged_at FROM deposit_tags WHERE deposit_id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([id], |r| {
@@ -490,11 +491,11 @@ pub fn blocklist_add(
     by: &str,
     now: UnixTime,
 ) -> Result<bool, DbError> {
-    let reactivated = conn.execute(
+    let reactivated = conn.execute_cached(
         "UPDATE blocklist SET active = 1 WHERE entry = ?1 AND active = 0",
         [entry.key()],
     )?;
-    let inserted = conn.execute(
+    let inserted = conn.execute_cached(
         "INSERT OR IGNORE INTO blocklist (entry, kind, note, active, added_by, added_at) VALUES (?1, ?2, ?3, 1, ?4, ?5)",
         params![entry.key(), entry.kind(), note, by, now.secs()],
     )?;
@@ -503,7 +504,7 @@ pub fn blocklist_add(
 
 /// The active entries, for the tagging rules.
 pub fn blocklist(conn: &Connection, network: bitcoin::Network) -> Result<Blocklist, DbError> {
-    let mut stmt = conn.prepare("SELECT entry FROM blocklist WHERE active = 1")?;
+    let mut stmt = conn.prepare_cached("SELECT entry FROM blocklist WHERE active = 1")?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
     let mut list = Blocklist::default();
     for row in rows {
@@ -518,7 +519,7 @@ pub fn blocklist(conn: &Connection, network: bitcoin::Network) -> Result<Blockli
 /// Number of active entries.
 pub fn blocklist_len(conn: &Connection) -> Result<u32, DbError> {
     Ok(
-        conn.query_row("SELECT COUNT(*) FROM blocklist WHERE active = 1", [], |r| {
+        conn.query_row_cached("SELECT COUNT(*) FROM blocklist WHERE active = 1", [], |r| {
             r.get(0)
         })?,
     )
@@ -571,7 +572,7 @@ pub fn insert_resolution(
     by: &str,
     now: UnixTime,
 ) -> Result<u64, DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO deposit_resolutions (deposit_id, action, destination, reason, proposed_by, proposed_at, status) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
         params![deposit_id, action, destination, reason, by, now.secs()],
@@ -581,7 +582,7 @@ pub fn insert_resolution(
 
 pub fn find_resolution(conn: &Connection, id: u64) -> Result<Option<ResolutionRecord>, DbError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             &format!("SELECT {RESOLUTION_COLUMNS} FROM deposit_resolutions WHERE id = ?1"),
             [id],
             resolution_from_row,
@@ -591,7 +592,7 @@ pub fn find_resolution(conn: &Connection, id: u64) -> Result<Option<ResolutionRe
 
 /// Resolutions, oldest first, optionally of one deposit.
 pub fn resolutions(conn: &Connection, deposit_id: Option<u64>) -> Result<Vec<ResolutionRecord>, DbError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {RESOLUTION_COLUMNS} FROM deposit_resolutions WHERE (?1 IS NULL OR deposit_id = ?1) ORDER BY id"
     ))?;
     let rows = stmt.query_map([deposit_id], resolution_from_row)?;
@@ -607,7 +608,7 @@ pub fn decide_resolution(
     note: &str,
     now: UnixTime,
 ) -> Result<bool, DbError> {
-    Ok(conn.execute(
+    Ok(conn.execute_cached(
         "UPDATE deposit_resolutions SET status = ?2, decided_by = ?3, decided_at = ?4, decision_note = ?5 \
          WHERE id = ?1 AND status = 'pending'",
         params![

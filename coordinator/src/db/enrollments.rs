@@ -1,6 +1,7 @@
 //! Enrollment secrets: the SHA-256 of each, whose token it collects, until when, and
 //! whether it was used.
 
+use super::cached::CachedSql;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::DbError;
@@ -23,7 +24,7 @@ pub fn insert(
     now: UnixTime,
     expires_at: UnixTime,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO enrollments (secret_hash, staff_name, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
         params![secret_hash, staff_name, now.secs(), expires_at.secs()],
     )?;
@@ -32,7 +33,7 @@ pub fn insert(
 
 pub fn find_by_hash(conn: &Connection, secret_hash: &str) -> Result<Option<EnrollmentRecord>, DbError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             "SELECT e.id, e.staff_name, e.expires_at, e.redeemed_at IS NOT NULL,
                     NOT EXISTS (SELECT 1 FROM enrollments n WHERE n.staff_name = e.staff_name AND n.id > e.id)
              FROM enrollments e WHERE e.secret_hash = ?1",
@@ -52,7 +53,7 @@ pub fn find_by_hash(conn: &Connection, secret_hash: &str) -> Result<Option<Enrol
 
 /// Marks the secret used. Returns false if it already was.
 pub fn redeem(conn: &Connection, id: i64, now: UnixTime) -> Result<bool, DbError> {
-    Ok(conn.execute(
+    Ok(conn.execute_cached(
         "UPDATE enrollments SET redeemed_at = ?2 WHERE id = ?1 AND redeemed_at IS NULL",
         params![id, now.secs()],
     )? == 1)

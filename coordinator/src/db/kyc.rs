@@ -1,6 +1,7 @@
 //! Customers' KYC status (`customers.kyc_status`, `kyc_verified_until`) and its
 //! append-only history.
 
+use super::cached::CachedSql;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::DbError;
@@ -24,7 +25,7 @@ fn decode(customer: &str, status: &str, until: Option<i64>) -> Result<KycStatus,
 /// The customer's KYC status, or `None` for an unknown customer.
 pub fn status(conn: &Connection, customer: &str) -> Result<Option<KycStatus>, DbError> {
     let row: Option<(String, Option<i64>)> = conn
-        .query_row(
+        .query_row_cached(
             "SELECT kyc_status, kyc_verified_until FROM customers WHERE id = ?1",
             [customer],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -44,14 +45,14 @@ pub fn set(
     now: UnixTime,
 ) -> Result<bool, DbError> {
     let until = status.until().map(UnixTime::secs);
-    if conn.execute(
+    if conn.execute_cached(
         "UPDATE customers SET kyc_status = ?2, kyc_verified_until = ?3 WHERE id = ?1",
         params![customer, status.as_str(), until],
     )? != 1
     {
         return Ok(false);
     }
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO customer_kyc_events (customer_id, kyc_status, verified_until, actor, note, recorded_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![customer, status.as_str(), until, actor, note, now.secs()],
@@ -60,7 +61,7 @@ pub fn set(
 }
 
 pub fn history(conn: &Connection, customer: &str) -> Result<Vec<KycEvent>, DbError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT kyc_status, verified_until, actor, note, recorded_at FROM customer_kyc_events \
          WHERE customer_id = ?1 ORDER BY id",
     )?;

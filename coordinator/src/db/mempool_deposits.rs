@@ -58,7 +58,7 @@ fn parse(
 
 /// Every unconfirmed deposit, oldest first, optionally of one customer.
 pub fn list(conn: &Connection, customer: Option<&str>) -> Result<Vec<MempoolDeposit>, DbError> {
-    let mut statement = conn.prepare(
+    let mut statement = conn.prepare_cached(
         "SELECT txid, vout, wallet, derivation_index, address, customer_id, amount_sat, first_seen_at \
          FROM mempool_deposits WHERE (?1 IS NULL OR customer_id = ?1) ORDER BY first_seen_at, txid, vout",
     )?;
@@ -70,7 +70,7 @@ pub fn list(conn: &Connection, customer: Option<&str>) -> Result<Vec<MempoolDepo
 
 fn stored_keys(conn: &Connection) -> Result<Vec<(String, u32)>, DbError> {
     Ok(conn
-        .prepare("SELECT txid, vout FROM mempool_deposits")?
+        .prepare_cached("SELECT txid, vout FROM mempool_deposits")?
         .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, u32>(1)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?)
 }
@@ -96,11 +96,11 @@ pub fn holds_exactly(conn: &Connection, current: &[MempoolDeposit]) -> Result<bo
 pub fn replace(conn: &Connection, current: &[MempoolDeposit], now: UnixTime) -> Result<(), DbError> {
     let wanted = keys(current);
     let stored = stored_keys(conn)?;
-    let mut delete = conn.prepare("DELETE FROM mempool_deposits WHERE txid = ?1 AND vout = ?2")?;
+    let mut delete = conn.prepare_cached("DELETE FROM mempool_deposits WHERE txid = ?1 AND vout = ?2")?;
     for gone in stored.iter().filter(|key| !wanted.contains(*key)) {
         delete.execute(params![gone.0, gone.1])?;
     }
-    let mut insert = conn.prepare(
+    let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO mempool_deposits \
          (txid, vout, wallet, derivation_index, address, customer_id, amount_sat, first_seen_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod audit_log;
 pub mod broadcasts;
+pub mod cached;
 pub mod chain_blocks;
 pub mod coins;
 pub mod credentials;
@@ -110,6 +111,7 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(cached::STATEMENT_CACHE_CAPACITY);
     Ok(())
 }
 

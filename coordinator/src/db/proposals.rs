@@ -1,5 +1,6 @@
 //! Proposed configuration changes awaiting a second admin, and what became of them.
 
+use super::cached::CachedSql;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::DbError;
@@ -109,7 +110,7 @@ pub fn insert(
     now: UnixTime,
     expires_at: UnixTime,
 ) -> Result<u64, DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO proposals (change, summary, proposed_by, proposed_at, expires_at, status) VALUES (?1, ?2, ?3, ?4, ?5, 'pending')",
         params![change, summary, proposed_by, now.secs(), expires_at.secs()],
     )?;
@@ -118,7 +119,7 @@ pub fn insert(
 }
 
 pub fn find(conn: &Connection, id: u64) -> Result<Option<ProposalRecord>, DbError> {
-    conn.query_row(
+    conn.query_row_cached(
         &format!("SELECT {COLUMNS} FROM proposals WHERE id = ?1"),
         [sql_id(id)],
         from_row,
@@ -130,7 +131,7 @@ pub fn find(conn: &Connection, id: u64) -> Result<Option<ProposalRecord>, DbErro
 
 /// Newest first, at most `limit`.
 pub fn list(conn: &Connection, limit: u32) -> Result<Vec<ProposalRecord>, DbError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM proposals ORDER BY id DESC LIMIT ?1"
     ))?;
     let rows = stmt.query_map([limit], from_row)?;
@@ -146,7 +147,7 @@ pub fn decide(
     reason: Option<&str>,
     now: UnixTime,
 ) -> Result<bool, DbError> {
-    Ok(conn.execute(
+    Ok(conn.execute_cached(
         "UPDATE proposals SET status = ?2, decided_by = ?3, decided_at = ?4, reason = ?5 WHERE id = ?1 AND status = 'pending'",
         params![sql_id(id), status.as_str(), by, now.secs(), reason],
     )? == 1)

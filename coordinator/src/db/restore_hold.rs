@@ -2,6 +2,7 @@
 //! database does not know the transactions made after its backup, so nothing is batched
 //! until an admin has reconciled and released it.
 
+use super::cached::CachedSql;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::DbError;
@@ -13,7 +14,7 @@ const RELEASED: &str = "released";
 /// Since when the processor is held, if it is.
 pub fn held_since(conn: &Connection) -> Result<Option<UnixTime>, DbError> {
     let value: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [KEY], |r| r.get(0))
+        .query_row_cached("SELECT value FROM meta WHERE key = ?1", [KEY], |r| r.get(0))
         .optional()?;
     match value.as_deref() {
         None | Some(RELEASED) => Ok(None),
@@ -25,7 +26,7 @@ pub fn held_since(conn: &Connection) -> Result<Option<UnixTime>, DbError> {
 }
 
 pub fn hold(conn: &Connection, now: UnixTime) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         params![KEY, now.secs().to_string()],
     )?;
@@ -33,7 +34,7 @@ pub fn hold(conn: &Connection, now: UnixTime) -> Result<(), DbError> {
 }
 
 pub fn release(conn: &Connection) -> Result<bool, DbError> {
-    Ok(conn.execute(
+    Ok(conn.execute_cached(
         "UPDATE meta SET value = ?2 WHERE key = ?1 AND value != ?2",
         params![KEY, RELEASED],
     )? > 0)

@@ -1,5 +1,6 @@
 //! Risk flags on withdrawals, the risk thresholds, and the facts the risk rules read.
 
+use super::cached::CachedSql;
 use bitcoin::Amount;
 use rusqlite::{params, Connection, OptionalExtension};
 use sluice_shared::api::{RiskFlag, RiskFlagKind};
@@ -18,7 +19,7 @@ pub fn insert_flag(
     flag: &RiskFlag,
     now: UnixTime,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO risk_flags (withdrawal_id, kind, reason, recorded_at) VALUES (?1, ?2, ?3, ?4)",
         params![
             id_to_sql(withdrawal_id),
@@ -32,7 +33,7 @@ pub fn insert_flag(
 
 pub fn flags(conn: &Connection, withdrawal_id: u64) -> Result<Vec<RiskFlag>, DbError> {
     let mut stmt =
-        conn.prepare("SELECT kind, reason FROM risk_flags WHERE withdrawal_id = ?1 ORDER BY id")?;
+        conn.prepare_cached("SELECT kind, reason FROM risk_flags WHERE withdrawal_id = ?1 ORDER BY id")?;
     let rows = stmt.query_map([id_to_sql(withdrawal_id)], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
     })?;
@@ -49,7 +50,7 @@ pub fn flags(conn: &Connection, withdrawal_id: u64) -> Result<Vec<RiskFlag>, DbE
 
 pub fn is_flagged(conn: &Connection, withdrawal_id: u64) -> Result<bool, DbError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             "SELECT 1 FROM risk_flags WHERE withdrawal_id = ?1 LIMIT 1",
             [id_to_sql(withdrawal_id)],
             |_| Ok(()),
@@ -61,7 +62,7 @@ pub fn is_flagged(conn: &Connection, withdrawal_id: u64) -> Result<bool, DbError
 /// The thresholds in force (the defaults until an admin changes them).
 pub fn settings(conn: &Connection) -> Result<RiskSettings, DbError> {
     let text: Option<String> = conn
-        .query_row("SELECT settings FROM risk_settings WHERE id = 1", [], |r| {
+        .query_row_cached("SELECT settings FROM risk_settings WHERE id = 1", [], |r| {
             r.get(0)
         })
         .optional()?;
@@ -81,7 +82,7 @@ pub fn set_settings(
 ) -> Result<(), DbError> {
     let text =
         serde_json::to_string(settings).map_err(|e| DbError::Corrupt(format!("risk settings: {e}")))?;
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO risk_settings (id, settings, updated_at, updated_by) VALUES (1, ?1, ?2, ?3) \
          ON CONFLICT(id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at, \
          updated_by = excluded.updated_by",
@@ -90,23 +91,25 @@ pub fn set_settings(
     Ok(())
 }
 
+/// Counts from the index alone (migration 17; `db_tests` checks the plan).
+pub(crate) const EARLIER_TO_DESTINATION: &str =
+    "SELECT COUNT(*) FROM withdrawals WHERE customer_id = ?1 AND destination = ?2 AND status != 'rejected'";
+
 /// The customer's earlier withdrawals to `destination` that were not rejected.
 pub fn earlier_to_destination(
     conn: &Connection,
     customer_id: &str,
     destination: &str,
 ) -> Result<u64, DbError> {
-    let n: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM withdrawals WHERE customer_id = ?1 AND destination = ?2 AND status != 'rejected'",
-        params![customer_id, destination],
-        |r| r.get(0),
-    )?;
+    let n: i64 = conn.query_row_cached(EARLIER_TO_DESTINATION, params![customer_id, destination], |r| {
+        r.get(0)
+    })?;
     Ok(u64::try_from(n).unwrap_or_default())
 }
 
 /// The amounts of the customer's latest `limit` withdrawals that were not rejected.
 pub fn recent_amounts(conn: &Connection, customer_id: &str, limit: u32) -> Result<Vec<Amount>, DbError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT amount_sat FROM withdrawals WHERE customer_id = ?1 AND status != 'rejected' \
          ORDER BY id DESC LIMIT ?2",
     )?;
@@ -116,7 +119,7 @@ pub fn recent_amounts(conn: &Connection, customer_id: &str, limit: u32) -> Resul
 
 /// How many withdrawals (not rejected) the customer requested since `since`, and their sum.
 pub fn since(conn: &Connection, customer_id: &str, since: UnixTime) -> Result<(u64, Amount), DbError> {
-    let (n, sum): (i64, i64) = conn.query_row(
+    let (n, sum): (i64, i64) = conn.query_row_cached(
         "SELECT COUNT(*), COALESCE(SUM(amount_sat), 0) FROM withdrawals \
          WHERE customer_id = ?1 AND created_at >= ?2 AND status != 'rejected'",
         params![customer_id, since.secs()],
@@ -131,7 +134,7 @@ pub fn other_customers(
     customer_id: &str,
     destination: &str,
 ) -> Result<Vec<String>, DbError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT customer_id FROM beneficiaries WHERE address = ?1 AND customer_id != ?2 \
          UNION SELECT customer_id FROM withdrawals WHERE destination = ?1 AND customer_id != ?2 \
          ORDER BY 1 LIMIT 20",

@@ -2,6 +2,7 @@
 //! spends exactly its original's inputs, so at most one of the group can confirm), the
 //! abandon of a group, and the sessions' own history.
 
+use super::cached::CachedSql;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::DbError;
@@ -27,7 +28,7 @@ pub struct Replacement {
 }
 
 pub fn insert_replacement(conn: &Connection, r: &Replacement) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO session_replacements (session_id, replaces_session, root_session, fee_rate_sat_vb, approved_by, approved_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
@@ -45,7 +46,7 @@ pub fn insert_replacement(conn: &Connection, r: &Replacement) -> Result<(), DbEr
 /// The bump record of `session`, if it is a fee bump.
 pub fn replacement_of(conn: &Connection, session: u64) -> Result<Option<Replacement>, DbError> {
     let row = conn
-        .query_row(
+        .query_row_cached(
             "SELECT replaces_session, root_session, fee_rate_sat_vb, approved_by, approved_at \
              FROM session_replacements WHERE session_id = ?1",
             [sql_id(session)],
@@ -81,7 +82,7 @@ pub fn root_of(conn: &Connection, session: u64) -> Result<u64, DbError> {
 /// Every session of the group whose first session is `root`, oldest first.
 pub fn group(conn: &Connection, root: u64) -> Result<Vec<u64>, DbError> {
     let mut stmt = conn
-        .prepare("SELECT session_id FROM session_replacements WHERE root_session = ?1 ORDER BY session_id")?;
+        .prepare_cached("SELECT session_id FROM session_replacements WHERE root_session = ?1 ORDER BY session_id")?;
     let rows = stmt.query_map([sql_id(root)], |r| r.get::<_, i64>(0))?;
     let mut ids = vec![root];
     for row in rows {
@@ -130,7 +131,7 @@ pub fn insert_abandon(
     reason: &str,
     now: UnixTime,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO session_abandons (root_session, requested_by, requested_at, reason) VALUES (?1, ?2, ?3, ?4)",
         params![sql_id(root), requested_by, now.secs(), reason],
     )?;
@@ -138,7 +139,7 @@ pub fn insert_abandon(
 }
 
 pub fn abandon_of(conn: &Connection, root: u64) -> Result<Option<Abandon>, DbError> {
-    conn.query_row(
+    conn.query_row_cached(
         &format!("SELECT {ABANDON_COLUMNS} FROM session_abandons WHERE root_session = ?1"),
         [sql_id(root)],
         abandon_row,
@@ -150,7 +151,7 @@ pub fn abandon_of(conn: &Connection, root: u64) -> Result<Option<Abandon>, DbErr
 
 /// Abandons still waiting for a conflicting confirmation, oldest first.
 pub fn waiting_abandons(conn: &Connection) -> Result<Vec<Abandon>, DbError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ABANDON_COLUMNS} FROM session_abandons WHERE resolution IS NULL ORDER BY root_session"
     ))?;
     let rows = stmt.query_map([], abandon_row)?;
@@ -165,7 +166,7 @@ pub fn resolve_abandon(
     txid: &str,
     now: UnixTime,
 ) -> Result<bool, DbError> {
-    Ok(conn.execute(
+    Ok(conn.execute_cached(
         "UPDATE session_abandons SET resolution = ?2, resolved_txid = ?3, resolved_at = ?4 \
          WHERE root_session = ?1 AND resolution IS NULL",
         params![sql_id(root), resolution, txid, now.secs()],
@@ -190,7 +191,7 @@ pub fn insert_event(
     note: &str,
     now: UnixTime,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO session_events (session_id, kind, actor, note, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![sql_id(session), kind, actor, note, now.secs()],
     )?;
@@ -198,7 +199,7 @@ pub fn insert_event(
 }
 
 pub fn events(conn: &Connection, session: u64) -> Result<Vec<SessionEvent>, DbError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT kind, actor, note, recorded_at FROM session_events WHERE session_id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([sql_id(session)], |r| {

@@ -1,6 +1,7 @@
 //! Signing sessions: one unsigned transaction for a wallet's signers, and which
 //! withdrawals it pays.
 
+use super::cached::CachedSql;
 use bitcoin::psbt::Psbt;
 use bitcoin::{Amount, Txid};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -32,7 +33,7 @@ pub fn insert(
     created_by: &str,
     now: UnixTime,
 ) -> Result<u64, DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO signing_sessions (wallet, unsigned_txid, psbt, fee_sat, change_sat, status, created_by, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7, ?7)",
         params![
@@ -55,7 +56,7 @@ pub fn add_withdrawal(
     withdrawal_id: u64,
     output_index: u32,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO session_withdrawals (session_id, withdrawal_id, output_index) VALUES (?1, ?2, ?3)",
         params![
             i64::try_from(session_id).unwrap_or(-1),
@@ -69,7 +70,7 @@ pub fn add_withdrawal(
 pub fn find(conn: &Connection, id: u64) -> Result<Option<SessionRecord>, DbError> {
     let sql_id = i64::try_from(id).unwrap_or(-1);
     let row = conn
-        .query_row(
+        .query_row_cached(
             "SELECT wallet, unsigned_txid, psbt, fee_sat, change_sat, status, created_by, created_at \
              FROM signing_sessions WHERE id = ?1",
             [sql_id],
@@ -91,7 +92,7 @@ pub fn find(conn: &Connection, id: u64) -> Result<Option<SessionRecord>, DbError
         return Ok(None);
     };
     let corrupt = |what: &str| DbError::Corrupt(format!("session {id}: {what}"));
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT withdrawal_id, output_index FROM session_withdrawals WHERE session_id = ?1 ORDER BY output_index",
     )?;
     let withdrawals = stmt
@@ -119,7 +120,7 @@ pub fn find(conn: &Connection, id: u64) -> Result<Option<SessionRecord>, DbError
 /// in `from`: another process got there first, so the caller backs off. The allowed
 /// moves are the service layer's business; this is the compare-and-set it builds on.
 pub fn transition(conn: &Connection, id: u64, from: &str, to: &str, now: UnixTime) -> Result<bool, DbError> {
-    let n = conn.execute(
+    let n = conn.execute_cached(
         "UPDATE signing_sessions SET status = ?3, updated_at = ?4 WHERE id = ?1 AND status = ?2",
         params![i64::try_from(id).unwrap_or(-1), from, to, now.secs()],
     )?;
@@ -128,7 +129,7 @@ pub fn transition(conn: &Connection, id: u64, from: &str, to: &str, now: UnixTim
 
 /// Ids of the sessions in `status`, oldest first.
 pub fn ids_with_status(conn: &Connection, status: &str) -> Result<Vec<u64>, DbError> {
-    let mut stmt = conn.prepare("SELECT id FROM signing_sessions WHERE status = ?1 ORDER BY id")?;
+    let mut stmt = conn.prepare_cached("SELECT id FROM signing_sessions WHERE status = ?1 ORDER BY id")?;
     let rows = stmt.query_map([status], |r| r.get::<_, i64>(0))?;
     rows.map(|r| {
         let id = r?;

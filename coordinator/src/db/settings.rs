@@ -1,5 +1,6 @@
 //! Fee schedules (per asset) and per-customer daily limits (per asset).
 
+use super::cached::CachedSql;
 use bitcoin::Amount;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -9,7 +10,7 @@ use crate::time::UnixTime;
 
 pub fn fee_schedule(conn: &Connection, asset: &str) -> Result<Option<FeeSchedule>, DbError> {
     let row: Option<(String, Option<i64>, Option<i64>)> = conn
-        .query_row(
+        .query_row_cached(
             "SELECT kind, flat_sat, basis_points FROM fee_schedules WHERE asset = ?1",
             [asset],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -40,7 +41,7 @@ pub fn set_fee_schedule(
         FeeSchedule::Flat(fee) => ("flat", Some(sat_to_sql(fee)?), None),
         FeeSchedule::Percent { basis_points } => ("percent", None, Some(i64::from(basis_points))),
     };
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO fee_schedules (asset, kind, flat_sat, basis_points, updated_at, updated_by) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT(asset) DO UPDATE SET kind = excluded.kind, flat_sat = excluded.flat_sat, \
@@ -55,7 +56,7 @@ pub fn customer_daily_limit(
     customer_id: &str,
     asset: &str,
 ) -> Result<Option<Amount>, DbError> {
-    conn.query_row(
+    conn.query_row_cached(
         "SELECT daily_limit_sat FROM customer_limits WHERE customer_id = ?1 AND asset = ?2",
         [customer_id, asset],
         |r| r.get::<_, i64>(0),
@@ -73,7 +74,7 @@ pub fn set_customer_daily_limit(
     now: UnixTime,
     by: &str,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO customer_limits (customer_id, asset, daily_limit_sat, updated_at, updated_by) \
          VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT(customer_id, asset) DO UPDATE SET daily_limit_sat = excluded.daily_limit_sat, \

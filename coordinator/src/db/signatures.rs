@@ -2,6 +2,7 @@
 //! service verifies each against the session's transaction before calling [`insert`];
 //! the sender reads them back with [`for_session`] to complete the PSBT.
 
+use super::cached::CachedSql;
 use bitcoin::ecdsa;
 use bitcoin::PublicKey;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -41,7 +42,7 @@ pub fn insert(
     let pubkey = sig.pubkey.to_string();
     let signature = hex::encode(sig.signature.to_vec());
     let existing: Option<String> = conn
-        .query_row(
+        .query_row_cached(
             "SELECT signature FROM partial_signatures WHERE session_id = ?1 AND input_index = ?2 AND pubkey = ?3",
             params![session, sig.input_index, pubkey],
             |r| r.get(0),
@@ -54,7 +55,7 @@ pub fn insert(
             sig.input_index
         ))),
         None => {
-            conn.execute(
+            conn.execute_cached(
                 "INSERT INTO partial_signatures (session_id, input_index, pubkey, signature, signer_id, received_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
@@ -75,7 +76,7 @@ pub fn insert(
 pub fn for_session(conn: &Connection, session_id: u64) -> Result<Vec<StoredSignature>, DbError> {
     let session =
         i64::try_from(session_id).map_err(|_| DbError::Corrupt(format!("session id {session_id}")))?;
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT input_index, pubkey, signature, signer_id FROM partial_signatures \
          WHERE session_id = ?1 ORDER BY input_index, pubkey",
     )?;

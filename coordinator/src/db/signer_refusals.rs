@@ -1,5 +1,6 @@
 //! What online signers report refusing: the latest reason per session and signer.
 
+use super::cached::CachedSql;
 use rusqlite::{params, Connection};
 use sluice_shared::api::SignerRefusalReport;
 
@@ -19,7 +20,7 @@ pub fn record(
     detail: &str,
     now: UnixTime,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO signer_refusals (session_id, signer_id, reason, detail, reported_at) \
          VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT(session_id, signer_id) DO UPDATE SET reason = excluded.reason, \
@@ -32,7 +33,7 @@ pub fn record(
 /// The refusals that still hold for a withdrawal: on its open sessions, from signers
 /// that have not signed that session since.
 pub fn for_withdrawal(conn: &Connection, withdrawal_id: u64) -> Result<Vec<SignerRefusalReport>, DbError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT r.signer_id, r.session_id, r.reason, r.detail, r.reported_at FROM signer_refusals r \
          JOIN session_withdrawals sw ON sw.session_id = r.session_id \
          JOIN signing_sessions ss ON ss.id = r.session_id \
@@ -55,7 +56,7 @@ pub fn for_withdrawal(conn: &Connection, withdrawal_id: u64) -> Result<Vec<Signe
 
 /// Reports per signer name and reason, over all time (for `/metrics`).
 pub fn totals(conn: &Connection) -> Result<Vec<(String, String, u64)>, DbError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT s.name, r.reason, SUM(r.reports) FROM signer_refusals r \
          JOIN signers s ON s.signer_id = r.signer_id GROUP BY s.name, r.reason ORDER BY s.name, r.reason",
     )?;
@@ -72,7 +73,7 @@ pub fn totals(conn: &Connection) -> Result<Vec<(String, String, u64)>, DbError> 
 /// Whether each signer (by name) last reported being paused, with no signature from it
 /// since: paused as far as the coordinator can tell.
 pub fn paused(conn: &Connection) -> Result<Vec<(String, bool)>, DbError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT s.name, COALESCE((SELECT r.reason = 'paused' FROM signer_refusals r \
              WHERE r.signer_id = s.signer_id ORDER BY r.reported_at DESC, r.rowid DESC LIMIT 1), 0) \
            AND NOT EXISTS (SELECT 1 FROM partial_signatures p WHERE p.signer_id = s.signer_id \
@@ -97,7 +98,7 @@ pub struct LatestRefusal {
 /// Each signer's (by name) most recent refusal report, whatever became of its session
 /// since: the dashboard shows it with its time so staff judge whether it still matters.
 pub fn latest_per_signer(conn: &Connection) -> Result<Vec<LatestRefusal>, DbError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT s.name, r.session_id, r.reason, r.detail, r.reported_at FROM signers s \
          JOIN signer_refusals r ON r.rowid = (SELECT r2.rowid FROM signer_refusals r2 \
              WHERE r2.signer_id = s.signer_id ORDER BY r2.reported_at DESC, r2.rowid DESC LIMIT 1) \
@@ -114,7 +115,7 @@ pub fn latest_per_signer(conn: &Connection) -> Result<Vec<LatestRefusal>, DbErro
         })
     })?;
     let mut latest: Vec<LatestRefusal> = rows.collect::<Result<_, _>>()?;
-    let mut paid = conn.prepare(
+    let mut paid = conn.prepare_cached(
         "SELECT withdrawal_id FROM session_withdrawals WHERE session_id = ?1 ORDER BY withdrawal_id",
     )?;
     for refusal in &mut latest {

@@ -1,6 +1,7 @@
 //! The signers the coordinator knows. A signer's identity key (BIP340, x-only) signs its
 //! online requests; its id is derived from that key (`sluice_shared::identity`).
 
+use super::cached::CachedSql;
 use bitcoin::bip32::Fingerprint;
 use bitcoin::secp256k1::XOnlyPublicKey;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -73,7 +74,7 @@ pub fn insert(
     now: UnixTime,
 ) -> Result<SignerId, DbError> {
     let id = SignerId::from_identity_key(identity_key);
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO signers (signer_id, identity_key, master_fingerprint, name, active, created_at, created_by) \
          VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6)",
         params![
@@ -90,7 +91,7 @@ pub fn insert(
 
 pub fn find(conn: &Connection, id: &SignerId) -> Result<Option<SignerRecord>, DbError> {
     let row = conn
-        .query_row(
+        .query_row_cached(
             &format!("SELECT {COLUMNS} FROM signers WHERE signer_id = ?1"),
             [id.to_string()],
             from_row,
@@ -105,7 +106,7 @@ pub fn find_by_fingerprint(
     fingerprint: Fingerprint,
 ) -> Result<Option<SignerRecord>, DbError> {
     let row = conn
-        .query_row(
+        .query_row_cached(
             &format!("SELECT {COLUMNS} FROM signers WHERE master_fingerprint = ?1 AND active = 1"),
             [fingerprint.to_string()],
             from_row,
@@ -115,14 +116,14 @@ pub fn find_by_fingerprint(
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<SignerRecord>, DbError> {
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM signers ORDER BY name"))?;
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM signers ORDER BY name"))?;
     let rows = stmt.query_map([], from_row)?;
     rows.map(|r| parse(r?)).collect()
 }
 
 /// Turns a signer's online access on or off. Returns false if no such signer.
 pub fn set_active(conn: &Connection, id: &SignerId, active: bool) -> Result<bool, DbError> {
-    let n = conn.execute(
+    let n = conn.execute_cached(
         "UPDATE signers SET active = ?2 WHERE signer_id = ?1",
         params![id.to_string(), active],
     )?;
@@ -132,7 +133,7 @@ pub fn set_active(conn: &Connection, id: &SignerId, active: bool) -> Result<bool
 /// Sets (or replaces, or with `None` removes) a signer's restricted-discovery key.
 /// Returns false if no such signer.
 pub fn set_tor_key(conn: &Connection, id: &SignerId, key: Option<&TorClientKey>) -> Result<bool, DbError> {
-    let n = conn.execute(
+    let n = conn.execute_cached(
         "UPDATE signers SET tor_key = ?2 WHERE signer_id = ?1",
         params![id.to_string(), key.map(ToString::to_string)],
     )?;
@@ -142,7 +143,7 @@ pub fn set_tor_key(conn: &Connection, id: &SignerId, key: Option<&TorClientKey>)
 /// The restricted-discovery keys of the active signers: who may discover the signer API's
 /// onion service. Ordered by signer id, so an unchanged set compares equal.
 pub fn active_tor_keys(conn: &Connection) -> Result<Vec<(SignerId, TorClientKey)>, DbError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM signers WHERE active = 1 AND tor_key IS NOT NULL ORDER BY signer_id"
     ))?;
     let rows = stmt.query_map([], from_row)?;
@@ -164,7 +165,7 @@ pub fn note_contact(
     now: UnixTime,
     min_interval_secs: i64,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO signer_contacts (signer_id, last_contact_at) VALUES (?1, ?2)
          ON CONFLICT (signer_id) DO UPDATE SET last_contact_at = excluded.last_contact_at
          WHERE signer_contacts.last_contact_at <= excluded.last_contact_at - ?3",
@@ -176,7 +177,7 @@ pub fn note_contact(
 /// One signer's last recorded contact.
 pub fn contact_of(conn: &Connection, signer_id: &str) -> Result<Option<UnixTime>, DbError> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             "SELECT last_contact_at FROM signer_contacts WHERE signer_id = ?1",
             [signer_id],
             |r| r.get::<_, i64>(0),
@@ -187,7 +188,7 @@ pub fn contact_of(conn: &Connection, signer_id: &str) -> Result<Option<UnixTime>
 
 /// Each signer's last recorded contact, by signer id.
 pub fn contacts(conn: &Connection) -> Result<std::collections::BTreeMap<String, UnixTime>, DbError> {
-    let mut stmt = conn.prepare("SELECT signer_id, last_contact_at FROM signer_contacts")?;
+    let mut stmt = conn.prepare_cached("SELECT signer_id, last_contact_at FROM signer_contacts")?;
     let rows = stmt.query_map([], |r| {
         Ok((r.get::<_, String>(0)?, UnixTime::from_secs(r.get(1)?)))
     })?;

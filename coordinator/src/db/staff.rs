@@ -1,5 +1,6 @@
 //! Staff members: name, role, the SHA-256 of their API token, active or not.
 
+use super::cached::CachedSql;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::DbError;
@@ -42,7 +43,7 @@ pub fn insert(
     now: UnixTime,
     created_by: Option<&str>,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO staff (name, role, token_hash, active, created_at, created_by) VALUES (?1, ?2, ?3, 1, ?4, ?5)",
         params![name, role.as_str(), token_hash, now.secs(), created_by],
     )?;
@@ -50,7 +51,7 @@ pub fn insert(
 }
 
 pub fn find(conn: &Connection, name: &str) -> Result<Option<StaffRecord>, DbError> {
-    conn.query_row(
+    conn.query_row_cached(
         &format!("SELECT {COLUMNS} FROM staff WHERE name = ?1"),
         [name],
         from_row,
@@ -61,7 +62,7 @@ pub fn find(conn: &Connection, name: &str) -> Result<Option<StaffRecord>, DbErro
 }
 
 pub fn find_by_token_hash(conn: &Connection, token_hash: &str) -> Result<Option<StaffRecord>, DbError> {
-    conn.query_row(
+    conn.query_row_cached(
         &format!("SELECT {COLUMNS} FROM staff WHERE token_hash = ?1"),
         [token_hash],
         from_row,
@@ -72,14 +73,14 @@ pub fn find_by_token_hash(conn: &Connection, token_hash: &str) -> Result<Option<
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<StaffRecord>, DbError> {
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM staff ORDER BY name"))?;
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM staff ORDER BY name"))?;
     let rows = stmt.query_map([], from_row)?;
     rows.map(|r| decode(r?)).collect()
 }
 
 /// Returns whether the staff member exists.
 pub fn set_active(conn: &Connection, name: &str, active: bool) -> Result<bool, DbError> {
-    Ok(conn.execute(
+    Ok(conn.execute_cached(
         "UPDATE staff SET active = ?2 WHERE name = ?1",
         params![name, active],
     )? == 1)
@@ -87,7 +88,7 @@ pub fn set_active(conn: &Connection, name: &str, active: bool) -> Result<bool, D
 
 /// Replaces a staff member's token (the old one stops working at once).
 pub fn set_token_hash(conn: &Connection, name: &str, token_hash: &str) -> Result<bool, DbError> {
-    Ok(conn.execute(
+    Ok(conn.execute_cached(
         "UPDATE staff SET token_hash = ?2 WHERE name = ?1",
         params![name, token_hash],
     )? == 1)

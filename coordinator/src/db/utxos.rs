@@ -2,6 +2,7 @@
 //! marked spent when a transaction spending them is seen. Quarantined coins are never
 //! offered for spending.
 
+use super::cached::CachedSql;
 use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
 use bitcoin::{Amount, OutPoint, Transaction, Txid};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -48,7 +49,7 @@ pub fn record(conn: &Connection, coin: &ObservedCoin<'_>, now: UnixTime) -> Resu
         .ok()
         .and_then(|i| prev_tx.output.get(i))
         .ok_or_else(|| DbError::Corrupt(format!("transaction has no output {vout}")))?;
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO utxos (txid, vout, wallet, branch, derivation_index, amount_sat, prev_tx, block_height, observed_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
          ON CONFLICT(txid, vout) DO UPDATE SET block_height = excluded.block_height",
@@ -69,7 +70,7 @@ pub fn record(conn: &Connection, coin: &ObservedCoin<'_>, now: UnixTime) -> Resu
 
 /// Takes a coin out of (or puts it back into) coin selection.
 pub fn set_quarantined(conn: &Connection, outpoint: &OutPoint, quarantined: bool) -> Result<bool, DbError> {
-    Ok(conn.execute(
+    Ok(conn.execute_cached(
         "UPDATE utxos SET quarantined = ?3 WHERE txid = ?1 AND vout = ?2",
         params![outpoint.txid.to_string(), outpoint.vout, quarantined],
     )? == 1)
@@ -77,7 +78,7 @@ pub fn set_quarantined(conn: &Connection, outpoint: &OutPoint, quarantined: bool
 
 /// Confirmed coins of `wallet` that no session holds, nothing spent, and not quarantined.
 pub fn spendable(conn: &Connection, wallet: &str) -> Result<Vec<CoinRecord>, DbError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT txid, vout, branch, derivation_index, amount_sat, prev_tx FROM utxos \
          WHERE wallet = ?1 AND reserved_by_session IS NULL AND spent_by_txid IS NULL \
          AND quarantined = 0 AND block_height IS NOT NULL ORDER BY amount_sat DESC, txid, vout",
@@ -119,7 +120,7 @@ pub fn spendable(conn: &Connection, wallet: &str) -> Result<Vec<CoinRecord>, DbE
 
 /// Reserves a coin for a session; fails if anything else holds it.
 pub fn reserve(conn: &Connection, outpoint: &OutPoint, session_id: u64) -> Result<(), DbError> {
-    let changed = conn.execute(
+    let changed = conn.execute_cached(
         "UPDATE utxos SET reserved_by_session = ?3 WHERE txid = ?1 AND vout = ?2 \
          AND reserved_by_session IS NULL AND spent_by_txid IS NULL AND quarantined = 0",
         params![
@@ -139,7 +140,7 @@ pub fn reserve(conn: &Connection, outpoint: &OutPoint, session_id: u64) -> Resul
 /// Marks a known coin spent by `txid` in the block at `height`. Returns false if the
 /// outpoint is not ours.
 pub fn mark_spent(conn: &Connection, outpoint: &OutPoint, txid: &Txid, height: u32) -> Result<bool, DbError> {
-    Ok(conn.execute(
+    Ok(conn.execute_cached(
         "UPDATE utxos SET spent_by_txid = ?3, spent_at_height = ?4 WHERE txid = ?1 AND vout = ?2 AND spent_by_txid IS NULL",
         params![outpoint.txid.to_string(), outpoint.vout, txid.to_string(), height],
     )? == 1)
@@ -148,7 +149,7 @@ pub fn mark_spent(conn: &Connection, outpoint: &OutPoint, txid: &Txid, height: u
 /// Spends recorded in blocks at `height` or above are undone (a reorg): the coin is
 /// unspent again until a block of the new chain spends it.
 pub fn unspend_from(conn: &Connection, height: u32) -> Result<usize, DbError> {
-    Ok(conn.execute(
+    Ok(conn.execute_cached(
         "UPDATE utxos SET spent_by_txid = NULL, spent_at_height = NULL WHERE spent_at_height >= ?1",
         [height],
     )?)
@@ -158,7 +159,7 @@ pub fn unspend_from(conn: &Connection, height: u32) -> Result<usize, DbError> {
 /// ours).
 pub fn spend_of(conn: &Connection, outpoint: &OutPoint) -> Result<Option<(Txid, u32)>, DbError> {
     let row: Option<(Option<String>, Option<u32>)> = conn
-        .query_row(
+        .query_row_cached(
             "SELECT spent_by_txid, spent_at_height FROM utxos WHERE txid = ?1 AND vout = ?2",
             params![outpoint.txid.to_string(), outpoint.vout],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -178,7 +179,7 @@ pub fn spend_of(conn: &Connection, outpoint: &OutPoint) -> Result<Option<(Txid, 
 /// Coins whose funding transaction was in a block at `height` or above become
 /// unconfirmed again (a reorg); they are spendable once they confirm anew.
 pub fn unconfirm_from(conn: &Connection, height: u32) -> Result<usize, DbError> {
-    Ok(conn.execute(
+    Ok(conn.execute_cached(
         "UPDATE utxos SET block_height = NULL WHERE block_height >= ?1",
         [height],
     )?)

@@ -1,6 +1,7 @@
 //! Wallets (descriptors, approval policy, daily limit, next address indexes) and the
 //! addresses handed out from them.
 
+use super::cached::CachedSql;
 use bitcoin::Amount;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use sluice_shared::descriptor::{Branch, SWEEP_INDEX_BASE};
@@ -83,7 +84,7 @@ fn policy_json(policy: &ApprovalPolicy) -> Result<String, DbError> {
 }
 
 pub fn insert(conn: &Connection, wallet: &NewWallet<'_>, now: UnixTime) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO wallets (name, wallet_id, kind, receive_descriptor, change_descriptor, approval_policy, \
          daily_limit_sat, next_receive_index, next_change_index, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, ?8)",
@@ -102,7 +103,7 @@ pub fn insert(conn: &Connection, wallet: &NewWallet<'_>, now: UnixTime) -> Resul
 }
 
 pub fn find(conn: &Connection, name: &str) -> Result<Option<WalletRecord>, DbError> {
-    conn.query_row(
+    conn.query_row_cached(
         &format!("SELECT {COLUMNS} FROM wallets WHERE name = ?1"),
         [name],
         from_row,
@@ -113,7 +114,7 @@ pub fn find(conn: &Connection, name: &str) -> Result<Option<WalletRecord>, DbErr
 }
 
 pub fn find_by_wallet_id(conn: &Connection, wallet_id: &str) -> Result<Option<WalletRecord>, DbError> {
-    conn.query_row(
+    conn.query_row_cached(
         &format!("SELECT {COLUMNS} FROM wallets WHERE wallet_id = ?1"),
         [wallet_id],
         from_row,
@@ -124,20 +125,20 @@ pub fn find_by_wallet_id(conn: &Connection, wallet_id: &str) -> Result<Option<Wa
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<WalletRecord>, DbError> {
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM wallets ORDER BY name"))?;
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM wallets ORDER BY name"))?;
     let rows = stmt.query_map([], from_row)?;
     rows.map(|r| decode(r?)).collect()
 }
 
 pub fn set_policy(conn: &Connection, name: &str, policy: &ApprovalPolicy) -> Result<bool, DbError> {
-    Ok(conn.execute(
+    Ok(conn.execute_cached(
         "UPDATE wallets SET approval_policy = ?2 WHERE name = ?1",
         params![name, policy_json(policy)?],
     )? == 1)
 }
 
 pub fn set_daily_limit(conn: &Connection, name: &str, limit: Amount) -> Result<bool, DbError> {
-    Ok(conn.execute(
+    Ok(conn.execute_cached(
         "UPDATE wallets SET daily_limit_sat = ?2 WHERE name = ?1",
         params![name, sat_to_sql(limit)?],
     )? == 1)
@@ -150,7 +151,7 @@ pub fn take_next_index(conn: &Connection, name: &str, branch: Branch) -> Result<
         Branch::Receive => "next_receive_index",
         Branch::Change => "next_change_index",
     };
-    let current: i64 = conn.query_row(
+    let current: i64 = conn.query_row_cached(
         &format!("SELECT {column} FROM wallets WHERE name = ?1"),
         [name],
         |r| r.get(0),
@@ -167,7 +168,7 @@ pub fn take_next_index(conn: &Connection, name: &str, branch: Branch) -> Result<
             "wallet {name} has used every {column} address"
         )));
     }
-    conn.execute(
+    conn.execute_cached(
         &format!("UPDATE wallets SET {column} = {column} + 1 WHERE name = ?1"),
         [name],
     )?;
@@ -184,7 +185,7 @@ pub fn insert_address(
     script_pubkey_hex: &str,
     now: UnixTime,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO wallet_addresses (wallet, branch, derivation_index, address, script_pubkey, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![wallet, branch.number(), index, address, script_pubkey_hex, now.secs()],
@@ -195,7 +196,7 @@ pub fn insert_address(
 /// The first reserved sweep index of `wallet` (at or above [`SWEEP_INDEX_BASE`]) that no
 /// coin seen on chain has paid yet.
 pub fn next_sweep_index(conn: &Connection, wallet: &str) -> Result<u32, DbError> {
-    let highest: Option<i64> = conn.query_row(
+    let highest: Option<i64> = conn.query_row_cached(
         "SELECT MAX(derivation_index) FROM wallet_addresses \
          WHERE wallet = ?1 AND branch = ?2 AND derivation_index >= ?3",
         params![wallet, Branch::Receive.number(), SWEEP_INDEX_BASE],
@@ -213,7 +214,7 @@ pub fn address_by_script(
     script_pubkey: &bitcoin::Script,
 ) -> Result<Option<(String, Branch, u32)>, DbError> {
     let row: Option<(String, u32, u32)> = conn
-        .query_row(
+        .query_row_cached(
             "SELECT wallet, branch, derivation_index FROM wallet_addresses WHERE script_pubkey = ?1",
             [hex::encode(script_pubkey.as_bytes())],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),

@@ -1,5 +1,6 @@
 //! The webhook outbox and its delivery log (migration 15).
 
+use super::cached::CachedSql;
 use rusqlite::{params, Connection};
 
 use super::DbError;
@@ -22,7 +23,7 @@ pub struct OutboxEvent {
 /// first, at most `limit`, stopping at the first one still waiting out its back-off (so
 /// an endpoint receives events in order).
 pub fn due(conn: &Connection, endpoint: &str, now_ms: i64, limit: u32) -> Result<Vec<OutboxEvent>, DbError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT e.id, e.event_id, e.kind, e.payload, e.created_at, \
              (SELECT COUNT(*) FROM webhook_deliveries d WHERE d.endpoint = ?1 AND d.event = e.id), \
              (SELECT d.next_attempt_at_ms FROM webhook_deliveries d WHERE d.endpoint = ?1 AND d.event = e.id \
@@ -71,7 +72,7 @@ pub struct Delivery {
 }
 
 pub fn record_attempt(conn: &Connection, seq: i64, d: &Delivery) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO webhook_deliveries (event, endpoint, attempt, attempted_at_ms, http_status, error, delivered, next_attempt_at_ms) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
@@ -90,7 +91,7 @@ pub fn record_attempt(conn: &Connection, seq: i64, d: &Delivery) -> Result<(), D
 
 /// The newest `limit` attempts, newest first.
 pub fn deliveries(conn: &Connection, limit: u32) -> Result<Vec<Delivery>, DbError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT e.event_id, e.kind, d.endpoint, d.attempt, d.attempted_at_ms, d.http_status, d.error, d.delivered, \
              d.next_attempt_at_ms \
          FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event ORDER BY d.id DESC LIMIT ?1",
@@ -113,7 +114,7 @@ pub fn deliveries(conn: &Connection, limit: u32) -> Result<Vec<Delivery>, DbErro
 
 /// Events not yet delivered to `endpoint` (for `/metrics`-style checks and tests).
 pub fn undelivered(conn: &Connection, endpoint: &str) -> Result<u64, DbError> {
-    let n: i64 = conn.query_row(
+    let n: i64 = conn.query_row_cached(
         "SELECT COUNT(*) FROM webhook_events e WHERE NOT EXISTS (SELECT 1 FROM webhook_deliveries d \
          WHERE d.endpoint = ?1 AND d.event = e.id AND d.delivered = 1)",
         [endpoint],

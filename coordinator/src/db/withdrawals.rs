@@ -1,5 +1,6 @@
 //! Withdrawals, their append-only history and their approvals.
 
+use super::cached::CachedSql;
 use bitcoin::Amount;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use sluice_shared::api::{ApprovalMethod, EventKind, WithdrawalStatus};
@@ -127,7 +128,7 @@ fn id_to_sql(id: u64) -> i64 {
 }
 
 pub fn insert(conn: &Connection, row: &NewWithdrawalRow<'_>, now: UnixTime) -> Result<u64, DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO withdrawals (idempotency_key, request_hash, customer_id, wallet, asset, destination, \
          amount_sat, fee_sat, status, requested_by, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending_approval', ?9, ?10, ?10)",
@@ -149,7 +150,7 @@ pub fn insert(conn: &Connection, row: &NewWithdrawalRow<'_>, now: UnixTime) -> R
 }
 
 pub fn find(conn: &Connection, id: u64) -> Result<Option<WithdrawalRecord>, DbError> {
-    conn.query_row(
+    conn.query_row_cached(
         &format!("SELECT {COLUMNS} FROM withdrawals WHERE id = ?1"),
         [id_to_sql(id)],
         from_row,
@@ -160,7 +161,7 @@ pub fn find(conn: &Connection, id: u64) -> Result<Option<WithdrawalRecord>, DbEr
 }
 
 pub fn find_by_idempotency_key(conn: &Connection, key: &str) -> Result<Option<WithdrawalRecord>, DbError> {
-    conn.query_row(
+    conn.query_row_cached(
         &format!("SELECT {COLUMNS} FROM withdrawals WHERE idempotency_key = ?1"),
         [key],
         from_row,
@@ -171,7 +172,7 @@ pub fn find_by_idempotency_key(conn: &Connection, key: &str) -> Result<Option<Wi
 }
 
 pub fn list(conn: &Connection, filter: &ListFilter) -> Result<Vec<WithdrawalRecord>, DbError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM withdrawals \
          WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR id < ?2) \
          ORDER BY id DESC LIMIT ?3"
@@ -196,7 +197,7 @@ pub fn set_status(
     to: WithdrawalStatus,
     now: UnixTime,
 ) -> Result<(), DbError> {
-    let changed = conn.execute(
+    let changed = conn.execute_cached(
         "UPDATE withdrawals SET status = ?3, updated_at = ?4 WHERE id = ?1 AND status = ?2",
         params![id_to_sql(id), from.as_str(), to.as_str(), now.secs()],
     )?;
@@ -208,6 +209,17 @@ pub fn set_status(
     Ok(())
 }
 
+/// The customer's withdrawals that count against its daily limit, from the index alone
+/// (migration 17; `db_tests` checks the plan): intake runs it for every request.
+pub(crate) const SUM_FOR_CUSTOMER: &str = "SELECT COALESCE(SUM(amount_sat), 0) FROM withdrawals \
+     WHERE customer_id = ?1 AND asset = ?2 AND created_at >= ?3 AND created_at < ?4 \
+     AND status NOT IN ('rejected', 'failed')";
+
+/// The wallet's withdrawals that count against its daily limit, from the index alone.
+pub(crate) const SUM_FOR_WALLET: &str = "SELECT COALESCE(SUM(amount_sat), 0) FROM withdrawals \
+     WHERE wallet = ?1 AND created_at >= ?2 AND created_at < ?3 \
+     AND status NOT IN ('rejected', 'failed')";
+
 /// Total amount of withdrawals that count against a daily limit: created in
 /// `[start, end)` and not rejected or failed (those will never be paid).
 pub fn sum_for_customer(
@@ -216,10 +228,8 @@ pub fn sum_for_customer(
     asset: &str,
     (start, end): (UnixTime, UnixTime),
 ) -> Result<Amount, DbError> {
-    let total: i64 = conn.query_row(
-        "SELECT COALESCE(SUM(amount_sat), 0) FROM withdrawals \
-         WHERE customer_id = ?1 AND asset = ?2 AND created_at >= ?3 AND created_at < ?4 \
-         AND status NOT IN ('rejected', 'failed')",
+    let total: i64 = conn.query_row_cached(
+        SUM_FOR_CUSTOMER,
         params![customer_id, asset, start.secs(), end.secs()],
         |r| r.get(0),
     )?;
@@ -231,13 +241,10 @@ pub fn sum_for_wallet(
     wallet: &str,
     (start, end): (UnixTime, UnixTime),
 ) -> Result<Amount, DbError> {
-    let total: i64 = conn.query_row(
-        "SELECT COALESCE(SUM(amount_sat), 0) FROM withdrawals \
-         WHERE wallet = ?1 AND created_at >= ?2 AND created_at < ?3 \
-         AND status NOT IN ('rejected', 'failed')",
-        params![wallet, start.secs(), end.secs()],
-        |r| r.get(0),
-    )?;
+    let total: i64 =
+        conn.query_row_cached(SUM_FOR_WALLET, params![wallet, start.secs(), end.secs()], |r| {
+            r.get(0)
+        })?;
     sat_from_sql(total)
 }
 
@@ -249,7 +256,7 @@ pub fn insert_event(
     reason: Option<&str>,
     now: UnixTime,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO withdrawal_events (withdrawal_id, kind, actor, reason, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![id_to_sql(id), kind.as_str(), actor, reason, now.secs()],
     )?;
@@ -257,7 +264,7 @@ pub fn insert_event(
 }
 
 pub fn events(conn: &Connection, id: u64) -> Result<Vec<EventRecord>, DbError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT kind, actor, reason, recorded_at FROM withdrawal_events WHERE withdrawal_id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([id_to_sql(id)], |r| {
@@ -288,7 +295,7 @@ pub fn insert_approval(
     detail: Option<&str>,
     now: UnixTime,
 ) -> Result<(), DbError> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO approvals (withdrawal_id, approver, method, detail, approved_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![id_to_sql(id), approver, method.as_str(), detail, now.secs()],
     )?;
@@ -296,7 +303,7 @@ pub fn insert_approval(
 }
 
 pub fn approvals(conn: &Connection, id: u64) -> Result<Vec<ApprovalRecord>, DbError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT approver, method, detail, approved_at FROM approvals WHERE withdrawal_id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([id_to_sql(id)], |r| {
@@ -326,7 +333,7 @@ pub fn approved_for_wallet(
     wallet: &str,
     limit: usize,
 ) -> Result<Vec<WithdrawalRecord>, DbError> {
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM withdrawals WHERE wallet = ?1 AND status = 'approved' ORDER BY id LIMIT ?2"
     ))?;
     let rows = stmt.query_map(
@@ -338,8 +345,9 @@ pub fn approved_for_wallet(
 
 /// Wallets that have approved withdrawals waiting.
 pub fn wallets_with_approved(conn: &Connection) -> Result<Vec<String>, DbError> {
-    let mut stmt =
-        conn.prepare("SELECT DISTINCT wallet FROM withdrawals WHERE status = 'approved' ORDER BY wallet")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT wallet FROM withdrawals WHERE status = 'approved' ORDER BY wallet",
+    )?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

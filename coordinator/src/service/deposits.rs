@@ -4,6 +4,7 @@
 //! status, the blocklist, manual tags. What the monitor records per block is in
 //! `deposit_monitor.rs`.
 
+use crate::db::cached::CachedSql;
 use rusqlite::Connection;
 use serde_json::json;
 
@@ -315,7 +316,7 @@ pub(super) fn deposit_wallet_set(
         wallets::find(conn, wallet)?.ok_or_else(|| ServiceError::UnknownWallet(wallet.to_owned()))?;
     let existing = rows::find_wallet(conn, wallet)?;
     if existing.is_none() {
-        let used: bool = conn.query_row(
+        let used: bool = conn.query_row_cached(
             "SELECT EXISTS (SELECT 1 FROM wallet_addresses WHERE wallet = ?1) \
              OR EXISTS (SELECT 1 FROM utxos WHERE wallet = ?1) \
              OR EXISTS (SELECT 1 FROM withdrawals WHERE wallet = ?1)",

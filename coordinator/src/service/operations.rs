@@ -1,6 +1,7 @@
 //! What operators watch: queue depth, signers' backlog, the chain and the sender, read in
 //! one snapshot for `GET /metrics` (rendered by `api::metrics`) and `GET /healthz`.
 
+use crate::db::cached::CachedSql;
 use std::collections::BTreeMap;
 
 use rusqlite::OptionalExtension;
@@ -46,7 +47,7 @@ impl Coordinator {
     /// The database answers a read: the process is up and its database usable.
     pub fn health_check(&mut self) -> Result<(), ServiceError> {
         let tx = self.db.read()?;
-        tx.query_row("SELECT COUNT(*) FROM meta", [], |r| r.get::<_, i64>(0))?;
+        tx.query_row_cached("SELECT COUNT(*) FROM meta", [], |r| r.get::<_, i64>(0))?;
         Ok(())
     }
 
@@ -66,7 +67,7 @@ impl Coordinator {
         let tx = self.db.read()?;
         let mut by_status: BTreeMap<String, i64> = BTreeMap::new();
         {
-            let mut stmt = tx.prepare("SELECT status, COUNT(*) FROM withdrawals GROUP BY status")?;
+            let mut stmt = tx.prepare_cached("SELECT status, COUNT(*) FROM withdrawals GROUP BY status")?;
             for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
                 let (status, n) = row?;
                 by_status.insert(status, n);
@@ -78,27 +79,27 @@ impl Coordinator {
             .collect();
 
         let last_block = tx
-            .query_row(
+            .query_row_cached(
                 "SELECT height, applied_at FROM chain_blocks ORDER BY height DESC LIMIT 1",
                 [],
                 |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
             )
             .optional()?
             .map(|(h, t)| (count(h), UnixTime::from_secs(t)));
-        let (unsent, oldest_unsent) = tx.query_row(
+        let (unsent, oldest_unsent) = tx.query_row_cached(
             "SELECT COUNT(*), MIN(ss.updated_at) FROM signing_sessions ss \
              WHERE ss.status = 'signed' AND NOT EXISTS (SELECT 1 FROM broadcasts b WHERE b.session_id = ss.id)",
             [],
             |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?)),
         )?;
-        let (unconfirmed, oldest_unconfirmed) = tx.query_row(
+        let (unconfirmed, oldest_unconfirmed) = tx.query_row_cached(
             "SELECT COUNT(*), MIN(COALESCE(b.last_sent_at, b.first_sent_at)) FROM broadcasts b \
              JOIN signing_sessions ss ON ss.id = b.session_id \
              WHERE b.block_height IS NULL AND ss.status = 'broadcast'",
             [],
             |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?)),
         )?;
-        let audit_entries: i64 = tx.query_row("SELECT COUNT(*) FROM audit_log", [], |r| r.get(0))?;
+        let audit_entries: i64 = tx.query_row_cached("SELECT COUNT(*) FROM audit_log", [], |r| r.get(0))?;
         Ok(OperationsSnapshot {
             at,
             withdrawals_by_status,

@@ -1,5 +1,6 @@
 //! Reading withdrawals: the list and one withdrawal with its approvals and history.
 
+use crate::db::cached::CachedSql;
 use rusqlite::{Connection, OptionalExtension};
 use sluice_shared::api::{
     Approval, Withdrawal, WithdrawalDetail, WithdrawalEvent, WithdrawalList, WithdrawalStatus,
@@ -31,7 +32,7 @@ fn paying_session(conn: &Connection, record: &WithdrawalRecord) -> Result<Option
         return Ok(None);
     }
     Ok(conn
-        .query_row(
+        .query_row_cached(
             "SELECT sw.session_id, ss.unsigned_txid FROM session_withdrawals sw \
              JOIN signing_sessions ss ON ss.id = sw.session_id \
              LEFT JOIN broadcasts b ON b.session_id = sw.session_id \

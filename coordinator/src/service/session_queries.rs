@@ -1,5 +1,6 @@
 //! Reading signing sessions for people: `session list|show` and their JSON.
 
+use crate::db::cached::CachedSql;
 use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -38,12 +39,12 @@ fn summary(conn: &Connection, id: u64) -> Result<Option<SessionSummary>, Service
         return Ok(None);
     };
     let sql_id = i64::try_from(id).unwrap_or(-1);
-    let signatures: i64 = conn.query_row(
+    let signatures: i64 = conn.query_row_cached(
         "SELECT COUNT(*) FROM partial_signatures WHERE session_id = ?1",
         [sql_id],
         |r| r.get(0),
     )?;
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT DISTINCT s.name FROM partial_signatures p JOIN signers s ON s.signer_id = p.signer_id \
          WHERE p.session_id = ?1 ORDER BY s.name",
     )?;
@@ -51,7 +52,7 @@ fn summary(conn: &Connection, id: u64) -> Result<Option<SessionSummary>, Service
         .query_map([sql_id], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
     let block_height: Option<i64> = conn
-        .query_row(
+        .query_row_cached(
             "SELECT block_height FROM broadcasts WHERE session_id = ?1",
             [sql_id],
             |r| r.get(0),
@@ -98,7 +99,7 @@ impl Coordinator {
         }
         let tx = self.db.read()?;
         let ids: Vec<i64> = {
-            let mut stmt = tx.prepare(
+            let mut stmt = tx.prepare_cached(
                 "SELECT id FROM signing_sessions WHERE ?1 IS NULL OR status = ?1 ORDER BY id DESC LIMIT ?2",
             )?;
             let rows = stmt.query_map(rusqlite::params![status, limit], |r| r.get(0))?;
