@@ -266,6 +266,33 @@ fn daily_sums_skip_rejected_and_failed_and_other_days() {
     );
 }
 
+/// Intake runs these for every request: each must read its index alone, not look up
+/// every withdrawal of the day (or of the destination) in the table, or a request's cost
+/// grows by a table lookup per earlier withdrawal (migration 17).
+#[test]
+fn intake_queries_read_only_their_index() {
+    let (_dir, _path, db) = fresh();
+    let c = db.connection();
+    for (sql, index) in [
+        (withdrawals::SUM_FOR_CUSTOMER, "withdrawals_by_customer_day"),
+        (withdrawals::SUM_FOR_WALLET, "withdrawals_by_wallet_day"),
+        (risk::EARLIER_TO_DESTINATION, "withdrawals_by_destination"),
+    ] {
+        let mut plan = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let mut rows = plan.raw_query();
+        let mut details = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            details.push(row.get::<_, String>(3).unwrap());
+        }
+        assert!(
+            details
+                .iter()
+                .any(|d| d.contains(&format!("USING COVERING INDEX {index} "))),
+            "{sql}: plan {details:?}"
+        );
+    }
+}
+
 #[test]
 fn an_older_database_is_upgraded_in_place() {
     let dir = tempfile::tempdir().unwrap();

@@ -81,8 +81,9 @@ pub fn root_of(conn: &Connection, session: u64) -> Result<u64, DbError> {
 
 /// Every session of the group whose first session is `root`, oldest first.
 pub fn group(conn: &Connection, root: u64) -> Result<Vec<u64>, DbError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT session_id FROM session_replacements WHERE root_session = ?1 ORDER BY session_id")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT session_id FROM session_replacements WHERE root_session = ?1 ORDER BY session_id",
+    )?;
     let rows = stmt.query_map([sql_id(root)], |r| r.get::<_, i64>(0))?;
     let mut ids = vec![root];
     for row in rows {
