@@ -18,6 +18,12 @@ impl UnixTime {
         self.0
     }
 
+    /// The number of the UTC day this instant falls in (days since 1970-01-01, earlier
+    /// instants negative): how the daily totals of `db::withdrawals` are keyed.
+    pub fn utc_day_number(self) -> i64 {
+        self.0.div_euclid(SECONDS_PER_DAY)
+    }
+
     /// The UTC day this instant falls in, as `[start, end)` in Unix seconds: daily limits
     /// count what was requested in this window.
     pub fn utc_day(self) -> (UnixTime, UnixTime) {

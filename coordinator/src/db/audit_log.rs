@@ -11,9 +11,17 @@ use super::{schema, DbError};
 use crate::audit::{entry_hash, AuditKey, Entry};
 
 /// Makes `sluice_audit_hash` and `sluice_audit_sign` available to the audit triggers on
-/// `conn`. Deliberately not `SQLITE_DIRECTONLY`: the triggers must call them; what else
-/// may is settled by `check_triggers`.
+/// `conn`, and `sluice_coordinator_write` to the triggers that keep `daily_outflow`
+/// (migration 17: a connection without it cannot change a daily total). Deliberately not
+/// `SQLITE_DIRECTONLY`: the triggers must call them; what else may is settled by
+/// `check_triggers`.
 pub(super) fn register(conn: &Connection, key: Arc<AuditKey>) -> Result<(), rusqlite::Error> {
+    conn.create_scalar_function(
+        "sluice_coordinator_write",
+        0,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |_| Ok(1),
+    )?;
     conn.create_scalar_function("sluice_audit_hash", 5, FunctionFlags::SQLITE_UTF8, |ctx| {
         let seq: i64 = ctx.get(0)?;
         let prev: Vec<u8> = ctx.get(1)?;
@@ -90,7 +98,8 @@ pub fn recent(conn: &Connection, limit: u32) -> Result<Vec<Entry>, DbError> {
 /// or altered trigger (or view) would run inside the coordinator's own writes, where the
 /// signing function is available, and could have it sign entries for events that never
 /// happened. A guard trigger that was dropped is let through (the guards are belt and
-/// braces; the rules decide), but every audit trigger must be there, unchanged.
+/// braces; the rules decide), but every audit trigger must be there, unchanged, and so
+/// must every `outflow_` trigger (the daily limits read the totals they keep).
 pub(super) fn check_triggers(conn: &Connection) -> Result<(), DbError> {
     let expected = {
         let fresh = Connection::open_in_memory()?;
@@ -105,13 +114,10 @@ pub(super) fn check_triggers(conn: &Connection) -> Result<(), DbError> {
             "trigger or view {name:?} is not one the coordinator's migrations made (added or edited)"
         )));
     }
-    if let Some((name, _)) = expected
-        .iter()
-        .find(|(name, _)| name.starts_with("audit_") && !found.iter().any(|(n, _)| n == name))
-    {
-        return Err(DbError::SchemaAltered(format!(
-            "audit trigger {name:?} was dropped"
-        )));
+    if let Some((name, _)) = expected.iter().find(|(name, _)| {
+        (name.starts_with("audit_") || name.starts_with("outflow_")) && !found.iter().any(|(n, _)| n == name)
+    }) {
+        return Err(DbError::SchemaAltered(format!("trigger {name:?} was dropped")));
     }
     Ok(())
 }

@@ -246,7 +246,7 @@ fn daily_sums_skip_rejected_and_failed_and_other_days() {
          UPDATE withdrawals SET status = 'rejected' WHERE id = 4;",
     )
     .unwrap();
-    let day0 = UnixTime::from_secs(5).utc_day();
+    let day0 = UnixTime::from_secs(5);
     assert_eq!(
         withdrawals::sum_for_wallet(c, "hot", day0).unwrap(),
         Amount::from_sat(800)
@@ -255,7 +255,12 @@ fn daily_sums_skip_rejected_and_failed_and_other_days() {
         withdrawals::sum_for_customer(c, "c1", "BTC", day0).unwrap(),
         Amount::from_sat(800)
     );
-    let day1 = UnixTime::from_secs(86_400).utc_day();
+    // The last second of the day counts for that day.
+    assert_eq!(
+        withdrawals::sum_for_wallet(c, "hot", UnixTime::from_secs(86_399)).unwrap(),
+        Amount::from_sat(800)
+    );
+    let day1 = UnixTime::from_secs(86_400);
     assert_eq!(
         withdrawals::sum_for_wallet(c, "hot", day1).unwrap(),
         Amount::from_sat(7000)
@@ -264,19 +269,173 @@ fn daily_sums_skip_rejected_and_failed_and_other_days() {
         withdrawals::sum_for_customer(c, "c2", "BTC", day0).unwrap(),
         Amount::ZERO
     );
+    assert_eq!(
+        withdrawals::sum_for_customer(c, "c1", "ETH", day0).unwrap(),
+        Amount::ZERO
+    );
+    // An approved withdrawal that fails no longer counts either.
+    c.execute_batch(
+        "INSERT INTO approvals (withdrawal_id, approver, method, approved_at) VALUES (1, 'alice', 'manual', 0);
+         UPDATE withdrawals SET status = 'approved' WHERE id = 1;",
+    )
+    .unwrap();
+    assert_eq!(
+        withdrawals::sum_for_wallet(c, "hot", day0).unwrap(),
+        Amount::from_sat(800)
+    );
+    c.execute_batch("UPDATE withdrawals SET status = 'failed' WHERE id = 1;")
+        .unwrap();
+    assert_eq!(
+        withdrawals::sum_for_wallet(c, "hot", day0).unwrap(),
+        Amount::from_sat(300)
+    );
+    assert_eq!(
+        withdrawals::sum_for_customer(c, "c1", "BTC", day0).unwrap(),
+        Amount::from_sat(300)
+    );
 }
 
-/// Intake runs these for every request: each must read its index alone, not look up
-/// every withdrawal of the day (or of the destination) in the table, or a request's cost
-/// grows by a table lookup per earlier withdrawal (migration 17).
+/// The running daily totals equal the sums over the withdrawals themselves (the query
+/// intake ran before migration 17), whatever requests, days and endings came before.
+#[test]
+fn daily_totals_equal_the_sums_over_the_withdrawals() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        ..Config::default()
+    });
+    // (customer, wallet, amount, second of three days, ending: 0 pending, 1 approved,
+    // 2 rejected, 3 approved then failed)
+    let requests = proptest::collection::vec(
+        (0..3usize, 0..2usize, 1..1_000_000i64, 0..3 * 86_400i64, 0..4u8),
+        0..40,
+    );
+    runner
+        .run(&requests, |requests| {
+            let (_dir, _path, db) = fresh();
+            seed(&db);
+            let c = db.connection();
+            c.execute_batch(
+                "INSERT INTO customers (id, status, created_at) VALUES ('c0', 'active', 0), ('c2', 'active', 0);
+                 INSERT INTO wallets (name, wallet_id, kind, receive_descriptor, change_descriptor, approval_policy,
+                     daily_limit_sat, created_at) VALUES ('cold', 'id2', 'wpkh', 'r2', 'c2', '{}', 1000, 0);",
+            )
+            .unwrap();
+            for (i, (customer, wallet, amount, at, ending)) in requests.iter().enumerate() {
+                let wallet = ["hot", "cold"][*wallet];
+                c.execute(
+                    "INSERT INTO withdrawals (idempotency_key, request_hash, customer_id, wallet, asset, destination,
+                         amount_sat, fee_sat, status, requested_by, created_at, updated_at)
+                         VALUES (?1, 'h', ?2, ?3, 'BTC', 'addr', ?4, 0, 'pending_approval', 'rita', ?5, ?5)",
+                    params![format!("p{i}"), format!("c{customer}"), wallet, amount, at],
+                )
+                .unwrap();
+                let id = c.last_insert_rowid();
+                if matches!(ending, 1 | 3) {
+                    c.execute(
+                        "INSERT INTO approvals (withdrawal_id, approver, method, approved_at) VALUES (?1, 'alice', 'manual', 0)",
+                        [id],
+                    )
+                    .unwrap();
+                    c.execute("UPDATE withdrawals SET status = 'approved' WHERE id = ?1", [id])
+                        .unwrap();
+                }
+                let end = match ending {
+                    2 => Some("rejected"),
+                    3 => Some("failed"),
+                    _ => None,
+                };
+                if let Some(end) = end {
+                    c.execute("UPDATE withdrawals SET status = ?2 WHERE id = ?1", params![id, end])
+                        .unwrap();
+                }
+            }
+            for day in 0..3i64 {
+                let on = UnixTime::from_secs(day * 86_400 + 7);
+                let (start, end) = (day * 86_400, (day + 1) * 86_400);
+                for customer in ["c0", "c1", "c2"] {
+                    let summed: i64 = c
+                        .query_row(
+                            "SELECT COALESCE(SUM(amount_sat), 0) FROM withdrawals WHERE customer_id = ?1 AND asset = 'BTC'
+                             AND created_at >= ?2 AND created_at < ?3 AND status NOT IN ('rejected', 'failed')",
+                            params![customer, start, end],
+                            |r| r.get(0),
+                        )
+                        .unwrap();
+                    let total = withdrawals::sum_for_customer(c, customer, "BTC", on).unwrap();
+                    prop_assert_eq!(total.to_sat(), u64::try_from(summed).unwrap());
+                }
+                for wallet in ["hot", "cold"] {
+                    let summed: i64 = c
+                        .query_row(
+                            "SELECT COALESCE(SUM(amount_sat), 0) FROM withdrawals WHERE wallet = ?1
+                             AND created_at >= ?2 AND created_at < ?3 AND status NOT IN ('rejected', 'failed')",
+                            params![wallet, start, end],
+                            |r| r.get(0),
+                        )
+                        .unwrap();
+                    let total = withdrawals::sum_for_wallet(c, wallet, on).unwrap();
+                    prop_assert_eq!(total.to_sat(), u64::try_from(summed).unwrap());
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Another program's connection to the file (no coordinator functions) cannot lower a
+/// daily total, and dropping the guard that stops it is refused at the next open.
+#[test]
+fn daily_totals_are_written_only_by_the_coordinator() {
+    let (_dir, path, db) = fresh();
+    seed(&db);
+    drop(db);
+    let outsider = Connection::open(&path).unwrap();
+    for sql in [
+        "UPDATE daily_outflow SET amount_sat = 0",
+        "INSERT INTO daily_outflow VALUES ('wallet', 'hot', 0, 'BTC', 0)",
+    ] {
+        let err = outsider.execute_batch(sql).unwrap_err().to_string();
+        assert!(err.contains("sluice_coordinator_write"), "{sql}: {err}");
+    }
+    let err = outsider
+        .execute_batch("DELETE FROM daily_outflow")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("never deleted"), "{err}");
+    outsider
+        .execute_batch("DROP TRIGGER outflow_written_by_the_coordinator_update")
+        .unwrap();
+    drop(outsider);
+    let err = Database::open(&path, None).unwrap_err();
+    assert!(
+        matches!(&err, DbError::SchemaAltered(m) if m.contains("outflow_written_by_the_coordinator_update")),
+        "{err}"
+    );
+}
+
+/// Intake runs these for every request: each must be one lookup or read its index alone,
+/// not look up every withdrawal of the day (or of the destination) in the table, or a
+/// request's cost grows with the withdrawals before it (migration 17).
 #[test]
 fn intake_queries_read_only_their_index() {
     let (_dir, _path, db) = fresh();
     let c = db.connection();
     for (sql, index) in [
-        (withdrawals::SUM_FOR_CUSTOMER, "withdrawals_by_customer_day"),
-        (withdrawals::SUM_FOR_WALLET, "withdrawals_by_wallet_day"),
-        (risk::EARLIER_TO_DESTINATION, "withdrawals_by_destination"),
+        (
+            withdrawals::DAILY_OUTFLOW,
+            "daily_outflow USING PRIMARY KEY (scope=? AND name=? AND day=?)",
+        ),
+        (
+            risk::VELOCITY_WINDOW,
+            "USING COVERING INDEX withdrawals_by_customer_time (customer_id=? AND created_at>?)",
+        ),
+        (
+            risk::EARLIER_TO_DESTINATION,
+            "USING COVERING INDEX withdrawals_by_destination (destination=? AND customer_id=?)",
+        ),
     ] {
         let mut plan = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let mut rows = plan.raw_query();
@@ -285,9 +444,7 @@ fn intake_queries_read_only_their_index() {
             details.push(row.get::<_, String>(3).unwrap());
         }
         assert!(
-            details
-                .iter()
-                .any(|d| d.contains(&format!("USING COVERING INDEX {index} "))),
+            details.iter().any(|d| d.contains(index)),
             "{sql}: plan {details:?}"
         );
     }
@@ -315,6 +472,60 @@ fn an_older_database_is_upgraded_in_place() {
         .query_row("SELECT COUNT(*) FROM utxos", [], |r| r.get(0))
         .unwrap();
     assert_eq!(coins, 0);
+}
+
+/// Migration 17 starts the daily totals from the withdrawals already recorded.
+#[test]
+fn the_daily_totals_migration_counts_existing_withdrawals() {
+    use rusqlite::functions::FunctionFlags;
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    // The audit triggers of the earlier migrations call these; their values do not matter here.
+    conn.create_scalar_function("sluice_audit_hash", 5, FunctionFlags::SQLITE_UTF8, |_| {
+        Ok(vec![0u8; 32])
+    })
+    .unwrap();
+    conn.create_scalar_function("sluice_audit_sign", 1, FunctionFlags::SQLITE_UTF8, |_| {
+        Ok(vec![0u8; 64])
+    })
+    .unwrap();
+    for sql in &schema::MIGRATIONS[..16] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch(&format!(
+        "INSERT INTO staff (name, role, token_hash, active, created_at) VALUES ('rita', 'requester', '{}', 1, 0);
+         INSERT INTO staff (name, role, token_hash, active, created_at) VALUES ('alice', 'approver', '{}', 1, 0);
+         INSERT INTO customers (id, status, created_at) VALUES ('c1', 'active', 0);
+         INSERT INTO wallets (name, wallet_id, kind, receive_descriptor, change_descriptor, approval_policy,
+             daily_limit_sat, created_at) VALUES ('hot', 'id', 'wpkh', 'r', 'c', '{{}}', 1000, 0);
+         INSERT INTO withdrawals (idempotency_key, request_hash, customer_id, wallet, asset, destination,
+             amount_sat, fee_sat, status, requested_by, created_at, updated_at)
+             VALUES ('k1', 'h', 'c1', 'hot', 'BTC', 'addr', 500, 0, 'pending_approval', 'rita', 10, 10),
+                    ('k2', 'h', 'c1', 'hot', 'BTC', 'addr', 300, 0, 'pending_approval', 'rita', 86399, 86399),
+                    ('k3', 'h', 'c1', 'hot', 'BTC', 'addr', 7000, 0, 'pending_approval', 'rita', 86400, 86400),
+                    ('k4', 'h', 'c1', 'hot', 'BTC', 'addr', 9000, 0, 'pending_approval', 'rita', 20, 20);
+         UPDATE withdrawals SET status = 'rejected' WHERE id = 4;",
+        "b".repeat(64),
+        "c".repeat(64)
+    ))
+    .unwrap();
+    conn.execute_batch(schema::MIGRATIONS[16]).unwrap();
+    let mut totals = conn
+        .prepare("SELECT scope, name, day, amount_sat FROM daily_outflow ORDER BY scope, day")
+        .unwrap();
+    let totals: Vec<(String, String, i64, i64)> = totals
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        totals,
+        [
+            ("customer".into(), "c1".into(), 0, 800),
+            ("customer".into(), "c1".into(), 1, 7000),
+            ("wallet".into(), "hot".into(), 0, 800),
+            ("wallet".into(), "hot".into(), 1, 7000),
+        ]
+    );
 }
 
 #[test]

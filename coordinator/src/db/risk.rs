@@ -117,14 +117,16 @@ pub fn recent_amounts(conn: &Connection, customer_id: &str, limit: u32) -> Resul
     rows.map(|row| sat_from_sql(row?)).collect()
 }
 
+/// Reads only the window's entries of the index (migration 17; `db_tests` checks the plan).
+pub(crate) const VELOCITY_WINDOW: &str = "SELECT COUNT(*), COALESCE(SUM(amount_sat), 0) FROM withdrawals \
+     WHERE customer_id = ?1 AND created_at >= ?2 AND status != 'rejected'";
+
 /// How many withdrawals (not rejected) the customer requested since `since`, and their sum.
 pub fn since(conn: &Connection, customer_id: &str, since: UnixTime) -> Result<(u64, Amount), DbError> {
-    let (n, sum): (i64, i64) = conn.query_row_cached(
-        "SELECT COUNT(*), COALESCE(SUM(amount_sat), 0) FROM withdrawals \
-         WHERE customer_id = ?1 AND created_at >= ?2 AND status != 'rejected'",
-        params![customer_id, since.secs()],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (n, sum): (i64, i64) =
+        conn.query_row_cached(VELOCITY_WINDOW, params![customer_id, since.secs()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
     Ok((u64::try_from(n).unwrap_or_default(), sat_from_sql(sum)?))
 }
 

@@ -1277,18 +1277,75 @@ CREATE TRIGGER audit_console_session AFTER INSERT ON console_sessions BEGIN
 END;
 "#;
 
-/// Intake's limit and risk queries read only the index (issue 14 item 1). Every request
-/// sums the day's withdrawals of its customer and of its wallet and counts the customer's
-/// earlier ones to the destination; with the amounts and statuses only in the table, each
-/// of those rows was a second lookup, so intake's cost grew with the day's withdrawals
-/// (the wallet's daily sum alone was 8 % of the coordinator's CPU in the 2,000-withdrawal
-/// benchmark). Each index now also holds what its query filters on and sums, so a row
-/// costs one index entry; a status change updates the three entries.
+/// Daily limits from running totals, and intake's risk queries from their index alone
+/// (issue 14 item 1). Intake summed the day's withdrawals of the customer and of the wallet
+/// for every request, so a request cost a row per earlier withdrawal that day (the
+/// wallet's sum alone was 8-12 % of the coordinator's CPU in the 2,000-withdrawal
+/// benchmark, and it grows all day). `daily_outflow` keeps those sums per UTC day, kept by
+/// triggers in the transaction of every change that moves them: a withdrawal counts from
+/// its request until it is rejected or fails, the same rule the sums had. Its rows are
+/// written only by those triggers: each write calls `sluice_coordinator_write`, a
+/// function registered only on the coordinator's own connections (with the audit
+/// functions), so another program's connection cannot lower a total; and
+/// `db::audit_log::check_triggers` refuses a database where any `outflow_` trigger was
+/// dropped or changed. The velocity window and the destination count read only their
+/// index (status and amount in it), so a row costs one index entry, not a table lookup.
 const MIGRATION_17: &str = r#"
+CREATE TABLE daily_outflow (
+    scope TEXT NOT NULL CHECK (scope IN ('customer', 'wallet')),
+    name TEXT NOT NULL,
+    asset TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    amount_sat INTEGER NOT NULL CHECK (amount_sat >= 0),
+    PRIMARY KEY (scope, name, day, asset)
+) WITHOUT ROWID;
+INSERT INTO daily_outflow (scope, name, asset, day, amount_sat)
+    SELECT 'customer', customer_id, asset,
+        (created_at - ((created_at % 86400) + 86400) % 86400) / 86400 AS d, SUM(amount_sat)
+    FROM withdrawals WHERE status NOT IN ('rejected', 'failed') GROUP BY customer_id, asset, d;
+INSERT INTO daily_outflow (scope, name, asset, day, amount_sat)
+    SELECT 'wallet', wallet, asset,
+        (created_at - ((created_at % 86400) + 86400) % 86400) / 86400 AS d, SUM(amount_sat)
+    FROM withdrawals WHERE status NOT IN ('rejected', 'failed') GROUP BY wallet, asset, d;
+CREATE TRIGGER outflow_counts_a_request AFTER INSERT ON withdrawals
+    WHEN NEW.status NOT IN ('rejected', 'failed') BEGIN
+    INSERT INTO daily_outflow (scope, name, asset, day, amount_sat) VALUES ('customer',
+        NEW.customer_id, NEW.asset,
+        (NEW.created_at - ((NEW.created_at % 86400) + 86400) % 86400) / 86400, NEW.amount_sat)
+        ON CONFLICT DO UPDATE SET amount_sat = amount_sat + excluded.amount_sat;
+    INSERT INTO daily_outflow (scope, name, asset, day, amount_sat) VALUES ('wallet',
+        NEW.wallet, NEW.asset,
+        (NEW.created_at - ((NEW.created_at % 86400) + 86400) % 86400) / 86400, NEW.amount_sat)
+        ON CONFLICT DO UPDATE SET amount_sat = amount_sat + excluded.amount_sat;
+END;
+CREATE TRIGGER outflow_releases_a_dropped_withdrawal AFTER UPDATE OF status ON withdrawals
+    WHEN OLD.status NOT IN ('rejected', 'failed') AND NEW.status IN ('rejected', 'failed') BEGIN
+    UPDATE daily_outflow SET amount_sat = amount_sat - OLD.amount_sat
+        WHERE scope = 'customer' AND name = OLD.customer_id AND asset = OLD.asset
+        AND day = (OLD.created_at - ((OLD.created_at % 86400) + 86400) % 86400) / 86400;
+    UPDATE daily_outflow SET amount_sat = amount_sat - OLD.amount_sat
+        WHERE scope = 'wallet' AND name = OLD.wallet AND asset = OLD.asset
+        AND day = (OLD.created_at - ((OLD.created_at % 86400) + 86400) % 86400) / 86400;
+END;
+-- Never taken (rejected and failed are final), but the totals stay exact whatever the
+-- status edges allow.
+CREATE TRIGGER outflow_counts_a_revived_withdrawal AFTER UPDATE OF status ON withdrawals
+    WHEN OLD.status IN ('rejected', 'failed') AND NEW.status NOT IN ('rejected', 'failed') BEGIN
+    UPDATE daily_outflow SET amount_sat = amount_sat + OLD.amount_sat
+        WHERE scope = 'customer' AND name = OLD.customer_id AND asset = OLD.asset
+        AND day = (OLD.created_at - ((OLD.created_at % 86400) + 86400) % 86400) / 86400;
+    UPDATE daily_outflow SET amount_sat = amount_sat + OLD.amount_sat
+        WHERE scope = 'wallet' AND name = OLD.wallet AND asset = OLD.asset
+        AND day = (OLD.created_at - ((OLD.created_at % 86400) + 86400) % 86400) / 86400;
+END;
+CREATE TRIGGER outflow_written_by_the_coordinator_insert BEFORE INSERT ON daily_outflow
+    BEGIN SELECT sluice_coordinator_write(); END;
+CREATE TRIGGER outflow_written_by_the_coordinator_update BEFORE UPDATE ON daily_outflow
+    BEGIN SELECT sluice_coordinator_write(); END;
+CREATE TRIGGER outflow_never_deleted BEFORE DELETE ON daily_outflow
+    BEGIN SELECT RAISE(ABORT, 'daily outflow totals are never deleted'); END;
 DROP INDEX withdrawals_by_customer_day;
-CREATE INDEX withdrawals_by_customer_day ON withdrawals(customer_id, asset, created_at, status, amount_sat);
-DROP INDEX withdrawals_by_wallet_day;
-CREATE INDEX withdrawals_by_wallet_day ON withdrawals(wallet, created_at, status, amount_sat);
+CREATE INDEX withdrawals_by_customer_time ON withdrawals(customer_id, created_at, status, amount_sat);
 DROP INDEX withdrawals_by_destination;
 CREATE INDEX withdrawals_by_destination ON withdrawals(destination, customer_id, status);
 "#;

@@ -209,42 +209,41 @@ pub fn set_status(
     Ok(())
 }
 
-/// The customer's withdrawals that count against its daily limit, from the index alone
-/// (migration 17; `db_tests` checks the plan): intake runs it for every request.
-pub(crate) const SUM_FOR_CUSTOMER: &str = "SELECT COALESCE(SUM(amount_sat), 0) FROM withdrawals \
-     WHERE customer_id = ?1 AND asset = ?2 AND created_at >= ?3 AND created_at < ?4 \
-     AND status NOT IN ('rejected', 'failed')";
-
-/// The wallet's withdrawals that count against its daily limit, from the index alone.
-pub(crate) const SUM_FOR_WALLET: &str = "SELECT COALESCE(SUM(amount_sat), 0) FROM withdrawals \
-     WHERE wallet = ?1 AND created_at >= ?2 AND created_at < ?3 \
-     AND status NOT IN ('rejected', 'failed')";
-
-/// Total amount of withdrawals that count against a daily limit: created in
-/// `[start, end)` and not rejected or failed (those will never be paid).
+/// What counts against the customer's daily limit on the UTC day of `on`: its withdrawals
+/// of `asset` requested that day and not rejected or failed (those will never be paid).
+/// One row of the running totals (migration 17), however many withdrawals the day had.
 pub fn sum_for_customer(
     conn: &Connection,
     customer_id: &str,
     asset: &str,
-    (start, end): (UnixTime, UnixTime),
+    on: UnixTime,
 ) -> Result<Amount, DbError> {
-    let total: i64 = conn.query_row_cached(
-        SUM_FOR_CUSTOMER,
-        params![customer_id, asset, start.secs(), end.secs()],
-        |r| r.get(0),
-    )?;
-    sat_from_sql(total)
+    daily_outflow(conn, "customer", customer_id, Some(asset), on)
 }
 
-pub fn sum_for_wallet(
+/// What counts against the wallet's daily limit on the UTC day of `on`: its withdrawals
+/// requested that day and not rejected or failed.
+pub fn sum_for_wallet(conn: &Connection, wallet: &str, on: UnixTime) -> Result<Amount, DbError> {
+    daily_outflow(conn, "wallet", wallet, None, on)
+}
+
+/// One day's total of a customer (and asset) or of a wallet (all its assets): a lookup by
+/// the primary key (`db_tests` checks the plan).
+pub(crate) const DAILY_OUTFLOW: &str = "SELECT COALESCE(SUM(amount_sat), 0) FROM daily_outflow \
+     WHERE scope = ?1 AND name = ?2 AND day = ?4 AND (?3 IS NULL OR asset = ?3)";
+
+fn daily_outflow(
     conn: &Connection,
-    wallet: &str,
-    (start, end): (UnixTime, UnixTime),
+    scope: &str,
+    name: &str,
+    asset: Option<&str>,
+    on: UnixTime,
 ) -> Result<Amount, DbError> {
-    let total: i64 =
-        conn.query_row_cached(SUM_FOR_WALLET, params![wallet, start.secs(), end.secs()], |r| {
-            r.get(0)
-        })?;
+    let total: i64 = conn.query_row_cached(
+        DAILY_OUTFLOW,
+        params![scope, name, asset, on.utc_day_number()],
+        |r| r.get(0),
+    )?;
     sat_from_sql(total)
 }
 

@@ -132,7 +132,6 @@ fn record_request(
         .ok_or_else(|| ServiceError::UnknownWallet(request.wallet.clone()))?;
     let customer = customers::find(tx, &request.customer_id)?;
     let beneficiary = customers::find_beneficiary(tx, &request.customer_id, &destination_text)?;
-    let day = now.utc_day();
     let flags = risk_flags(
         tx,
         &request.customer_id,
@@ -150,11 +149,11 @@ fn record_request(
         policy: &wallet.policy,
         fee_schedule: settings::fee_schedule(tx, asset)?,
         customer_daily_limit: settings::customer_daily_limit(tx, &request.customer_id, asset)?,
-        customer_used_today: withdrawals::sum_for_customer(tx, &request.customer_id, asset, day)?,
+        customer_used_today: withdrawals::sum_for_customer(tx, &request.customer_id, asset, now)?,
         wallet_name: &wallet.name,
         deposit_wallet: deposits::find_wallet(tx, &wallet.name)?.is_some(),
         wallet_daily_limit: wallet.daily_limit,
-        wallet_used_today: withdrawals::sum_for_wallet(tx, &wallet.name, day)?,
+        wallet_used_today: withdrawals::sum_for_wallet(tx, &wallet.name, now)?,
         risk_flagged: !flags.is_empty(),
     };
     let accepted = check_withdrawal(&facts)?;
