@@ -34,6 +34,7 @@ pub mod utxos;
 pub mod wallets;
 pub mod webhooks;
 pub mod withdrawals;
+mod writer_turns;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,6 +46,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use sluice_shared::network::{network_name, parse_network};
 
 use crate::audit::{AuditKey, AuditKeyError};
+use writer_turns::{Turn, WriterTurns};
 
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -104,6 +106,53 @@ pub struct Database {
     /// `PRAGMA schema_version` when the triggers were last checked: a change while we
     /// run (someone else editing the file) is checked again before our next write.
     checked_schema: i64,
+    /// This process's writers of the same file, taking turns.
+    writers: Arc<WriterTurns>,
+}
+
+/// A write transaction in its writer's turn (`writer_turns`): a `Transaction` to the code
+/// that uses it; the next writer of this process goes once it is committed or dropped
+/// (rolled back).
+#[derive(Debug)]
+pub struct WriteTransaction<'conn> {
+    // Declared before the turn: dropped (rolled back) first.
+    tx: Transaction<'conn>,
+    turn: Turn,
+}
+
+impl WriteTransaction<'_> {
+    pub fn commit(self) -> Result<(), rusqlite::Error> {
+        let WriteTransaction { tx, turn } = self;
+        let committed = tx.commit();
+        drop(turn);
+        committed
+    }
+}
+
+impl<'conn> std::ops::Deref for WriteTransaction<'conn> {
+    type Target = Transaction<'conn>;
+
+    fn deref(&self) -> &Transaction<'conn> {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTransaction<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+/// What a writer gets when its turn did not come within the busy timeout: SQLite's own
+/// "busy", so callers treat it as they treat another process holding the lock.
+fn busy() -> DbError {
+    DbError::Sqlite(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+        Some(format!(
+            "another writer of this process held the database for more than {} s",
+            BUSY_TIMEOUT.as_secs()
+        )),
+    ))
 }
 
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
@@ -259,6 +308,7 @@ impl Database {
                 conn,
                 network,
                 audit_key,
+                writers: WriterTurns::for_file(path),
             },
             value,
         ))
@@ -303,6 +353,7 @@ impl Database {
             conn,
             network,
             audit_key,
+            writers: WriterTurns::for_file(path),
         })
     }
 
@@ -323,6 +374,7 @@ impl Database {
                 conn,
                 network,
                 audit_key,
+                writers: Arc::default(),
             },
             value,
         ))
@@ -344,7 +396,11 @@ impl Database {
     /// while this one runs), the triggers are checked again first, inside the transaction
     /// where nobody else can change them: a trigger planted since would otherwise run in
     /// this write with the audit key at hand.
-    pub fn write(&mut self) -> Result<Transaction<'_>, DbError> {
+    ///
+    /// Writers of this process wait for their turn first (`writer_turns`), at most the busy
+    /// timeout.
+    pub fn write(&mut self) -> Result<WriteTransaction<'_>, DbError> {
+        let turn = self.writers.wait(BUSY_TIMEOUT).ok_or_else(busy)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -353,7 +409,7 @@ impl Database {
             audit_log::check_triggers(&tx)?;
             self.checked_schema = now;
         }
-        Ok(tx)
+        Ok(WriteTransaction { tx, turn })
     }
 
     /// A read transaction: one consistent snapshot across several queries.
