@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use bitcoin::Network;
@@ -27,8 +27,8 @@ use crate::chain::{Broadcast, ChainBackend, CoreRpcClient, RpcAuth};
 use crate::clock;
 use crate::identity::CoordinatorIdentity;
 use crate::service::{
-    mempool_pass, monitor_pass, BatchOutcome, Coordinator, MempoolWatch, MonitorSettings, ProcessorConfig,
-    SESSIONS_PER_COMMIT,
+    mempool_pass, monitor_pass, BatchOutcome, Coordinator, MempoolWatch, MonitorSettings, PartialBatches,
+    ProcessorConfig, SESSIONS_PER_COMMIT,
 };
 use crate::time::UnixTime;
 
@@ -104,6 +104,9 @@ pub struct RunOptions {
     pub processor: ProcessorConfig,
     /// Pause between processor, sender and monitor passes when there was nothing to do.
     pub interval: Duration,
+    /// Processor: how long approved withdrawals that do not fill a batch are held for
+    /// more to come before a session pays them (zero: at once).
+    pub batch_wait: Duration,
     /// The chain node (sender, monitor).
     pub chain: Option<ChainOptions>,
     /// Confirmations after which a withdrawal is `confirmed`.
@@ -382,13 +385,27 @@ async fn serve_onion(
     anyhow::bail!("--onion: this sluice-coordinator was built without the `tor` feature (stealth mode); rebuild it with default features")
 }
 
+/// What one processor pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct PassOutcome {
+    /// Sessions were opened: the next pass starts at once.
+    batched: bool,
+    /// Some wallet holds approved withdrawals that do not fill a batch
+    /// ([`BatchOutcome::Filling`]).
+    filling: bool,
+}
+
 /// One pass over every wallet with approved withdrawals: for each, as many sessions as its
-/// approved withdrawals fill (up to `SESSIONS_PER_COMMIT`) in one commit. Returns whether
-/// anything was batched (then the next pass starts at once).
-fn processor_pass(coord: &mut Coordinator, config: &ProcessorConfig) -> Result<bool> {
-    let mut batched = false;
+/// approved withdrawals fill (up to `SESSIONS_PER_COMMIT`) in one commit, and a last one
+/// for fewer than a batch when `partial` is `Open`.
+fn processor_pass(
+    coord: &mut Coordinator,
+    config: &ProcessorConfig,
+    partial: PartialBatches,
+) -> Result<PassOutcome> {
+    let mut outcome = PassOutcome::default();
     for wallet in coord.wallets_with_approved_withdrawals()? {
-        let pass = match coord.batch_wallet_pass(&wallet, config, clock::now()) {
+        let pass = match coord.batch_wallet_pass_with(&wallet, config, partial, clock::now()) {
             Ok(pass) => pass,
             // One wallet's trouble does not stop the others; the pass rolled back whole.
             Err(e) => {
@@ -397,7 +414,7 @@ fn processor_pass(coord: &mut Coordinator, config: &ProcessorConfig) -> Result<b
             }
         };
         for b in &pass.opened {
-            batched = true;
+            outcome.batched = true;
             tracing::info!(
                 "wallet {}: session {} ({}) pays {} withdrawal(s) from {} coin(s), fee {}",
                 b.wallet,
@@ -412,12 +429,13 @@ fn processor_pass(coord: &mut Coordinator, config: &ProcessorConfig) -> Result<b
             Ok(BatchOutcome::Waiting { waiting, reason }) => {
                 tracing::warn!("wallet {wallet}: {waiting} approved withdrawal(s) wait: {reason}");
             }
+            Ok(BatchOutcome::Filling { .. }) => outcome.filling = true,
             Ok(BatchOutcome::Idle | BatchOutcome::Batched(_)) => {}
             // The failing session rolled back alone; those before it are open.
             Err(e) => tracing::error!("wallet {wallet}: batching failed: {e}"),
         }
     }
-    Ok(batched)
+    Ok(outcome)
 }
 
 async fn processor_task(
@@ -432,13 +450,28 @@ async fn processor_task(
         "sluice-coordinator processor {} running",
         config.instance
     ))?;
+    // Since when approved withdrawals have been held for a fuller batch.
+    let mut filling_since: Option<Instant> = None;
     loop {
+        let partial = match filling_since {
+            _ if options.batch_wait.is_zero() => PartialBatches::Open,
+            Some(since) if since.elapsed() >= options.batch_wait => PartialBatches::Open,
+            _ => PartialBatches::Hold,
+        };
         // Each pass is a few short transactions on the database.
-        let busy = tokio::task::block_in_place(|| processor_pass(&mut coord, &config));
-        let pause = match busy {
-            Ok(true) => Duration::ZERO,
-            Ok(false) => options.interval,
-            Err(e) => {
+        let pass = tokio::task::block_in_place(|| processor_pass(&mut coord, &config, partial));
+        filling_since = match &pass {
+            Ok(PassOutcome { filling: true, .. }) => Some(filling_since.unwrap_or_else(Instant::now)),
+            _ => None,
+        };
+        let pause = match (&pass, filling_since) {
+            (Ok(PassOutcome { batched: true, .. }), _) => Duration::ZERO,
+            // Back when the wait is over, unless a full batch comes first.
+            (Ok(_), Some(since)) => options
+                .interval
+                .min(options.batch_wait.saturating_sub(since.elapsed())),
+            (Ok(_), None) => options.interval,
+            (Err(e), _) => {
                 tracing::error!("processor pass failed: {e:#}");
                 options.interval
             }

@@ -305,6 +305,11 @@ pub struct RunArgs {
     /// Processor: pause between passes when idle, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     pub interval_ms: u64,
+    /// Processor: how long approved withdrawals that do not fill --max-batch are held for
+    /// more to come before a transaction pays them, in milliseconds (0: at once). Under
+    /// load this fills batches instead of making many small transactions.
+    #[arg(long, default_value_t = 200)]
+    pub batch_wait_ms: u64,
     /// Processor: this instance's name in withdrawal histories (default processor-PID).
     #[arg(long)]
     pub instance: Option<String>,
@@ -399,6 +404,7 @@ impl RunArgs {
                     .unwrap_or_else(|| format!("processor-{}", std::process::id())),
             },
             interval: std::time::Duration::from_millis(self.interval_ms),
+            batch_wait: std::time::Duration::from_millis(self.batch_wait_ms),
             chain: match &self.chain_url {
                 Some(url) => Some(crate::run::ChainOptions {
                     url: url.clone(),

@@ -36,6 +36,7 @@ pub struct RunConfig {
     max_inputs: Option<usize>,
     max_fee: Option<String>,
     interval_ms: Option<u64>,
+    batch_wait_ms: Option<u64>,
     instance: Option<String>,
     chain_url: Option<String>,
     rpc_cookie_file: Option<PathBuf>,
@@ -155,6 +156,7 @@ pub fn apply(
     fill!(args.max_inputs, config.max_inputs, "max_inputs");
     fill!(args.max_fee, config.max_fee, "max_fee");
     fill!(args.interval_ms, config.interval_ms, "interval_ms");
+    fill!(args.batch_wait_ms, config.batch_wait_ms, "batch_wait_ms");
     fill_option!(args.instance, config.instance, "instance");
     fill_option!(args.chain_url, config.chain_url, "chain_url");
     // The RPC credentials are one choice: a flag for one kind replaces the file's other.

@@ -64,7 +64,9 @@ pub use self::mempool_deposits::{mempool_pass, unconfirmed_to_api, MempoolWatch}
 pub use self::monitor::AppliedBlock;
 pub use self::monitor_pass::{monitor_pass, MonitorError, MonitorPass, MonitorSettings};
 pub use self::operations::OperationsSnapshot;
-pub use self::processor::{BatchOutcome, BatchSummary, ProcessorConfig, ProcessorPass, SESSIONS_PER_COMMIT};
+pub use self::processor::{
+    BatchOutcome, BatchSummary, PartialBatches, ProcessorConfig, ProcessorPass, SESSIONS_PER_COMMIT,
+};
 pub use self::proposals::{Proposal, Proposed};
 pub use self::queries::WithdrawalQuery;
 pub use self::resolutions::ResolutionAction;

@@ -64,6 +64,22 @@ pub enum BatchOutcome {
         waiting: usize,
         reason: String,
     },
+    /// Fewer approved withdrawals than a full batch, held for more to come
+    /// ([`PartialBatches::Hold`]).
+    Filling {
+        waiting: usize,
+    },
+}
+
+/// Whether a processor pass pays approved withdrawals that do not fill a batch now, or
+/// holds them for more to come. Under load, opening a session for whatever few are
+/// approved at each pass makes many small sessions, each with its own PSBT, signer round
+/// trips, signatures and broadcast; holding them for a moment (the run loop's
+/// `batch_wait`) fills batches and costs that moment of latency, never more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartialBatches {
+    Open,
+    Hold,
 }
 
 fn internal(e: impl std::fmt::Display) -> ServiceError {
@@ -188,7 +204,7 @@ impl Coordinator {
     ) -> Result<BatchOutcome, ServiceError> {
         let network = self.network();
         let tx = self.db.write()?;
-        let outcome = open_session(&tx, network, wallet, config, now)?;
+        let outcome = open_session(&tx, network, wallet, config, PartialBatches::Open, now)?;
         if matches!(outcome, BatchOutcome::Batched(_)) {
             tx.commit()?;
         }
@@ -208,6 +224,19 @@ impl Coordinator {
         config: &ProcessorConfig,
         now: UnixTime,
     ) -> Result<ProcessorPass, ServiceError> {
+        self.batch_wallet_pass_with(wallet, config, PartialBatches::Open, now)
+    }
+
+    /// [`Coordinator::batch_wallet_pass`], holding back a last session that would pay
+    /// fewer than `max_batch` withdrawals when `partial` says so (`then` is
+    /// [`BatchOutcome::Filling`]).
+    pub fn batch_wallet_pass_with(
+        &mut self,
+        wallet: &str,
+        config: &ProcessorConfig,
+        partial: PartialBatches,
+        now: UnixTime,
+    ) -> Result<ProcessorPass, ServiceError> {
         let network = self.network();
         let mut tx = self.db.write()?;
         let mut opened = Vec::new();
@@ -215,7 +244,7 @@ impl Coordinator {
         while opened.len() < SESSIONS_PER_COMMIT {
             match crate::db::in_savepoint(
                 &mut tx,
-                |conn| open_session(conn, network, wallet, config, now),
+                |conn| open_session(conn, network, wallet, config, partial, now),
                 |outcome| matches!(outcome, Ok(BatchOutcome::Batched(_))),
             )? {
                 Ok(BatchOutcome::Batched(summary)) => opened.push(summary),
@@ -254,14 +283,18 @@ fn open_session(
     network: Network,
     wallet: &str,
     config: &ProcessorConfig,
+    partial: PartialBatches,
     now: UnixTime,
 ) -> Result<BatchOutcome, ServiceError> {
     let record = wallets::find(tx, wallet)?.ok_or_else(|| ServiceError::UnknownWallet(wallet.to_owned()))?;
-    let descriptor = descriptor_of(&record)?;
     let queue: Vec<WithdrawalRecord> = withdrawals::approved_for_wallet(tx, wallet, config.max_batch)?;
     if queue.is_empty() {
         return Ok(BatchOutcome::Idle);
     }
+    if partial == PartialBatches::Hold && queue.len() < config.max_batch {
+        return Ok(BatchOutcome::Filling { waiting: queue.len() });
+    }
+    let descriptor = descriptor_of(&record)?;
     // A restored database does not know transactions made after its backup: batching
     // now could pay a withdrawal twice. Held until an admin has reconciled.
     if let Some(since) = crate::db::restore_hold::held_since(tx)? {

@@ -303,6 +303,47 @@ fn one_pass_opens_as_many_sessions_as_the_funds_cover() {
     }
 }
 
+/// Holding partial batches: full batches are opened at once, the rest is held (nothing
+/// reserved, nothing recorded) until a pass opens partial batches too.
+#[test]
+fn a_held_pass_opens_only_full_batches() {
+    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
+    fund(&mut w, &[10_000_000, 10_000_000], true, 1);
+    let ids = approved(&mut w, &[1_000_000; 3]);
+    let config = ProcessorConfig {
+        max_batch: 2,
+        max_inputs: 1,
+        ..config()
+    };
+    let held = w
+        .coord
+        .batch_wallet_pass_with("hot", &config, PartialBatches::Hold, NOW)
+        .unwrap();
+    let paid: Vec<Vec<u64>> = held.opened.iter().map(|b| b.withdrawals.clone()).collect();
+    assert_eq!(paid, vec![ids[0..2].to_vec()]);
+    assert!(
+        matches!(held.then, Ok(BatchOutcome::Filling { waiting: 1 })),
+        "{:?}",
+        held.then
+    );
+    assert_eq!(
+        w.coord.withdrawal(&w.alice, ids[2]).unwrap().withdrawal.status,
+        WithdrawalStatus::Approved
+    );
+    let again = w
+        .coord
+        .batch_wallet_pass_with("hot", &config, PartialBatches::Hold, NOW)
+        .unwrap();
+    assert!(again.opened.is_empty());
+    let open = w
+        .coord
+        .batch_wallet_pass_with("hot", &config, PartialBatches::Open, NOW)
+        .unwrap();
+    let paid: Vec<Vec<u64>> = open.opened.iter().map(|b| b.withdrawals.clone()).collect();
+    assert_eq!(paid, vec![vec![ids[2]]]);
+    assert!(matches!(open.then, Ok(BatchOutcome::Idle)), "{:?}", open.then);
+}
+
 /// A pass opens at most `SESSIONS_PER_COMMIT` sessions (the write lock is held for all of
 /// them); the next pass goes on where it stopped.
 #[test]
