@@ -1,8 +1,11 @@
-//! Prepared statements kept per connection. Every SQL call of the coordinator goes through
-//! these instead of `Connection::execute`, `query_row` and `prepare`, which parse and
-//! plan their statement (and compile the triggers it fires: the audit log's, the guards')
-//! on every call. Measured before this: statement compiling was 18 % of the coordinator's
-//! CPU time in the withdrawal benchmark (docs/benchmarks.md).
+//! Prepared statements kept per connection. The coordinator's row reads and writes
+//! (`db::*`, the services' queries) go through these and rusqlite's `prepare_cached`
+//! instead of `Connection::execute`, `query_row` and `prepare`, which parse and plan
+//! their statement (and compile the triggers it fires: the audit log's, the guards') on
+//! every call. Measured before this (perf with call graphs, release, withdrawal
+//! benchmark): about a third of the coordinator's CPU time was statement compiling
+//! (docs/benchmarks.md). Left out: migrations, opening and the trigger check (once per
+//! connection), backups and restores (their own connections).
 //!
 //! A kept statement is the same statement: SQLite re-prepares it by itself when the
 //! schema changes, and rusqlite resets it and clears its bindings before it goes back to
