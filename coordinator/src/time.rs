@@ -27,7 +27,7 @@ impl UnixTime {
     /// The UTC day this instant falls in, as `[start, end)` in Unix seconds: daily limits
     /// count what was requested in this window.
     pub fn utc_day(self) -> (UnixTime, UnixTime) {
-        let start = self.0.div_euclid(SECONDS_PER_DAY) * SECONDS_PER_DAY;
+        let start = self.utc_day_number() * SECONDS_PER_DAY;
         (UnixTime(start), UnixTime(start.saturating_add(SECONDS_PER_DAY)))
     }
 }
