@@ -280,12 +280,84 @@ fn reordered_entries_break_the_link() {
 }
 
 #[test]
+fn each_transaction_is_signed_once_on_its_newest_entry() {
+    let desk = Desk::new();
+    let n = desk.entries();
+    let conn = desk.attacker();
+    let signed: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM audit_log WHERE signature IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // Enrolling writes the admin log and the staff change in one transaction, and so on.
+    assert!(
+        signed < n,
+        "{signed} of {n} entries signed: not once per transaction"
+    );
+    assert!(
+        column::<Option<Vec<u8>>>(&conn, "signature", n).is_some(),
+        "the newest entry is unsigned"
+    );
+
+    // An entry appended without the key, linked and hashed as the format says, is refused:
+    // it is the newest, and it has no signature.
+    desk.tamper(|conn| {
+        let prev: Vec<u8> = column(conn, "entry_hash", n);
+        let body = r#"{"actor":"root","action":"staff add","subject":"mallory"}"#;
+        let hash = entry_hash(n + 1, &prev, Some(1_800_000_000), "admin_event", body);
+        conn.execute(
+            "INSERT INTO audit_log (seq, kind, body, recorded_at, prev_hash, entry_hash) \
+             VALUES (?1, 'admin_event', ?2, 1800000000, ?3, ?4)",
+            rusqlite::params![n + 1, body, prev, hash.to_vec()],
+        )
+        .unwrap();
+    });
+    let err = desk.verify_fails(None);
+    assert!(
+        err.contains(&format!(
+            "audit entry {} is the newest and has no signature",
+            n + 1
+        )),
+        "{err}"
+    );
+    // And the coordinator writes nothing after it: its signature on the next entry would
+    // cover the outsider's entry through the link.
+    // (The API answers "internal error" and logs the reason, as for every database error.)
+    let out = desk.run(Some(&desk.tokens[0]), &["customer", "add", "--id", "c9"]);
+    assert!(
+        !out.status.success(),
+        "a write after an unsigned entry was let through"
+    );
+    assert_eq!(
+        desk.entries(),
+        n + 1,
+        "the coordinator wrote after the unsigned entry"
+    );
+    let err = desk.verify_fails(None);
+    assert!(
+        err.contains(&format!("audit entry {} is the newest", n + 1)),
+        "{err}"
+    );
+}
+
+#[test]
 fn truncation_is_caught_only_with_an_exported_head() {
     let desk = Desk::new();
     let head = desk.export_head();
     let n = desk.entries();
+    // Cut back to the end of an earlier transaction (its newest entry is signed).
+    let cut: i64 = desk
+        .attacker()
+        .query_row(
+            "SELECT MAX(seq) FROM audit_log WHERE seq < ?1 AND signature IS NOT NULL",
+            [n],
+            |r| r.get(0),
+        )
+        .unwrap();
     desk.tamper(|conn| {
-        conn.execute("DELETE FROM audit_log WHERE seq > ?1", [n - 2])
+        conn.execute("DELETE FROM audit_log WHERE seq > ?1", [cut])
             .unwrap();
     });
     // Without the head a shorter chain is a valid chain: say so.
@@ -293,7 +365,7 @@ fn truncation_is_caught_only_with_an_exported_head() {
     assert!(out.contains("cannot be noticed"), "{out}");
     let err = desk.verify_fails(Some(&head));
     assert!(
-        err.contains(&format!("the audit log ends at entry {}", n - 2)) && err.contains("truncated"),
+        err.contains(&format!("the audit log ends at entry {cut}")) && err.contains("truncated"),
         "{err}"
     );
     // A tampered head is refused, not trusted: its hash is signed, and the hash covers

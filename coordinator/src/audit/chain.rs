@@ -22,6 +22,8 @@ pub struct Entry {
     pub recorded_at: Option<i64>,
     pub prev_hash: Vec<u8>,
     pub entry_hash: Vec<u8>,
+    /// Empty on an entry that was not the newest of its transaction (migration 18): the
+    /// newest entry's signature covers it.
     pub signature: Vec<u8>,
 }
 
@@ -149,6 +151,8 @@ pub enum ChainBreak {
         "audit entry {seq}: its signature is not valid under the audit key: the entry was forged or edited"
     )]
     Signature { seq: i64 },
+    #[error("audit entry {seq} is the newest and has no signature: entries were appended without the audit key (the coordinator signs the newest entry of every transaction it commits)")]
+    Unsigned { seq: i64 },
     #[error("the audit log ends at entry {last}, but the exported head is entry {head_seq}: entries {} to {head_seq} were removed (truncated)", .last + 1)]
     Truncated { last: i64, head_seq: i64 },
     #[error("audit entry {seq} is not the entry of the exported head (different hash): the log was rewritten from there on")]
@@ -165,6 +169,7 @@ impl ChainBreak {
             | ChainBreak::Link { seq, .. }
             | ChainBreak::Content { seq }
             | ChainBreak::Signature { seq }
+            | ChainBreak::Unsigned { seq }
             | ChainBreak::HeadMismatch { seq } => Some(*seq),
             ChainBreak::Truncated { last, .. } => Some(last + 1),
             ChainBreak::Head(_) => None,
@@ -172,8 +177,10 @@ impl ChainBreak {
     }
 }
 
-/// Checks every entry, in sequence order, against the one before it, its own content and
-/// `key`; with `head`, also that the chain still reaches the exported head and passes
+/// Checks every entry, in sequence order, against the one before it and its own content,
+/// and its signature under `key` where it has one; the newest entry must have one (a
+/// signature covers its entry and, through the links, every entry before it, so each
+/// transaction's entries are signed once, on the newest); with `head`, also that the chain still reaches the exported head and passes
 /// through it unchanged.
 pub fn verify(
     entries: &[Entry],
@@ -199,11 +206,18 @@ pub fn verify(
         if e.entry_hash != hash {
             return Err(ChainBreak::Content { seq: e.seq });
         }
-        let signed = schnorr::Signature::from_slice(&e.signature)
-            .ok()
-            .is_some_and(|sig| secp.verify_schnorr(&sig, &message(&hash), key).is_ok());
-        if !signed {
-            return Err(ChainBreak::Signature { seq: e.seq });
+        // Entries before the newest of their transaction carry no signature: the next
+        // signed entry covers them through the links. A signature that is there must hold.
+        let newest = i + 1 == entries.len();
+        if !e.signature.is_empty() || newest {
+            let signed = schnorr::Signature::from_slice(&e.signature)
+                .ok()
+                .is_some_and(|sig| secp.verify_schnorr(&sig, &message(&hash), key).is_ok());
+            match (signed, e.signature.is_empty()) {
+                (true, _) => {}
+                (false, true) => return Err(ChainBreak::Unsigned { seq: e.seq }),
+                (false, false) => return Err(ChainBreak::Signature { seq: e.seq }),
+            }
         }
         prev_hash = e.entry_hash.clone();
         prev_seq = e.seq;
@@ -265,6 +279,68 @@ mod tests {
         assert_eq!(head.seq, 5);
         assert!(verify(&entries, &key.public_key(), Some(&head)).is_ok());
         assert!(verify(&[], &key.public_key(), None).unwrap().head.is_none());
+    }
+
+    /// The chain as the coordinator writes it since migration 18: entries 1-3 in one
+    /// transaction, 4-5 in the next, so only entries 3 and 5 carry a signature.
+    fn signed_per_transaction(key: &AuditKey) -> Vec<Entry> {
+        let mut entries = chain(key, 5);
+        for e in &mut entries {
+            if e.seq != 3 && e.seq != 5 {
+                e.signature.clear();
+            }
+        }
+        entries
+    }
+
+    #[test]
+    fn a_chain_signed_once_per_transaction_verifies() {
+        let key = AuditKey::generate(&mut rand::thread_rng());
+        let entries = signed_per_transaction(&key);
+        let verified = verify(&entries, &key.public_key(), None).unwrap();
+        assert_eq!(verified.entries, 5);
+        assert_eq!(verified.head.unwrap().seq, 5);
+        // The older format, every entry signed, still verifies.
+        assert!(verify(&chain(&key, 5), &key.public_key(), None).is_ok());
+    }
+
+    #[test]
+    fn an_unsigned_newest_entry_or_a_bad_signature_anywhere_is_refused() {
+        let key = AuditKey::generate(&mut rand::thread_rng());
+        let pk = key.public_key();
+        let good = signed_per_transaction(&key);
+
+        // Appended without the key: hashed and linked correctly, but nobody signed it.
+        let mut appended = good.clone();
+        let prev = appended[4].entry_hash.clone();
+        let body = "{\"n\":6}".to_string();
+        let hash = entry_hash(6, &prev, None, "test", &body);
+        appended.push(Entry {
+            seq: 6,
+            kind: "test".into(),
+            body,
+            recorded_at: None,
+            prev_hash: prev,
+            entry_hash: hash.to_vec(),
+            signature: Vec::new(),
+        });
+        assert_eq!(verify(&appended, &pk, None), Err(ChainBreak::Unsigned { seq: 6 }));
+
+        // Signatures stripped from the end: the newest is unsigned.
+        let mut stripped = good.clone();
+        stripped[4].signature.clear();
+        assert_eq!(verify(&stripped, &pk, None), Err(ChainBreak::Unsigned { seq: 5 }));
+
+        // Cut back to an entry in the middle of a transaction: its newest is unsigned.
+        assert_eq!(
+            verify(&good[..4], &pk, None),
+            Err(ChainBreak::Unsigned { seq: 4 })
+        );
+
+        // A signature that is there must hold, even where none was needed.
+        let mut forged = good.clone();
+        forged[1].signature = vec![7; 64];
+        assert_eq!(verify(&forged, &pk, None), Err(ChainBreak::Signature { seq: 2 }));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::{Connection, OptionalExtension};
 
+use super::cached::CachedSql;
 use super::{schema, DbError};
 use crate::audit::{entry_hash, AuditKey, Entry};
 
@@ -41,6 +42,39 @@ pub(super) fn register(conn: &Connection, key: Arc<AuditKey>) -> Result<(), rusq
             })?;
             Ok(key.sign(&hash).to_vec())
         },
+    )?;
+    Ok(())
+}
+
+/// Where a write transaction's audit entries will begin: the newest entry's number now
+/// (0 for an empty log), once it is known to be signed. Every transaction the coordinator
+/// commits ends with a signed entry (`sign_newest`), so an unsigned newest entry was
+/// appended by someone else, and the coordinator must not write after it: its next
+/// signature would cover the outsider's entry through the link (`DbError::AuditUnsigned`).
+pub(super) fn newest_before_write(conn: &Connection) -> Result<i64, DbError> {
+    let newest: Option<(i64, bool)> = conn
+        .query_row_cached(
+            "SELECT seq, signature IS NOT NULL FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    match newest {
+        None => Ok(0),
+        Some((seq, true)) => Ok(seq),
+        Some((seq, false)) => Err(DbError::AuditUnsigned { seq }),
+    }
+}
+
+/// Signs the newest entry if this transaction wrote it (its number is above `before`,
+/// from `newest_before_write`): called once per write transaction, just before it
+/// commits, so each transaction's entries are covered by one signature (migration 18;
+/// `audit::verify`). Does nothing when the transaction wrote no entry.
+pub(super) fn sign_newest(conn: &Connection, before: i64) -> Result<(), rusqlite::Error> {
+    conn.execute_cached(
+        "UPDATE audit_log SET signature = sluice_audit_sign(entry_hash) \
+         WHERE seq = (SELECT MAX(seq) FROM audit_log) AND seq > ?1 AND signature IS NULL",
+        [before],
     )?;
     Ok(())
 }

@@ -75,6 +75,8 @@ pub enum DbError {
     Directory(#[from] sluice_fsutil::WriteError),
     #[error(transparent)]
     AuditKey(#[from] AuditKeyError),
+    #[error("audit entry {seq}, the newest, has no signature: it was appended to the audit log outside the coordinator, which writes nothing after it (its next signature would cover that entry); see `sluice-coordinator audit verify`, and restore the database from a backup")]
+    AuditUnsigned { seq: i64 },
     #[error("the database schema was altered ({0}): the database was edited outside the coordinator; restore it from a backup, and check `sluice-coordinator audit verify --head` against a head kept elsewhere")]
     SchemaAltered(String),
 }
@@ -118,12 +120,20 @@ pub struct WriteTransaction<'conn> {
     // Declared before the turn: dropped (rolled back) first.
     tx: Transaction<'conn>,
     turn: Turn,
+    /// The newest audit entry when the transaction began (`audit_log::newest_before_write`).
+    audit_before: i64,
 }
 
 impl WriteTransaction<'_> {
+    /// Signs the transaction's audit entries (one signature, on the newest:
+    /// `audit_log::sign_newest`) and commits.
     pub fn commit(self) -> Result<(), rusqlite::Error> {
-        let WriteTransaction { tx, turn } = self;
-        let committed = tx.commit();
+        let WriteTransaction {
+            tx,
+            turn,
+            audit_before,
+        } = self;
+        let committed = audit_log::sign_newest(&tx, audit_before).and_then(|()| tx.commit());
         drop(turn);
         committed
     }
@@ -324,11 +334,13 @@ impl Database {
         if stored_network(&tx)?.is_some() {
             return Err(DbError::AlreadyInitialised(path.to_owned()));
         }
+        let audit_before = audit_log::newest_before_write(&tx)?;
         tx.execute(
             "INSERT INTO meta (key, value) VALUES ('network', ?1)",
             [network_name(network)],
         )?;
         let value = setup(&tx)?;
+        audit_log::sign_newest(&tx, audit_before)?;
         tx.commit()?;
         Ok(value)
     }
@@ -409,7 +421,12 @@ impl Database {
             audit_log::check_triggers(&tx)?;
             self.checked_schema = now;
         }
-        Ok(WriteTransaction { tx, turn })
+        let audit_before = audit_log::newest_before_write(&tx)?;
+        Ok(WriteTransaction {
+            tx,
+            turn,
+            audit_before,
+        })
     }
 
     /// A read transaction: one consistent snapshot across several queries.

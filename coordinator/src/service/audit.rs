@@ -42,9 +42,14 @@ impl Coordinator {
         let key = self.db.audit_key();
         let tx = self.db.read()?;
         let seq = i64::try_from(seq).map_err(|_| ServiceError::NotFound(format!("audit entry {seq}")))?;
-        audit_log::entry_at(&tx, seq)?
-            .map(|e| Head::of_entry(&e, &key))
-            .ok_or_else(|| ServiceError::NotFound(format!("audit entry {seq} (the log is shorter)")))
+        let entry = audit_log::entry_at(&tx, seq)?
+            .ok_or_else(|| ServiceError::NotFound(format!("audit entry {seq} (the log is shorter)")))?;
+        if entry.signature.is_empty() {
+            return Err(ServiceError::NotFound(format!(
+                "a head at audit entry {seq}: it was not the newest entry of its transaction, so it has no signature of its own (heads are always newest entries)"
+            )));
+        }
+        Ok(Head::of_entry(&entry, &key))
     }
 
     /// The newest `limit` entries, newest first, unverified (`audit_verify` checks them).

@@ -250,6 +250,17 @@ impl Coordinator {
     pub fn connection(&self) -> &Connection {
         self.db.connection()
     }
+
+    /// Runs `change` on the raw connection in a write transaction and commits it, its
+    /// audit entries signed as every commit signs them: for tests that set up a state
+    /// directly. (A change made on `connection()` outside a transaction would leave its
+    /// audit entries unsigned, and the coordinator refuses to write after those.)
+    pub fn write_directly<T>(&mut self, change: impl FnOnce(&Connection) -> T) -> Result<T, ServiceError> {
+        let tx = self.db.write()?;
+        let value = change(&tx);
+        tx.commit()?;
+        Ok(value)
+    }
 }
 
 /// Checks a name, id or label people will read: 1 to `max` characters, no control

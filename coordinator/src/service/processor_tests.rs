@@ -407,15 +407,19 @@ fn the_operations_snapshot_counts_the_queue_and_each_signers_waiting_sessions() 
     {
         let secret = SecretKey::from_slice(&[i as u8 + 1; 32]).unwrap();
         let key = Keypair::from_secret_key(&secp, &secret).x_only_public_key().0;
-        crate::db::signers::insert(
-            w.coord.connection(),
-            &key,
-            Fingerprint::from_str(fingerprint).unwrap(),
-            name,
-            "root",
-            NOW,
-        )
-        .unwrap();
+        w.coord
+            .write_directly(|conn| {
+                crate::db::signers::insert(
+                    conn,
+                    &key,
+                    Fingerprint::from_str(fingerprint).unwrap(),
+                    name,
+                    "root",
+                    NOW,
+                )
+                .unwrap()
+            })
+            .unwrap();
     }
     let before = w.coord.operations_snapshot(NOW).unwrap();
     assert!(before
@@ -577,15 +581,19 @@ fn a_signers_refusal_shows_on_the_withdrawal_and_in_the_metrics_until_it_signs()
     {
         let secret = SecretKey::from_slice(&[i as u8 + 1; 32]).unwrap();
         let key = Keypair::from_secret_key(&secp, &secret).x_only_public_key().0;
-        crate::db::signers::insert(
-            w.coord.connection(),
-            &key,
-            Fingerprint::from_str(fingerprint).unwrap(),
-            name,
-            "root",
-            NOW,
-        )
-        .unwrap();
+        w.coord
+            .write_directly(|conn| {
+                crate::db::signers::insert(
+                    conn,
+                    &key,
+                    Fingerprint::from_str(fingerprint).unwrap(),
+                    name,
+                    "root",
+                    NOW,
+                )
+                .unwrap()
+            })
+            .unwrap();
         let record = crate::db::signers::list(w.coord.connection())
             .unwrap()
             .into_iter()

@@ -98,7 +98,10 @@ fn stuck() -> Stuck {
 /// What the signers and the sender do, without signatures: `open → signed → broadcast`,
 /// the withdrawals along (not for a bump), and the transaction recorded as sent.
 fn send(s: &mut Stuck, id: u64) {
-    let conn = s.w.coord.connection();
+    s.w.coord.write_directly(|conn| send_in(conn, id)).unwrap();
+}
+
+fn send_in(conn: &rusqlite::Connection, id: u64) {
     let session = sessions::find(conn, id).unwrap().unwrap();
     assert!(sessions::transition(conn, id, "open", "signed", NOW).unwrap());
     assert!(sessions::transition(conn, id, "signed", "broadcast", NOW).unwrap());
@@ -475,8 +478,12 @@ fn a_conflicting_spend_undone_by_a_reorg_releases_nothing() {
 fn nothing_of_an_abandoned_group_is_finalized_and_a_release_abandons_it_all() {
     let mut s = stuck();
     let bump = s.w.coord.bump_session(&s.w.alice, s.session, 50, NOW).unwrap();
-    let conn = s.w.coord.connection();
-    assert!(sessions::transition(conn, bump.session_id, "open", "signed", NOW).unwrap());
+    let signed = s
+        .w
+        .coord
+        .write_directly(|conn| sessions::transition(conn, bump.session_id, "open", "signed", NOW).unwrap())
+        .unwrap();
+    assert!(signed);
     assert_eq!(s.w.coord.signed_sessions().unwrap(), vec![bump.session_id]);
     s.w.coord
         .abandon_session(&s.w.alice, s.session, "stuck", NOW)
