@@ -60,11 +60,11 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "chain | withdrawals per batch | withdrawals | seconds | withdrawals/s | p50 | p99 | max | \
+        "chain | withdrawals per batch | withdrawals | seconds | intake s | withdrawals/s | p50 | p99 | max | \
          CPU s: coordinator | signers | bitcoind | bench process | peak RSS MiB: coordinator | signer | \
          coordinator RSS MiB at 25/50/75/100 % broadcast | busy retries"
     );
-    println!("---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---");
+    println!("---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---");
     for batch in [10, 100, 1_000] {
         if batch_filter.is_some_and(|f| f != batch) {
             continue;
@@ -88,12 +88,13 @@ fn main() {
                 .unwrap_or_else(|e| panic!("batch {batch} on {chain:?}: {e:#}"));
             let seconds = |d: std::time::Duration| format!("{:.1}", d.as_secs_f64());
             println!(
-                "{}{} | {} | {} | {:.2} | {:.0} | {:.0} ms | {:.0} ms | {:.0} ms | {} | {} | {} | {} | {} | {} | {} | {}",
+                "{}{} | {} | {} | {:.2} | {:.2} | {:.0} | {:.0} ms | {:.0} ms | {:.0} ms | {} | {} | {} | {} | {} | {} | {} | {}",
                 result.chain,
                 if stealth { " (signers over Tor)" } else { "" },
                 result.batch,
                 result.withdrawals,
                 result.elapsed.as_secs_f64(),
+                result.intake.as_secs_f64(),
                 result.per_second(),
                 result.p50.as_secs_f64() * 1e3,
                 result.p99.as_secs_f64() * 1e3,

@@ -34,6 +34,9 @@ pub struct Throughput {
     pub withdrawals: usize,
     /// From the first approval to the last broadcast.
     pub elapsed: Duration,
+    /// From the first approval to the last: intake's share of `elapsed` (the rest is the
+    /// processor, the signers and the sender catching up), to tell which one limits.
+    pub intake: Duration,
     pub p50: Duration,
     pub p99: Duration,
     pub max: Duration,
@@ -288,6 +291,7 @@ pub async fn measure(
     latencies.sort();
     let first = approved_at.values().min().copied().unwrap_or(started);
     let last = broadcast_at.values().max().copied().unwrap_or(started);
+    let last_approval = approved_at.values().max().copied().unwrap_or(started);
     let quantile = |q: f64| {
         let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
         latencies.get(index).copied().unwrap_or_default()
@@ -297,6 +301,7 @@ pub async fn measure(
         batch,
         withdrawals: count,
         elapsed: last.saturating_duration_since(first),
+        intake: last_approval.saturating_duration_since(first),
         p50: quantile(0.5),
         p99: quantile(0.99),
         max: latencies.last().copied().unwrap_or_default(),

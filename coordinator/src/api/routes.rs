@@ -38,6 +38,7 @@ use super::reply::{error, json, service_error, Reply};
 use crate::clock;
 use crate::rules::intake::CustomerStatus;
 use crate::service::{Actor, ApiToken, Coordinator, Intake, IntakeRequest, ServiceError, WithdrawalQuery};
+use crate::time::UnixTime;
 
 /// What a request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -500,6 +501,46 @@ struct Parsed {
     query: Option<String>,
 }
 
+/// `POST /v1/withdrawals`: group commit with the other requests arriving now (answered once
+/// durable). Needs no connection of its own: the intake writer has one, and holding a pooled
+/// connection while the group commits would leave none for the other requests (each would
+/// open, and check, a new one).
+fn create_withdrawal(
+    pool: &CoordinatorPool,
+    actor: &Actor,
+    parsed: Parsed,
+    now: UnixTime,
+) -> Result<Reply, Failure> {
+    let body = parsed.body?;
+    let key = parsed.idempotency_key.ok_or_else(|| {
+        bad_request(
+            "missing_idempotency_key",
+            "POST /v1/withdrawals needs an Idempotency-Key header, unique per withdrawal",
+        )
+    })?;
+    let request: NewWithdrawal = parse_json(&body, None)?;
+    // Group commit with the other requests arriving now; answered once durable.
+    let outcome = pool.intake().submit(IntakeRequest {
+        actor: actor.clone(),
+        idempotency_key: key,
+        request,
+        now,
+    })?;
+    let (status, replayed) = match &outcome {
+        Intake::Created(_) => (StatusCode::CREATED, "false"),
+        Intake::Existing(_) => (StatusCode::OK, "true"),
+    };
+    let detail = outcome.into_detail();
+    let mut reply = json(status, &detail);
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/withdrawals/{}", detail.withdrawal.id)) {
+        reply.headers_mut().insert(LOCATION, location);
+    }
+    reply
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static(replayed));
+    Ok(reply)
+}
+
 fn execute(
     pool: &CoordinatorPool,
     coord: &mut Coordinator,
@@ -508,37 +549,9 @@ fn execute(
 ) -> Result<Reply, Failure> {
     let now = clock::now();
     match parsed.route {
-        Route::CreateWithdrawal => {
-            let body = parsed.body?;
-            let key = parsed.idempotency_key.ok_or_else(|| {
-                bad_request(
-                    "missing_idempotency_key",
-                    "POST /v1/withdrawals needs an Idempotency-Key header, unique per withdrawal",
-                )
-            })?;
-            let request: NewWithdrawal = parse_json(&body, None)?;
-            // Group commit with the other requests arriving now; answered once durable.
-            let outcome = pool.intake().submit(IntakeRequest {
-                actor: actor.clone(),
-                idempotency_key: key,
-                request,
-                now,
-            })?;
-            let (status, replayed) = match &outcome {
-                Intake::Created(_) => (StatusCode::CREATED, "false"),
-                Intake::Existing(_) => (StatusCode::OK, "true"),
-            };
-            let detail = outcome.into_detail();
-            let mut reply = json(status, &detail);
-            if let Ok(location) = HeaderValue::from_str(&format!("/v1/withdrawals/{}", detail.withdrawal.id))
-            {
-                reply.headers_mut().insert(LOCATION, location);
-            }
-            reply
-                .headers_mut()
-                .insert("idempotent-replayed", HeaderValue::from_static(replayed));
-            Ok(reply)
-        }
+        // The handler calls `create_withdrawal` without a connection (see `staff`); kept
+        // here so the match names every route.
+        Route::CreateWithdrawal => create_withdrawal(pool, actor, parsed, now),
         Route::ListWithdrawals => {
             let query = parse_query(parsed.query.as_deref())?;
             Ok(json(StatusCode::OK, &coord.list_withdrawals(actor, &query)?))
@@ -655,10 +668,11 @@ pub async fn handle(pool: Arc<CoordinatorPool>, request: Request<Incoming>) -> R
         query,
     };
     let outcome = tokio::task::spawn_blocking(move || {
-        pool.with(|coord| {
-            let actor = coord.authenticate(&token)?;
-            execute(&pool, coord, &actor, parsed)
-        })
+        let actor = pool.with(|coord| coord.authenticate(&token).map_err(Failure::from))?;
+        match parsed.route {
+            Route::CreateWithdrawal => create_withdrawal(&pool, &actor, parsed, clock::now()),
+            _ => pool.with(|coord| execute(&pool, coord, &actor, parsed)),
+        }
     })
     .await;
     finish(outcome)
