@@ -81,10 +81,12 @@ pub fn build_psbt(
             let definite = wallet
                 .definite(Branch::Change, index)
                 .map_err(|e| BuildError::Descriptor(e.to_string()))?;
-            outputs.push(TxOut {
-                value,
-                script_pubkey: definite.script_pubkey(),
-            });
+            // From the wallet's cached keys: miniscript's `script_pubkey` on the definite
+            // descriptor derives every key again (a test checks the two agree).
+            let script_pubkey = wallet
+                .script_pubkey(Branch::Change, index)
+                .map_err(|e| BuildError::Descriptor(e.to_string()))?;
+            outputs.push(TxOut { value, script_pubkey });
             Some(definite)
         }
         None => None,
@@ -116,10 +118,10 @@ pub fn build_psbt(
             .get(vout)
             .cloned()
             .ok_or(BuildError::CoinNotInTransaction(coin.outpoint))?;
-        let definite = wallet
-            .definite(coin.branch, coin.index)
+        let ours = wallet
+            .script_pubkey(coin.branch, coin.index)
             .map_err(|e| BuildError::Descriptor(e.to_string()))?;
-        if definite.script_pubkey() != prev_out.script_pubkey {
+        if ours != prev_out.script_pubkey {
             return Err(BuildError::CoinNotOurs {
                 outpoint: coin.outpoint,
                 branch: coin.branch,
@@ -130,6 +132,9 @@ pub fn build_psbt(
         if wallet.kind().is_segwit_v0() {
             psbt.inputs[i].non_witness_utxo = Some(coin.prev_tx.clone());
         }
+        let definite = wallet
+            .definite(coin.branch, coin.index)
+            .map_err(|e| BuildError::Descriptor(e.to_string()))?;
         psbt.update_input_with_descriptor(i, &definite)
             .map_err(|e| BuildError::Psbt(e.to_string()))?;
     }

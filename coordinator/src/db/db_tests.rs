@@ -436,6 +436,10 @@ fn intake_queries_read_only_their_index() {
             risk::EARLIER_TO_DESTINATION,
             "USING COVERING INDEX withdrawals_by_destination (destination=? AND customer_id=?)",
         ),
+        (
+            risk::RECENT_AMOUNTS,
+            "USING COVERING INDEX withdrawals_by_customer_recent (customer_id=?)",
+        ),
     ] {
         let mut plan = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let mut rows = plan.raw_query();
@@ -446,6 +450,10 @@ fn intake_queries_read_only_their_index() {
         assert!(
             details.iter().any(|d| d.contains(index)),
             "{sql}: plan {details:?}"
+        );
+        assert!(
+            !details.iter().any(|d| d.contains("TEMP B-TREE")),
+            "{sql} sorts: plan {details:?}"
         );
     }
 }

@@ -107,12 +107,15 @@ pub fn earlier_to_destination(
     Ok(u64::try_from(n).unwrap_or_default())
 }
 
+/// Walks the customer's withdrawals newest first in their index (migration 19), so a
+/// request reads `limit` entries, not every withdrawal the customer made (`db_tests`
+/// checks the plan).
+pub(crate) const RECENT_AMOUNTS: &str = "SELECT amount_sat FROM withdrawals \
+     WHERE customer_id = ?1 AND status != 'rejected' ORDER BY id DESC LIMIT ?2";
+
 /// The amounts of the customer's latest `limit` withdrawals that were not rejected.
 pub fn recent_amounts(conn: &Connection, customer_id: &str, limit: u32) -> Result<Vec<Amount>, DbError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT amount_sat FROM withdrawals WHERE customer_id = ?1 AND status != 'rejected' \
-         ORDER BY id DESC LIMIT ?2",
-    )?;
+    let mut stmt = conn.prepare_cached(RECENT_AMOUNTS)?;
     let rows = stmt.query_map(params![customer_id, limit], |r| r.get::<_, i64>(0))?;
     rows.map(|row| sat_from_sql(row?)).collect()
 }

@@ -28,6 +28,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_16,
     MIGRATION_17,
     MIGRATION_18,
+    MIGRATION_19,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -1379,4 +1380,12 @@ CREATE TRIGGER audit_log_sealed_once BEFORE UPDATE ON audit_log
             OR NEW.recorded_at IS NOT OLD.recorded_at OR NEW.prev_hash IS NOT OLD.prev_hash
             OR NEW.entry_hash IS NOT OLD.entry_hash))
     BEGIN SELECT RAISE(ABORT, 'audit entries never change'); END;
+"#;
+
+/// A customer's most recent withdrawals from an index in id order (issue 14 item 1):
+/// intake's risk rules read the amounts of the customer's latest few, and without it
+/// SQLite sorted every withdrawal the customer ever made on every request
+/// (`risk::RECENT_AMOUNTS`; `db_tests` checks the plan).
+const MIGRATION_19: &str = r#"
+CREATE INDEX withdrawals_by_customer_recent ON withdrawals(customer_id, id, status, amount_sat);
 "#;

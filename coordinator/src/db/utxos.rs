@@ -11,14 +11,14 @@ use sluice_shared::descriptor::Branch;
 use super::{sat_from_sql, sat_to_sql, DbError};
 use crate::time::UnixTime;
 
-/// A coin the wallet can spend, with the transaction that created it.
+/// A coin the wallet can spend. Coin selection needs only this; the transaction that
+/// created it is read (and checked) for the coins selected (`funding_transaction`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoinRecord {
     pub outpoint: OutPoint,
     pub branch: Branch,
     pub index: u32,
     pub amount: Amount,
-    pub prev_tx: Transaction,
 }
 
 /// A coin as the monitor saw it on the chain.
@@ -76,10 +76,13 @@ pub fn set_quarantined(conn: &Connection, outpoint: &OutPoint, quarantined: bool
     )? == 1)
 }
 
-/// Confirmed coins of `wallet` that no session holds, nothing spent, and not quarantined.
+/// Confirmed coins of `wallet` that no session holds, nothing spent, and not quarantined,
+/// largest first. Without their funding transactions: a wallet of many coins, each with a
+/// funding transaction of many outputs, would otherwise decode all of them for every
+/// session.
 pub fn spendable(conn: &Connection, wallet: &str) -> Result<Vec<CoinRecord>, DbError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT txid, vout, branch, derivation_index, amount_sat, prev_tx FROM utxos \
+        "SELECT txid, vout, branch, derivation_index, amount_sat FROM utxos \
          WHERE wallet = ?1 AND reserved_by_session IS NULL AND spent_by_txid IS NULL \
          AND quarantined = 0 AND block_height IS NOT NULL ORDER BY amount_sat DESC, txid, vout",
     )?;
@@ -90,32 +93,47 @@ pub fn spendable(conn: &Connection, wallet: &str) -> Result<Vec<CoinRecord>, DbE
             r.get::<_, u32>(2)?,
             r.get::<_, u32>(3)?,
             r.get::<_, i64>(4)?,
-            r.get::<_, String>(5)?,
         ))
     })?;
     rows.map(|row| {
-        let (txid, vout, branch, index, amount, prev_tx) = row?;
+        let (txid, vout, branch, index, amount) = row?;
         let corrupt = |what: &str| DbError::Corrupt(format!("coin {txid}:{vout}: {what}"));
-        let txid: Txid = txid.parse().map_err(|_| corrupt("txid"))?;
-        let prev_tx: Transaction = deserialize_hex(&prev_tx).map_err(|_| corrupt("funding transaction"))?;
-        let amount = sat_from_sql(amount)?;
-        // The stored funding transaction is the truth the signers will check.
-        let actual = usize::try_from(vout)
-            .ok()
-            .and_then(|i| prev_tx.output.get(i))
-            .map(|o| o.value);
-        if prev_tx.compute_txid() != txid || actual != Some(amount) {
-            return Err(corrupt("does not match its funding transaction"));
-        }
         Ok(CoinRecord {
-            outpoint: OutPoint { txid, vout },
+            outpoint: OutPoint {
+                txid: txid.parse().map_err(|_| corrupt("txid"))?,
+                vout,
+            },
             branch: Branch::from_number(branch).ok_or_else(|| corrupt("branch"))?,
             index,
-            amount,
-            prev_tx,
+            amount: sat_from_sql(amount)?,
         })
     })
     .collect()
+}
+
+/// The transaction that created `coin`, as stored, checked against the coin: its txid and
+/// the amount at its output (the signers check the same).
+pub fn funding_transaction(conn: &Connection, coin: &CoinRecord) -> Result<Transaction, DbError> {
+    let outpoint = coin.outpoint;
+    let corrupt = |what: &str| DbError::Corrupt(format!("coin {outpoint}: {what}"));
+    let prev_tx: String = conn
+        .query_row_cached(
+            "SELECT prev_tx FROM utxos WHERE txid = ?1 AND vout = ?2",
+            params![outpoint.txid.to_string(), outpoint.vout],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| corrupt("not recorded"))?;
+    let prev_tx: Transaction = deserialize_hex(&prev_tx).map_err(|_| corrupt("funding transaction"))?;
+    // The stored funding transaction is the truth the signers will check.
+    let actual = usize::try_from(outpoint.vout)
+        .ok()
+        .and_then(|i| prev_tx.output.get(i))
+        .map(|o| o.value);
+    if prev_tx.compute_txid() != outpoint.txid || actual != Some(coin.amount) {
+        return Err(corrupt("does not match its funding transaction"));
+    }
+    Ok(prev_tx)
 }
 
 /// Reserves a coin for a session; fails if anything else holds it.

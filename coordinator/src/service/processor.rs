@@ -376,14 +376,14 @@ fn open_session(
         .iter()
         .map(|i| {
             let c = &coins[*i];
-            SpendableCoin {
+            Ok(SpendableCoin {
                 outpoint: c.outpoint,
-                prev_tx: c.prev_tx.clone(),
+                prev_tx: utxos::funding_transaction(tx, c)?,
                 branch: c.branch,
                 index: c.index,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, DbError>>()?;
     let psbt =
         build_psbt(&descriptor, &spend, &payments[..count], change, LockTime::ZERO).map_err(internal)?;
 
