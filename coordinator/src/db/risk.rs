@@ -108,7 +108,7 @@ pub fn earlier_to_destination(
 }
 
 /// Walks the customer's withdrawals newest first in their index (migration 19), so a
-/// request reads `limit` entries, not every withdrawal the customer made (`db_tests`
+/// request reads about `limit` rows, not every withdrawal the customer made (`db_tests`
 /// checks the plan).
 pub(crate) const RECENT_AMOUNTS: &str = "SELECT amount_sat FROM withdrawals \
      WHERE customer_id = ?1 AND status != 'rejected' ORDER BY id DESC LIMIT ?2";
