@@ -25,7 +25,7 @@ fn config() -> ProcessorConfig {
 
 fn hot(w: &World) -> WalletDescriptor {
     let record = wallets::find(w.coord.connection(), "hot").unwrap().unwrap();
-    descriptor_of(&record).unwrap()
+    WalletDescriptor::clone(&descriptor_of(&record).unwrap())
 }
 
 /// Funds wallet "hot" with one coin per amount at receive index `i`; returns outpoints.
