@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_17,
     MIGRATION_18,
     MIGRATION_19,
+    MIGRATION_20,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -1390,4 +1391,30 @@ CREATE TRIGGER audit_log_sealed_once BEFORE UPDATE ON audit_log
 /// of a withdrawal's six status changes, to save looking up the latest twenty rows.
 const MIGRATION_19: &str = r#"
 CREATE INDEX withdrawals_by_customer_recent ON withdrawals(customer_id);
+"#;
+
+/// Webhook event ids that start with the event's time (issue 14 item 1): still 32 hex
+/// digits and unique, now 12 digits of the Unix second followed by 20 random ones (80
+/// bits). Fully random ids put each new event at a random place in the `event_id` index,
+/// so every request and status change dirtied another index page to journal and write;
+/// ids in time order are appended at the end of the index. Only the two triggers on
+/// withdrawals (the frequent ones) change.
+const MIGRATION_20: &str = r#"
+DROP TRIGGER outbox_withdrawal_requested;
+CREATE TRIGGER outbox_withdrawal_requested AFTER INSERT ON withdrawals BEGIN
+    INSERT INTO webhook_events (event_id, kind, payload, created_at) VALUES (
+        printf('%012x', NEW.created_at) || lower(hex(randomblob(10))),
+        'withdrawal.status', json_object('withdrawal_id', NEW.id, 'from', NULL, 'to', NEW.status,
+            'customer_id', NEW.customer_id, 'wallet', NEW.wallet, 'destination', NEW.destination,
+            'amount_sat', NEW.amount_sat), NEW.created_at);
+END;
+DROP TRIGGER outbox_withdrawal_status;
+CREATE TRIGGER outbox_withdrawal_status AFTER UPDATE OF status ON withdrawals
+    WHEN NEW.status != OLD.status BEGIN
+    INSERT INTO webhook_events (event_id, kind, payload, created_at) VALUES (
+        printf('%012x', NEW.updated_at) || lower(hex(randomblob(10))),
+        'withdrawal.status', json_object('withdrawal_id', NEW.id, 'from', OLD.status, 'to', NEW.status,
+            'customer_id', NEW.customer_id, 'wallet', NEW.wallet, 'destination', NEW.destination,
+            'amount_sat', NEW.amount_sat), NEW.updated_at);
+END;
 "#;
