@@ -391,15 +391,13 @@ fn a_coin_must_be_the_wallets_own() {
     );
 }
 
-#[test]
-fn the_operations_snapshot_counts_the_queue_and_each_signers_waiting_sessions() {
+/// Registers two signers directly in the database: "a", with the fingerprint of the
+/// wallet's first key, and "elsewhere", a key of no wallet.
+fn register_a_and_elsewhere(w: &mut World) {
     use bitcoin::bip32::Fingerprint;
     use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
     use std::str::FromStr as _;
 
-    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
-    fund(&mut w, &[30_000_000], true, 7);
-    approved(&mut w, &[10_000_000, 5_000_000]);
     let secp = Secp256k1::new();
     for (i, (name, fingerprint)) in [("a", "1bbaa5fe"), ("elsewhere", "00000001")]
         .into_iter()
@@ -421,6 +419,14 @@ fn the_operations_snapshot_counts_the_queue_and_each_signers_waiting_sessions() 
             })
             .unwrap();
     }
+}
+
+#[test]
+fn the_operations_snapshot_counts_the_queue_and_each_signers_waiting_sessions() {
+    let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
+    fund(&mut w, &[30_000_000], true, 7);
+    approved(&mut w, &[10_000_000, 5_000_000]);
+    register_a_and_elsewhere(&mut w);
     let before = w.coord.operations_snapshot(NOW).unwrap();
     assert!(before
         .withdrawals_by_status
@@ -565,42 +571,22 @@ fn balances_and_coins_show_each_coins_state() {
 
 #[test]
 fn a_signers_refusal_shows_on_the_withdrawal_and_in_the_metrics_until_it_signs() {
-    use bitcoin::bip32::Fingerprint;
-    use bitcoin::secp256k1::{Keypair, Secp256k1, SecretKey};
     use sluice_shared::signer_api::RefusalReport;
-    use std::str::FromStr as _;
 
     let mut w = world(AUTO, Amount::from_sat(10_000_000_000));
     fund(&mut w, &[30_000_000], true, 21);
     let ids = approved(&mut w, &[1_000_000]);
-    let secp = Secp256k1::new();
-    let mut signers = Vec::new();
-    for (i, (name, fingerprint)) in [("a", "1bbaa5fe"), ("elsewhere", "00000001")]
+    register_a_and_elsewhere(&mut w);
+    let signers: Vec<_> = ["a", "elsewhere"]
         .into_iter()
-        .enumerate()
-    {
-        let secret = SecretKey::from_slice(&[i as u8 + 1; 32]).unwrap();
-        let key = Keypair::from_secret_key(&secp, &secret).x_only_public_key().0;
-        w.coord
-            .write_directly(|conn| {
-                crate::db::signers::insert(
-                    conn,
-                    &key,
-                    Fingerprint::from_str(fingerprint).unwrap(),
-                    name,
-                    "root",
-                    NOW,
-                )
+        .map(|name| {
+            crate::db::signers::list(w.coord.connection())
                 .unwrap()
-            })
-            .unwrap();
-        let record = crate::db::signers::list(w.coord.connection())
-            .unwrap()
-            .into_iter()
-            .find(|s| s.name == name)
-            .unwrap();
-        signers.push(record);
-    }
+                .into_iter()
+                .find(|s| s.name == name)
+                .unwrap()
+        })
+        .collect();
     let BatchOutcome::Batched(batch) = w.coord.batch_wallet("hot", &config(), NOW).unwrap() else {
         panic!("expected a batch")
     };
