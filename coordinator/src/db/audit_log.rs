@@ -2,7 +2,7 @@
 //! triggers call, reading the entries back, and the check that no trigger but the
 //! migrations' own can run on the database.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::{Connection, OptionalExtension};
@@ -135,13 +135,7 @@ pub fn recent(conn: &Connection, limit: u32) -> Result<Vec<Entry>, DbError> {
 /// braces; the rules decide), but every audit trigger must be there, unchanged, and so
 /// must every `outflow_` trigger (the daily limits read the totals they keep).
 pub(super) fn check_triggers(conn: &Connection) -> Result<(), DbError> {
-    let expected = {
-        let fresh = Connection::open_in_memory()?;
-        for sql in schema::MIGRATIONS {
-            fresh.execute_batch(sql)?;
-        }
-        code_objects(&fresh)?
-    };
+    let expected = expected_code_objects()?;
     let found = code_objects(conn)?;
     if let Some((name, _)) = found.iter().find(|object| !expected.contains(object)) {
         return Err(DbError::SchemaAltered(format!(
@@ -154,6 +148,22 @@ pub(super) fn check_triggers(conn: &Connection) -> Result<(), DbError> {
         return Err(DbError::SchemaAltered(format!("trigger {name:?} was dropped")));
     }
     Ok(())
+}
+
+/// The triggers and views the migrations make, read once per process from an in-memory
+/// database they ran on (about 30 ms: every connection the coordinator opens is checked
+/// against them).
+fn expected_code_objects() -> Result<&'static [(String, String)], DbError> {
+    static EXPECTED: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    if let Some(expected) = EXPECTED.get() {
+        return Ok(expected);
+    }
+    let fresh = Connection::open_in_memory()?;
+    for sql in schema::MIGRATIONS {
+        fresh.execute_batch(sql)?;
+    }
+    let objects = code_objects(&fresh)?;
+    Ok(EXPECTED.get_or_init(|| objects))
 }
 
 fn code_objects(conn: &Connection) -> Result<Vec<(String, String)>, rusqlite::Error> {
