@@ -170,6 +170,12 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Statement journals (and any temporary table) in memory: a statement that fires
+    // triggers inside a longer transaction copies each page it is first to change there,
+    // and by default they spill to a temporary file past 64 KiB, one write(2) per page.
+    // Bounded by the pages one savepoint changes (a group commit's request, a processor's
+    // session); the plan test keeps temporary b-trees out of the hot queries.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(cached::STATEMENT_CACHE_CAPACITY);
     Ok(())
 }
