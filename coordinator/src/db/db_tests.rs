@@ -295,6 +295,36 @@ fn daily_sums_skip_rejected_and_failed_and_other_days() {
     );
 }
 
+/// The risk facts read in ranges of their indexes: the customer's own withdrawals to a
+/// destination are skipped when looking for other customers there (on both sides of the
+/// customer in the index), and a rejected request is no earlier withdrawal.
+#[test]
+fn risk_facts_find_other_customers_on_both_sides_and_skip_rejected() {
+    let (_dir, _path, db) = fresh();
+    seed(&db);
+    let c = db.connection();
+    c.execute_batch(
+        "INSERT INTO customers (id, status, created_at) VALUES ('a0', 'active', 0), ('z9', 'active', 0);
+         INSERT INTO withdrawals (idempotency_key, request_hash, customer_id, wallet, asset, destination,
+             amount_sat, fee_sat, status, requested_by, created_at, updated_at)
+             VALUES ('k2', 'h', 'c1', 'hot', 'BTC', 'addr', 300, 0, 'pending_approval', 'rita', 0, 0),
+                    ('k3', 'h', 'c1', 'hot', 'BTC', 'other', 300, 0, 'pending_approval', 'rita', 0, 0),
+                    ('k4', 'h', 'a0', 'hot', 'BTC', 'shared', 300, 0, 'pending_approval', 'rita', 0, 0),
+                    ('k5', 'h', 'z9', 'hot', 'BTC', 'shared', 300, 0, 'pending_approval', 'rita', 0, 0),
+                    ('k6', 'h', 'c1', 'hot', 'BTC', 'shared', 300, 0, 'pending_approval', 'rita', 0, 0);
+         INSERT INTO approvals (withdrawal_id, approver, method, approved_at) VALUES (3, 'alice', 'manual', 0);
+         UPDATE withdrawals SET status = 'rejected' WHERE id = 3;",
+    )
+    .unwrap();
+    assert!(risk::earlier_to_destination(c, "c1", "addr").unwrap());
+    assert!(!risk::earlier_to_destination(c, "c1", "other").unwrap(), "only a rejected one");
+    assert!(!risk::earlier_to_destination(c, "a0", "addr").unwrap());
+    assert_eq!(risk::other_customers(c, "c1", "addr").unwrap(), Vec::<String>::new());
+    assert_eq!(risk::other_customers(c, "c1", "shared").unwrap(), ["a0", "z9"]);
+    assert_eq!(risk::other_customers(c, "a0", "shared").unwrap(), ["c1", "z9"]);
+    assert_eq!(risk::other_customers(c, "z9", "shared").unwrap(), ["a0", "c1"]);
+}
+
 /// The running daily totals equal the sums over the withdrawals themselves (the query
 /// intake ran before migration 17), whatever requests, days and endings came before.
 #[test]
@@ -455,6 +485,20 @@ fn intake_queries_read_only_their_index() {
             !details.iter().any(|d| d.contains("TEMP B-TREE")),
             "{sql} sorts: plan {details:?}"
         );
+    }
+    // Skips the customer's own withdrawals to the destination (it sorts only the few
+    // beneficiaries registered at the address).
+    let mut plan = c
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", risk::OTHER_CUSTOMERS))
+        .unwrap();
+    let mut rows = plan.raw_query();
+    let mut details = Vec::new();
+    while let Some(row) = rows.next().unwrap() {
+        details.push(row.get::<_, String>(3).unwrap());
+    }
+    for range in ["(destination=? AND customer_id<?)", "(destination=? AND customer_id>?)"] {
+        let search = format!("SEARCH withdrawals USING COVERING INDEX withdrawals_by_destination {range}");
+        assert!(details.contains(&search), "no {search}: plan {details:?}");
     }
 }
 

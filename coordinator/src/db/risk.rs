@@ -91,20 +91,21 @@ pub fn set_settings(
     Ok(())
 }
 
-/// Counts from the index alone (migration 17; `db_tests` checks the plan).
-pub(crate) const EARLIER_TO_DESTINATION: &str =
-    "SELECT COUNT(*) FROM withdrawals WHERE customer_id = ?1 AND destination = ?2 AND status != 'rejected'";
+/// Stops at the first such withdrawal in the index (migration 17; `db_tests` checks the
+/// plan): counting them all made each request read every withdrawal the customer had made
+/// to the destination, so intake slowed down as a busy customer's history grew.
+pub(crate) const EARLIER_TO_DESTINATION: &str = "SELECT EXISTS (SELECT 1 FROM withdrawals \
+     WHERE customer_id = ?1 AND destination = ?2 AND status != 'rejected')";
 
-/// The customer's earlier withdrawals to `destination` that were not rejected.
+/// Whether the customer withdrew to `destination` before (not counting rejected requests).
 pub fn earlier_to_destination(
     conn: &Connection,
     customer_id: &str,
     destination: &str,
-) -> Result<u64, DbError> {
-    let n: i64 = conn.query_row_cached(EARLIER_TO_DESTINATION, params![customer_id, destination], |r| {
+) -> Result<bool, DbError> {
+    Ok(conn.query_row_cached(EARLIER_TO_DESTINATION, params![customer_id, destination], |r| {
         r.get(0)
-    })?;
-    Ok(u64::try_from(n).unwrap_or_default())
+    })?)
 }
 
 /// Walks the customer's withdrawals newest first in their index (migration 19), so a
@@ -133,17 +134,22 @@ pub fn since(conn: &Connection, customer_id: &str, since: UnixTime) -> Result<(u
     Ok((u64::try_from(n).unwrap_or_default(), sat_from_sql(sum)?))
 }
 
+/// The withdrawals to the destination are read in two ranges of their index, the
+/// customers before and after this one, so the customer's own withdrawals there (usually
+/// all of them) are skipped, not read (`db_tests` checks the plan).
+pub(crate) const OTHER_CUSTOMERS: &str = "\
+    SELECT customer_id FROM beneficiaries WHERE address = ?1 AND customer_id != ?2 \
+    UNION SELECT customer_id FROM withdrawals WHERE destination = ?1 AND customer_id < ?2 \
+    UNION SELECT customer_id FROM withdrawals WHERE destination = ?1 AND customer_id > ?2 \
+    ORDER BY 1 LIMIT 20";
+
 /// Other customers who have `destination` registered as a beneficiary or withdrew to it.
 pub fn other_customers(
     conn: &Connection,
     customer_id: &str,
     destination: &str,
 ) -> Result<Vec<String>, DbError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT customer_id FROM beneficiaries WHERE address = ?1 AND customer_id != ?2 \
-         UNION SELECT customer_id FROM withdrawals WHERE destination = ?1 AND customer_id != ?2 \
-         ORDER BY 1 LIMIT 20",
-    )?;
+    let mut stmt = conn.prepare_cached(OTHER_CUSTOMERS)?;
     let rows = stmt.query_map(params![destination, customer_id], |r| r.get::<_, String>(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

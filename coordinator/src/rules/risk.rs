@@ -145,13 +145,15 @@ impl RiskSettings {
     }
 }
 
-/// What the database says about a request, for the risk rules.
+/// What the database says about a request, for the risk rules. Intake reads a fact only
+/// when a rule that uses it is on; for a rule that is off it holds the value that raises
+/// nothing (`earlier_to_destination` true, the others empty or zero).
 #[derive(Debug, Clone)]
 pub struct RiskFacts<'a> {
     pub customer_id: &'a str,
     pub amount: Amount,
-    /// The customer's earlier withdrawals to this destination that were not rejected.
-    pub earlier_to_destination: u64,
+    /// Whether the customer withdrew to this destination before (not rejected).
+    pub earlier_to_destination: bool,
     /// The amounts of the customer's latest withdrawals (not rejected), at most
     /// `history_size` of them.
     pub recent_amounts: Vec<Amount>,
@@ -180,7 +182,7 @@ fn median(amounts: &[Amount]) -> Option<Amount> {
 pub fn evaluate(settings: &RiskSettings, facts: &RiskFacts<'_>) -> Vec<RiskFlag> {
     let mut flags = Vec::new();
     let customer = facts.customer_id;
-    if settings.new_beneficiary && facts.earlier_to_destination == 0 {
+    if settings.new_beneficiary && !facts.earlier_to_destination {
         flags.push(RiskFlag {
             kind: RiskFlagKind::NewBeneficiary,
             reason: format!("first withdrawal of customer {customer:?} to this destination"),
@@ -249,7 +251,7 @@ mod tests {
         RiskFacts {
             customer_id: "c1",
             amount: sat(100_000),
-            earlier_to_destination: 3,
+            earlier_to_destination: true,
             recent_amounts: vec![sat(100_000), sat(90_000), sat(110_000)],
             window_count: 0,
             window_sum: Amount::ZERO,
@@ -270,7 +272,7 @@ mod tests {
     fn with_every_rule_off_nothing_is_flagged() {
         let facts = RiskFacts {
             amount: sat(90_000_000),
-            earlier_to_destination: 0,
+            earlier_to_destination: false,
             window_count: 100,
             other_customers: vec!["c2".into()],
             ..usual()
@@ -282,7 +284,7 @@ mod tests {
     #[test]
     fn first_withdrawal_to_a_destination_is_flagged() {
         let facts = RiskFacts {
-            earlier_to_destination: 0,
+            earlier_to_destination: false,
             ..usual()
         };
         let flags = evaluate(&RiskSettings::recommended(), &facts);

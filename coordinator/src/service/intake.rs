@@ -218,19 +218,34 @@ fn risk_flags(
     now: UnixTime,
 ) -> Result<Vec<sluice_shared::api::RiskFlag>, ServiceError> {
     let settings = risk::settings(conn)?;
-    let window_start = UnixTime::from_secs(
-        now.secs()
-            .saturating_sub(i64::from(settings.velocity_window_secs)),
-    );
-    let (window_count, window_sum) = risk::since(conn, customer_id, window_start)?;
+    // Each fact is read only for a rule that is on (a rule that is off never looks at its
+    // fact, and every rule starts off): the reads walk the customer's history.
+    let velocity = settings.velocity_max_count.is_some() || settings.velocity_max_amount.is_some();
+    let (window_count, window_sum) = if velocity {
+        let window_start = UnixTime::from_secs(
+            now.secs()
+                .saturating_sub(i64::from(settings.velocity_window_secs)),
+        );
+        risk::since(conn, customer_id, window_start)?
+    } else {
+        (0, bitcoin::Amount::ZERO)
+    };
     let facts = RiskFacts {
         customer_id,
         amount,
-        earlier_to_destination: risk::earlier_to_destination(conn, customer_id, destination)?,
-        recent_amounts: risk::recent_amounts(conn, customer_id, settings.history_size)?,
+        earlier_to_destination: !settings.new_beneficiary
+            || risk::earlier_to_destination(conn, customer_id, destination)?,
+        recent_amounts: match settings.large_amount_multiple {
+            Some(_) => risk::recent_amounts(conn, customer_id, settings.history_size)?,
+            None => Vec::new(),
+        },
         window_count,
         window_sum,
-        other_customers: risk::other_customers(conn, customer_id, destination)?,
+        other_customers: if settings.shared_destination {
+            risk::other_customers(conn, customer_id, destination)?
+        } else {
+            Vec::new()
+        },
     };
     Ok(risk_rules::evaluate(&settings, &facts))
 }
