@@ -114,6 +114,7 @@ impl<W: GroupWrite> GroupQueue<W> {
     /// Starts the writer thread on its own connection to `db_path`.
     pub(crate) fn start(db_path: PathBuf, network: Network) -> Result<GroupQueue<W>, ServiceError> {
         let coordinator = Coordinator::open(&db_path, Some(network))?;
+        coordinator.journal_statements_in_memory()?;
         let (queue, queued) = mpsc::channel();
         std::thread::Builder::new()
             .name(format!("sluice-{}", W::NAME))

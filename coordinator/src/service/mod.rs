@@ -246,6 +246,12 @@ impl Coordinator {
         self.db.network()
     }
 
+    /// For a connection that commits groups of small requests
+    /// ([`Database::journal_statements_in_memory`]).
+    pub(crate) fn journal_statements_in_memory(&self) -> Result<(), ServiceError> {
+        Ok(self.db.journal_statements_in_memory()?)
+    }
+
     /// The raw connection, for tests that inspect what was recorded.
     pub fn connection(&self) -> &Connection {
         self.db.connection()
