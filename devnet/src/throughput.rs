@@ -205,10 +205,15 @@ pub async fn measure(
     )?;
     db.busy_timeout(Duration::from_secs(5))?;
 
-    // Request with a few concurrent clients, as an exchange backend would.
+    // Request with a few concurrent clients, as an exchange backend would (8;
+    // `SLUICE_BENCH_CLIENTS` sets another number). Each waits for its reply before the
+    // next request, so the clients also bound how many requests one group commit takes.
     let cpu_at_start = processes.read();
     let started = Instant::now();
-    let clients = 8;
+    let clients: usize = std::env::var("SLUICE_BENCH_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
     let mut tasks = tokio::task::JoinSet::new();
     for client in 0..clients {
         let backend = backend.clone();
