@@ -317,9 +317,15 @@ fn risk_facts_find_other_customers_on_both_sides_and_skip_rejected() {
     )
     .unwrap();
     assert!(risk::earlier_to_destination(c, "c1", "addr").unwrap());
-    assert!(!risk::earlier_to_destination(c, "c1", "other").unwrap(), "only a rejected one");
+    assert!(
+        !risk::earlier_to_destination(c, "c1", "other").unwrap(),
+        "only a rejected one"
+    );
     assert!(!risk::earlier_to_destination(c, "a0", "addr").unwrap());
-    assert_eq!(risk::other_customers(c, "c1", "addr").unwrap(), Vec::<String>::new());
+    assert_eq!(
+        risk::other_customers(c, "c1", "addr").unwrap(),
+        Vec::<String>::new()
+    );
     assert_eq!(risk::other_customers(c, "c1", "shared").unwrap(), ["a0", "z9"]);
     assert_eq!(risk::other_customers(c, "a0", "shared").unwrap(), ["c1", "z9"]);
     assert_eq!(risk::other_customers(c, "z9", "shared").unwrap(), ["a0", "c1"]);
@@ -496,7 +502,10 @@ fn intake_queries_read_only_their_index() {
     while let Some(row) = rows.next().unwrap() {
         details.push(row.get::<_, String>(3).unwrap());
     }
-    for range in ["(destination=? AND customer_id<?)", "(destination=? AND customer_id>?)"] {
+    for range in [
+        "(destination=? AND customer_id<?)",
+        "(destination=? AND customer_id>?)",
+    ] {
         let search = format!("SEARCH withdrawals USING COVERING INDEX withdrawals_by_destination {range}");
         assert!(details.contains(&search), "no {search}: plan {details:?}");
     }

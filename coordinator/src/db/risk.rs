@@ -103,9 +103,11 @@ pub fn earlier_to_destination(
     customer_id: &str,
     destination: &str,
 ) -> Result<bool, DbError> {
-    Ok(conn.query_row_cached(EARLIER_TO_DESTINATION, params![customer_id, destination], |r| {
-        r.get(0)
-    })?)
+    Ok(
+        conn.query_row_cached(EARLIER_TO_DESTINATION, params![customer_id, destination], |r| {
+            r.get(0)
+        })?,
+    )
 }
 
 /// Walks the customer's withdrawals newest first in their index (migration 19), so a
