@@ -34,9 +34,12 @@ pub(crate) trait GroupWrite: 'static {
     /// Names the writer thread and the log lines (`intake`, `signatures`).
     const NAME: &'static str;
     /// Records the requests in order in one transaction; each outcome in its place.
+    /// `gather` is called once the transaction holds the write turn, and appends the
+    /// requests that queued while it waited for it.
     fn group(
         coordinator: &mut Coordinator,
-        requests: &[Self::Request],
+        requests: &mut Vec<Self::Request>,
+        gather: &mut dyn FnMut(&mut Vec<Self::Request>),
     ) -> Result<Vec<Result<Self::Outcome, ServiceError>>, ServiceError>;
     /// Records one request in its own transaction.
     fn alone(coordinator: &mut Coordinator, request: &Self::Request) -> Result<Self::Outcome, ServiceError>;
@@ -53,9 +56,10 @@ impl GroupWrite for IntakeWrites {
 
     fn group(
         coordinator: &mut Coordinator,
-        requests: &[IntakeRequest],
+        requests: &mut Vec<IntakeRequest>,
+        gather: &mut dyn FnMut(&mut Vec<IntakeRequest>),
     ) -> Result<Vec<Result<Intake, ServiceError>>, ServiceError> {
-        coordinator.request_withdrawals(requests)
+        coordinator.request_withdrawals(requests, gather)
     }
 
     fn alone(coordinator: &mut Coordinator, r: &IntakeRequest) -> Result<Intake, ServiceError> {
@@ -74,9 +78,10 @@ impl GroupWrite for SignatureWrites {
 
     fn group(
         coordinator: &mut Coordinator,
-        requests: &[OnlineSignatures],
+        requests: &mut Vec<OnlineSignatures>,
+        gather: &mut dyn FnMut(&mut Vec<OnlineSignatures>),
     ) -> Result<Vec<Result<SignatureReceipt, ServiceError>>, ServiceError> {
-        coordinator.submit_online_signatures(requests)
+        coordinator.submit_online_signatures(requests, gather)
     }
 
     fn alone(
@@ -158,19 +163,31 @@ fn internal(message: String) -> ServiceError {
     ServiceError::Database(DbError::Corrupt(message))
 }
 
-/// The writer thread: takes everything queued (up to `MAX_GROUP`), records it, answers.
+/// The writer thread: waits for a request, then records it together with everything
+/// queued by the time its transaction holds the write turn (up to `MAX_GROUP`), and
+/// answers. The group closes when the turn comes, not when the writer starts to wait for
+/// it: under load the turn is mostly held by another writer, and the requests arriving
+/// meanwhile join this commit instead of waiting for the next one.
 fn write_groups<W: GroupWrite>(mut coordinator: Coordinator, queued: &Receiver<Queued<W>>) {
     while let Ok(first) = queued.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match queued.try_recv() {
-                Ok(next) => group.push(next),
-                Err(_) => break,
-            }
-        }
-        let (requests, replies): (Vec<W::Request>, Vec<_>) =
-            group.into_iter().map(|q| (q.request, q.reply)).unzip();
-        let grouped = catch_unwind(AssertUnwindSafe(|| W::group(&mut coordinator, &requests)));
+        let mut requests = vec![first.request];
+        let mut replies = vec![first.reply];
+        let grouped = {
+            let mut gather = |requests: &mut Vec<W::Request>| {
+                while requests.len() < MAX_GROUP {
+                    match queued.try_recv() {
+                        Ok(next) => {
+                            requests.push(next.request);
+                            replies.push(next.reply);
+                        }
+                        Err(_) => break,
+                    }
+                }
+            };
+            catch_unwind(AssertUnwindSafe(|| {
+                W::group(&mut coordinator, &mut requests, &mut gather)
+            }))
+        };
         match grouped {
             Ok(Ok(outcomes)) => {
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {

@@ -76,14 +76,19 @@ impl Coordinator {
     /// unaffected. Nothing is durable, and so nothing may be acknowledged, before this
     /// returns `Ok`; an `Err` means the whole group was rolled back (or its commit failed:
     /// retrying with the same idempotency keys is then safe, as always).
+    ///
+    /// `gather` is called once the transaction holds the write turn and may append the
+    /// requests that arrived meanwhile (the API's group commit); they are recorded too.
     pub fn request_withdrawals(
         &mut self,
-        requests: &[IntakeRequest],
+        requests: &mut Vec<IntakeRequest>,
+        gather: &mut dyn FnMut(&mut Vec<IntakeRequest>),
     ) -> Result<Vec<Result<Intake, ServiceError>>, ServiceError> {
         let network = self.network();
         let mut tx = self.db.write()?;
+        gather(requests);
         let mut outcomes = Vec::with_capacity(requests.len());
-        for r in requests {
+        for r in requests.iter() {
             outcomes.push(crate::db::in_savepoint(
                 &mut tx,
                 |conn| record_request(conn, network, &r.actor, &r.idempotency_key, &r.request, r.now),

@@ -153,13 +153,18 @@ impl Coordinator {
     /// session); a refused one rolls back alone and its error is returned in its place.
     /// Nothing may be acknowledged before this returns `Ok`; an `Err` means nothing was
     /// stored.
+    ///
+    /// `gather` is called once the transaction holds the write turn and may append the
+    /// submissions that arrived meanwhile (the API's group commit); they are stored too.
     pub fn submit_online_signatures(
         &mut self,
-        submissions: &[OnlineSignatures],
+        submissions: &mut Vec<OnlineSignatures>,
+        gather: &mut dyn FnMut(&mut Vec<OnlineSignatures>),
     ) -> Result<Vec<Result<SignatureReceipt, ServiceError>>, ServiceError> {
         let mut tx = self.db.write()?;
+        gather(submissions);
         let mut outcomes = Vec::with_capacity(submissions.len());
-        for s in submissions {
+        for s in submissions.iter() {
             outcomes.push(crate::db::in_savepoint(
                 &mut tx,
                 |conn| submit_in(conn, s.session, &s.psbt, Submitter::Online(&s.signer), s.now),

@@ -962,17 +962,24 @@ fn a_group_of_requests_is_recorded_as_if_one_after_another() {
         request: request(sat),
         now: NOW,
     };
-    let requests = [
+    let mut requests = vec![
         group("a", 1_500_000),
         // Over the customer's limit only because of "a" in the same group.
         group("b", 600_000),
         group("c", 400_000),
+    ];
+    // These arrive while the group waits for its write turn, and join it.
+    let mut arriving = vec![
         // Repeats: the same request finds "a", a different one under "a" is refused.
         group("a", 1_500_000),
         group("a", 1_000),
         group("bad key", 1_000),
     ];
-    let outcomes = w.coord.request_withdrawals(&requests).unwrap();
+    let outcomes = w
+        .coord
+        .request_withdrawals(&mut requests, &mut |group| group.append(&mut arriving))
+        .unwrap();
+    assert_eq!(requests.len(), 6);
     assert_eq!(outcomes.len(), requests.len());
     let created_a = match &outcomes[0] {
         Ok(Intake::Created(d)) => d.withdrawal.id,
