@@ -329,6 +329,72 @@ fn risk_facts_find_other_customers_on_both_sides_and_skip_rejected() {
     assert_eq!(risk::other_customers(c, "c1", "shared").unwrap(), ["a0", "z9"]);
     assert_eq!(risk::other_customers(c, "a0", "shared").unwrap(), ["c1", "z9"]);
     assert_eq!(risk::other_customers(c, "z9", "shared").unwrap(), ["a0", "c1"]);
+    // The risk indexes hold `rejected`, which follows the status (migration 21).
+    let marked: Vec<i64> = c
+        .prepare("SELECT id FROM withdrawals WHERE rejected = 1")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(marked, [3]);
+    refused(
+        &db,
+        "UPDATE withdrawals SET rejected = 1 WHERE id = 1",
+        "rejected exactly when",
+    );
+    refused(
+        &db,
+        "UPDATE withdrawals SET rejected = 0 WHERE id = 3",
+        "rejected exactly when",
+    );
+}
+
+/// Migration 21 marks the withdrawals already rejected.
+#[test]
+fn the_rejected_column_migration_marks_existing_rejections() {
+    use rusqlite::functions::FunctionFlags;
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    // The earlier migrations' triggers call these; their values do not matter here.
+    conn.create_scalar_function("sluice_audit_hash", 5, FunctionFlags::SQLITE_UTF8, |_| {
+        Ok(vec![0u8; 32])
+    })
+    .unwrap();
+    conn.create_scalar_function("sluice_audit_sign", 1, FunctionFlags::SQLITE_UTF8, |_| {
+        Ok(vec![0u8; 64])
+    })
+    .unwrap();
+    conn.create_scalar_function("sluice_coordinator_write", 0, FunctionFlags::SQLITE_UTF8, |_| {
+        Ok(1)
+    })
+    .unwrap();
+    for sql in &schema::MIGRATIONS[..20] {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch(&format!(
+        "INSERT INTO staff (name, role, token_hash, active, created_at) VALUES ('rita', 'requester', '{}', 1, 0);
+         INSERT INTO staff (name, role, token_hash, active, created_at) VALUES ('alice', 'approver', '{}', 1, 0);
+         INSERT INTO customers (id, status, created_at) VALUES ('c1', 'active', 0);
+         INSERT INTO wallets (name, wallet_id, kind, receive_descriptor, change_descriptor, approval_policy,
+             daily_limit_sat, created_at) VALUES ('hot', 'id', 'wpkh', 'r', 'c', '{{}}', 1000, 0);
+         INSERT INTO withdrawals (idempotency_key, request_hash, customer_id, wallet, asset, destination,
+             amount_sat, fee_sat, status, requested_by, created_at, updated_at)
+             VALUES ('k1', 'h', 'c1', 'hot', 'BTC', 'addr', 500, 0, 'pending_approval', 'rita', 10, 10),
+                    ('k2', 'h', 'c1', 'hot', 'BTC', 'addr', 300, 0, 'pending_approval', 'rita', 20, 20);
+         UPDATE withdrawals SET status = 'rejected' WHERE id = 2;",
+        "b".repeat(64),
+        "c".repeat(64)
+    ))
+    .unwrap();
+    conn.execute_batch(schema::MIGRATIONS[20]).unwrap();
+    let rejected: Vec<(i64, i64)> = conn
+        .prepare("SELECT id, rejected FROM withdrawals ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rejected, [(1, 0), (2, 1)]);
 }
 
 /// The running daily totals equal the sums over the withdrawals themselves (the query
@@ -470,7 +536,7 @@ fn intake_queries_read_only_their_index() {
         ),
         (
             risk::EARLIER_TO_DESTINATION,
-            "USING COVERING INDEX withdrawals_by_destination (destination=? AND customer_id=?)",
+            "USING COVERING INDEX withdrawals_by_destination (destination=? AND customer_id=? AND rejected=?)",
         ),
         (
             risk::RECENT_AMOUNTS,

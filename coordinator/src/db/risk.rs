@@ -95,7 +95,7 @@ pub fn set_settings(
 /// plan): counting them all made each request read every withdrawal the customer had made
 /// to the destination, so intake slowed down as a busy customer's history grew.
 pub(crate) const EARLIER_TO_DESTINATION: &str = "SELECT EXISTS (SELECT 1 FROM withdrawals \
-     WHERE customer_id = ?1 AND destination = ?2 AND status != 'rejected')";
+     WHERE customer_id = ?1 AND destination = ?2 AND rejected = 0)";
 
 /// Whether the customer withdrew to `destination` before (not counting rejected requests).
 pub fn earlier_to_destination(
@@ -114,7 +114,7 @@ pub fn earlier_to_destination(
 /// request reads about `limit` rows, not every withdrawal the customer made (`db_tests`
 /// checks the plan).
 pub(crate) const RECENT_AMOUNTS: &str = "SELECT amount_sat FROM withdrawals \
-     WHERE customer_id = ?1 AND status != 'rejected' ORDER BY id DESC LIMIT ?2";
+     WHERE customer_id = ?1 AND rejected = 0 ORDER BY id DESC LIMIT ?2";
 
 /// The amounts of the customer's latest `limit` withdrawals that were not rejected.
 pub fn recent_amounts(conn: &Connection, customer_id: &str, limit: u32) -> Result<Vec<Amount>, DbError> {
@@ -125,7 +125,7 @@ pub fn recent_amounts(conn: &Connection, customer_id: &str, limit: u32) -> Resul
 
 /// Reads only the window's entries of the index (migration 17; `db_tests` checks the plan).
 pub(crate) const VELOCITY_WINDOW: &str = "SELECT COUNT(*), COALESCE(SUM(amount_sat), 0) FROM withdrawals \
-     WHERE customer_id = ?1 AND created_at >= ?2 AND status != 'rejected'";
+     WHERE customer_id = ?1 AND created_at >= ?2 AND rejected = 0";
 
 /// How many withdrawals (not rejected) the customer requested since `since`, and their sum.
 pub fn since(conn: &Connection, customer_id: &str, since: UnixTime) -> Result<(u64, Amount), DbError> {

@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_18,
     MIGRATION_19,
     MIGRATION_20,
+    MIGRATION_21,
 ];
 
 const MIGRATION_1: &str = r#"
@@ -1417,4 +1418,27 @@ CREATE TRIGGER outbox_withdrawal_status AFTER UPDATE OF status ON withdrawals
             'customer_id', NEW.customer_id, 'wallet', NEW.wallet, 'destination', NEW.destination,
             'amount_sat', NEW.amount_sat), NEW.updated_at);
 END;
+"#;
+
+/// The risk rules' two indexes hold whether a withdrawal was rejected, not its status
+/// (issue 14 item 1). The rules only ask "not rejected", but with `status` in the index
+/// each of a withdrawal's six status changes rewrote an entry in both indexes (and
+/// copied their pages into the statement journal). `rejected` changes once, when the
+/// status becomes `rejected` (final: no edge leaves it), set by a trigger in the same
+/// statement; a guard keeps it equal to that. Were the trigger dropped, rejected requests
+/// would count as not rejected: more flags, never fewer.
+const MIGRATION_21: &str = r#"
+ALTER TABLE withdrawals ADD COLUMN rejected INTEGER NOT NULL DEFAULT 0 CHECK (rejected IN (0, 1));
+UPDATE withdrawals SET rejected = 1 WHERE status = 'rejected';
+CREATE TRIGGER withdrawals_mark_rejected AFTER UPDATE OF status ON withdrawals
+    WHEN NEW.status = 'rejected' AND OLD.status != 'rejected' BEGIN
+    UPDATE withdrawals SET rejected = 1 WHERE id = NEW.id;
+END;
+CREATE TRIGGER withdrawals_rejected_follows_status BEFORE UPDATE OF rejected ON withdrawals
+    WHEN NEW.rejected != (NEW.status = 'rejected')
+    BEGIN SELECT RAISE(ABORT, 'a withdrawal is marked rejected exactly when its status is rejected'); END;
+DROP INDEX withdrawals_by_customer_time;
+CREATE INDEX withdrawals_by_customer_time ON withdrawals(customer_id, created_at, rejected, amount_sat);
+DROP INDEX withdrawals_by_destination;
+CREATE INDEX withdrawals_by_destination ON withdrawals(destination, customer_id, rejected);
 "#;
