@@ -269,11 +269,11 @@ fn two_processors_and_a_crash_never_batch_a_withdrawal_twice() {
         ),
         WITHDRAWALS as i64
     );
-    // Each batched exactly once in its history.
+    // Each put into a session exactly once in its history.
     assert_eq!(
         count(
             &conn,
-            "SELECT COUNT(*) FROM withdrawal_events WHERE kind = 'batched'"
+            "SELECT COUNT(*) FROM withdrawal_events WHERE kind = 'signing'"
         ),
         WITHDRAWALS as i64
     );

@@ -1,6 +1,10 @@
 //! Which status changes a withdrawal may make. The database trigger
 //! `withdrawals_status_edges` enforces the same edges.
 //!
+//! The processor moves a withdrawal from `approved` to `signing` as it opens the signing
+//! session. `batched` (approved → batched → signing in that one transaction) is no longer
+//! entered since migration 22; its edges stay for the histories already recorded.
+//!
 //! Once a PSBT has gone to signers (`signing`), a withdrawal returns to the queue only
 //! through a released abandon: signatures may exist, so it may be paid again only after
 //! a confirmed transaction outside its session's group spent that group's inputs (the
@@ -15,7 +19,7 @@ pub fn can_transition(from: WithdrawalStatus, to: WithdrawalStatus) -> bool {
     matches!(
         (from, to),
         (PendingApproval, Approved | Rejected)
-            | (Approved, Batched | Failed)
+            | (Approved, Signing | Batched | Failed)
             | (Batched, Signing | Approved | Failed)
             | (Signing, Signed | Failed | Approved)
             | (Signed, Broadcast | Failed | Approved)

@@ -3,8 +3,8 @@
 //! branch), check it the way a signer will, and open a signing session.
 //!
 //! All of it happens in one IMMEDIATE transaction: the withdrawals move `approved` →
-//! `batched` → `signing` and the coins are reserved in the same commit that creates the
-//! session, so two processors running at once can never batch the same withdrawal or
+//! `signing` (one event, naming the session and the transaction) and the coins are
+//! reserved in the same commit that creates the session, so two processors running at once can never batch the same withdrawal or
 //! spend the same coin (the second one waits for the lock, then finds them taken).
 
 use bitcoin::absolute::LockTime;
@@ -428,14 +428,6 @@ fn open_session(
             tx,
             w.id,
             WithdrawalStatus::Approved,
-            WithdrawalStatus::Batched,
-            now,
-        )?;
-        withdrawals::insert_event(tx, w.id, EventKind::Batched, &config.instance, Some(&note), now)?;
-        withdrawals::set_status(
-            tx,
-            w.id,
-            WithdrawalStatus::Batched,
             WithdrawalStatus::Signing,
             now,
         )?;

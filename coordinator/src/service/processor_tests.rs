@@ -135,7 +135,16 @@ fn batches_approved_withdrawals_into_a_psbt_signers_accept() {
         let d = w.coord.withdrawal(&w.alice, id).unwrap();
         assert_eq!(d.withdrawal.status, WithdrawalStatus::Signing);
         let kinds: Vec<EventKind> = d.history.iter().map(|e| e.kind).collect();
-        assert_eq!(kinds[kinds.len() - 2..], [EventKind::Batched, EventKind::Signing]);
+        // Straight from approved to signing, one event naming the session.
+        assert_eq!(
+            kinds[kinds.len() - 2..],
+            [EventKind::Approved, EventKind::Signing]
+        );
+        let reason = d.history.last().unwrap().reason.clone().unwrap_or_default();
+        assert!(
+            reason.contains(&format!("session {}", batch.session_id)),
+            "{reason}"
+        );
         assert_eq!(d.history.last().unwrap().actor, "processor-test");
     }
     assert_eq!(
