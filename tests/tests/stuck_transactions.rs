@@ -433,4 +433,22 @@ async fn stuck_transactions(core: bool) {
 
     // The chain paid each withdrawal exactly once.
     assert_eq!(paid_on_chain(&w).await, vec![5_000_000, 7_000_000, 10_000_000]);
+
+    // An abandon requested after the sender listed a session as signed wins: finalizing
+    // it then records (and so sends) nothing, since the sender's claim looks for an
+    // abandon in the same transaction.
+    let fourth = withdraw(&mut w, "w4", 3_000_000);
+    let late = batch(&mut w);
+    sign_session(&mut w, late);
+    assert_eq!(w.coord.signed_sessions().unwrap(), vec![late]);
+    w.coord
+        .abandon_session(&approver, late, "requested before it was sent", NOW)
+        .unwrap();
+    let finalized = w.coord.finalize_sessions(&[late], "sender", NOW).unwrap();
+    assert!(
+        matches!(finalized[..], [(id, Ok(None))] if id == late),
+        "{finalized:?}"
+    );
+    assert_eq!(w.coord.session(late).unwrap().unwrap().status, "signed");
+    assert_eq!(status(&mut w, fourth), WithdrawalStatus::Signed);
 }

@@ -65,25 +65,44 @@ impl Coordinator {
         Ok(finalized)
     }
 
-    /// [`Coordinator::finalize_session`] for each of `ids` in turn, in one write
-    /// transaction with one durable commit. Each session runs in its own savepoint: one
-    /// that fails (its signatures do not make a valid transaction, say) rolls back alone
-    /// and its error is returned in its place. Nothing may be sent before this returns
-    /// `Ok`; an `Err` means nothing was recorded.
+    /// [`Coordinator::finalize_session`] for each of `ids` in turn, with one durable
+    /// commit. Finalizing, and running Bitcoin Core's interpreter on every input, is the
+    /// costly part and reads nothing that can change: a session's PSBT never changes (a
+    /// trigger), its signatures are only ever added, and a valid final transaction stays
+    /// valid whatever is added. So it runs on a read snapshot, outside the write turn
+    /// that intake and the signers wait for. The write transaction then only claims each
+    /// session by compare-and-set (`signed` → `broadcast`; `None` if another sender got
+    /// there first) and records its transaction, each in its own savepoint: one that
+    /// fails (its signatures do not make a valid transaction, say) stays `signed` and its
+    /// error is returned in its place. Nothing may be sent before this returns `Ok`; an
+    /// `Err` means nothing was recorded.
     pub fn finalize_sessions(
         &mut self,
         ids: &[u64],
         instance: &str,
         now: UnixTime,
     ) -> Result<Vec<(u64, Finalized)>, ServiceError> {
+        let prepared: Vec<(u64, Result<Option<Prepared>, ServiceError>)> = {
+            let tx = self.db.read()?;
+            ids.iter().map(|&id| (id, final_transaction(&tx, id))).collect()
+        };
+        if !prepared.iter().any(|(_, p)| matches!(p, Ok(Some(_)))) {
+            return Ok(prepared
+                .into_iter()
+                .map(|(id, p)| (id, p.map(|_| None)))
+                .collect());
+        }
         let mut tx = self.db.write()?;
-        let mut outcomes = Vec::with_capacity(ids.len());
-        for &id in ids {
-            let outcome = crate::db::in_savepoint(
-                &mut tx,
-                |conn| finalize_in(conn, id, instance, now),
-                |outcome| matches!(outcome, Ok(Some(_))),
-            )?;
+        let mut outcomes = Vec::with_capacity(prepared.len());
+        for (id, prepared) in prepared {
+            let outcome = match prepared {
+                Ok(Some(prepared)) => crate::db::in_savepoint(
+                    &mut tx,
+                    |conn| record_final(conn, prepared, instance, now),
+                    |outcome| matches!(outcome, Ok(Some(_))),
+                )?,
+                other => other.map(|_| None),
+            };
             outcomes.push((id, outcome));
         }
         tx.commit()?;
@@ -123,11 +142,31 @@ fn finalize_in(
     instance: &str,
     now: UnixTime,
 ) -> Result<Option<FinalTransaction>, ServiceError> {
+    match final_transaction(tx, id)? {
+        Some(prepared) => record_final(tx, prepared, instance, now),
+        None => Ok(None),
+    }
+}
+
+/// A signed session's final transaction, not recorded yet.
+#[derive(Debug)]
+struct Prepared {
+    session_id: u64,
+    final_tx: Transaction,
+    txid: Txid,
+    /// The session's withdrawals (fixed when it was opened).
+    withdrawals: Vec<u64>,
+}
+
+/// Session `id`'s final transaction: its stored signatures put into its PSBT, finalized,
+/// every input checked by Bitcoin Core's interpreter (`finalize`). `None` if it is not
+/// `signed`. Reads only; a snapshot is enough.
+fn final_transaction(tx: &Connection, id: u64) -> Result<Option<Prepared>, ServiceError> {
     let session = sessions::find(tx, id)?.ok_or_else(|| ServiceError::NotFound(format!("session {id}")))?;
     if session.status != "signed" {
         return Ok(None);
     }
-    let mut psbt = session.psbt.clone();
+    let mut psbt = session.psbt;
     for sig in signatures::for_session(tx, id)? {
         let input = usize::try_from(sig.input_index)
             .ok()
@@ -146,6 +185,34 @@ fn finalize_in(
             "session {id}: the finalized transaction {txid} is not the session's {}",
             session.unsigned_txid
         )));
+    }
+    Ok(Some(Prepared {
+        session_id: id,
+        final_tx,
+        txid,
+        withdrawals: session.withdrawals.iter().map(|(w, _)| *w).collect(),
+    }))
+}
+
+/// Records a session's final transaction inside the caller's write transaction, if the
+/// session is still `signed` (compare-and-set; `None` if another sender got there first)
+/// and no abandon of its group was requested meanwhile (`None`: an approver asked that
+/// nothing of the group be sent; `signed_sessions` leaves such sessions out, but it is
+/// read before this transaction), and moves it and its withdrawals to `broadcast`.
+fn record_final(
+    tx: &Connection,
+    prepared: Prepared,
+    instance: &str,
+    now: UnixTime,
+) -> Result<Option<FinalTransaction>, ServiceError> {
+    let Prepared {
+        session_id: id,
+        final_tx,
+        txid,
+        withdrawals,
+    } = prepared;
+    if session_groups::abandon_of(tx, session_groups::root_of(tx, id)?)?.is_some() {
+        return Ok(None);
     }
     if !sessions::transition(tx, id, "signed", "broadcast", now)? {
         return Ok(None);
@@ -172,7 +239,7 @@ fn finalize_in(
         ),
         None => format!("transaction {txid}"),
     };
-    for (withdrawal, _) in &session.withdrawals {
+    for withdrawal in &withdrawals {
         if bump.is_some() {
             // Already `broadcast` with the original: the bump is noted, not a move.
             withdrawals::insert_event(tx, *withdrawal, EventKind::FeeBump, instance, Some(&note), now)?;
