@@ -6,6 +6,7 @@
 //! `/BRANCH/*` with an unhardened wildcard. That is what lets the signer derive, rather than
 //! believe, whether a script is its own.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint, Xpub};
@@ -92,6 +93,30 @@ pub struct CosignerKey {
     pub origin_path: DerivationPath,
     /// The account-level extended public key.
     pub xpub: Xpub,
+}
+
+/// What a PSBT input or output of a segwit v0 wallet carries about its script
+/// ([`WalletDescriptor::segwit_v0_fields`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegwitV0Fields {
+    /// Each key and where it comes from: `bip32_derivation`.
+    pub origins: BTreeMap<bitcoin::secp256k1::PublicKey, (Fingerprint, DerivationPath)>,
+    /// `wsh`'s witness script; `None` for `wpkh`.
+    pub witness_script: Option<ScriptBuf>,
+}
+
+/// `threshold` of `n` `keys`, sorted as `sortedmulti` sorts them (BIP67).
+fn sorted_multisig(threshold: usize, n: usize, keys: &[bitcoin::secp256k1::PublicKey]) -> ScriptBuf {
+    let mut sorted = keys.to_vec();
+    sorted.sort_by_key(|k| k.serialize());
+    let mut builder = Builder::new().push_int(threshold as i64);
+    for key in &sorted {
+        builder = builder.push_slice(key.serialize());
+    }
+    builder
+        .push_int(n as i64)
+        .push_opcode(OP_CHECKMULTISIG)
+        .into_script()
 }
 
 /// A wallet as a pair of descriptors: receive (`/0/*`) and change (`/1/*`).
@@ -405,21 +430,46 @@ impl WalletDescriptor {
         let script = match self.kind {
             WalletKind::Wpkh => ScriptBuf::new_p2wpkh(&CompressedPublicKey(first).wpubkey_hash()),
             WalletKind::WshSortedMulti { threshold, keys: n } => {
-                let mut sorted = keys.clone();
-                sorted.sort_by_key(|k| k.serialize());
-                let mut builder = Builder::new().push_int(threshold as i64);
-                for key in &sorted {
-                    builder = builder.push_slice(key.serialize());
-                }
-                let witness_script = builder
-                    .push_int(n as i64)
-                    .push_opcode(OP_CHECKMULTISIG)
-                    .into_script();
-                ScriptBuf::new_p2wsh(&witness_script.wscript_hash())
+                ScriptBuf::new_p2wsh(&sorted_multisig(threshold, n, &keys).wscript_hash())
             }
             WalletKind::TrSingle => ScriptBuf::new_p2tr(secp, first.x_only_public_key().0, None),
         };
         Ok((script, keys))
+    }
+
+    /// What a PSBT input spending, or output paying, `branch/index` carries for a segwit
+    /// v0 wallet, from the cached keys: each key's origin (master fingerprint and full
+    /// path) and, for a multisig wallet, the witness script; what miniscript's PSBT
+    /// updaters set, without deriving every key again (a test checks the two agree).
+    /// `None` for taproot, whose fields the caller takes from miniscript.
+    pub fn segwit_v0_fields(
+        &self,
+        branch: Branch,
+        index: u32,
+    ) -> Result<Option<SegwitV0Fields>, DescriptorError> {
+        if !self.kind.is_segwit_v0() {
+            return Ok(None);
+        }
+        let (_, keys) = self.script_and_keys(branch, index)?;
+        let steps = [
+            ChildNumber::Normal {
+                index: branch.number(),
+            },
+            ChildNumber::Normal { index },
+        ];
+        let mut origins = BTreeMap::new();
+        for (key, cosigner) in keys.iter().zip(&self.keys) {
+            let path = cosigner.origin_path.extend(steps);
+            origins.insert(*key, (cosigner.fingerprint, path));
+        }
+        let witness_script = match self.kind {
+            WalletKind::WshSortedMulti { threshold, keys: n } => Some(sorted_multisig(threshold, n, &keys)),
+            WalletKind::Wpkh | WalletKind::TrSingle => None,
+        };
+        Ok(Some(SegwitV0Fields {
+            origins,
+            witness_script,
+        }))
     }
 
     /// Asks the process's table of derived keys ([`DerivedKeys`]) to make this wallet's

@@ -76,18 +76,15 @@ pub fn build_psbt(
             script_pubkey: script.clone(),
         })
         .collect();
-    let change_descriptor = match change {
+    let change_index = match change {
         Some((index, value)) => {
-            let definite = wallet
-                .definite(Branch::Change, index)
-                .map_err(|e| BuildError::Descriptor(e.to_string()))?;
             // From the wallet's cached keys: miniscript's `script_pubkey` on the definite
             // descriptor derives every key again (a test checks the two agree).
             let script_pubkey = wallet
                 .script_pubkey(Branch::Change, index)
                 .map_err(|e| BuildError::Descriptor(e.to_string()))?;
             outputs.push(TxOut { value, script_pubkey });
-            Some(definite)
+            Some(index)
         }
         None => None,
     };
@@ -132,11 +129,22 @@ pub fn build_psbt(
         if wallet.kind().is_segwit_v0() {
             psbt.inputs[i].non_witness_utxo = Some(coin.prev_tx.clone());
         }
-        let definite = wallet
-            .definite(coin.branch, coin.index)
-            .map_err(|e| BuildError::Descriptor(e.to_string()))?;
-        psbt.update_input_with_descriptor(i, &definite)
-            .map_err(|e| BuildError::Psbt(e.to_string()))?;
+        match wallet
+            .segwit_v0_fields(coin.branch, coin.index)
+            .map_err(|e| BuildError::Descriptor(e.to_string()))?
+        {
+            Some(fields) => {
+                psbt.inputs[i].bip32_derivation = fields.origins;
+                psbt.inputs[i].witness_script = fields.witness_script;
+            }
+            None => {
+                let definite = wallet
+                    .definite(coin.branch, coin.index)
+                    .map_err(|e| BuildError::Descriptor(e.to_string()))?;
+                psbt.update_input_with_descriptor(i, &definite)
+                    .map_err(|e| BuildError::Psbt(e.to_string()))?;
+            }
+        }
     }
     // Checked here, once every coin's amount is proven by its previous transaction.
     let inputs = checked_total(
@@ -155,10 +163,24 @@ pub fn build_psbt(
             })
         }
     }
-    if let Some(definite) = change_descriptor {
+    if let Some(index) = change_index {
         let vout = psbt.outputs.len() - 1;
-        psbt.update_output_with_descriptor(vout, &definite)
-            .map_err(|e| BuildError::Psbt(e.to_string()))?;
+        match wallet
+            .segwit_v0_fields(Branch::Change, index)
+            .map_err(|e| BuildError::Descriptor(e.to_string()))?
+        {
+            Some(fields) => {
+                psbt.outputs[vout].bip32_derivation = fields.origins;
+                psbt.outputs[vout].witness_script = fields.witness_script;
+            }
+            None => {
+                let definite = wallet
+                    .definite(Branch::Change, index)
+                    .map_err(|e| BuildError::Descriptor(e.to_string()))?;
+                psbt.update_output_with_descriptor(vout, &definite)
+                    .map_err(|e| BuildError::Psbt(e.to_string()))?;
+            }
+        }
     }
     Ok(psbt)
 }
@@ -364,6 +386,43 @@ mod tests {
             let tx = finalize(&combine(&signed).unwrap()).unwrap();
             assert_eq!(tx.compute_txid(), psbt.unsigned_tx.compute_txid());
             verify_transaction(&tx, &spent_outputs(&psbt).unwrap()).unwrap();
+        }
+    }
+
+    /// The segwit v0 fields made from the cached keys are exactly what miniscript's PSBT
+    /// updaters set from the definite descriptors.
+    #[test]
+    fn inputs_and_change_carry_what_miniscripts_updaters_set() {
+        for name in ["wpkh_single", "wsh_2of3", "tr_single"] {
+            let wallet = wallet(name);
+            let coins = coins(&wallet);
+            let change_index = 7;
+            let psbt = build_psbt(
+                &wallet,
+                &coins,
+                &[(destination(), sats(1_000_000))],
+                Some((change_index, sats(1_000_000))),
+                LockTime::ZERO,
+            )
+            .unwrap();
+            let mut reference = psbt.clone();
+            for (i, coin) in coins.iter().enumerate() {
+                let input = &mut reference.inputs[i];
+                input.bip32_derivation.clear();
+                input.witness_script = None;
+                input.tap_key_origins.clear();
+                input.tap_internal_key = None;
+                let definite = wallet.definite(coin.branch, coin.index).unwrap();
+                reference.update_input_with_descriptor(i, &definite).unwrap();
+            }
+            let change = &mut reference.outputs[1];
+            change.bip32_derivation.clear();
+            change.witness_script = None;
+            change.tap_key_origins.clear();
+            change.tap_internal_key = None;
+            let definite = wallet.definite(Branch::Change, change_index).unwrap();
+            reference.update_output_with_descriptor(1, &definite).unwrap();
+            assert_eq!(psbt, reference, "{name}");
         }
     }
 
