@@ -353,38 +353,14 @@ fn risk_facts_find_other_customers_on_both_sides_and_skip_rejected() {
 /// Migration 21 marks the withdrawals already rejected.
 #[test]
 fn the_rejected_column_migration_marks_existing_rejections() {
-    use rusqlite::functions::FunctionFlags;
-    let conn = rusqlite::Connection::open_in_memory().unwrap();
-    // The earlier migrations' triggers call these; their values do not matter here.
-    conn.create_scalar_function("sluice_audit_hash", 5, FunctionFlags::SQLITE_UTF8, |_| {
-        Ok(vec![0u8; 32])
-    })
-    .unwrap();
-    conn.create_scalar_function("sluice_audit_sign", 1, FunctionFlags::SQLITE_UTF8, |_| {
-        Ok(vec![0u8; 64])
-    })
-    .unwrap();
-    conn.create_scalar_function("sluice_coordinator_write", 0, FunctionFlags::SQLITE_UTF8, |_| {
-        Ok(1)
-    })
-    .unwrap();
-    for sql in &schema::MIGRATIONS[..20] {
-        conn.execute_batch(sql).unwrap();
-    }
-    conn.execute_batch(&format!(
-        "INSERT INTO staff (name, role, token_hash, active, created_at) VALUES ('rita', 'requester', '{}', 1, 0);
-         INSERT INTO staff (name, role, token_hash, active, created_at) VALUES ('alice', 'approver', '{}', 1, 0);
-         INSERT INTO customers (id, status, created_at) VALUES ('c1', 'active', 0);
-         INSERT INTO wallets (name, wallet_id, kind, receive_descriptor, change_descriptor, approval_policy,
-             daily_limit_sat, created_at) VALUES ('hot', 'id', 'wpkh', 'r', 'c', '{{}}', 1000, 0);
-         INSERT INTO withdrawals (idempotency_key, request_hash, customer_id, wallet, asset, destination,
+    let conn = database_before_migration(20);
+    conn.execute_batch(
+        "INSERT INTO withdrawals (idempotency_key, request_hash, customer_id, wallet, asset, destination,
              amount_sat, fee_sat, status, requested_by, created_at, updated_at)
              VALUES ('k1', 'h', 'c1', 'hot', 'BTC', 'addr', 500, 0, 'pending_approval', 'rita', 10, 10),
                     ('k2', 'h', 'c1', 'hot', 'BTC', 'addr', 300, 0, 'pending_approval', 'rita', 20, 20);
          UPDATE withdrawals SET status = 'rejected' WHERE id = 2;",
-        "b".repeat(64),
-        "c".repeat(64)
-    ))
+    )
     .unwrap();
     conn.execute_batch(schema::MIGRATIONS[20]).unwrap();
     let rejected: Vec<(i64, i64)> = conn
@@ -601,12 +577,12 @@ fn an_older_database_is_upgraded_in_place() {
     assert_eq!(coins, 0);
 }
 
-/// Migration 17 starts the daily totals from the withdrawals already recorded.
-#[test]
-fn the_daily_totals_migration_counts_existing_withdrawals() {
+/// A database on the schema of the first `applied` migrations, with a requester (rita),
+/// an approver (alice), customer c1 and wallet "hot", and stand-ins for the SQL functions
+/// the earlier migrations' triggers call (their values do not matter to a migration test).
+fn database_before_migration(applied: usize) -> rusqlite::Connection {
     use rusqlite::functions::FunctionFlags;
     let conn = rusqlite::Connection::open_in_memory().unwrap();
-    // The audit triggers of the earlier migrations call these; their values do not matter here.
     conn.create_scalar_function("sluice_audit_hash", 5, FunctionFlags::SQLITE_UTF8, |_| {
         Ok(vec![0u8; 32])
     })
@@ -615,7 +591,11 @@ fn the_daily_totals_migration_counts_existing_withdrawals() {
         Ok(vec![0u8; 64])
     })
     .unwrap();
-    for sql in &schema::MIGRATIONS[..16] {
+    conn.create_scalar_function("sluice_coordinator_write", 0, FunctionFlags::SQLITE_UTF8, |_| {
+        Ok(1)
+    })
+    .unwrap();
+    for sql in &schema::MIGRATIONS[..applied] {
         conn.execute_batch(sql).unwrap();
     }
     conn.execute_batch(&format!(
@@ -623,17 +603,27 @@ fn the_daily_totals_migration_counts_existing_withdrawals() {
          INSERT INTO staff (name, role, token_hash, active, created_at) VALUES ('alice', 'approver', '{}', 1, 0);
          INSERT INTO customers (id, status, created_at) VALUES ('c1', 'active', 0);
          INSERT INTO wallets (name, wallet_id, kind, receive_descriptor, change_descriptor, approval_policy,
-             daily_limit_sat, created_at) VALUES ('hot', 'id', 'wpkh', 'r', 'c', '{{}}', 1000, 0);
-         INSERT INTO withdrawals (idempotency_key, request_hash, customer_id, wallet, asset, destination,
+             daily_limit_sat, created_at) VALUES ('hot', 'id', 'wpkh', 'r', 'c', '{{}}', 1000, 0);",
+        "b".repeat(64),
+        "c".repeat(64)
+    ))
+    .unwrap();
+    conn
+}
+
+/// Migration 17 starts the daily totals from the withdrawals already recorded.
+#[test]
+fn the_daily_totals_migration_counts_existing_withdrawals() {
+    let conn = database_before_migration(16);
+    conn.execute_batch(
+        "INSERT INTO withdrawals (idempotency_key, request_hash, customer_id, wallet, asset, destination,
              amount_sat, fee_sat, status, requested_by, created_at, updated_at)
              VALUES ('k1', 'h', 'c1', 'hot', 'BTC', 'addr', 500, 0, 'pending_approval', 'rita', 10, 10),
                     ('k2', 'h', 'c1', 'hot', 'BTC', 'addr', 300, 0, 'pending_approval', 'rita', 86399, 86399),
                     ('k3', 'h', 'c1', 'hot', 'BTC', 'addr', 7000, 0, 'pending_approval', 'rita', 86400, 86400),
                     ('k4', 'h', 'c1', 'hot', 'BTC', 'addr', 9000, 0, 'pending_approval', 'rita', 20, 20);
          UPDATE withdrawals SET status = 'rejected' WHERE id = 4;",
-        "b".repeat(64),
-        "c".repeat(64)
-    ))
+    )
     .unwrap();
     conn.execute_batch(schema::MIGRATIONS[16]).unwrap();
     let mut totals = conn
