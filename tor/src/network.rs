@@ -148,15 +148,34 @@ pub fn client_config(
             "ipv4_subnet_family_prefix": 33,
             "ipv6_subnet_family_prefix": 129,
         });
-        config["override_net_params"] = serde_json::json!({
-            "hsdir_interval": hsdir_interval_minutes,
-        });
+        config["override_net_params"] = private_network_params(*hsdir_interval_minutes);
     }
     let builder: TorClientConfigBuilder = serde_json::from_value(config)
         .map_err(|e| TorError::Config(format!("building arti's configuration: {e}")))?;
     builder
         .build()
         .map_err(|e| TorError::Config(format!("arti refused the configuration: {e}")))
+}
+
+/// The consensus parameters arti must override on a private network (`override_net_params`).
+///
+/// - `hsdir_interval`: the onion-service time period C tor derives from the voting interval
+///   under `TestingTorNetwork`; with arti's default the two sides blind the service's key for
+///   different periods and every HSDir answers 404.
+/// - `cbtdisabled`: no learned circuit timeouts. After about 100 circuits arti replaces its
+///   initial 60 s timeouts by ones learned from how long its circuits took to build, and
+///   allows one round trip to an HSDir two thirds of the learned build timeout (4-hop
+///   circuit; tor-hsclient's `descriptor_fetch_attempt`, no floor but cbtmintimeout's
+///   10 ms). On 127.0.0.1 circuits build in milliseconds: the allowance came to about
+///   50 ms, enough for a 404 but not for the descriptor, so once a client had retried long
+///   enough while nothing was published, every download timed out ("Unable to download
+///   hidden service descriptor") for as long as it ran. On the public network latency
+///   comes from the path, as the estimator assumes; it keeps arti's defaults.
+fn private_network_params(hsdir_interval_minutes: u32) -> serde_json::Value {
+    serde_json::json!({
+        "hsdir_interval": hsdir_interval_minutes,
+        "cbtdisabled": 1,
+    })
 }
 
 /// Starts arti and joins `network` (bounded by [`BOOTSTRAP_WITHIN`]). Must run inside a
