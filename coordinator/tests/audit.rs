@@ -324,12 +324,14 @@ fn each_transaction_is_signed_once_on_its_newest_entry() {
     );
     // And the coordinator writes nothing after it: its signature on the next entry would
     // cover the outsider's entry through the link.
-    // (The API answers "internal error" and logs the reason, as for every database error.)
+    // The API says so with its own code (a 500: the reason is in the coordinator's log).
     let out = desk.run(Some(&desk.tokens[0]), &["customer", "add", "--id", "c9"]);
     assert!(
         !out.status.success(),
         "a write after an unsigned entry was let through"
     );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("database_tampered"), "{said}");
     assert_eq!(
         desk.entries(),
         n + 1,
@@ -442,6 +444,7 @@ fn a_trigger_planted_while_the_coordinator_runs_stops_its_next_write() {
     let err = coord
         .add_customer(&actor, "after", UnixTime::from_secs(1_800_000_001))
         .unwrap_err();
+    assert_eq!(err.code(), "database_tampered");
     assert!(
         err.to_string()
             .contains("\"planted\" is not one the coordinator's migrations made"),

@@ -86,11 +86,12 @@ pub fn service_error(err: &ServiceError) -> Reply {
     }
     if err.kind() == ErrorKind::Internal {
         tracing::error!("request failed: {err}");
-        return error(
-            status,
-            err.code(),
-            "internal error: the coordinator's log has the details; retry later",
-        );
+        let message = if err.code() == "database_tampered" {
+            "the coordinator's database was changed outside the coordinator and it refuses to write:              an operator must run `sluice-coordinator audit verify` and restore from a backup              (the coordinator's log has the details)"
+        } else {
+            "internal error: the coordinator's log has the details; retry later"
+        };
+        return error(status, err.code(), message);
     }
     error(status, err.code(), &err.to_string())
 }

@@ -181,6 +181,11 @@ impl ServiceError {
             ServiceError::Wallet(_) => "invalid_wallet",
             ServiceError::Signatures(_) => "signatures_refused",
             ServiceError::Database(e) if e.is_busy() => "busy",
+            // Still an internal error (500, details only in the coordinator's log), but
+            // one an operator must act on: `audit verify`, then restore from a backup.
+            ServiceError::Database(DbError::AuditUnsigned { .. } | DbError::SchemaAltered(_)) => {
+                "database_tampered"
+            }
             ServiceError::Database(_) => "internal",
         }
     }
