@@ -6,13 +6,22 @@
 //! Arguments after `--` narrow the run: a batch size (`100`) and/or a chain (`simnet`,
 //! `core`). `tor` runs the signers in stealth mode: a private Tor network of Debian's `tor`
 //! on 127.0.0.1 (devnet/src/tor_network.rs), the coordinator's signer API as an onion
-//! service, both signers dialing it through arti. Core comes from `scripts/build-bitcoind.sh` (or `SLUICE_BITCOIND_DIR`); when it
-//! is missing the benchmark stops and says how to build it rather than skip it.
+//! service, both signers dialing it through arti.
+//!
+//! `SLUICE_BENCH_WITHDRAWALS` sets the number of withdrawals per run (2,000),
+//! `SLUICE_BENCH_CLIENTS` the number of clients requesting them (8), and
+//! `SLUICE_BENCH_KEEP=1` keeps each run's directory (logs, databases) and says where.
+//!
+//! Core is the node a deployment runs: the -O2 build (`SLUICE_BITCOIND_OPT=2
+//! scripts/build-bitcoind.sh`, or `SLUICE_BITCOIND_DIR`) with regtest's consistency checks
+//! off. The tests' -O0 node with its checks on spent half the node's CPU re-checking the
+//! whole mempool on every transaction, CPU the coordinator shares on two cores. When the
+//! node is missing the benchmark stops and says how to build it rather than skip it.
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a report printer
 
 use std::path::Path;
 
-use sluice_devnet::bitcoind::{default_dir, locate};
+use sluice_devnet::bitcoind::{benchmark_dir, locate};
 use sluice_devnet::chain::ChainChoice;
 use sluice_devnet::processes::Programs;
 use sluice_devnet::throughput::measure;
@@ -30,6 +39,7 @@ fn main() {
     let only_simnet = args.iter().any(|a| a == "simnet");
     let only_core = args.iter().any(|a| a == "core");
     let stealth = args.iter().any(|a| a == "tor");
+    let keep = std::env::var_os("SLUICE_BENCH_KEEP").is_some_and(|v| v == "1");
     let count: usize = std::env::var("SLUICE_BENCH_WITHDRAWALS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -39,11 +49,17 @@ fn main() {
         chains.push(ChainChoice::Simnet);
     }
     if !only_simnet {
-        let bitcoind_dir = default_dir();
+        let bitcoind_dir = benchmark_dir();
         if let Err(e) = locate(&bitcoind_dir) {
-            panic!("the benchmark runs on Bitcoin Core too: {e:#} (or pass `-- simnet` to run simnet alone)");
+            panic!(
+                "the benchmark runs on an -O2 Bitcoin Core too: {e:#}. Build it with \
+                 `SLUICE_BITCOIND_OPT=2 scripts/build-bitcoind.sh` (or pass `-- simnet` to run simnet alone)"
+            );
         }
-        chains.push(ChainChoice::Core { bitcoind_dir });
+        chains.push(ChainChoice::Core {
+            bitcoind_dir,
+            consistency_checks: false,
+        });
     }
     // One private Tor network for the whole run (its tor processes stop on drop).
     let tor = stealth.then(|| {
@@ -86,6 +102,10 @@ fn main() {
                     tor_network,
                 ))
                 .unwrap_or_else(|e| panic!("batch {batch} on {chain:?}: {e:#}"));
+            if keep {
+                // The logs and databases, to trace where a run's time went.
+                eprintln!("run kept in {}", dir.keep().display());
+            }
             let seconds = |d: std::time::Duration| format!("{:.1}", d.as_secs_f64());
             println!(
                 "{}{} | {} | {} | {:.2} | {:.2} | {:.0} | {:.0} ms | {:.0} ms | {:.0} ms | {} | {} | {} | {} | {} | {} | {} | {}",

@@ -22,7 +22,14 @@ pub enum ChainChoice {
     #[default]
     Simnet,
     /// `bitcoind -regtest` from this directory (see [`crate::bitcoind`]).
-    Core { bitcoind_dir: PathBuf },
+    Core {
+        bitcoind_dir: PathBuf,
+        /// Keep regtest's internal consistency checks (`-checkmempool`,
+        /// `-checkblockindex`: on by default on regtest, off on mainnet). The tests keep
+        /// them; the benchmarks turn them off, as a deployed node has them: checking the
+        /// whole mempool on every transaction it accepts grows with the mempool.
+        consistency_checks: bool,
+    },
 }
 
 /// A running chain.
@@ -49,8 +56,16 @@ impl ChainNode {
                 .context("starting simnet")?;
                 Ok(ChainNode::Simnet(simnet))
             }
-            ChainChoice::Core { bitcoind_dir } => {
-                let node = Box::new(Bitcoind::start(bitcoind_dir, &[]).await?);
+            ChainChoice::Core {
+                bitcoind_dir,
+                consistency_checks,
+            } => {
+                let args: &[&str] = if *consistency_checks {
+                    &[]
+                } else {
+                    &["-checkmempool=0", "-checkblockindex=0"]
+                };
+                let node = Box::new(Bitcoind::start(bitcoind_dir, args).await?);
                 let client = node.client();
                 let address = node.miner_address();
                 let miner = tokio::spawn(async move {

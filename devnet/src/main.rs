@@ -84,7 +84,10 @@ fn devnet(args: Args) -> anyhow::Result<()> {
         Some(dir) => {
             let bitcoind_dir = dir.unwrap_or_else(bitcoind::default_dir);
             bitcoind::locate(&bitcoind_dir)?;
-            ChainChoice::Core { bitcoind_dir }
+            ChainChoice::Core {
+                bitcoind_dir,
+                consistency_checks: true,
+            }
         }
     };
     // Kept running until the scenario ends; its processes stop when it is dropped.

@@ -138,6 +138,38 @@ impl Throughput {
 /// What each withdrawal pays: small, so a whole batch fits a few coins.
 const AMOUNT: Amount = Amount::from_sat(30_000);
 
+/// Coins funded for a run: one per session, so no session waits for the change of
+/// another to confirm (the processor spends confirmed coins only), plus room.
+fn coins(sessions: usize) -> usize {
+    sessions + 5
+}
+
+/// Each coin pays a whole batch and its fee, with room; no larger, so that the
+/// miner's one 50 BTC coinbase funds a coin per session at every batch size.
+fn coin_value(batch: usize) -> Amount {
+    let batch = u64::try_from(batch).unwrap_or(u64::MAX);
+    Amount::from_sat(AMOUNT.to_sat() * batch * 6 / 5 + 1_000_000)
+}
+
+/// Waits until the coordinator has recorded `coins` confirmed coins it can spend.
+async fn wait_for_coins(db: &rusqlite::Connection, coins: usize) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let recorded: i64 = db.query_row(
+            "SELECT COUNT(*) FROM utxos WHERE block_height IS NOT NULL AND spent_by_txid IS NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        if usize::try_from(recorded)? >= coins {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the coordinator recorded {recorded} of the {coins} funded coins within 2 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Requests `count` withdrawals with the processor batching up to `batch` per
 /// transaction on `chain`, and measures approval → broadcast.
 pub async fn measure(
@@ -164,9 +196,8 @@ pub async fn measure(
         },
         &Build {
             totals: ["1000", "1000", "1000"],
-            // One coin per session is enough, plus room.
-            coins: (sessions + 5).min(120),
-            coin_value: Amount::from_sat(35_000_000),
+            coins: coins(sessions),
+            coin_value: coin_value(batch),
             block_interval: Duration::from_secs(1),
             deposits: false,
         },
@@ -204,6 +235,9 @@ pub async fn measure(
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )?;
     db.busy_timeout(Duration::from_secs(5))?;
+    // A treasury at work has its coins on record; the monitor's first pass over the
+    // chain (a hundred blocks on a fresh node) is start-up, not what this measures.
+    wait_for_coins(&db, coins(sessions)).await?;
 
     // Request with a few concurrent clients, as an exchange backend would (8;
     // `SLUICE_BENCH_CLIENTS` sets another number). Each waits for its reply before the

@@ -175,6 +175,7 @@ fn a_home_restored_from_a_backup_taken_mid_run_pays_every_withdrawal_once() {
 fn on_bitcoin_core_a_home_restored_from_a_backup_taken_mid_run_pays_every_withdrawal_once() {
     restored_home_pays_every_withdrawal_once(&ChainChoice::Core {
         bitcoind_dir: sluice_e2e::bitcoind::bitcoind_dir(),
+        consistency_checks: true,
     });
 }
 

@@ -473,6 +473,7 @@ fn offline_signers_complete_a_withdrawal_on_simnet() {
 fn on_bitcoin_core_offline_signers_complete_a_withdrawal() {
     offline_signers_complete_a_withdrawal_on(&ChainChoice::Core {
         bitcoind_dir: bitcoind_dir(),
+        consistency_checks: true,
     });
 }
 

@@ -95,6 +95,7 @@ fn withdrawals_confirm_and_a_spent_signer_waits_for_a_signed_raise() {
 fn on_bitcoin_core_withdrawals_confirm_and_a_spent_signer_waits_for_a_signed_raise() {
     flow_with_limit_wait_and_reorg(&ChainChoice::Core {
         bitcoind_dir: bitcoind_dir(),
+        consistency_checks: true,
     });
 }
 
@@ -112,6 +113,7 @@ fn killing_components_mid_run_loses_nothing_and_pays_once() {
 fn on_bitcoin_core_killing_components_mid_run_loses_nothing_and_pays_once() {
     killed_components_lose_nothing(&ChainChoice::Core {
         bitcoind_dir: bitcoind_dir(),
+        consistency_checks: true,
     });
 }
 
