@@ -263,7 +263,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 }
 
 /// Peak memory of the whole `sluice-signer sign` on 100- and 1,000-input wsh 2-of-3 PSBTs,
-/// three runs each: the high-water mark read from /proc every millisecond until the
+/// five runs each: the high-water mark read from /proc every millisecond until the
 /// process exits (a lower bound of the true peak by at most the last millisecond's
 /// growth). Printed, not timed.
 fn peak_memory(_c: &mut Criterion) {
@@ -271,7 +271,7 @@ fn peak_memory(_c: &mut Criterion) {
     let mut salt = 10_000;
     for inputs in [100, 1_000] {
         let mut peaks = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..5 {
             salt += 1;
             let path = home.psbt_file(inputs, salt);
             let mut child = home
