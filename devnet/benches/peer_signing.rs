@@ -4,7 +4,8 @@
 //! For wpkh, wsh 2-of-3 and tr wallets and 100- and 1,000-input PSBTs (the signer
 //! benchmark's: `sluice_shared::psbt_builder` over made-up coins), one key's signatures:
 //! - **Sluice**: what `sluice-signer sign` does in memory — inspection, signing plan,
-//!   account keys, signatures (`sluice_signer::signing`), in this process;
+//!   account keys, signatures (`sluice_signer::signing`), in this process, from a fresh
+//!   master key and an empty table of derived public keys (a one-shot `sign`);
 //! - **Core**: `descriptorprocesspsbt` on a `bitcoind -regtest` built at -O2
 //!   (`SLUICE_BITCOIND_OPT=2 scripts/build-bitcoind.sh`, or `SLUICE_BITCOIND_DIR`), with the
 //!   same private key in a descriptor ranged over exactly the indexes the PSBT spends; its
@@ -27,6 +28,7 @@ use bitcoin::secp256k1::Secp256k1;
 use bitcoin::{Amount, Network};
 use serde_json::{json, Value};
 use sluice_devnet::bitcoind::{benchmark_dir, locate, Bitcoind};
+use sluice_shared::derived_keys::DerivedKeys;
 use sluice_shared::descriptor::WalletDescriptor;
 use sluice_shared::inspect::{inspect_psbt, ChangeIndexBound, InspectionPolicy};
 use sluice_shared::psbt_builder::sample_spend;
@@ -91,9 +93,12 @@ fn sign_with_sluice(kind: &Kind, unsigned: &Psbt) -> (Psbt, Duration) {
         max_fee: Amount::from_btc(1.0).unwrap(),
         change_bound: ChangeIndexBound::with_default_gap(None),
     };
-    // A fresh master key: its branch keys are derived inside the timing, as for the
-    // first PSBT a signer process signs.
+    // A fresh master key and no derived public keys kept: its branch keys and every
+    // wallet key of inspection's ownership check are derived inside the timing, as for
+    // the first PSBT a signer process signs (the cold signer's case), and as Core's
+    // `descriptorprocesspsbt` derives its descriptor's keys on every call.
     let master = signing::MasterKey::new(key);
+    DerivedKeys::global().clear();
     let started = Instant::now();
     let inspected = inspect_psbt(unsigned, &kind.sluice, &policy).unwrap();
     let plan = signing::plan(inspected, kind.name, fingerprint).unwrap();

@@ -147,6 +147,38 @@ pub async fn fund(chain: &CoreRpcClient, addresses: &[Address], amount: Amount) 
     pay_from(chain, &miner, coin, addresses, amount).await
 }
 
+/// Outputs per funding transaction of [`fund_many`]: about what an exchange's payout
+/// batch pays, so each coin's previous transaction (which every PSBT spending it
+/// carries in full) stays a few kilobytes.
+pub const OUTPUTS_PER_FUNDING: usize = 50;
+
+/// Transactions chained in the mempool before a block confirms them (Core allows 25
+/// unconfirmed ancestors by default).
+const FUNDING_CHAIN: usize = 20;
+
+/// [`fund`] for many addresses: one mature coinbase pays `amount` to each of
+/// `addresses` through a chain of transactions of at most [`OUTPUTS_PER_FUNDING`]
+/// outputs, each spending the change of the one before, all confirmed at return. One
+/// transaction of a thousand outputs would make every coin's previous transaction tens
+/// of kilobytes, which no deposit of a real treasury is. Returns the transactions' ids.
+pub async fn fund_many(chain: &CoreRpcClient, addresses: &[Address], amount: Amount) -> Result<Vec<Txid>> {
+    let (miner, mut coin) = mature_coin(chain).await?;
+    let miner_address = Address::p2wpkh(&CompressedPublicKey(miner.public_key()), Network::Regtest);
+    let mut txids = Vec::new();
+    for chunk in addresses.chunks(OUTPUTS_PER_FUNDING) {
+        let (txid, change) = send_from_with_change(chain, &miner, coin, chunk, amount).await?;
+        txids.push(txid);
+        coin = change;
+        if txids.len() % FUNDING_CHAIN == 0 {
+            chain.generate_to_address(1, &miner_address).await?;
+        }
+    }
+    if txids.len() % FUNDING_CHAIN != 0 {
+        chain.generate_to_address(1, &miner_address).await?;
+    }
+    Ok(txids)
+}
+
 /// [`fund`] without the last block: the funding transaction is left in the mempool.
 pub async fn fund_unconfirmed(chain: &CoreRpcClient, addresses: &[Address], amount: Amount) -> Result<Txid> {
     let (miner, coin) = mature_coin(chain).await?;
@@ -203,10 +235,23 @@ pub async fn pay_from(
 pub async fn send_from(
     chain: &CoreRpcClient,
     miner: &Keypair,
-    (outpoint, coin): (bitcoin::OutPoint, bitcoin::TxOut),
+    coin: (bitcoin::OutPoint, bitcoin::TxOut),
     addresses: &[Address],
     amount: Amount,
 ) -> Result<Txid> {
+    Ok(send_from_with_change(chain, miner, coin, addresses, amount)
+        .await?
+        .0)
+}
+
+/// [`send_from`], also returning the change coin back to `miner` (the last output).
+async fn send_from_with_change(
+    chain: &CoreRpcClient,
+    miner: &Keypair,
+    (outpoint, coin): (bitcoin::OutPoint, bitcoin::TxOut),
+    addresses: &[Address],
+    amount: Amount,
+) -> Result<(Txid, (bitcoin::OutPoint, bitcoin::TxOut))> {
     use bitcoin::sighash::{EcdsaSighashType, SighashCache};
     use bitcoin::{transaction, Sequence, Transaction, TxIn, TxOut, Witness};
 
@@ -251,7 +296,14 @@ pub async fn send_from(
         secp.sign_ecdsa(&bitcoin::secp256k1::Message::from(sighash), &miner.secret_key()),
     );
     tx.input[0].witness = Witness::p2wpkh(&signature, &miner.public_key());
-    Ok(chain.send_raw_transaction(&tx).await?)
+    let txid = chain.send_raw_transaction(&tx).await?;
+    let vout = u32::try_from(addresses.len())?;
+    let change = tx
+        .output
+        .last()
+        .cloned()
+        .ok_or_else(|| anyhow!("the funding transaction has no change output"))?;
+    Ok((txid, (bitcoin::OutPoint { txid, vout }, change)))
 }
 
 /// What the chain's blocks pay to each of `scripts`, read block by block from genesis to

@@ -27,7 +27,7 @@ use sluice_shared::identity::SignerId;
 use sluice_shared::limit_command::{CommandId, LimitAction, LimitCommand, SignedLimitCommand};
 
 use crate::api_client::StaffClient;
-use crate::chain::{fund, ChainChoice, ChainNode};
+use crate::chain::{fund_many, ChainChoice, ChainNode};
 use crate::processes::{run_step, Component, Programs};
 use crate::tor_network::TorNetwork;
 
@@ -473,11 +473,13 @@ pub(crate) async fn build_on(
         addresses.push(desk.coord.next_receive_address(&desk.admin, WALLET, now)?.1);
     }
     drop(desk);
-    let funding = fund(&chain, &addresses, plan.coin_value).await?;
+    let funding = fund_many(&chain, &addresses, plan.coin_value).await?;
     devnet.say(&format!(
-        "funding transaction {funding} ({} coins of {}) confirmed",
+        "{} funding transaction(s) ({} coins of {}) confirmed, the first {}",
+        funding.len(),
         plan.coins,
-        format_btc(plan.coin_value)
+        format_btc(plan.coin_value),
+        funding.first().map(ToString::to_string).unwrap_or_default()
     ));
     Ok(System {
         devnet,
