@@ -143,7 +143,17 @@ impl JournalEntry {
 /// then that the last entry is `head` (`HeadMismatch`); reports the first failure.
 /// Without a head, deleting entries from the end cannot be detected.
 pub fn verify_chain(entries: &[JournalEntry], head: Option<JournalHead>) -> Result<(), JournalError> {
-    let mut prev: Option<&JournalEntry> = None;
+    verify_chain_after(None, entries, head)
+}
+
+/// [`verify_chain`] for the entries that follow `after`, an entry already verified (the
+/// whole chain when `None`): the first must come right after it and link to its hash.
+pub fn verify_chain_after(
+    after: Option<JournalHead>,
+    entries: &[JournalEntry],
+    head: Option<JournalHead>,
+) -> Result<(), JournalError> {
+    let mut prev = after;
     for entry in entries {
         // The entries are outside input: a seq of u64::MAX has no successor, so whatever
         // follows it is out of sequence (reported as the wrapped-around 0).
@@ -168,9 +178,9 @@ pub fn verify_chain(entries: &[JournalEntry], head: Option<JournalHead>) -> Resu
         {
             return Err(JournalError::Edited { seq: entry.seq });
         }
-        prev = Some(entry);
+        prev = Some(entry.head());
     }
-    let last = prev.map(JournalEntry::head);
+    let last = prev;
     match (head, last) {
         (None, _) => Ok(()),
         (Some(h), Some(l)) if h == l => Ok(()),
@@ -236,6 +246,38 @@ mod tests {
                 expected: 6,
                 found: 5
             })
+        );
+    }
+
+    #[test]
+    fn the_entries_after_a_verified_one_verify_on_their_own() {
+        let c = chain(6);
+        let head = Some(c[5].head());
+        let after = Some(c[2].head());
+        assert_eq!(verify_chain_after(after, &c[3..], head), Ok(()));
+        // Nothing new: the verified entry is the head.
+        assert_eq!(verify_chain_after(head, &[], head), Ok(()));
+        let mut edited = c.clone();
+        edited[4].details = json!({"i": 999});
+        assert_eq!(
+            verify_chain_after(after, &edited[3..], head),
+            Err(JournalError::Edited { seq: 5 })
+        );
+        // Not continuing the verified entry: a gap, or another entry before it.
+        assert_eq!(
+            verify_chain_after(after, &c[4..], head),
+            Err(JournalError::Missing {
+                expected: 4,
+                found: 5
+            })
+        );
+        let other = JournalHead {
+            seq: 3,
+            hash: [7; 32],
+        };
+        assert_eq!(
+            verify_chain_after(Some(other), &c[3..], head),
+            Err(JournalError::BrokenLink { seq: 4 })
         );
     }
 

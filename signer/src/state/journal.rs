@@ -5,7 +5,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::Value;
-use sluice_shared::journal::{verify_chain, JournalEntry, JournalHead};
+use sluice_shared::journal::{verify_chain, verify_chain_after, JournalEntry, JournalHead};
 
 use super::{meta, set_meta, StateError};
 use crate::clock;
@@ -115,6 +115,39 @@ pub(super) fn verify(conn: &Connection) -> Result<usize, StateError> {
     }
     verify_chain(&entries, head)?;
     Ok(entries.len())
+}
+
+/// Checks the chain and its head as [`verify`] does, reading only the entries after
+/// `checked` (an entry this process verified before) once `checked` is found still there
+/// with its hash; without it, or when it is not found, the whole chain. Returns the last
+/// entry, to pass as `checked` next time.
+///
+/// An entry before `checked` edited in place (its stored hash kept) is not seen here; the
+/// full check finds it when the state is next opened, and nothing is decided from old
+/// entries. A chain rewritten through `checked` changes its hash, and falls back to the
+/// full check.
+pub(super) fn verify_after(
+    conn: &Connection,
+    checked: Option<JournalHead>,
+) -> Result<JournalHead, StateError> {
+    let head = head(conn)?.ok_or(StateError::JournalHeadMissing)?;
+    let checked = match checked {
+        Some(checked) if holds(conn, &checked)? => checked,
+        _ => {
+            verify(conn)?;
+            return Ok(head);
+        }
+    };
+    let after = i64::try_from(checked.seq).map_err(|_| corrupt("journal sequence overflow"))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, recorded_at, event, details, prev_hash, hash FROM journal WHERE seq > ?1 ORDER BY seq",
+    )?;
+    let entries = stmt
+        .query_map([after], raw)?
+        .map(|r| to_entry(r?))
+        .collect::<Result<Vec<_>, _>>()?;
+    verify_chain_after(Some(checked), &entries, Some(head))?;
+    Ok(head)
 }
 
 /// Whether the journal holds `head` (its seq with its hash).

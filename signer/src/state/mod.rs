@@ -219,6 +219,9 @@ pub struct State {
     conn: Connection,
     path: PathBuf,
     key: Option<StateKey>,
+    /// The last journal entry this process verified with the whole chain before it (see
+    /// [`State::authenticate`]).
+    journal_checked: Option<sluice_shared::journal::JournalHead>,
 }
 
 /// One write transaction. With the keys, its commit seals the state and writes the
@@ -311,10 +314,15 @@ impl State {
     }
 
     /// Checks the state against `key` and its anchor (MAC over the records, journal,
-    /// rollback); from then on every change is sealed. Checked again on every call.
+    /// rollback); from then on every change is sealed. Checked again on every call: the
+    /// records' MAC and the anchor in full, the journal in full the first time and then
+    /// from the last entry this process verified, so that a long-running signer's check
+    /// does not grow with its whole history (see [`journal::verify_after`]).
     pub fn authenticate(&mut self, key: StateKey) -> Result<(), StateError> {
         let _lock = seal::lock(&self.path)?;
-        seal::verify(&self.conn, &key, &self.path)?;
+        let checked = self.journal_checked.take();
+        let last = seal::verify(&self.conn, &key, &self.path, checked)?;
+        self.journal_checked = Some(last);
         self.key = Some(key);
         Ok(())
     }
@@ -327,6 +335,7 @@ impl State {
             conn,
             path: path.to_owned(),
             key: None,
+            journal_checked: None,
         })
     }
 
@@ -596,6 +605,70 @@ mod tests {
             State::open_keyed(&path, key()),
             Err(StateError::Tampered(_))
         ));
+    }
+
+    /// Appends `count` keyed journal entries, each in its own sealed commit.
+    fn append_entries(state: &mut State, count: usize) {
+        for n in 0..count {
+            let tx = state.begin().unwrap();
+            journal(&tx, "test", serde_json::json!({ "n": n })).unwrap();
+            tx.commit().unwrap();
+        }
+    }
+
+    /// A running signer checks the whole journal once (when it opens the state) and then,
+    /// on each `authenticate`, the entries after the last one it checked, once that entry
+    /// is found still there with its hash. An entry edited or removed after it, or a chain
+    /// rewritten through it, is refused at once; an older entry edited in place (its
+    /// stored hash kept) is refused when the state is next opened, and nothing is decided
+    /// from old entries meanwhile.
+    #[test]
+    fn a_running_signer_checks_the_journal_from_the_last_entry_it_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite");
+        let key = || StateKey::derive(b"test");
+        drop(State::create(&path, Network::Regtest, Fingerprint::default(), key()).unwrap());
+        let mut state = State::open_keyed(&path, key()).unwrap();
+        append_entries(&mut state, 3);
+        state.authenticate(key()).unwrap();
+        let other = Connection::open(&path).unwrap();
+        let edit = |seq: i64| {
+            other
+                .execute("UPDATE journal SET details = '{\"n\":99}' WHERE seq = ?1", [seq])
+                .unwrap()
+        };
+
+        // An older entry edited in place: not re-read by this process, refused on opening.
+        edit(2);
+        state.authenticate(key()).unwrap();
+        assert!(matches!(
+            State::open_keyed(&path, key()),
+            Err(StateError::Journal(JournalError::Edited { seq: 2 }))
+        ));
+        let original = serde_json::json!({ "n": 0 }).to_string();
+        other
+            .execute("UPDATE journal SET details = ?1 WHERE seq = 2", [&original])
+            .unwrap();
+        State::open_keyed(&path, key()).unwrap();
+
+        // An entry after the last one checked, edited: refused at once.
+        append_entries(&mut state, 1);
+        edit(5);
+        assert!(matches!(
+            state.authenticate(key()),
+            Err(StateError::Journal(JournalError::Edited { seq: 5 }))
+        ));
+        let original = serde_json::json!({ "n": 0 }).to_string();
+        other
+            .execute("UPDATE journal SET details = ?1 WHERE seq = 5", [&original])
+            .unwrap();
+        state.authenticate(key()).unwrap();
+
+        // The chain rewritten through the last entry checked: its hash changed, refused.
+        other
+            .execute("UPDATE journal SET hash = prev_hash WHERE seq = 5", [])
+            .unwrap();
+        assert!(state.authenticate(key()).is_err());
     }
 
     #[test]

@@ -285,7 +285,14 @@ pub fn write_anchor(anchor: &Anchor, key: &StateKey, state: &Path) -> Result<(),
 
 /// Checks the state at `path` (open as `conn`) against `key` and its anchor; see the
 /// module documentation. Repairs an anchor one version behind (a crash after a commit).
-pub fn verify(conn: &Connection, key: &StateKey, path: &Path) -> Result<(), StateError> {
+/// The journal is checked after `checked`, the last entry this process verified (all of
+/// it when `None`, see [`journal::verify_after`]); returns its last entry now.
+pub fn verify(
+    conn: &Connection,
+    key: &StateKey,
+    path: &Path,
+    checked: Option<sluice_shared::journal::JournalHead>,
+) -> Result<sluice_shared::journal::JournalHead, StateError> {
     let stored = meta(conn, STATE_MAC)?.ok_or(StateError::Unsealed)?;
     let computed = state_mac(key, conn)?;
     if stored != hex::encode(computed) {
@@ -293,7 +300,7 @@ pub fn verify(conn: &Connection, key: &StateKey, path: &Path) -> Result<(), Stat
             "its records do not match their MAC: a limit, reservation, applied command, wallet or setting was edited, added or deleted outside the signer".to_owned(),
         ));
     }
-    journal::verify(conn)?;
+    let last = journal::verify_after(conn, checked)?;
     let sealed: sluice_shared::journal::JournalHead = meta(conn, SEALED_HEAD)?
         .and_then(|t| serde_json::from_str(&t).ok())
         .ok_or_else(|| StateError::Tampered("the sealed journal head is missing".to_owned()))?;
@@ -311,11 +318,12 @@ pub fn verify(conn: &Connection, key: &StateKey, path: &Path) -> Result<(), Stat
         state_mac: computed,
     };
     if anchor == current {
-        return Ok(());
+        return Ok(last);
     }
     if anchor.version.checked_add(1) == Some(state_version) {
         // The signer crashed between committing a change and writing its anchor.
-        return current.write(key, &anchor_file);
+        current.write(key, &anchor_file)?;
+        return Ok(last);
     }
     if state_version <= anchor.version {
         return Err(StateError::RolledBack {
