@@ -101,8 +101,8 @@ pub fn load_from(state: &State) -> Result<Configured> {
     }
     Ok(Configured {
         settings,
-        deposit,
-        treasury,
+        deposit: WalletDescriptor::clone(&deposit),
+        treasury: WalletDescriptor::clone(&treasury),
         network: state.network()?,
     })
 }

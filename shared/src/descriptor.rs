@@ -6,8 +6,9 @@
 //! `/BRANCH/*` with an unhardened wildcard. That is what lets the signer derive, rather than
 //! believe, whether a script is its own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bitcoin::bip32::{ChildNumber, DerivationPath, Fingerprint, Xpub};
 use bitcoin::blockdata::opcodes::all::OP_CHECKMULTISIG;
@@ -255,7 +256,35 @@ fn kind_of(descriptor: &Descriptor<DescriptorPublicKey>) -> Result<WalletKind, D
     }
 }
 
+/// Most wallets' parsed descriptors [`WalletDescriptor::parse_kept`] keeps: a coordinator
+/// or signer has a few wallets; past this the table starts over.
+const KEPT_PARSED: usize = 64;
+
 impl WalletDescriptor {
+    /// [`WalletDescriptor::parse`] of a receive and a change descriptor, kept for the
+    /// process by their text: parsing derives each key's branch xpubs (an EC
+    /// multiplication each), a registered wallet's descriptors never change, and the same
+    /// text always parses the same. For callers that parse the same wallets again and
+    /// again (the coordinator once per session, the online signer once per poll). At most
+    /// [`KEPT_PARSED`] are kept.
+    pub fn parse_kept(receive: &str, change: &str) -> Result<Arc<WalletDescriptor>, DescriptorError> {
+        type Table = HashMap<(String, String), Arc<WalletDescriptor>>;
+        static KEPT: OnceLock<Mutex<Table>> = OnceLock::new();
+        let table = KEPT.get_or_init(Mutex::default);
+        let key = (receive.to_owned(), change.to_owned());
+        if let Some(found) = table.lock().ok().and_then(|t| t.get(&key).cloned()) {
+            return Ok(found);
+        }
+        let descriptor = Arc::new(WalletDescriptor::parse(receive, Some(change))?);
+        if let Ok(mut t) = table.lock() {
+            if t.len() >= KEPT_PARSED {
+                t.clear();
+            }
+            t.insert(key, Arc::clone(&descriptor));
+        }
+        Ok(descriptor)
+    }
+
     /// Parses either one multipath descriptor (`.../<0;1>/*`) with `change = None`, or a
     /// receive descriptor (`/0/*`) and its change descriptor (`/1/*`). Checksums are
     /// checked when present. Every key must carry its origin and be ranged.
@@ -622,6 +651,20 @@ mod tests {
                 w.script_pubkey(Branch::Receive, 1 << 31).is_err(),
                 "hardened index refused"
             );
+        }
+    }
+
+    #[test]
+    fn kept_descriptors_are_parsed_once_and_failures_are_not_kept() {
+        let receive = format!("wpkh({TPUB_A}/0/*)");
+        let change = format!("wpkh({TPUB_A}/1/*)");
+        let first = WalletDescriptor::parse_kept(&receive, &change).unwrap();
+        let again = WalletDescriptor::parse_kept(&receive, &change).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(*first, WalletDescriptor::parse(&receive, Some(&change)).unwrap());
+        let wrong_change = format!("wpkh({TPUB_B}/1/*)");
+        for _ in 0..2 {
+            assert!(WalletDescriptor::parse_kept(&receive, &wrong_change).is_err());
         }
     }
 

@@ -4,10 +4,9 @@ use bitcoin::{Address, Amount};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
-use sluice_shared::descriptor::{Branch, DescriptorError, WalletDescriptor};
+use sluice_shared::descriptor::{Branch, WalletDescriptor};
 
 use super::changes::ChangeContext;
 use super::{check_name, require, require_current, Actor, Coordinator, ServiceError};
@@ -67,35 +66,10 @@ pub struct WalletSummary {
     pub policy_description: String,
 }
 
-/// Most parsed descriptors kept (`parsed`): a coordinator has a few wallets; past this
-/// the table starts over.
-const PARSED_DESCRIPTORS: usize = 64;
-
-/// A wallet's descriptors parsed, by their text. Parsing (and deriving each key's branch
-/// xpubs) cost 3 % of the coordinator's CPU at 10 withdrawals per session, once per session;
-/// a wallet's descriptors never change, and the same text always parses the same.
-fn parsed(receive: &str, change: &str) -> Result<Arc<WalletDescriptor>, DescriptorError> {
-    type Table = HashMap<(String, String), Arc<WalletDescriptor>>;
-    static PARSED: OnceLock<Mutex<Table>> = OnceLock::new();
-    let table = PARSED.get_or_init(Mutex::default);
-    let key = (receive.to_owned(), change.to_owned());
-    if let Some(found) = table.lock().ok().and_then(|t| t.get(&key).cloned()) {
-        return Ok(found);
-    }
-    let descriptor = Arc::new(WalletDescriptor::parse(receive, Some(change))?);
-    if let Ok(mut t) = table.lock() {
-        if t.len() >= PARSED_DESCRIPTORS {
-            t.clear();
-        }
-        t.insert(key, Arc::clone(&descriptor));
-    }
-    Ok(descriptor)
-}
-
 /// The wallet's descriptors, parsed and checked again (the database is not trusted to
 /// hold what we wrote).
 pub(crate) fn descriptor_of(record: &WalletRecord) -> Result<Arc<WalletDescriptor>, ServiceError> {
-    let descriptor = parsed(&record.receive_descriptor, &record.change_descriptor)
+    let descriptor = WalletDescriptor::parse_kept(&record.receive_descriptor, &record.change_descriptor)
         .map_err(|e| DbError::Corrupt(format!("wallet {} descriptor: {e}", record.name)))?;
     if descriptor.wallet_id() != record.wallet_id {
         return Err(

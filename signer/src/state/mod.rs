@@ -200,7 +200,8 @@ fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StateError>
 #[derive(Debug, Clone)]
 pub struct RegisteredWallet {
     pub name: String,
-    pub descriptor: WalletDescriptor,
+    /// Parsed once per process ([`WalletDescriptor::parse_kept`]).
+    pub descriptor: std::sync::Arc<WalletDescriptor>,
 }
 
 /// An asset's limiter with the signer's fee cap for that asset.
@@ -387,7 +388,7 @@ impl State {
         })?;
         rows.map(|row| {
             let (name, receive, change) = row?;
-            let descriptor = WalletDescriptor::parse(&receive, Some(&change))
+            let descriptor = WalletDescriptor::parse_kept(&receive, &change)
                 .map_err(|e| corrupt(format!("stored wallet {name} no longer parses: {e}")))?;
             Ok(RegisteredWallet { name, descriptor })
         })
