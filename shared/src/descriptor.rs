@@ -97,7 +97,7 @@ pub struct CosignerKey {
 }
 
 /// What a PSBT input or output of a segwit v0 wallet carries about its script
-/// ([`WalletDescriptor::segwit_v0_fields`]).
+/// ([`WalletDescriptor::script_and_segwit_v0_fields`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegwitV0Fields {
     /// Each key and where it comes from: `bip32_derivation`.
@@ -466,20 +466,21 @@ impl WalletDescriptor {
         Ok((script, keys))
     }
 
-    /// What a PSBT input spending, or output paying, `branch/index` carries for a segwit
-    /// v0 wallet, from the cached keys: each key's origin (master fingerprint and full
-    /// path) and, for a multisig wallet, the witness script; what miniscript's PSBT
-    /// updaters set, without deriving every key again (a test checks the two agree).
-    /// `None` for taproot, whose fields the caller takes from miniscript.
-    pub fn segwit_v0_fields(
+    /// The script at `branch/index` and what a PSBT input spending it, or output paying
+    /// it, carries for a segwit v0 wallet, from one derivation of the cached keys: each
+    /// key's origin (master fingerprint and full path) and, for a multisig wallet, the
+    /// witness script; what miniscript's PSBT updaters set, without deriving every key
+    /// again (a test checks the two agree). `None` for taproot, whose fields the caller
+    /// takes from miniscript.
+    pub fn script_and_segwit_v0_fields(
         &self,
         branch: Branch,
         index: u32,
-    ) -> Result<Option<SegwitV0Fields>, DescriptorError> {
+    ) -> Result<(ScriptBuf, Option<SegwitV0Fields>), DescriptorError> {
+        let (script, keys) = self.script_and_keys(branch, index)?;
         if !self.kind.is_segwit_v0() {
-            return Ok(None);
+            return Ok((script, None));
         }
-        let (_, keys) = self.script_and_keys(branch, index)?;
         let steps = [
             ChildNumber::Normal {
                 index: branch.number(),
@@ -495,10 +496,13 @@ impl WalletDescriptor {
             WalletKind::WshSortedMulti { threshold, keys: n } => Some(sorted_multisig(threshold, n, &keys)),
             WalletKind::Wpkh | WalletKind::TrSingle => None,
         };
-        Ok(Some(SegwitV0Fields {
-            origins,
-            witness_script,
-        }))
+        Ok((
+            script,
+            Some(SegwitV0Fields {
+                origins,
+                witness_script,
+            }),
+        ))
     }
 
     /// Asks the process's table of derived keys ([`DerivedKeys`]) to make this wallet's

@@ -76,15 +76,15 @@ pub fn build_psbt(
             script_pubkey: script.clone(),
         })
         .collect();
-    let change_index = match change {
+    let change_fields = match change {
         Some((index, value)) => {
             // From the wallet's cached keys: miniscript's `script_pubkey` on the definite
             // descriptor derives every key again (a test checks the two agree).
-            let script_pubkey = wallet
-                .script_pubkey(Branch::Change, index)
+            let (script_pubkey, fields) = wallet
+                .script_and_segwit_v0_fields(Branch::Change, index)
                 .map_err(|e| BuildError::Descriptor(e.to_string()))?;
             outputs.push(TxOut { value, script_pubkey });
-            Some(index)
+            Some((index, fields))
         }
         None => None,
     };
@@ -115,8 +115,8 @@ pub fn build_psbt(
             .get(vout)
             .cloned()
             .ok_or(BuildError::CoinNotInTransaction(coin.outpoint))?;
-        let ours = wallet
-            .script_pubkey(coin.branch, coin.index)
+        let (ours, fields) = wallet
+            .script_and_segwit_v0_fields(coin.branch, coin.index)
             .map_err(|e| BuildError::Descriptor(e.to_string()))?;
         if ours != prev_out.script_pubkey {
             return Err(BuildError::CoinNotOurs {
@@ -129,10 +129,7 @@ pub fn build_psbt(
         if wallet.kind().is_segwit_v0() {
             psbt.inputs[i].non_witness_utxo = Some(coin.prev_tx.clone());
         }
-        match wallet
-            .segwit_v0_fields(coin.branch, coin.index)
-            .map_err(|e| BuildError::Descriptor(e.to_string()))?
-        {
+        match fields {
             Some(fields) => {
                 psbt.inputs[i].bip32_derivation = fields.origins;
                 psbt.inputs[i].witness_script = fields.witness_script;
@@ -163,12 +160,9 @@ pub fn build_psbt(
             })
         }
     }
-    if let Some(index) = change_index {
+    if let Some((index, fields)) = change_fields {
         let vout = psbt.outputs.len() - 1;
-        match wallet
-            .segwit_v0_fields(Branch::Change, index)
-            .map_err(|e| BuildError::Descriptor(e.to_string()))?
-        {
+        match fields {
             Some(fields) => {
                 psbt.outputs[vout].bip32_derivation = fields.origins;
                 psbt.outputs[vout].witness_script = fields.witness_script;
