@@ -1,9 +1,10 @@
 //! A PSBT as an animated QR code: an APNG file (plays in browsers and image viewers,
 //! loops forever) of BC-UR frames at a frame rate and fragment size the operator sets.
 //!
-//! The animation holds each pure fragment once and then as many mixed fountain parts, so
-//! a camera that misses frames catches up from the mixed ones instead of waiting for the
-//! same frame to come round again. In memory; writing the file is the binary's business.
+//! The animation holds each pure fragment once and then as many mixed fountain parts (a
+//! few more, to make the loop's length prime: see [`animation_texts`]), so a camera that
+//! misses frames catches up from the mixed ones instead of waiting for the same frame to
+//! come round again. In memory; writing the file is the binary's business.
 
 use image::GrayImage;
 
@@ -66,15 +67,30 @@ impl AnimationSettings {
     }
 }
 
-/// The UR texts of one loop: a single part alone, or the pure fragments followed by as
-/// many mixed fountain parts.
+/// The UR texts of one loop: a single part alone, or the pure fragments followed by mixed
+/// fountain parts, as many or a few more: the loop's length is the first prime at or above
+/// twice the fragment count.
+///
+/// A prime length, because a camera that decodes one frame in every `n` (it reads at a
+/// fraction of the animation's pace, or is still busy with one frame while the next go by)
+/// sees the same frames on every pass: with a loop of `L` frames it sees `L / gcd(n, L)`
+/// of them. With `L` prime that is every frame for every `n` short of `L`; with `L` even,
+/// a camera at half the pace would see only the even or only the odd frames, forever, and
+/// those need not hold the whole PSBT.
 pub fn animation_texts(psbt: &[u8], max_fragment_len: usize) -> Vec<String> {
     let mut encoder = PsbtUrEncoder::new(psbt, max_fragment_len);
     if encoder.is_single_part() {
         return encoder.parts(1);
     }
-    let count = 2 * encoder.seq_len();
+    let count = prime_at_or_above(2 * encoder.seq_len());
     encoder.parts(count)
+}
+
+/// The least prime `>= n` (2 for `n <= 2`). Loops are at most a few thousand frames: trial
+/// division is plenty.
+pub fn prime_at_or_above(n: usize) -> usize {
+    let is_prime = |m: usize| m >= 2 && (2..).take_while(|d| d * d <= m).all(|d| m % d != 0);
+    (n.max(2)..).find(|m| is_prime(*m)).unwrap_or(n)
 }
 
 /// Every text rendered at the same size (codes centred on white), as a looping APNG.
@@ -113,4 +129,26 @@ pub fn encode_apng(texts: &[String], settings: &AnimationSettings) -> Result<Vec
 pub fn psbt_apng(psbt: &[u8], settings: &AnimationSettings) -> Result<Vec<u8>, AnimationError> {
     settings.check()?;
     encode_apng(&animation_texts(psbt, settings.max_fragment_len), settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prime_at_or_above_is_the_least_prime_not_below() {
+        for (n, prime) in [
+            (0, 2),
+            (1, 2),
+            (2, 2),
+            (3, 3),
+            (4, 5),
+            (22, 23),
+            (24, 29),
+            (90, 97),
+            (97, 97),
+        ] {
+            assert_eq!(prime_at_or_above(n), prime, "{n}");
+        }
+    }
 }

@@ -6,6 +6,8 @@
 //! bytes. Bytewords (the UR text alphabet with its CRC32) come from the `ur` crate; the
 //! fountain code is ours.
 
+use std::collections::BTreeSet;
+
 use bitcoin::base64::engine::general_purpose::STANDARD as BASE64;
 use bitcoin::base64::Engine;
 use ur::bytewords::{self, Style};
@@ -191,12 +193,15 @@ pub struct PsbtPartDecoder {
     multipart_started: bool,
     whole: Option<Vec<u8>>,
     parts_seen: usize,
+    /// Sequence numbers of the fountain parts accepted (a whole PSBT counts as part 0).
+    distinct: BTreeSet<u32>,
 }
 
 impl std::fmt::Debug for PsbtPartDecoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PsbtPartDecoder")
             .field("parts_seen", &self.parts_seen)
+            .field("distinct_parts", &self.distinct.len())
             .field("complete", &self.is_complete())
             .finish()
     }
@@ -256,6 +261,7 @@ impl PsbtPartDecoder {
         self.fountain.receive(&part)?;
         self.multipart_started = true;
         self.parts_seen += 1;
+        self.distinct.insert(part.seq_num);
         if !was_complete {
             if let Some(cbor) = self.fountain.message() {
                 match from_cbor_bytes(cbor) {
@@ -277,6 +283,7 @@ impl PsbtPartDecoder {
             _ => {
                 self.whole = Some(bytes);
                 self.parts_seen += 1;
+                self.distinct.insert(0);
                 Ok(())
             }
         }
@@ -289,6 +296,24 @@ impl PsbtPartDecoder {
     /// Parts accepted so far, repeats included.
     pub fn parts_seen(&self) -> usize {
         self.parts_seen
+    }
+
+    /// Different parts accepted so far (each sequence number once).
+    pub fn distinct_parts(&self) -> usize {
+        self.distinct.len()
+    }
+
+    /// How many fragments the parts so far determine, and how many the PSBT has (1 and 1
+    /// for a single-part PSBT once read; 0 and 0 before anything is read).
+    pub fn fragments_known(&self) -> (usize, usize) {
+        if self.whole.is_some() {
+            let all = self.fountain.seq_len().unwrap_or(1);
+            return (all, all);
+        }
+        (
+            self.fountain.independent_parts(),
+            self.fountain.seq_len().unwrap_or(0),
+        )
     }
 
     /// The PSBT's BIP174 bytes, once complete.
@@ -343,5 +368,26 @@ mod tests {
         assert!(from_cbor_bytes(&[0x60]).is_err(), "a text string is not bytes");
         assert!(from_cbor_bytes(&[0x43, 1, 2]).is_err(), "truncated");
         assert!(from_cbor_bytes(&[0x41, 1, 2]).is_err(), "trailing bytes");
+    }
+
+    #[test]
+    fn the_decoder_tells_repeats_from_different_parts_and_counts_what_is_known() {
+        let mut encoder = PsbtUrEncoder::new(&[7u8; 500], 100);
+        let seq_len = encoder.seq_len();
+        let parts = encoder.parts(seq_len);
+        let mut decoder = PsbtPartDecoder::new();
+        assert_eq!(decoder.fragments_known(), (0, 0));
+        for _ in 0..3 {
+            decoder.receive(&parts[0]).unwrap();
+        }
+        decoder.receive(&parts[1]).unwrap();
+        assert_eq!((decoder.parts_seen(), decoder.distinct_parts()), (4, 2));
+        assert_eq!(decoder.fragments_known(), (2, seq_len));
+        for part in &parts[2..] {
+            decoder.receive(part).unwrap();
+        }
+        assert!(decoder.is_complete());
+        assert_eq!(decoder.fragments_known(), (seq_len, seq_len));
+        assert_eq!(decoder.distinct_parts(), seq_len);
     }
 }

@@ -83,12 +83,14 @@ pub enum QrIoError {
         #[source]
         source: UrError,
     },
-    #[error("no whole PSBT from the camera {device} after {frames} frames ({codes} QR codes read, {parts} different parts): hold the code steady in view, with more light or closer, or allow more time (--camera-seconds)")]
+    #[error("no whole PSBT from the camera {device} after {frames} frames ({codes} QR codes read, {parts} different parts, {fragments_known} of {fragments} fragments known): hold the code steady in view, with more light or closer, or allow more time (--camera-seconds)")]
     CameraIncomplete {
         device: String,
         frames: u64,
         codes: u64,
         parts: usize,
+        fragments_known: usize,
+        fragments: usize,
     },
     #[error("making the animated QR code: {0}")]
     Animation(#[from] AnimationError),
@@ -185,18 +187,23 @@ pub fn read_psbt_camera(device: &Path, bounds: ScanBounds) -> Result<(Psbt, Psbt
     });
     match scanned {
         Ok(tally) => eprintln!(
-            "Read the PSBT from {} frames ({} QR codes).",
-            tally.frames, tally.codes
+            "Read the PSBT from {} frames ({} QR codes, {} different parts).",
+            tally.frames,
+            tally.codes,
+            decoder.distinct_parts()
         ),
         Err(ScanStop::Camera(e)) => return Err(e.into()),
         Err(ScanStop::Refused(e)) => return Err(e),
         Err(ScanStop::OutOfBounds(tally)) => {
+            let (fragments_known, fragments) = decoder.fragments_known();
             return Err(QrIoError::CameraIncomplete {
                 device: name,
                 frames: tally.frames,
                 codes: tally.codes,
-                parts: decoder.parts_seen(),
-            })
+                parts: decoder.distinct_parts(),
+                fragments_known,
+                fragments,
+            });
         }
     }
     let bytes = decoder.psbt_bytes().map_err(QrIoError::Incomplete)?;

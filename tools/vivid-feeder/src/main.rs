@@ -21,6 +21,7 @@ use linuxvideo::format::{Format, PixFormat, PixelFormat};
 use linuxvideo::stream::WriteStream;
 use linuxvideo::{BufType, CapabilityFlags, Device};
 use sluice_shared::camera_frames::{CameraPixelFormat, FrameLayout};
+use sluice_shared::qr_animation::prime_at_or_above;
 use sluice_shared::ur_psbt::PsbtUrEncoder;
 
 #[derive(Debug, Parser)]
@@ -108,14 +109,20 @@ fn texts(args: &Args) -> Result<Vec<String>> {
     if encoder.is_single_part() {
         return Ok(encoder.parts(1));
     }
-    // Pure parts first, then mixed ones: three times the fragment count, less the dropped.
-    let all = encoder.parts(3 * encoder.seq_len());
-    Ok(all
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| args.drop_every == 0 || (i + 1) % args.drop_every != 0)
-        .map(|(_, t)| t)
-        .collect())
+    // Pure parts first, then mixed ones, less the dropped: a loop as long as the signer's own
+    // animations (a prime number of codes, so that a camera reading one frame in every few
+    // still comes round to every code; see `animation_texts`).
+    let count = prime_at_or_above(2 * encoder.seq_len());
+    let mut shown = Vec::with_capacity(count);
+    let mut made = 0usize;
+    while shown.len() < count {
+        let part = encoder.next_part();
+        made += 1;
+        if args.drop_every == 0 || made % args.drop_every != 0 {
+            shown.push(part);
+        }
+    }
+    Ok(shown)
 }
 
 /// `picture` turned by `degrees` about its centre (bilinear), on white, in a canvas large
