@@ -1,8 +1,10 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is a failure report
-//! BIP32's test vectors (tests/data/bip32_vectors.json) through `bitcoin::bip32`, the one
-//! BIP32 implementation Sluice uses: private derivation from the seed, public derivation
-//! where the path allows it, serialization both ways, and refusal of every invalid key of
-//! test vector 5 by Sluice's strict parsers (see `sluice_shared::extended_key`).
+//! BIP32's test vectors (tests/data/bip32_vectors.json) through `bitcoin::bip32`, the
+//! BIP32 implementation Sluice builds on: private derivation from the seed, public
+//! derivation where the path allows it (also through `DerivedKeys`, the table of derived
+//! keys inspection and addresses use), serialization both ways, and refusal of every
+//! invalid key of test vector 5 by Sluice's strict parsers (see
+//! `sluice_shared::extended_key`).
 
 use std::str::FromStr;
 
@@ -10,6 +12,7 @@ use bitcoin::bip32::{ChildNumber, DerivationPath, Xpriv, Xpub};
 use bitcoin::secp256k1::Secp256k1;
 use bitcoin::NetworkKind;
 use serde_json::Value;
+use sluice_shared::derived_keys::DerivedKeys;
 use sluice_shared::descriptor::{DescriptorError, WalletDescriptor};
 use sluice_shared::extended_key::{parse_xpriv, parse_xpub};
 
@@ -47,8 +50,11 @@ fn derivation_from_seed_matches_every_chain() {
             // hardened one is not.
             if let (Some(parent), Some(step)) = (parent, path.into_iter().last()) {
                 match step {
-                    ChildNumber::Normal { .. } => {
+                    ChildNumber::Normal { index } => {
                         assert_eq!(parent.ckd_pub(&secp, *step).unwrap(), xpub, "{path}");
+                        // Through the table inspection compares scripts with.
+                        let table = DerivedKeys::new(16);
+                        assert_eq!(table.child(&parent, *index).unwrap(), xpub.public_key, "{path}");
                     }
                     ChildNumber::Hardened { .. } => assert!(parent.ckd_pub(&secp, *step).is_err()),
                 }
