@@ -168,12 +168,36 @@ pub fn read_psbt_video(path: &Path) -> Result<(Psbt, PsbtVersion), QrIoError> {
     Ok(parsed)
 }
 
+/// What the operator holding an animated code to the camera is told as it reads: a line
+/// each time another tenth of the fragments is known (at most eleven lines, whatever the
+/// PSBT's size), so a scan that stalls is seen to stall.
+#[derive(Debug, Default)]
+struct ScanProgress {
+    /// Tenths of the fragments known at the last line, once a line was printed.
+    tenths: Option<usize>,
+}
+
+impl ScanProgress {
+    fn update(&mut self, (known, needed): (usize, usize)) -> Option<String> {
+        if needed < 2 {
+            return None;
+        }
+        let tenths = known * 10 / needed;
+        if known == 0 || self.tenths.is_some_and(|last| tenths <= last) {
+            return None;
+        }
+        self.tenths = Some(tenths);
+        Some(format!("  {known} of {needed} fragments"))
+    }
+}
+
 /// Reads a PSBT from a V4L2 camera showing an animated (or single) QR code, frame by frame
 /// until the PSBT is complete or `bounds` pass. Frames where no code reads are skipped; a
 /// code that is not part of the PSBT is refused.
 pub fn read_psbt_camera(device: &Path, bounds: ScanBounds) -> Result<(Psbt, PsbtVersion), QrIoError> {
     let name = device.display().to_string();
     let mut decoder = PsbtPartDecoder::new();
+    let mut progress = ScanProgress::default();
     let scanned = camera::scan_codes(device, bounds, |texts| {
         for text in texts {
             decoder
@@ -182,6 +206,9 @@ pub fn read_psbt_camera(device: &Path, bounds: ScanBounds) -> Result<(Psbt, Psbt
                     device: name.clone(),
                     source,
                 })?;
+        }
+        if let Some(line) = progress.update(decoder.fragments_known()) {
+            eprintln!("{line}");
         }
         Ok(decoder.is_complete())
     });
@@ -288,6 +315,21 @@ mod tests {
                 .collect(),
         };
         Psbt::from_unsigned_tx(tx).unwrap()
+    }
+
+    #[test]
+    fn scan_progress_says_each_further_tenth_once_and_nothing_for_one_code() {
+        let mut progress = ScanProgress::default();
+        let lines: Vec<String> = (0..=241)
+            .chain([241, 241])
+            .filter_map(|known| progress.update((known, 241)))
+            .collect();
+        assert_eq!(lines.len(), 11, "{lines:?}");
+        assert_eq!(lines[0], "  1 of 241 fragments");
+        assert_eq!(lines[10], "  241 of 241 fragments");
+        let mut single = ScanProgress::default();
+        assert_eq!(single.update((1, 1)), None);
+        assert_eq!(single.update((0, 0)), None);
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //!
 //! Frames are degraded the way a phone or webcam sees a screen: turned by a few degrees,
 //! slightly blurred, noisy, and a share of the fountain parts never shown at all (dropped
-//! frames), so the fountain decoder must complete from the parts that do arrive.
+//! frames), so the fountain decoder must complete from the parts that do arrive. After the
+//! first pass the codes come in a new order each pass, as a camera's timing never keeps
+//! step with a screen's for long (the emulated one can).
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -55,6 +57,9 @@ struct Args {
     #[arg(long, default_value_t = 300)]
     seconds: u64,
 }
+
+/// How often the feeder says how far it got.
+const REPORT_EVERY: Duration = Duration::from_secs(20);
 
 /// Sets vivid's "Loop Video" on and its on-screen text off (the text would be drawn over
 /// the looped picture) on the capture node.
@@ -109,9 +114,9 @@ fn texts(args: &Args) -> Result<Vec<String>> {
     if encoder.is_single_part() {
         return Ok(encoder.parts(1));
     }
-    // Pure parts first, then mixed ones, less the dropped: a loop as long as the signer's own
-    // animations (a prime number of codes, so that a camera reading one frame in every few
-    // still comes round to every code; see `animation_texts`).
+    // Pure parts first, then mixed ones, less the dropped: as many codes as the signer's own
+    // animations loop (a prime number; see `animation_texts`). The first pass shows them in
+    // this order, later ones shuffled (see `main`).
     let count = prime_at_or_above(2 * encoder.seq_len());
     let mut shown = Vec::with_capacity(count);
     let mut made = 0usize;
@@ -237,12 +242,40 @@ fn main() -> Result<()> {
     show(&mut stream, &blank)?;
     show(&mut stream, &blank)?;
     stream.stream_on().context("starting the output stream")?;
-    let stop = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let stop = started + Duration::from_secs(args.seconds);
+    let mut report = started + REPORT_EVERY;
+    let (mut queued, mut codes_shown) = (0u64, 0u64);
+    let mut order: Vec<usize> = (0..frames.len()).collect();
+    let mut state = 0x9e37_79b9_u32;
     while Instant::now() < stop {
-        for frame in &frames {
+        for &i in &order {
+            let frame = &frames[i];
             for _ in 0..args.hold.max(1) {
                 show(&mut stream, frame)?;
+                queued += 1;
             }
+            codes_shown += 1;
+            // How fast the picture really changes (in an emulator the output may crawl).
+            if frames.len() > 1 && Instant::now() >= report {
+                println!(
+                    "vivid feeder: {codes_shown} codes shown, {queued} frames queued in {:.0?}",
+                    started.elapsed()
+                );
+                std::io::stdout().flush()?;
+                report += REPORT_EVERY;
+            }
+        }
+        // The next pass in another order. The guest's scanner takes about the same time for
+        // every frame, so it can keep step with a loop played in one order: sampling every
+        // fifth of the loop's duration it would read the same five codes for ever, as
+        // happened (12 different parts in 119 codes read over 200 s). A real camera's
+        // timing wanders off such a step; a shuffled order makes each read a fresh draw.
+        for n in (1..order.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            order.swap(n, state as usize % (n + 1));
         }
     }
     Ok(())
