@@ -71,10 +71,17 @@ impl StateKey {
     }
 
     fn mac(&self, domain: &str, data: &[u8]) -> [u8; 32] {
-        let mut engine = hmac::HmacEngine::<sha256::Hash>::new(self.0.as_ref());
-        field(&mut engine, domain.as_bytes());
+        let mut engine = self.engine(domain);
         engine.input(data);
         hmac::Hmac::<sha256::Hash>::from_engine(engine).to_byte_array()
+    }
+
+    /// The HMAC of `domain` and whatever is fed to the engine after it (what [`mac`]
+    /// computes over `data` in one piece).
+    fn engine(&self, domain: &str) -> hmac::HmacEngine<sha256::Hash> {
+        let mut engine = hmac::HmacEngine::<sha256::Hash>::new(self.0.as_ref());
+        field(&mut engine, domain.as_bytes());
+        engine
     }
 }
 
@@ -83,13 +90,14 @@ fn field(engine: &mut impl HashEngine, bytes: &[u8]) {
     engine.input(bytes);
 }
 
-/// Every covered row in one unambiguous byte string: per table its name, then per row
-/// its column count and each value tagged by type and length-prefixed.
-fn covered_rows(conn: &Connection) -> Result<Vec<u8>, StateError> {
-    let mut out = Vec::new();
+/// Every covered row as one unambiguous byte string, handed to `sink` piece by piece as
+/// it is read (never held whole: it grows with every reservation ever made, 220 MB at a
+/// million): per table its name, then per row its column count and each value tagged by
+/// type and length-prefixed.
+fn covered_rows(conn: &Connection, sink: &mut impl FnMut(&[u8])) -> Result<(), StateError> {
     let mut push = |bytes: &[u8]| {
-        out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
-        out.extend_from_slice(bytes);
+        sink(&(bytes.len() as u64).to_be_bytes());
+        sink(bytes);
     };
     let placeholders = UNCOVERED_META.iter().map(|_| "?").collect::<Vec<_>>().join(", ");
     let queries = std::iter::once((
@@ -146,11 +154,16 @@ fn covered_rows(conn: &Connection) -> Result<Vec<u8>, StateError> {
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
+const STATE_MAC_DOMAIN: &str = "sluice/state-mac/v1";
+
+/// The MAC over [`covered_rows`], streamed into the HMAC as the rows are read.
 fn state_mac(key: &StateKey, conn: &Connection) -> Result<[u8; 32], StateError> {
-    Ok(key.mac("sluice/state-mac/v1", &covered_rows(conn)?))
+    let mut engine = key.engine(STATE_MAC_DOMAIN);
+    covered_rows(conn, &mut |bytes| engine.input(bytes))?;
+    Ok(hmac::Hmac::<sha256::Hash>::from_engine(engine).to_byte_array())
 }
 
 pub(super) fn version(conn: &Connection) -> Result<u64, StateError> {
@@ -349,5 +362,59 @@ mod tests {
         assert_ne!(a.mac("x", b"data"), b.mac("x", b"data"));
         assert_ne!(a.mac("x", b"data"), a.mac("y", b"data"));
         assert_eq!(a.mac("x", b"data"), StateKey::derive(b"seed a").mac("x", b"data"));
+    }
+
+    /// A database holding every covered table, with fixed rows of every value type.
+    fn fixed_rows() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+             CREATE TABLE wallets (id TEXT PRIMARY KEY, descriptor TEXT, added INTEGER);
+             CREATE TABLE limiters (asset TEXT PRIMARY KEY, rate REAL, spent INTEGER, note BLOB);
+             CREATE TABLE reservations (txid TEXT PRIMARY KEY, wallet TEXT, outflow_sat INTEGER);
+             CREATE TABLE applied_commands (command_id TEXT PRIMARY KEY, applied_at INTEGER);
+             CREATE TABLE reservation_spends (outpoint TEXT PRIMARY KEY, txid TEXT);
+             INSERT INTO meta VALUES ('network', 'regtest'), ('journal_head', 'moves'),
+                 ('state_mac', 'itself'), ('state_version', '7');
+             INSERT INTO wallets VALUES ('w1', 'wpkh(...)', 1700000000), ('w2', NULL, -1);
+             INSERT INTO limiters VALUES ('BTC', 0.5, 123456789, x'00ff10');
+             INSERT INTO reservations VALUES ('aa', 'w1', 5000), ('bb', 'w2', 0);
+             INSERT INTO applied_commands VALUES ('c1', 1700000001);
+             INSERT INTO reservation_spends VALUES ('aa:0', 'aa');",
+        )
+        .unwrap();
+        conn
+    }
+
+    /// The MAC is streamed into the HMAC as rows are read; it is the MAC the signer
+    /// always computed over the whole string at once (this value was computed by the code
+    /// that built the string in memory first), so every sealed state still verifies.
+    #[test]
+    fn the_streamed_state_mac_is_the_mac_over_the_whole_string() {
+        let key = StateKey::derive(b"fixed");
+        let conn = fixed_rows();
+        let streamed = state_mac(&key, &conn).unwrap();
+        assert_eq!(
+            hex::encode(streamed),
+            "186b8e36165333156d94c83606a91c9e3f9dc73da672dc940ebbc0ec2f843d72"
+        );
+        let mut whole = Vec::new();
+        covered_rows(&conn, &mut |bytes| whole.extend_from_slice(bytes)).unwrap();
+        assert_eq!(streamed, key.mac(STATE_MAC_DOMAIN, &whole));
+        conn.execute("UPDATE reservations SET outflow_sat = 5001 WHERE txid = 'aa'", [])
+            .unwrap();
+        assert_ne!(state_mac(&key, &conn).unwrap(), streamed, "an edited row");
+        conn.execute(
+            "UPDATE meta SET value = 'elsewhere' WHERE key = 'journal_head'",
+            [],
+        )
+        .unwrap();
+        conn.execute("UPDATE reservations SET outflow_sat = 5000 WHERE txid = 'aa'", [])
+            .unwrap();
+        assert_eq!(
+            state_mac(&key, &conn).unwrap(),
+            streamed,
+            "the head is not covered"
+        );
     }
 }
