@@ -86,6 +86,28 @@ pub fn animation_texts(psbt: &[u8], max_fragment_len: usize) -> Vec<String> {
     encoder.parts(count)
 }
 
+/// The order in which a live display (the appliance's screen) shows a loop's `len` frames
+/// on pass `pass`: in order on the first (the pure fragments first), then a different
+/// shuffle each pass. A camera that decodes at a steady pace can keep step with a loop
+/// replayed in one order, sampling it at the same few phases for ever (a period of a fifth
+/// of the loop's duration reads five frames: no loop length prevents that); reshuffled,
+/// each read is a fresh draw. An APNG file cannot do this: it loops as written.
+pub fn pass_order(len: usize, pass: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    if pass == 0 {
+        return order;
+    }
+    // xorshift64, seeded by the pass: no secret, only different from pass to pass.
+    let mut state = pass.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    for n in (1..len).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        order.swap(n, (state % (n as u64 + 1)) as usize);
+    }
+    order
+}
+
 /// The least prime `>= n` (2 for `n <= 2`). Loops are at most a few thousand frames: trial
 /// division is plenty.
 pub fn prime_at_or_above(n: usize) -> usize {
@@ -134,6 +156,25 @@ pub fn psbt_apng(psbt: &[u8], settings: &AnimationSettings) -> Result<Vec<u8>, A
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_pass_shows_every_frame_once_the_first_in_order_the_others_reshuffled() {
+        for len in [0usize, 1, 2, 23, 229] {
+            assert_eq!(pass_order(len, 0), (0..len).collect::<Vec<_>>());
+            let passes: Vec<Vec<usize>> = (1..=6).map(|pass| pass_order(len, pass)).collect();
+            for order in &passes {
+                let mut sorted = order.clone();
+                sorted.sort_unstable();
+                assert_eq!(sorted, (0..len).collect::<Vec<_>>(), "a permutation of {len}");
+            }
+            if len >= 23 {
+                for (a, b) in passes.iter().zip(&passes[1..]) {
+                    assert_ne!(a, b, "consecutive passes differ");
+                }
+                assert_ne!(passes[0], pass_order(len, 0));
+            }
+        }
+    }
 
     #[test]
     fn prime_at_or_above_is_the_least_prime_not_below() {

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use image::GrayImage;
 use sluice_shared::qr::{self, QrError, QUIET_ZONE};
+use sluice_shared::qr_animation::pass_order;
 
 /// Largest framebuffer accepted (16 M pixels: an 8K screen is 33 M; the appliance's are
 /// far smaller); a bigger one from sysfs is taken as a misreading.
@@ -215,7 +216,8 @@ pub fn sysfs_dir_of(device: &Path) -> PathBuf {
     Path::new("/sys/class/graphics").join(name)
 }
 
-/// Writes the frames to `device` in a loop, `interval` apart, until a byte arrives on
+/// Writes the frames to `device` in a loop (in order, then in a new order each pass:
+/// [`pass_order`]), `interval` apart, until a byte arrives on
 /// standard input (the menu puts the terminal in non-canonical mode, so any key) or
 /// standard input closes; then blanks the screen. Returns how many frames were shown.
 pub fn show_until_key(
@@ -240,8 +242,9 @@ pub fn show_until_key(
         let _ = key_tx.send(());
     });
     let mut shown = 0u64;
-    'shown: loop {
-        for frame in &frames.frames {
+    'shown: for pass in 0u64.. {
+        for i in pass_order(frames.frames.len(), pass) {
+            let frame = &frames.frames[i];
             screen.seek(SeekFrom::Start(0)).map_err(device_error)?;
             screen.write_all(frame).map_err(device_error)?;
             shown += 1;

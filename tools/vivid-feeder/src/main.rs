@@ -8,8 +8,8 @@
 //! Frames are degraded the way a phone or webcam sees a screen: turned by a few degrees,
 //! slightly blurred, noisy, and a share of the fountain parts never shown at all (dropped
 //! frames), so the fountain decoder must complete from the parts that do arrive. After the
-//! first pass the codes come in a new order each pass, as a camera's timing never keeps
-//! step with a screen's for long (the emulated one can).
+//! first pass the codes come in a new order each pass, as the appliance's own screen shows
+//! them (`qr_animation::pass_order`).
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -23,7 +23,7 @@ use linuxvideo::format::{Format, PixFormat, PixelFormat};
 use linuxvideo::stream::WriteStream;
 use linuxvideo::{BufType, CapabilityFlags, Device};
 use sluice_shared::camera_frames::{CameraPixelFormat, FrameLayout};
-use sluice_shared::qr_animation::prime_at_or_above;
+use sluice_shared::qr_animation::{pass_order, prime_at_or_above};
 use sluice_shared::ur_psbt::PsbtUrEncoder;
 
 #[derive(Debug, Parser)]
@@ -115,8 +115,7 @@ fn texts(args: &Args) -> Result<Vec<String>> {
         return Ok(encoder.parts(1));
     }
     // Pure parts first, then mixed ones, less the dropped: as many codes as the signer's own
-    // animations loop (a prime number; see `animation_texts`). The first pass shows them in
-    // this order, later ones shuffled (see `main`).
+    // animations loop (a prime number; see `animation_texts`), shown in `pass_order`.
     let count = prime_at_or_above(2 * encoder.seq_len());
     let mut shown = Vec::with_capacity(count);
     let mut made = 0usize;
@@ -246,10 +245,13 @@ fn main() -> Result<()> {
     let stop = started + Duration::from_secs(args.seconds);
     let mut report = started + REPORT_EVERY;
     let (mut queued, mut codes_shown) = (0u64, 0u64);
-    let mut order: Vec<usize> = (0..frames.len()).collect();
-    let mut state = 0x9e37_79b9_u32;
+    let mut pass = 0u64;
     while Instant::now() < stop {
-        for &i in &order {
+        // In order, then a new order each pass, as the appliance's screen shows a loop:
+        // the guest's scanner takes about the same time for every frame, and kept step
+        // with a loop replayed in one order (12 different parts in 119 codes read over
+        // 200 s).
+        for i in pass_order(frames.len(), pass) {
             let frame = &frames[i];
             for _ in 0..args.hold.max(1) {
                 show(&mut stream, frame)?;
@@ -266,17 +268,7 @@ fn main() -> Result<()> {
                 report += REPORT_EVERY;
             }
         }
-        // The next pass in another order. The guest's scanner takes about the same time for
-        // every frame, so it can keep step with a loop played in one order: sampling every
-        // fifth of the loop's duration it would read the same five codes for ever, as
-        // happened (12 different parts in 119 codes read over 200 s). A real camera's
-        // timing wanders off such a step; a shuffled order makes each read a fresh draw.
-        for n in (1..order.len()).rev() {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            order.swap(n, state as usize % (n + 1));
-        }
+        pass += 1;
     }
     Ok(())
 }
