@@ -104,7 +104,7 @@ fn sign_with_sluice(kind: &Kind, unsigned: &Psbt) -> (Psbt, Duration) {
     let plan = signing::plan(inspected, kind.name, fingerprint).unwrap();
     let keys = signing::AccountKeys::new(&master, plan.key_paths(), &secp).unwrap();
     let mut signed = plan.into_psbt();
-    signing::sign_inputs(&mut signed, &keys, &secp).unwrap();
+    signing::sign_inputs(&mut signed, &keys, &secp, 1).unwrap();
     (signed, started.elapsed())
 }
 

@@ -33,6 +33,10 @@ pub const CAPACITY: usize = 1 << 17;
 /// are only a guess of what comes next).
 const MAX_WANTED: usize = 256;
 
+/// The fewest keys [`DerivedKeys::derive_many`] gives a thread of its own (about 20 µs
+/// each here, so a thread's start, some tens of µs, is a few percent of its work).
+pub const MIN_KEYS_PER_THREAD: usize = 16;
+
 /// The first hardened index: public derivation stops below it.
 const FIRST_HARDENED: u32 = 1 << 31;
 
@@ -187,6 +191,59 @@ impl DerivedKeys {
         made
     }
 
+    /// Derives and keeps every key of `wanted` not kept yet, spread over up to `threads`
+    /// threads (a one-shot program about to inspect a PSBT of many inputs: the cold
+    /// signer has no idle time to make them ahead, but may have idle cores). Keys are the
+    /// same whatever the number of threads; each thread takes at least
+    /// [`MIN_KEYS_PER_THREAD`] keys, so a few keys are derived on the calling thread.
+    /// An index without a key is left for [`DerivedKeys::child`] to report. Returns how
+    /// many keys it derived.
+    pub fn derive_many(&self, wanted: &[(Xpub, u32)], threads: usize) -> usize {
+        let missing: Vec<(Xpub, u32, u32)> = {
+            let mut table = self.table();
+            let room = self.capacity.saturating_sub(table.keys.len());
+            let mut seen = std::collections::HashSet::new();
+            let mut missing = Vec::new();
+            for (xpub, index) in wanted {
+                if missing.len() >= room {
+                    break;
+                }
+                let branch = table.branch(xpub);
+                if *index < FIRST_HARDENED
+                    && !table.keys.contains_key(&(branch, *index))
+                    && seen.insert((branch, *index))
+                {
+                    missing.push((*xpub, branch, *index));
+                }
+            }
+            missing
+        };
+        let threads = threads.clamp(1, (missing.len() / MIN_KEYS_PER_THREAD).max(1));
+        let derive = |chunk: &[(Xpub, u32, u32)]| {
+            let made: Vec<((u32, u32), PublicKey)> = chunk
+                .iter()
+                .filter_map(|(xpub, branch, index)| Some(((*branch, *index), child_key(xpub, *index).ok()?)))
+                .collect();
+            let mut table = self.table();
+            for (at, key) in made {
+                if table.keys.len() < self.capacity {
+                    table.keys.insert(at, key);
+                }
+            }
+        };
+        if threads == 1 {
+            derive(&missing);
+        } else {
+            let chunk = missing.len().div_ceil(threads);
+            std::thread::scope(|scope| {
+                for part in missing.chunks(chunk) {
+                    scope.spawn(|| derive(part));
+                }
+            });
+        }
+        missing.len()
+    }
+
     /// How many keys the table holds.
     pub fn len(&self) -> usize {
         self.table().keys.len()
@@ -272,6 +329,33 @@ mod tests {
             child_key(&change, LOOKAHEAD - 1).unwrap()
         );
         assert_eq!(table.len(), 1 + 2 * LOOKAHEAD as usize);
+    }
+
+    #[test]
+    fn keys_derived_on_several_threads_are_the_bip32_keys() {
+        let (receive, change) = (branch(0), branch(1));
+        let wanted: Vec<(Xpub, u32)> = (0..100)
+            .flat_map(|index| [(receive, index), (change, index * 7)])
+            .chain([(receive, 3), (receive, FIRST_HARDENED)])
+            .collect();
+        for threads in [1, 2, 5] {
+            let table = DerivedKeys::new(CAPACITY);
+            table.child(&receive, 0).unwrap();
+            // 200 different keys asked for, one kept already, one repeated, one hardened.
+            assert_eq!(table.derive_many(&wanted, threads), 199, "{threads} threads");
+            assert_eq!(table.len(), 200);
+            for (xpub, index) in &wanted[..200] {
+                assert_eq!(
+                    table.child(xpub, *index).unwrap(),
+                    child_key(xpub, *index).unwrap()
+                );
+            }
+            assert_eq!(table.len(), 200, "all were kept");
+            assert_eq!(table.derive_many(&wanted, threads), 0, "nothing left to make");
+        }
+        let small = DerivedKeys::new(50);
+        assert_eq!(small.derive_many(&wanted, 2), 50, "no more than the capacity");
+        assert_eq!(small.len(), 50);
     }
 
     #[test]

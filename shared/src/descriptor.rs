@@ -515,6 +515,21 @@ impl WalletDescriptor {
         }
     }
 
+    /// Derives into the process's table of derived keys every key of this wallet at each
+    /// of `at`, on up to `threads` threads ([`DerivedKeys::derive_many`]), so that
+    /// [`WalletDescriptor::script_and_keys`] finds them kept.
+    pub fn derive_keys_at(&self, at: &[(Branch, u32)], threads: usize) -> usize {
+        let wanted: Vec<(Xpub, u32)> = at
+            .iter()
+            .flat_map(|(branch, index)| {
+                self.branch_xpubs[branch.number() as usize]
+                    .iter()
+                    .map(move |xpub| (*xpub, *index))
+            })
+            .collect();
+        DerivedKeys::global().derive_many(&wanted, threads)
+    }
+
     /// The address at `branch/index` on `network`.
     pub fn address(&self, branch: Branch, index: u32, network: Network) -> Result<Address, DescriptorError> {
         let script = self.script_pubkey(branch, index)?;

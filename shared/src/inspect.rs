@@ -400,6 +400,23 @@ fn sum(mut amounts: impl Iterator<Item = Amount>) -> Result<Amount, Refusal> {
     })
 }
 
+/// Derives ahead, on up to `threads` threads, the wallet keys at every index the PSBT's
+/// inputs and outputs claim for `wallet` (at most one index per claim), so that
+/// [`inspect_psbt`] finds them kept. Only a matter of speed: inspection derives whatever
+/// is not kept, and compares each claim with the script all the same. Returns how many
+/// keys it derived.
+pub fn derive_claimed_keys(psbt: &Psbt, wallet: &WalletDescriptor, threads: usize) -> usize {
+    let claimed: std::collections::BTreeSet<(Branch, u32)> = psbt
+        .inputs
+        .iter()
+        .flat_map(input_claims)
+        .chain(psbt.outputs.iter().flat_map(output_claims))
+        .filter_map(|(fingerprint, path)| wallet.match_derivation(*fingerprint, path))
+        .collect();
+    let claimed: Vec<(Branch, u32)> = claimed.into_iter().collect();
+    wallet.derive_keys_at(&claimed, threads)
+}
+
 /// Inspects `psbt` for `wallet` under `policy`; see the module documentation for the
 /// rules. Pure: the same PSBT, wallet and policy always give the same answer. What passes
 /// comes back as an [`InspectedPsbt`] owning a copy of the PSBT and the wallet.

@@ -325,6 +325,67 @@ mod tests {
     }
 
     #[test]
+    fn the_keys_a_psbt_claims_are_derived_ahead_once_on_several_threads() {
+        use crate::inspect::derive_claimed_keys;
+        // A key no other test derives from (the process's table is shared by the tests).
+        let secp = Secp256k1::new();
+        let master = Xpriv::new_master(Network::Regtest, &[0x5a; 32]).unwrap();
+        let account = master
+            .derive_priv(
+                &secp,
+                &bitcoin::bip32::DerivationPath::from_str("m/84'/1'/7'").unwrap(),
+            )
+            .unwrap();
+        let xpub = bitcoin::bip32::Xpub::from_priv(&secp, &account);
+        let fingerprint = master.fingerprint(&secp);
+        let wallet =
+            WalletDescriptor::parse(&format!("wpkh([{fingerprint}/84h/1h/7h]{xpub}/<0;1>/*)"), None).unwrap();
+        let psbt = sample_spend(&wallet, 40, 3).unwrap();
+        let policy = InspectionPolicy {
+            network: Network::Regtest,
+            max_fee: sats(1_000_000),
+            change_bound: ChangeIndexBound::with_default_gap(None),
+        };
+        // Building the PSBT derived (and kept) its keys.
+        assert_eq!(
+            derive_claimed_keys(&psbt, &wallet, 2),
+            0,
+            "kept when the PSBT was built"
+        );
+        // The same PSBT claiming other indexes (a claim is only a hint: inspection refuses
+        // it, but its keys are derived ahead all the same): 40 inputs and one change
+        // output, each at its own index.
+        let mut elsewhere = psbt.clone();
+        let claims = elsewhere
+            .inputs
+            .iter_mut()
+            .map(|input| &mut input.bip32_derivation)
+            .chain(
+                elsewhere
+                    .outputs
+                    .iter_mut()
+                    .map(|output| &mut output.bip32_derivation),
+            );
+        for claim in claims {
+            for (_, path) in claim.values_mut() {
+                let (branch, index) = wallet.match_derivation(fingerprint, path).unwrap();
+                *path = bitcoin::bip32::DerivationPath::from_str(&format!(
+                    "m/84'/1'/7'/{}/{}",
+                    branch.number(),
+                    index + 5_000
+                ))
+                .unwrap();
+            }
+        }
+        assert_eq!(derive_claimed_keys(&elsewhere, &wallet, 2), 41);
+        assert_eq!(derive_claimed_keys(&elsewhere, &wallet, 2), 0, "all kept");
+        assert!(inspect_psbt(&elsewhere, &wallet, &policy).is_err());
+        let review = inspect_psbt(&psbt, &wallet, &policy).unwrap().review().clone();
+        assert_eq!(review.inputs().len(), 40);
+        assert_eq!(review.change().len(), 1);
+    }
+
+    #[test]
     fn built_psbts_inspect_cleanly_and_signed_ones_finalize_for_every_wallet_kind() {
         let secp = Secp256k1::new();
         for name in ["wpkh_single", "wsh_2of3", "tr_single"] {

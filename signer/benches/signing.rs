@@ -17,7 +17,7 @@ use bitcoin::{Amount, Network};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use sluice_shared::derived_keys::DerivedKeys;
 use sluice_shared::descriptor::WalletDescriptor;
-use sluice_shared::inspect::{inspect_psbt, ChangeIndexBound, InspectionPolicy};
+use sluice_shared::inspect::{derive_claimed_keys, inspect_psbt, ChangeIndexBound, InspectionPolicy};
 use sluice_shared::psbt_builder::sample_spend;
 use sluice_signer::signing;
 
@@ -66,8 +66,15 @@ fn signing(c: &mut Criterion) {
     // iteration puts them there), as a running online signer finds them after deriving
     // ahead between polls. Cold: the table is emptied before each iteration (untimed), as
     // in a one-shot `sign` command or for indexes never seen.
+    // All cores: the cold case as `sign` runs it, the claimed keys derived and the
+    // signatures made on every core this process may use; the other two groups use one.
     let table = DerivedKeys::global();
-    for (group_name, cold) in [("inspect+sign", false), ("inspect+sign-cold-keys", true)] {
+    let cores = signing::available_threads();
+    for (group_name, cold, threads) in [
+        ("inspect+sign", false, 1),
+        ("inspect+sign-cold-keys", true, 1),
+        ("inspect+sign-cold-keys-all-cores", true, cores),
+    ] {
         let mut group = c.benchmark_group(group_name);
         group
             .sample_size(20)
@@ -78,7 +85,7 @@ fn signing(c: &mut Criterion) {
                 continue;
             }
             for inputs in [1u32, 10, 100, 1000] {
-                if cold && inputs == 10 {
+                if cold && inputs == 10 || threads > 1 && inputs == 1 {
                     continue;
                 }
                 let unsigned = variants(&wallet, inputs);
@@ -97,11 +104,14 @@ fn signing(c: &mut Criterion) {
                             // What `sign` does in memory: inspection, the signing plan, the
                             // account keys for the planned paths (kept branch keys), and the
                             // signatures.
+                            if threads > 1 {
+                                derive_claimed_keys(&p, &wallet, threads);
+                            }
                             let inspected = inspect_psbt(&p, &wallet, &policy).unwrap();
                             let plan = signing::plan(inspected, name, fingerprint).unwrap();
                             let keys = signing::AccountKeys::new(&master, plan.key_paths(), &secp).unwrap();
                             let mut p = plan.into_psbt();
-                            signing::sign_inputs(&mut p, &keys, &secp).unwrap();
+                            signing::sign_inputs(&mut p, &keys, &secp, threads).unwrap();
                             p
                         },
                         // Cold: the table is emptied right before each timed iteration.

@@ -19,7 +19,7 @@ use bitcoin::psbt::Psbt;
 use bitcoin::Amount;
 use serde_json::json;
 use sluice_shared::asset::Asset;
-use sluice_shared::inspect::{inspect_psbt, InspectedPsbt, InspectionPolicy};
+use sluice_shared::inspect::{derive_claimed_keys, inspect_psbt, InspectedPsbt, InspectionPolicy};
 
 use crate::clock;
 use crate::keys::KeyMaterial;
@@ -182,6 +182,9 @@ fn check(
             max_fee: limits.max_fee,
             change_bound: state.change_bound(&wallet.name)?,
         };
+        // The keys this PSBT names, derived on every core first (a one-shot signer has
+        // none kept; an online one finds them made ahead and derives nothing here).
+        derive_claimed_keys(&psbt, &wallet.descriptor, signing::available_threads());
         match inspect_psbt(&psbt, &wallet.descriptor, &policy) {
             Ok(inspected) => {
                 found = Some((wallet, inspected));
