@@ -237,7 +237,14 @@ impl DerivedKeys {
             let chunk = missing.len().div_ceil(threads);
             std::thread::scope(|scope| {
                 for part in missing.chunks(chunk) {
-                    scope.spawn(|| derive(part));
+                    // A part whose thread cannot be started (the system's limit) is
+                    // derived on this thread instead.
+                    let started = std::thread::Builder::new()
+                        .name("sluice-derive".to_owned())
+                        .spawn_scoped(scope, || derive(part));
+                    if started.is_err() {
+                        derive(part);
+                    }
                 }
             });
         }

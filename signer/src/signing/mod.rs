@@ -387,16 +387,24 @@ pub fn sign_inputs(
     } else {
         let chunk = wanted.len().div_ceil(threads);
         let parts: Vec<Result<Vec<Option<ecdsa::Signature>>, SigningError>> = std::thread::scope(|scope| {
+            // A chunk whose thread cannot be started (the system's limit) is signed on
+            // this thread instead.
             let running: Vec<_> = wanted
                 .chunks(chunk)
-                .map(|part| scope.spawn(move || make_ecdsa_signatures(part, keys, secp)))
+                .map(|part| {
+                    std::thread::Builder::new()
+                        .name("sluice-signing".to_owned())
+                        .spawn_scoped(scope, move || make_ecdsa_signatures(part, keys, secp))
+                        .map_err(|_| part)
+                })
                 .collect();
             running
                 .into_iter()
-                .map(|thread| {
-                    thread
-                        .join()
-                        .unwrap_or_else(|_| Err(SigningError::Failed("a signing thread panicked".to_owned())))
+                .map(|thread| match thread {
+                    Ok(thread) => thread.join().unwrap_or_else(|_| {
+                        Err(SigningError::Failed("a signing thread panicked".to_owned()))
+                    }),
+                    Err(part) => make_ecdsa_signatures(part, keys, secp),
                 })
                 .collect()
         });
