@@ -227,6 +227,11 @@ impl AccountKeys {
         })
     }
 
+    /// Whether this signing may use the key at `fingerprint`/`path`: exactly a planned one.
+    fn planned(&self, fingerprint: Fingerprint, path: &DerivationPath) -> bool {
+        fingerprint == self.fingerprint && self.allowed.contains(path)
+    }
+
     /// The private key at `path` if this signing may use it: the key's fingerprint and
     /// full path must be exactly a planned one. Erase it (`non_secure_erase`) after use.
     fn leaf(
@@ -234,7 +239,7 @@ impl AccountKeys {
         fingerprint: Fingerprint,
         path: &DerivationPath,
     ) -> Result<Option<SecretKey>, SigningError> {
-        if fingerprint != self.fingerprint || !self.allowed.contains(path) {
+        if !self.planned(fingerprint, path) {
             return Ok(None);
         }
         let (Some(branch_at), Some((_, _, index))) = (branch_path(path), split_path(path)) else {
@@ -309,8 +314,7 @@ pub fn available_threads() -> usize {
     *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
 }
 
-/// Each wanted signature that `keys` may make (`None` for a key path not planned for this
-/// signer), in order. The key of each is derived, used for one low-R ECDSA signature
+/// Each wanted signature (`None` where `keys` has no key for it), in order. The key of each is derived, used for one low-R ECDSA signature
 /// (grinded like Bitcoin Core's and BDK's, so DER plus sighash byte is at most 71 bytes)
 /// and erased on the thread that signs with it.
 fn make_ecdsa_signatures(
@@ -371,6 +375,9 @@ pub fn sign_inputs(
             .sighash_ecdsa(index, &mut cache)
             .map_err(|e| SigningError::Failed(format!("input {index}: {e}")))?;
         for (public_key, (fingerprint, path)) in &psbt.inputs[index].bip32_derivation {
+            if !keys.planned(*fingerprint, path) {
+                continue;
+            }
             wanted.push(EcdsaSignature {
                 index,
                 message,
