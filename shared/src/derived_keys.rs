@@ -218,35 +218,25 @@ impl DerivedKeys {
             }
             missing
         };
-        let threads = threads.clamp(1, (missing.len() / MIN_KEYS_PER_THREAD).max(1));
-        let derive = |chunk: &[(Xpub, u32, u32)]| {
-            let made: Vec<((u32, u32), PublicKey)> = chunk
-                .iter()
-                .filter_map(|(xpub, branch, index)| Some(((*branch, *index), child_key(xpub, *index).ok()?)))
-                .collect();
-            let mut table = self.table();
-            for (at, key) in made {
-                if table.keys.len() < self.capacity {
-                    table.keys.insert(at, key);
-                }
-            }
-        };
-        if threads == 1 {
-            derive(&missing);
-        } else {
-            let chunk = missing.len().div_ceil(threads);
-            std::thread::scope(|scope| {
-                for part in missing.chunks(chunk) {
-                    // A part whose thread cannot be started (the system's limit) is
-                    // derived on this thread instead.
-                    let started = std::thread::Builder::new()
-                        .name("sluice-derive".to_owned())
-                        .spawn_scoped(scope, || derive(part));
-                    if started.is_err() {
-                        derive(part);
+        let derived =
+            crate::parallel::map_chunks(&missing, threads, MIN_KEYS_PER_THREAD, "sluice-derive", |part| {
+                let made: Vec<((u32, u32), PublicKey)> = part
+                    .iter()
+                    .filter_map(|(xpub, branch, index)| {
+                        Some(((*branch, *index), child_key(xpub, *index).ok()?))
+                    })
+                    .collect();
+                let mut table = self.table();
+                for (at, key) in made {
+                    if table.keys.len() < self.capacity {
+                        table.keys.insert(at, key);
                     }
                 }
             });
+        for part in derived {
+            if let Err(panic) = part {
+                std::panic::resume_unwind(panic);
+            }
         }
         missing.len()
     }

@@ -24,6 +24,7 @@ pub mod keystore_policy;
 pub mod limit_command;
 pub mod limiter;
 pub mod network;
+pub mod parallel;
 pub mod psbt_builder;
 pub mod psbt_v2;
 pub mod qr;

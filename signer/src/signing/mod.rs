@@ -388,39 +388,19 @@ pub fn sign_inputs(
             });
         }
     }
-    let threads = threads.clamp(1, (wanted.len() / MIN_SIGNATURES_PER_THREAD).max(1));
-    let made = if threads == 1 {
-        make_ecdsa_signatures(&wanted, keys, secp)?
-    } else {
-        let chunk = wanted.len().div_ceil(threads);
-        let parts: Vec<Result<Vec<Option<ecdsa::Signature>>, SigningError>> = std::thread::scope(|scope| {
-            // A chunk whose thread cannot be started (the system's limit) is signed on
-            // this thread instead.
-            let running: Vec<_> = wanted
-                .chunks(chunk)
-                .map(|part| {
-                    std::thread::Builder::new()
-                        .name("sluice-signing".to_owned())
-                        .spawn_scoped(scope, move || make_ecdsa_signatures(part, keys, secp))
-                        .map_err(|_| part)
-                })
-                .collect();
-            running
-                .into_iter()
-                .map(|thread| match thread {
-                    Ok(thread) => thread.join().unwrap_or_else(|_| {
-                        Err(SigningError::Failed("a signing thread panicked".to_owned()))
-                    }),
-                    Err(part) => make_ecdsa_signatures(part, keys, secp),
-                })
-                .collect()
-        });
-        let mut made = Vec::with_capacity(wanted.len());
-        for part in parts {
-            made.extend(part?);
-        }
-        made
-    };
+    let parts = sluice_shared::parallel::map_chunks(
+        &wanted,
+        threads,
+        MIN_SIGNATURES_PER_THREAD,
+        "sluice-signing",
+        |part| make_ecdsa_signatures(part, keys, secp),
+    );
+    let mut made = Vec::with_capacity(wanted.len());
+    for part in parts {
+        made.extend(
+            part.unwrap_or_else(|_| Err(SigningError::Failed("a signing thread panicked".to_owned())))?,
+        );
+    }
     let mut signed = vec![0usize; psbt.inputs.len()];
     for (one, signature) in wanted.iter().zip(made) {
         let Some(signature) = signature else {
